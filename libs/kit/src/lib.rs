@@ -1,0 +1,55 @@
+//! What every service shares to be a good citizen of the platform: typed configuration
+//! (defaults, then TOML, then environment), tracing, Prometheus metrics, readiness, the HTTP
+//! server with request ids and graceful drain, and SQL storage on SQLite or PostgreSQL.
+//!
+//! This crate knows no service. It must never hold global state: everything it hands out is a
+//! value the caller owns and passes on.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod metrics;
+pub mod ready;
+pub mod telemetry;
+
+use std::future::Future;
+
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// Error type for the glue between services and `paasd`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Spawn a background loop by name, inside the caller's span so its logs carry the component.
+pub fn spawn_named<F>(name: &'static str, fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("task", task = name);
+    tokio::spawn(fut.instrument(span))
+}
+
+/// Wait for SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
