@@ -1,1 +1,91 @@
-//! testkit
+//! The test kit: real dependencies on free ports in temporary directories, started by the test
+//! that needs them — a NATS server, a PostgreSQL cluster with a fresh database per test, a
+//! SQLite file — and helpers to poll with a deadline instead of sleeping.
+//!
+//! Tests never rely on a server started by hand, and never on fixed ports. This crate is only
+//! for tests and benchmarks; no shipped binary may depend on it.
+
+pub mod nats;
+pub mod pg;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+pub use nats::NatsServer;
+pub use pg::Postgres;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on loopback")
+}
+
+/// Which SQL engine a test runs against; tests loop over [`Engine::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
+}
+
+/// A fresh, empty database of either engine. Keep it alive as long as the test uses it.
+pub struct TestDb {
+    pub url: String,
+    pub engine: Engine,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> anyhow::Result<Self> {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Ok(Self { url, engine, _dir: Some(dir) })
+            }
+            Engine::Postgres => {
+                let url = pg::shared().await?.fresh_database().await?;
+                Ok(Self { url, engine, _dir: None })
+            }
+        }
+    }
+
+    /// Connected pool on this database.
+    pub async fn connect(&self) -> anyhow::Result<kit::db::Db> {
+        Ok(kit::db::Db::connect(&self.url, 5).await?)
+    }
+}
+
+/// Poll `check` every 50 ms until it yields `Some`, or fail after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= until {
+            anyhow::bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until `url` answers 200.
+pub async fn wait_http_ok(url: &str, deadline: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    eventually(url, deadline, || {
+        let req = client.get(url).timeout(Duration::from_secs(1)).send();
+        async move { req.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+    })
+    .await
+}

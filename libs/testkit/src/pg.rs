@@ -1,0 +1,123 @@
+//! A throwaway PostgreSQL cluster: one per test process, in a temporary directory, on a free
+//! port, owned by the `postgres` user (initdb refuses root). A watchdog stops it when the test
+//! process exits. Each test gets its own database.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+
+pub struct Postgres {
+    port: u16,
+    dir: PathBuf,
+    counter: AtomicU64,
+}
+
+static SHARED: OnceCell<Postgres> = OnceCell::const_new();
+
+/// The process-wide cluster, started on first use.
+pub async fn shared() -> anyhow::Result<&'static Postgres> {
+    SHARED.get_or_try_init(Postgres::start).await
+}
+
+fn bin(name: &str) -> PathBuf {
+    for v in ["17", "16", "15", "14"] {
+        let p = PathBuf::from(format!("/usr/lib/postgresql/{v}/bin/{name}"));
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+    let out = cmd.output().map_err(|e| anyhow::anyhow!("{what}: {e} (is PostgreSQL installed?)"))?;
+    if !out.status.success() {
+        anyhow::bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+impl Postgres {
+    async fn start() -> anyhow::Result<Self> {
+        let port = crate::free_port();
+        let dir = std::env::temp_dir().join(format!("paas-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let as_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let data = dir.join("data");
+        if as_root {
+            run(Command::new("chown").args(["postgres:postgres"]).arg(&dir), "chown")?;
+        }
+        let user_cmd = |program: PathBuf| {
+            if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        run(
+            user_cmd(bin("initdb"))
+                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+                .arg(&data),
+            "initdb",
+        )?;
+        // Start the server under a watchdog that stops it once this process is gone.
+        let script = format!(
+            "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 & pg=$!; \
+             while [ -d /proc/{parent} ] && [ -d /proc/$pg ]; do sleep 1; done; \
+             kill -INT $pg 2>/dev/null; wait $pg; rm -rf {dir}",
+            postgres = bin("postgres").display(),
+            data = data.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        let mut watchdog = if as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        };
+        watchdog.stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null()).spawn()?;
+        let pg = Self { port, dir, counter: AtomicU64::new(0) };
+        let admin = pg.url("postgres");
+        crate::eventually("postgres to accept connections", Duration::from_secs(30), || {
+            let admin = admin.clone();
+            async move {
+                kit::db::Db::connect(&admin, 1).await.ok().map(|_| ())
+            }
+        })
+        .await?;
+        Ok(pg)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connection URL for database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Create an empty database and return its URL.
+    pub async fn fresh_database(&self) -> anyhow::Result<String> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{n}_{}", uuid::Uuid::new_v4().simple());
+        let admin = kit::db::Db::connect(&self.url("postgres"), 1).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin.pool).await?;
+        admin.pool.close().await;
+        Ok(self.url(&name))
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
