@@ -136,26 +136,55 @@ pub async fn ensure(dir: &Path, spec: &StackSpec) -> Result<PathBuf, StackError>
 
 async fn build(rootfs: &Path, spec: &StackSpec) -> Result<(), StackError> {
     let fail = |message: String| StackError::Build { name: spec.name.clone(), message };
-    let out = Command::new("debootstrap")
-        .arg("--variant=minbase")
-        .arg(format!("--include={}", spec.packages.join(",")))
+    // A minimal base first; the packages go in with apt inside the new root, which resolves
+    // and configures dependencies properly (debootstrap's --include does not, e.g. for npm).
+    let mut debootstrap = Command::new("debootstrap");
+    debootstrap
+        .args(["--variant=minbase", "--include=ca-certificates"])
         .arg(&spec.suite)
         .arg(rootfs)
-        .arg(&spec.mirror)
-        .output()
-        .await
-        .map_err(|e| fail(format!("cannot run debootstrap (apt-get install debootstrap; needs root): {e}")))?;
-    if !out.status.success() {
-        let tail: String = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .chain(String::from_utf8_lossy(&out.stdout).lines())
-            .rev()
-            .take(10)
-            .collect::<Vec<_>>()
-            .join(" | ");
-        return Err(fail(format!("debootstrap failed: {tail}")));
+        .arg(&spec.mirror);
+    run(&mut debootstrap, "debootstrap (apt-get install debootstrap; needs root)").await.map_err(fail)?;
+    let policy = rootfs.join("usr/sbin/policy-rc.d");
+    std::fs::write(&policy, "#!/bin/sh\nexit 101\n").map_err(|e| fail(e.to_string()))?;
+    set_mode(&policy, 0o755).map_err(|e| fail(e.to_string()))?;
+    if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
+        let _ = std::fs::remove_file(rootfs.join("etc/resolv.conf"));
+        std::fs::write(rootfs.join("etc/resolv.conf"), resolv).map_err(|e| fail(e.to_string()))?;
     }
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("chroot");
+        c.arg(rootfs)
+            .arg("apt-get")
+            .args(["-q", "-y", "-o", "Dpkg::Use-Pty=0"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        c
+    };
+    run(&mut apt(&["update"]), "apt-get update in the stack").await.map_err(fail)?;
+    let mut install: Vec<&str> = vec!["install", "--no-install-recommends"];
+    install.extend(spec.packages.iter().map(String::as_str));
+    run(&mut apt(&install), "apt-get install in the stack").await.map_err(fail)?;
+    run(&mut apt(&["clean"]), "apt-get clean in the stack").await.map_err(fail)?;
+    let _ = std::fs::remove_file(&policy);
     finish(rootfs).map_err(|e| fail(e.to_string()))
+}
+
+async fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().await.map_err(|e| format!("cannot run {what}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let tail: Vec<&str> = text.lines().rev().take(12).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!("{what} failed ({}): {}", out.status, tail.join(" | ")))
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Add the `vcap` user and the directories CF apps expect; drop package caches.
@@ -174,6 +203,7 @@ fn finish(rootfs: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_dir_all(rootfs.join("var/cache/apt/archives"));
     std::fs::create_dir_all(rootfs.join("var/cache/apt/archives/partial"))?;
     let _ = std::fs::remove_dir_all(rootfs.join("var/lib/apt/lists"));
+    std::fs::write(rootfs.join("etc/resolv.conf"), "")?;
     std::fs::create_dir_all(rootfs.join("var/lib/apt/lists/partial"))?;
     // Ownership of the vcap home is set by whoever mounts it (the container's writable layer).
     Ok(())
