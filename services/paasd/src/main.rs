@@ -1,1 +1,121 @@
-fn main() {}
+//! `paasd`: the one binary of the platform. `paasd dev` runs every service in one process on
+//! the embedded defaults (SQLite, in-process bus, filesystem blobstore); `paasd run` runs any
+//! subset joined to the others by NATS and PostgreSQL; `paasd stack build` builds the stack.
+//!
+//! This binary only parses configuration, sets up tracing, builds the services asked for and
+//! waits for a signal. It must never contain service logic.
+
+mod compose;
+mod config;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::PaasdConfig;
+
+#[derive(Parser)]
+#[command(name = "paasd", version, about = "The paas platform daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform in one process (SQLite, in-process bus).
+    Dev {
+        /// Where all state lives (default ~/.local/share/paas, or PAAS_DATA_DIR).
+        #[arg(long, env = "PAAS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Optional TOML file with overrides.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run some services, joined to the rest over NATS.
+    Run {
+        /// Comma-separated: api,stager,scheduler,cell,router,logs.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, env = "PAAS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage the root filesystem apps run on.
+    Stack {
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+    /// Check a configuration file and print the effective configuration.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StackCommand {
+    /// Build the default stack with debootstrap (idempotent; needs root).
+    Build {
+        #[arg(long, env = "PAAS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("paasd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("paasd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev { data_dir, config } => {
+            let cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            compose::dev(cfg).await
+        }
+        Command::Run { services, config, data_dir } => {
+            let mut cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            if !services.is_empty() {
+                cfg.services = services;
+            }
+            for s in &cfg.services {
+                s.parse::<config::ServiceName>().map_err(|m| anyhow::anyhow!("invalid configuration: services: {m}"))?;
+            }
+            if cfg.services.is_empty() {
+                anyhow::bail!("invalid configuration: services: name at least one (--services api,router,...)");
+            }
+            compose::run(cfg).await
+        }
+        Command::Stack { command: StackCommand::Build { data_dir, config } } => {
+            let cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            kit::telemetry::init(&cfg.telemetry, Vec::new());
+            let dir = cfg.data_dir.join("stacks");
+            let rootfs = stack::ensure(&dir, &stack::StackSpec::default()).await?;
+            println!("stack {} ready at {}", stack::DEFAULT_STACK, rootfs.display());
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let cfg = PaasdConfig::load(config.as_deref(), None)?;
+            println!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Building, running and stopping services inside one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bus::{DynBus, InProcessBus, NatsBus, NatsOptions};
+use kit::ready::Readiness;
+use kit::Shutdown;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::config::{BusKind, PaasdConfig, ServiceName};
+use crate::secrets;
+
+/// A service running in this process.
+struct Running {
+    name: ServiceName,
+    addr: SocketAddr,
+    ready: Readiness,
+    shutdown: Shutdown,
+    task: JoinHandle<Result<(), String>>,
+}
+
+/// All services of this process.
+pub struct Platform {
+    running: Vec<Running>,
+}
+
+/// `paasd dev`: everything in one process on the embedded defaults.
+pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
+    cfg.bus.kind = BusKind::Inprocess;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    let secret = secrets::load_or_create(&cfg.data_dir.join("internal-client-secret"))?;
+    resolve_ports(&mut cfg)?;
+    wire_dev(&mut cfg, &secret);
+    let bus: DynBus = Arc::new(InProcessBus::new());
+    kit::telemetry::init(&cfg.telemetry, vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))]);
+    let started = Instant::now();
+    let (platform, admin) = start(&cfg, bus, &ServiceName::ALL).await?;
+    platform.wait_ready(Duration::from_secs(30)).await?;
+    print_banner(&cfg, admin, started.elapsed());
+    kit::wait_for_signal().await;
+    platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
+    Ok(())
+}
+
+/// `paasd run`: the named services, joined to the others by the configured bus.
+pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    derive_paths(&mut cfg);
+    let bus: DynBus = match cfg.bus.kind {
+        BusKind::Nats => {
+            let opts = NatsOptions {
+                url: cfg.bus.url.clone(),
+                name: format!("paasd-{}", cfg.services.join("-")),
+                retry_on_initial_connect: true,
+                ..Default::default()
+            };
+            Arc::new(NatsBus::connect(&opts).await?)
+        }
+        BusKind::Inprocess => Arc::new(InProcessBus::new()),
+    };
+    kit::telemetry::init(&cfg.telemetry, vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))]);
+    let selected = cfg.selected();
+    let (platform, admin) = start(&cfg, bus, &selected).await?;
+    if let Some((user, password)) = admin {
+        println!("admin user created: {user} / {password} (stored in {})", cfg.data_dir.join("api").display());
+    }
+    for r in &platform.running {
+        tracing::info!(service = r.name.as_str(), addr = %r.addr, "listening");
+    }
+    kit::wait_for_signal().await;
+    platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
+    Ok(())
+}
+
+/// Replace port 0 with a concrete free port, so every service knows every other's URL before
+/// any of them starts.
+fn resolve_ports(cfg: &mut PaasdConfig) -> anyhow::Result<()> {
+    for addr in [
+        &mut cfg.api.addr,
+        &mut cfg.router.addr,
+        &mut cfg.router.status_addr,
+        &mut cfg.logs.addr,
+        &mut cfg.scheduler.addr,
+        &mut cfg.cell.addr,
+        &mut cfg.stager.status_addr,
+    ] {
+        if addr.port() == 0 {
+            let l = std::net::TcpListener::bind(*addr).with_context(|| format!("cannot bind {addr}"))?;
+            addr.set_port(l.local_addr()?.port());
+        }
+    }
+    Ok(())
+}
+
+fn url_of(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// Every service's state under one data directory.
+fn derive_paths(cfg: &mut PaasdConfig) {
+    let d = cfg.data_dir.clone();
+    cfg.api.data_dir = d.join("api");
+    cfg.api.database_url = format!("sqlite://{}", d.join("api/api.db").display());
+    cfg.scheduler.database_url = format!("sqlite://{}", d.join("scheduler/scheduler.db").display());
+    cfg.cell.data_dir = d.join("cell");
+    cfg.cell.stacks_dir = d.join("stacks");
+    cfg.stager.work_dir = d.join("stager");
+    cfg.stager.stacks_dir = d.join("stacks");
+}
+
+/// Point every service at the others (dev: all in this process, addresses known).
+fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
+    derive_paths(cfg);
+    let api = url_of(cfg.api.addr);
+    let logs = url_of(cfg.logs.addr);
+    let scheduler = url_of(cfg.scheduler.addr);
+    cfg.api.external_url = api.clone();
+    cfg.api.logs_url = logs;
+    cfg.api.internal_client_secret = secret.to_owned();
+    cfg.logs.api_url = api.clone();
+    cfg.logs.internal_client_secret = secret.to_owned();
+    cfg.scheduler.api_url = api.clone();
+    cfg.scheduler.internal_client_secret = secret.to_owned();
+    cfg.cell.api_url = api.clone();
+    cfg.cell.scheduler_url = scheduler;
+    cfg.cell.internal_client_secret = secret.to_owned();
+    cfg.stager.api_url = api;
+    cfg.stager.internal_client_secret = secret.to_owned();
+}
+
+macro_rules! launch {
+    ($name:expr, $krate:ident, $cfg:expr, $bus:expr) => {{
+        let name: ServiceName = $name;
+        let deps = $krate::Deps { bus: $bus.clone() };
+        let service = $krate::build($cfg.clone(), deps)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", name.as_str()))?;
+        let addr = service.local_addr();
+        let ready = service.readiness();
+        let shutdown = Shutdown::new();
+        let span = tracing::info_span!("service", component = name.as_str());
+        let stop = shutdown.clone();
+        let task = tokio::spawn(
+            async move { service.run(stop).await.map_err(|e| e.to_string()) }.instrument(span),
+        );
+        Running { name, addr, ready, shutdown, task }
+    }};
+}
+
+/// Build and start `which` (in start order). Returns the admin credentials when the api
+/// created the admin user just now.
+async fn start(
+    cfg: &PaasdConfig,
+    bus: DynBus,
+    which: &[ServiceName],
+) -> anyhow::Result<(Platform, Option<(String, String)>)> {
+    let mut running = Vec::new();
+    let mut admin = None;
+    for name in ServiceName::ALL.into_iter().filter(|n| which.contains(n)) {
+        let r = match name {
+            ServiceName::Logs => launch!(name, logs, cfg.logs, bus),
+            ServiceName::Api => {
+                let deps = api::Deps { bus: bus.clone() };
+                let service = api::build(cfg.api.clone(), deps).await.map_err(|e| anyhow::anyhow!("api: {e}"))?;
+                admin = service.admin_credentials();
+                let addr = service.local_addr();
+                let ready = service.readiness();
+                let shutdown = Shutdown::new();
+                let span = tracing::info_span!("service", component = "api");
+                let stop = shutdown.clone();
+                let task = tokio::spawn(async move { service.run(stop).await.map_err(|e| e.to_string()) }.instrument(span));
+                Running { name, addr, ready, shutdown, task }
+            }
+            ServiceName::Scheduler => launch!(name, scheduler, cfg.scheduler, bus),
+            ServiceName::Cell => launch!(name, cell, cfg.cell, bus),
+            ServiceName::Stager => launch!(name, stager, cfg.stager, bus),
+            ServiceName::Router => launch!(name, router, cfg.router, bus),
+        };
+        running.push(r);
+    }
+    Ok((Platform { running }, admin))
+}
+
+impl Platform {
+    /// Wait until every service reports ready, or say which are not.
+    async fn wait_ready(&self, deadline: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + deadline;
+        loop {
+            let pending: Vec<String> = self
+                .running
+                .iter()
+                .filter(|r| !r.ready.is_ready())
+                .map(|r| format!("{} ({})", r.name.as_str(), r.ready.pending().join(", ")))
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if let Some(dead) = self.running.iter().find(|r| r.task.is_finished()) {
+                anyhow::bail!("{} stopped during start-up", dead.name.as_str());
+            }
+            if Instant::now() > until {
+                anyhow::bail!("not ready after {deadline:?}: {}", pending.join("; "));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stop in reverse start order, each with its share of the deadline.
+    async fn stop(self, deadline: Duration) {
+        tracing::info!("shutting down");
+        for r in self.running.into_iter().rev() {
+            r.shutdown.cancel();
+            match tokio::time::timeout(deadline, r.task).await {
+                Ok(Ok(Ok(()))) => tracing::info!(service = r.name.as_str(), "stopped"),
+                Ok(Ok(Err(e))) => tracing::error!(service = r.name.as_str(), error = %e, "stopped with an error"),
+                Ok(Err(e)) => tracing::error!(service = r.name.as_str(), error = %e, "task failed"),
+                Err(_) => tracing::warn!(service = r.name.as_str(), "did not stop within the deadline"),
+            }
+        }
+    }
+}
+
+fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Duration) {
+    let api = url_of(cfg.api.addr);
+    println!("paas is ready ({} ms)", took.as_millis());
+    println!("  api:    {api}");
+    println!("  router: http://{} (apps at https?://<app>.{})", cfg.router.addr, cfg.api.apps_domain);
+    println!("  logs:   {}", url_of(cfg.logs.addr));
+    println!("  data:   {}", cfg.data_dir.display());
+    match admin {
+        Some((user, password)) => {
+            println!("  admin user created: {user} / {password}");
+            println!("  (the password is also stored in {})", cfg.data_dir.join("api/admin-password").display());
+        }
+        None => println!("  admin password: see {} (or PAAS_ADMIN_PASSWORD)", cfg.data_dir.join("api/admin-password").display()),
+    }
+    println!("Log in with:  paas login -a {api} -u admin");
+}
