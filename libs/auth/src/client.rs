@@ -51,7 +51,8 @@ impl ClientCredentials {
                 return Ok(t.clone());
             }
         }
-        let fail = |message: String| TokenSourceError::Failed { url: self.token_url.clone(), message };
+        let fail =
+            |message: String| TokenSourceError::Failed { url: self.token_url.clone(), message };
         let res = self
             .http
             .post(&self.token_url)
@@ -68,7 +69,8 @@ impl ClientCredentials {
         }
         let body: TokenResponse = res.json().await.map_err(|e| fail(e.to_string()))?;
         let life = Duration::from_secs(body.expires_in.max(120));
-        *cached = Some((body.access_token.clone(), Instant::now() + life - Duration::from_secs(60)));
+        *cached =
+            Some((body.access_token.clone(), Instant::now() + life - Duration::from_secs(60)));
         Ok(body.access_token)
     }
 

@@ -44,6 +44,9 @@ pub struct Jwks {
 /// Strip the scheme from an `Authorization` value: `bearer x`, `Bearer x`, or a raw token.
 pub fn bearer_token(header: &str) -> Option<&str> {
     let h = header.trim();
+    if h.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
     let token = match h.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return None,
@@ -85,7 +88,11 @@ impl Verifier {
 
     /// Verify with the keys published at `jwks_url` (`<api>/token_keys`), fetched on first use
     /// and again when a token names a key not seen yet (key rotation).
-    pub fn from_url(issuer: impl Into<String>, audience: Option<String>, jwks_url: impl Into<String>) -> Self {
+    pub fn from_url(
+        issuer: impl Into<String>,
+        audience: Option<String>,
+        jwks_url: impl Into<String>,
+    ) -> Self {
         Self {
             issuer: issuer.into(),
             audience,
@@ -132,7 +139,8 @@ impl Verifier {
     /// Verify the value of an `Authorization` header (or a raw token).
     pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
         let token = bearer_token(authorization).ok_or(AuthError::Missing)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::Invalid(format!("algorithm {:?} not accepted", header.alg)));
         }
@@ -141,7 +149,8 @@ impl Verifier {
             Some(k) => k,
             None => {
                 self.refresh().await?;
-                self.key(&kid).ok_or_else(|| AuthError::Invalid(format!("unknown signing key {kid:?}")))?
+                self.key(&kid)
+                    .ok_or_else(|| AuthError::Invalid(format!("unknown signing key {kid:?}")))?
             }
         };
         self.decode(token, &key)

@@ -126,7 +126,11 @@ pub trait BusExt: Bus {
     }
 
     /// Answer a request message (no-op when it carries no reply inbox).
-    fn respond<'a>(&'a self, to: &'a Message, payload: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
+    fn respond<'a>(
+        &'a self,
+        to: &'a Message,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             match &to.reply {
                 Some(reply) => self.publish(reply, payload).await,

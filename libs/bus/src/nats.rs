@@ -57,7 +57,9 @@ impl NatsBus {
                             events.send_modify(|e| *e += 1);
                             tracing::info!("message bus connected");
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("message bus disconnected"),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("message bus disconnected")
+                        }
                         other => tracing::debug!(event = %other, "message bus event"),
                     }
                 }
@@ -82,13 +84,36 @@ impl NatsBus {
         Ok(Self { client, epoch })
     }
 
+    /// A round trip through the server: once our own message comes back, the server has
+    /// processed every command this connection sent before it (`flush` only empties our
+    /// write buffer, which is not enough for another connection's publish to see a new
+    /// subscription).
+    async fn sync(&self) -> Result<(), BusError> {
+        let subject = format!("_PAAS_SYNC.{}", uuid::Uuid::new_v4().simple());
+        let mut probe = self
+            .client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| BusError::Connection(e.to_string()))?;
+        self.client
+            .publish(subject.clone(), Bytes::new())
+            .await
+            .map_err(|e| BusError::Connection(e.to_string()))?;
+        let timeout = Duration::from_secs(10);
+        match tokio::time::timeout(timeout, probe.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(BusError::Closed),
+            Err(_) => Err(BusError::Timeout { subject, timeout }),
+        }
+    }
+
     async fn forward(
         &self,
         sub: Result<async_nats::Subscriber, async_nats::SubscribeError>,
     ) -> Result<Subscription, BusError> {
         let mut sub = sub.map_err(|e| BusError::Connection(e.to_string()))?;
         // Make sure the server knows the subscription before the caller relies on it.
-        self.client.flush().await.map_err(|e| BusError::Connection(e.to_string()))?;
+        self.sync().await?;
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let task = tokio::spawn(async move {
             while let Some(m) = sub.next().await {
@@ -170,7 +195,9 @@ impl Bus for NatsBus {
                     payload: m.payload,
                 }),
                 Err(e) => Err(match e.kind() {
-                    async_nats::RequestErrorKind::TimedOut => BusError::Timeout { subject, timeout },
+                    async_nats::RequestErrorKind::TimedOut => {
+                        BusError::Timeout { subject, timeout }
+                    }
                     async_nats::RequestErrorKind::NoResponders => BusError::NoResponders(subject),
                     async_nats::RequestErrorKind::Other => BusError::Connection(e.to_string()),
                 }),

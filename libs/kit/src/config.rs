@@ -209,7 +209,11 @@ mod tests {
         let c: Top = load_from(
             Some(("paasd.toml", toml)),
             "PAAS",
-            &env(&[("PAAS_API_ADDR", "0.0.0.0:1"), ("PAAS_SERVICES", "api, router"), ("OTHER", "x")]),
+            &env(&[
+                ("PAAS_API_ADDR", "0.0.0.0:1"),
+                ("PAAS_SERVICES", "api, router"),
+                ("OTHER", "x"),
+            ]),
         )
         .expect("load");
         assert_eq!(c.data_dir, "/from/file");
@@ -222,11 +226,17 @@ mod tests {
     fn invalid_values_name_the_key() {
         let err = load_from::<Top>(None, "PAAS", &env(&[("PAAS_API_ADDR", "nonsense")]))
             .expect_err("must fail");
-        assert_eq!(err.to_string(), "invalid configuration: api.addr: invalid socket address syntax");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: api.addr: invalid socket address syntax"
+        );
 
         let err = load_from::<Top>(None, "PAAS", &env(&[("PAAS_API_MAX_UPLOAD_MB", "lots")]))
             .expect_err("must fail");
-        assert!(err.to_string().contains("api.max_upload_mb (from PAAS_API_MAX_UPLOAD_MB)"), "{err}");
+        assert!(
+            err.to_string().contains("api.max_upload_mb (from PAAS_API_MAX_UPLOAD_MB)"),
+            "{err}"
+        );
 
         let err = load_from::<Top>(Some(("f.toml", "[api]\nport = 3\n")), "PAAS", &[])
             .expect_err("must fail");

@@ -62,7 +62,11 @@ impl Db {
         };
         let opts = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { max_connections.min(8) } else { max_connections })
+            .max_connections(if engine == Engine::Sqlite {
+                max_connections.min(8)
+            } else {
+                max_connections
+            })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -95,7 +99,13 @@ impl Db {
         let migrations: Vec<Migration> = list
             .iter()
             .map(|(v, d, sql)| {
-                Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false)
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
             })
             .collect();
         let migrator = Migrator {

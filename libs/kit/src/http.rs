@@ -33,9 +33,9 @@ pub fn current_request_id() -> Option<String> {
 
 /// Bind a listener; port 0 picks a free port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 #[derive(Clone)]
@@ -88,9 +88,8 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         path = %req.uri().path(),
     );
     let started = std::time::Instant::now();
-    let mut res = CURRENT_REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
-        .await;
+    let mut res =
+        CURRENT_REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
     let status = res.status();
     span.in_scope(|| {
         let ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -144,7 +144,9 @@ async fn build(rootfs: &Path, spec: &StackSpec) -> Result<(), StackError> {
         .arg(&spec.suite)
         .arg(rootfs)
         .arg(&spec.mirror);
-    run(&mut debootstrap, "debootstrap (apt-get install debootstrap; needs root)").await.map_err(fail)?;
+    run(&mut debootstrap, "debootstrap (apt-get install debootstrap; needs root)")
+        .await
+        .map_err(fail)?;
     let policy = rootfs.join("usr/sbin/policy-rc.d");
     std::fs::write(&policy, "#!/bin/sh\nexit 101\n").map_err(|e| fail(e.to_string()))?;
     set_mode(&policy, 0o755).map_err(|e| fail(e.to_string()))?;
@@ -176,7 +178,8 @@ async fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     if out.status.success() {
         return Ok(());
     }
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let tail: Vec<&str> = text.lines().rev().take(12).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(format!("{what} failed ({}): {}", out.status, tail.join(" | ")))

@@ -33,7 +33,8 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
-    let out = cmd.output().map_err(|e| anyhow::anyhow!("{what}: {e} (is PostgreSQL installed?)"))?;
+    let out =
+        cmd.output().map_err(|e| anyhow::anyhow!("{what}: {e} (is PostgreSQL installed?)"))?;
     if !out.status.success() {
         anyhow::bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -45,7 +46,8 @@ impl Postgres {
         let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("paas-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let as_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let as_root =
+            Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
         let data = dir.join("data");
         if as_root {
             run(Command::new("chown").args(["postgres:postgres"]).arg(&dir), "chown")?;
@@ -90,9 +92,7 @@ impl Postgres {
         let admin = pg.url("postgres");
         crate::eventually("postgres to accept connections", Duration::from_secs(30), || {
             let admin = admin.clone();
-            async move {
-                kit::db::Db::connect(&admin, 1).await.ok().map(|_| ())
-            }
+            async move { kit::db::Db::connect(&admin, 1).await.ok().map(|_| ()) }
         })
         .await?;
         Ok(pg)

@@ -187,7 +187,9 @@ impl Envelope {
     /// lowercased (`logs.app`, `logs.stg`, `logs.rtr`), `logs.metric` for everything else.
     pub fn subject(&self) -> String {
         let kind = match (&self.message, self.source_type()) {
-            (Message::Log(_), Some(st)) => st.split('/').next().unwrap_or("log").to_ascii_lowercase(),
+            (Message::Log(_), Some(st)) => {
+                st.split('/').next().unwrap_or("log").to_ascii_lowercase()
+            }
             (Message::Log(_), None) => "log".to_owned(),
             _ => "metric".to_owned(),
         };
@@ -201,9 +203,7 @@ impl Envelope {
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 

@@ -251,7 +251,7 @@ pub struct InstanceKey {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LrpEvent {
     ActualLrpCreated { actual_lrp: ActualLrp },
-    ActualLrpChanged { before: ActualLrp, after: ActualLrp },
+    ActualLrpChanged { before: Box<ActualLrp>, after: Box<ActualLrp> },
     ActualLrpRemoved { actual_lrp: ActualLrp },
     ActualLrpCrashed { actual_lrp: ActualLrp },
     DesiredLrpChanged { process_guid: String },

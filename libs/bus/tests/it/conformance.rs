@@ -18,7 +18,8 @@ async fn fixture(nats: bool, n: usize) -> Fixture {
         let server = NatsServer::start().await.expect("nats-server");
         let mut buses: Vec<DynBus> = Vec::new();
         for i in 0..n {
-            let opts = NatsOptions { url: server.url(), name: format!("test-{i}"), ..Default::default() };
+            let opts =
+                NatsOptions { url: server.url(), name: format!("test-{i}"), ..Default::default() };
             buses.push(Arc::new(NatsBus::connect(&opts).await.expect("connect")));
         }
         Fixture { buses, _server: Some(server) }
@@ -165,17 +166,21 @@ async fn dropping_a_subscription_unsubscribes(nats: bool) {
     // Give an unsubscribe time to reach the server by round-tripping through it.
     f.buses[1].publish("still.here", Bytes::new()).await.expect("publish");
     recv(&mut other).await.expect("bus works");
-    let err = f.buses[1].request("gone", Bytes::new(), Duration::from_secs(2)).await.expect_err("no one");
+    let err =
+        f.buses[1].request("gone", Bytes::new(), Duration::from_secs(2)).await.expect_err("no one");
     assert!(matches!(err, BusError::NoResponders(_)), "{err:?}");
 }
 
 async fn invalid_subjects_are_refused(nats: bool) {
     let f = fixture(nats, 1).await;
     for bad in ["", "a..b", "a.*", "has space"] {
-        assert!(matches!(
-            f.buses[0].publish(bad, Bytes::new()).await,
-            Err(BusError::InvalidSubject(..))
-        ), "publish {bad:?}");
+        assert!(
+            matches!(
+                f.buses[0].publish(bad, Bytes::new()).await,
+                Err(BusError::InvalidSubject(..))
+            ),
+            "publish {bad:?}"
+        );
     }
     assert!(f.buses[0].subscribe("a.>.b").await.is_err());
 }
