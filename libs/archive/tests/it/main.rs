@@ -1,0 +1,6 @@
+//! Integration tests for `archive`: a hostile corpus built programmatically, plus round trips.
+
+mod corpus;
+mod extract_tar;
+mod extract_zip;
+mod writers;
