@@ -130,12 +130,13 @@ impl Db {
 /// to the workspace root and yields `(SQLITE, POSTGRES)` slices for [`Db::migrate`].
 #[macro_export]
 macro_rules! migrations {
-    ($service:literal, [$(($v:literal, $desc:literal, $file:literal)),* $(,)?]) => {
-        (
-            &[$(($v, $desc, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/", $service, "/sqlite/", $file)))),*]
-                as &'static [$crate::db::EmbeddedMigration],
-            &[$(($v, $desc, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/", $service, "/postgres/", $file)))),*]
-                as &'static [$crate::db::EmbeddedMigration],
-        )
-    };
+    ($service:literal, [$(($v:literal, $desc:literal, $file:literal)),* $(,)?]) => {{
+        const SQLITE: &[$crate::db::EmbeddedMigration] = &[$(($v, $desc, include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"), "/../../migrations/", $service, "/sqlite/", $file
+        )))),*];
+        const POSTGRES: &[$crate::db::EmbeddedMigration] = &[$(($v, $desc, include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"), "/../../migrations/", $service, "/postgres/", $file
+        )))),*];
+        (SQLITE, POSTGRES)
+    }};
 }

@@ -87,13 +87,14 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path(),
     );
+    let probe = req.uri().path() == "/readyz";
     let started = std::time::Instant::now();
     let mut res =
         CURRENT_REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
     let status = res.status();
     span.in_scope(|| {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        if status.is_server_error() {
+        if status.is_server_error() && !probe {
             tracing::error!(status = status.as_u16(), ms, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), ms, "request");

@@ -38,3 +38,16 @@ impl Readiness {
             .collect()
     }
 }
+
+/// Keep the check named `"bus"` in step with the bus connection until `shutdown`.
+pub async fn follow_bus(ready: Readiness, bus: bus::DynBus, shutdown: crate::Shutdown) {
+    ready.register("bus");
+    loop {
+        ready.set("bus", bus.is_connected());
+        let wait = if ready.is_ready() { 1000 } else { 50 };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+        }
+    }
+}

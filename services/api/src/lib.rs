@@ -1,1 +1,176 @@
-//! api
+//! The api service: our Cloud Controller (CF v3) and UAA-compatible token issuer. It owns the
+//! api database and the blobstore, and is the only place that decides who may do what.
+//!
+//! It must never trust a client-supplied identity without a verified token, and never reveal
+//! that another tenant's resource exists (404, not 403).
+
+pub mod admin;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use kit::db::Db;
+use kit::metrics::Metrics;
+use kit::ready::Readiness;
+use serde::{Deserialize, Serialize};
+
+/// Configuration of the api (`[api]` in paasd.toml, `PAAS_API_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Base URL clients use; every link and the token issuer (`<url>/oauth/token`) derive from it.
+    pub external_url: String,
+    /// The logs service, advertised as `log_cache` / `log_stream` in the root document.
+    pub logs_url: String,
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    pub max_db_connections: u32,
+    /// Shared domain for app routes.
+    pub apps_domain: String,
+    /// Password for the `admin` user created on first start (else generated and printed).
+    pub admin_password: Option<String>,
+    /// Confidential client of the platform's own components.
+    pub internal_client_id: String,
+    pub internal_client_secret: String,
+    /// Seconds in-flight requests get on shutdown.
+    pub drain_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = home().join(".local/share/paas/api");
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            external_url: "http://127.0.0.1:9000".into(),
+            logs_url: "http://127.0.0.1:9100".into(),
+            database_url: format!("sqlite://{}", data_dir.join("api.db").display()),
+            data_dir,
+            max_db_connections: 10,
+            apps_domain: "apps.localhost".into(),
+            admin_password: None,
+            internal_client_id: "paas-internal".into(),
+            internal_client_secret: String::new(),
+            drain_secs: 10,
+        }
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// Handles the api gets from whoever runs it.
+pub struct Deps {
+    pub bus: bus::DynBus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: api.{0}")]
+    Config(String),
+    #[error("api database: {0}")]
+    Db(#[from] kit::db::DbError),
+    #[error("api data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("api listener: {0}")]
+    Listen(std::io::Error),
+}
+
+/// Everything request handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub bus: bus::DynBus,
+    pub metrics: Metrics,
+}
+
+/// A built api, listening but not yet serving.
+pub struct Service {
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    ready: Readiness,
+    admin: Option<(String, String)>,
+}
+
+/// Validate the configuration, open the database (running migrations), settle the admin
+/// credentials and bind the listener.
+pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    if !config.external_url.starts_with("http://") && !config.external_url.starts_with("https://") {
+        return Err(Error::Config("external_url: must start with http:// or https://".into()));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let db = Db::connect(&config.database_url, config.max_db_connections).await?;
+    let (sqlite, postgres) = kit::migrations!("api", [(1, "init", "0001_init.sql")]);
+    db.migrate(sqlite, postgres).await?;
+    let admin = admin::settle_password(&config.data_dir, config.admin_password.as_deref())
+        .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
+    let ready = Readiness::new();
+    ready.register("database");
+    ready.register("bus");
+    let state =
+        AppState { config: Arc::new(config), db, bus: deps.bus, metrics: Metrics::new("api") };
+    Ok(Service { state, listener, ready, admin })
+}
+
+/// The api's HTTP surface, grouped by audience.
+pub fn routes(state: AppState, ready: Readiness) -> Router {
+    Router::new().merge(kit::http::ops_routes(ready, state.metrics.clone())).fallback(not_found)
+}
+
+/// CF's answer for a path the api does not know.
+async fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let body = serde_json::json!({"errors": [{"code": 10000, "title": "CF-NotFound", "detail": "Unknown request"}]});
+    (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+impl Service {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.config.addr)
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        self.ready.clone()
+    }
+
+    /// `("admin", password)` when this start created the admin password (print it once).
+    pub fn admin_credentials(&self) -> Option<(String, String)> {
+        self.admin.clone()
+    }
+
+    /// Serve until `shutdown`, then drain.
+    pub async fn run(self, shutdown: kit::Shutdown) -> Result<(), Error> {
+        let health = kit::spawn_named(
+            "api-health",
+            health_loop(self.state.clone(), self.ready.clone(), shutdown.clone()),
+        );
+        let drain = Duration::from_secs(self.state.config.drain_secs);
+        let app = routes(self.state.clone(), self.ready.clone());
+        let served = kit::http::serve(self.listener, app, shutdown, drain).await;
+        health.abort();
+        self.state.db.pool.close().await;
+        served.map_err(Error::Listen)
+    }
+}
+
+/// Keep readiness in step with the database and the bus.
+async fn health_loop(state: AppState, ready: Readiness, shutdown: kit::Shutdown) {
+    loop {
+        ready.set("database", state.db.ping().await);
+        ready.set("bus", state.bus.is_connected());
+        let wait =
+            if ready.is_ready() { Duration::from_secs(5) } else { Duration::from_millis(100) };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,1 +1,97 @@
-//! logs
+//! The logs service: our Loggregator + log-cache. It ingests every log and metric envelope
+//! from the bus (`logs.>`) and serves them to developers (their apps) and operators
+//! (everything, including the platform's own logs shipped by [`shipper::ShipLayer`]).
+//!
+//! It must never slow a producer down: under overload it drops and counts instead.
+
+mod ingest;
+pub mod shipper;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kit::metrics::Metrics;
+use kit::ready::Readiness;
+use serde::{Deserialize, Serialize};
+
+/// Configuration of the logs service (`[logs]`, `PAAS_LOGS_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// The api: token keys and log access decisions.
+    pub api_url: String,
+    pub internal_client_id: String,
+    pub internal_client_secret: String,
+    /// Envelopes kept per source id.
+    pub max_per_source: usize,
+    pub drain_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            api_url: "http://127.0.0.1:9000".into(),
+            internal_client_id: "paas-internal".into(),
+            internal_client_secret: String::new(),
+            max_per_source: 100_000,
+            drain_secs: 10,
+        }
+    }
+}
+
+pub struct Deps {
+    pub bus: bus::DynBus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("logs listener: {0}")]
+    Listen(std::io::Error),
+    #[error("logs bus: {0}")]
+    Bus(#[from] bus::BusError),
+}
+
+pub struct Service {
+    config: Config,
+    bus: bus::DynBus,
+    listener: tokio::net::TcpListener,
+    ready: Readiness,
+    metrics: Metrics,
+    ingest: ingest::Ingest,
+}
+
+/// Subscribe to the bus and bind the listener.
+pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
+    let ready = Readiness::new();
+    ready.register("bus");
+    let metrics = Metrics::new("logs");
+    let ingest = ingest::Ingest::subscribe(&deps.bus, &metrics).await?;
+    Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest })
+}
+
+impl Service {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.addr)
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        self.ready.clone()
+    }
+
+    pub async fn run(self, shutdown: kit::Shutdown) -> Result<(), Error> {
+        let follow = kit::spawn_named(
+            "logs-bus-readiness",
+            kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
+        );
+        let ingest = kit::spawn_named("logs-ingest", self.ingest.run(shutdown.clone()));
+        let app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let drain = Duration::from_secs(self.config.drain_secs);
+        let served = kit::http::serve(self.listener, app, shutdown, drain).await;
+        follow.abort();
+        let _ = ingest.await;
+        served.map_err(Error::Listen)
+    }
+}

@@ -17,7 +17,6 @@ use crate::secrets;
 /// A service running in this process.
 struct Running {
     name: ServiceName,
-    addr: SocketAddr,
     ready: Readiness,
     shutdown: Shutdown,
     task: JoinHandle<Result<(), String>>,
@@ -30,6 +29,7 @@ pub struct Platform {
 
 /// `paasd dev`: everything in one process on the embedded defaults.
 pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
+    let mut signals = kit::Signals::install()?;
     cfg.bus.kind = BusKind::Inprocess;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
@@ -37,18 +37,22 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     resolve_ports(&mut cfg)?;
     wire_dev(&mut cfg, &secret);
     let bus: DynBus = Arc::new(InProcessBus::new());
-    kit::telemetry::init(&cfg.telemetry, vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))]);
+    kit::telemetry::init(
+        &cfg.telemetry,
+        vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))],
+    );
     let started = Instant::now();
     let (platform, admin) = start(&cfg, bus, &ServiceName::ALL).await?;
     platform.wait_ready(Duration::from_secs(30)).await?;
     print_banner(&cfg, admin, started.elapsed());
-    kit::wait_for_signal().await;
+    signals.wait().await;
     platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
     Ok(())
 }
 
 /// `paasd run`: the named services, joined to the others by the configured bus.
 pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
+    let mut signals = kit::Signals::install()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     derive_paths(&mut cfg);
@@ -64,16 +68,19 @@ pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
         }
         BusKind::Inprocess => Arc::new(InProcessBus::new()),
     };
-    kit::telemetry::init(&cfg.telemetry, vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))]);
+    kit::telemetry::init(
+        &cfg.telemetry,
+        vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))],
+    );
     let selected = cfg.selected();
     let (platform, admin) = start(&cfg, bus, &selected).await?;
     if let Some((user, password)) = admin {
-        println!("admin user created: {user} / {password} (stored in {})", cfg.data_dir.join("api").display());
+        println!(
+            "admin user created: {user} / {password} (stored in {})",
+            cfg.data_dir.join("api").display()
+        );
     }
-    for r in &platform.running {
-        tracing::info!(service = r.name.as_str(), addr = %r.addr, "listening");
-    }
-    kit::wait_for_signal().await;
+    signals.wait().await;
     platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
     Ok(())
 }
@@ -91,7 +98,8 @@ fn resolve_ports(cfg: &mut PaasdConfig) -> anyhow::Result<()> {
         &mut cfg.stager.status_addr,
     ] {
         if addr.port() == 0 {
-            let l = std::net::TcpListener::bind(*addr).with_context(|| format!("cannot bind {addr}"))?;
+            let l = std::net::TcpListener::bind(*addr)
+                .with_context(|| format!("cannot bind {addr}"))?;
             addr.set_port(l.local_addr()?.port());
         }
     }
@@ -99,20 +107,34 @@ fn resolve_ports(cfg: &mut PaasdConfig) -> anyhow::Result<()> {
 }
 
 fn url_of(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let host =
+        if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
     format!("http://{host}:{}", addr.port())
 }
 
-/// Every service's state under one data directory.
+/// Every service's state under one data directory: settings still at their built-in default
+/// are moved under `data_dir`; anything configured explicitly stays.
 fn derive_paths(cfg: &mut PaasdConfig) {
+    fn place<T: PartialEq>(value: &mut T, default: T, derived: T) {
+        if *value == default {
+            *value = derived;
+        }
+    }
     let d = cfg.data_dir.clone();
-    cfg.api.data_dir = d.join("api");
-    cfg.api.database_url = format!("sqlite://{}", d.join("api/api.db").display());
-    cfg.scheduler.database_url = format!("sqlite://{}", d.join("scheduler/scheduler.db").display());
-    cfg.cell.data_dir = d.join("cell");
-    cfg.cell.stacks_dir = d.join("stacks");
-    cfg.stager.work_dir = d.join("stager");
-    cfg.stager.stacks_dir = d.join("stacks");
+    let sqlite = |p: &str| format!("sqlite://{}", d.join(p).display());
+    let (api, sch, cell, stager) = (
+        api::Config::default(),
+        scheduler::Config::default(),
+        cell::Config::default(),
+        stager::Config::default(),
+    );
+    place(&mut cfg.api.data_dir, api.data_dir, d.join("api"));
+    place(&mut cfg.api.database_url, api.database_url, sqlite("api/api.db"));
+    place(&mut cfg.scheduler.database_url, sch.database_url, sqlite("scheduler/scheduler.db"));
+    place(&mut cfg.cell.data_dir, cell.data_dir, d.join("cell"));
+    place(&mut cfg.cell.stacks_dir, cell.stacks_dir, d.join("stacks"));
+    place(&mut cfg.stager.work_dir, stager.work_dir, d.join("stager"));
+    place(&mut cfg.stager.stacks_dir, stager.stacks_dir, d.join("stacks"));
 }
 
 /// Point every service at the others (dev: all in this process, addresses known).
@@ -136,8 +158,9 @@ fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
 }
 
 macro_rules! launch {
-    ($name:expr, $krate:ident, $cfg:expr, $bus:expr) => {{
+    ($name:expr, $component:expr, $krate:ident, $cfg:expr, $bus:expr) => {{
         let name: ServiceName = $name;
+        let component: String = $component;
         let deps = $krate::Deps { bus: $bus.clone() };
         let service = $krate::build($cfg.clone(), deps)
             .await
@@ -145,12 +168,13 @@ macro_rules! launch {
         let addr = service.local_addr();
         let ready = service.readiness();
         let shutdown = Shutdown::new();
-        let span = tracing::info_span!("service", component = name.as_str());
+        let span = tracing::info_span!("service", component = component.as_str());
+        span.in_scope(|| tracing::info!(%addr, "{} started", name.as_str()));
         let stop = shutdown.clone();
         let task = tokio::spawn(
             async move { service.run(stop).await.map_err(|e| e.to_string()) }.instrument(span),
         );
-        Running { name, addr, ready, shutdown, task }
+        Running { name, ready, shutdown, task }
     }};
 }
 
@@ -165,23 +189,35 @@ async fn start(
     let mut admin = None;
     for name in ServiceName::ALL.into_iter().filter(|n| which.contains(n)) {
         let r = match name {
-            ServiceName::Logs => launch!(name, logs, cfg.logs, bus),
+            ServiceName::Logs => launch!(name, "logs".into(), logs, cfg.logs, bus),
             ServiceName::Api => {
                 let deps = api::Deps { bus: bus.clone() };
-                let service = api::build(cfg.api.clone(), deps).await.map_err(|e| anyhow::anyhow!("api: {e}"))?;
+                let service = api::build(cfg.api.clone(), deps)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("api: {e}"))?;
                 admin = service.admin_credentials();
                 let addr = service.local_addr();
                 let ready = service.readiness();
                 let shutdown = Shutdown::new();
                 let span = tracing::info_span!("service", component = "api");
+                span.in_scope(|| tracing::info!(%addr, "api started"));
                 let stop = shutdown.clone();
-                let task = tokio::spawn(async move { service.run(stop).await.map_err(|e| e.to_string()) }.instrument(span));
-                Running { name, addr, ready, shutdown, task }
+                let task = tokio::spawn(
+                    async move { service.run(stop).await.map_err(|e| e.to_string()) }
+                        .instrument(span),
+                );
+                Running { name, ready, shutdown, task }
             }
-            ServiceName::Scheduler => launch!(name, scheduler, cfg.scheduler, bus),
-            ServiceName::Cell => launch!(name, cell, cfg.cell, bus),
-            ServiceName::Stager => launch!(name, stager, cfg.stager, bus),
-            ServiceName::Router => launch!(name, router, cfg.router, bus),
+            ServiceName::Scheduler => {
+                launch!(name, "scheduler".into(), scheduler, cfg.scheduler, bus)
+            }
+            ServiceName::Cell => {
+                launch!(name, format!("cell/{}", cfg.cell.cell_id), cell, cfg.cell, bus)
+            }
+            ServiceName::Stager => launch!(name, "stager".into(), stager, cfg.stager, bus),
+            ServiceName::Router => {
+                launch!(name, format!("router/{}", cfg.router.index), router, cfg.router, bus)
+            }
         };
         running.push(r);
     }
@@ -219,9 +255,13 @@ impl Platform {
             r.shutdown.cancel();
             match tokio::time::timeout(deadline, r.task).await {
                 Ok(Ok(Ok(()))) => tracing::info!(service = r.name.as_str(), "stopped"),
-                Ok(Ok(Err(e))) => tracing::error!(service = r.name.as_str(), error = %e, "stopped with an error"),
+                Ok(Ok(Err(e))) => {
+                    tracing::error!(service = r.name.as_str(), error = %e, "stopped with an error")
+                }
                 Ok(Err(e)) => tracing::error!(service = r.name.as_str(), error = %e, "task failed"),
-                Err(_) => tracing::warn!(service = r.name.as_str(), "did not stop within the deadline"),
+                Err(_) => {
+                    tracing::warn!(service = r.name.as_str(), "did not stop within the deadline")
+                }
             }
         }
     }
@@ -231,15 +271,24 @@ fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Durati
     let api = url_of(cfg.api.addr);
     println!("paas is ready ({} ms)", took.as_millis());
     println!("  api:    {api}");
-    println!("  router: http://{} (apps at https?://<app>.{})", cfg.router.addr, cfg.api.apps_domain);
+    println!(
+        "  router: http://{} (apps at https?://<app>.{})",
+        cfg.router.addr, cfg.api.apps_domain
+    );
     println!("  logs:   {}", url_of(cfg.logs.addr));
     println!("  data:   {}", cfg.data_dir.display());
     match admin {
         Some((user, password)) => {
             println!("  admin user created: {user} / {password}");
-            println!("  (the password is also stored in {})", cfg.data_dir.join("api/admin-password").display());
+            println!(
+                "  (the password is also stored in {})",
+                cfg.data_dir.join("api/admin-password").display()
+            );
         }
-        None => println!("  admin password: see {} (or PAAS_ADMIN_PASSWORD)", cfg.data_dir.join("api/admin-password").display()),
+        None => println!(
+            "  admin password: see {} (or PAAS_ADMIN_PASSWORD)",
+            cfg.data_dir.join("api/admin-password").display()
+        ),
     }
     println!("Log in with:  paas login -a {api} -u admin");
 }

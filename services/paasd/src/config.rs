@@ -45,10 +45,9 @@ impl ServiceName {
 impl FromStr for ServiceName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|n| n.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown service {s:?} (known: api, stager, scheduler, cell, router, logs)"))
+        Self::ALL.into_iter().find(|n| n.as_str() == s.trim()).ok_or_else(|| {
+            format!("unknown service {s:?} (known: api, stager, scheduler, cell, router, logs)")
+        })
     }
 }
 
@@ -117,13 +116,17 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("paas");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home =
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".local/share/paas")
 }
 
 impl PaasdConfig {
     /// Load defaults → `file` → environment, then apply `--data-dir` and `PAAS_ADMIN_PASSWORD`.
-    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Self, kit::config::ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Self, kit::config::ConfigError> {
         let mut config: Self = kit::config::load(file, "PAAS")?;
         if let Some(d) = data_dir {
             config.data_dir = d;
@@ -141,18 +144,26 @@ impl PaasdConfig {
         if self.data_dir.as_os_str().is_empty() {
             return Err(kit::config::ConfigError::invalid("data_dir", "must not be empty"));
         }
-        if self.bus.kind == BusKind::Nats && !self.bus.url.starts_with("nats://") && !self.bus.url.starts_with("tls://") {
-            return Err(kit::config::ConfigError::invalid("bus.url", "must start with nats:// or tls://"));
+        if self.bus.kind == BusKind::Nats
+            && !self.bus.url.starts_with("nats://")
+            && !self.bus.url.starts_with("tls://")
+        {
+            return Err(kit::config::ConfigError::invalid(
+                "bus.url",
+                "must start with nats:// or tls://",
+            ));
         }
         for s in &self.services {
-            ServiceName::from_str(s).map_err(|m| kit::config::ConfigError::invalid("services", m))?;
+            ServiceName::from_str(s)
+                .map_err(|m| kit::config::ConfigError::invalid("services", m))?;
         }
         Ok(())
     }
 
     /// The services named in `services`, in start order.
     pub fn selected(&self) -> Vec<ServiceName> {
-        let mut out: Vec<ServiceName> = self.services.iter().filter_map(|s| s.parse().ok()).collect();
+        let mut out: Vec<ServiceName> =
+            self.services.iter().filter_map(|s| s.parse().ok()).collect();
         out.sort();
         out.dedup();
         out

@@ -97,7 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.services = services;
             }
             for s in &cfg.services {
-                s.parse::<config::ServiceName>().map_err(|m| anyhow::anyhow!("invalid configuration: services: {m}"))?;
+                s.parse::<config::ServiceName>()
+                    .map_err(|m| anyhow::anyhow!("invalid configuration: services: {m}"))?;
             }
             if cfg.services.is_empty() {
                 anyhow::bail!("invalid configuration: services: name at least one (--services api,router,...)");

@@ -21,7 +21,12 @@ pub fn load_or_create(file: &Path) -> anyhow::Result<String> {
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = hex::encode(bytes);
     let tmp = file.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(secret.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, file)?;

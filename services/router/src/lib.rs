@@ -1,1 +1,112 @@
-//! router
+//! The router: our gorouter. It keeps a route table fed by `router.register` /
+//! `router.unregister` on the bus and proxies HTTP for `<app>.<domain>` to app instances,
+//! answering CF's error responses when it cannot (contracts/runtime.md §2).
+//!
+//! The request path must never wait on route-table updates, and the router must never
+//! buffer whole request or response bodies.
+
+mod errors;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use kit::metrics::Metrics;
+use kit::ready::Readiness;
+use serde::{Deserialize, Serialize};
+
+/// Configuration of the router (`[router]`, `PAAS_ROUTER_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// App traffic.
+    pub addr: SocketAddr,
+    /// `/readyz`, `/healthz`, `/metrics`.
+    pub status_addr: SocketAddr,
+    /// This router's index: `RTR/<index>` and `router/<index>` in logs.
+    pub index: u32,
+    /// A registration older than this is pruned.
+    pub prune_threshold_secs: u64,
+    pub prune_interval_secs: u64,
+    /// What emitters are told to use (`router.start`, `router.greet`).
+    pub register_interval_secs: u64,
+    pub drain_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            status_addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            index: 0,
+            prune_threshold_secs: wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS,
+            prune_interval_secs: 30,
+            register_interval_secs: wire::routing::DEFAULT_REGISTER_INTERVAL_SECS,
+            drain_secs: 20,
+        }
+    }
+}
+
+pub struct Deps {
+    pub bus: bus::DynBus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("router listener: {0}")]
+    Listen(std::io::Error),
+    #[error("router bus: {0}")]
+    Bus(#[from] bus::BusError),
+}
+
+pub struct Service {
+    config: Config,
+    bus: bus::DynBus,
+    listener: tokio::net::TcpListener,
+    status: tokio::net::TcpListener,
+    ready: Readiness,
+    metrics: Metrics,
+}
+
+/// Bind the traffic and status listeners.
+pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
+    let status = kit::http::bind(config.status_addr).await.map_err(Error::Listen)?;
+    let ready = Readiness::new();
+    ready.register("bus");
+    Ok(Service { config, bus: deps.bus, listener, status, ready, metrics: Metrics::new("router") })
+}
+
+impl Service {
+    /// Where app traffic is accepted.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.addr)
+    }
+
+    /// Where `/readyz` and `/metrics` answer.
+    pub fn status_addr(&self) -> SocketAddr {
+        self.status.local_addr().unwrap_or(self.config.status_addr)
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        self.ready.clone()
+    }
+
+    pub async fn run(self, shutdown: kit::Shutdown) -> Result<(), Error> {
+        let drain = Duration::from_secs(self.config.drain_secs);
+        let follow = kit::spawn_named(
+            "router-bus-readiness",
+            kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
+        );
+        let ops = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let status = kit::spawn_named(
+            "router-status",
+            kit::http::serve(self.status, ops, shutdown.clone(), drain),
+        );
+        let traffic = Router::new().fallback(errors::unknown_route);
+        let served = kit::http::serve(self.listener, traffic, shutdown, drain).await;
+        follow.abort();
+        let _ = status.await;
+        served.map_err(Error::Listen)
+    }
+}

@@ -1,0 +1,47 @@
+//! `paasd dev` on a fresh data directory: every service ready quickly, admin created once,
+//! data reused on the next start.
+
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
+use crate::{Paasd, Ports};
+
+async fn all_ready(ports: &Ports, deadline: Duration) -> Duration {
+    let started = Instant::now();
+    for url in ports.readyz() {
+        let left = deadline.saturating_sub(started.elapsed());
+        testkit::wait_http_ok(&url, left).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn dev_starts_ready_and_reuses_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let env = ports.env();
+
+    let mut first = Paasd::spawn(&["dev"], &env, dir.path());
+    let took = all_ready(&ports, Duration::from_secs(30)).await;
+    eprintln!("paasd dev ready in {took:?}");
+    let password = std::fs::read_to_string(dir.path().join("api/admin-password"))
+        .expect("admin password stored");
+    assert!(password.trim().len() >= 16, "generated password is long enough");
+    assert!(first.terminate().success(), "clean shutdown");
+    let mut out = String::new();
+    first.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    assert!(out.contains(password.trim()), "the generated password is printed once:\n{out}");
+    assert!(out.contains(&format!("127.0.0.1:{}", ports.api)), "api address printed:\n{out}");
+
+    // Second start: same data, same admin password, nothing printed about creating it.
+    let mut second = Paasd::spawn(&["dev"], &env, dir.path());
+    all_ready(&ports, Duration::from_secs(30)).await;
+    let again =
+        std::fs::read_to_string(dir.path().join("api/admin-password")).expect("still stored");
+    assert_eq!(again, password, "the admin password is kept");
+    assert!(dir.path().join("api/api.db").exists(), "the api database lives in the data dir");
+    assert!(second.terminate().success());
+    let mut out = String::new();
+    second.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    assert!(!out.contains(password.trim()), "password printed only on first start");
+}

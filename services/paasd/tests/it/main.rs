@@ -1,0 +1,98 @@
+//! `paasd` as a user runs it: the built binary, real processes, real NATS and PostgreSQL.
+
+mod config_errors;
+mod dev;
+mod multi_process;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A `paasd` child process, killed (SIGTERM, then SIGKILL) when dropped.
+pub struct Paasd {
+    pub child: Child,
+}
+
+impl Paasd {
+    pub fn spawn(args: &[&str], env: &[(&str, String)], data_dir: &Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paasd"));
+        cmd.args(args)
+            .env("PAAS_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("PAAS_ADMIN_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Self { child: cmd.spawn().expect("paasd starts") }
+    }
+
+    /// Send SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().expect("paasd exits")
+    }
+}
+
+impl Drop for Paasd {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Ports for every listener of a dev platform, and the env that sets them.
+pub struct Ports {
+    pub api: u16,
+    pub router: u16,
+    pub router_status: u16,
+    pub logs: u16,
+    pub scheduler: u16,
+    pub cell: u16,
+    pub stager: u16,
+}
+
+impl Ports {
+    pub fn free() -> Self {
+        let p = testkit::free_port;
+        Self {
+            api: p(),
+            router: p(),
+            router_status: p(),
+            logs: p(),
+            scheduler: p(),
+            cell: p(),
+            stager: p(),
+        }
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let a = |p: u16| format!("127.0.0.1:{p}");
+        vec![
+            ("PAAS_API_ADDR", a(self.api)),
+            ("PAAS_ROUTER_ADDR", a(self.router)),
+            ("PAAS_ROUTER_STATUS_ADDR", a(self.router_status)),
+            ("PAAS_LOGS_ADDR", a(self.logs)),
+            ("PAAS_SCHEDULER_ADDR", a(self.scheduler)),
+            ("PAAS_CELL_ADDR", a(self.cell)),
+            ("PAAS_STAGER_STATUS_ADDR", a(self.stager)),
+        ]
+    }
+
+    /// The `/readyz` URL of every service.
+    pub fn readyz(&self) -> Vec<String> {
+        [self.api, self.router_status, self.logs, self.scheduler, self.cell, self.stager]
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/readyz"))
+            .collect()
+    }
+}
