@@ -1,5 +1,7 @@
 //! Ingest: envelopes from the bus, decoded and counted.
 
+use std::sync::Arc;
+
 use bus::{DynBus, Subscription};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,6 +16,7 @@ pub struct SourceLabel {
 
 pub struct Ingest {
     sub: Subscription,
+    store: Arc<crate::store::Store>,
     ingested: Counter,
     malformed: Counter,
     platform: Family<SourceLabel, Counter>,
@@ -23,6 +26,7 @@ impl Ingest {
     pub async fn subscribe(
         bus: &DynBus,
         metrics: &kit::metrics::Metrics,
+        store: Arc<crate::store::Store>,
     ) -> Result<Self, bus::BusError> {
         let sub = bus.subscribe(wire::subjects::LOGS_ALL).await?;
         let ingested = Counter::default();
@@ -39,7 +43,7 @@ impl Ingest {
             "Envelopes from platform components, by component",
             platform.clone(),
         );
-        Ok(Self { sub, ingested, malformed, platform })
+        Ok(Self { sub, store, ingested, malformed, platform })
     }
 
     pub async fn run(mut self, shutdown: kit::Shutdown) {
@@ -49,7 +53,10 @@ impl Ingest {
                 m = self.sub.next() => match m { Some(m) => m, None => return },
             };
             match serde_json::from_slice::<Envelope>(&msg.payload) {
-                Ok(env) => self.record(&env),
+                Ok(env) => {
+                    self.record(&env);
+                    self.store.insert(env, msg.payload.len());
+                }
                 Err(_) => {
                     self.malformed.inc();
                 }

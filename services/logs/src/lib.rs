@@ -4,10 +4,14 @@
 //!
 //! It must never slow a producer down: under overload it drops and counts instead.
 
+pub mod access;
+mod http;
 mod ingest;
 pub mod shipper;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kit::metrics::Metrics;
@@ -25,6 +29,12 @@ pub struct Config {
     pub internal_client_secret: String,
     /// Envelopes kept per source id.
     pub max_per_source: usize,
+    /// Approximate bytes kept over all sources.
+    pub max_total_bytes: usize,
+    /// How long a log-access answer from the api is reused.
+    pub access_cache_secs: u64,
+    /// Issuer of accepted tokens; empty means `<api_url>/oauth/token`.
+    pub token_issuer: String,
     pub drain_secs: u64,
 }
 
@@ -36,6 +46,9 @@ impl Default for Config {
             internal_client_id: "paas-internal".into(),
             internal_client_secret: String::new(),
             max_per_source: 100_000,
+            max_total_bytes: 512 * 1024 * 1024,
+            access_cache_secs: 10,
+            token_issuer: String::new(),
             drain_secs: 10,
         }
     }
@@ -60,16 +73,37 @@ pub struct Service {
     ready: Readiness,
     metrics: Metrics,
     ingest: ingest::Ingest,
+    http: http::Http,
 }
 
-/// Subscribe to the bus and bind the listener.
+/// Subscribe to the bus and bind the listener; readers are checked against the api.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let api = config.api_url.trim_end_matches('/').to_owned();
+    let issuer = if config.token_issuer.is_empty() {
+        format!("{api}/oauth/token")
+    } else {
+        config.token_issuer.clone()
+    };
+    let verifier = auth::Verifier::from_url(issuer, None, format!("{api}/token_keys"));
+    let ttl = Duration::from_secs(config.access_cache_secs);
+    let access = Arc::new(access::ApiAccess::new(&api, verifier, ttl));
+    build_with_access(config, deps, access).await
+}
+
+/// [`build`] with another access decision (tests).
+pub async fn build_with_access(
+    config: Config,
+    deps: Deps,
+    access: Arc<dyn access::Access>,
+) -> Result<Service, Error> {
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("bus");
     let metrics = Metrics::new("logs");
-    let ingest = ingest::Ingest::subscribe(&deps.bus, &metrics).await?;
-    Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest })
+    let store = Arc::new(store::Store::new(config.max_per_source, config.max_total_bytes));
+    let ingest = ingest::Ingest::subscribe(&deps.bus, &metrics, store.clone()).await?;
+    let http = http::Http { store, access };
+    Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest, http })
 }
 
 impl Service {
@@ -87,7 +121,8 @@ impl Service {
             kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
         );
         let ingest = kit::spawn_named("logs-ingest", self.ingest.run(shutdown.clone()));
-        let app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let app = http::routes(self.http.clone())
+            .merge(kit::http::ops_routes(self.ready.clone(), self.metrics.clone()));
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
         follow.abort();

@@ -45,6 +45,8 @@ pub enum Exit {
 
 /// Run the builder to completion under the limits.
 pub async fn run(backend: Backend, r: &BuildRun, log: &StgLog) -> Result<Exit, StageError> {
+    // Removes the container however this future ends (also when it is dropped mid-run).
+    let _guard = (backend == Backend::Runc).then(|| RuncGuard(r.id.clone()));
     let mut child = match backend {
         Backend::Runc => spawn_runc(r).await?,
         Backend::Process => spawn_process(r)?,
@@ -86,13 +88,22 @@ pub async fn run(backend: Backend, r: &BuildRun, log: &StgLog) -> Result<Exit, S
     for pump in [out, err].into_iter().flatten() {
         let _ = pump.await;
     }
-    if backend == Backend::Runc {
-        let _ = Command::new("runc").args(["delete", "--force", &r.id]).output().await;
-    }
     Ok(match outcome {
         Exit::Code(c) if oom && c != 0 => Exit::OutOfMemory,
         other => other,
     })
+}
+
+struct RuncGuard(String);
+
+impl Drop for RuncGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runc")
+            .args(["delete", "--force", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 async fn spawn_runc(r: &BuildRun) -> Result<Child, StageError> {

@@ -164,33 +164,7 @@ impl Service {
             counters.in_flight.inc();
             let span =
                 tracing::info_span!("staging", app_guid = %req.app_guid, build = %req.build_guid);
-            tasks.spawn(
-                async move {
-                let Ok(_permit) = slots.acquire().await else { return };
-                counters.started.inc();
-                tokio::select! {
-                    (result, timings) = stager.stage(&req) => {
-                        counters.total.observe(timings.total.as_secs_f64());
-                        counters.scripts.observe(timings.scripts.as_secs_f64());
-                        if matches!(result.outcome, StagingOutcome::Failed(_)) {
-                            counters.failed.inc();
-                        }
-                        tracing::info!(app_guid = %req.app_guid, total_ms = timings.total.as_millis() as u64,
-                            builder_ms = timings.builder.as_millis() as u64,
-                            scripts_ms = timings.scripts.as_millis() as u64, "staging finished");
-                        if let Err(e) = report::complete(&stager.api, &req.completion_url, &result).await {
-                            tracing::error!(app_guid = %req.app_guid, error = %e, "cannot report the staging result");
-                        }
-                    }
-                    _ = stop.cancelled() => {
-                        counters.failed.inc();
-                        fail(&stager, &req, StageError::platform("the stager shut down during staging")).await;
-                    }
-                }
-                counters.in_flight.dec();
-            }
-                .instrument(span),
-            );
+            tasks.spawn(run_one(stager, counters, slots, stop, req).instrument(span));
         }
         self.ready.set("bus", false);
         drop(sub);
@@ -205,6 +179,44 @@ impl Service {
             .map_err(|e| Error::Serve(e.to_string()))?
             .map_err(|e| Error::Serve(e.to_string()))
     }
+}
+
+/// One accepted request: wait for a slot, stage, report; on shutdown report FAILED.
+async fn run_one(
+    stager: Arc<Stager>,
+    counters: StagerMetrics,
+    slots: Arc<Semaphore>,
+    stop: kit::Shutdown,
+    req: StagingRequest,
+) {
+    let staged = async {
+        let _permit = slots.acquire().await;
+        counters.started.inc();
+        stager.stage(&req).await
+    };
+    tokio::select! {
+        (result, timings) = staged => {
+            counters.total.observe(timings.total.as_secs_f64());
+            counters.scripts.observe(timings.scripts.as_secs_f64());
+            if matches!(result.outcome, StagingOutcome::Failed(_)) {
+                counters.failed.inc();
+            }
+            tracing::info!(
+                total_ms = timings.total.as_millis() as u64,
+                builder_ms = timings.builder.as_millis() as u64,
+                scripts_ms = timings.scripts.as_millis() as u64,
+                "staging finished"
+            );
+            if let Err(e) = report::complete(&stager.api, &req.completion_url, &result).await {
+                tracing::error!(error = %e, "cannot report the staging result");
+            }
+        }
+        _ = stop.cancelled() => {
+            counters.failed.inc();
+            fail(&stager, &req, StageError::platform("the stager shut down during staging")).await;
+        }
+    }
+    counters.in_flight.dec();
 }
 
 async fn fail(stager: &Stager, req: &StagingRequest, e: StageError) {

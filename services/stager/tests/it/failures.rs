@@ -104,3 +104,47 @@ async fn memory_limit() -> anyhow::Result<()> {
     assert!(logged(&s, "out of memory"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_beyond_the_queue_bound_fails_at_once() -> anyhow::Result<()> {
+    let mut h = Harness::start_with(|c| {
+        c.max_concurrent = 1;
+        c.max_queued = 0;
+    })
+    .await?;
+    let bp = h.add_buildpack_dir("failing", &fixtures().join("failing-buildpack"))?;
+    let mut slow = h.request("empty", vec![bp.clone()], true)?;
+    slow.env.insert("FAIL_MODE".into(), "sleep".into());
+    slow.timeout_secs = 5;
+    let extra = h.request("empty", vec![bp], true)?;
+    bus::BusExt::publish_json(&*h.bus, wire::subjects::STAGING_REQUEST, &slow).await?;
+    let s = h.stage(&extra).await?;
+    let f = failure(&s);
+    assert!(f.message.contains("overloaded"), "{}", f.message);
+    assert!(logged(&s, "overloaded"));
+    // The accepted one still ends (by its timeout), it is not lost.
+    let first = h.stage_result(&slow.build_guid, std::time::Duration::from_secs(60)).await?;
+    assert!(
+        matches!(first.outcome, StagingOutcome::Failed(ref f) if f.error_id == "StagingTimeExpired")
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_reports_in_flight_stagings_failed() -> anyhow::Result<()> {
+    let mut h = Harness::start().await?;
+    let bp = h.add_buildpack_dir("failing", &fixtures().join("failing-buildpack"))?;
+    let mut slow = h.request("empty", vec![bp], true)?;
+    slow.env.insert("FAIL_MODE".into(), "sleep".into());
+    bus::BusExt::publish_json(&*h.bus, wire::subjects::STAGING_REQUEST, &slow).await?;
+    testkit::eventually("staging started", std::time::Duration::from_secs(30), || {
+        let started = h.log_of(&slow.app_guid).iter().any(|l| l.contains("mode sleep"));
+        async move { started.then_some(()) }
+    })
+    .await?;
+    h.stop_stager();
+    let r = h.stage_result(&slow.build_guid, std::time::Duration::from_secs(30)).await?;
+    let StagingOutcome::Failed(f) = r.outcome else { anyhow::bail!("not failed") };
+    assert!(f.message.contains("shut down"), "{}", f.message);
+    Ok(())
+}

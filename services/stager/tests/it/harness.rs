@@ -62,6 +62,7 @@ pub struct Harness {
     pub work: tempfile::TempDir,
     logs: Arc<Mutex<Vec<(String, String)>>>,
     shutdown: kit::Shutdown,
+    stager_stop: kit::Shutdown,
     pub buildpacks: BTreeMap<String, BuildpackRef>,
     /// `http://<status_addr>` of the stager.
     pub status_url: String,
@@ -118,7 +119,8 @@ impl Harness {
         let ready = service.readiness();
         let status_url = format!("http://{}", service.local_addr());
         let status = format!("{status_url}/readyz");
-        let stop = shutdown.clone();
+        let stager_stop = kit::Shutdown::new();
+        let stop = stager_stop.clone();
         tokio::spawn(async move { service.run(stop).await });
         testkit::eventually("stager ready", Duration::from_secs(10), || {
             let r = ready.is_ready();
@@ -133,6 +135,7 @@ impl Harness {
             work,
             logs,
             shutdown,
+            stager_stop,
             buildpacks: BTreeMap::new(),
             status_url,
         };
@@ -228,6 +231,24 @@ impl Harness {
         Ok(Staging { result, droplet, log })
     }
 
+    /// Waits for the completion callback of `build`.
+    pub async fn stage_result(
+        &self,
+        build: &str,
+        limit: Duration,
+    ) -> anyhow::Result<StagingResult> {
+        testkit::eventually("staging result", limit, || {
+            let r = self.store.results.lock().expect("lock").get(build).cloned();
+            async move { r }
+        })
+        .await
+    }
+
+    /// Shuts the stager down (the fake api keeps running).
+    pub fn stop_stager(&self) {
+        self.stager_stop.cancel();
+    }
+
     pub fn log_of(&self, app_guid: &str) -> Vec<String> {
         self.logs
             .lock()
@@ -242,6 +263,7 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.stager_stop.cancel();
     }
 }
 
