@@ -31,6 +31,8 @@ pub struct Config {
     pub max_per_source: usize,
     /// Approximate bytes kept over all sources.
     pub max_total_bytes: usize,
+    /// Envelopes waiting for storage before new ones are dropped (and counted).
+    pub ingest_queue: usize,
     /// How long a log-access answer from the api is reused.
     pub access_cache_secs: u64,
     /// Issuer of accepted tokens; empty means `<api_url>/oauth/token`.
@@ -47,6 +49,7 @@ impl Default for Config {
             internal_client_secret: String::new(),
             max_per_source: 100_000,
             max_total_bytes: 512 * 1024 * 1024,
+            ingest_queue: 65_536,
             access_cache_secs: 10,
             token_issuer: String::new(),
             drain_secs: 10,
@@ -101,7 +104,8 @@ pub async fn build_with_access(
     ready.register("bus");
     let metrics = Metrics::new("logs");
     let store = Arc::new(store::Store::new(config.max_per_source, config.max_total_bytes));
-    let ingest = ingest::Ingest::subscribe(&deps.bus, &metrics, store.clone()).await?;
+    let ingest =
+        ingest::Ingest::subscribe(&deps.bus, &metrics, store.clone(), config.ingest_queue).await?;
     let http = http::Http { store, access };
     Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest, http })
 }

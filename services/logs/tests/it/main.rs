@@ -1,6 +1,8 @@
 //! The logs service over HTTP and the bus: reads with every filter, streams that lose nothing
 //! between history and live, and 404 for anyone who may not read.
 
+mod access_api;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,8 +36,12 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(logs::Config::default()).await
+}
+
+async fn start_with(config: logs::Config) -> Running {
     let bus: DynBus = Arc::new(InProcessBus::new());
-    let config = logs::Config { addr: "127.0.0.1:0".parse().expect("addr"), ..Default::default() };
+    let config = logs::Config { addr: "127.0.0.1:0".parse().expect("addr"), ..config };
     let service =
         logs::build_with_access(config, logs::Deps { bus: bus.clone() }, Arc::new(FakeAccess))
             .await
@@ -170,4 +176,44 @@ async fn stream_loses_nothing_between_history_and_live() {
     publisher.await.expect("publisher");
     let want: Vec<String> = (0..total).map(|i| i.to_string()).collect();
     assert_eq!(seen, want, "every line exactly once, in order");
+}
+
+#[tokio::test]
+async fn overload_drops_are_counted_and_reported_to_the_app() {
+    let r = start_with(logs::Config { ingest_queue: 4, ..Default::default() }).await;
+    for i in 0..5000 {
+        r.bus.publish_json("logs.app", &line(APP, i + 1, "spam")).await.expect("publish");
+    }
+    let metrics_url = format!("{}/metrics", r.url);
+    let dropped = testkit::eventually("drops counted", Duration::from_secs(10), || {
+        let u = metrics_url.clone();
+        async move {
+            let text = reqwest::get(&u).await.ok()?.text().await.ok()?;
+            let n: u64 = text
+                .lines()
+                .find(|l| l.starts_with("paas_logs_envelopes_dropped_total "))?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            (n > 0).then_some(n)
+        }
+    })
+    .await
+    .expect("dropped counter");
+    let read = format!("{}/api/v1/read/{APP}?envelope_types=LOG&descending=true&limit=1000", r.url);
+    let notice =
+        testkit::eventually("LGR line in the app's stream", Duration::from_secs(10), || {
+            let u = read.clone();
+            async move {
+                let body: wire::envelope::ReadResponse =
+                    get(&u, "bearer dev").await.json().await.ok()?;
+                body.envelopes.batch.into_iter().find(|e| e.source_type() == Some("LGR"))
+            }
+        })
+        .await
+        .expect("notice");
+    let text = notice.log_text().expect("text");
+    assert!(text.contains("messages dropped"), "{text}");
+    assert!(dropped > 0);
 }
