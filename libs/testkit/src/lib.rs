@@ -7,6 +7,7 @@
 
 pub mod nats;
 pub mod pg;
+pub mod tokens;
 
 use std::future::Future;
 use std::net::TcpListener;

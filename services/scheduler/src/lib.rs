@@ -4,7 +4,16 @@
 //! It must never lose a desired instance: anything it is told over HTTP is persisted before it
 //! answers.
 
+mod api;
+pub mod auction;
+pub mod cells;
+pub mod clock;
+pub mod engine;
+pub mod lifecycle;
+pub mod repo;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kit::db::Db;
@@ -72,10 +81,39 @@ pub struct Service {
     listener: tokio::net::TcpListener,
     ready: Readiness,
     metrics: Metrics,
+    engine: engine::Engine,
+    verifier: Arc<auth::Verifier>,
+}
+
+/// What `build` makes from the configuration; tests bring their own.
+pub struct Parts {
+    pub clock: clock::DynClock,
+    pub cells: cells::DynCellClient,
+    pub verifier: Arc<auth::Verifier>,
 }
 
 /// Check the configuration, open the database and bind the listener.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let api = config.api_url.trim_end_matches('/').to_owned();
+    let token = Arc::new(auth::ClientCredentials::new(
+        format!("{api}/oauth/token"),
+        &config.internal_client_id,
+        &config.internal_client_secret,
+    ));
+    let parts = Parts {
+        clock: Arc::new(clock::SystemClock),
+        cells: Arc::new(cells::HttpCells::new(token)),
+        verifier: Arc::new(auth::Verifier::from_url(
+            format!("{api}/oauth/token"),
+            None,
+            format!("{api}/token_keys"),
+        )),
+    };
+    build_with(config, deps, parts).await
+}
+
+/// [`build`] with a given clock, cell client and token verifier.
+pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Service, Error> {
     if config.convergence_interval_secs == 0 {
         return Err(Error::Config("convergence_interval_secs: must be at least 1".into()));
     }
@@ -88,11 +126,26 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         }
     }
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
+    let (sqlite, postgres) = kit::migrations!("scheduler", [(1, "init", "0001_init.sql")]);
+    db.migrate(sqlite, postgres).await?;
+    let repo = repo::Repo::new(db.clone());
+    let engine =
+        engine::Engine::new(repo, parts.clock, parts.cells, deps.bus.clone(), config.cell_ttl_secs);
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("database");
     ready.register("bus");
-    Ok(Service { config, bus: deps.bus, db, listener, ready, metrics: Metrics::new("scheduler") })
+    let metrics = Metrics::new("scheduler");
+    Ok(Service {
+        config,
+        bus: deps.bus,
+        db,
+        listener,
+        ready,
+        metrics,
+        engine,
+        verifier: parts.verifier,
+    })
 }
 
 impl Service {
@@ -113,11 +166,18 @@ impl Service {
             "scheduler-db-readiness",
             follow_db(self.db.clone(), self.ready.clone(), shutdown.clone()),
         );
-        let app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let converge = kit::spawn_named(
+            "scheduler-convergence",
+            convergence_loop(self.engine.clone(), self.config.clone(), shutdown.clone()),
+        );
+        let api = api::Api { engine: self.engine.clone(), verifier: self.verifier.clone() };
+        let app =
+            api::routes(api).merge(kit::http::ops_routes(self.ready.clone(), self.metrics.clone()));
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
         follow.abort();
         db_health.abort();
+        converge.abort();
         self.db.pool.close().await;
         served.map_err(Error::Listen)
     }
@@ -130,6 +190,40 @@ async fn follow_db(db: Db, ready: Readiness, shutdown: kit::Shutdown) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+        }
+    }
+}
+
+/// Converge every interval, and at once when a cell's presence expires.
+async fn convergence_loop(engine: engine::Engine, config: Config, shutdown: kit::Shutdown) {
+    let interval = Duration::from_secs(config.convergence_interval_secs);
+    let ttl_ns = i64::try_from(config.cell_ttl_secs).unwrap_or(15) * clock::SECOND_NS;
+    let mut last = tokio::time::Instant::now();
+    let mut known_lost: std::collections::HashSet<String> = Default::default();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let now = engine.now();
+        let lost: std::collections::HashSet<String> = match engine.repo.list_cells().await {
+            Ok(cells) => cells
+                .into_iter()
+                .filter(|(_, seen)| now - seen > ttl_ns)
+                .map(|(p, _)| p.cell_id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read cells");
+                continue;
+            }
+        };
+        let newly_lost = lost.difference(&known_lost).next().is_some();
+        known_lost = lost;
+        if newly_lost || last.elapsed() >= interval {
+            last = tokio::time::Instant::now();
+            if let Err(e) = engine.converge().await {
+                tracing::error!(error = %e, "convergence failed");
+            }
         }
     }
 }

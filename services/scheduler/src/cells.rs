@@ -1,0 +1,71 @@
+//! Talking to cells: their state for the auction, work to start, instances to stop. A trait,
+//! so tests and the simulation use cells in memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use wire::lrp::{CellState, StopRequest, Work, WorkResult};
+
+pub trait CellClient: Send + Sync + 'static {
+    fn state<'a>(&'a self, rep_url: &'a str) -> BoxFuture<'a, Result<CellState, String>>;
+    fn perform<'a>(
+        &'a self,
+        rep_url: &'a str,
+        work: Work,
+    ) -> BoxFuture<'a, Result<WorkResult, String>>;
+    fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>>;
+}
+
+pub type DynCellClient = Arc<dyn CellClient>;
+
+/// The real client: HTTP with the component token.
+pub struct HttpCells {
+    http: reqwest::Client,
+    token: Arc<auth::ClientCredentials>,
+}
+
+impl HttpCells {
+    pub fn new(token: Arc<auth::ClientCredentials>) -> Self {
+        Self { http: kit::http::client(), token }
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, String> {
+        let token = self.token.token().await.map_err(|e| e.to_string())?;
+        let res = kit::http::propagate(req.bearer_auth(token).timeout(Duration::from_secs(10)))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("cell answered {}", res.status()));
+        }
+        res.json().await.map_err(|e| e.to_string())
+    }
+}
+
+impl CellClient for HttpCells {
+    fn state<'a>(&'a self, rep_url: &'a str) -> BoxFuture<'a, Result<CellState, String>> {
+        Box::pin(self.send(self.http.get(format!("{rep_url}/internal/v1/state"))))
+    }
+
+    fn perform<'a>(
+        &'a self,
+        rep_url: &'a str,
+        work: Work,
+    ) -> BoxFuture<'a, Result<WorkResult, String>> {
+        Box::pin(self.send(self.http.post(format!("{rep_url}/internal/v1/work")).json(&work)))
+    }
+
+    fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.send::<serde_json::Value>(
+                self.http.post(format!("{rep_url}/internal/v1/stop")).json(&req),
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+}

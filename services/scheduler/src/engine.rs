@@ -1,0 +1,486 @@
+//! The scheduler's decisions: desired state in, instances placed, reports applied,
+//! differences converged. Every change is persisted before it is acted on, and published on
+//! the event stream.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bus::{BusExt as _, DynBus};
+use tokio::sync::{broadcast, Mutex};
+use wire::events::{AppEvent, AppEventKind};
+use wire::lrp::{
+    ActualLrp, ActualState, CellPresence, DesiredLrp, InstanceKey, InstanceReport, LrpEvent,
+    LrpStart, Presence, StopRequest, Work,
+};
+
+use crate::auction::{self, Bidder, Job};
+use crate::cells::DynCellClient;
+use crate::clock::{DynClock, SECOND_NS};
+use crate::lifecycle;
+use crate::repo::{Repo, RepoError};
+
+/// UNCLAIMED longer than this is auctioned again.
+const STALE_UNCLAIMED_NS: i64 = 30 * SECOND_NS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("no such instance")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub repo: Repo,
+    clock: DynClock,
+    cells: DynCellClient,
+    bus: DynBus,
+    events: broadcast::Sender<LrpEvent>,
+    cell_ttl_ns: i64,
+    /// One auction or convergence at a time.
+    lock: Arc<Mutex<()>>,
+}
+
+fn unclaimed(d: &DesiredLrp, index: u32, now: i64) -> ActualLrp {
+    ActualLrp {
+        process_guid: d.process_guid.clone(),
+        index,
+        domain: d.domain.clone(),
+        instance_guid: String::new(),
+        cell_id: String::new(),
+        state: ActualState::Unclaimed,
+        presence: Presence::Ordinary,
+        address: String::new(),
+        instance_address: String::new(),
+        ports: Vec::new(),
+        crash_count: 0,
+        crash_reason: String::new(),
+        placement_error: String::new(),
+        since: now,
+        routable: true,
+    }
+}
+
+impl Engine {
+    pub fn new(
+        repo: Repo,
+        clock: DynClock,
+        cells: DynCellClient,
+        bus: DynBus,
+        cell_ttl_secs: u64,
+    ) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        let ttl = i64::try_from(cell_ttl_secs).unwrap_or(15) * SECOND_NS;
+        Self { repo, clock, cells, bus, events, cell_ttl_ns: ttl, lock: Arc::new(Mutex::new(())) }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LrpEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, e: LrpEvent) {
+        let _ = self.events.send(e);
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    /// The desired LRP changed (created, scaled, re-routed): converge just this process.
+    pub async fn desired_changed(&self, guid: &str) -> Result<(), EngineError> {
+        self.emit(LrpEvent::DesiredLrpChanged { process_guid: guid.to_owned() });
+        self.converge_process(guid).await
+    }
+
+    /// The desired LRP is gone: stop and forget its instances.
+    pub async fn desired_removed(&self, guid: &str) -> Result<(), EngineError> {
+        self.emit(LrpEvent::DesiredLrpRemoved { process_guid: guid.to_owned() });
+        let cells = self.cell_urls().await?;
+        for a in self.repo.list_actual(Some(guid), None).await? {
+            self.retire(&a, &cells).await?;
+        }
+        Ok(())
+    }
+
+    async fn cell_urls(&self) -> Result<HashMap<String, String>, EngineError> {
+        Ok(self.repo.list_cells().await?.into_iter().map(|(p, _)| (p.cell_id, p.rep_url)).collect())
+    }
+
+    /// Stop an instance on its cell (if it has one) and delete its record.
+    async fn retire(
+        &self,
+        a: &ActualLrp,
+        cells: &HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        if matches!(a.state, ActualState::Claimed | ActualState::Running) {
+            if let Some(url) = cells.get(&a.cell_id) {
+                let req = StopRequest { instance: key(a) };
+                if let Err(e) = self.cells.stop(url, req).await {
+                    tracing::warn!(cell_id = %a.cell_id, process_guid = %a.process_guid, error = %e, "stop failed");
+                }
+            }
+        }
+        self.repo.delete_actual(&a.process_guid, a.index, a.presence).await?;
+        self.emit(LrpEvent::ActualLrpRemoved { actual_lrp: a.clone() });
+        Ok(())
+    }
+
+    /// Restart one instance: stop it; convergence starts a fresh one.
+    pub async fn restart_instance(&self, guid: &str, index: u32) -> Result<(), EngineError> {
+        let cells = self.cell_urls().await?;
+        let all = self.repo.list_actual(Some(guid), None).await?;
+        let a = all.iter().find(|a| a.index == index).ok_or(EngineError::NotFound)?;
+        self.retire(a, &cells).await?;
+        self.converge_process(guid).await
+    }
+
+    // ---- reports from cells -----------------------------------------------------------------
+
+    async fn ordinary(&self, r: &InstanceReport) -> Result<ActualLrp, EngineError> {
+        self.repo
+            .list_actual(Some(&r.instance.process_guid), None)
+            .await?
+            .into_iter()
+            .find(|a| a.index == r.instance.index && a.presence == Presence::Ordinary)
+            .ok_or(EngineError::NotFound)
+    }
+
+    fn same(a: &ActualLrp, r: &InstanceReport) -> bool {
+        a.instance_guid == r.instance.instance_guid && a.cell_id == r.cell_id
+    }
+
+    async fn transition(&self, before: ActualLrp, after: ActualLrp) -> Result<(), EngineError> {
+        self.repo.save_actual(&after).await?;
+        self.emit(LrpEvent::ActualLrpChanged { before: Box::new(before), after: Box::new(after) });
+        Ok(())
+    }
+
+    pub async fn claim(&self, r: &InstanceReport) -> Result<(), EngineError> {
+        let a = self.ordinary(r).await?;
+        let same = Self::same(&a, r);
+        if a.state == ActualState::Claimed && same {
+            return Ok(());
+        }
+        if !lifecycle::allows(a.state, ActualState::Claimed, same) {
+            return Err(EngineError::Conflict(format!(
+                "cannot claim an instance that is {}",
+                a.state.as_str()
+            )));
+        }
+        let mut b = a.clone();
+        b.state = ActualState::Claimed;
+        b.cell_id = r.cell_id.clone();
+        b.instance_guid = r.instance.instance_guid.clone();
+        b.placement_error.clear();
+        b.since = self.now();
+        self.transition(a, b).await
+    }
+
+    pub async fn start(&self, r: &InstanceReport) -> Result<(), EngineError> {
+        let a = self.ordinary(r).await?;
+        let same = Self::same(&a, r);
+        if !lifecycle::allows(a.state, ActualState::Running, same) {
+            return Err(EngineError::Conflict(format!(
+                "cannot start an instance that is {}",
+                a.state.as_str()
+            )));
+        }
+        let mut b = a.clone();
+        b.state = ActualState::Running;
+        b.cell_id = r.cell_id.clone();
+        b.instance_guid = r.instance.instance_guid.clone();
+        b.address = r.address.clone();
+        b.instance_address = r.instance_address.clone();
+        b.ports = r.ports.clone();
+        b.placement_error.clear();
+        b.since = self.now();
+        self.transition(a, b).await?;
+        // The replacement runs: a suspect or evacuating copy of this index can go.
+        let cells = self.cell_urls().await?;
+        for old in self.repo.list_actual(Some(&r.instance.process_guid), None).await? {
+            if old.index == r.instance.index && old.presence != Presence::Ordinary {
+                self.retire(&old, &cells).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn crash(&self, r: &InstanceReport) -> Result<(), EngineError> {
+        let a = self.ordinary(r).await?;
+        if !lifecycle::allows(a.state, ActualState::Crashed, Self::same(&a, r)) {
+            return Err(EngineError::Conflict(format!(
+                "cannot crash an instance that is {}",
+                a.state.as_str()
+            )));
+        }
+        let now = self.now();
+        let outcome = lifecycle::on_crash(a.state, a.since, a.crash_count, now);
+        let reason = r.crash_reason.clone().unwrap_or_else(|| "crashed".into());
+        let mut b = a.clone();
+        b.state = outcome.state;
+        b.crash_count = outcome.crash_count;
+        b.crash_reason = reason.clone();
+        b.since = now;
+        b.address.clear();
+        b.instance_address.clear();
+        b.ports.clear();
+        if outcome.state == ActualState::Unclaimed {
+            b.cell_id.clear();
+            b.instance_guid.clear();
+        }
+        self.transition(a.clone(), b.clone()).await?;
+        self.emit(LrpEvent::ActualLrpCrashed { actual_lrp: b.clone() });
+        if let Some(d) = self.repo.get_desired(&a.process_guid).await? {
+            let event = AppEvent {
+                app_guid: d.log_guid.clone(),
+                process_guid: a.process_guid.clone(),
+                index: a.index,
+                instance_guid: r.instance.instance_guid.clone(),
+                cell_id: r.cell_id.clone(),
+                kind: AppEventKind::Crash {
+                    reason,
+                    exit_status: r.exit_status,
+                    crash_count: b.crash_count,
+                },
+                timestamp: now,
+            };
+            let _ = self.bus.publish_json(wire::subjects::APP_EVENTS, &event).await;
+            if b.state == ActualState::Unclaimed {
+                self.auction(vec![Job { desired: d, index: a.index }]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The cell let the instance go (stopped on purpose): forget it; convergence decides.
+    pub async fn remove(&self, r: &InstanceReport) -> Result<(), EngineError> {
+        for a in self.repo.list_actual(Some(&r.instance.process_guid), None).await? {
+            if a.index == r.instance.index && Self::same(&a, r) {
+                self.repo.delete_actual(&a.process_guid, a.index, a.presence).await?;
+                self.emit(LrpEvent::ActualLrpRemoved { actual_lrp: a });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn cell_presence(&self, p: &CellPresence) -> Result<(), EngineError> {
+        self.repo.put_cell(p, self.now()).await?;
+        Ok(())
+    }
+
+    // ---- auction ----------------------------------------------------------------------------
+
+    /// Live cells (heartbeat within the TTL) with their current state.
+    async fn bidders(&self) -> Result<Vec<Bidder>, EngineError> {
+        let now = self.now();
+        let live: Vec<CellPresence> = self
+            .repo
+            .list_cells()
+            .await?
+            .into_iter()
+            .filter(|(p, seen)| now - seen <= self.cell_ttl_ns && !p.evacuating)
+            .map(|(p, _)| p)
+            .collect();
+        let states =
+            futures::future::join_all(live.iter().map(|p| self.cells.state(&p.rep_url))).await;
+        Ok(live
+            .into_iter()
+            .zip(states)
+            .filter_map(|(p, s)| match s {
+                Ok(state) => Some(Bidder::new(p, state)),
+                Err(e) => {
+                    tracing::warn!(cell_id = %p.cell_id, error = %e, "cell did not answer; left out of the auction");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Place `jobs` (all UNCLAIMED) and send each winner its work.
+    pub async fn auction(&self, jobs: Vec<Job>) -> Result<(), EngineError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut bidders = self.bidders().await?;
+        let results = auction::place(&jobs, &mut bidders);
+        let mut work: HashMap<usize, Vec<LrpStart>> = HashMap::new();
+        for (job, result) in jobs.iter().zip(results) {
+            match result {
+                Ok(cell) => work.entry(cell).or_default().push(LrpStart {
+                    desired: job.desired.clone(),
+                    index: job.index,
+                    instance_guid: uuid::Uuid::new_v4().to_string(),
+                }),
+                Err(error) => self.placement_failed(job, &error).await?,
+            }
+        }
+        let sends = work.into_iter().map(|(cell, lrps)| {
+            let url = bidders[cell].presence.rep_url.clone();
+            async move { (self.cells.perform(&url, Work { lrps: lrps.clone() }).await, lrps) }
+        });
+        for (res, lrps) in futures::future::join_all(sends).await {
+            match res {
+                Ok(r) if r.failed.is_empty() => {}
+                Ok(r) => tracing::warn!(
+                    failed = r.failed.len(),
+                    "cell refused work; convergence retries"
+                ),
+                // Not re-queued: the cell may have taken it; convergence repairs.
+                Err(e) => {
+                    tracing::warn!(error = %e, instances = lrps.len(), "cell did not answer the work")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn placement_failed(&self, job: &Job, error: &str) -> Result<(), EngineError> {
+        let all = self.repo.list_actual(Some(&job.desired.process_guid), None).await?;
+        if let Some(a) =
+            all.into_iter().find(|a| a.index == job.index && a.presence == Presence::Ordinary)
+        {
+            if a.placement_error != error {
+                let mut b = a.clone();
+                b.placement_error = error.to_owned();
+                self.transition(a, b).await?;
+                let event = AppEvent {
+                    app_guid: job.desired.log_guid.clone(),
+                    process_guid: job.desired.process_guid.clone(),
+                    index: job.index,
+                    instance_guid: String::new(),
+                    cell_id: String::new(),
+                    kind: AppEventKind::PlacementFailed { error: error.to_owned() },
+                    timestamp: self.now(),
+                };
+                let _ = self.bus.publish_json(wire::subjects::APP_EVENTS, &event).await;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- convergence ------------------------------------------------------------------------
+
+    async fn converge_process(&self, guid: &str) -> Result<(), EngineError> {
+        let _one = self.lock.lock().await;
+        let desired: Vec<DesiredLrp> = self.repo.get_desired(guid).await?.into_iter().collect();
+        let actual = self.repo.list_actual(Some(guid), None).await?;
+        let jobs = self.plan(&desired, actual, &HashSet::new()).await?;
+        self.auction(jobs).await
+    }
+
+    /// One full pass: missing created, extra stopped, stale UNCLAIMED re-sent, CRASHED
+    /// restarted when due, instances on lost cells replaced.
+    pub async fn converge(&self) -> Result<(), EngineError> {
+        let _one = self.lock.lock().await;
+        let now = self.now();
+        let lost: HashSet<String> = self
+            .repo
+            .list_cells()
+            .await?
+            .into_iter()
+            .filter(|(_, seen)| now - seen > self.cell_ttl_ns)
+            .map(|(p, _)| p.cell_id)
+            .collect();
+        let desired = self.repo.list_desired(None, None).await?;
+        let actual = self.repo.list_actual(None, None).await?;
+        let jobs = self.plan(&desired, actual, &lost).await?;
+        self.auction(jobs).await
+    }
+
+    /// Repair records and return what must be auctioned.
+    async fn plan(
+        &self,
+        desired: &[DesiredLrp],
+        actual: Vec<ActualLrp>,
+        lost: &HashSet<String>,
+    ) -> Result<Vec<Job>, EngineError> {
+        let now = self.now();
+        let cells = self.cell_urls().await?;
+        let by_guid: HashMap<&str, &DesiredLrp> =
+            desired.iter().map(|d| (d.process_guid.as_str(), d)).collect();
+        let mut have: HashSet<(String, u32)> = HashSet::new();
+        let mut jobs = Vec::new();
+        for a in actual {
+            let Some(d) = by_guid.get(a.process_guid.as_str()) else {
+                self.retire(&a, &cells).await?;
+                continue;
+            };
+            if a.index >= d.instances {
+                self.retire(&a, &cells).await?;
+                continue;
+            }
+            if a.presence != Presence::Ordinary {
+                continue;
+            }
+            have.insert((a.process_guid.clone(), a.index));
+            match a.state {
+                ActualState::Claimed | ActualState::Running if lost.contains(&a.cell_id) => {
+                    self.replace_lost(&a, now).await?;
+                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                }
+                ActualState::Unclaimed
+                    if !a.placement_error.is_empty() || now - a.since > STALE_UNCLAIMED_NS =>
+                {
+                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                }
+                ActualState::Crashed if lifecycle::restart_due(a.crash_count, a.since, now) => {
+                    let mut b = a.clone();
+                    b.state = ActualState::Unclaimed;
+                    b.cell_id.clear();
+                    b.instance_guid.clear();
+                    b.since = now;
+                    self.transition(a.clone(), b).await?;
+                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                }
+                _ => {}
+            }
+        }
+        for d in desired {
+            for index in 0..d.instances {
+                if !have.contains(&(d.process_guid.clone(), index)) {
+                    let a = unclaimed(d, index, now);
+                    self.repo.insert_actual(&a).await?;
+                    self.emit(LrpEvent::ActualLrpCreated { actual_lrp: a });
+                    jobs.push(Job { desired: d.clone(), index });
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Keep the instance of a lost cell as SUSPECT (still routable) and make the ordinary
+    /// record UNCLAIMED for a replacement.
+    async fn replace_lost(&self, a: &ActualLrp, now: i64) -> Result<(), EngineError> {
+        let mut suspect = a.clone();
+        suspect.presence = Presence::Suspect;
+        self.repo.delete_actual(&a.process_guid, a.index, Presence::Suspect).await?;
+        self.repo.insert_actual(&suspect).await?;
+        let mut b = unclaimed_from(a, now);
+        b.crash_count = a.crash_count;
+        self.transition(a.clone(), b).await
+    }
+}
+
+fn unclaimed_from(a: &ActualLrp, now: i64) -> ActualLrp {
+    ActualLrp {
+        state: ActualState::Unclaimed,
+        instance_guid: String::new(),
+        cell_id: String::new(),
+        address: String::new(),
+        instance_address: String::new(),
+        ports: Vec::new(),
+        since: now,
+        ..a.clone()
+    }
+}
+
+fn key(a: &ActualLrp) -> InstanceKey {
+    InstanceKey {
+        process_guid: a.process_guid.clone(),
+        index: a.index,
+        instance_guid: a.instance_guid.clone(),
+    }
+}
