@@ -5,6 +5,9 @@
 //! It must never leave a container's resources behind (mounts, network namespace, port
 //! mapping, cgroup, directories) once the instance is gone.
 
+pub mod net;
+pub mod os;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,3 @@
+//! The cell's real operating-system work, as root.
+
+mod net;

@@ -1,0 +1,132 @@
+//! Real namespaces, veths, bridge and nftables: an app in a container namespace answers on its
+//! host port (also from loopback), reaches the outside, but neither the cell's own ports nor
+//! another container; detaching leaves nothing behind.
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cell::net::{NetConfig, Network};
+use cell::os::RealOs;
+
+fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn tcp_ok(addr: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// `nc`-free TCP probe from inside a namespace, with bash's /dev/tcp.
+fn probe_from(netns: &str, ip: &str, port: u16) -> bool {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            netns,
+            "timeout",
+            "2",
+            "bash",
+            "-c",
+            &format!("echo > /dev/tcp/{ip}/{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn containers_are_reachable_through_their_port_and_isolated() {
+    let pid = std::process::id();
+    let tag = format!("{}", pid % 10_000);
+    let third = u8::try_from(pid % 200 + 20).expect("fits");
+    let cfg = NetConfig {
+        bridge: format!("pnt{tag}"),
+        subnet: Ipv4Addr::new(10, 254, third, 0),
+        table: format!("paas_nt{tag}"),
+        port_range: (62000, 62099),
+    };
+    let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
+    let _cleanup = Cleanup(cfg.clone());
+    net.setup().await.expect("setup");
+    net.setup().await.expect("setup is idempotent");
+    let a = net.attach(&format!("a{tag}")).await.expect("attach a");
+    let b = net.attach(&format!("b{tag}")).await.expect("attach b");
+    let mut servers = Vec::new();
+    for att in [&a, &b] {
+        servers.push(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &att.netns,
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "8080",
+                    "--bind",
+                    &att.ip.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("server"),
+        );
+    }
+    // A listener of the cell itself, on all addresses.
+    let host = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("bind");
+    let host_port = host.local_addr().expect("addr").port();
+
+    let via_host_port = format!("127.0.0.1:{}", a.host_port);
+    testkit::eventually("app answers on its host port", Duration::from_secs(10), || {
+        let addr = via_host_port.clone();
+        async move { tcp_ok(&addr).await.then_some(()) }
+    })
+    .await
+    .expect("reachable through the host port from loopback");
+    assert!(
+        !probe_from(&a.netns, &format!("{}", Ipv4Addr::new(10, 254, 200, 1)), host_port),
+        "cell port reachable"
+    );
+    assert!(!probe_from(&a.netns, &b.ip.to_string(), 8080), "another container reachable");
+
+    for mut s in servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    net.detach(&a).await;
+    net.detach(&b).await;
+    assert!(!sh("ip netns list").contains(&format!("a{tag}")), "namespace left behind");
+    assert!(
+        !sh("nft list map ip paas_nt{tag} ports").contains("62000"),
+        "port mapping left behind"
+    );
+    net.teardown().await;
+    assert!(!sh("ip link show").contains(&cfg.bridge), "bridge left behind");
+}
+
+/// Removes whatever a failed test left (namespaces, bridge, tables).
+struct Cleanup(NetConfig);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let tag = self.0.bridge.trim_start_matches("pnt").to_owned();
+        for ns in sh("ip netns list").lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.starts_with("paas-") && ns.ends_with(&tag) {
+                sh(&format!("ip netns del {ns}"));
+            }
+        }
+        sh(&format!("ip link del {} 2>/dev/null", self.0.bridge));
+        sh(&format!(
+            "nft delete table ip {0} 2>/dev/null; nft delete table bridge {0} 2>/dev/null",
+            self.0.table
+        ));
+    }
+}
