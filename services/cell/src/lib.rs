@@ -5,6 +5,8 @@
 //! It must never leave a container's resources behind (mounts, network namespace, port
 //! mapping, cgroup, directories) once the instance is gone.
 
+pub mod container;
+pub mod image;
 pub mod net;
 pub mod os;
 

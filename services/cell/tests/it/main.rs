@@ -1,3 +1,4 @@
 //! The cell's real operating-system work, as root.
 
+mod container;
 mod net;
