@@ -5,13 +5,20 @@
 //! It must never leave a container's resources behind (mounts, network namespace, port
 //! mapping, cgroup, directories) once the instance is gone.
 
+mod api;
 pub mod container;
+pub mod emitter;
+pub mod executor;
+pub mod health;
 pub mod image;
+mod instance;
 pub mod net;
 pub mod os;
+pub mod report;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kit::metrics::Metrics;
@@ -42,6 +49,17 @@ pub struct Config {
     pub backend: String,
     /// Address routers reach this cell's mapped ports on.
     pub external_ip: String,
+    /// Bridge the containers' veths hang on.
+    pub bridge: String,
+    /// A /24 for container addresses (its .1 is the bridge).
+    pub subnet: Ipv4Addr,
+    /// nftables table of this cell.
+    pub nft_table: String,
+    pub host_port_min: u16,
+    pub host_port_max: u16,
+    pub heartbeat_secs: u64,
+    /// Seconds between SIGTERM and SIGKILL when stopping an instance.
+    pub graceful_stop_secs: u64,
     pub drain_secs: u64,
 }
 
@@ -67,6 +85,13 @@ impl Default for Config {
             internal_client_secret: String::new(),
             backend: "auto".into(),
             external_ip: "127.0.0.1".into(),
+            bridge: "paas0".into(),
+            subnet: Ipv4Addr::new(10, 254, 0, 0),
+            nft_table: "paas_cell".into(),
+            host_port_min: 61000,
+            host_port_max: 61999,
+            heartbeat_secs: 5,
+            graceful_stop_secs: 10,
             drain_secs: 10,
         }
     }
@@ -100,10 +125,59 @@ pub struct Service {
     listener: tokio::net::TcpListener,
     ready: Readiness,
     metrics: Metrics,
+    runtime: Option<Runtime>,
+    verifier: Arc<auth::Verifier>,
+}
+
+/// The container machinery, when this cell can run containers.
+struct Runtime {
+    executor: executor::Executor,
+    shared: Arc<executor::Shared>,
+}
+
+/// What `build` makes from the configuration; tests bring their own.
+pub struct Parts {
+    pub os: Arc<dyn os::Os>,
+    pub reporter: Arc<dyn report::Reporter>,
+    pub verifier: Arc<auth::Verifier>,
+    pub token: Option<Arc<auth::ClientCredentials>>,
+}
+
+fn runc_usable() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let runc = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()))
+        .unwrap_or(false);
+    root && runc
 }
 
 /// Check the configuration, prepare the data directory and bind the listener.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let api = config.api_url.trim_end_matches('/').to_owned();
+    let token = Arc::new(auth::ClientCredentials::new(
+        format!("{api}/oauth/token"),
+        &config.internal_client_id,
+        &config.internal_client_secret,
+    ));
+    let parts = Parts {
+        os: Arc::new(os::RealOs),
+        reporter: Arc::new(report::HttpReporter::new(&config.scheduler_url, token.clone())),
+        verifier: Arc::new(auth::Verifier::from_url(
+            format!("{api}/oauth/token"),
+            None,
+            format!("{api}/token_keys"),
+        )),
+        token: Some(token),
+    };
+    build_with(config, deps, parts).await
+}
+
+/// [`build`] with given OS access, scheduler reporter and token verifier.
+pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Service, Error> {
     if !matches!(config.backend.as_str(), "auto" | "runc" | "process") {
         return Err(Error::Config(format!(
             "backend: {:?} is not one of auto, runc, process",
@@ -113,14 +187,74 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     if config.cell_id.is_empty() || config.cell_id.contains('/') {
         return Err(Error::Config("cell_id: must be non-empty and contain no '/'".into()));
     }
+    if config.host_port_min > config.host_port_max {
+        return Err(Error::Config("host_port_min: must not exceed host_port_max".into()));
+    }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let runc = match config.backend.as_str() {
+        "runc" => true,
+        "auto" => runc_usable(),
+        _ => false,
+    };
+    let runtime = if runc {
+        Some(runtime(&config, &deps, &parts))
+    } else {
+        tracing::warn!(
+            cell_id = %config.cell_id,
+            "this cell cannot run containers here (needs root and runc); it takes no work"
+        );
+        None
+    };
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("bus");
-    Ok(Service { config, bus: deps.bus, listener, ready, metrics: Metrics::new("cell") })
+    Ok(Service {
+        config,
+        bus: deps.bus,
+        listener,
+        ready,
+        metrics: Metrics::new("cell"),
+        runtime,
+        verifier: parts.verifier,
+    })
 }
 
+fn runtime(config: &Config, deps: &Deps, parts: &Parts) -> Runtime {
+    let net = net::Network::new(
+        parts.os.clone(),
+        net::NetConfig {
+            bridge: config.bridge.clone(),
+            subnet: config.subnet,
+            table: config.nft_table.clone(),
+            port_range: (config.host_port_min, config.host_port_max),
+        },
+    );
+    let stack_rootfs = stack::rootfs_path(
+        &config.stacks_dir,
+        config.stacks.first().map_or(stack::DEFAULT_STACK, String::as_str),
+    );
+    let mut shared = executor::Shared::new(
+        config.cell_id.clone(),
+        config.external_ip.clone(),
+        parts.os.clone(),
+        net,
+        image::Images::new(config.data_dir.join("layers"), parts.token.clone()),
+        emitter::Emitter::new(deps.bus.clone()),
+        parts.reporter.clone(),
+        deps.bus.clone(),
+        stack_rootfs,
+        config.data_dir.join("instances"),
+    );
+    shared.grace = Duration::from_secs(config.graceful_stop_secs);
+    let shared = Arc::new(shared);
+    let total = wire::lrp::Capacity {
+        memory_mb: config.memory_mb,
+        disk_mb: config.disk_mb,
+        containers: config.max_containers,
+    };
+    Runtime { executor: executor::Executor::new(shared.clone(), total), shared }
+}
 impl Service {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.config.addr)
@@ -140,10 +274,116 @@ impl Service {
             "cell-bus-readiness",
             kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
         );
-        let app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let mut loops = vec![follow];
+        let mut app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        if let Some(rt) = &self.runtime {
+            if let Err(e) = rt.shared.net.setup().await {
+                tracing::error!(error = %e, "cannot set up container networking; this cell takes no work");
+            } else {
+                clean_leftovers(rt.shared.os.as_ref(), &self.config.data_dir.join("instances"))
+                    .await;
+                let emitter = rt.shared.emitter.clone();
+                let interval = Duration::from_secs(wire::routing::DEFAULT_REGISTER_INTERVAL_SECS);
+                loops.push(kit::spawn_named(
+                    "cell-route-emitter",
+                    emitter.run(interval, shutdown.clone()),
+                ));
+                loops.push(kit::spawn_named(
+                    "cell-presence",
+                    presence_loop(
+                        self.config.clone(),
+                        rt.shared.reporter.clone(),
+                        rt.executor.clone(),
+                        shutdown.clone(),
+                    ),
+                ));
+                app = app.merge(api::routes(api::Api {
+                    executor: rt.executor.clone(),
+                    verifier: self.verifier.clone(),
+                }));
+            }
+        }
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
-        follow.abort();
+        if let Some(rt) = &self.runtime {
+            rt.executor.stop_all(Duration::from_secs(self.config.graceful_stop_secs + 10)).await;
+        }
+        for l in loops {
+            l.abort();
+        }
         served.map_err(Error::Listen)
+    }
+}
+
+/// Heartbeat the cell's presence to the scheduler (only with a stack to offer).
+async fn presence_loop(
+    config: Config,
+    reporter: Arc<dyn report::Reporter>,
+    executor: executor::Executor,
+    shutdown: kit::Shutdown,
+) {
+    let url = format!("http://{}", advertised(&config));
+    loop {
+        let stacks: Vec<String> = config
+            .stacks
+            .iter()
+            .filter(|s| stack::find(&config.stacks_dir, s).is_ok())
+            .cloned()
+            .collect();
+        if stacks.is_empty() {
+            tracing::warn!(stacks_dir = %config.stacks_dir.display(), "no stack built yet (paasd stack build); not offering this cell");
+        } else {
+            let state = executor.state();
+            let p = wire::lrp::CellPresence {
+                cell_id: config.cell_id.clone(),
+                rep_url: url.clone(),
+                zone: config.zone.clone(),
+                capacity: state.total,
+                stacks,
+                placement_tags: vec![],
+                optional_placement_tags: vec![],
+                evacuating: state.evacuating,
+            };
+            if let Err(e) = reporter.presence(&p).await {
+                tracing::warn!(error = %e, "presence heartbeat failed");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(config.heartbeat_secs.max(1))) => {}
+        }
+    }
+}
+
+/// The address the scheduler reaches this cell's API on.
+fn advertised(config: &Config) -> String {
+    if config.addr.ip().is_unspecified() {
+        format!("{}:{}", config.external_ip, config.addr.port())
+    } else {
+        config.addr.to_string()
+    }
+}
+
+/// Containers and mounts a previous run of this cell left: removed, so nothing is orphaned.
+async fn clean_leftovers(os: &dyn os::Os, instances: &std::path::Path) {
+    // Only containers whose bundle lives under this cell's directory: other cells may share
+    // the host.
+    if let Ok(list) = os.run("runc", &os::args(&["list", "-f", "json"])).await {
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap_or_default();
+        for e in entries {
+            let (Some(id), Some(bundle)) = (e["id"].as_str(), e["bundle"].as_str()) else {
+                continue;
+            };
+            if std::path::Path::new(bundle).starts_with(instances) {
+                let _ = os.run("runc", &os::args(&["delete", "--force", id])).await;
+            }
+        }
+    }
+    if let Ok(mut dir) = tokio::fs::read_dir(instances).await {
+        while let Ok(Some(e)) = dir.next_entry().await {
+            let rootfs = e.path().join("rootfs").display().to_string();
+            let _ = os.run("umount", &os::args(&["-l", &rootfs])).await;
+            let _ = tokio::fs::remove_dir_all(e.path()).await;
+        }
     }
 }

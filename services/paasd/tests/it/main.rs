@@ -85,6 +85,8 @@ impl Ports {
             ("PAAS_SCHEDULER_ADDR", a(self.scheduler)),
             ("PAAS_CELL_ADDR", a(self.cell)),
             ("PAAS_STAGER_STATUS_ADDR", a(self.stager)),
+            // These tests are about paasd itself: no host networking for containers.
+            ("PAAS_CELL_BACKEND", "process".to_owned()),
         ]
     }
 

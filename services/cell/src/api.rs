@@ -1,0 +1,54 @@
+//! The cell's internal API for the scheduler (component token, scope `paas.internal`).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use wire::lrp::{StopRequest, Work};
+
+use crate::executor::Executor;
+
+#[derive(Clone)]
+pub struct Api {
+    pub executor: Executor,
+    pub verifier: Arc<auth::Verifier>,
+}
+
+pub fn routes(api: Api) -> Router {
+    Router::new()
+        .route("/internal/v1/state", get(state))
+        .route("/internal/v1/work", post(work))
+        .route("/internal/v1/stop", post(stop))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
+        .with_state(api)
+}
+
+async fn internal_only(State(api): State<Api>, req: Request, next: Next) -> Response {
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    match api.verifier.verify(header).await {
+        Ok(c) if c.is_internal() => next.run(req).await,
+        Ok(_) => (StatusCode::FORBIDDEN, "a component token (scope paas.internal) is required\n")
+            .into_response(),
+        Err(e) => (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn state(State(api): State<Api>) -> Response {
+    Json(api.executor.state()).into_response()
+}
+
+async fn work(State(api): State<Api>, Json(w): Json<Work>) -> Response {
+    Json(api.executor.perform(w)).into_response()
+}
+
+async fn stop(State(api): State<Api>, Json(r): Json<StopRequest>) -> Response {
+    if api.executor.stop(&r) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such instance on this cell\n").into_response()
+    }
+}

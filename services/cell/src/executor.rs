@@ -1,0 +1,223 @@
+//! The instances of this cell: accepting work within capacity, stopping on request, and what
+//! every instance shares (OS, network, images, emitter, reporter).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bus::DynBus;
+use wire::lrp::{Capacity, CellState, InstanceKey, LrpStart, StopRequest, Work, WorkResult};
+
+use crate::container::ContainerPlan;
+use crate::emitter::Emitter;
+use crate::image::Images;
+use crate::instance::Instance;
+use crate::net::Network;
+use crate::os::Os;
+use crate::report::Reporter;
+
+/// What every instance on this cell uses.
+pub struct Shared {
+    pub cell_id: String,
+    pub external_ip: String,
+    pub os: Arc<dyn Os>,
+    pub net: Network,
+    pub images: Images,
+    pub emitter: Emitter,
+    pub reporter: Arc<dyn Reporter>,
+    pub bus: DynBus,
+    pub stack_rootfs: PathBuf,
+    pub instances_dir: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    pub grace: Duration,
+    pub metrics_interval: Duration,
+    cpu: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cell_id: String,
+        external_ip: String,
+        os: Arc<dyn Os>,
+        net: Network,
+        images: Images,
+        emitter: Emitter,
+        reporter: Arc<dyn Reporter>,
+        bus: DynBus,
+        stack_rootfs: PathBuf,
+        instances_dir: PathBuf,
+    ) -> Self {
+        Self {
+            cell_id,
+            external_ip,
+            os,
+            net,
+            images,
+            emitter,
+            reporter,
+            bus,
+            stack_rootfs,
+            instances_dir,
+            ca_file: Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
+                .filter(|p| p.exists()),
+            grace: Duration::from_secs(10),
+            metrics_interval: Duration::from_secs(15),
+            cpu: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// CPU use since the last sample, in percent of one core.
+    pub fn cpu_percent(&self, plan: &ContainerPlan) -> f64 {
+        let path =
+            PathBuf::from("/sys/fs/cgroup/cpuacct/paas").join(&plan.id).join("cpuacct.usage");
+        let Some(now_ns) =
+            std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok())
+        else {
+            return 0.0;
+        };
+        let mut cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = cpu.insert(plan.id.clone(), (now_ns, Instant::now()));
+        match prev {
+            Some((ns, at)) if at.elapsed().as_nanos() > 0 => {
+                100.0 * now_ns.saturating_sub(ns) as f64 / at.elapsed().as_nanos() as f64
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Whether the kernel OOM-killed in this container's cgroup (read while it still exists).
+    pub fn oom_seen(&self, plan: &ContainerPlan) -> bool {
+        crate::container::oom_kills(plan) > 0
+    }
+}
+
+struct Running {
+    key: InstanceKey,
+    memory_mb: u64,
+    disk_mb: u64,
+    stop: kit::Shutdown,
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    shared: Arc<Shared>,
+    total: Capacity,
+    running: Arc<Mutex<HashMap<String, Running>>>,
+    evacuating: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Executor {
+    pub fn new(shared: Arc<Shared>, total: Capacity) -> Self {
+        Self { shared, total, running: Arc::default(), evacuating: Arc::default() }
+    }
+
+    pub fn state(&self) -> CellState {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let (mem, disk): (u64, u64) =
+            running.values().fold((0, 0), |(m, d), r| (m + r.memory_mb, d + r.disk_mb));
+        let used = u32::try_from(running.len()).unwrap_or(u32::MAX);
+        CellState {
+            cell_id: self.shared.cell_id.clone(),
+            available: Capacity {
+                memory_mb: self.total.memory_mb.saturating_sub(mem),
+                disk_mb: self.total.disk_mb.saturating_sub(disk),
+                containers: self.total.containers.saturating_sub(used),
+            },
+            total: self.total,
+            instances: running.values().map(|r| r.key.clone()).collect(),
+            evacuating: self.evacuating.load(std::sync::atomic::Ordering::Relaxed),
+            starting: 0,
+        }
+    }
+
+    /// Take what fits; start each asynchronously.
+    pub fn perform(&self, work: Work) -> WorkResult {
+        let mut failed = Vec::new();
+        for lrp in work.lrps {
+            if !self.reserve(&lrp) {
+                failed.push(InstanceKey {
+                    process_guid: lrp.desired.process_guid.clone(),
+                    index: lrp.index,
+                    instance_guid: lrp.instance_guid.clone(),
+                });
+                continue;
+            }
+            self.spawn(lrp);
+        }
+        WorkResult { failed }
+    }
+
+    fn reserve(&self, lrp: &LrpStart) -> bool {
+        if self.evacuating.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let state = self.state();
+        let d = &lrp.desired;
+        if state.available.memory_mb < d.memory_mb
+            || state.available.disk_mb < d.disk_mb
+            || state.available.containers == 0
+        {
+            return false;
+        }
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.contains_key(&lrp.instance_guid) {
+            return false;
+        }
+        running.insert(
+            lrp.instance_guid.clone(),
+            Running {
+                key: InstanceKey {
+                    process_guid: d.process_guid.clone(),
+                    index: lrp.index,
+                    instance_guid: lrp.instance_guid.clone(),
+                },
+                memory_mb: d.memory_mb,
+                disk_mb: d.disk_mb,
+                stop: kit::Shutdown::new(),
+            },
+        );
+        true
+    }
+
+    fn spawn(&self, lrp: LrpStart) {
+        let guid = lrp.instance_guid.clone();
+        let stop = {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.get(&guid).map(|r| r.stop.clone()).unwrap_or_default()
+        };
+        let instance = Instance { shared: self.shared.clone(), start: lrp, stop };
+        let running = self.running.clone();
+        kit::spawn_named("instance", async move {
+            instance.run().await;
+            running.lock().unwrap_or_else(|e| e.into_inner()).remove(&guid);
+        });
+    }
+
+    /// Stop one instance (SIGTERM, grace, SIGKILL happen in its task).
+    pub fn stop(&self, req: &StopRequest) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(&req.instance.instance_guid) {
+            Some(r) => {
+                r.stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stop everything and wait until every instance released its resources.
+    pub async fn stop_all(&self, deadline: Duration) {
+        self.evacuating.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            r.stop.cancel();
+        }
+        let until = Instant::now() + deadline;
+        while !self.running.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

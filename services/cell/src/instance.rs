@@ -1,0 +1,363 @@
+//! The life of one instance on this cell: claim, image, network, container, health, RUNNING
+//! with routes, then watch it until it exits or is stopped — and release everything after.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bus::DynBus;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use wire::envelope::{Envelope, LogStream};
+use wire::lrp::{DesiredLrp, InstanceKey, InstanceReport, LrpStart, PortMapping};
+use wire::routing::{RegistryMessage, RouteOptions};
+
+use crate::container::{self, ContainerPlan};
+use crate::executor::Shared;
+use crate::health;
+use crate::net::APP_PORT;
+
+/// Longest log line before it is split (Diego splits around 60 KiB).
+const MAX_LINE: usize = 60 * 1024;
+
+/// What ended an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    Stopped,
+    Crashed { reason: String, exit_status: Option<i32> },
+}
+
+pub struct Instance {
+    pub shared: Arc<Shared>,
+    pub start: LrpStart,
+    pub stop: kit::Shutdown,
+}
+
+fn process_type(d: &DesiredLrp) -> String {
+    d.metric_tags.get("process_type").cloned().unwrap_or_else(|| "web".into())
+}
+
+impl Instance {
+    fn key(&self) -> InstanceKey {
+        InstanceKey {
+            process_guid: self.start.desired.process_guid.clone(),
+            index: self.start.index,
+            instance_guid: self.start.instance_guid.clone(),
+        }
+    }
+
+    fn report(&self) -> InstanceReport {
+        InstanceReport {
+            instance: self.key(),
+            cell_id: self.shared.cell_id.clone(),
+            address: String::new(),
+            instance_address: String::new(),
+            ports: vec![],
+            crash_reason: None,
+            exit_status: None,
+        }
+    }
+
+    /// A `CELL/<index>` line in the app's stream.
+    async fn cell_log(&self, line: &str) {
+        let d = &self.start.desired;
+        let env =
+            Envelope::log(&d.log_guid, self.start.index.to_string(), "CELL", line, LogStream::Out);
+        publish(&self.shared.bus, &env).await;
+    }
+
+    /// Run to the end; every resource is released before this returns.
+    pub async fn run(self) {
+        let key = self.key();
+        if let Err(e) = self.shared.reporter.report("claim", &self.report()).await {
+            tracing::warn!(process_guid = %key.process_guid, instance = key.index, error = %e, "claim refused");
+            return;
+        }
+        let short: String =
+            self.start.instance_guid.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+        let mut plan: Option<ContainerPlan> = None;
+        let mut attachment = None;
+        let end = self.live(&short, &mut plan, &mut attachment).await;
+        if let Some(a) = &attachment {
+            self.shared.emitter.unregister(&self.start.instance_guid).await;
+            if let Some(p) = &plan {
+                container::destroy(self.shared.os.as_ref(), p).await;
+            }
+            self.shared.net.detach(a).await;
+        } else if let Some(p) = &plan {
+            container::destroy(self.shared.os.as_ref(), p).await;
+        }
+        let mut r = self.report();
+        let kind = match &end {
+            End::Stopped => "remove",
+            End::Crashed { reason, exit_status } => {
+                self.cell_log(reason).await;
+                r.crash_reason = Some(reason.clone());
+                r.exit_status = *exit_status;
+                "crash"
+            }
+        };
+        if let Err(e) = self.shared.reporter.report(kind, &r).await {
+            tracing::warn!(process_guid = %key.process_guid, instance = key.index, error = %e, "report failed");
+        }
+    }
+
+    async fn live(
+        &self,
+        short: &str,
+        plan_out: &mut Option<ContainerPlan>,
+        att_out: &mut Option<crate::net::Attachment>,
+    ) -> End {
+        let d = &self.start.desired;
+        let crash = |reason: String| End::Crashed { reason, exit_status: None };
+        self.cell_log(&format!("Creating container for app instance {}", self.start.instance_guid))
+            .await;
+        let layer =
+            match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await {
+                Ok(l) => l,
+                Err(e) => return crash(format!("Failed to create container: {e}")),
+            };
+        let att = match self.shared.net.attach(short).await {
+            Ok(a) => a,
+            Err(e) => return crash(format!("Failed to create container: {e}")),
+        };
+        let id = format!("paas-{short}");
+        let plan = ContainerPlan {
+            id,
+            dir: self.shared.instances_dir.join(short),
+            droplet_layer: layer,
+            stack_rootfs: self.shared.stack_rootfs.clone(),
+            netns_path: att.netns_path(),
+            env: self.env(&att),
+            start_command: d.start_command.clone(),
+            memory_mb: d.memory_mb,
+            pids: if d.max_pids > 0 { i64::from(d.max_pids) } else { 1024 },
+            ca_file: self.shared.ca_file.clone(),
+        };
+        *att_out = Some(att.clone());
+        *plan_out = Some(plan.clone());
+        if let Err(e) = container::prepare(self.shared.os.as_ref(), &plan).await {
+            return crash(format!("Failed to create container: {e}"));
+        }
+        let mut child = match container::run(&plan) {
+            Ok(c) => c,
+            Err(e) => return crash(format!("Failed to create container: {e}")),
+        };
+        self.cell_log("Successfully created container").await;
+        self.pump(child.stdout.take(), LogStream::Out);
+        self.pump(child.stderr.take(), LogStream::Err);
+        self.watch(&plan, &att, &mut child).await
+    }
+
+    fn env(&self, att: &crate::net::Attachment) -> Vec<String> {
+        let d = &self.start.desired;
+        let ext = &self.shared.external_ip;
+        let mut env: BTreeMap<String, String> = d.env.clone();
+        let mut vcap: serde_json::Value = env
+            .get("VCAP_APPLICATION")
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        if let Some(o) = vcap.as_object_mut() {
+            o.insert("instance_id".into(), self.start.instance_guid.clone().into());
+            o.insert("instance_index".into(), self.start.index.into());
+            o.insert("host".into(), "0.0.0.0".into());
+            o.insert("port".into(), APP_PORT.into());
+        }
+        let index = self.start.index.to_string();
+        let ports = format!("[{{\"external\":{},\"internal\":{APP_PORT}}}]", att.host_port);
+        for (k, v) in [
+            ("PORT", APP_PORT.to_string()),
+            ("VCAP_APP_PORT", APP_PORT.to_string()),
+            ("VCAP_APP_HOST", "0.0.0.0".into()),
+            ("VCAP_APPLICATION", vcap.to_string()),
+            ("CF_INSTANCE_INDEX", index.clone()),
+            ("INSTANCE_INDEX", index),
+            ("CF_INSTANCE_GUID", self.start.instance_guid.clone()),
+            ("INSTANCE_GUID", self.start.instance_guid.clone()),
+            ("CF_INSTANCE_IP", ext.clone()),
+            ("CF_INSTANCE_INTERNAL_IP", att.ip.to_string()),
+            ("CF_INSTANCE_PORT", att.host_port.to_string()),
+            ("CF_INSTANCE_ADDR", format!("{ext}:{}", att.host_port)),
+            ("CF_INSTANCE_PORTS", ports),
+            ("MEMORY_LIMIT", format!("{}m", d.memory_mb)),
+            ("HOME", "/home/vcap/app".into()),
+            ("TMPDIR", "/home/vcap/tmp".into()),
+            ("DEPS_DIR", "/home/vcap/deps".into()),
+            ("USER", "vcap".into()),
+            ("LANG", "C.UTF-8".into()),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+        ] {
+            env.entry(k.to_owned()).or_insert(v);
+        }
+        // The platform's own values win over user-provided ones for these.
+        for k in
+            ["PORT", "CF_INSTANCE_GUID", "CF_INSTANCE_INDEX", "INSTANCE_INDEX", "INSTANCE_GUID"]
+        {
+            env.remove(k);
+        }
+        env.insert("PORT".into(), APP_PORT.to_string());
+        env.insert("CF_INSTANCE_GUID".into(), self.start.instance_guid.clone());
+        env.insert("INSTANCE_GUID".into(), self.start.instance_guid.clone());
+        env.insert("CF_INSTANCE_INDEX".into(), self.start.index.to_string());
+        env.insert("INSTANCE_INDEX".into(), self.start.index.to_string());
+        env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// App output → `APP/PROC/<TYPE>` envelopes, long lines split.
+    fn pump<R: AsyncRead + Unpin + Send + 'static>(&self, src: Option<R>, stream: LogStream) {
+        let Some(src) = src else { return };
+        let d = &self.start.desired;
+        let (bus, source) = (self.shared.bus.clone(), d.log_guid.clone());
+        let source_type = format!("APP/PROC/{}", process_type(d).to_ascii_uppercase());
+        let index = self.start.index.to_string();
+        let tags = d.metric_tags.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(src);
+            let mut buf = Vec::new();
+            while let Ok(n) = reader.read_until(b'\n', &mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                for chunk in line.chunks(MAX_LINE) {
+                    let mut env = Envelope::log(&source, &index, &source_type, chunk, stream);
+                    for (k, v) in &tags {
+                        env.tags.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    publish(&bus, &env).await;
+                }
+                buf.clear();
+            }
+        });
+    }
+
+    /// Health-check to RUNNING, then watch until exit, stop or a failed check.
+    async fn watch(
+        &self,
+        plan: &ContainerPlan,
+        att: &crate::net::Attachment,
+        child: &mut tokio::process::Child,
+    ) -> End {
+        let d = &self.start.desired;
+        let ip = att.ip.to_string();
+        let started = Instant::now();
+        let start_timeout = Duration::from_secs(d.health_check.start_timeout_secs.max(1));
+        loop {
+            tokio::select! {
+                status = child.wait() => return self.exited(plan, status.ok().and_then(|s| s.code())),
+                () = self.stop.cancelled() => return self.stop_container(plan, child).await,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if health::check(&d.health_check, &ip, APP_PORT).await {
+                break;
+            }
+            if started.elapsed() >= start_timeout {
+                let _ = self.stop_container(plan, child).await;
+                return End::Crashed {
+                    reason: health::start_timeout_message(d.health_check.start_timeout_secs),
+                    exit_status: None,
+                };
+            }
+        }
+        self.cell_log("Container became healthy").await;
+        let mut r = self.report();
+        r.address = self.shared.external_ip.clone();
+        r.instance_address = ip.clone();
+        r.ports = vec![PortMapping { container_port: APP_PORT, host_port: att.host_port }];
+        if let Err(e) = self.shared.reporter.report("start", &r).await {
+            tracing::warn!(error = %e, "start report failed");
+        }
+        self.shared.emitter.register(&self.start.instance_guid, self.routes(att.host_port)).await;
+        let interval = Duration::from_secs(d.health_check.interval_secs.max(1));
+        let mut liveness =
+            tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut metrics = tokio::time::interval(self.shared.metrics_interval);
+        loop {
+            tokio::select! {
+                status = child.wait() => return self.exited(plan, status.ok().and_then(|s| s.code())),
+                () = self.stop.cancelled() => return self.stop_container(plan, child).await,
+                _ = liveness.tick() => {
+                    if !health::check(&d.health_check, &ip, APP_PORT).await {
+                        let _ = self.stop_container(plan, child).await;
+                        return End::Crashed { reason: "Instance became unhealthy: health check failed".into(), exit_status: None };
+                    }
+                }
+                _ = metrics.tick() => self.emit_metrics(plan).await,
+            }
+        }
+    }
+
+    fn exited(&self, plan: &ContainerPlan, code: Option<i32>) -> End {
+        let oom = container::oom_kills(plan) > 0 || code == Some(137) && self.shared.oom_seen(plan);
+        let code_text = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+        let reason = if oom {
+            format!("APP/PROC/WEB: Exited with status {code_text} (out of memory)")
+        } else {
+            format!("APP/PROC/WEB: Exited with status {code_text}")
+        };
+        End::Crashed { reason, exit_status: code }
+    }
+
+    async fn stop_container(&self, plan: &ContainerPlan, child: &mut tokio::process::Child) -> End {
+        self.shared.emitter.unregister(&self.start.instance_guid).await;
+        self.cell_log(&format!("Stopping instance {}", self.start.instance_guid)).await;
+        let os = self.shared.os.as_ref();
+        let _ = container::signal(os, &plan.id, "TERM").await;
+        if tokio::time::timeout(self.shared.grace, child.wait()).await.is_err() {
+            let _ = container::signal(os, &plan.id, "KILL").await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+        self.cell_log("Destroying container").await;
+        End::Stopped
+    }
+
+    fn routes(&self, host_port: u16) -> Vec<RegistryMessage> {
+        let d = &self.start.desired;
+        d.routes
+            .iter()
+            .map(|r| RegistryMessage {
+                host: self.shared.external_ip.clone(),
+                port: host_port,
+                uris: vec![r.uri.clone()],
+                app: d.log_guid.clone(),
+                private_instance_id: self.start.instance_guid.clone(),
+                private_instance_index: self.start.index.to_string(),
+                protocol: r.protocol.clone(),
+                stale_threshold_in_seconds: Some(wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS),
+                tags: [("component".to_owned(), "cell".to_owned())].into_iter().collect(),
+                options: r.loadbalancing.clone().map(|lb| RouteOptions { loadbalancing: Some(lb) }),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    async fn emit_metrics(&self, plan: &ContainerPlan) {
+        let d = &self.start.desired;
+        let cg = plan.memory_cgroup();
+        let read = |f: &str| {
+            std::fs::read_to_string(cg.join(f)).ok().and_then(|s| s.trim().parse::<f64>().ok())
+        };
+        let memory = read("memory.usage_in_bytes").unwrap_or(0.0);
+        let disk = container::disk_usage(plan).await as f64;
+        let gauge =
+            |unit: &str, value: f64| wire::envelope::GaugeValue { unit: unit.into(), value };
+        let metrics = [
+            ("memory".to_owned(), gauge("bytes", memory)),
+            ("disk".to_owned(), gauge("bytes", disk)),
+            ("memory_quota".to_owned(), gauge("bytes", (d.memory_mb << 20) as f64)),
+            ("disk_quota".to_owned(), gauge("bytes", (d.disk_mb << 20) as f64)),
+            ("cpu".to_owned(), gauge("percentage", self.shared.cpu_percent(plan))),
+        ];
+        let env = Envelope::gauge(&d.log_guid, self.start.index.to_string(), metrics);
+        publish(&self.shared.bus, &env).await;
+        if disk > (d.disk_mb << 20) as f64 && d.disk_mb > 0 {
+            tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, "over its disk quota");
+            self.stop.cancel();
+        }
+    }
+}
+
+async fn publish(bus: &DynBus, env: &Envelope) {
+    if let Ok(body) = serde_json::to_vec(env) {
+        let _ = bus.publish(&env.subject(), body.into()).await;
+    }
+}

@@ -1,0 +1,67 @@
+//! Telling the scheduler: presence heartbeats and instance reports, behind a trait so tests
+//! play the scheduler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use wire::lrp::{CellPresence, InstanceReport};
+
+pub trait Reporter: Send + Sync + 'static {
+    fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>>;
+    /// `kind` is `claim`, `start`, `crash` or `remove`.
+    fn report<'a>(
+        &'a self,
+        kind: &'a str,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// HTTP to `<scheduler>/v1/...` with the component token.
+pub struct HttpReporter {
+    base: String,
+    http: reqwest::Client,
+    token: Arc<auth::ClientCredentials>,
+}
+
+impl HttpReporter {
+    pub fn new(scheduler_url: &str, token: Arc<auth::ClientCredentials>) -> Self {
+        Self {
+            base: scheduler_url.trim_end_matches('/').to_owned(),
+            http: kit::http::client(),
+            token,
+        }
+    }
+
+    async fn post<T: serde::Serialize + Sync>(&self, path: &str, body: &T) -> Result<(), String> {
+        let token = self.token.token().await.map_err(|e| e.to_string())?;
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("scheduler answered {}", res.status()))
+        }
+    }
+}
+
+impl Reporter for HttpReporter {
+    fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.post("/v1/cells/presence", p))
+    }
+
+    fn report<'a>(
+        &'a self,
+        kind: &'a str,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.post(&format!("/v1/actual_lrps/{kind}"), r).await })
+    }
+}
