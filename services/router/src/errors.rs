@@ -34,20 +34,6 @@ pub fn request_host(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String
     (!host.is_empty()).then_some(host)
 }
 
-/// Answer for a request whose host has no route: 400 without a host, else 404.
-pub async fn unknown_route(headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    match request_host(&headers, &uri) {
-        None => {
-            router_error(StatusCode::BAD_REQUEST, "empty_host", "Request had empty Host header")
-        }
-        Some(host) => router_error(
-            StatusCode::NOT_FOUND,
-            "unknown_route",
-            &format!("Requested route ('{host}') does not exist."),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,10 +48,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_route_has_the_gorouter_shape() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("nope.apps.localhost"));
-        let res = unknown_route(h, "/".parse().expect("uri")).await;
+    async fn errors_have_the_gorouter_shape() {
+        let res = router_error(
+            StatusCode::NOT_FOUND,
+            "unknown_route",
+            "Requested route ('nope.apps.localhost') does not exist.",
+        );
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()["x-cf-routererror"], "unknown_route");
         let body = axum::body::to_bytes(res.into_body(), 1024).await.expect("body");

@@ -6,6 +6,9 @@
 //! buffer whole request or response bodies.
 
 mod errors;
+mod proxy;
+pub mod table;
+mod updates;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +33,8 @@ pub struct Config {
     pub prune_interval_secs: u64,
     /// What emitters are told to use (`router.start`, `router.greet`).
     pub register_interval_secs: u64,
+    /// Longest a request may take, backend included.
+    pub request_timeout_secs: u64,
     pub drain_secs: u64,
 }
 
@@ -42,6 +47,7 @@ impl Default for Config {
             prune_threshold_secs: wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS,
             prune_interval_secs: 30,
             register_interval_secs: wire::routing::DEFAULT_REGISTER_INTERVAL_SECS,
+            request_timeout_secs: 900,
             drain_secs: 20,
         }
     }
@@ -74,6 +80,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let status = kit::http::bind(config.status_addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("bus");
+    ready.register("routes");
     Ok(Service { config, bus: deps.bus, listener, status, ready, metrics: Metrics::new("router") })
 }
 
@@ -103,9 +110,32 @@ impl Service {
             "router-status",
             kit::http::serve(self.status, ops, shutdown.clone(), drain),
         );
-        let traffic = Router::new().fallback(errors::unknown_route);
+        let table = table::Shared::default();
+        let start = wire::routing::RouterStart {
+            id: format!("{}-{}", self.config.index, uuid::Uuid::new_v4()),
+            hosts: vec![],
+            minimum_register_interval_in_seconds: self.config.register_interval_secs,
+            prune_threshold_in_seconds: self.config.prune_threshold_secs,
+        };
+        let updater = updates::Updater {
+            bus: self.bus.clone(),
+            table: table.clone(),
+            start,
+            prune_interval: Duration::from_secs(self.config.prune_interval_secs.max(1)),
+            default_ttl: Duration::from_secs(self.config.prune_threshold_secs),
+        };
+        let updates =
+            kit::spawn_named("router-updates", updater.run(self.ready.clone(), shutdown.clone()));
+        let proxy = proxy::Proxy::new(
+            table,
+            self.bus.clone(),
+            self.config.index,
+            Duration::from_secs(self.config.request_timeout_secs),
+        );
+        let traffic = Router::new().fallback(proxy::handle).with_state(proxy);
         let served = kit::http::serve(self.listener, traffic, shutdown, drain).await;
         follow.abort();
+        updates.abort();
         let _ = status.await;
         served.map_err(Error::Listen)
     }

@@ -1,0 +1,231 @@
+//! The route table: endpoints per route (host plus optional context path), fed by
+//! `router.register` / `router.unregister`, pruned by TTL. Readers take an immutable snapshot
+//! (one `Arc` clone), so the request path never waits on updates; one task applies updates.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use wire::routing::RegistryMessage;
+
+/// One backend of a route.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub addr: String,
+    pub app: String,
+    pub instance_id: String,
+    pub index: String,
+    pub updated: Instant,
+    pub ttl: Duration,
+    pub least_connection: bool,
+    /// Requests in flight (least-connection and connection limits).
+    pub inflight: AtomicUsize,
+}
+
+/// The endpoints of one route, with the round-robin position.
+#[derive(Debug, Default)]
+pub struct Pool {
+    pub endpoints: Vec<Arc<Endpoint>>,
+    pub next: AtomicUsize,
+}
+
+/// Host → (context path, pool), longest paths first.
+#[derive(Debug, Default)]
+pub struct Table {
+    routes: HashMap<String, Vec<(String, Arc<Pool>)>>,
+}
+
+/// Split `host/path` into a lowercase host and a path without trailing slash ("" for none).
+pub fn split_uri(uri: &str) -> (String, String) {
+    let uri = uri.split('?').next().unwrap_or("");
+    let (host, path) = match uri.find('/') {
+        Some(i) => (&uri[..i], uri[i..].trim_end_matches('/')),
+        None => (uri, ""),
+    };
+    (host.to_ascii_lowercase(), path.to_owned())
+}
+
+fn path_matches(prefix: &str, path: &str) -> bool {
+    prefix.is_empty()
+        || path == prefix
+        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+impl Table {
+    /// The pool for `host` + `path`: longest matching context path with endpoints, then
+    /// wildcard parents (`*.b.example.com`, `*.example.com`, ...). A known route with no
+    /// endpoints returns its empty pool.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<Arc<Pool>> {
+        let mut candidate = host.to_ascii_lowercase();
+        let mut empty = None;
+        loop {
+            if let Some(routes) = self.routes.get(&candidate) {
+                for (prefix, pool) in routes {
+                    if path_matches(prefix, path) {
+                        if !pool.endpoints.is_empty() {
+                            return Some(pool.clone());
+                        }
+                        empty.get_or_insert_with(|| pool.clone());
+                    }
+                }
+                if empty.is_some() {
+                    return empty;
+                }
+            }
+            let rest = candidate.strip_prefix("*.").unwrap_or(&candidate);
+            let parent = rest.split_once('.').map(|(_, p)| p.to_owned())?;
+            if !parent.contains('.') {
+                return empty;
+            }
+            candidate = format!("*.{parent}");
+        }
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.routes.values().map(Vec::len).sum()
+    }
+}
+
+/// The mutable side, owned by the updater.
+#[derive(Default)]
+pub struct Registry {
+    /// uri → endpoints by address.
+    entries: HashMap<(String, String), HashMap<String, Arc<Endpoint>>>,
+}
+
+impl Registry {
+    pub fn register(&mut self, m: &RegistryMessage, default_ttl: Duration) {
+        let addr = format!("{}:{}", m.host, m.port);
+        let lc =
+            m.options.as_ref().and_then(|o| o.loadbalancing.as_deref()) == Some("least-connection");
+        let ttl = m.stale_threshold_in_seconds.map_or(default_ttl, Duration::from_secs);
+        for uri in &m.uris {
+            let ep = Endpoint {
+                addr: addr.clone(),
+                app: m.app.clone(),
+                instance_id: m.private_instance_id.clone(),
+                index: m.private_instance_index.clone(),
+                updated: Instant::now(),
+                ttl,
+                least_connection: lc,
+                inflight: AtomicUsize::new(0),
+            };
+            let slot = self.entries.entry(split_uri(uri)).or_default();
+            // Keep the in-flight count of an endpoint that re-registers.
+            if let Some(old) = slot.get(&addr) {
+                ep.inflight.store(old.inflight.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            slot.insert(addr.clone(), Arc::new(ep));
+        }
+    }
+
+    pub fn unregister(&mut self, m: &RegistryMessage) {
+        let addr = format!("{}:{}", m.host, m.port);
+        for uri in &m.uris {
+            let key = split_uri(uri);
+            if let Some(slot) = self.entries.get_mut(&key) {
+                slot.remove(&addr);
+            }
+        }
+    }
+
+    /// Drop endpoints older than their TTL; returns how many.
+    pub fn prune(&mut self, now: Instant) -> usize {
+        let mut pruned = 0;
+        for slot in self.entries.values_mut() {
+            let before = slot.len();
+            slot.retain(|_, e| now.duration_since(e.updated) <= e.ttl);
+            pruned += before - slot.len();
+        }
+        pruned
+    }
+
+    /// An immutable table for readers (routes with no endpoints stay, answering 503).
+    pub fn snapshot(&self) -> Table {
+        let mut routes: HashMap<String, Vec<(String, Arc<Pool>)>> = HashMap::new();
+        for ((host, path), slot) in &self.entries {
+            let mut endpoints: Vec<Arc<Endpoint>> = slot.values().cloned().collect();
+            endpoints.sort_by(|a, b| a.addr.cmp(&b.addr));
+            let start = rand::random::<usize>() % endpoints.len().max(1);
+            let pool = Arc::new(Pool { endpoints, next: AtomicUsize::new(start) });
+            routes.entry(host.clone()).or_default().push((path.clone(), pool));
+        }
+        for list in routes.values_mut() {
+            list.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
+        }
+        Table { routes }
+    }
+}
+
+/// The snapshot readers use.
+#[derive(Clone, Default)]
+pub struct Shared(Arc<RwLock<Arc<Table>>>);
+
+impl Shared {
+    pub fn load(&self) -> Arc<Table> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn store(&self, t: Table) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(port: u16, uris: &[&str]) -> RegistryMessage {
+        RegistryMessage {
+            host: "10.0.0.1".into(),
+            port,
+            uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            app: "app".into(),
+            ..Default::default()
+        }
+    }
+
+    fn addrs(t: &Table, host: &str, path: &str) -> Vec<String> {
+        t.lookup(host, path)
+            .map(|p| p.endpoints.iter().map(|e| e.addr.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn lookups_by_host_path_and_wildcard() {
+        let mut r = Registry::default();
+        let ttl = Duration::from_secs(120);
+        r.register(&msg(1, &["App.Example.com"]), ttl);
+        r.register(&msg(2, &["app.example.com/api"]), ttl);
+        r.register(&msg(3, &["*.example.com"]), ttl);
+        r.register(&msg(4, &["*.b.example.com"]), ttl);
+        let t = r.snapshot();
+        assert_eq!(addrs(&t, "APP.example.com", "/"), ["10.0.0.1:1"]);
+        assert_eq!(addrs(&t, "app.example.com", "/api/v1"), ["10.0.0.1:2"]);
+        assert_eq!(
+            addrs(&t, "app.example.com", "/apix"),
+            ["10.0.0.1:1"],
+            "prefix ends at a segment"
+        );
+        assert_eq!(addrs(&t, "other.example.com", "/"), ["10.0.0.1:3"]);
+        assert_eq!(addrs(&t, "a.b.example.com", "/"), ["10.0.0.1:4"]);
+        assert_eq!(addrs(&t, "x.y.b.example.com", "/"), ["10.0.0.1:4"]);
+        assert!(t.lookup("example.org", "/").is_none());
+        r.unregister(&msg(1, &["app.example.com"]));
+        let t = r.snapshot();
+        let pool = t.lookup("app.example.com", "/").expect("known route");
+        assert!(pool.endpoints.is_empty(), "an emptied route stays known (503, not 404)");
+    }
+
+    #[test]
+    fn stale_endpoints_are_pruned_by_their_ttl() {
+        let mut r = Registry::default();
+        let mut short = msg(1, &["a.example.com"]);
+        short.stale_threshold_in_seconds = Some(1);
+        r.register(&short, Duration::from_secs(120));
+        r.register(&msg(2, &["a.example.com"]), Duration::from_secs(120));
+        assert_eq!(r.prune(Instant::now() + Duration::from_secs(2)), 1);
+        assert_eq!(addrs(&r.snapshot(), "a.example.com", "/"), ["10.0.0.1:2"]);
+    }
+}
