@@ -1,1 +1,2 @@
-//! e2e
+//! End-to-end tests of the platform: real services, real containers, real routing. The tests
+//! live in `tests/`; this crate has no code of its own and nothing depends on it.
