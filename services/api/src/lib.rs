@@ -5,6 +5,10 @@
 //! that another tenant's resource exists (404, not 403).
 
 pub mod admin;
+mod keys;
+mod root;
+mod uaa;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,6 +92,7 @@ pub struct AppState {
     pub db: Db,
     pub bus: bus::DynBus,
     pub metrics: Metrics,
+    pub uaa: Arc<uaa::Uaa>,
 }
 
 /// A built api, listening but not yet serving.
@@ -107,22 +112,44 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
-    let (sqlite, postgres) = kit::migrations!("api", [(1, "init", "0001_init.sql")]);
+    let (sqlite, postgres) = kit::migrations!(
+        "api",
+        [(1, "init", "0001_init.sql"), (2, "identity", "0002_identity.sql")]
+    );
     db.migrate(sqlite, postgres).await?;
     let admin = admin::settle_password(&config.data_dir, config.admin_password.as_deref())
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+    let users = users::Users::new(db.clone());
+    let password = admin::stored_password(&config.data_dir)
+        .ok_or_else(|| Error::Config("admin_password: could not be settled".into()))?;
+    users.ensure_admin(&password, now).await.map_err(|e| Error::Db(e.into()))?;
+    let key = keys::load_or_create(&db, now)
+        .await
+        .map_err(|e| Error::Config(format!("token signing key: {e}")))?;
+    let uaa = Arc::new(uaa::Uaa::new(
+        users,
+        key,
+        &config.external_url,
+        &config.internal_client_id,
+        &config.internal_client_secret,
+    ));
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("database");
     ready.register("bus");
     let state =
-        AppState { config: Arc::new(config), db, bus: deps.bus, metrics: Metrics::new("api") };
+        AppState { config: Arc::new(config), db, bus: deps.bus, metrics: Metrics::new("api"), uaa };
     Ok(Service { state, listener, ready, admin })
 }
 
 /// The api's HTTP surface, grouped by audience.
 pub fn routes(state: AppState, ready: Readiness) -> Router {
-    Router::new().merge(kit::http::ops_routes(ready, state.metrics.clone())).fallback(not_found)
+    Router::new()
+        .merge(uaa::routes(state.uaa.clone()))
+        .merge(root::routes(state.clone()))
+        .merge(kit::http::ops_routes(ready, state.metrics.clone()))
+        .fallback(not_found)
 }
 
 /// CF's answer for a path the api does not know.

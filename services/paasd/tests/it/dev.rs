@@ -40,6 +40,15 @@ async fn dev_starts_ready_and_reuses_its_data() {
         std::fs::read_to_string(dir.path().join("api/admin-password")).expect("still stored");
     assert_eq!(again, password, "the admin password is kept");
     assert!(dir.path().join("api/api.db").exists(), "the api database lives in the data dir");
+    // The admin logs in as the cf CLI would, with the password printed on the first start.
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/oauth/token", ports.api))
+        .basic_auth("cf", Some(""))
+        .form(&[("grant_type", "password"), ("username", "admin"), ("password", password.trim())])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(res.status(), 200);
     assert!(second.terminate().success());
     let mut out = String::new();
     second.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");

@@ -1,0 +1,277 @@
+//! The UAA-compatible token issuer (contracts/ccapi.md §2): `POST /oauth/token` (password,
+//! refresh_token and client_credentials grants), `GET /token_keys`, `GET /userinfo`,
+//! `GET /login` (the prompts the cf CLI asks for). Errors in UAA's shape.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::keys::{SigningKey, KID};
+use crate::users::{Login, User, Users};
+
+/// Public clients with an empty secret.
+const PUBLIC_CLIENTS: [&str; 2] = ["cf", "paas"];
+const ACCESS_TTL_SECS: i64 = 7200;
+const REFRESH_TTL_SECS: i64 = 1_209_600;
+const INTERNAL_SCOPES: [&str; 4] = [
+    auth::SCOPE_INTERNAL,
+    auth::SCOPE_ADMIN,
+    auth::SCOPE_LOGS_ADMIN,
+    auth::SCOPE_UPDATE_BUILD_STATE,
+];
+
+pub struct Uaa {
+    pub users: Users,
+    pub key: SigningKey,
+    pub issuer: String,
+    pub internal_client_id: String,
+    pub internal_client_secret: String,
+    pub verifier: auth::Verifier,
+}
+
+impl Uaa {
+    pub fn new(users: Users, key: SigningKey, external_url: &str, id: &str, secret: &str) -> Self {
+        let issuer = format!("{}/oauth/token", external_url.trim_end_matches('/'));
+        let verifier = auth::Verifier::with_keys(issuer.clone(), None, &key.jwks);
+        Self {
+            users,
+            key,
+            issuer,
+            internal_client_id: id.into(),
+            internal_client_secret: secret.into(),
+            verifier,
+        }
+    }
+}
+
+pub fn routes(uaa: Arc<Uaa>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route(
+            "/token_keys",
+            get(|State(u): State<Arc<Uaa>>| async move { Json(u.key.jwks.clone()) }),
+        )
+        .route("/userinfo", get(userinfo))
+        .route("/login", get(login_info))
+        .with_state(uaa)
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+fn uaa_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res =
+        (status, Json(serde_json::json!({"error": error, "error_description": description})))
+            .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        if let Ok(v) =
+            format!("Bearer error=\"{error}\", error_description=\"{description}\"").parse()
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    res
+}
+
+#[derive(Deserialize, Default)]
+struct TokenForm {
+    grant_type: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Client id and secret from HTTP basic auth, else from the form.
+fn client(headers: &HeaderMap, form: &TokenForm) -> Option<(String, String)> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
+    basic.or_else(|| {
+        form.client_id.clone().map(|id| (id, form.client_secret.clone().unwrap_or_default()))
+    })
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+async fn token(
+    State(u): State<Arc<Uaa>>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let Some((client_id, secret)) = client(&headers, &form) else {
+        return uaa_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Full authentication is required to access this resource",
+        );
+    };
+    let public = PUBLIC_CLIENTS.contains(&client_id.as_str()) && secret.is_empty();
+    let internal = client_id == u.internal_client_id
+        && !u.internal_client_secret.is_empty()
+        && secret == u.internal_client_secret;
+    if !public && !internal {
+        return uaa_error(StatusCode::UNAUTHORIZED, "invalid_client", "Bad credentials");
+    }
+    let now = now_ms();
+    match form.grant_type.as_deref() {
+        Some("password") if public => {
+            let (Some(name), Some(pw)) = (form.username.as_deref(), form.password.as_deref())
+            else {
+                return uaa_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Missing username or password",
+                );
+            };
+            match u.users.login(name, pw, now).await {
+                Ok(Login::Ok(user)) => {
+                    issue_user_tokens(&u, &user, &client_id, "password", now).await
+                }
+                Ok(Login::BadCredentials) => {
+                    uaa_error(StatusCode::UNAUTHORIZED, "unauthorized", "Bad credentials")
+                }
+                Ok(Login::Locked) => uaa_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Your account has been locked because of too many failed attempts to login.",
+                ),
+                Err(e) => internal_error(&e),
+            }
+        }
+        Some("refresh_token") if public => {
+            let Some(rt) = form.refresh_token.as_deref() else {
+                return uaa_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Missing refresh_token",
+                );
+            };
+            match u.users.refresh_user(&hash(rt), &client_id, now).await {
+                Ok(Some(user)) => {
+                    issue_user_tokens(&u, &user, &client_id, "refresh_token", now).await
+                }
+                Ok(None) => {
+                    uaa_error(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid refresh token")
+                }
+                Err(e) => internal_error(&e),
+            }
+        }
+        Some("client_credentials") if internal => {
+            let scopes: Vec<String> = INTERNAL_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+            match sign(&u, None, &client_id, "client_credentials", &scopes, now) {
+                Ok((access, jti)) => Json(serde_json::json!({
+                    "access_token": access, "token_type": "bearer", "expires_in": ACCESS_TTL_SECS - 1,
+                    "scope": scopes.join(" "), "jti": jti,
+                }))
+                .into_response(),
+                Err(e) => internal_error(&e),
+            }
+        }
+        Some(other) => uaa_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            &format!("Unauthorized grant type: {other}"),
+        ),
+        None => uaa_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing grant type"),
+    }
+}
+
+fn internal_error(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "token endpoint failed");
+    uaa_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal error")
+}
+
+fn sign(
+    u: &Uaa,
+    user: Option<&User>,
+    client_id: &str,
+    grant: &str,
+    scopes: &[String],
+    now_ms: i64,
+) -> Result<(String, String), jsonwebtoken::errors::Error> {
+    let iat = now_ms / 1000;
+    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let claims = auth::Claims {
+        jti: jti.clone(),
+        sub: user.map_or_else(|| client_id.to_owned(), |u| u.guid.clone()),
+        user_id: user.map(|u| u.guid.clone()),
+        user_name: user.map(|u| u.username.clone()),
+        email: user.map(|u| u.email.clone()),
+        origin: user.map(|u| u.origin.clone()),
+        client_id: client_id.into(),
+        cid: client_id.into(),
+        grant_type: grant.into(),
+        scope: scopes.to_vec(),
+        aud: vec!["cloud_controller".into(), "openid".into(), client_id.into()],
+        iss: u.issuer.clone(),
+        iat,
+        exp: iat + ACCESS_TTL_SECS,
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(KID.into());
+    Ok((jsonwebtoken::encode(&header, &claims, &u.key.encoding)?, jti))
+}
+
+async fn issue_user_tokens(
+    u: &Uaa,
+    user: &User,
+    client_id: &str,
+    grant: &str,
+    now: i64,
+) -> Response {
+    let (access, jti) = match sign(u, Some(user), client_id, grant, &user.scopes, now) {
+        Ok(t) => t,
+        Err(e) => return internal_error(&e),
+    };
+    let refresh = format!("{}-r", uuid::Uuid::new_v4().simple());
+    if let Err(e) = u
+        .users
+        .store_refresh(&hash(&refresh), &user.guid, client_id, now + REFRESH_TTL_SECS * 1000, now)
+        .await
+    {
+        return internal_error(&e);
+    }
+    Json(serde_json::json!({
+        "access_token": access, "token_type": "bearer", "refresh_token": refresh,
+        "expires_in": ACCESS_TTL_SECS - 1, "scope": user.scopes.join(" "), "jti": jti,
+    }))
+    .into_response()
+}
+
+async fn userinfo(State(u): State<Arc<Uaa>>, headers: HeaderMap) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match u.verifier.verify(auth).await {
+        Ok(c) if c.user_id.is_some() => Json(serde_json::json!({
+            "user_id": c.user_id, "sub": c.sub, "user_name": c.user_name, "email": c.email,
+            "name": c.user_name, "origin": c.origin, "zid": "uaa",
+        }))
+        .into_response(),
+        _ => uaa_error(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid access token"),
+    }
+}
+
+async fn login_info() -> Response {
+    Json(serde_json::json!({
+        "app": {"version": env!("CARGO_PKG_VERSION")},
+        "zone_name": "uaa",
+        "prompts": {"username": ["text", "Email"], "password": ["password", "Password"]},
+        "links": {},
+    }))
+    .into_response()
+}

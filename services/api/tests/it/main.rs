@@ -1,0 +1,3 @@
+//! The api over HTTP, on both engines.
+
+mod uaa;
