@@ -327,6 +327,13 @@ pub struct StopRequest {
     pub instance: InstanceKey,
 }
 
+/// The scheduler's answer to `POST /v1/actual_lrps/evacuate` from a draining cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvacuateResult {
+    /// Keep the container running (and its routes) until told to stop; false: destroy it now.
+    pub keep_container: bool,
+}
+
 /// Cell → scheduler reports (`POST /internal/v1/actual_lrps/{claim,start,crash,remove}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceReport {

@@ -23,6 +23,7 @@ use crate::repo::Stored;
 pub struct Api {
     pub engine: Engine,
     pub verifier: Arc<auth::Verifier>,
+    pub leadership: crate::leader::Leadership,
 }
 
 pub fn routes(api: Api) -> Router {
@@ -39,6 +40,7 @@ pub fn routes(api: Api) -> Router {
         .route("/v1/actual_lrps/start", post(start))
         .route("/v1/actual_lrps/crash", post(crash))
         .route("/v1/actual_lrps/remove", post(remove))
+        .route("/v1/actual_lrps/evacuate", post(evacuate))
         .route("/v1/cells/presence", post(presence))
         .route("/v1/cells", get(list_cells))
         .route("/v1/events", get(events))
@@ -49,7 +51,15 @@ pub fn routes(api: Api) -> Router {
 async fn internal_only(State(api): State<Api>, req: Request, next: Next) -> Response {
     let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     match api.verifier.verify(header).await {
-        Ok(c) if c.is_internal() => next.run(req).await,
+        Ok(c) if c.is_internal() => {
+            if req.method() != axum::http::Method::GET && !api.leadership.is_leader() {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this scheduler is a standby; send changes to the leader",
+                );
+            }
+            next.run(req).await
+        }
         Ok(_) => {
             error(StatusCode::FORBIDDEN, "a component token (scope paas.internal) is required")
         }
@@ -97,11 +107,27 @@ async fn put_desired(
     Ok((status, Json(d)).into_response())
 }
 
+/// Fields a PATCH may carry; anything else changes the process and needs a new guid.
+const UPDATABLE: [&str; 4] = ["instances", "routes", "annotation", "metric_tags"];
+
 async fn patch_desired(
     State(api): State<Api>,
     Path(guid): Path<String>,
-    Json(u): Json<DesiredLrpUpdate>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Response> {
+    let Some(fields) = body.as_object() else {
+        return Ok(error(StatusCode::BAD_REQUEST, "the body must be a JSON object"));
+    };
+    if let Some(other) = fields.keys().find(|k| !UPDATABLE.contains(&k.as_str())) {
+        let message = format!(
+            "{other} cannot change in place: only instances, routes, annotation and metric_tags may; use a new process guid"
+        );
+        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &message));
+    }
+    let u: DesiredLrpUpdate = match serde_json::from_value(body) {
+        Ok(u) => u,
+        Err(e) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
+    };
     match api.engine.repo.update_desired(&guid, &u, api.engine.now()).await? {
         Some(d) => {
             api.engine.desired_changed(&guid).await?;
@@ -214,6 +240,10 @@ async fn crash(State(api): State<Api>, Json(r): Json<InstanceReport>) -> Result<
 
 async fn remove(State(api): State<Api>, Json(r): Json<InstanceReport>) -> Result<StatusCode> {
     api.engine.remove(&r).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+async fn evacuate(State(api): State<Api>, Json(r): Json<InstanceReport>) -> Result<Response> {
+    Ok(Json(api.engine.evacuate(&r).await?).into_response())
 }
 
 async fn presence(State(api): State<Api>, Json(p): Json<CellPresence>) -> Result<StatusCode> {

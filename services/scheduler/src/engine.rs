@@ -19,6 +19,9 @@ use crate::clock::{DynClock, SECOND_NS};
 use crate::lifecycle;
 use crate::repo::{Repo, RepoError};
 
+/// How long the auction waits for a cell's state (`cell_state_timeout`).
+const CELL_STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// UNCLAIMED longer than this is auctioned again.
 const STALE_UNCLAIMED_NS: i64 = 30 * SECOND_NS;
 
@@ -40,6 +43,10 @@ pub struct Engine {
     bus: DynBus,
     events: broadcast::Sender<LrpEvent>,
     cell_ttl_ns: i64,
+    /// An EVACUATING copy older than this is stopped even without a running replacement.
+    pub(crate) evacuation_timeout_ns: i64,
+    /// `starting_container_count_maximum`: 0 is no limit.
+    max_starting: u32,
     /// One auction or convergence at a time.
     lock: Arc<Mutex<()>>,
 }
@@ -74,14 +81,38 @@ impl Engine {
     ) -> Self {
         let (events, _) = broadcast::channel(4096);
         let ttl = i64::try_from(cell_ttl_secs).unwrap_or(15) * SECOND_NS;
-        Self { repo, clock, cells, bus, events, cell_ttl_ns: ttl, lock: Arc::new(Mutex::new(())) }
+        Self {
+            repo,
+            clock,
+            cells,
+            bus,
+            events,
+            cell_ttl_ns: ttl,
+            evacuation_timeout_ns: 600 * SECOND_NS,
+            max_starting: 0,
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Cap in-flight container starts over the whole cluster (0: no limit).
+    #[must_use]
+    pub fn with_start_limit(mut self, max_starting: u32) -> Self {
+        self.max_starting = max_starting;
+        self
+    }
+
+    /// Change the evacuation timeout (default 600 s).
+    #[must_use]
+    pub fn with_evacuation_timeout(mut self, secs: u64) -> Self {
+        self.evacuation_timeout_ns = i64::try_from(secs).unwrap_or(600) * SECOND_NS;
+        self
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LrpEvent> {
         self.events.subscribe()
     }
 
-    fn emit(&self, e: LrpEvent) {
+    pub(crate) fn emit(&self, e: LrpEvent) {
         let _ = self.events.send(e);
     }
 
@@ -105,12 +136,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn cell_urls(&self) -> Result<HashMap<String, String>, EngineError> {
+    pub(crate) async fn cell_urls(&self) -> Result<HashMap<String, String>, EngineError> {
         Ok(self.repo.list_cells().await?.into_iter().map(|(p, _)| (p.cell_id, p.rep_url)).collect())
     }
 
     /// Stop an instance on its cell (if it has one) and delete its record.
-    async fn retire(
+    pub(crate) async fn retire(
         &self,
         a: &ActualLrp,
         cells: &HashMap<String, String>,
@@ -152,7 +183,11 @@ impl Engine {
         a.instance_guid == r.instance.instance_guid && a.cell_id == r.cell_id
     }
 
-    async fn transition(&self, before: ActualLrp, after: ActualLrp) -> Result<(), EngineError> {
+    pub(crate) async fn transition(
+        &self,
+        before: ActualLrp,
+        after: ActualLrp,
+    ) -> Result<(), EngineError> {
         self.repo.save_actual(&after).await?;
         self.emit(LrpEvent::ActualLrpChanged { before: Box::new(before), after: Box::new(after) });
         Ok(())
@@ -209,6 +244,15 @@ impl Engine {
     }
 
     pub async fn crash(&self, r: &InstanceReport) -> Result<(), EngineError> {
+        let guid = &r.instance.process_guid;
+        if let Some(e) = self.repo.get_actual(guid, r.instance.index, Presence::Evacuating).await? {
+            if Self::same(&e, r) {
+                // An evacuating copy that crashes is simply gone; its replacement is under way.
+                self.repo.delete_actual(guid, e.index, Presence::Evacuating).await?;
+                self.emit(LrpEvent::ActualLrpRemoved { actual_lrp: e });
+                return Ok(());
+            }
+        }
         let a = self.ordinary(r).await?;
         if !lifecycle::allows(a.state, ActualState::Crashed, Self::same(&a, r)) {
             return Err(EngineError::Conflict(format!(
@@ -249,7 +293,7 @@ impl Engine {
             };
             let _ = self.bus.publish_json(wire::subjects::APP_EVENTS, &event).await;
             if b.state == ActualState::Unclaimed {
-                self.auction(vec![Job { desired: d, index: a.index }]).await?;
+                self.auction(vec![Job { desired: Arc::new(d), index: a.index }]).await?;
             }
         }
         Ok(())
@@ -284,8 +328,13 @@ impl Engine {
             .filter(|(p, seen)| now - seen <= self.cell_ttl_ns && !p.evacuating)
             .map(|(p, _)| p)
             .collect();
-        let states =
-            futures::future::join_all(live.iter().map(|p| self.cells.state(&p.rep_url))).await;
+        let states = futures::future::join_all(live.iter().map(|p| async {
+            match tokio::time::timeout(CELL_STATE_TIMEOUT, self.cells.state(&p.rep_url)).await {
+                Ok(r) => r,
+                Err(_) => Err("timed out".to_owned()),
+            }
+        }))
+        .await;
         Ok(live
             .into_iter()
             .zip(states)
@@ -305,12 +354,12 @@ impl Engine {
             return Ok(());
         }
         let mut bidders = self.bidders().await?;
-        let results = auction::place(&jobs, &mut bidders);
+        let results = auction::place_limited(&jobs, &mut bidders, self.max_starting);
         let mut work: HashMap<usize, Vec<LrpStart>> = HashMap::new();
         for (job, result) in jobs.iter().zip(results) {
             match result {
                 Ok(cell) => work.entry(cell).or_default().push(LrpStart {
-                    desired: job.desired.clone(),
+                    desired: (*job.desired).clone(),
                     index: job.index,
                     instance_guid: uuid::Uuid::new_v4().to_string(),
                 }),
@@ -319,9 +368,12 @@ impl Engine {
         }
         let sends = work.into_iter().map(|(cell, lrps)| {
             let url = bidders[cell].presence.rep_url.clone();
-            async move { (self.cells.perform(&url, Work { lrps: lrps.clone() }).await, lrps) }
+            async move {
+                let n = lrps.len();
+                (self.cells.perform(&url, Work { lrps }).await, n)
+            }
         });
-        for (res, lrps) in futures::future::join_all(sends).await {
+        for (res, n) in futures::future::join_all(sends).await {
             match res {
                 Ok(r) if r.failed.is_empty() => {}
                 Ok(r) => tracing::warn!(
@@ -330,7 +382,7 @@ impl Engine {
                 ),
                 // Not re-queued: the cell may have taken it; convergence repairs.
                 Err(e) => {
-                    tracing::warn!(error = %e, instances = lrps.len(), "cell did not answer the work")
+                    tracing::warn!(error = %e, instances = n, "cell did not answer the work")
                 }
             }
         }
@@ -338,10 +390,9 @@ impl Engine {
     }
 
     async fn placement_failed(&self, job: &Job, error: &str) -> Result<(), EngineError> {
-        let all = self.repo.list_actual(Some(&job.desired.process_guid), None).await?;
-        if let Some(a) =
-            all.into_iter().find(|a| a.index == job.index && a.presence == Presence::Ordinary)
-        {
+        let found =
+            self.repo.get_actual(&job.desired.process_guid, job.index, Presence::Ordinary).await?;
+        if let Some(a) = found.filter(|a| a.state == ActualState::Unclaimed) {
             if a.placement_error != error {
                 let mut b = a.clone();
                 b.placement_error = error.to_owned();
@@ -367,7 +418,7 @@ impl Engine {
         let _one = self.lock.lock().await;
         let desired: Vec<DesiredLrp> = self.repo.get_desired(guid).await?.into_iter().collect();
         let actual = self.repo.list_actual(Some(guid), None).await?;
-        let jobs = self.plan(&desired, actual, &HashSet::new()).await?;
+        let jobs = self.plan(&desired, actual, &HashSet::new(), &HashSet::new()).await?;
         self.auction(jobs).await
     }
 
@@ -385,8 +436,32 @@ impl Engine {
             .map(|(p, _)| p.cell_id)
             .collect();
         let desired = self.repo.list_desired(None, None).await?;
-        let actual = self.repo.list_actual(None, None).await?;
-        let jobs = self.plan(&desired, actual, &lost).await?;
+        // Only records that may need work are read: healthy RUNNING/CLAIMED instances of
+        // complete processes on live cells are left in the database.
+        let counts = self.repo.ordinary_counts().await?;
+        let complete: HashSet<String> = desired
+            .iter()
+            .filter(|d| counts.get(&d.process_guid).copied().unwrap_or(0) >= u64::from(d.instances))
+            .map(|d| d.process_guid.clone())
+            .collect();
+        let mut actual = self.repo.list_actual_needing_attention().await?;
+        for cell in &lost {
+            actual.extend(self.repo.list_actual(None, Some(cell)).await?);
+        }
+        for d in desired.iter().filter(|d| !complete.contains(&d.process_guid)) {
+            actual.extend(self.repo.list_actual(Some(&d.process_guid), None).await?);
+        }
+        actual.sort_by(|a, b| {
+            (&a.process_guid, a.index, presence_rank(a.presence)).cmp(&(
+                &b.process_guid,
+                b.index,
+                presence_rank(b.presence),
+            ))
+        });
+        actual.dedup_by(|a, b| {
+            a.process_guid == b.process_guid && a.index == b.index && a.presence == b.presence
+        });
+        let jobs = self.plan(&desired, actual, &lost, &complete).await?;
         self.auction(jobs).await
     }
 
@@ -396,11 +471,13 @@ impl Engine {
         desired: &[DesiredLrp],
         actual: Vec<ActualLrp>,
         lost: &HashSet<String>,
+        complete: &HashSet<String>,
     ) -> Result<Vec<Job>, EngineError> {
         let now = self.now();
         let cells = self.cell_urls().await?;
-        let by_guid: HashMap<&str, &DesiredLrp> =
-            desired.iter().map(|d| (d.process_guid.as_str(), d)).collect();
+        let by_guid: HashMap<&str, Arc<DesiredLrp>> =
+            desired.iter().map(|d| (d.process_guid.as_str(), Arc::new(d.clone()))).collect();
+        let actual = self.cells_returned(actual, lost, &cells).await?;
         let mut have: HashSet<(String, u32)> = HashSet::new();
         let mut jobs = Vec::new();
         for a in actual {
@@ -412,6 +489,10 @@ impl Engine {
                 self.retire(&a, &cells).await?;
                 continue;
             }
+            if a.presence == Presence::Evacuating && now - a.since > self.evacuation_timeout_ns {
+                self.retire(&a, &cells).await?;
+                continue;
+            }
             if a.presence != Presence::Ordinary {
                 continue;
             }
@@ -419,12 +500,12 @@ impl Engine {
             match a.state {
                 ActualState::Claimed | ActualState::Running if lost.contains(&a.cell_id) => {
                     self.replace_lost(&a, now).await?;
-                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                    jobs.push(Job { desired: d.clone(), index: a.index });
                 }
                 ActualState::Unclaimed
                     if !a.placement_error.is_empty() || now - a.since > STALE_UNCLAIMED_NS =>
                 {
-                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                    jobs.push(Job { desired: d.clone(), index: a.index });
                 }
                 ActualState::Crashed if lifecycle::restart_due(a.crash_count, a.since, now) => {
                     let mut b = a.clone();
@@ -433,20 +514,24 @@ impl Engine {
                     b.instance_guid.clear();
                     b.since = now;
                     self.transition(a.clone(), b).await?;
-                    jobs.push(Job { desired: (*d).clone(), index: a.index });
+                    jobs.push(Job { desired: d.clone(), index: a.index });
                 }
                 _ => {}
             }
         }
-        for d in desired {
+        let mut created = Vec::new();
+        for d in desired.iter().filter(|d| !complete.contains(&d.process_guid)) {
+            let shared = &by_guid[d.process_guid.as_str()];
             for index in 0..d.instances {
                 if !have.contains(&(d.process_guid.clone(), index)) {
-                    let a = unclaimed(d, index, now);
-                    self.repo.insert_actual(&a).await?;
-                    self.emit(LrpEvent::ActualLrpCreated { actual_lrp: a });
-                    jobs.push(Job { desired: d.clone(), index });
+                    created.push(unclaimed(d, index, now));
+                    jobs.push(Job { desired: shared.clone(), index });
                 }
             }
+        }
+        self.repo.insert_actual_many(&created).await?;
+        for a in created {
+            self.emit(LrpEvent::ActualLrpCreated { actual_lrp: a });
         }
         Ok(jobs)
     }
@@ -464,7 +549,15 @@ impl Engine {
     }
 }
 
-fn unclaimed_from(a: &ActualLrp, now: i64) -> ActualLrp {
+fn presence_rank(p: Presence) -> u8 {
+    match p {
+        Presence::Ordinary => 0,
+        Presence::Evacuating => 1,
+        Presence::Suspect => 2,
+    }
+}
+
+pub(crate) fn unclaimed_from(a: &ActualLrp, now: i64) -> ActualLrp {
     ActualLrp {
         state: ActualState::Unclaimed,
         instance_guid: String::new(),
@@ -477,7 +570,7 @@ fn unclaimed_from(a: &ActualLrp, now: i64) -> ActualLrp {
     }
 }
 
-fn key(a: &ActualLrp) -> InstanceKey {
+pub(crate) fn key(a: &ActualLrp) -> InstanceKey {
     InstanceKey {
         process_guid: a.process_guid.clone(),
         index: a.index,

@@ -9,6 +9,8 @@ pub mod auction;
 pub mod cells;
 pub mod clock;
 pub mod engine;
+mod evacuate;
+pub mod leader;
 pub mod lifecycle;
 pub mod repo;
 
@@ -36,6 +38,12 @@ pub struct Config {
     /// A cell whose presence is older than this is lost.
     pub cell_ttl_secs: u64,
     pub drain_secs: u64,
+    /// An EVACUATING instance is stopped after this even without a running replacement.
+    pub evacuation_timeout_secs: u64,
+    /// How often a standby tries for the leader lock, and the leader checks its connection.
+    pub leader_poll_ms: u64,
+    /// Cap on container starts in flight over the whole cluster; 0 is no limit.
+    pub starting_container_count_maximum: u32,
 }
 
 impl Default for Config {
@@ -56,6 +64,9 @@ impl Default for Config {
             convergence_interval_secs: 30,
             cell_ttl_secs: 15,
             drain_secs: 10,
+            evacuation_timeout_secs: 600,
+            leader_poll_ms: 1000,
+            starting_container_count_maximum: 0,
         }
     }
 }
@@ -83,6 +94,7 @@ pub struct Service {
     metrics: Metrics,
     engine: engine::Engine,
     verifier: Arc<auth::Verifier>,
+    leadership: leader::Leadership,
 }
 
 /// What `build` makes from the configuration; tests bring their own.
@@ -125,16 +137,22 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
             let _ = std::fs::create_dir_all(dir);
         }
     }
-    let db = Db::connect(&config.database_url, config.max_db_connections).await?;
-    let (sqlite, postgres) = kit::migrations!("scheduler", [(1, "init", "0001_init.sql")]);
-    db.migrate(sqlite, postgres).await?;
+    let db = open_db(&config).await?;
     let repo = repo::Repo::new(db.clone());
     let engine =
-        engine::Engine::new(repo, parts.clock, parts.cells, deps.bus.clone(), config.cell_ttl_secs);
+        engine::Engine::new(repo, parts.clock, parts.cells, deps.bus.clone(), config.cell_ttl_secs)
+            .with_evacuation_timeout(config.evacuation_timeout_secs)
+            .with_start_limit(config.starting_container_count_maximum);
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("database");
     ready.register("bus");
+    let leadership = if db.engine == kit::db::Engine::Postgres {
+        ready.register("leadership");
+        leader::Leadership::default()
+    } else {
+        leader::Leadership::sole()
+    };
     let metrics = Metrics::new("scheduler");
     Ok(Service {
         config,
@@ -145,7 +163,16 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
         metrics,
         engine,
         verifier: parts.verifier,
+        leadership,
     })
+}
+
+/// Connect to the scheduler database and apply its migrations.
+pub async fn open_db(config: &Config) -> Result<Db, Error> {
+    let db = Db::connect(&config.database_url, config.max_db_connections).await?;
+    let (sqlite, postgres) = kit::migrations!("scheduler", [(1, "init", "0001_init.sql")]);
+    db.migrate(sqlite, postgres).await?;
+    Ok(db)
 }
 
 impl Service {
@@ -157,6 +184,11 @@ impl Service {
         self.ready.clone()
     }
 
+    /// Whether this scheduler leads (always with SQLite).
+    pub fn leadership(&self) -> leader::Leadership {
+        self.leadership.clone()
+    }
+
     pub async fn run(self, shutdown: kit::Shutdown) -> Result<(), Error> {
         let follow = kit::spawn_named(
             "scheduler-bus-readiness",
@@ -166,11 +198,32 @@ impl Service {
             "scheduler-db-readiness",
             follow_db(self.db.clone(), self.ready.clone(), shutdown.clone()),
         );
+        let contend = (self.db.engine == kit::db::Engine::Postgres).then(|| {
+            kit::spawn_named(
+                "scheduler-leadership",
+                leader::contend(
+                    self.config.database_url.clone(),
+                    self.leadership.clone(),
+                    self.ready.clone(),
+                    shutdown.clone(),
+                    Duration::from_millis(self.config.leader_poll_ms.max(10)),
+                ),
+            )
+        });
         let converge = kit::spawn_named(
             "scheduler-convergence",
-            convergence_loop(self.engine.clone(), self.config.clone(), shutdown.clone()),
+            convergence_loop(
+                self.engine.clone(),
+                self.config.clone(),
+                self.leadership.clone(),
+                shutdown.clone(),
+            ),
         );
-        let api = api::Api { engine: self.engine.clone(), verifier: self.verifier.clone() };
+        let api = api::Api {
+            engine: self.engine.clone(),
+            verifier: self.verifier.clone(),
+            leadership: self.leadership.clone(),
+        };
         let app =
             api::routes(api).merge(kit::http::ops_routes(self.ready.clone(), self.metrics.clone()));
         let drain = Duration::from_secs(self.config.drain_secs);
@@ -178,6 +231,10 @@ impl Service {
         follow.abort();
         db_health.abort();
         converge.abort();
+        if let Some(c) = contend {
+            // It closes its connection (and so releases the lock) once shutdown is seen.
+            let _ = c.await;
+        }
         self.db.pool.close().await;
         served.map_err(Error::Listen)
     }
@@ -195,15 +252,27 @@ async fn follow_db(db: Db, ready: Readiness, shutdown: kit::Shutdown) {
 }
 
 /// Converge every interval, and at once when a cell's presence expires.
-async fn convergence_loop(engine: engine::Engine, config: Config, shutdown: kit::Shutdown) {
+async fn convergence_loop(
+    engine: engine::Engine,
+    config: Config,
+    leadership: leader::Leadership,
+    shutdown: kit::Shutdown,
+) {
     let interval = Duration::from_secs(config.convergence_interval_secs);
     let ttl_ns = i64::try_from(config.cell_ttl_secs).unwrap_or(15) * clock::SECOND_NS;
     let mut last = tokio::time::Instant::now();
     let mut known_lost: std::collections::HashSet<String> = Default::default();
+    let mut was_leader = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let leading = leadership.is_leader();
+        let took_over = leading && !was_leader;
+        was_leader = leading;
+        if !leading {
+            continue;
         }
         let now = engine.now();
         let lost: std::collections::HashSet<String> = match engine.repo.list_cells().await {
@@ -219,7 +288,7 @@ async fn convergence_loop(engine: engine::Engine, config: Config, shutdown: kit:
         };
         let newly_lost = lost.difference(&known_lost).next().is_some();
         known_lost = lost;
-        if newly_lost || last.elapsed() >= interval {
+        if took_over || newly_lost || last.elapsed() >= interval {
             last = tokio::time::Instant::now();
             if let Err(e) = engine.converge().await {
                 tracing::error!(error = %e, "convergence failed");

@@ -203,6 +203,144 @@ impl Repo {
         Ok(())
     }
 
+    /// Insert many records in one transaction, a few hundred rows per statement.
+    pub async fn insert_actual_many(&self, list: &[ActualLrp]) -> Result<(), RepoError> {
+        // sqlx's SQLite binding looks parameters up by name, quadratic in their number: keep
+        // SQLite statements short.
+        let rows = match self.db.engine {
+            kit::db::Engine::Sqlite => 32,
+            kit::db::Engine::Postgres => 500,
+        };
+        if list.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.pool.begin().await?;
+        for chunk in list.chunks(rows) {
+            let mut sql = String::from(
+                "INSERT INTO actual_lrps (process_guid, instance_index, presence, domain, instance_guid, cell_id, \
+                 state, address, instance_address, ports, crash_count, crash_reason, placement_error, since, routable) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let b = row * 15;
+                let params: Vec<String> = (1..=15).map(|c| format!("${}", b + c)).collect();
+                if row > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&params.join(","));
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                let ports = serde_json::to_string(&a.ports)
+                    .map_err(|e| RepoError::Corrupt(e.to_string()))?;
+                q = q
+                    .bind(a.process_guid.clone())
+                    .bind(i64::from(a.index))
+                    .bind(presence_code(a.presence))
+                    .bind(a.domain.clone())
+                    .bind(a.instance_guid.clone())
+                    .bind(a.cell_id.clone())
+                    .bind(a.state.as_str())
+                    .bind(a.address.clone())
+                    .bind(a.instance_address.clone())
+                    .bind(ports)
+                    .bind(i64::from(a.crash_count))
+                    .bind(a.crash_reason.clone())
+                    .bind(a.placement_error.clone())
+                    .bind(a.since)
+                    .bind(i64::from(a.routable));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Per process, its ORDINARY records with an index below the desired instances.
+    pub async fn ordinary_counts(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u64>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT a.process_guid AS guid, COUNT(*) AS n FROM actual_lrps a \
+             JOIN desired_lrps d ON d.process_guid = a.process_guid \
+             WHERE a.presence = 0 AND a.instance_index < d.instances GROUP BY a.process_guid",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n")?;
+                Ok((r.try_get("guid")?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// Records convergence must look at whatever their cell: without a desired LRP, beyond
+    /// its instances, not ORDINARY (or beside one that is not), UNCLAIMED or CRASHED.
+    pub async fn list_actual_needing_attention(&self) -> Result<Vec<ActualLrp>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM actual_lrps a LEFT JOIN desired_lrps d ON d.process_guid = a.process_guid \
+             WHERE d.process_guid IS NULL OR a.instance_index >= d.instances OR a.presence <> 0 \
+             OR a.state IN ('UNCLAIMED', 'CRASHED') \
+             OR EXISTS (SELECT 1 FROM actual_lrps s WHERE s.process_guid = a.process_guid \
+                        AND s.instance_index = a.instance_index AND s.presence <> 0)",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter().map(decode_actual).collect()
+    }
+
+    /// One record by its key.
+    pub async fn get_actual(
+        &self,
+        guid: &str,
+        index: u32,
+        presence: Presence,
+    ) -> Result<Option<ActualLrp>, RepoError> {
+        let row = sqlx::query(
+            "SELECT * FROM actual_lrps WHERE process_guid = $1 AND instance_index = $2 AND presence = $3",
+        )
+        .bind(guid)
+        .bind(i64::from(index))
+        .bind(presence_code(presence))
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|r| decode_actual(&r)).transpose()
+    }
+
+    /// Overwrite many records (same keys) in one transaction.
+    pub async fn save_actual_many(&self, list: &[ActualLrp]) -> Result<(), RepoError> {
+        let mut tx = self.db.pool.begin().await?;
+        for a in list {
+            let ports =
+                serde_json::to_string(&a.ports).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "UPDATE actual_lrps SET instance_guid = $4, cell_id = $5, state = $6, address = $7, \
+                 instance_address = $8, ports = $9, crash_count = $10, crash_reason = $11, placement_error = $12, \
+                 since = $13, routable = $14 WHERE process_guid = $1 AND instance_index = $2 AND presence = $3",
+            )
+            .bind(&a.process_guid)
+            .bind(i64::from(a.index))
+            .bind(presence_code(a.presence))
+            .bind(&a.instance_guid)
+            .bind(&a.cell_id)
+            .bind(a.state.as_str())
+            .bind(&a.address)
+            .bind(&a.instance_address)
+            .bind(ports)
+            .bind(i64::from(a.crash_count))
+            .bind(&a.crash_reason)
+            .bind(&a.placement_error)
+            .bind(a.since)
+            .bind(i64::from(a.routable))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Overwrite the record with the same key (process guid, index, presence).
     pub async fn save_actual(&self, a: &ActualLrp) -> Result<(), RepoError> {
         let ports =

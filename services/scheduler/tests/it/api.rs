@@ -78,6 +78,19 @@ async fn desired_lrps_over_http_with_component_tokens() {
             .await
             .expect("send");
         assert_eq!(res.status(), 422, "memory changes need a new process guid");
+        let patch = |body: serde_json::Value| {
+            http.patch(format!("{}/v1/desired_lrps/p-1", r.url))
+                .header("authorization", &internal)
+                .json(&body)
+                .send()
+        };
+        let res = patch(serde_json::json!({"memory_mb": 512})).await.expect("send");
+        assert_eq!(res.status(), 422, "PATCH changes only the updatable fields");
+        let res =
+            patch(serde_json::json!({"instances": 3, "annotation": "v2"})).await.expect("send");
+        assert_eq!(res.status(), 200);
+        let d: wire::lrp::DesiredLrp = res.json().await.expect("json");
+        assert_eq!((d.instances, d.annotation.as_str()), (3, "v2"));
         let res = http
             .delete(format!("{}/v1/desired_lrps/p-1", r.url))
             .header("authorization", &internal)

@@ -110,6 +110,13 @@ impl World {
         self.cells.states.lock().expect("lock").insert(url, state);
     }
 
+    /// A heartbeat of a registered cell, its state left as it is.
+    pub async fn heartbeat(&self, id: &str) {
+        let cells = self.engine.repo.list_cells().await.expect("cells");
+        let (p, _) = cells.into_iter().find(|(p, _)| p.cell_id == id).expect("known cell");
+        self.engine.cell_presence(&p).await.expect("presence");
+    }
+
     pub fn performed(&self) -> Vec<(String, LrpStart)> {
         self.cells.performed.lock().expect("lock").clone()
     }

@@ -4,4 +4,6 @@
 mod api;
 mod engine;
 mod fake;
+mod leader;
+mod moves;
 mod repo;
