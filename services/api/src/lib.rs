@@ -4,11 +4,36 @@
 //! It must never trust a client-supplied identity without a verified token, and never reveal
 //! that another tenant's resource exists (404, not 403).
 
+mod access;
 pub mod admin;
+mod apps;
+mod buildpacks;
+mod builds;
+mod desired;
+mod domains;
+mod droplets;
+mod error;
+mod events;
+mod internal;
+mod jobs;
 mod keys;
+mod logs;
+mod manifest;
+mod orgs;
+mod packages;
+mod paging;
+mod processes;
+mod quotas;
+mod roles;
 mod root;
+mod routes;
+mod spaces;
+mod stats;
 mod uaa;
+mod upload;
+mod usage;
 pub mod users;
+mod util;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +68,35 @@ pub struct Config {
     pub internal_client_secret: String,
     /// Seconds in-flight requests get on shutdown.
     pub drain_secs: u64,
+    /// URL other components use to reach the api (downloads, staging callbacks); empty: the
+    /// external URL.
+    pub internal_url: String,
+    /// The scheduler's internal API (desired state, instances).
+    pub scheduler_url: String,
+    /// Where blobs (packages, droplets, buildpacks, resource cache) live; empty: `<data_dir>/blobs`.
+    pub blobstore_dir: PathBuf,
+    /// Stacks offered, and the one apps get by default.
+    pub stacks: Vec<String>,
+    pub default_stack: String,
+    /// Process defaults and bounds (MB).
+    pub default_memory_mb: i64,
+    pub default_disk_mb: i64,
+    pub max_memory_mb: i64,
+    pub max_disk_mb: i64,
+    /// Staging resources and time limit.
+    pub staging_memory_mb: i64,
+    pub staging_disk_mb: i64,
+    pub staging_timeout_secs: u64,
+    /// Upload limits: the zip as sent, the extracted package, its file count, its expansion.
+    pub max_upload_bytes: u64,
+    pub max_package_bytes: u64,
+    pub max_package_files: u64,
+    pub max_expansion_ratio: u64,
+    pub max_droplet_bytes: u64,
+    /// Files smaller than this are not kept in the resource cache.
+    pub resource_cache_min_bytes: u64,
+    /// Seconds between full desired-state resyncs with the scheduler.
+    pub resync_secs: u64,
 }
 
 impl Default for Config {
@@ -60,6 +114,25 @@ impl Default for Config {
             internal_client_id: "paas-internal".into(),
             internal_client_secret: String::new(),
             drain_secs: 10,
+            internal_url: String::new(),
+            scheduler_url: "http://127.0.0.1:9200".into(),
+            blobstore_dir: PathBuf::new(),
+            stacks: vec!["bookworm".into()],
+            default_stack: "bookworm".into(),
+            default_memory_mb: 1024,
+            default_disk_mb: 1024,
+            max_memory_mb: 32 * 1024,
+            max_disk_mb: 64 * 1024,
+            staging_memory_mb: 1024,
+            staging_disk_mb: 4096,
+            staging_timeout_secs: 900,
+            max_upload_bytes: 1 << 30,
+            max_package_bytes: 2 << 30,
+            max_package_files: 100_000,
+            max_expansion_ratio: 100,
+            max_droplet_bytes: 4 << 30,
+            resource_cache_min_bytes: 1,
+            resync_secs: 30,
         }
     }
 }
@@ -71,6 +144,8 @@ fn home() -> PathBuf {
 /// Handles the api gets from whoever runs it.
 pub struct Deps {
     pub bus: bus::DynBus,
+    /// Buildpacks installed on start: `(name, position, zip)`.
+    pub bundled_buildpacks: Vec<(String, u32, Vec<u8>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +158,8 @@ pub enum Error {
     DataDir { path: String, source: std::io::Error },
     #[error("api listener: {0}")]
     Listen(std::io::Error),
+    #[error("api blobstore: {0}")]
+    Blobstore(String),
 }
 
 /// Everything request handlers share.
@@ -93,6 +170,25 @@ pub struct AppState {
     pub bus: bus::DynBus,
     pub metrics: Metrics,
     pub uaa: Arc<uaa::Uaa>,
+    pub blobs: blobstore::DynBlobstore,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// Base of every v3 link.
+    pub fn v3(&self) -> String {
+        format!("{}/v3", self.config.external_url.trim_end_matches('/'))
+    }
+
+    /// Base URL for other components.
+    pub fn internal_url(&self) -> String {
+        let u = if self.config.internal_url.is_empty() {
+            &self.config.external_url
+        } else {
+            &self.config.internal_url
+        };
+        u.trim_end_matches('/').to_owned()
+    }
 }
 
 /// A built api, listening but not yet serving.
@@ -109,14 +205,38 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     if !config.external_url.starts_with("http://") && !config.external_url.starts_with("https://") {
         return Err(Error::Config("external_url: must start with http:// or https://".into()));
     }
+    if !config.stacks.contains(&config.default_stack) {
+        return Err(Error::Config(format!(
+            "default_stack: '{}' is not one of stacks",
+            config.default_stack
+        )));
+    }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
     let (sqlite, postgres) = kit::migrations!(
         "api",
-        [(1, "init", "0001_init.sql"), (2, "identity", "0002_identity.sql")]
+        [
+            (1, "init", "0001_init.sql"),
+            (2, "identity", "0002_identity.sql"),
+            (3, "platform", "0003_platform.sql")
+        ]
     );
     db.migrate(sqlite, postgres).await?;
+    orgs::ensure_default_quota(&db).await.map_err(|e| Error::Db(e.into()))?;
+    domains::ensure_shared(&db, &config.apps_domain).await.map_err(|e| Error::Db(e.into()))?;
+    let orphans = jobs::fail_orphans(&db).await.map_err(|e| Error::Db(e.into()))?;
+    if orphans > 0 {
+        tracing::warn!(jobs = orphans, "failed jobs left running by a previous start");
+    }
+    let blob_dir = if config.blobstore_dir.as_os_str().is_empty() {
+        config.data_dir.join("blobs")
+    } else {
+        config.blobstore_dir.clone()
+    };
+    let blobs: blobstore::DynBlobstore = Arc::new(
+        blobstore::FsBlobstore::new(&blob_dir).map_err(|e| Error::Blobstore(e.to_string()))?,
+    );
     let admin = admin::settle_password(&config.data_dir, config.admin_password.as_deref())
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
@@ -138,8 +258,18 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let ready = Readiness::new();
     ready.register("database");
     ready.register("bus");
-    let state =
-        AppState { config: Arc::new(config), db, bus: deps.bus, metrics: Metrics::new("api"), uaa };
+    let state = AppState {
+        config: Arc::new(config),
+        db,
+        bus: deps.bus,
+        metrics: Metrics::new("api"),
+        uaa,
+        blobs,
+        http: kit::http::client(),
+    };
+    buildpacks::install_bundled(&state, &deps.bundled_buildpacks)
+        .await
+        .map_err(|e| Error::Blobstore(format!("installing the bundled buildpacks: {e}")))?;
     Ok(Service { state, listener, ready, admin })
 }
 
@@ -148,8 +278,30 @@ pub fn routes(state: AppState, ready: Readiness) -> Router {
     Router::new()
         .merge(uaa::routes(state.uaa.clone()))
         .merge(root::routes(state.clone()))
+        .merge(v3_routes(&state.config).with_state(state.clone()))
         .merge(kit::http::ops_routes(ready, state.metrics.clone()))
         .fallback(not_found)
+}
+
+/// The CF v3 surface and the internal API.
+fn v3_routes(config: &Config) -> Router<AppState> {
+    Router::new()
+        .merge(orgs::routes())
+        .merge(spaces::routes())
+        .merge(roles::routes())
+        .merge(quotas::routes())
+        .merge(domains::routes())
+        .merge(routes::routes())
+        .merge(apps::routes())
+        .merge(processes::routes())
+        .merge(packages::routes(config.max_upload_bytes))
+        .merge(builds::routes())
+        .merge(droplets::routes())
+        .merge(buildpacks::routes())
+        .merge(manifest::routes())
+        .merge(jobs::routes())
+        .merge(events::routes())
+        .merge(internal::routes(config.max_droplet_bytes))
 }
 
 /// CF's answer for a path the api does not know.
@@ -179,10 +331,29 @@ impl Service {
             "api-health",
             health_loop(self.state.clone(), self.ready.clone(), shutdown.clone()),
         );
+        let resync = kit::spawn_named(
+            "api-resync",
+            desired::run_resync(
+                self.state.clone(),
+                Duration::from_secs(self.state.config.resync_secs.max(1)),
+                shutdown.clone(),
+            ),
+        );
+        let sweeper = kit::spawn_named(
+            "api-staging-sweeper",
+            builds::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
+        );
+        let app_events = kit::spawn_named(
+            "api-app-events",
+            internal::run_app_events(self.state.clone(), shutdown.clone()),
+        );
         let drain = Duration::from_secs(self.state.config.drain_secs);
         let app = routes(self.state.clone(), self.ready.clone());
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
         health.abort();
+        resync.abort();
+        sweeper.abort();
+        app_events.abort();
         self.state.db.pool.close().await;
         served.map_err(Error::Listen)
     }

@@ -34,6 +34,8 @@ pub struct Uaa {
     pub internal_client_id: String,
     pub internal_client_secret: String,
     pub verifier: auth::Verifier,
+    /// The api's own component token (for calls to the scheduler and the logs service).
+    own: std::sync::Mutex<Option<(String, i64)>>,
 }
 
 impl Uaa {
@@ -47,7 +49,23 @@ impl Uaa {
             internal_client_id: id.into(),
             internal_client_secret: secret.into(),
             verifier,
+            own: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A component token of the api itself, reused until ten minutes before it expires.
+    pub fn internal_token(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = now_ms();
+        let mut own = self.own.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, exp)) = own.as_ref() {
+            if *exp > now + 600_000 {
+                return Ok(t.clone());
+            }
+        }
+        let scopes: Vec<String> = INTERNAL_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        let (t, _) = sign(self, None, "paas-api", "client_credentials", &scopes, now)?;
+        *own = Some((t.clone(), now + ACCESS_TTL_SECS * 1000));
+        Ok(t)
     }
 }
 
@@ -60,6 +78,8 @@ pub fn routes(uaa: Arc<Uaa>) -> Router {
         )
         .route("/userinfo", get(userinfo))
         .route("/login", get(login_info))
+        .route("/Users", post(create_user).get(find_users))
+        .route("/Users/{id}", axum::routing::delete(delete_user))
         .with_state(uaa)
 }
 
@@ -274,4 +294,115 @@ async fn login_info() -> Response {
         "links": {},
     }))
     .into_response()
+}
+
+/// The caller of a SCIM endpoint must be an admin.
+async fn scim_admin(u: &Uaa, headers: &HeaderMap) -> Result<(), Response> {
+    let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match u.verifier.verify(h).await {
+        Ok(c) if c.is_admin() || c.has_scope("scim.write") => Ok(()),
+        Ok(_) => Err(uaa_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Insufficient scope for this resource",
+        )),
+        Err(_) => Err(uaa_error(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid access token")),
+    }
+}
+
+fn scim_user(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.guid, "userName": user.username, "origin": user.origin,
+        "emails": [{"value": user.email, "primary": true}], "active": true, "verified": true,
+        "schemas": ["urn:scim:schemas:core:1.0"],
+    })
+}
+
+/// `POST /Users` (cf create-user): `{userName, password, emails?}`.
+async fn create_user(
+    State(u): State<Arc<Uaa>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = scim_admin(&u, &headers).await {
+        return r;
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return uaa_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("invalid JSON: {e}"),
+            )
+        }
+    };
+    let name = v.get("userName").and_then(|n| n.as_str()).unwrap_or_default().trim();
+    let password = v.get("password").and_then(|n| n.as_str()).unwrap_or_default();
+    if name.is_empty() || name.len() > 255 || password.is_empty() {
+        return uaa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scim_resource",
+            "A username and a password are required",
+        );
+    }
+    match u.users.create(name, password, crate::users::USER_SCOPES, now_ms()).await {
+        Ok(Some(user)) => (StatusCode::CREATED, Json(scim_user(&user))).into_response(),
+        Ok(None) => uaa_error(
+            StatusCode::CONFLICT,
+            "scim_resource_already_exists",
+            "Username already in use",
+        ),
+        Err(e) => internal_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ScimQuery {
+    filter: Option<String>,
+}
+
+/// `GET /Users?filter=userName eq "x"` (only that filter form).
+async fn find_users(
+    State(u): State<Arc<Uaa>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ScimQuery>,
+) -> Response {
+    if let Err(r) = scim_admin(&u, &headers).await {
+        return r;
+    }
+    let wanted = q.filter.as_deref().and_then(|f| {
+        let f = f.trim();
+        let rest = f.strip_prefix("userName eq ").or_else(|| f.strip_prefix("username eq "))?;
+        Some(rest.trim_matches(|c| c == '"' || c == '\'').to_owned())
+    });
+    let Some(name) = wanted else {
+        return uaa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "Only filter=userName eq \"<name>\" is supported",
+        );
+    };
+    match u.users.by_name(&name).await {
+        Ok(found) => {
+            let list: Vec<serde_json::Value> = found.iter().map(scim_user).collect();
+            Json(serde_json::json!({"resources": list, "totalResults": list.len(), "startIndex": 1, "itemsPerPage": 100})).into_response()
+        }
+        Err(e) => internal_error(&e),
+    }
+}
+
+async fn delete_user(
+    State(u): State<Arc<Uaa>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = scim_admin(&u, &headers).await {
+        return r;
+    }
+    match u.users.delete(&id).await {
+        Ok(true) => StatusCode::OK.into_response(),
+        Ok(false) => uaa_error(StatusCode::NOT_FOUND, "scim_resource_not_found", "User not found"),
+        Err(e) => internal_error(&e),
+    }
 }

@@ -113,6 +113,28 @@ impl Users {
         self.by_guid(&guid).await
     }
 
+    /// Remove a user, their refresh tokens and roles; false when there was none. The admin
+    /// user cannot be removed.
+    pub async fn delete(&self, guid: &str) -> Result<bool, sqlx::Error> {
+        match self.by_guid(guid).await? {
+            Some(u) if u.username != crate::admin::ADMIN_USER => {}
+            _ => return Ok(false),
+        }
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_guid = $1")
+            .bind(guid)
+            .execute(&self.db.pool)
+            .await?;
+        sqlx::query("DELETE FROM roles WHERE user_guid = $1")
+            .bind(guid)
+            .execute(&self.db.pool)
+            .await?;
+        let r = sqlx::query("DELETE FROM users WHERE guid = $1")
+            .bind(guid)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     pub async fn set_password(
         &self,
         guid: &str,

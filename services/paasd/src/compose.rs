@@ -146,6 +146,7 @@ fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
     cfg.api.external_url = api.clone();
     cfg.api.logs_url = logs;
     cfg.api.internal_client_secret = secret.to_owned();
+    cfg.api.scheduler_url = scheduler.clone();
     cfg.logs.api_url = api.clone();
     cfg.logs.internal_client_secret = secret.to_owned();
     cfg.scheduler.api_url = api.clone();
@@ -191,7 +192,10 @@ async fn start(
         let r = match name {
             ServiceName::Logs => launch!(name, "logs".into(), logs, cfg.logs, bus),
             ServiceName::Api => {
-                let deps = api::Deps { bus: bus.clone() };
+                let deps = api::Deps {
+                    bus: bus.clone(),
+                    bundled_buildpacks: stager::buildpacks::bundled(),
+                };
                 let service = api::build(cfg.api.clone(), deps)
                     .await
                     .map_err(|e| anyhow::anyhow!("api: {e}"))?;

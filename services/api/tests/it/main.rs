@@ -1,3 +1,5 @@
 //! The api over HTTP, on both engines.
 
+mod harness;
+mod push;
 mod uaa;

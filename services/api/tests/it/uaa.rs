@@ -24,7 +24,8 @@ async fn start(db: &TestDb, data: &std::path::Path) -> Api {
         ..Default::default()
     };
     let bus: bus::DynBus = Arc::new(bus::InProcessBus::new());
-    let service = api::build(config, api::Deps { bus }).await.expect("build");
+    let service =
+        api::build(config, api::Deps { bus, bundled_buildpacks: Vec::new() }).await.expect("build");
     let url = format!("http://{}", service.local_addr());
     let shutdown = kit::Shutdown::new();
     let task = tokio::spawn(service.run(shutdown.clone()));
