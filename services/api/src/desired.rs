@@ -271,10 +271,22 @@ pub async fn resync(s: &AppState) -> ApiResult<usize> {
 
 /// The periodic resync loop.
 pub async fn run_resync(s: AppState, every: Duration, shutdown: kit::Shutdown) {
+    let mut failures = 0u32;
     loop {
         match resync(&s).await {
-            Ok(n) => tracing::debug!(apps = n, "desired state resynced"),
-            Err(e) => tracing::warn!(error = %e, "desired state resync failed; retrying"),
+            Ok(n) => {
+                failures = 0;
+                tracing::debug!(apps = n, "desired state resynced");
+            }
+            // The scheduler may start after the api: only repeated failures are news.
+            Err(e) if failures == 0 => {
+                failures += 1;
+                tracing::debug!(error = %e, "desired state resync failed; retrying");
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, failures, "desired state resync failed; retrying");
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -70,27 +70,45 @@ pub async fn record(s: &AppState, kind: &str, actor: &Actor, target: &Target<'_>
         tracing::warn!(error = %e, kind, "could not record an audit event");
     }
     if target.kind == "app" {
-        let line = api_line(kind, actor, &data);
+        let line = api_line(kind, actor, target, &data);
         crate::logs::api_log(s, target.guid, &line).await;
     }
 }
 
-/// The line CC writes into an app's log stream for an event.
-fn api_line(kind: &str, actor: &Actor, data: &Value) -> String {
-    let what = kind.trim_start_matches("audit.app.").replace(['.', '-'], " ");
+/// The line CC writes into an app's log stream for an event, e.g. "Created app with guid X".
+fn api_line(kind: &str, actor: &Actor, target: &Target<'_>, data: &Value) -> String {
     let detail = match data.get("request") {
         Some(r) if !r.is_null() => format!(" ({r})"),
         _ => String::new(),
     };
-    format!("{} {what} app as {}{detail}", actor_verb(kind), actor.name)
-}
-
-fn actor_verb(kind: &str) -> &'static str {
+    let g = target.guid;
+    let what = match kind.trim_start_matches("audit.app.") {
+        "create" => format!("Created app with guid {g}"),
+        "update" => format!("Updated app with guid {g}"),
+        "start" => format!("Starting app with guid {g}"),
+        "stop" => format!("Stopping app with guid {g}"),
+        "restart" => format!("Restarting app with guid {g}"),
+        "delete-request" => format!("Deleting app with guid {g}"),
+        "apply_manifest" => format!("Applied manifest to app with guid {g}"),
+        "package.create" => format!("Created package for app with guid {g}"),
+        "upload-bits" => format!("Uploaded bits for app with guid {g}"),
+        "build.create" => format!("Creating build for app with guid {g}"),
+        "droplet.create" => format!("Staged droplet for app with guid {g}"),
+        "droplet.mapped" => format!("Assigned droplet to app with guid {g}"),
+        "process.scale" => format!("Scaling process of app with guid {g}"),
+        "process.update" => format!("Updated process of app with guid {g}"),
+        "process.crash" => format!(
+            "Process has crashed with type: {}",
+            data["process_type"].as_str().unwrap_or("web")
+        ),
+        "map-route" => format!("Mapped route to app with guid {g}"),
+        "unmap-route" => format!("Unmapped route from app with guid {g}"),
+        other => format!("{} app with guid {g}", other.replace(['.', '-', '_'], " ")),
+    };
     if kind.ends_with("crash") {
-        "Process has crashed:"
-    } else {
-        "Updated"
+        return format!("{what}: {}", data["exit_description"].as_str().unwrap_or(""));
     }
+    format!("{what} by {}{detail}", actor.name)
 }
 
 pub fn routes() -> Router<AppState> {

@@ -61,11 +61,18 @@ impl CellClient for HttpCells {
 
     fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.send::<serde_json::Value>(
-                self.http.post(format!("{rep_url}/internal/v1/stop")).json(&req),
-            )
-            .await
-            .map(|_| ())
+            // The cell answers 202 with no body.
+            let token = self.token.token().await.map_err(|e| e.to_string())?;
+            let req = self.http.post(format!("{rep_url}/internal/v1/stop")).json(&req);
+            let res = kit::http::propagate(req.bearer_auth(token).timeout(Duration::from_secs(10)))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if res.status().is_success() || res.status() == reqwest::StatusCode::NOT_FOUND {
+                Ok(())
+            } else {
+                Err(format!("cell answered {}", res.status()))
+            }
         })
     }
 }

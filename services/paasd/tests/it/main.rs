@@ -3,6 +3,7 @@
 mod config_errors;
 mod dev;
 mod multi_process;
+mod push;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,285 @@
+//! One real push through every service of `paasd dev`: the api takes the upload, a stager runs
+//! the real buildpacks in a runc container on the real stack, the scheduler places the
+//! instance, a cell runs it under runc, the router serves it by host name, and the logs
+//! service has the staging, API, cell, router and app lines. Driven with the cf CLI's call
+//! sequence (contracts/ccapi.md §3.1).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{Paasd, Ports};
+
+/// Containers, mounts, bridge and nft table of this test's cell, removed even on failure.
+struct CellCleanup {
+    data: String,
+    bridge: String,
+    table: String,
+}
+
+impl Drop for CellCleanup {
+    fn drop(&mut self) {
+        let sh = |c: String| {
+            let _ = std::process::Command::new("sh").args(["-c", &c]).output();
+        };
+        let d = &self.data;
+        sh(format!(
+            "runc list -f json | tr '{{' '\\n' | grep '{d}' | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/' | xargs -r -n1 runc delete --force"
+        ));
+        sh(format!("grep '{d}' /proc/mounts | cut -d' ' -f2 | xargs -r -n1 umount -l"));
+        sh(format!("ip link del {} 2>/dev/null", self.bridge));
+        sh(format!(
+            "nft delete table ip {0} 2>/dev/null; nft delete table bridge {0} 2>/dev/null",
+            self.table
+        ));
+    }
+}
+
+struct Cf {
+    api: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Cf {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url =
+            if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.api) };
+        let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("api request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (st, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(st, 200, "GET {path}: {v}");
+        v
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (st, v) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&st), "POST {path}: {st} {v}");
+        v
+    }
+}
+
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, body) in files {
+        let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o644);
+        zip.start_file(*path, opts).expect("zip entry");
+        std::io::Write::write_all(&mut zip, body.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+#[tokio::test]
+async fn a_push_runs_in_a_container_behind_the_router() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let pid = std::process::id();
+    let bridge = format!("pp{}", pid % 10_000);
+    let table = format!("paas_p{}", pid % 10_000);
+    let _cleanup = CellCleanup {
+        data: dir.path().display().to_string(),
+        bridge: bridge.clone(),
+        table: table.clone(),
+    };
+    let mut env = ports.env();
+    env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
+    let stacks = stack::test_cache_dir().display().to_string();
+    env.extend([
+        ("PAAS_CELL_BACKEND", "runc".to_owned()),
+        ("PAAS_CELL_BRIDGE", bridge),
+        ("PAAS_CELL_NFT_TABLE", table),
+        ("PAAS_CELL_SUBNET", format!("10.252.{}.0", pid % 200 + 20)),
+        ("PAAS_CELL_HOST_PORT_MIN", "62400".to_owned()),
+        ("PAAS_CELL_HOST_PORT_MAX", "62499".to_owned()),
+        ("PAAS_CELL_STACKS_DIR", stacks.clone()),
+        ("PAAS_STAGER_STACKS_DIR", stacks),
+        ("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()),
+    ]);
+    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    for url in ports.readyz() {
+        testkit::wait_http_ok(&url, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let api = format!("http://127.0.0.1:{}", ports.api);
+    let http = reqwest::Client::new();
+    let tok: Value = http
+        .post(format!("{api}/oauth/token"))
+        .basic_auth("cf", Some(""))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", "e2e-admin-password"),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let cf = Cf {
+        api: api.clone(),
+        token: tok["access_token"].as_str().expect("token").to_owned(),
+        http: http.clone(),
+    };
+
+    let org = cf.post("/v3/organizations", json!({"name": "e2e"})).await["guid"]
+        .as_str()
+        .expect("org")
+        .to_owned();
+    let space = cf
+        .post(
+            "/v3/spaces",
+            json!({"name": "dev", "relationships": {"organization": {"data": {"guid": org}}}}),
+        )
+        .await["guid"]
+        .as_str()
+        .expect("space")
+        .to_owned();
+    let manifest = "applications:\n- name: hello\n  memory: 128M\n  default-route: true\n";
+    let res = http
+        .post(format!("{api}/v3/spaces/{space}/actions/apply_manifest"))
+        .bearer_auth(&cf.token)
+        .header("content-type", "application/x-yaml")
+        .body(manifest)
+        .send()
+        .await
+        .expect("apply_manifest");
+    assert_eq!(res.status(), 202);
+    let job = res.headers()["location"].to_str().expect("location").to_owned();
+    testkit::eventually("manifest applied", Duration::from_secs(20), || async {
+        (cf.get(&job).await["state"] == "COMPLETE").then_some(())
+    })
+    .await
+    .expect("job complete");
+    let app = cf.get(&format!("/v3/apps?names=hello&space_guids={space}")).await["resources"][0]
+        ["guid"]
+        .as_str()
+        .expect("app")
+        .to_owned();
+    let pkg = cf
+        .post(
+            "/v3/packages",
+            json!({"type": "bits", "relationships": {"app": {"data": {"guid": app}}}}),
+        )
+        .await["guid"]
+        .as_str()
+        .expect("package")
+        .to_owned();
+    let bits = zip_of(&[
+        ("Procfile", "web: python3 -m http.server $PORT\n"),
+        ("hello.txt", "hello from a real push\n"),
+    ]);
+    let form = reqwest::multipart::Form::new()
+        .text("resources", "[]")
+        .part("bits", reqwest::multipart::Part::bytes(bits).file_name("package.zip"));
+    let res = http
+        .post(format!("{api}/v3/packages/{pkg}/upload"))
+        .bearer_auth(&cf.token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 200);
+    let build = cf.post("/v3/builds", json!({"package": {"guid": pkg}})).await["guid"]
+        .as_str()
+        .expect("build")
+        .to_owned();
+    let build = testkit::eventually("staged", Duration::from_secs(180), || async {
+        let b = cf.get(&format!("/v3/builds/{build}")).await;
+        (b["state"] != "STAGING").then_some(b)
+    })
+    .await
+    .expect("staging finished");
+    assert_eq!(build["state"], "STAGED", "{build}");
+    let droplet = build["droplet"]["guid"].as_str().expect("droplet");
+    let (st, _) = cf
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v3/apps/{app}/relationships/current_droplet"),
+            Some(json!({"data": {"guid": droplet}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        cf.post(&format!("/v3/apps/{app}/actions/restart"), json!({})).await["state"],
+        "STARTED"
+    );
+    testkit::eventually("running", Duration::from_secs(120), || async {
+        let s = cf.get(&format!("/v3/processes/{app}/stats")).await;
+        assert_ne!(s["resources"][0]["state"], "CRASHED", "{s}");
+        (s["resources"][0]["state"] == "RUNNING").then_some(())
+    })
+    .await
+    .expect("instance running");
+
+    let router = format!("http://127.0.0.1:{}", ports.router);
+    let body =
+        testkit::eventually("served through the router", Duration::from_secs(30), || async {
+            let res = http
+                .get(format!("{router}/hello.txt"))
+                .header("host", "hello.apps.localhost")
+                .send()
+                .await
+                .ok()?;
+            (res.status() == 200).then_some(())?;
+            res.text().await.ok()
+        })
+        .await
+        .expect("router serves the app");
+    assert_eq!(body, "hello from a real push\n");
+
+    // Every stage wrote to the app's log stream.
+    let logs = format!("http://127.0.0.1:{}", ports.logs);
+    let types = testkit::eventually("logs of every source", Duration::from_secs(20), || async {
+        let read: Value = http
+            .get(format!("{logs}/api/v1/read/{app}?envelope_types=LOG&limit=1000"))
+            .bearer_auth(&cf.token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let types: Vec<String> = read["envelopes"]["batch"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["tags"]["source_type"].as_str().map(str::to_owned))
+            .collect();
+        ["STG", "API", "CELL", "RTR", "APP/PROC/WEB"]
+            .iter()
+            .all(|t| types.iter().any(|x| x == t))
+            .then_some(types)
+    })
+    .await
+    .expect("log lines");
+    assert!(types.iter().any(|t| t == "STG"));
+
+    // Stopping the app takes its instance off the router (gorouter: 503 `no_endpoints` while
+    // the emptied route is remembered, 404 `unknown_route` once it is pruned).
+    assert_eq!(
+        cf.post(&format!("/v3/apps/{app}/actions/stop"), json!({})).await["state"],
+        "STOPPED"
+    );
+    testkit::eventually("unrouted", Duration::from_secs(60), || async {
+        let res = http
+            .get(format!("{router}/hello.txt"))
+            .header("host", "hello.apps.localhost")
+            .send()
+            .await
+            .ok()?;
+        let why = res.headers().get("x-cf-routererror")?.to_str().ok()?.to_owned();
+        (why == "no_endpoints" || why == "unknown_route").then_some(())
+    })
+    .await
+    .expect("stopped app is no longer routed");
+}
