@@ -21,7 +21,7 @@ pub struct Platform {
     pub admin_token: String,
     pub desired: Desired,
     pub staged: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
     shutdown: kit::Shutdown,
     task: tokio::task::JoinHandle<Result<(), api::Error>>,
 }
@@ -66,7 +66,7 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
     let task = tokio::spawn(service.run(shutdown.clone()));
     testkit::wait_http_ok(&format!("{url}/readyz"), Duration::from_secs(10)).await.expect("ready");
     let admin_token = password_token(&url, "admin", "admin-secret-pw").await;
-    Platform { url, admin_token, desired, staged, _data: data, shutdown, task }
+    Platform { url, admin_token, desired, staged, data, shutdown, task }
 }
 
 impl Platform {

@@ -2,4 +2,6 @@
 
 mod harness;
 mod push;
+mod tenancy;
 mod uaa;
+mod upload;
