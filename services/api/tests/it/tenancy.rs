@@ -178,8 +178,7 @@ async fn tenants_see_only_their_own_and_roles_decide_writes() {
         assert_eq!(st, StatusCode::ACCEPTED, "a stopped app does not count against the quota: {e}");
         let droplet_less = alice.post(&format!("/v3/apps/{app}/actions/start"), json!({})).await;
         assert_eq!(droplet_less.0, StatusCode::UNPROCESSABLE_ENTITY);
-        let (_, events) =
-            admin.get(&format!("/v3/audit_events?types=audit.user.space_developer_add")).await;
+        let (_, events) = admin.get("/v3/audit_events?types=audit.user.space_developer_add").await;
         assert!(events["pagination"]["total_results"].as_i64().expect("n") >= 2);
         let (_, users) = admin.get(&format!("/v3/spaces/{space_a}/users")).await;
         let mut usernames: Vec<String> = users["resources"]
