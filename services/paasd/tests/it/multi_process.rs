@@ -42,3 +42,73 @@ async fn processes_exchange_messages_over_nats() {
     .await;
     assert!(found.is_ok(), "{found:?}");
 }
+
+/// A push through every service, each in its own `paasd run` process: NATS between them,
+/// PostgreSQL under the api and the scheduler.
+#[tokio::test]
+async fn a_push_through_separate_processes_over_nats_and_postgres() {
+    let nats = testkit::NatsServer::start().await.expect("nats");
+    let api_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("api db");
+    let sched_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("scheduler db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let (_cleanup, runc_env) = crate::push::runc_cell(dir.path(), 1);
+    let url = |p: u16| format!("http://127.0.0.1:{p}");
+    let secret = "multi-process-component-secret".to_owned();
+    let mut env = ports.env();
+    env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
+    env.extend(runc_env);
+    env.extend([
+        ("PAAS_BUS_KIND", "nats".to_owned()),
+        ("PAAS_BUS_URL", nats.url()),
+        ("PAAS_ADMIN_PASSWORD", "multi-admin-password".to_owned()),
+        ("PAAS_API_DATABASE_URL", api_db.url.clone()),
+        ("PAAS_API_EXTERNAL_URL", url(ports.api)),
+        ("PAAS_API_SCHEDULER_URL", url(ports.scheduler)),
+        ("PAAS_API_LOGS_URL", url(ports.logs)),
+        ("PAAS_API_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_SCHEDULER_DATABASE_URL", sched_db.url.clone()),
+        ("PAAS_SCHEDULER_API_URL", url(ports.api)),
+        ("PAAS_SCHEDULER_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_STAGER_API_URL", url(ports.api)),
+        ("PAAS_STAGER_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_CELL_API_URL", url(ports.api)),
+        ("PAAS_CELL_SCHEDULER_URL", url(ports.scheduler)),
+        ("PAAS_CELL_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_LOGS_API_URL", url(ports.api)),
+        ("PAAS_LOGS_INTERNAL_CLIENT_SECRET", secret),
+    ]);
+    let mut procs = Vec::new();
+    for (service, ready) in [
+        ("api", ports.api),
+        ("logs", ports.logs),
+        ("scheduler", ports.scheduler),
+        ("stager", ports.stager),
+        ("cell", ports.cell),
+        ("router", ports.router_status),
+    ] {
+        procs.push(Paasd::spawn(&["run", "--services", service], &env, &dir.path().join(service)));
+        testkit::wait_http_ok(&format!("{}/readyz", url(ready)), Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{service} ready: {e}"));
+    }
+    let (app, cf) =
+        crate::push::push_hello(&url(ports.api), &url(ports.router), "multi-admin-password").await;
+    // The instance's stats come from the scheduler's PostgreSQL through the api.
+    let stats = cf.get(&format!("/v3/processes/{app}/stats")).await;
+    assert_eq!(stats["resources"][0]["state"], "RUNNING", "{stats}");
+    // Restarting the api loses nothing: the app is still there and still routed.
+    drop(procs.remove(0));
+    procs.push(Paasd::spawn(&["run", "--services", "api"], &env, &dir.path().join("api")));
+    testkit::wait_http_ok(&format!("{}/readyz", url(ports.api)), Duration::from_secs(60))
+        .await
+        .expect("api back");
+    let res = cf
+        .http
+        .get(format!("{}/hello.txt", url(ports.router)))
+        .header("host", "hello.apps.localhost")
+        .send()
+        .await
+        .expect("router");
+    assert_eq!(res.status(), 200);
+}

@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use crate::{Paasd, Ports};
 
 /// Containers, mounts, bridge and nft table of this test's cell, removed even on failure.
-struct CellCleanup {
-    data: String,
-    bridge: String,
-    table: String,
+pub struct CellCleanup {
+    pub data: String,
+    pub bridge: String,
+    pub table: String,
 }
 
 impl Drop for CellCleanup {
@@ -35,14 +35,19 @@ impl Drop for CellCleanup {
     }
 }
 
-struct Cf {
-    api: String,
-    token: String,
-    http: reqwest::Client,
+pub struct Cf {
+    pub api: String,
+    pub token: String,
+    pub http: reqwest::Client,
 }
 
 impl Cf {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url =
             if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.api) };
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
@@ -55,13 +60,13 @@ impl Cf {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         let (st, v) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(st, 200, "GET {path}: {v}");
         v
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         let (st, v) = self.call(reqwest::Method::POST, path, Some(body)).await;
         assert!((200..300).contains(&st), "POST {path}: {st} {v}");
         v
@@ -78,48 +83,36 @@ fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     zip.finish().expect("zip").into_inner()
 }
 
-#[tokio::test]
-async fn a_push_runs_in_a_container_behind_the_router() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::free();
-    let pid = std::process::id();
-    let bridge = format!("pp{}", pid % 10_000);
-    let table = format!("paas_p{}", pid % 10_000);
-    let _cleanup = CellCleanup {
-        data: dir.path().display().to_string(),
-        bridge: bridge.clone(),
-        table: table.clone(),
-    };
-    let mut env = ports.env();
-    env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
+/// Env for a cell (and stager) on runc with a network of its own (`slot` keeps tests of one
+/// process apart), and the guard that removes what it leaves.
+pub fn runc_cell(dir: &std::path::Path, slot: u32) -> (CellCleanup, Vec<(&'static str, String)>) {
+    let n = (std::process::id() % 1000) * 4 + slot;
+    let bridge = format!("pp{n}");
+    let table = format!("paas_p{n}");
     let stacks = stack::test_cache_dir().display().to_string();
-    env.extend([
+    let low = 62000 + slot * 100;
+    let env = vec![
         ("PAAS_CELL_BACKEND", "runc".to_owned()),
-        ("PAAS_CELL_BRIDGE", bridge),
-        ("PAAS_CELL_NFT_TABLE", table),
-        ("PAAS_CELL_SUBNET", format!("10.252.{}.0", pid % 200 + 20)),
-        ("PAAS_CELL_HOST_PORT_MIN", "62400".to_owned()),
-        ("PAAS_CELL_HOST_PORT_MAX", "62499".to_owned()),
+        ("PAAS_CELL_BRIDGE", bridge.clone()),
+        ("PAAS_CELL_NFT_TABLE", table.clone()),
+        ("PAAS_CELL_SUBNET", format!("10.{}.{}.0", 240 + slot, n % 250)),
+        ("PAAS_CELL_HOST_PORT_MIN", low.to_string()),
+        ("PAAS_CELL_HOST_PORT_MAX", (low + 99).to_string()),
         ("PAAS_CELL_STACKS_DIR", stacks.clone()),
         ("PAAS_STAGER_STACKS_DIR", stacks),
-        ("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()),
-    ]);
-    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    for url in ports.readyz() {
-        testkit::wait_http_ok(&url, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-    }
-    let api = format!("http://127.0.0.1:{}", ports.api);
+    ];
+    (CellCleanup { data: dir.display().to_string(), bridge, table }, env)
+}
+
+/// The cf CLI's push of a Procfile app named `hello` through the api at `api`; returns the
+/// app guid once the router at `router` serves it, and the admin's client.
+pub async fn push_hello(api: &str, router: &str, admin_password: &str) -> (String, Cf) {
+    let api = api.to_owned();
     let http = reqwest::Client::new();
     let tok: Value = http
         .post(format!("{api}/oauth/token"))
         .basic_auth("cf", Some(""))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", "e2e-admin-password"),
-        ])
+        .form(&[("grant_type", "password"), ("username", "admin"), ("password", admin_password)])
         .send()
         .await
         .expect("login")
@@ -222,7 +215,6 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     .await
     .expect("instance running");
 
-    let router = format!("http://127.0.0.1:{}", ports.router);
     let body =
         testkit::eventually("served through the router", Duration::from_secs(30), || async {
             let res = http
@@ -238,6 +230,28 @@ async fn a_push_runs_in_a_container_behind_the_router() {
         .expect("router serves the app");
     assert_eq!(body, "hello from a real push\n");
 
+    (app, cf)
+}
+
+#[tokio::test]
+async fn a_push_runs_in_a_container_behind_the_router() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let (_cleanup, runc_env) = runc_cell(dir.path(), 0);
+    let mut env = ports.env();
+    env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
+    env.extend(runc_env);
+    env.push(("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()));
+    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    for url in ports.readyz() {
+        testkit::wait_http_ok(&url, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let api = format!("http://127.0.0.1:{}", ports.api);
+    let router = format!("http://127.0.0.1:{}", ports.router);
+    let (app, cf) = push_hello(&api, &router, "e2e-admin-password").await;
+    let http = cf.http.clone();
     // Every stage wrote to the app's log stream.
     let logs = format!("http://127.0.0.1:{}", ports.logs);
     let types = testkit::eventually("logs of every source", Duration::from_secs(20), || async {
