@@ -301,6 +301,7 @@ async fn list(
         &["name", "state"],
     )?;
     let mut sel = Select::from("apps");
+    crate::metadata::select(&mut sel, &q, "apps.guid")?;
     sel.filter(&q, "guids", "apps.guid").filter(&q, "space_guids", "apps.space_guid").filter(
         &q,
         "stacks",
@@ -465,6 +466,10 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
             .await?;
     }
     sqlx::query("DELETE FROM apps WHERE guid = $1").bind(guid).execute(&s.db.pool).await?;
+    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
+        .bind(guid)
+        .execute(&s.db.pool)
+        .await?;
     if let Some(space) = space {
         let t = space.target(&app.guid, "app", &app.name);
         events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true})).await;

@@ -185,6 +185,7 @@ async fn list(
     )?;
     let explicit = q.order_by != "created_at";
     let mut sel = Select::from("buildpacks");
+    crate::metadata::select(&mut sel, &q, "buildpacks.guid")?;
     sel.filter(&q, "names", "name").filter(&q, "stacks", "stack");
     let mut q = q;
     if !explicit {

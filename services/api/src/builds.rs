@@ -368,6 +368,7 @@ async fn list(
 
 async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
     let mut sel = Select::from("builds").join("JOIN apps a ON a.guid = builds.app_guid");
+    crate::metadata::select(&mut sel, &q, "builds.guid")?;
     sel.filter(&q, "states", "builds.state").filter(&q, "app_guids", "builds.app_guid").filter(
         &q,
         "package_guids",

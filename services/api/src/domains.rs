@@ -137,6 +137,7 @@ async fn list(
         &["name"],
     )?;
     let mut sel = Select::from("domains");
+    crate::metadata::select(&mut sel, &q, "domains.guid")?;
     sel.filter(&q, "guids", "guid").filter(&q, "names", "name").filter(
         &q,
         "organization_guids",
@@ -164,6 +165,7 @@ async fn org_domains(
     let org = crate::orgs::readable(&s, &c, &guid).await?;
     let q = ListQuery::parse(q.as_deref(), &["guids", "names", "label_selector"], &["name"])?;
     let mut sel = Select::from("domains");
+    crate::metadata::select(&mut sel, &q, "domains.guid")?;
     sel.filter(&q, "guids", "guid").filter(&q, "names", "name");
     sel.any("org_guid", &[String::new(), org.guid.clone()]);
     page(&s, &sel, &q, format!("{}/organizations/{guid}/domains", s.v3())).await

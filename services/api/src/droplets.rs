@@ -161,6 +161,7 @@ async fn list(
 
 async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
     let mut sel = Select::from("droplets").join("JOIN apps a ON a.guid = droplets.app_guid");
+    crate::metadata::select(&mut sel, &q, "droplets.guid")?;
     sel.filter(&q, "guids", "droplets.guid")
         .filter(&q, "states", "droplets.state")
         .filter(&q, "app_guids", "droplets.app_guid")

@@ -19,6 +19,7 @@ mod jobs;
 mod keys;
 mod logs;
 mod manifest;
+mod metadata;
 mod orgs;
 mod packages;
 mod paging;
@@ -219,7 +220,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         [
             (1, "init", "0001_init.sql"),
             (2, "identity", "0002_identity.sql"),
-            (3, "platform", "0003_platform.sql")
+            (3, "platform", "0003_platform.sql"),
+            (4, "metadata", "0004_metadata.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -278,7 +280,11 @@ pub fn routes(state: AppState, ready: Readiness) -> Router {
     Router::new()
         .merge(uaa::routes(state.uaa.clone()))
         .merge(root::routes(state.clone()))
-        .merge(v3_routes(&state.config).with_state(state.clone()))
+        .merge(
+            v3_routes(&state.config)
+                .layer(axum::middleware::from_fn_with_state(state.clone(), metadata::layer))
+                .with_state(state.clone()),
+        )
         .merge(kit::http::ops_routes(ready, state.metrics.clone()))
         .fallback(not_found)
 }

@@ -169,6 +169,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let q = ListQuery::parse(q.as_deref(), &["names", "guids", "label_selector"], &["name"])?;
     let mut sel = Select::from("organizations");
+    crate::metadata::select(&mut sel, &q, "organizations.guid")?;
     sel.filter(&q, "names", "name").filter(&q, "guids", "guid");
     sel.visible("guid", &c.visible_orgs().await?);
     let (total, rows) = sel.page(&s.db, &q).await?;

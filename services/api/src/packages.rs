@@ -340,6 +340,7 @@ async fn list(
 
 async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
     let mut sel = Select::from("packages").join("JOIN apps a ON a.guid = packages.app_guid");
+    crate::metadata::select(&mut sel, &q, "packages.guid")?;
     sel.filter(&q, "guids", "packages.guid")
         .filter(&q, "states", "packages.state")
         .filter(&q, "types", "packages.type")

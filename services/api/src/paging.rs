@@ -256,6 +256,34 @@ impl Select {
         Ok((total, rows))
     }
 
+    /// `column` is (not, with `negate`) a resource with label `key` (with one of `values`).
+    pub fn label(
+        &mut self,
+        column: &str,
+        negate: bool,
+        key: &str,
+        values: Option<&[String]>,
+    ) -> &mut Self {
+        let k = self.next(Arg::Text(key.to_owned()));
+        let mut sub = format!(
+            "SELECT resource_guid FROM resource_metadata WHERE kind = 'label' AND key = {k}"
+        );
+        if let Some(vals) = values {
+            let marks: Vec<String> = vals.iter().map(|v| self.next(Arg::Text(v.clone()))).collect();
+            sub.push_str(&format!(" AND value IN ({})", marks.join(", ")));
+        }
+        let op = if negate { "NOT IN" } else { "IN" };
+        self.wheres.push(format!("{column} {op} ({sub})"));
+        self
+    }
+
+    /// Every matching row, in no particular order.
+    pub async fn all_unordered(&self, db: &kit::db::Db) -> ApiResult<Vec<AnyRow>> {
+        let t = self.table;
+        let sql = format!("SELECT {t}.* FROM {t}{}{}", self.joins, self.where_sql());
+        Ok(Self::bind(sqlx::query(&sql), &self.args).fetch_all(&db.pool).await?)
+    }
+
     /// Every matching row, in creation order.
     pub async fn all(&self, db: &kit::db::Db) -> ApiResult<Vec<AnyRow>> {
         let t = self.table;

@@ -283,6 +283,7 @@ async fn list(
 
 async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
     let mut sel = Select::from("processes").join("JOIN apps a ON a.guid = processes.app_guid");
+    crate::metadata::select(&mut sel, &q, "processes.guid")?;
     sel.filter(&q, "guids", "processes.guid")
         .filter(&q, "types", "processes.type")
         .filter(&q, "app_guids", "processes.app_guid")

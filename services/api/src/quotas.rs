@@ -142,6 +142,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let q = ListQuery::parse(q.as_deref(), &["guids", "names", "organization_guids"], &["name"])?;
     let mut sel = Select::from("org_quotas");
+    crate::metadata::select(&mut sel, &q, "org_quotas.guid")?;
     sel.filter(&q, "guids", "guid").filter(&q, "names", "name");
     let (total, rows) = sel.page(&s.db, &q).await?;
     let items = rows.iter().map(|r| present(&s, r)).collect::<ApiResult<Vec<_>>>()?;

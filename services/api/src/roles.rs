@@ -177,6 +177,7 @@ async fn list(
         &[],
     )?;
     let mut sel = Select::from("roles");
+    crate::metadata::select(&mut sel, &q, "roles.guid")?;
     sel.filter(&q, "guids", "guid")
         .filter(&q, "types", "type")
         .filter(&q, "space_guids", "space_guid")
@@ -201,6 +202,7 @@ async fn list(
 
 async fn find_visible(s: &AppState, c: &Caller, guid: &str) -> ApiResult<AnyRow> {
     let mut sel = Select::from("roles");
+
     sel.eq("guid", guid);
     visible(c, &mut sel).await?;
     sel.all(&s.db).await?.into_iter().next().ok_or(ApiError::NotFound("Role"))
@@ -280,6 +282,7 @@ async fn users_page(
     base: String,
 ) -> ApiResult<Json<Value>> {
     let mut sel = Select::from("users");
+    crate::metadata::select(&mut sel, q, "users.guid")?;
     sel.filter(q, "guids", "guid")
         .filter(q, "usernames", "username")
         .filter(q, "origins", "origin");

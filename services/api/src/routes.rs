@@ -357,6 +357,7 @@ async fn list_with(
     mut sel: Select,
     base: String,
 ) -> ApiResult<Json<Value>> {
+    crate::metadata::select(&mut sel, &q, "routes.guid")?;
     sel.filter(&q, "guids", "routes.guid")
         .filter(&q, "domain_guids", "routes.domain_guid")
         .filter(&q, "hosts", "routes.host")

@@ -149,6 +149,7 @@ async fn list(
         &["name"],
     )?;
     let mut sel = Select::from("spaces");
+    crate::metadata::select(&mut sel, &q, "spaces.guid")?;
     sel.filter(&q, "names", "name").filter(&q, "guids", "guid").filter(
         &q,
         "organization_guids",

@@ -1,6 +1,10 @@
 //! The api over HTTP, on both engines.
 
+mod forged;
 mod harness;
+mod labels;
+mod matrix;
+mod orgs;
 mod push;
 mod tenancy;
 mod uaa;

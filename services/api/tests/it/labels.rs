@@ -1,0 +1,81 @@
+//! Labels and annotations on resources, and `label_selector` on lists, on both engines.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use testkit::{Engine, TestDb};
+
+use crate::harness::{self, Client};
+
+#[tokio::test]
+async fn labels_are_stored_shown_and_selected() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let p = harness::start(&db, |_| {}).await;
+        let c = Client::new(&p.url, &p.admin_token);
+        let (org, space) = crate::push::org_and_space(&c, "labels").await;
+        let mk = |name: &str, labels: serde_json::Value| json!({"name": name, "relationships": {"space": {"data": {"guid": space}}}, "metadata": {"labels": labels, "annotations": {"contact": "ops@example.com"}}});
+        let (st, a) = c.post("/v3/apps", mk("a", json!({"env": "prod", "tier": "web"}))).await;
+        assert_eq!(st, StatusCode::CREATED, "{a}");
+        assert_eq!(a["metadata"]["labels"]["env"], "prod");
+        assert_eq!(a["metadata"]["annotations"]["contact"], "ops@example.com");
+        c.post("/v3/apps", mk("b", json!({"env": "dev", "tier": "api"}))).await;
+        c.post("/v3/apps", mk("c", json!({"tier": "web"}))).await;
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["resources"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        for (sel, want) in [
+            ("env=prod", vec!["a"]),
+            ("env", vec!["a", "b"]),
+            ("!env", vec!["c"]),
+            ("env!=prod", vec!["b", "c"]),
+            ("tier in (web,api),env", vec!["a", "b"]),
+            ("tier notin (web)", vec!["b"]),
+        ] {
+            let (st, v) = c.get(&format!("/v3/apps?label_selector={}", urlencode(sel))).await;
+            assert_eq!(st, StatusCode::OK, "{sel}: {v}");
+            assert_eq!(names(&v), want, "{sel}");
+        }
+        let a = a["guid"].as_str().expect("guid");
+        let (st, v) = c
+            .patch(
+                &format!("/v3/apps/{a}"),
+                json!({"metadata": {"labels": {"env": null, "new": "yes"}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["metadata"]["labels"], json!({"tier": "web", "new": "yes"}));
+        let (st, e) = c
+            .patch(
+                &format!("/v3/apps/{a}"),
+                json!({"name": "renamed", "metadata": {"labels": {"bad key!": "x"}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert_eq!(
+            c.get(&format!("/v3/apps/{a}")).await.1["name"],
+            "a",
+            "a refused label changes nothing"
+        );
+        let (st, o) = c
+            .patch(
+                &format!("/v3/organizations/{org}"),
+                json!({"metadata": {"labels": {"cost-center": "42"}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{o}");
+        let (_, orgs) = c.get("/v3/organizations?label_selector=cost-center%3D42").await;
+        assert_eq!(names(&orgs), ["labels"]);
+        let (st, _) = c.get("/v3/apps?label_selector=tier%20in%20web").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        p.stop().await;
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
