@@ -159,7 +159,7 @@ pub struct NewApp {
 /// Create an app (STOPPED) and its web process.
 pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor) -> ApiResult<App> {
     check_name(&new.name, "App")?;
-    crate::quotas::check_apps(s, &space.org_guid).await?;
+    crate::quotas::check_apps(s, &space.org_guid, &space.guid).await?;
     let now = now_ms();
     let lifecycle =
         if new.lifecycle_type.is_empty() { "buildpack".to_owned() } else { new.lifecycle_type };
@@ -486,8 +486,15 @@ pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) 
         let space =
             crate::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
         for p in crate::processes::of_app(s, &app.guid).await? {
-            crate::quotas::check_memory(s, &space.org_guid, &p.guid, p.instances, p.memory_mb)
-                .await?;
+            crate::quotas::check_memory(
+                s,
+                &space.org_guid,
+                &space.guid,
+                &p.guid,
+                p.instances,
+                p.memory_mb,
+            )
+            .await?;
         }
     }
     let starting = state == "STARTED" && (app.state != "STARTED" || restart);

@@ -28,6 +28,7 @@ mod quotas;
 mod roles;
 mod root;
 mod routes;
+mod space_quotas;
 mod spaces;
 mod stats;
 mod uaa;
@@ -221,7 +222,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (1, "init", "0001_init.sql"),
             (2, "identity", "0002_identity.sql"),
             (3, "platform", "0003_platform.sql"),
-            (4, "metadata", "0004_metadata.sql")
+            (4, "metadata", "0004_metadata.sql"),
+            (5, "space_quotas", "0005_space_quotas.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -296,6 +298,7 @@ fn v3_routes(config: &Config) -> Router<AppState> {
         .merge(spaces::routes())
         .merge(roles::routes())
         .merge(quotas::routes())
+        .merge(space_quotas::routes())
         .merge(domains::routes())
         .merge(routes::routes())
         .merge(apps::routes())

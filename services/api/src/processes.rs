@@ -462,7 +462,7 @@ pub async fn apply_scale(
     let new_i = instances.unwrap_or(p.instances);
     let new_m = memory.unwrap_or(p.memory_mb);
     if app.state == "STARTED" {
-        crate::quotas::check_memory(s, org, &p.guid, new_i, new_m).await?;
+        crate::quotas::check_memory(s, org, &app.space_guid, &p.guid, new_i, new_m).await?;
     }
     let recreate = memory.is_some_and(|m| m != p.memory_mb)
         || disk.is_some_and(|d| d != p.disk_mb)

@@ -33,83 +33,133 @@ pub struct Limits {
     pub total_apps: Option<i64>,
 }
 
-async fn limits(s: &AppState, org: &str) -> ApiResult<Limits> {
-    let r = sqlx::query(
-        "SELECT q.* FROM org_quotas q JOIN organizations o ON o.quota_guid = q.guid WHERE o.guid = $1",
-    )
-    .bind(org)
-    .fetch_optional(&s.db.pool)
-    .await?;
-    let Some(r) = r else { return Ok(Limits::default()) };
-    Ok(Limits {
+/// Whose usage a quota bounds.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    Org(&'a str),
+    Space(&'a str),
+}
+
+impl Scope<'_> {
+    fn guid(&self) -> &str {
+        match self {
+            Scope::Org(g) | Scope::Space(g) => g,
+        }
+    }
+
+    /// Condition on `sp` (spaces) selecting this scope's spaces.
+    fn spaces(&self) -> &'static str {
+        match self {
+            Scope::Org(_) => "sp.org_guid = $1",
+            Scope::Space(_) => "sp.guid = $1",
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Scope::Org(_) => "organization",
+            Scope::Space(_) => "space",
+        }
+    }
+}
+
+async fn limits(s: &AppState, scope: Scope<'_>) -> ApiResult<Option<Limits>> {
+    let sql = match scope {
+        Scope::Org(_) => "SELECT q.* FROM org_quotas q JOIN organizations o ON o.quota_guid = q.guid WHERE o.guid = $1",
+        Scope::Space(_) => "SELECT q.* FROM space_quotas q JOIN spaces sp ON sp.quota_guid = q.guid WHERE sp.guid = $1",
+    };
+    let r = sqlx::query(sql).bind(scope.guid()).fetch_optional(&s.db.pool).await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(Limits {
         total_memory_mb: r.try_get("total_memory_mb")?,
         instance_memory_mb: r.try_get("instance_memory_mb")?,
         total_instances: r.try_get("total_instances")?,
         total_routes: r.try_get("total_routes")?,
         total_apps: r.try_get("total_apps")?,
-    })
+    }))
 }
 
-async fn count(s: &AppState, sql: &str, org: &str) -> ApiResult<i64> {
-    let r = sqlx::query(sql).bind(org).fetch_one(&s.db.pool).await?;
+async fn count(s: &AppState, sql: &str, scope: Scope<'_>, process: &str) -> ApiResult<i64> {
+    let q = sqlx::query(sql).bind(scope.guid());
+    let q = if sql.contains("$2") { q.bind(process) } else { q };
+    let r = q.fetch_one(&s.db.pool).await?;
     Ok(r.try_get::<Option<i64>, _>("n")?.unwrap_or(0))
 }
 
-pub async fn check_routes(s: &AppState, org: &str) -> ApiResult<()> {
-    if let Some(max) = limits(s, org).await?.total_routes {
-        let n = count(s, "SELECT COUNT(*) AS n FROM routes r JOIN spaces sp ON sp.guid = r.space_guid WHERE sp.org_guid = $1", org).await?;
-        if n >= max {
-            return Err(ApiError::Unprocessable("Routes quota exceeded for organization.".into()));
+fn scopes<'a>(org: &'a str, space: &'a str) -> [Scope<'a>; 2] {
+    [Scope::Org(org), Scope::Space(space)]
+}
+
+pub async fn check_routes(s: &AppState, org: &str, space: &str) -> ApiResult<()> {
+    for scope in scopes(org, space) {
+        let Some(max) = limits(s, scope).await?.and_then(|l| l.total_routes) else { continue };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM routes r JOIN spaces sp ON sp.guid = r.space_guid WHERE {}",
+            scope.spaces()
+        );
+        if count(s, &sql, scope, "").await? >= max {
+            return Err(ApiError::Unprocessable(format!(
+                "Routes quota exceeded for {}.",
+                scope.name()
+            )));
         }
     }
     Ok(())
 }
 
-pub async fn check_apps(s: &AppState, org: &str) -> ApiResult<()> {
-    if let Some(max) = limits(s, org).await?.total_apps {
-        let n = count(s, "SELECT COUNT(*) AS n FROM apps a JOIN spaces sp ON sp.guid = a.space_guid WHERE sp.org_guid = $1", org).await?;
-        if n >= max {
-            return Err(ApiError::Unprocessable("Apps quota exceeded for organization.".into()));
+pub async fn check_apps(s: &AppState, org: &str, space: &str) -> ApiResult<()> {
+    for scope in scopes(org, space) {
+        let Some(max) = limits(s, scope).await?.and_then(|l| l.total_apps) else { continue };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM apps a JOIN spaces sp ON sp.guid = a.space_guid WHERE {}",
+            scope.spaces()
+        );
+        if count(s, &sql, scope, "").await? >= max {
+            return Err(ApiError::Unprocessable(format!(
+                "Apps quota exceeded for {}.",
+                scope.name()
+            )));
         }
     }
     Ok(())
 }
 
-/// Would running the org's started processes with `process` changed to `instances` ×
-/// `memory_mb` stay within the quota?
+/// Would running the started processes with `process` changed to `instances` × `memory_mb`
+/// stay within the org's and the space's quotas?
 pub async fn check_memory(
     s: &AppState,
     org: &str,
+    space: &str,
     process: &str,
     instances: i64,
     memory_mb: i64,
 ) -> ApiResult<()> {
-    let l = limits(s, org).await?;
-    if let Some(max) = l.instance_memory_mb {
-        if memory_mb > max {
-            return Err(ApiError::Unprocessable(format!("Memory quota exceeded: instance memory limit of {max}M is exceeded by {memory_mb}M.")));
+    for scope in scopes(org, space) {
+        let Some(l) = limits(s, scope).await? else { continue };
+        let who = scope.name();
+        if let Some(max) = l.instance_memory_mb {
+            if memory_mb > max {
+                return Err(ApiError::Unprocessable(format!("Memory quota exceeded: the {who}'s instance memory limit of {max}M is exceeded by {memory_mb}M.")));
+            }
         }
-    }
-    let sql = "SELECT CAST(SUM(p.instances * p.memory_mb) AS BIGINT) AS n FROM processes p JOIN apps a ON a.guid = p.app_guid \
-               JOIN spaces sp ON sp.guid = a.space_guid WHERE sp.org_guid = $1 AND a.state = 'STARTED' AND p.guid <> $2";
-    let other_mem = {
-        let r = sqlx::query(sql).bind(org).bind(process).fetch_one(&s.db.pool).await?;
-        r.try_get::<Option<i64>, _>("n")?.unwrap_or(0)
-    };
-    if let Some(max) = l.total_memory_mb {
-        if other_mem + instances * memory_mb > max {
-            return Err(ApiError::Unprocessable(format!(
-                "Memory quota exceeded: organization's memory limit of {max}M would be exceeded."
-            )));
+        let from = format!(
+            "FROM processes p JOIN apps a ON a.guid = p.app_guid JOIN spaces sp ON sp.guid = a.space_guid \
+             WHERE {} AND a.state = 'STARTED' AND p.guid <> $2",
+            scope.spaces()
+        );
+        if let Some(max) = l.total_memory_mb {
+            let sql = format!("SELECT CAST(SUM(p.instances * p.memory_mb) AS BIGINT) AS n {from}");
+            if count(s, &sql, scope, process).await? + instances * memory_mb > max {
+                return Err(ApiError::Unprocessable(format!(
+                    "Memory quota exceeded: the {who}'s memory limit of {max}M would be exceeded."
+                )));
+            }
         }
-    }
-    if let Some(max) = l.total_instances {
-        let sql = "SELECT CAST(SUM(p.instances) AS BIGINT) AS n FROM processes p JOIN apps a ON a.guid = p.app_guid \
-                   JOIN spaces sp ON sp.guid = a.space_guid WHERE sp.org_guid = $1 AND a.state = 'STARTED' AND p.guid <> $2";
-        let r = sqlx::query(sql).bind(org).bind(process).fetch_one(&s.db.pool).await?;
-        let other: i64 = r.try_get::<Option<i64>, _>("n")?.unwrap_or(0);
-        if other + instances > max {
-            return Err(ApiError::Unprocessable(format!("Instances quota exceeded: organization's limit of {max} instances would be exceeded.")));
+        if let Some(max) = l.total_instances {
+            let sql = format!("SELECT CAST(SUM(p.instances) AS BIGINT) AS n {from}");
+            if count(s, &sql, scope, process).await? + instances > max {
+                return Err(ApiError::Unprocessable(format!("Instances quota exceeded: the {who}'s limit of {max} instances would be exceeded.")));
+            }
         }
     }
     Ok(())
@@ -165,7 +215,7 @@ async fn show(
     Ok(Json(present(&s, &find(&s, &guid).await?)?))
 }
 
-fn limit(v: &Value, ptr: &str) -> ApiResult<Option<i64>> {
+pub(crate) fn limit(v: &Value, ptr: &str) -> ApiResult<Option<i64>> {
     match v.pointer(ptr) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => match x.as_i64() {
@@ -178,7 +228,7 @@ fn limit(v: &Value, ptr: &str) -> ApiResult<Option<i64>> {
     }
 }
 
-fn parse_limits(v: &Value) -> ApiResult<Limits> {
+pub(crate) fn parse_limits(v: &Value) -> ApiResult<Limits> {
     Ok(Limits {
         total_memory_mb: limit(v, "/apps/total_memory_in_mb")?,
         instance_memory_mb: limit(v, "/apps/per_process_memory_in_mb")?,

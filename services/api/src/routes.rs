@@ -213,7 +213,7 @@ async fn create_route(
             "Missing host. Routes in shared domains must have a host defined.".into(),
         ));
     }
-    crate::quotas::check_routes(s, &space.org_guid).await?;
+    crate::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
     let now = now_ms();
     let r = Route {
         guid: new_guid(),

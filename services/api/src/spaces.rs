@@ -33,6 +33,7 @@ pub struct Space {
     pub guid: String,
     pub name: String,
     pub org_guid: String,
+    pub quota_guid: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -43,6 +44,7 @@ impl Space {
             guid: r.try_get("guid")?,
             name: r.try_get("name")?,
             org_guid: r.try_get("org_guid")?,
+            quota_guid: r.try_get("quota_guid")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -53,7 +55,7 @@ impl Space {
         json!({
             "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
             "name": self.name, "suspended": false,
-            "relationships": {"organization": to_one(&self.org_guid), "quota": to_one("")},
+            "relationships": {"organization": to_one(&self.org_guid), "quota": to_one(&self.quota_guid)},
             "metadata": metadata(),
             "links": {
                 "self": link(base.clone()),
@@ -115,6 +117,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         guid: new_guid(),
         name: req.name,
         org_guid: org.guid,
+        quota_guid: String::new(),
         created_at: now,
         updated_at: now,
     };

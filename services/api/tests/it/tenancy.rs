@@ -178,6 +178,23 @@ async fn tenants_see_only_their_own_and_roles_decide_writes() {
         assert_eq!(st, StatusCode::ACCEPTED, "a stopped app does not count against the quota: {e}");
         let droplet_less = alice.post(&format!("/v3/apps/{app}/actions/start"), json!({})).await;
         assert_eq!(droplet_less.0, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, sq) = admin
+            .post("/v3/space_quotas", json!({"name": "one-app", "apps": {"total_apps": 1}, "relationships": {"organization": {"data": {"guid": org_a}}, "spaces": {"data": [{"guid": space_a}]}}}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{sq}");
+        assert_eq!(sq["relationships"]["spaces"]["data"][0]["guid"], space_a.as_str());
+        let (st, e) = alice
+            .post(
+                "/v3/apps",
+                json!({"name": "second", "relationships": {"space": {"data": {"guid": space_a}}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert_eq!(e["errors"][0]["detail"], "Apps quota exceeded for space.");
+        assert_eq!(
+            bob.get(&format!("/v3/space_quotas/{}", sq["guid"].as_str().expect("guid"))).await.0,
+            StatusCode::NOT_FOUND
+        );
         let (_, events) = admin.get("/v3/audit_events?types=audit.user.space_developer_add").await;
         assert!(events["pagination"]["total_results"].as_i64().expect("n") >= 2);
         let (_, users) = admin.get(&format!("/v3/spaces/{space_a}/users")).await;
