@@ -1,1 +1,546 @@
-fn main() {}
+//! `paas`: the command line of the platform — the cf CLI's commands and behaviour against our
+//! CF v3 API, for developers (push, apps, logs, routes) and administrators (orgs, spaces,
+//! users, roles, quotas, buildpacks). It never keeps a password: only tokens, in
+//! `$PAAS_HOME/config.json` (mode 0600).
+
+mod admin;
+mod apps;
+mod client;
+mod config;
+mod error;
+mod logs;
+mod output;
+mod push;
+mod routes;
+mod session;
+mod upload;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::CliError;
+
+const AFTER_HELP: &str = "Exit codes: 0 success, 1 the platform refused or an operation failed, 2 usage error, \
+3 not logged in or nothing targeted, 4 not found.\nConfiguration lives in $PAAS_HOME/config.json (default ~/.paas).";
+
+#[derive(Parser)]
+#[command(name = "paas", version, about = "Push and run apps on the paas platform", after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show or set the API endpoint
+    Api {
+        url: Option<String>,
+        #[arg(long)]
+        skip_ssl_validation: bool,
+    },
+    /// Log in (prompts for what is not given)
+    Login {
+        #[arg(short = 'a')]
+        api: Option<String>,
+        #[arg(short = 'u')]
+        username: Option<String>,
+        #[arg(short = 'p')]
+        password: Option<String>,
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 's')]
+        space: Option<String>,
+    },
+    /// Log out
+    Logout,
+    /// Show or set the targeted org and space
+    Target {
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 's')]
+        space: Option<String>,
+    },
+    /// Push a new app or sync changes to an existing app
+    Push {
+        name: Option<String>,
+        #[arg(short = 'f', long = "manifest")]
+        manifest: Option<PathBuf>,
+        #[arg(short = 'p', long = "path")]
+        path: Option<PathBuf>,
+        #[arg(short = 'b', long = "buildpack")]
+        buildpacks: Vec<String>,
+        #[arg(short = 'm', long = "memory")]
+        memory: Option<String>,
+        #[arg(short = 'k', long = "disk")]
+        disk: Option<String>,
+        #[arg(short = 'i', long = "instances")]
+        instances: Option<i64>,
+        #[arg(short = 'c', long = "start-command")]
+        command: Option<String>,
+        #[arg(short = 's', long = "stack")]
+        stack: Option<String>,
+        #[arg(short = 'u', long = "health-check-type")]
+        health_check_type: Option<String>,
+        #[arg(long = "endpoint")]
+        endpoint: Option<String>,
+        #[arg(short = 't', long = "app-start-timeout")]
+        timeout: Option<i64>,
+        #[arg(long)]
+        no_start: bool,
+        #[arg(long)]
+        no_route: bool,
+        #[arg(long)]
+        random_route: bool,
+    },
+    /// List apps in the target space
+    Apps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's health and status
+    App {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Start an app
+    Start { name: String },
+    /// Stop an app
+    Stop { name: String },
+    /// Stop all instances, then start them again
+    Restart { name: String },
+    /// Stage the app's current package again, then restart it
+    Restage { name: String },
+    /// Change or show instance count, memory and disk
+    Scale {
+        name: String,
+        #[arg(short = 'i')]
+        instances: Option<i64>,
+        #[arg(short = 'm')]
+        memory: Option<String>,
+        #[arg(short = 'k')]
+        disk: Option<String>,
+        #[arg(long = "process", default_value = "web")]
+        process: String,
+    },
+    /// Delete an app
+    Delete {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+        #[arg(short = 'r')]
+        routes: bool,
+    },
+    /// Show an app's environment
+    Env {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an environment variable
+    SetEnv { name: String, key: String, value: String },
+    /// Remove an environment variable
+    UnsetEnv { name: String, key: String },
+    /// Recent events of an app
+    Events {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow an app's logs, or show recent ones
+    Logs {
+        name: String,
+        #[arg(long)]
+        recent: bool,
+    },
+    /// List routes in the target space
+    Routes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a route
+    CreateRoute {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Map a route to an app (creating the route if needed)
+    MapRoute {
+        app: String,
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Unmap a route from an app
+    UnmapRoute {
+        app: String,
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Delete a route
+    DeleteRoute {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// List domains of the target org
+    Domains {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a private domain for an org
+    CreatePrivateDomain { org: String, domain: String },
+    /// List orgs
+    Orgs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an org
+    CreateOrg { name: String },
+    /// Delete an org
+    DeleteOrg {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// List spaces of the target org
+    Spaces {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a space
+    CreateSpace {
+        name: String,
+        #[arg(short = 'o')]
+        org: Option<String>,
+    },
+    /// Delete a space
+    DeleteSpace {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Create a user
+    CreateUser { username: String, password: String },
+    /// Delete a user
+    DeleteUser {
+        username: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Assign an org role (OrgManager, BillingManager, OrgAuditor, OrgUser)
+    SetOrgRole { username: String, org: String, role: String },
+    /// Remove an org role
+    UnsetOrgRole { username: String, org: String, role: String },
+    /// Assign a space role (SpaceManager, SpaceDeveloper, SpaceAuditor, SpaceSupporter)
+    SetSpaceRole { username: String, org: String, space: String, role: String },
+    /// Remove a space role
+    UnsetSpaceRole { username: String, org: String, space: String, role: String },
+    /// Users of an org by role
+    OrgUsers {
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Users of a space by role
+    SpaceUsers {
+        org: String,
+        space: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List org quotas
+    Quotas {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an org quota
+    CreateQuota {
+        name: String,
+        #[arg(short = 'm')]
+        memory: Option<String>,
+        #[arg(short = 'i')]
+        instance_memory: Option<String>,
+        #[arg(short = 'r')]
+        routes: Option<i64>,
+        #[arg(short = 'a')]
+        app_instances: Option<i64>,
+    },
+    /// Assign a quota to an org
+    SetQuota { org: String, quota: String },
+    /// List buildpacks
+    Buildpacks {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a buildpack from a zip
+    CreateBuildpack { name: String, path: PathBuf, position: i64 },
+    /// Update a buildpack
+    UpdateBuildpack {
+        name: String,
+        #[arg(short = 'p')]
+        path: Option<PathBuf>,
+        #[arg(short = 'i')]
+        position: Option<i64>,
+        #[arg(long)]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        lock: bool,
+        #[arg(long)]
+        unlock: bool,
+    },
+    /// List stacks
+    Stacks {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a raw API request
+    Curl {
+        path: String,
+        #[arg(short = 'X', default_value = "GET")]
+        method: String,
+        #[arg(short = 'd')]
+        data: Option<String>,
+        #[arg(short = 'H')]
+        headers: Vec<String>,
+    },
+    /// Print a shell completion script
+    Completion { shell: clap_complete::Shell },
+}
+
+fn client() -> Result<Client, CliError> {
+    let cfg = Config::load()?;
+    cfg.require_login()?;
+    Ok(Client::new(cfg))
+}
+
+async fn curl(
+    path: &str,
+    method: &str,
+    data: Option<String>,
+    headers: Vec<String>,
+) -> Result<(), CliError> {
+    let mut c = client()?;
+    let token = c.token().await?;
+    let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| CliError::Usage(format!("invalid method '{method}'")))?;
+    let mut req = c.http.request(m, c.url(path)).bearer_auth(token);
+    if let Some(d) = data {
+        let body = if let Some(file) = d.strip_prefix('@') {
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?
+        } else {
+            d
+        };
+        req = req.header("content-type", "application/json").body(body);
+    }
+    for h in headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| CliError::Usage(format!("invalid header '{h}'; use 'Name: value'")))?;
+        req = req.header(k.trim(), v.trim());
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let text = res.text().await?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => output::print_json(&v),
+        Err(_) => print!("{text}"),
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("the API answered {status}")))
+    }
+}
+
+async fn run(cmd: Command) -> Result<(), CliError> {
+    use Command as C;
+    match cmd {
+        C::Api { url, .. } => session::api(url).await,
+        C::Login { api, username, password, org, space } => {
+            session::login(session::LoginArgs { api, user: username, password, org, space }).await
+        }
+        C::Logout => session::logout(),
+        C::Target { org, space } => session::target(org, space).await,
+        C::Push {
+            name,
+            manifest,
+            path,
+            buildpacks,
+            memory,
+            disk,
+            instances,
+            command,
+            stack,
+            health_check_type,
+            endpoint,
+            timeout,
+            no_start,
+            no_route,
+            random_route,
+        } => {
+            let mut c = client()?;
+            let args = push::PushArgs {
+                name,
+                manifest,
+                path,
+                buildpacks,
+                memory,
+                disk,
+                instances,
+                command,
+                stack,
+                no_start,
+                no_route,
+                random_route,
+                health_check_type,
+                endpoint,
+                timeout,
+            };
+            push::push(&mut c, args).await
+        }
+        C::Apps { json } => apps::apps(&mut client()?, json).await,
+        C::App { name, json, guid } => apps::app(&mut client()?, &name, json, guid).await,
+        C::Start { name } => apps::start(&mut client()?, &name).await,
+        C::Stop { name } => apps::stop(&mut client()?, &name).await,
+        C::Restart { name } => apps::restart(&mut client()?, &name).await,
+        C::Restage { name } => apps::restage(&mut client()?, &name).await,
+        C::Scale { name, instances, memory, disk, process } => {
+            apps::scale(&mut client()?, &name, instances, memory, disk, &process).await
+        }
+        C::Delete { name, force, routes } => {
+            apps::delete(&mut client()?, &name, force, routes).await
+        }
+        C::Env { name, json } => apps::env(&mut client()?, &name, json).await,
+        C::SetEnv { name, key, value } => {
+            apps::set_env(&mut client()?, &name, &key, Some(&value)).await
+        }
+        C::UnsetEnv { name, key } => apps::set_env(&mut client()?, &name, &key, None).await,
+        C::Events { name, json } => apps::events(&mut client()?, &name, json).await,
+        C::Logs { name, recent } => logs::logs(&mut client()?, &name, recent).await,
+        C::Routes { json } => routes::routes(&mut client()?, json).await,
+        C::CreateRoute { domain, hostname, path } => {
+            routes::create_route(&mut client()?, &domain, &hostname, &path).await.map(|_| ())
+        }
+        C::MapRoute { app, domain, hostname, path } => {
+            routes::map_route(&mut client()?, &app, &domain, &hostname, &path).await
+        }
+        C::UnmapRoute { app, domain, hostname, path } => {
+            routes::unmap_route(&mut client()?, &app, &domain, &hostname, &path).await
+        }
+        C::DeleteRoute { domain, hostname, path, force } => {
+            routes::delete_route(&mut client()?, &domain, &hostname, &path, force).await
+        }
+        C::Domains { json } => routes::domains(&mut client()?, json).await,
+        C::CreatePrivateDomain { org, domain } => {
+            routes::create_private_domain(&mut client()?, &org, &domain).await
+        }
+        C::Orgs { json } => admin::orgs(&mut client()?, json).await,
+        C::CreateOrg { name } => admin::create_org(&mut client()?, &name).await,
+        C::DeleteOrg { name, force } => admin::delete_org(&mut client()?, &name, force).await,
+        C::Spaces { json } => admin::spaces(&mut client()?, json).await,
+        C::CreateSpace { name, org } => {
+            admin::create_space(&mut client()?, &name, org.as_deref()).await
+        }
+        C::DeleteSpace { name, force } => admin::delete_space(&mut client()?, &name, force).await,
+        C::CreateUser { username, password } => {
+            admin::create_user(&mut client()?, &username, &password).await
+        }
+        C::DeleteUser { username, force } => {
+            admin::delete_user(&mut client()?, &username, force).await
+        }
+        C::SetOrgRole { username, org, role } => {
+            admin::set_role(&mut client()?, &username, &org, None, &role).await
+        }
+        C::UnsetOrgRole { username, org, role } => {
+            admin::unset_role(&mut client()?, &username, &org, None, &role).await
+        }
+        C::SetSpaceRole { username, org, space, role } => {
+            admin::set_role(&mut client()?, &username, &org, Some(&space), &role).await
+        }
+        C::UnsetSpaceRole { username, org, space, role } => {
+            admin::unset_role(&mut client()?, &username, &org, Some(&space), &role).await
+        }
+        C::OrgUsers { org, json } => admin::users_of(&mut client()?, &org, None, json).await,
+        C::SpaceUsers { org, space, json } => {
+            admin::users_of(&mut client()?, &org, Some(&space), json).await
+        }
+        C::Quotas { json } => admin::quotas(&mut client()?, json).await,
+        C::CreateQuota { name, memory, instance_memory, routes, app_instances } => {
+            admin::create_quota(
+                &mut client()?,
+                &name,
+                memory.as_deref(),
+                instance_memory.as_deref(),
+                routes,
+                app_instances,
+            )
+            .await
+        }
+        C::SetQuota { org, quota } => admin::set_quota(&mut client()?, &org, &quota).await,
+        C::Buildpacks { json } => admin::buildpacks(&mut client()?, json).await,
+        C::CreateBuildpack { name, path, position } => {
+            admin::create_buildpack(&mut client()?, &name, &path, position).await
+        }
+        C::UpdateBuildpack { name, path, position, enable, disable, lock, unlock } => {
+            let flag = |on: bool, off: bool| {
+                if on {
+                    Some(true)
+                } else if off {
+                    Some(false)
+                } else {
+                    None
+                }
+            };
+            admin::update_buildpack(
+                &mut client()?,
+                &name,
+                path.as_deref(),
+                position,
+                flag(enable, disable),
+                flag(lock, unlock),
+            )
+            .await
+        }
+        C::Stacks { json } => admin::stacks(&mut client()?, json).await,
+        C::Curl { path, method, data, headers } => curl(&path, &method, data, headers).await,
+        C::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("FAILED\ncannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli.command)) {
+        eprintln!("{}", e.render());
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,400 @@
+//! `paas push`: the cf CLI's push (contracts/ccapi.md §3.1) — manifest from file and flags,
+//! apply_manifest, resource matching, upload with a progress bar, staging with its output
+//! streamed live, the droplet set, a restart, the wait for instances and the summary.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt as _;
+use manifest::{AppManifest, Manifest};
+use serde_json::{json, Value};
+
+use crate::apps::{guid, summary, wait_running};
+use crate::client::{Client, Result};
+use crate::error::CliError;
+use crate::output::{bold, tty};
+
+/// Flags of `paas push`.
+#[derive(Debug, Clone, Default)]
+pub struct PushArgs {
+    pub name: Option<String>,
+    pub manifest: Option<PathBuf>,
+    pub path: Option<PathBuf>,
+    pub buildpacks: Vec<String>,
+    pub memory: Option<String>,
+    pub disk: Option<String>,
+    pub instances: Option<i64>,
+    pub command: Option<String>,
+    pub stack: Option<String>,
+    pub no_start: bool,
+    pub no_route: bool,
+    pub random_route: bool,
+    pub health_check_type: Option<String>,
+    pub endpoint: Option<String>,
+    pub timeout: Option<i64>,
+}
+
+/// The manifest to apply and each app's folder.
+pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
+    let file = match &a.manifest {
+        Some(f) => Some(if f.is_dir() { f.join("manifest.yml") } else { f.clone() }),
+        None => {
+            let base = a.path.as_deref().filter(|p| p.is_dir()).unwrap_or(cwd);
+            [base.join("manifest.yml"), base.join("manifest.yaml")].into_iter().find(|p| p.exists())
+        }
+    };
+    let (mut m, base) = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                CliError::Usage(format!("cannot read manifest {}: {e}", f.display()))
+            })?;
+            let m = manifest::parse(&text)
+                .map_err(|e| CliError::Usage(format!("manifest {}: {e}", f.display())))?;
+            (m, f.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_owned()))
+        }
+        None => {
+            let name = a.name.clone().ok_or_else(|| CliError::Usage("Incorrect usage: the push command requires an app name, given as an argument or in a manifest.yml.".into()))?;
+            (
+                Manifest {
+                    applications: vec![AppManifest { name, ..Default::default() }],
+                    ..Default::default()
+                },
+                cwd.to_owned(),
+            )
+        }
+    };
+    if let Some(name) = &a.name {
+        m.applications.retain(|app| &app.name == name);
+        if m.applications.is_empty() {
+            return Err(CliError::Usage(format!(
+                "Could not find app named '{name}' in the manifest"
+            )));
+        }
+    }
+    let overrides = a.memory.is_some()
+        || a.disk.is_some()
+        || a.instances.is_some()
+        || a.command.is_some()
+        || !a.buildpacks.is_empty()
+        || a.stack.is_some()
+        || a.path.is_some();
+    if overrides && m.applications.len() > 1 {
+        return Err(CliError::Usage("Incorrect usage: flags apply to a single app; name the app to push (paas push APP ...)".into()));
+    }
+    let mut dirs = Vec::new();
+    for app in &mut m.applications {
+        merge(app, a);
+        let dir = match (&a.path, &app.path) {
+            (Some(p), _) => cwd.join(p),
+            (None, Some(p)) => base.join(p),
+            (None, None) => base.clone(),
+        };
+        app.path = Some(dir.display().to_string());
+        dirs.push(dir);
+    }
+    if let Err(errors) = m.validate() {
+        return Err(CliError::Usage(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    Ok((m, dirs))
+}
+
+fn merge(app: &mut AppManifest, a: &PushArgs) {
+    if let Some(v) = &a.memory {
+        app.memory = Some(v.clone());
+    }
+    if let Some(v) = &a.disk {
+        app.disk_quota = Some(v.clone());
+    }
+    if let Some(v) = a.instances {
+        app.instances = Some(v);
+    }
+    if let Some(v) = &a.command {
+        app.command = Some(Some(v.clone()));
+    }
+    if !a.buildpacks.is_empty() {
+        app.buildpack = None;
+        app.buildpacks = Some(a.buildpacks.clone());
+    }
+    if let Some(v) = &a.stack {
+        app.stack = Some(v.clone());
+    }
+    if let Some(v) = &a.health_check_type {
+        app.health.health_check_type = Some(v.clone());
+    }
+    if let Some(v) = &a.endpoint {
+        app.health.health_check_http_endpoint = Some(v.clone());
+    }
+    if let Some(v) = a.timeout {
+        app.health.timeout = Some(v);
+    }
+    if a.no_route {
+        app.no_route = Some(true);
+    }
+    if a.random_route {
+        app.random_route = Some(true);
+    }
+    if app.no_route != Some(true) && app.random_route != Some(true) {
+        app.default_route = Some(true);
+    }
+}
+
+pub async fn push(c: &mut Client, a: PushArgs) -> Result<()> {
+    let space = c.cfg.require_space()?.clone();
+    let cwd = std::env::current_dir().map_err(|e| CliError::Other(e.to_string()))?;
+    let (m, dirs) = plan(&a, &cwd)?;
+    let yaml = m.to_yaml().map_err(|e| CliError::Other(e.to_string()))?;
+    let names: Vec<String> = m.applications.iter().map(|x| x.name.clone()).collect();
+    println!(
+        "Pushing app{} {} to org {} / space {} as {}...",
+        if names.len() > 1 { "s" } else { "" },
+        bold(&names.join(", ")),
+        c.cfg.org.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+        space.name,
+        c.cfg.user().unwrap_or_default()
+    );
+    println!("Applying manifest...");
+    let res = c
+        .send(
+            reqwest::Method::POST,
+            &format!("/v3/spaces/{}/actions/apply_manifest", space.guid),
+            crate::client::Body::Yaml(yaml),
+        )
+        .await?;
+    if let Some(loc) =
+        res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    {
+        c.wait_job(&loc).await?;
+    }
+    for (name, dir) in names.iter().zip(dirs) {
+        let app = crate::apps::find(c, name).await?;
+        push_bits(c, &app, &dir, a.no_start).await?;
+    }
+    Ok(())
+}
+
+async fn push_bits(c: &mut Client, app: &Value, dir: &Path, no_start: bool) -> Result<()> {
+    let g = guid(app);
+    let name = app["name"].as_str().unwrap_or("").to_owned();
+    let files = crate::upload::walk(dir)?;
+    println!("Packaging files to upload...");
+    let resources: Vec<Value> =
+        files.iter().filter(|f| !f.symlink && f.size > 0).map(|f| f.resource()).collect();
+    let mut matched: Vec<Value> = Vec::new();
+    for chunk in resources.chunks(5000) {
+        let res = c.post("/v3/resource_matches", json!({"resources": chunk})).await?;
+        matched.extend(res["resources"].as_array().cloned().unwrap_or_default());
+    }
+    let have: std::collections::HashSet<(String, String)> = matched
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap_or("").to_owned(),
+                r["checksum"]["value"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let send: Vec<&crate::upload::AppFile> = files
+        .iter()
+        .filter(|f| !have.contains(&(f.rel.to_string_lossy().into_owned(), f.sha1.clone())))
+        .collect();
+    let pkg = c
+        .post(
+            "/v3/packages",
+            json!({"type": "bits", "relationships": {"app": {"data": {"guid": g}}}}),
+        )
+        .await?;
+    let pkg = guid(&pkg);
+    let tmp = tempdir()?;
+    let zip_path = tmp.join("package.zip");
+    let size = if send.is_empty() { 0 } else { crate::upload::zip(dir, &send, &zip_path)? };
+    println!(
+        "Uploading files ({} of {} need uploading, {})...",
+        send.len(),
+        files.len(),
+        crate::output::bytes(size)
+    );
+    upload(c, &pkg, &matched, if send.is_empty() { None } else { Some((&zip_path, size)) }).await?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    loop {
+        let p = c.get(&format!("/v3/packages/{pkg}")).await?;
+        match p["state"].as_str() {
+            Some("READY") => break,
+            Some("FAILED") => return Err(CliError::Failed("Package processing failed".into())),
+            Some("EXPIRED") => return Err(CliError::Failed("Package expired".into())),
+            _ => tokio::time::sleep(c.poll).await,
+        }
+    }
+    if no_start {
+        if app["state"] == "STARTED" {
+            c.post(&format!("/v3/apps/{g}/actions/stop"), json!({})).await?;
+        }
+        println!("OK (not started: --no-start)");
+        return Ok(());
+    }
+    let droplet = stage(c, app, &pkg).await?;
+    c.patch(
+        &format!("/v3/apps/{g}/relationships/current_droplet"),
+        json!({"data": {"guid": droplet}}),
+    )
+    .await?;
+    println!("Waiting for app {} to start...\n", bold(&name));
+    let app = c.post(&format!("/v3/apps/{g}/actions/restart"), json!({})).await?;
+    wait_running(c, &app).await?;
+    summary(c, &app).await
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "paas-push-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&d).map_err(|e| CliError::Other(format!("{}: {e}", d.display())))?;
+    Ok(d)
+}
+
+/// Multipart `resources` + `bits`, streamed from disk with a progress bar on a terminal.
+async fn upload(
+    c: &mut Client,
+    pkg: &str,
+    matched: &[Value],
+    zip: Option<(&Path, u64)>,
+) -> Result<()> {
+    for attempt in 0..3 {
+        let token = c.token().await?;
+        let mut form = reqwest::multipart::Form::new()
+            .text("resources", Value::Array(matched.to_vec()).to_string());
+        if let Some((path, size)) = zip {
+            let file =
+                tokio::fs::File::open(path).await.map_err(|e| CliError::Other(e.to_string()))?;
+            let bar = if tty() {
+                indicatif::ProgressBar::new(size)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("  {bar:40} {bytes}/{total_bytes}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let b2 = bar.clone();
+            let stream = tokio_util::io::ReaderStream::new(file).inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    b2.inc(c.len() as u64);
+                }
+            });
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::wrap_stream(stream),
+                size,
+            )
+            .file_name("package.zip")
+            .mime_str("application/zip")
+            .map_err(|e| CliError::Other(e.to_string()))?;
+            form = form.part("bits", part);
+            let res = c
+                .http
+                .post(c.url(&format!("/v3/packages/{pkg}/upload")))
+                .bearer_auth(&token)
+                .multipart(form)
+                .send()
+                .await;
+            bar.finish_and_clear();
+            match res {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => return Err(crate::client::api_error(r).await),
+                Err(e) if attempt < 2 && (e.is_request() || e.is_connect()) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let res = c
+            .http
+            .post(c.url(&format!("/v3/packages/{pkg}/upload")))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+            .await?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        return Err(crate::client::api_error(res).await);
+    }
+    Err(CliError::Failed(
+        "the upload failed three times; check your connection and try again".into(),
+    ))
+}
+
+/// Create a build for `pkg`, stream its staging output, and return the droplet guid.
+pub async fn stage(c: &mut Client, app: &Value, pkg: &str) -> Result<String> {
+    let name = app["name"].as_str().unwrap_or("").to_owned();
+    println!("Staging app and tracing logs...");
+    let since = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 - 1_000_000_000;
+    let build = c.post("/v3/builds", json!({"package": {"guid": pkg}})).await?;
+    let build = guid(&build);
+    let mut tail = crate::logs::Tail::new(&guid(app), since, Some("STG"));
+    loop {
+        tail.print_new(c).await;
+        let b = c.get(&format!("/v3/builds/{build}")).await?;
+        match b["state"].as_str() {
+            Some("STAGED") => {
+                tail.print_new(c).await;
+                return b["droplet"]["guid"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| CliError::Other("the build has no droplet".into()));
+            }
+            Some("FAILED") => {
+                tail.print_new(c).await;
+                let err = b["error"].as_str().unwrap_or("staging failed");
+                let msg = if err.starts_with("NoAppDetectedError") {
+                    format!("{err}\nTIP: Buildpacks are detected when 'paas push' runs in the app's folder; check 'paas buildpacks', or name one with -b.")
+                } else {
+                    err.to_owned()
+                };
+                return Err(CliError::Failed(format!(
+                    "{msg}\nTIP: use 'paas logs {name} --recent' for more information"
+                )));
+            }
+            _ => tokio::time::sleep(c.poll.min(std::time::Duration::from_millis(500))).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_merge_into_the_manifest_and_default_route_is_added() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            d.path().join("manifest.yml"),
+            "applications:\n- name: web\n  memory: 512M\n  env:\n    A: b\n",
+        )
+        .expect("w");
+        let a = PushArgs {
+            memory: Some("256M".into()),
+            instances: Some(2),
+            buildpacks: vec!["python_buildpack".into()],
+            ..Default::default()
+        };
+        let (m, dirs) = plan(&a, d.path()).expect("plan");
+        let app = &m.applications[0];
+        assert_eq!(app.memory.as_deref(), Some("256M"));
+        assert_eq!(app.instances, Some(2));
+        assert_eq!(app.buildpacks.as_deref(), Some(&["python_buildpack".to_owned()][..]));
+        assert_eq!(app.default_route, Some(true));
+        assert_eq!(dirs[0], d.path());
+        let b = PushArgs { name: Some("other".into()), ..Default::default() };
+        assert!(plan(&b, d.path()).is_err(), "unknown app name in the manifest");
+    }
+
+    #[test]
+    fn without_a_manifest_the_name_is_required() {
+        let d = tempfile::tempdir().expect("tmp");
+        assert!(matches!(plan(&PushArgs::default(), d.path()), Err(CliError::Usage(_))));
+        let a = PushArgs { name: Some("x".into()), random_route: true, ..Default::default() };
+        let (m, _) = plan(&a, d.path()).expect("plan");
+        assert_eq!(m.applications[0].random_route, Some(true));
+        assert_eq!(m.applications[0].default_route, None);
+    }
+}
