@@ -94,7 +94,7 @@ pub async fn api_error(res: reqwest::Response) -> CliError {
 
 impl Client {
     pub fn new(cfg: Config) -> Self {
-        let ms = std::env::var("PAAS_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let ms = std::env::var("PAAS_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
         Self { http: http_client(), cfg, poll: Duration::from_millis(ms) }
     }
 

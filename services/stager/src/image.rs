@@ -44,6 +44,17 @@ impl ImageStore {
         &self.dir
     }
 
+    /// Writes the stack's layer now (once per stack), so the first staging does not wait for
+    /// it. Failures are left for the first real image write to report.
+    pub async fn warm(&self, stack: &str) {
+        let _guard = self.lock.lock().await;
+        let (this, stack) = (self.clone(), stack.to_owned());
+        let done = tokio::task::spawn_blocking(move || this.stack_layer(&stack)).await;
+        if let Ok(Err(e)) = done {
+            tracing::debug!(error = %e, "stack layer not written ahead of time");
+        }
+    }
+
     /// Writes the image of `droplet` on `stack`; returns the manifest digest (`sha256:...`).
     pub async fn write(
         &self,

@@ -128,6 +128,12 @@ impl Service {
             .queue_subscribe(wire::subjects::STAGING_REQUEST, wire::subjects::STAGING_QUEUE)
             .await?;
         self.ready.set("bus", true);
+        if let Some(store) = self.stager.images.clone() {
+            kit::spawn_named(
+                "stager-warm-image",
+                async move { store.warm(stack::DEFAULT_STACK).await },
+            );
+        }
         let ops = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
         let server = kit::spawn_named(
             "stager-status",

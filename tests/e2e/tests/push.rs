@@ -1,0 +1,514 @@
+//! What a user does, end to end, with the real `paas` CLI against a real platform on runc —
+//! once as `paasd dev` (one process, SQLite, in-process bus) and once as six `paasd run`
+//! processes joined by NATS, with the api and the scheduler on PostgreSQL: log in, create an
+//! org, a space and a developer, push four fixture apps from their manifests (static,
+//! Python with a PyPI dependency, Node.js with an npm dependency, a binary with a Procfile),
+//! reach each through the router, scale, kill an instance, read and follow logs, re-push,
+//! stop/start/restart/delete, and be refused another tenant's apps. It also measures the time
+//! from `paas push` to the first 200 through the router.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary built next to this test by `cargo test --workspace`.
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is missing: run the suite with `cargo test --workspace`", p.display());
+    p
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Containers, mounts, bridge and nft table of one platform's cell.
+struct CellCleanup {
+    data: String,
+    bridge: String,
+    table: String,
+}
+
+impl Drop for CellCleanup {
+    fn drop(&mut self) {
+        let sh = |c: String| {
+            let _ = Command::new("sh").args(["-c", &c]).output();
+        };
+        let d = &self.data;
+        sh(format!(
+            "runc list -f json | tr '{{' '\\n' | grep '{d}' | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/' | xargs -r -n1 runc delete --force"
+        ));
+        sh(format!("grep '{d}' /proc/mounts | cut -d' ' -f2 | xargs -r -n1 umount -l"));
+        sh(format!("ip link del {} 2>/dev/null", self.bridge));
+        sh(format!(
+            "nft delete table ip {0} 2>/dev/null; nft delete table bridge {0} 2>/dev/null",
+            self.table
+        ));
+    }
+}
+
+struct Ports {
+    api: u16,
+    router: u16,
+    router_status: u16,
+    logs: u16,
+    scheduler: u16,
+    cell: u16,
+    stager: u16,
+}
+
+/// A running platform.
+struct Platform {
+    api: String,
+    router: String,
+    admin_password: String,
+    _procs: Vec<Proc>,
+    _cleanup: CellCleanup,
+    _dir: tempfile::TempDir,
+    _extra: Vec<Box<dyn std::any::Any>>,
+}
+
+impl Drop for Platform {
+    /// Stop in reverse start order (cells before the scheduler they report to).
+    fn drop(&mut self) {
+        while let Some(p) = self._procs.pop() {
+            drop(p);
+        }
+    }
+}
+
+fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCleanup) {
+    let n = (std::process::id() % 1000) * 4 + slot;
+    let a = |port: u16| format!("127.0.0.1:{port}");
+    let stacks = stack::test_cache_dir().display().to_string();
+    let env: Vec<(&str, String)> = vec![
+        ("PAAS_API_ADDR", a(p.api)),
+        ("PAAS_ROUTER_ADDR", a(p.router)),
+        ("PAAS_ROUTER_STATUS_ADDR", a(p.router_status)),
+        ("PAAS_LOGS_ADDR", a(p.logs)),
+        ("PAAS_SCHEDULER_ADDR", a(p.scheduler)),
+        ("PAAS_CELL_ADDR", a(p.cell)),
+        ("PAAS_STAGER_STATUS_ADDR", a(p.stager)),
+        ("PAAS_CELL_BACKEND", "runc".into()),
+        ("PAAS_CELL_BRIDGE", format!("pe{n}")),
+        ("PAAS_CELL_NFT_TABLE", format!("paas_e{n}")),
+        ("PAAS_CELL_SUBNET", format!("10.{}.{}.0", 230 + slot, n % 250)),
+        ("PAAS_CELL_HOST_PORT_MIN", (63000 + slot * 200).to_string()),
+        ("PAAS_CELL_HOST_PORT_MAX", (63199 + slot * 200).to_string()),
+        ("PAAS_CELL_STACKS_DIR", stacks.clone()),
+        ("PAAS_STAGER_STACKS_DIR", stacks),
+        ("PAAS_ADMIN_PASSWORD", "e2e-admin-password".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let cleanup = CellCleanup {
+        data: dir.display().to_string(),
+        bridge: format!("pe{n}"),
+        table: format!("paas_e{n}"),
+    };
+    (env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(), cleanup)
+}
+
+fn spawn(args: &[&str], env: &[(String, String)], data: &Path) -> Proc {
+    let mut cmd = Command::new(bin("paasd"));
+    cmd.args(args).env("PAAS_DATA_DIR", data).stdout(Stdio::null()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc(cmd.spawn().expect("paasd starts"))
+}
+
+fn ports() -> Ports {
+    let f = testkit::free_port;
+    Ports {
+        api: f(),
+        router: f(),
+        router_status: f(),
+        logs: f(),
+        scheduler: f(),
+        cell: f(),
+        stager: f(),
+    }
+}
+
+async fn ready(urls: &[String]) {
+    for u in urls {
+        testkit::wait_http_ok(&format!("{u}/readyz"), Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{u}: {e}"));
+    }
+}
+
+fn url(p: u16) -> String {
+    format!("http://127.0.0.1:{p}")
+}
+
+fn readyz(p: &Ports) -> Vec<String> {
+    [p.api, p.router_status, p.logs, p.scheduler, p.cell, p.stager]
+        .iter()
+        .map(|x| url(*x))
+        .collect()
+}
+
+async fn dev_platform() -> Platform {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = ports();
+    let (env, cleanup) = base_env(dir.path(), &p, 0);
+    let procs = vec![spawn(&["dev"], &env, dir.path())];
+    ready(&readyz(&p)).await;
+    Platform {
+        api: url(p.api),
+        router: url(p.router),
+        admin_password: "e2e-admin-password".into(),
+        _procs: procs,
+        _cleanup: cleanup,
+        _dir: dir,
+        _extra: vec![],
+    }
+}
+
+async fn distributed_platform() -> Platform {
+    let nats = testkit::NatsServer::start().await.expect("nats");
+    let api_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("api db");
+    let sched_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("scheduler db");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = ports();
+    let (mut env, cleanup) = base_env(dir.path(), &p, 1);
+    let secret = "e2e-component-secret".to_owned();
+    for (k, v) in [
+        ("PAAS_BUS_KIND", "nats".to_owned()),
+        ("PAAS_BUS_URL", nats.url()),
+        ("PAAS_API_DATABASE_URL", api_db.url.clone()),
+        ("PAAS_API_EXTERNAL_URL", url(p.api)),
+        ("PAAS_API_SCHEDULER_URL", url(p.scheduler)),
+        ("PAAS_API_LOGS_URL", url(p.logs)),
+        ("PAAS_API_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_SCHEDULER_DATABASE_URL", sched_db.url.clone()),
+        ("PAAS_SCHEDULER_API_URL", url(p.api)),
+        ("PAAS_SCHEDULER_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_STAGER_API_URL", url(p.api)),
+        ("PAAS_STAGER_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_CELL_API_URL", url(p.api)),
+        ("PAAS_CELL_SCHEDULER_URL", url(p.scheduler)),
+        ("PAAS_CELL_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_LOGS_API_URL", url(p.api)),
+        ("PAAS_LOGS_INTERNAL_CLIENT_SECRET", secret),
+    ] {
+        env.push((k.to_owned(), v));
+    }
+    let mut procs = Vec::new();
+    for (service, port) in [
+        ("api", p.api),
+        ("logs", p.logs),
+        ("scheduler", p.scheduler),
+        ("stager", p.stager),
+        ("cell", p.cell),
+        ("router", p.router_status),
+    ] {
+        procs.push(spawn(&["run", "--services", service], &env, &dir.path().join(service)));
+        ready(&[url(port)]).await;
+    }
+    Platform {
+        api: url(p.api),
+        router: url(p.router),
+        admin_password: "e2e-admin-password".into(),
+        _procs: procs,
+        _cleanup: cleanup,
+        _dir: dir,
+        _extra: vec![Box::new(nats), Box::new(api_db), Box::new(sched_db)],
+    }
+}
+
+/// One user's `paas`, with its own config home.
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> Self {
+        Self { home: tempfile::tempdir().expect("home") }
+    }
+
+    fn run_in(&self, dir: Option<&Path>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin("paas"));
+        cmd.args(args)
+            .env("PAAS_HOME", self.home.path())
+            .env("PAAS_POLL_MS", "200")
+            .env("NO_COLOR", "1");
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        cmd.output().expect("paas runs")
+    }
+
+    /// Run and require success; returns stdout.
+    fn ok(&self, dir: Option<&Path>, args: &[&str]) -> String {
+        let out = self.run_in(dir, args);
+        let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "paas {args:?} failed ({:?}):\n{so}\n{se}",
+            out.status.code()
+        );
+        so.into_owned()
+    }
+}
+
+async fn get(router: &str, host: &str) -> Option<(u16, String)> {
+    let res =
+        reqwest::Client::new().get(format!("{router}/")).header("host", host).send().await.ok()?;
+    let status = res.status().as_u16();
+    Some((status, res.text().await.ok()?))
+}
+
+/// Poll the router until `host` answers 200 with `want` in the body.
+async fn served(router: &str, host: &str, want: &str) -> String {
+    testkit::eventually(&format!("{host} serves '{want}'"), Duration::from_secs(60), || async {
+        let (st, body) = get(router, host).await?;
+        (st == 200 && body.contains(want)).then_some(body)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+/// Fixture folders in a scratch dir (the binary one with the server built for it).
+fn fixtures(scratch: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for f in ["static", "python", "node", "binary"] {
+        copy_dir(&src.join(f), &scratch.join(f));
+    }
+    let server = scratch.join("binary/fixture-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_fixture-server"), &server).expect("server");
+    scratch.to_owned()
+}
+
+async fn user_journey(p: Platform, label: &str) {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let apps = fixtures(scratch.path());
+    let admin = User::new();
+    admin.ok(None, &["login", "-a", &p.api, "-u", "admin", "-p", &p.admin_password]);
+    admin.ok(None, &["create-org", "acme"]);
+    admin.ok(None, &["create-space", "dev", "-o", "acme"]);
+    admin.ok(None, &["create-user", "dana", "dana-password"]);
+    admin.ok(None, &["set-space-role", "dana", "acme", "dev", "SpaceDeveloper"]);
+    let dana = User::new();
+    let out = dana.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "dana", "-p", "dana-password", "-o", "acme", "-s", "dev"],
+    );
+    assert!(out.contains("org:") && out.contains("acme") && out.contains("dev"), "{out}");
+
+    // 2. Four fixture apps from their manifests, each through the router.
+    let mut timings = Vec::new();
+    for (dir, host, want) in [
+        ("static", "static-site.apps.localhost", "static fixture v1"),
+        ("python", "py-app.apps.localhost", "python fixture, six 1.16.0"),
+        ("node", "node-app.apps.localhost", "node fixture --x"),
+        ("binary", "bin-app.apps.localhost", "binary fixture"),
+    ] {
+        let started = Instant::now();
+        let out = dana.ok(Some(&apps.join(dir)), &["push"]);
+        served(&p.router, host, want).await;
+        timings.push((dir, started.elapsed()));
+        assert!(out.contains("Staging app and tracing logs") && out.contains("running"), "{out}");
+    }
+
+    // Push benchmark: warm caches (the same apps again, unchanged).
+    for (dir, host, want) in [
+        ("static", "static-site.apps.localhost", "static fixture v1"),
+        ("python", "py-app.apps.localhost", "python fixture"),
+    ] {
+        let started = Instant::now();
+        dana.ok(Some(&apps.join(dir)), &["push"]);
+        served(&p.router, host, want).await;
+        eprintln!(
+            "[{label}] push bench: {dir} (warm) to first 200 through the router: {:?}",
+            started.elapsed()
+        );
+    }
+    for (dir, t) in &timings {
+        eprintln!("[{label}] first push of {dir} to first 200: {t:?}");
+    }
+
+    // 3. Three instances, all serving, all reported running.
+    dana.ok(None, &["scale", "py-app", "-i", "3"]);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    testkit::eventually("requests spread over three instances", Duration::from_secs(60), || {
+        let (router, seen) = (p.router.clone(), seen.clone());
+        async move {
+            let (_, body) = get(&router, "py-app.apps.localhost").await?;
+            let mut seen = seen.lock().ok()?;
+            if let Some(i) = body.trim().rsplit(' ').next() {
+                seen.insert(i.to_owned());
+            }
+            (seen.len() == 3).then_some(())
+        }
+    })
+    .await
+    .expect("three instances answer");
+    let app = dana.ok(None, &["app", "py-app"]);
+    let running = app.lines().filter(|l| l.starts_with('#') && l.contains(" running ")).count();
+    assert_eq!(running, 3, "three running instances:\n{app}");
+    assert!(app.contains("instances:      3/3"), "{app}");
+    let json = dana.ok(None, &["app", "py-app", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let stats = v["processes"][0]["stats"].as_array().expect("stats").clone();
+    assert!(stats.iter().all(|s| s["state"] == "RUNNING"), "{stats:?}");
+
+    // 4. Kill one instance's process from outside: replaced, and still serving.
+    let victim = stats[1]["instance_guid"].as_str().expect("instance").to_owned();
+    let container: String = victim.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+    let killed = Command::new("runc")
+        .args(["kill", &format!("paas-{container}"), "KILL"])
+        .status()
+        .expect("runc kill");
+    assert!(killed.success(), "instance container exists");
+    testkit::eventually("the killed instance is replaced", Duration::from_secs(60), || async {
+        let out = dana.run_in(None, &["app", "py-app", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let s = v["processes"][0]["stats"].as_array()?.clone();
+        let replaced = s.iter().all(|x| x["state"] == "RUNNING")
+            && s.iter().all(|x| x["instance_guid"] != victim.as_str());
+        replaced.then_some(())
+    })
+    .await
+    .expect("replaced");
+    served(&p.router, "py-app.apps.localhost", "python fixture").await;
+
+    // 5. Logs: recent from every source, and a followed line.
+    let recent =
+        testkit::eventually("recent logs from every source", Duration::from_secs(30), || async {
+            let out =
+                String::from_utf8_lossy(&dana.run_in(None, &["logs", "py-app", "--recent"]).stdout)
+                    .into_owned();
+            ["[STG/", "[APP/PROC/WEB/", "[RTR/", "[API/", "[CELL/"]
+                .iter()
+                .all(|t| out.contains(t))
+                .then_some(out)
+        })
+        .await
+        .expect("every source in recent logs");
+    assert!(recent.contains("Installing requirements"), "staging output kept");
+    let mut follow = Command::new(bin("paas"))
+        .args(["logs", "static-site"])
+        .env("PAAS_HOME", dana.home.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let stdout = follow.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let marker = format!("/follow-{}", std::process::id());
+    let found = testkit::eventually("followed RTR line", Duration::from_secs(30), || {
+        let (router, marker, rx) = (p.router.clone(), marker.clone(), &rx);
+        async move {
+            let _ = reqwest::Client::new()
+                .get(format!("{router}{marker}"))
+                .header("host", "static-site.apps.localhost")
+                .send()
+                .await;
+            while let Ok(line) = rx.try_recv() {
+                if line.contains("[RTR/") && line.contains(&marker) {
+                    return Some(());
+                }
+            }
+            None
+        }
+    })
+    .await;
+    let _ = follow.kill();
+    let _ = follow.wait();
+    found.expect("a request shows up in followed logs");
+
+    // 6. A changed app is re-pushed; stop, start, restart, delete.
+    std::fs::write(apps.join("static/index.html"), "<h1>static fixture v2</h1>\n").expect("edit");
+    let out = dana.ok(Some(&apps.join("static")), &["push"]);
+    assert!(
+        out.contains("1 of 2 need uploading") || out.contains("1 of 1 need uploading"),
+        "only the changed file travels:\n{out}"
+    );
+    served(&p.router, "static-site.apps.localhost", "static fixture v2").await;
+    dana.ok(None, &["stop", "node-app"]);
+    testkit::eventually("stopped app unrouted", Duration::from_secs(30), || async {
+        let (st, _) = get(&p.router, "node-app.apps.localhost").await?;
+        (st == 404 || st == 503).then_some(())
+    })
+    .await
+    .expect("stopped");
+    dana.ok(None, &["start", "node-app"]);
+    served(&p.router, "node-app.apps.localhost", "node fixture").await;
+    dana.ok(None, &["restart", "bin-app"]);
+    served(&p.router, "bin-app.apps.localhost", "binary fixture").await;
+    dana.ok(None, &["delete", "bin-app", "-f", "-r"]);
+    let out = dana.run_in(None, &["app", "bin-app"]);
+    assert_eq!(out.status.code(), Some(4), "deleted app is not found");
+
+    // 7. Another tenant sees nothing of acme.
+    admin.ok(None, &["create-org", "rival"]);
+    admin.ok(None, &["create-space", "prod", "-o", "rival"]);
+    admin.ok(None, &["create-user", "eve", "eve-password"]);
+    admin.ok(None, &["set-space-role", "eve", "rival", "prod", "SpaceDeveloper"]);
+    let eve = User::new();
+    eve.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "eve", "-p", "eve-password", "-o", "rival", "-s", "prod"],
+    );
+    let apps_json = eve.ok(None, &["apps", "--json"]);
+    assert_eq!(apps_json.trim(), "[]", "eve sees no apps of acme");
+    let orgs = eve.ok(None, &["orgs"]);
+    assert!(!orgs.contains("acme"), "{orgs}");
+    let py_guid = dana.ok(None, &["app", "py-app", "--guid"]).trim().to_owned();
+    for args in [
+        vec!["curl".to_owned(), format!("/v3/apps/{py_guid}")],
+        vec!["curl".into(), format!("/v3/apps/{py_guid}/actions/stop"), "-X".into(), "POST".into()],
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = eve.run_in(None, &a);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("App not found"),
+            "404 for another tenant's app"
+        );
+    }
+    let out = eve.run_in(None, &["target", "-o", "acme"]);
+    assert_eq!(out.status.code(), Some(4), "cannot even target acme");
+}
+
+#[tokio::test]
+async fn a_developer_pushes_and_runs_apps_on_paasd_dev() {
+    user_journey(dev_platform().await, "dev").await;
+}
+
+#[tokio::test]
+async fn a_developer_pushes_and_runs_apps_on_separate_processes() {
+    user_journey(distributed_platform().await, "distributed").await;
+}
