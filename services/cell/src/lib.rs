@@ -143,7 +143,8 @@ pub struct Parts {
     pub token: Option<Arc<auth::ClientCredentials>>,
 }
 
-fn runc_usable() -> bool {
+/// Whether this host can run runc containers (root, and `runc` on the PATH).
+pub fn runc_usable() -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))

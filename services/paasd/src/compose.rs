@@ -41,6 +41,7 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
         &cfg.telemetry,
         vec![Box::new(logs::shipper::ShipLayer::new(bus.clone()))],
     );
+    ensure_stack(&cfg).await?;
     let started = Instant::now();
     let (platform, admin) = start(&cfg, bus, &ServiceName::ALL).await?;
     platform.wait_ready(Duration::from_secs(30)).await?;
@@ -82,6 +83,27 @@ pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     }
     signals.wait().await;
     platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
+    Ok(())
+}
+
+/// With runc containers, apps and stagings need the stack: build it on the first start.
+async fn ensure_stack(cfg: &PaasdConfig) -> anyhow::Result<()> {
+    let runc = match cfg.cell.backend.as_str() {
+        "runc" => true,
+        "auto" => cell::runc_usable(),
+        _ => false,
+    };
+    if !runc || stack::find(&cfg.cell.stacks_dir, stack::DEFAULT_STACK).is_ok() {
+        return Ok(());
+    }
+    println!(
+        "Building the {} stack in {} (first start only; about a minute)...",
+        stack::DEFAULT_STACK,
+        cfg.cell.stacks_dir.display()
+    );
+    stack::ensure(&cfg.cell.stacks_dir, &stack::StackSpec::default()).await.context(
+        "building the stack (needs root and debootstrap; or run `paasd stack build` first)",
+    )?;
     Ok(())
 }
 
