@@ -264,6 +264,9 @@ pub async fn set_role(
         match c.post("/v3/roles", body).await {
             Ok(_) => {}
             Err(CliError::Api { detail, .. }) if detail.contains("already has") => {}
+            Err(CliError::Api { detail, .. }) if detail.contains("Invalid user") => {
+                return Err(CliError::NotFound(format!("User '{user}' does not exist.")))
+            }
             Err(e) => return Err(e),
         }
     }

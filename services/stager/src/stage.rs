@@ -112,8 +112,16 @@ impl Stager {
         log.out("Uploading droplet...").await;
         report::upload_droplet(&self.api, &req.droplet_upload_url, &tgz, written.size).await?;
         log.out("Uploading complete").await;
+        // The OCI image is an extra output (cells run the droplet itself): a stack that is not
+        // built on this host (process backend) leaves the droplet without one.
         let image_digest = match &self.images {
-            Some(store) => Some(store.write(&req.stack, &tgz, &start).await?),
+            Some(store) => match store.write(&req.stack, &tgz, &start).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "droplet image not written");
+                    None
+                }
+            },
             None => None,
         };
         Ok(Staged {

@@ -1,0 +1,152 @@
+//! Every command against one platform, in the order a team would use them.
+
+use std::time::Duration;
+
+use crate::{platform, Paas, ADMIN_PASSWORD};
+
+#[tokio::test]
+async fn every_command_with_its_messages_and_exit_codes() {
+    let p = platform().await;
+    let admin = Paas::new();
+
+    // Session, and what happens without one.
+    let r = admin.run(None, &["apps"]);
+    assert_eq!(r.code, 3, "{}", r.err);
+    assert!(r.err.contains("paas login"), "{}", r.err);
+    let r = admin.run(None, &["login", "-a", &p.api, "-u", "admin", "-p", "wrong"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("Credentials were rejected, please try again."), "{}", r.err);
+    let r = admin.run(None, &["login", "-a", "http://127.0.0.1:9", "-u", "admin", "-p", "x"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("cannot connect"), "{}", r.err);
+    assert!(admin
+        .ok(&["login", "-a", &p.api, "-u", "admin", "-p", ADMIN_PASSWORD])
+        .contains("user:           admin"));
+    assert!(admin.ok(&["api"]).contains(&p.api));
+    let r = admin.run(None, &["apps"]);
+    assert_eq!(r.code, 3);
+    assert!(r.err.contains("paas target"), "{}", r.err);
+
+    // Orgs, spaces, users, roles, quotas.
+    admin.ok(&["create-org", "acme"]);
+    assert!(admin.ok(&["create-org", "acme"]).contains("already exists"), "idempotent");
+    admin.ok(&["create-space", "dev", "-o", "acme"]);
+    admin.ok(&["create-space", "tmp", "-o", "acme"]);
+    assert!(admin.ok(&["target", "-o", "acme", "-s", "dev"]).contains("space:          dev"));
+    let orgs = admin.ok(&["orgs"]);
+    assert!(orgs.contains("acme"), "{orgs}");
+    let spaces = admin.ok(&["spaces"]);
+    assert!(spaces.contains("dev") && spaces.contains("tmp"), "{spaces}");
+    admin.ok(&["delete-space", "tmp", "-f"]);
+    assert!(!admin.ok(&["spaces"]).contains("tmp"));
+    let r = admin.run(None, &["target", "-o", "nope"]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    admin.ok(&["create-user", "dev1", "dev1-password"]);
+    admin.ok(&["set-org-role", "dev1", "acme", "OrgManager"]);
+    admin.ok(&["unset-org-role", "dev1", "acme", "OrgManager"]);
+    admin.ok(&["set-space-role", "dev1", "acme", "dev", "SpaceDeveloper"]);
+    let r = admin.run(None, &["set-space-role", "ghost", "acme", "dev", "SpaceDeveloper"]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    let r = admin.run(None, &["set-space-role", "dev1", "acme", "dev", "Boss"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let users = admin.ok(&["space-users", "acme", "dev"]);
+    assert!(users.contains("space_developer") && users.contains("dev1"), "{users}");
+    assert!(admin.ok(&["org-users", "acme"]).contains("dev1"));
+    admin.ok(&["create-quota", "small", "-m", "512M", "-i", "256M", "-r", "10", "-a", "4"]);
+    assert!(admin.ok(&["quotas"]).contains("small"));
+    admin.ok(&["set-quota", "acme", "small"]);
+    let bps = admin.ok(&["buildpacks"]);
+    assert!(bps.contains("staticfile_buildpack") && bps.contains("binary_buildpack"), "{bps}");
+    assert!(admin.ok(&["stacks"]).contains("bookworm"));
+    let json: serde_json::Value =
+        serde_json::from_str(&admin.ok(&["orgs", "--json"])).expect("--json is JSON");
+    assert_eq!(json[0]["name"], "acme");
+    assert!(admin.ok(&["domains"]).contains("apps.localhost"));
+    admin.ok(&["create-private-domain", "acme", "acme.example"]);
+    assert!(admin.ok(&["domains"]).contains("acme.example"));
+
+    // A developer pushes and manages an app.
+    let dev = Paas::new();
+    dev.ok(&["login", "-a", &p.api, "-u", "dev1", "-p", "dev1-password"]);
+    assert!(
+        dev.ok(&["target"]).contains("space:          dev"),
+        "the only org and space are targeted"
+    );
+    let app = tempfile::tempdir().expect("app");
+    std::fs::write(app.path().join("Procfile"), "web: python3 -m http.server $PORT\n")
+        .expect("procfile");
+    std::fs::write(app.path().join("hello.txt"), "hello from the cli test\n").expect("file");
+    std::fs::write(app.path().join("manifest.yml"), "applications:\n- name: web\n  memory: 64M\n")
+        .expect("manifest");
+    let r = dev.run(Some(app.path()), &["push"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(
+        r.out.contains("Staging app and tracing logs") && r.out.contains("procfile_buildpack"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("#0   running"), "{}", r.out);
+    let body = testkit::eventually("routed", Duration::from_secs(30), || async {
+        let res = reqwest::Client::new()
+            .get(format!("{}/hello.txt", p.router))
+            .header("host", "web.apps.localhost")
+            .send()
+            .await
+            .ok()?;
+        (res.status() == 200).then_some(())?;
+        res.text().await.ok()
+    })
+    .await
+    .expect("served");
+    assert_eq!(body, "hello from the cli test\n");
+    std::fs::write(app.path().join("hello.txt"), "changed\n").expect("edit");
+    let r = dev.run(Some(app.path()), &["push"]);
+    assert!(
+        r.out.contains("1 of 3 need uploading") || r.out.contains("1 of 2 need uploading"),
+        "only the change travels:\n{}",
+        r.out
+    );
+    assert!(dev.ok(&["apps"]).contains("web:1/1"));
+    assert!(dev.ok(&["app", "web"]).contains("web.apps.localhost"));
+    dev.ok(&["set-env", "web", "GREETING", "hi"]);
+    assert!(dev.ok(&["env", "web"]).contains("GREETING: hi"));
+    dev.ok(&["unset-env", "web", "GREETING"]);
+    assert!(!dev.ok(&["env", "web"]).contains("GREETING"));
+    let r = dev.run(None, &["scale", "web", "-i", "9", "-m", "512M"]);
+    assert_eq!(r.code, 1, "quota exceeded:\n{}\n{}", r.out, r.err);
+    assert!(r.err.contains("quota exceeded"), "{}", r.err);
+    dev.ok(&["scale", "web", "-i", "2"]);
+    dev.ok(&["stop", "web"]);
+    dev.ok(&["start", "web"]);
+    dev.ok(&["restart", "web"]);
+    dev.ok(&["restage", "web"]);
+    assert!(dev.ok(&["events", "web"]).contains("audit.app.restart"));
+    dev.ok(&["create-route", "apps.localhost", "--hostname", "extra"]);
+    dev.ok(&["map-route", "web", "apps.localhost", "--hostname", "extra"]);
+    assert!(dev.ok(&["routes"]).contains("extra.apps.localhost"));
+    dev.ok(&["unmap-route", "web", "apps.localhost", "--hostname", "extra"]);
+    dev.ok(&["delete-route", "apps.localhost", "--hostname", "extra", "-f"]);
+    let recent = dev.ok(&["logs", "web", "--recent"]);
+    assert!(recent.contains("[STG/") && recent.contains("[API/"), "{recent}");
+    let r = dev.run(None, &["app", "nope"]);
+    assert_eq!(r.code, 4);
+    assert!(r.err.contains("App 'nope' not found."), "{}", r.err);
+    let r = dev.run(None, &["create-org", "dev-org"]);
+    assert_eq!(r.code, 1, "developers cannot create orgs");
+    let curl: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["curl", "/v3/apps"])).expect("curl prints JSON");
+    assert_eq!(curl["resources"][0]["name"], "web");
+    let r = dev.run(None, &["curl", "/v3/apps/not-a-guid"]);
+    assert_eq!(r.code, 1);
+    dev.ok(&["delete", "web", "-f", "-r"]);
+    assert_eq!(dev.run(None, &["app", "web"]).code, 4);
+    let r = dev.run(None, &["push"]);
+    assert_eq!(r.code, 2, "push without an app name or manifest is a usage error: {}", r.err);
+    assert!(dev.ok(&["completion", "bash"]).contains("paas"));
+
+    admin.ok(&["delete-user", "dev1", "-f"]);
+    admin.ok(&["delete-org", "acme", "-f"]);
+    assert!(!admin.ok(&["orgs"]).contains("acme"));
+    admin.ok(&["logout"]);
+    assert_eq!(admin.run(None, &["orgs"]).code, 3);
+}
