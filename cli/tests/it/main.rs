@@ -105,6 +105,12 @@ pub struct Run {
     pub err: String,
 }
 
+impl Default for Paas {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Paas {
     pub fn new() -> Self {
         Self { home: tempfile::tempdir().expect("home") }
