@@ -5,15 +5,22 @@
 //! The request path must never wait on route-table updates, and the router must never
 //! buffer whole request or response bodies.
 
+mod access;
 mod errors;
+mod metrics;
+mod pick;
 mod proxy;
+mod serve;
+mod sticky;
 pub mod table;
+pub mod tls;
 mod updates;
+mod websocket;
+mod workers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
 use kit::metrics::Metrics;
 use kit::ready::Readiness;
 use serde::{Deserialize, Serialize};
@@ -36,6 +43,15 @@ pub struct Config {
     /// Longest a request may take, backend included.
     pub request_timeout_secs: u64,
     pub drain_secs: u64,
+    /// Requests in flight per backend before it is skipped (0 = unlimited).
+    pub max_conns_per_backend: usize,
+    /// HTTPS traffic (TLS terminated here); off when absent.
+    pub tls_addr: Option<SocketAddr>,
+    /// Certificates for `tls_addr`, chosen by SNI; the first is the default.
+    pub tls_certs: Vec<tls::CertPair>,
+    /// Threads serving traffic, each with its own event loop and backend pools
+    /// (0 = one per CPU).
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -49,6 +65,10 @@ impl Default for Config {
             register_interval_secs: wire::routing::DEFAULT_REGISTER_INTERVAL_SECS,
             request_timeout_secs: 900,
             drain_secs: 20,
+            max_conns_per_backend: 500,
+            tls_addr: None,
+            tls_certs: Vec::new(),
+            workers: 0,
         }
     }
 }
@@ -63,6 +83,10 @@ pub enum Error {
     Listen(std::io::Error),
     #[error("router bus: {0}")]
     Bus(#[from] bus::BusError),
+    #[error("router worker thread: {0}")]
+    Worker(std::io::Error),
+    #[error("router tls: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 pub struct Service {
@@ -70,18 +94,29 @@ pub struct Service {
     bus: bus::DynBus,
     listener: tokio::net::TcpListener,
     status: tokio::net::TcpListener,
+    tls: Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>,
     ready: Readiness,
     metrics: Metrics,
+    router_metrics: metrics::RouterMetrics,
 }
 
 /// Bind the traffic and status listeners.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let status = kit::http::bind(config.status_addr).await.map_err(Error::Listen)?;
+    let tls = match config.tls_addr {
+        Some(addr) => {
+            let acceptor = tls::acceptor(&config.tls_certs)?;
+            Some((kit::http::bind(addr).await.map_err(Error::Listen)?, acceptor))
+        }
+        None => None,
+    };
     let ready = Readiness::new();
     ready.register("bus");
     ready.register("routes");
-    Ok(Service { config, bus: deps.bus, listener, status, ready, metrics: Metrics::new("router") })
+    let metrics = Metrics::new("router");
+    let router_metrics = metrics::RouterMetrics::new(&metrics);
+    Ok(Service { config, bus: deps.bus, listener, status, tls, ready, metrics, router_metrics })
 }
 
 impl Service {
@@ -93,6 +128,11 @@ impl Service {
     /// Where `/readyz` and `/metrics` answer.
     pub fn status_addr(&self) -> SocketAddr {
         self.status.local_addr().unwrap_or(self.config.status_addr)
+    }
+
+    /// Where HTTPS traffic is accepted, when `tls_addr` is set.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn readiness(&self) -> Readiness {
@@ -123,6 +163,7 @@ impl Service {
             start,
             prune_interval: Duration::from_secs(self.config.prune_interval_secs.max(1)),
             default_ttl: Duration::from_secs(self.config.prune_threshold_secs),
+            metrics: self.router_metrics.clone(),
         };
         let updates =
             kit::spawn_named("router-updates", updater.run(self.ready.clone(), shutdown.clone()));
@@ -131,12 +172,18 @@ impl Service {
             self.bus.clone(),
             self.config.index,
             Duration::from_secs(self.config.request_timeout_secs),
+            self.config.max_conns_per_backend,
+            self.router_metrics.clone(),
         );
-        let traffic = Router::new().fallback(proxy::handle).with_state(proxy);
-        let served = kit::http::serve(self.listener, traffic, shutdown, drain).await;
+        let workers = match self.config.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let served =
+            workers::run(workers, self.listener, self.tls, proxy, shutdown.clone(), drain).await;
         follow.abort();
         updates.abort();
         let _ = status.await;
-        served.map_err(Error::Listen)
+        served
     }
 }

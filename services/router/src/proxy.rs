@@ -1,28 +1,31 @@
-//! Proxying one request: find the route, pick an endpoint (round-robin or least-connection,
-//! skipping benched ones), set CF's headers, forward with streaming bodies over pooled
+//! Proxying one request: find the route, honour pinning (`X-CF-APP-INSTANCE`) and sticky
+//! sessions, pick an endpoint, set CF's headers, forward with streaming bodies over pooled
 //! keep-alive connections, retry another endpoint when the connection could not be made, and
 //! log an `RTR` access line to the app's stream.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use axum::response::Response;
 use bus::DynBus;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use wire::envelope::{Envelope, LogStream};
 
+use crate::access::{self, AccessLog};
 use crate::errors::{request_host, router_error};
+use crate::metrics::RouterMetrics;
+use crate::pick::{Lease, NoPick, Picker};
 use crate::table::{Endpoint, Pool, Shared};
+use crate::{sticky, websocket};
 
 const MAX_ATTEMPTS: usize = 3;
-const BENCH: Duration = Duration::from_secs(30);
 const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
@@ -33,59 +36,69 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+/// Everything a request needs; cheap to clone.
 #[derive(Clone)]
 pub struct Proxy {
     pub table: Shared,
     pub client: Client<HttpConnector, Body>,
-    pub bus: DynBus,
+    pub access: AccessLog,
     pub index: u32,
-    pub benched: Arc<Mutex<HashMap<String, Instant>>>,
+    pub picker: Arc<Picker>,
+    pub metrics: RouterMetrics,
     pub request_timeout: Duration,
 }
 
 impl Proxy {
-    pub fn new(table: Shared, bus: DynBus, index: u32, request_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(100)
-            .build(connector);
-        Self { table, client, bus, index, benched: Arc::default(), request_timeout }
+    pub fn new(
+        table: Shared,
+        bus: DynBus,
+        index: u32,
+        request_timeout: Duration,
+        max_conns: usize,
+        metrics: RouterMetrics,
+    ) -> Self {
+        let picker = Arc::new(Picker::new(max_conns));
+        let access = AccessLog::start(bus, metrics.access_logs_dropped.clone());
+        let client = backend_client();
+        Self { table, client, access, index, picker, metrics, request_timeout }
     }
 
-    fn pick(&self, pool: &Pool, tried: &[String]) -> Option<Arc<Endpoint>> {
-        let benched = self.benched.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let usable = |e: &Endpoint| {
-            !tried.contains(&e.addr) && benched.get(&e.addr).is_none_or(|until| *until <= now)
-        };
-        let n = pool.endpoints.len();
-        if pool.endpoints.first().is_some_and(|e| e.least_connection) {
-            return pool
-                .endpoints
-                .iter()
-                .filter(|e| usable(e))
-                .min_by_key(|e| (e.inflight.load(Ordering::Relaxed), rand::random::<u16>()))
-                .cloned();
-        }
-        (0..n).find_map(|_| {
-            let i = pool.next.fetch_add(1, Ordering::Relaxed) % n;
-            let e = &pool.endpoints[i];
-            usable(e).then(|| e.clone())
-        })
-    }
-
-    fn bench(&self, addr: &str) {
-        self.benched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(addr.to_owned(), Instant::now() + BENCH);
+    /// The same proxy with its own backend connection pool, for one worker thread (pools
+    /// are per thread so a request and its backend connection stay on one thread).
+    pub fn for_worker(&self) -> Self {
+        Self { client: backend_client(), ..self.clone() }
     }
 }
 
-fn bodiless(req: &Request) -> bool {
+fn backend_client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(websocket::DIAL_TIMEOUT));
+    connector.set_nodelay(true);
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(100)
+        .build(connector)
+}
+
+/// What the access log and the headers need to know about the request.
+pub struct Ctx {
+    pub host: String,
+    pub remote: SocketAddr,
+    pub https: bool,
+    pub request_id: String,
+    pub started: Instant,
+    pub start_wall: time::OffsetDateTime,
+}
+
+/// The router's request handler.
+pub async fn handle(p: Proxy, remote: SocketAddr, https: bool, req: Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let res = route(&p, remote, https, req, started).await;
+    p.metrics.response(res.status().as_u16(), started.elapsed().as_secs_f64());
+    res
+}
+
+fn bodiless<B>(req: &Request<B>) -> bool {
     let h = req.headers();
     !h.contains_key(header::TRANSFER_ENCODING)
         && h.get(header::CONTENT_LENGTH)
@@ -93,13 +106,51 @@ fn bodiless(req: &Request) -> bool {
             .is_none_or(|v| v.trim() == "0")
 }
 
-/// The router's request handler.
-pub async fn handle(
-    State(p): State<Proxy>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
+/// `X-CF-APP-INSTANCE: <app guid>:<index>` narrows the pool to that instance.
+fn pinned(pool: &Pool, headers: &HeaderMap, host: &str) -> Result<Option<Pool>, Box<Response>> {
+    let Some(v) = headers.get("x-cf-app-instance").or_else(|| headers.get("x-cf-process-instance"))
+    else {
+        return Ok(None);
+    };
+    let parsed =
+        v.to_str().ok().and_then(|v| v.trim().split_once(':')).filter(|(g, i)| {
+            !g.is_empty() && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
+        });
+    let Some((guid, index)) = parsed else {
+        return Err(Box::new(router_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_cf_app_instance_header",
+            "Invalid X-CF-App-Instance Header",
+        )));
+    };
+    let found: Vec<Arc<Endpoint>> =
+        pool.endpoints.iter().filter(|e| e.app == guid && e.index == index).cloned().collect();
+    if found.is_empty() {
+        return Err(Box::new(router_error(
+            StatusCode::BAD_REQUEST,
+            "unknown_route",
+            &format!(
+                "Requested instance ('{index}') with guid ('{guid}') does not exist for route ('{host}')"
+            ),
+        )));
+    }
+    Ok(Some(Pool { endpoints: found, next: AtomicUsize::new(0) }))
+}
+
+fn is_websocket<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("websocket")))
+}
+
+async fn route(
+    p: &Proxy,
+    remote: SocketAddr,
+    https: bool,
+    mut req: Request<Incoming>,
+    started: Instant,
 ) -> Response {
-    let started = Instant::now();
     let start_wall = time::OffsetDateTime::now_utc();
     let Some(host) = request_host(req.headers(), req.uri()) else {
         return router_error(
@@ -109,7 +160,7 @@ pub async fn handle(
         );
     };
     let table = p.table.load();
-    let Some(pool) = table.lookup(&host, req.uri().path()) else {
+    let Some(mut pool) = table.lookup(&host, req.uri().path()) else {
         return router_error(
             StatusCode::NOT_FOUND,
             "unknown_route",
@@ -123,61 +174,71 @@ pub async fn handle(
             &format!("Requested route ('{host}') has no available endpoints."),
         );
     }
-    let request_id = uuid::Uuid::new_v4().to_string();
+    match pinned(&pool, req.headers(), &host) {
+        Ok(Some(only)) => pool = Arc::new(only),
+        Ok(None) => {}
+        Err(res) => return *res,
+    }
+    let sticky = sticky::requested_instance(req.headers());
+    let ctx = Ctx {
+        host,
+        remote,
+        https,
+        request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
+        started,
+        start_wall,
+    };
+    let mut upgrade = is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
     let retryable = bodiless(&req);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
     let mut tried: Vec<String> = Vec::new();
+    let mut last = NoPick::Exhausted;
     let attempts = MAX_ATTEMPTS.min(pool.endpoints.len());
-    for attempt in 0..attempts {
-        let Some(ep) = p.pick(&pool, &tried) else { break };
-        tried.push(ep.addr.clone());
-        let Some(b) = (if attempt == 0 {
-            body.take()
-        } else if retryable {
-            Some(Body::empty())
-        } else {
-            None
-        }) else {
-            break;
+    for _ in 0..attempts {
+        let lease = match p.picker.pick(&pool, &tried, sticky.as_deref()) {
+            Ok(l) => l,
+            Err(why) => {
+                last = why;
+                break;
+            }
         };
-        let out = outgoing(&parts.method, &parts.uri, &parts.headers, &ep, remote, &request_id, b);
-        ep.inflight.fetch_add(1, Ordering::Relaxed);
+        tried.push(lease.ep.addr.clone());
+        let b = match body.take() {
+            Some(b) => Body::new(b),
+            None if retryable => Body::empty(),
+            None => break,
+        };
+        let ep = lease.ep.clone();
+        let mut out = outgoing(&parts.method, &parts.uri, &parts.headers, &ep, &ctx, b);
+        if let Some(on) = upgrade.take() {
+            match websocket::forward(p, out, &parts.headers, lease, on).await {
+                Ok(res) => return finish(p, &parts, &ctx, sticky.as_deref(), &ep, res),
+                Err(websocket::Failed::Dial(again)) => {
+                    p.picker.bench(&ep.addr);
+                    upgrade = Some(again);
+                    continue;
+                }
+                Err(websocket::Failed::Backend) => {
+                    p.picker.bench(&ep.addr);
+                    break;
+                }
+            }
+        }
+        *out.uri_mut() = absolute(&ep.addr, &parts.uri);
         let res = tokio::time::timeout(p.request_timeout, p.client.request(out)).await;
-        ep.inflight.fetch_sub(1, Ordering::Relaxed);
         match res {
             Ok(Ok(res)) => {
-                let status = res.status();
-                let sent = res
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned();
-                access_log(
-                    &p,
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    &host,
-                    remote,
-                    &ep,
-                    &request_id,
-                    status,
-                    &sent,
-                    start_wall,
-                    started,
-                )
-                .await;
-                return res.map(Body::new).into_response();
+                let res = res.map(|b| Body::new(Leased { inner: b, _lease: lease }));
+                return finish(p, &parts, &ctx, sticky.as_deref(), &ep, res);
             }
             Ok(Err(e)) if e.is_connect() => {
                 tracing::warn!(backend = %ep.addr, error = %e, "backend connection failed; trying another");
-                p.bench(&ep.addr);
+                p.picker.bench(&ep.addr);
             }
             Ok(Err(e)) => {
                 tracing::warn!(backend = %ep.addr, error = %e, "backend failed");
-                p.bench(&ep.addr);
+                p.picker.bench(&ep.addr);
                 break;
             }
             Err(_) => {
@@ -189,6 +250,14 @@ pub async fn handle(
             }
         }
     }
+    if tried.is_empty() && last == NoPick::AtLimit {
+        p.metrics.backend_exhausted_conns.inc();
+        return router_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Connection Limit Reached",
+            &format!("Requested route ('{}') has reached the connection limit.", ctx.host),
+        );
+    }
     router_error(
         StatusCode::BAD_GATEWAY,
         "endpoint_failure",
@@ -196,30 +265,56 @@ pub async fn handle(
     )
 }
 
-fn outgoing(
+/// The backend answered: sticky cookie, access log.
+fn finish(
+    p: &Proxy,
+    parts: &axum::http::request::Parts,
+    ctx: &Ctx,
+    requested: Option<&str>,
+    ep: &Endpoint,
+    mut res: Response,
+) -> Response {
+    sticky::add_cookie(res.headers_mut(), &ep.instance_id, requested, false);
+    access::log(p, parts, ctx, ep, res.status(), res.headers());
+    res
+}
+
+fn absolute(addr: &str, uri: &Uri) -> Uri {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("http://{addr}{path}").parse().unwrap_or_else(|_| uri.clone())
+}
+
+/// The request to the backend: origin-form URI, hop-by-hop and incoming `X-CF-*` headers
+/// dropped, CF's headers set from the endpoint.
+pub fn outgoing(
     method: &axum::http::Method,
     uri: &Uri,
     headers: &HeaderMap,
     ep: &Endpoint,
-    remote: SocketAddr,
-    request_id: &str,
+    ctx: &Ctx,
     body: Body,
-) -> axum::http::Request<Body> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut out = axum::http::Request::builder()
-        .method(method.clone())
-        .uri(format!("http://{}{path}", ep.addr))
-        .body(body)
-        .unwrap_or_default();
+) -> Request<Body> {
+    let mut out = Request::new(body);
+    *out.method_mut() = method.clone();
+    *out.uri_mut() = uri.path_and_query().map_or_else(
+        || Uri::from_static("/"),
+        |p| p.as_str().parse().unwrap_or_else(|_| Uri::from_static("/")),
+    );
     let h = out.headers_mut();
+    h.reserve(headers.len() + 8);
     for (k, v) in headers {
         if !HOP_BY_HOP.contains(&k.as_str()) && !k.as_str().starts_with("x-cf-") {
             h.append(k.clone(), v.clone());
         }
     }
+    if !h.contains_key(header::HOST) {
+        if let Ok(v) = HeaderValue::from_str(&ctx.host) {
+            h.insert(header::HOST, v);
+        }
+    }
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", remote.ip()),
-        None => remote.ip().to_string(),
+        Some(prev) => format!("{prev}, {}", ctx.remote.ip()),
+        None => ctx.remote.ip().to_string(),
     };
     let set = |h: &mut HeaderMap, k: &'static str, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
@@ -228,57 +323,41 @@ fn outgoing(
     };
     set(h, "x-forwarded-for", &xff);
     if !h.contains_key("x-forwarded-proto") {
-        set(h, "x-forwarded-proto", "http");
+        set(h, "x-forwarded-proto", if ctx.https { "https" } else { "http" });
     }
     if !h.contains_key("x-request-start") {
         let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         set(h, "x-request-start", &ms.to_string());
     }
-    set(h, "x-vcap-request-id", request_id);
+    set(h, "x-vcap-request-id", &ctx.request_id);
     set(h, "x-cf-applicationid", &ep.app);
     set(h, "x-cf-instanceindex", &ep.index);
     set(h, "x-cf-instanceid", &ep.instance_id);
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn access_log(
-    p: &Proxy,
-    method: &axum::http::Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    host: &str,
-    remote: SocketAddr,
-    ep: &Endpoint,
-    request_id: &str,
-    status: StatusCode,
-    sent: &str,
-    start: time::OffsetDateTime,
-    started: Instant,
-) {
-    if ep.app.is_empty() {
-        return;
+/// A response body that keeps its endpoint counted as in flight until it is done.
+pub struct Leased<B> {
+    pub inner: B,
+    pub _lease: Lease,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Leased<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
     }
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-    let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
-    let when = start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let secs = started.elapsed().as_secs_f64();
-    let line = format!(
-        "{host} - [{when}] \"{method} {uri} HTTP/1.1\" {} {received} {sent} \"{}\" \"{}\" \"{remote}\" \"{}\" \
-         x_forwarded_for:\"{}\" x_forwarded_proto:\"{}\" vcap_request_id:\"{request_id}\" response_time:{secs:.6} \
-         gorouter_time:{secs:.6} app_id:\"{}\" app_index:\"{}\" instance_id:\"{}\" x_cf_routererror:\"-\"",
-        status.as_u16(),
-        get("referer"),
-        get("user-agent"),
-        ep.addr,
-        get("x-forwarded-for").replace('-', &remote.ip().to_string()),
-        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http"),
-        ep.app,
-        ep.index,
-        ep.instance_id,
-    );
-    let env = Envelope::log(&ep.app, p.index.to_string(), "RTR", line, LogStream::Out);
-    if let Ok(body) = serde_json::to_vec(&env) {
-        let _ = p.bus.publish(&env.subject(), body.into()).await;
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

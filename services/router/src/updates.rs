@@ -8,6 +8,7 @@ use bus::{BusExt as _, DynBus};
 use wire::routing::{RegistryMessage, RouterStart};
 use wire::subjects;
 
+use crate::metrics::{Action, RouterMetrics};
 use crate::table::{Registry, Shared};
 
 pub struct Updater {
@@ -16,6 +17,7 @@ pub struct Updater {
     pub start: RouterStart,
     pub prune_interval: Duration,
     pub default_ttl: Duration,
+    pub metrics: RouterMetrics,
 }
 
 impl Updater {
@@ -43,11 +45,19 @@ impl Updater {
             let changed = tokio::select! {
                 () = shutdown.cancelled() => return,
                 Some(m) = reg.next() => match serde_json::from_slice::<RegistryMessage>(&m.payload) {
-                    Ok(msg) => { registry.register(&msg, self.default_ttl); true }
+                    Ok(msg) => {
+                        registry.register(&msg, self.default_ttl);
+                        self.metrics.registry_messages.get_or_create(&Action { action: "register" }).inc();
+                        true
+                    }
                     Err(e) => { tracing::debug!(error = %e, "malformed router.register"); false }
                 },
                 Some(m) = unreg.next() => match serde_json::from_slice::<RegistryMessage>(&m.payload) {
-                    Ok(msg) => { registry.unregister(&msg); true }
+                    Ok(msg) => {
+                        registry.unregister(&msg);
+                        self.metrics.registry_messages.get_or_create(&Action { action: "unregister" }).inc();
+                        true
+                    }
                     Err(_) => false,
                 },
                 Some(m) = greet.next() => {
@@ -60,10 +70,16 @@ impl Updater {
                     let _ = self.bus.publish_json(subjects::ROUTER_START, &self.start).await;
                     false
                 }
-                _ = prune.tick() => registry.prune(Instant::now()) > 0,
+                _ = prune.tick() => {
+                    let pruned = registry.prune(Instant::now());
+                    self.metrics.routes_pruned.inc_by(pruned as u64);
+                    pruned > 0
+                }
             };
             if changed {
-                self.table.store(registry.snapshot());
+                let table = registry.snapshot();
+                self.metrics.routes.set(i64::try_from(table.route_count()).unwrap_or(i64::MAX));
+                self.table.store(table);
             }
         }
     }

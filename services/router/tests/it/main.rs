@@ -1,53 +1,89 @@
 //! The router with real TCP backends on random ports and the in-process bus.
 
+mod basics;
+mod churn;
+mod limits;
+mod sessions;
+mod tls;
+mod websockets;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{BusExt as _, DynBus, InProcessBus};
+use bus::{DynBus, InProcessBus};
 use wire::routing::RegistryMessage;
 
-struct Router {
-    url: String,
-    bus: DynBus,
+pub struct Router {
+    pub url: String,
+    pub status: String,
+    pub tls: Option<std::net::SocketAddr>,
+    pub bus: DynBus,
     _shutdown: kit::Shutdown,
 }
 
-async fn start() -> Router {
+impl Drop for Router {
+    fn drop(&mut self) {
+        self._shutdown.cancel();
+    }
+}
+
+pub async fn start() -> Router {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tune: impl FnOnce(&mut router::Config)) -> Router {
     let bus: DynBus = Arc::new(InProcessBus::new());
-    let config = router::Config {
+    let mut config = router::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         status_addr: "127.0.0.1:0".parse().expect("addr"),
         index: 4,
         prune_interval_secs: 1,
         ..Default::default()
     };
+    tune(&mut config);
     let service = router::build(config, router::Deps { bus: bus.clone() }).await.expect("build");
     let url = format!("http://{}", service.local_addr());
-    let status = format!("http://{}/readyz", service.status_addr());
+    let status = format!("http://{}", service.status_addr());
+    let tls = service.tls_addr();
     let shutdown = kit::Shutdown::new();
     tokio::spawn(service.run(shutdown.clone()));
-    testkit::wait_http_ok(&status, Duration::from_secs(10)).await.expect("ready");
-    Router { url, bus, _shutdown: shutdown }
+    testkit::wait_http_ok(&format!("{status}/readyz"), Duration::from_secs(10))
+        .await
+        .expect("ready");
+    Router { url, status, tls, bus, _shutdown: shutdown }
 }
 
-/// A backend answering with its name and the CF headers it received.
-async fn backend(name: &'static str) -> u16 {
-    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| async move {
-        let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        format!(
-            "{name} index={} app={} xff={}",
-            h("x-cf-instanceindex"),
-            h("x-cf-applicationid"),
-            h("x-forwarded-for")
-        )
-    });
+/// A backend answering with its name and the CF headers it received; `/login` also sets a
+/// `JSESSIONID` cookie.
+pub async fn backend(name: &'static str) -> u16 {
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+            let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let body = format!(
+                "{name} index={} app={} xff={} proto={} pin={}",
+                h("x-cf-instanceindex"),
+                h("x-cf-applicationid"),
+                h("x-forwarded-for"),
+                h("x-forwarded-proto"),
+                h("x-cf-app-instance"),
+            );
+            let mut res = axum::response::IntoResponse::into_response(body);
+            if uri.path() == "/login" {
+                res.headers_mut().insert(
+                    "set-cookie",
+                    axum::http::HeaderValue::from_static("JSESSIONID=s1; Path=/; SameSite=Lax"),
+                );
+            }
+            res
+        },
+    );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = l.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(l, app).await });
     port
 }
 
-fn reg(port: u16, uri: &str, index: &str) -> RegistryMessage {
+pub fn reg(port: u16, uri: &str, index: &str) -> RegistryMessage {
     RegistryMessage {
         host: "127.0.0.1".into(),
         port,
@@ -59,8 +95,11 @@ fn reg(port: u16, uri: &str, index: &str) -> RegistryMessage {
     }
 }
 
-async fn get(r: &Router, host: &str, path: &str) -> (u16, String, String) {
-    let res = reqwest::Client::new()
+pub async fn get(r: &Router, host: &str, path: &str) -> (u16, String, String) {
+    let res = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
         .get(format!("{}{path}", r.url))
         .header("host", host)
         .send()
@@ -76,154 +115,10 @@ async fn get(r: &Router, host: &str, path: &str) -> (u16, String, String) {
     (status, res.text().await.expect("body"), err)
 }
 
-async fn wait_routed(r: &Router, host: &str) {
+pub async fn wait_routed(r: &Router, host: &str) {
     testkit::eventually("route registered", Duration::from_secs(5), || async {
         (get(r, host, "/").await.0 == 200).then_some(())
     })
     .await
     .expect("routed");
-}
-
-#[tokio::test]
-async fn routes_spread_and_carry_cf_headers() {
-    let r = start().await;
-    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
-        let port = backend(name).await;
-        r.bus
-            .publish_json("router.register", &reg(port, "MyApp.apps.localhost", &i.to_string()))
-            .await
-            .expect("pub");
-    }
-    wait_routed(&r, "myapp.apps.localhost").await;
-    let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..30 {
-        let (status, body, _) = get(&r, "myapp.APPS.localhost:8080", "/").await;
-        assert_eq!(status, 200);
-        assert!(body.contains("app=app-guid") && body.contains("xff=127.0.0.1"), "{body}");
-        seen.insert(body.split(' ').next().unwrap_or("").to_owned());
-    }
-    assert_eq!(seen.len(), 3, "round-robin reaches every backend: {seen:?}");
-}
-
-#[tokio::test]
-async fn errors_are_gorouters() {
-    let r = start().await;
-    let (status, body, err) = get(&r, "nothing.apps.localhost", "/").await;
-    assert_eq!((status, err.as_str()), (404, "unknown_route"));
-    assert_eq!(body, "404 Not Found: Requested route ('nothing.apps.localhost') does not exist.\n");
-    let port = backend("x").await;
-    r.bus
-        .publish_json("router.register", &reg(port, "gone.apps.localhost", "0"))
-        .await
-        .expect("pub");
-    wait_routed(&r, "gone.apps.localhost").await;
-    r.bus
-        .publish_json("router.unregister", &reg(port, "gone.apps.localhost", "0"))
-        .await
-        .expect("pub");
-    let (status, _, err) = testkit::eventually("unregistered", Duration::from_secs(5), || async {
-        let got = get(&r, "gone.apps.localhost", "/").await;
-        (got.0 != 200).then_some(got)
-    })
-    .await
-    .expect("503");
-    assert_eq!((status, err.as_str()), (503, "no_endpoints"));
-    let dead = testkit::free_port();
-    r.bus
-        .publish_json("router.register", &reg(dead, "dead.apps.localhost", "0"))
-        .await
-        .expect("pub");
-    let (status, _, err) = testkit::eventually("dead backend", Duration::from_secs(5), || async {
-        let got = get(&r, "dead.apps.localhost", "/").await;
-        (got.0 != 404).then_some(got)
-    })
-    .await
-    .expect("502");
-    assert_eq!((status, err.as_str()), (502, "endpoint_failure"));
-}
-
-#[tokio::test]
-async fn a_dead_backend_is_retried_elsewhere_without_errors() {
-    let r = start().await;
-    let live = backend("live").await;
-    let dead = testkit::free_port();
-    r.bus
-        .publish_json("router.register", &reg(dead, "mixed.apps.localhost", "0"))
-        .await
-        .expect("pub");
-    r.bus
-        .publish_json("router.register", &reg(live, "mixed.apps.localhost", "1"))
-        .await
-        .expect("pub");
-    wait_routed(&r, "mixed.apps.localhost").await;
-    for _ in 0..20 {
-        let (status, body, _) = get(&r, "mixed.apps.localhost", "/").await;
-        assert_eq!(status, 200, "{body}");
-        assert!(body.starts_with("live"));
-    }
-}
-
-#[tokio::test]
-async fn context_paths_and_wildcards() {
-    let r = start().await;
-    let (root, api, wild) = (backend("root").await, backend("api").await, backend("wild").await);
-    r.bus
-        .publish_json("router.register", &reg(root, "shop.apps.localhost", "0"))
-        .await
-        .expect("pub");
-    r.bus
-        .publish_json("router.register", &reg(api, "shop.apps.localhost/api", "0"))
-        .await
-        .expect("pub");
-    r.bus.publish_json("router.register", &reg(wild, "*.apps.localhost", "0")).await.expect("pub");
-    wait_routed(&r, "shop.apps.localhost").await;
-    assert!(get(&r, "shop.apps.localhost", "/api/orders").await.1.starts_with("api"));
-    assert!(get(&r, "shop.apps.localhost", "/apiary").await.1.starts_with("root"));
-    assert!(get(&r, "other.apps.localhost", "/").await.1.starts_with("wild"));
-}
-
-#[tokio::test]
-async fn access_logs_and_announcements() {
-    let r = start().await;
-    let mut rtr = r.bus.subscribe("logs.rtr").await.expect("sub");
-    let port = backend("l").await;
-    r.bus
-        .publish_json("router.register", &reg(port, "logged.apps.localhost", "2"))
-        .await
-        .expect("pub");
-    wait_routed(&r, "logged.apps.localhost").await;
-    let msg = tokio::time::timeout(Duration::from_secs(5), rtr.next())
-        .await
-        .expect("in time")
-        .expect("envelope");
-    let env: wire::envelope::Envelope = serde_json::from_slice(&msg.payload).expect("json");
-    assert_eq!((env.source_id.as_str(), env.instance_id.as_str()), ("app-guid", "4"));
-    let line = env.log_text().expect("text");
-    assert!(line.starts_with("logged.apps.localhost - ["), "{line}");
-    assert!(line.contains("\"GET / HTTP/1.1\" 200") && line.contains("app_index:\"2\""), "{line}");
-    let greet = r
-        .bus
-        .request("router.greet", bytes::Bytes::new(), Duration::from_secs(5))
-        .await
-        .expect("greet");
-    let start: wire::routing::RouterStart = serde_json::from_slice(&greet.payload).expect("json");
-    assert_eq!(
-        (start.minimum_register_interval_in_seconds, start.prune_threshold_in_seconds),
-        (20, 120)
-    );
-}
-
-#[tokio::test]
-async fn stale_routes_are_pruned() {
-    let r = start().await;
-    let port = backend("s").await;
-    let mut m = reg(port, "stale.apps.localhost", "0");
-    m.stale_threshold_in_seconds = Some(1);
-    r.bus.publish_json("router.register", &m).await.expect("pub");
-    wait_routed(&r, "stale.apps.localhost").await;
-    testkit::eventually("pruned", Duration::from_secs(10), || async {
-        (get(&r, "stale.apps.localhost", "/").await.0 == 503).then_some(())
-    })
-    .await
-    .expect("pruned after its threshold");
 }

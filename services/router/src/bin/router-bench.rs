@@ -1,0 +1,227 @@
+//! `router-bench`: wrk against the router and against nginx (Debian package) as a reverse
+//! proxy to the same backend, in the same run on the same machine; prints requests/s, the
+//! ratio, and both p99 latencies.
+//!
+//! `cargo run --release -p router --bin router-bench [-- <seconds>]` (needs `nginx` and
+//! `wrk` on PATH). The backend (hyper, fixed 1 KiB body) and the router run in this process,
+//! the route registered through an in-process bus; nginx runs from a config in a temp dir.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bus::{BusExt as _, DynBus, InProcessBus};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const HOST: &str = "bench.apps.localhost";
+
+/// A hyper server answering every request with the same 1 KiB body.
+async fn backend() -> Res<SocketAddr> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    let body = Bytes::from(vec![b'x'; 1024]);
+    tokio::spawn(async move {
+        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        while let Ok((s, _)) = l.accept().await {
+            let _ = s.set_nodelay(true);
+            let body = body.clone();
+            let builder = builder.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
+                });
+                let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// One raw GET; true on a 200.
+async fn probe(addr: SocketAddr, host: &str) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    out.starts_with(b"HTTP/1.1 200")
+}
+
+async fn wait_ok(addr: SocketAddr, host: &str, what: &str) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe(addr, host).await {
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not answer 200 on {addr}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn start_router(backend: SocketAddr) -> Res<(SocketAddr, kit::Shutdown)> {
+    let bus: DynBus = Arc::new(InProcessBus::new());
+    let config = router::Config {
+        addr: "127.0.0.1:0".parse()?,
+        status_addr: "127.0.0.1:0".parse()?,
+        ..Default::default()
+    };
+    let service = router::build(config, router::Deps { bus: bus.clone() }).await?;
+    let addr = service.local_addr();
+    let shutdown = kit::Shutdown::new();
+    tokio::spawn(service.run(shutdown.clone()));
+    let reg = wire::routing::RegistryMessage {
+        host: backend.ip().to_string(),
+        port: backend.port(),
+        uris: vec![HOST.into()],
+        app: std::env::var("BENCH_APP").unwrap_or("bench-app".into()),
+        private_instance_id: "bench-instance".into(),
+        private_instance_index: "0".into(),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        bus.publish_json(wire::subjects::ROUTER_REGISTER, &reg).await?;
+        if probe(addr, HOST).await {
+            return Ok((addr, shutdown));
+        }
+        if Instant::now() > deadline {
+            return Err("the router never routed the benchmark host".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_nginx(dir: &Path, backend: SocketAddr) -> Res<(SocketAddr, Child)> {
+    let port = free_port()?;
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         upstream app {{ server {backend}; keepalive 100; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://app;\n\
+         proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
+         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n  }}\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf)?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run nginx: {e}"))?;
+    Ok((SocketAddr::from(([127, 0, 0, 1], port)), child))
+}
+
+/// requests/s and p99 in milliseconds from wrk's output.
+fn parse_wrk(out: &str) -> Res<(f64, f64)> {
+    let rps = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or("no Requests/sec in wrk output")?;
+    let p99 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(str::trim)
+        .and_then(|v| {
+            let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+            let (n, unit) = v.split_at(split);
+            let n: f64 = n.parse().ok()?;
+            match unit {
+                "us" => Some(n / 1000.0),
+                "ms" => Some(n),
+                "s" => Some(n * 1000.0),
+                "m" => Some(n * 60_000.0),
+                _ => None,
+            }
+        })
+        .ok_or("no 99% line in wrk output")?;
+    let errors = out.lines().find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
+    if let Some(e) = errors {
+        eprintln!("wrk: {}", e.trim());
+    }
+    Ok((rps, p99))
+}
+
+async fn wrk(addr: SocketAddr, host: &str, secs: u64) -> Res<(f64, f64)> {
+    let args = vec![
+        "-t2".to_owned(),
+        "-c64".to_owned(),
+        format!("-d{secs}s"),
+        "--latency".to_owned(),
+        "-H".to_owned(),
+        format!("Host: {host}"),
+        format!("http://{addr}/"),
+    ];
+    let out = tokio::task::spawn_blocking(move || Command::new("wrk").args(&args).output())
+        .await?
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    parse_wrk(&text)
+}
+
+async fn run(secs: u64) -> Res<()> {
+    let backend = backend().await?;
+    let (router, shutdown) = start_router(backend).await?;
+    let dir = std::env::temp_dir().join(format!("router-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (nginx, mut child) = start_nginx(&dir, backend)?;
+    let result = async {
+        wait_ok(nginx, HOST, "nginx").await?;
+        // Warm both up (connection pools, page cache), then measure one after the other.
+        wrk(router, HOST, 1).await?;
+        wrk(nginx, HOST, 1).await?;
+        let (r_rps, r_p99) = wrk(router, HOST, secs).await?;
+        let (n_rps, n_p99) = wrk(nginx, HOST, secs).await?;
+        println!("wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine");
+        println!("router: {r_rps:>10.0} req/s  p99 {r_p99:.3} ms");
+        println!("nginx:  {n_rps:>10.0} req/s  p99 {n_p99:.3} ms");
+        println!(
+            "ratio router/nginx: {:.2}x req/s; p99 router - nginx: {:+.3} ms",
+            r_rps / n_rps,
+            r_p99 - n_p99
+        );
+        Ok::<_, Box<dyn Error + Send + Sync>>(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    shutdown.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn main() -> Res<()> {
+    let secs = match std::env::args().nth(1) {
+        Some(a) => a.parse().map_err(|_| format!("usage: router-bench [seconds], got {a:?}"))?,
+        None => 10,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(secs))
+}

@@ -1,0 +1,151 @@
+//! Routing, spreading, errors, retries, access logs and pruning.
+
+use std::time::Duration;
+
+use bus::BusExt as _;
+
+use crate::{backend, get, reg, start, wait_routed};
+
+#[tokio::test]
+async fn routes_spread_and_carry_cf_headers() {
+    let r = start().await;
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let port = backend(name).await;
+        r.bus
+            .publish_json("router.register", &reg(port, "MyApp.apps.localhost", &i.to_string()))
+            .await
+            .expect("pub");
+    }
+    wait_routed(&r, "myapp.apps.localhost").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let (status, body, _) = get(&r, "myapp.APPS.localhost:8080", "/").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("app=app-guid") && body.contains("xff=127.0.0.1"), "{body}");
+        seen.insert(body.split(' ').next().unwrap_or("").to_owned());
+    }
+    assert_eq!(seen.len(), 3, "round-robin reaches every backend: {seen:?}");
+}
+
+#[tokio::test]
+async fn errors_are_gorouters() {
+    let r = start().await;
+    let (status, body, err) = get(&r, "nothing.apps.localhost", "/").await;
+    assert_eq!((status, err.as_str()), (404, "unknown_route"));
+    assert_eq!(body, "404 Not Found: Requested route ('nothing.apps.localhost') does not exist.\n");
+    let port = backend("x").await;
+    r.bus
+        .publish_json("router.register", &reg(port, "gone.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    wait_routed(&r, "gone.apps.localhost").await;
+    r.bus
+        .publish_json("router.unregister", &reg(port, "gone.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    let (status, _, err) = testkit::eventually("unregistered", Duration::from_secs(5), || async {
+        let got = get(&r, "gone.apps.localhost", "/").await;
+        (got.0 != 200).then_some(got)
+    })
+    .await
+    .expect("503");
+    assert_eq!((status, err.as_str()), (503, "no_endpoints"));
+    let dead = testkit::free_port();
+    r.bus
+        .publish_json("router.register", &reg(dead, "dead.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    let (status, _, err) = testkit::eventually("dead backend", Duration::from_secs(5), || async {
+        let got = get(&r, "dead.apps.localhost", "/").await;
+        (got.0 != 404).then_some(got)
+    })
+    .await
+    .expect("502");
+    assert_eq!((status, err.as_str()), (502, "endpoint_failure"));
+}
+
+#[tokio::test]
+async fn a_dead_backend_is_retried_elsewhere_without_errors() {
+    let r = start().await;
+    let live = backend("live").await;
+    let dead = testkit::free_port();
+    r.bus
+        .publish_json("router.register", &reg(dead, "mixed.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    r.bus
+        .publish_json("router.register", &reg(live, "mixed.apps.localhost", "1"))
+        .await
+        .expect("pub");
+    wait_routed(&r, "mixed.apps.localhost").await;
+    for _ in 0..20 {
+        let (status, body, _) = get(&r, "mixed.apps.localhost", "/").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.starts_with("live"));
+    }
+}
+
+#[tokio::test]
+async fn context_paths_and_wildcards() {
+    let r = start().await;
+    let (root, api, wild) = (backend("root").await, backend("api").await, backend("wild").await);
+    r.bus
+        .publish_json("router.register", &reg(root, "shop.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    r.bus
+        .publish_json("router.register", &reg(api, "shop.apps.localhost/api", "0"))
+        .await
+        .expect("pub");
+    r.bus.publish_json("router.register", &reg(wild, "*.apps.localhost", "0")).await.expect("pub");
+    wait_routed(&r, "shop.apps.localhost").await;
+    assert!(get(&r, "shop.apps.localhost", "/api/orders").await.1.starts_with("api"));
+    assert!(get(&r, "shop.apps.localhost", "/apiary").await.1.starts_with("root"));
+    assert!(get(&r, "other.apps.localhost", "/").await.1.starts_with("wild"));
+}
+
+#[tokio::test]
+async fn access_logs_and_announcements() {
+    let r = start().await;
+    let mut rtr = r.bus.subscribe("logs.rtr").await.expect("sub");
+    let port = backend("l").await;
+    r.bus
+        .publish_json("router.register", &reg(port, "logged.apps.localhost", "2"))
+        .await
+        .expect("pub");
+    wait_routed(&r, "logged.apps.localhost").await;
+    let msg = tokio::time::timeout(Duration::from_secs(5), rtr.next())
+        .await
+        .expect("in time")
+        .expect("envelope");
+    let env: wire::envelope::Envelope = serde_json::from_slice(&msg.payload).expect("json");
+    assert_eq!((env.source_id.as_str(), env.instance_id.as_str()), ("app-guid", "4"));
+    let line = env.log_text().expect("text");
+    assert!(line.starts_with("logged.apps.localhost - ["), "{line}");
+    assert!(line.contains("\"GET / HTTP/1.1\" 200") && line.contains("app_index:\"2\""), "{line}");
+    let greet = r
+        .bus
+        .request("router.greet", bytes::Bytes::new(), Duration::from_secs(5))
+        .await
+        .expect("greet");
+    let start: wire::routing::RouterStart = serde_json::from_slice(&greet.payload).expect("json");
+    assert_eq!(
+        (start.minimum_register_interval_in_seconds, start.prune_threshold_in_seconds),
+        (20, 120)
+    );
+}
+
+#[tokio::test]
+async fn stale_routes_are_pruned() {
+    let r = start().await;
+    let port = backend("s").await;
+    let mut m = reg(port, "stale.apps.localhost", "0");
+    m.stale_threshold_in_seconds = Some(1);
+    r.bus.publish_json("router.register", &m).await.expect("pub");
+    wait_routed(&r, "stale.apps.localhost").await;
+    testkit::eventually("pruned", Duration::from_secs(10), || async {
+        (get(&r, "stale.apps.localhost", "/").await.0 == 503).then_some(())
+    })
+    .await
+    .expect("pruned after its threshold");
+}

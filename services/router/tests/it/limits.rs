@@ -1,0 +1,86 @@
+//! The per-backend connection limit and the metrics on the status listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::BusExt as _;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::{get, reg, start_with, wait_routed};
+
+/// A backend whose `/slow` waits until `release` is notified; `entered` gets a permit per
+/// `/slow` request received.
+async fn slow_backend(entered: Arc<Semaphore>, release: Arc<Notify>) -> u16 {
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(move || {
+                let (entered, release) = (entered.clone(), release.clone());
+                async move {
+                    let wait = release.notified();
+                    entered.add_permits(1);
+                    wait.await;
+                    "slow done"
+                }
+            }),
+        )
+        .fallback(|| async { "fast" });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    port
+}
+
+#[tokio::test]
+async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
+    let r = start_with(|c| c.max_conns_per_backend = 1).await;
+    let host = "limited.apps.localhost";
+    let entered = Arc::new(Semaphore::new(0));
+    let release = Arc::new(Notify::new());
+    let port = slow_backend(entered.clone(), release.clone()).await;
+    r.bus.publish_json("router.register", &reg(port, host, "0")).await.expect("pub");
+    wait_routed(&r, host).await;
+    let url = format!("{}/slow", r.url);
+    let slow = tokio::spawn(async move {
+        let res = reqwest::Client::new().get(url).header("host", host).send().await;
+        res.expect("slow request").text().await.expect("body")
+    });
+    entered.acquire().await.expect("the slow request reached the backend").forget();
+    let (status, body, err) = get(&r, host, "/").await;
+    assert_eq!((status, err.as_str()), (503, "Connection Limit Reached"));
+    assert_eq!(
+        body,
+        "503 Service Unavailable: Requested route ('limited.apps.localhost') has reached the connection limit.\n"
+    );
+    // A second instance takes the traffic while the first is busy.
+    let other = crate::backend("other").await;
+    r.bus.publish_json("router.register", &reg(other, host, "1")).await.expect("pub");
+    testkit::eventually("spill over", Duration::from_secs(5), || async {
+        get(&r, host, "/").await.1.starts_with("other").then_some(())
+    })
+    .await
+    .expect("the free instance serves");
+    release.notify_one();
+    assert_eq!(slow.await.expect("join"), "slow done");
+    testkit::eventually("freed", Duration::from_secs(5), || async {
+        (get(&r, host, "/").await.1 == "fast").then_some(())
+    })
+    .await
+    .expect("the first instance serves again once free");
+    let metrics = reqwest::get(format!("{}/metrics", r.status))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for want in [
+        "paas_router_responses_total{status_group=\"2xx\"}",
+        "paas_router_responses_total{status_group=\"5xx\"}",
+        "paas_router_backend_exhausted_conns_total 1",
+        "paas_router_total_routes 1",
+        "paas_router_registry_message_total{action=\"register\"} 2",
+        "paas_router_latency_seconds_count",
+    ] {
+        assert!(metrics.contains(want), "{want} missing in:\n{metrics}");
+    }
+}
