@@ -298,8 +298,10 @@ fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Durati
     println!("paas is ready ({} ms)", took.as_millis());
     println!("  api:    {api}");
     println!(
-        "  router: http://{} (apps at https?://<app>.{})",
-        cfg.router.addr, cfg.api.apps_domain
+        "  router: http://{} (apps at http://<app>.{}:{})",
+        cfg.router.addr,
+        cfg.api.apps_domain,
+        cfg.router.addr.port()
     );
     println!("  logs:   {}", url_of(cfg.logs.addr));
     println!("  data:   {}", cfg.data_dir.display());
