@@ -4,6 +4,7 @@
 //! This crate holds data and the rules of its encoding only. It must never do I/O, hold state,
 //! or depend on a service crate.
 
+pub mod drains;
 pub mod envelope;
 pub mod events;
 pub mod lrp;

@@ -439,6 +439,7 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
     let Some(app) = find(s, guid).await? else { return Ok(()) };
     let space = crate::spaces::find(s, &app.space_guid).await?;
     crate::desired::remove_app(s, &app.guid).await?;
+    crate::services::unbind_app(s, &app.guid).await?;
     let blobs = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
         .bind(guid)
         .fetch_all(&s.db.pool)
@@ -615,7 +616,7 @@ async fn env(
     Ok(Json(json!({
         "staging_env_json": {}, "running_env_json": {},
         "environment_variables": app.env,
-        "system_env_json": {"VCAP_SERVICES": {}},
+        "system_env_json": {"VCAP_SERVICES": crate::services::vcap_services(&s, &app.guid).await?},
         "application_env_json": {"VCAP_APPLICATION": vcap},
     })))
 }

@@ -224,7 +224,10 @@ async fn staging_request(
     let vcap = crate::desired::vcap_application(s, app, web.as_ref()).await?;
     let mut env = app.env.clone();
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
-    env.insert("VCAP_SERVICES".into(), "{}".into());
+    env.insert(
+        "VCAP_SERVICES".into(),
+        crate::services::vcap_services(s, &app.guid).await?.to_string(),
+    );
     env.insert("MEMORY_LIMIT".into(), format!("{}m", b.memory_mb));
     env.insert("CF_STACK".into(), b.stack.clone());
     let base = s.internal_url();

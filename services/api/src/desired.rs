@@ -69,7 +69,10 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     vcap["process_type"] = json!(p.kind);
     let mut env: BTreeMap<String, String> = app.env.clone();
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
-    env.insert("VCAP_SERVICES".into(), "{}".into());
+    env.insert(
+        "VCAP_SERVICES".into(),
+        crate::services::vcap_services(s, &app.guid).await?.to_string(),
+    );
     env.insert("MEMORY_LIMIT".into(), format!("{}m", p.memory_mb));
     let h = &p.health;
     let kind = match h.kind.as_str() {

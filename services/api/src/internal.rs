@@ -50,6 +50,15 @@ pub fn routes(max_droplet: u64) -> Router<AppState> {
             put(upload_droplet).layer(axum::extract::DefaultBodyLimit::max(limit)),
         )
         .route("/internal/v1/builds/{guid}/completed", post(completed))
+        .route("/internal/v1/syslog_drains", get(syslog_drains))
+}
+
+/// Apps bound to a drain URL, for the logs service.
+async fn syslog_drains(
+    State(s): State<AppState>,
+    _c: Component,
+) -> ApiResult<Json<wire::drains::SyslogDrains>> {
+    Ok(Json(crate::services::syslog_drains(&s).await?))
 }
 
 async fn package(

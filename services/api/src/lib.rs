@@ -28,6 +28,7 @@ mod quotas;
 mod roles;
 mod root;
 mod routes;
+mod services;
 mod space_quotas;
 mod spaces;
 mod stats;
@@ -223,7 +224,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (2, "identity", "0002_identity.sql"),
             (3, "platform", "0003_platform.sql"),
             (4, "metadata", "0004_metadata.sql"),
-            (5, "space_quotas", "0005_space_quotas.sql")
+            (5, "space_quotas", "0005_space_quotas.sql"),
+            (6, "services", "0006_services.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -300,6 +302,7 @@ fn v3_routes(config: &Config) -> Router<AppState> {
         .merge(quotas::routes())
         .merge(space_quotas::routes())
         .merge(domains::routes())
+        .merge(services::routes())
         .merge(routes::routes())
         .merge(apps::routes())
         .merge(processes::routes())

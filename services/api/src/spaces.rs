@@ -272,5 +272,6 @@ pub async fn delete_contents(s: &AppState, space: &str, actor: &Actor) -> ApiRes
         .execute(&s.db.pool)
         .await?;
     sqlx::query("DELETE FROM routes WHERE space_guid = $1").bind(space).execute(&s.db.pool).await?;
+    crate::services::delete_in_space(s, space).await?;
     Ok(())
 }

@@ -90,7 +90,7 @@ pub async fn password_token(url: &str, user: &str, pw: &str) -> String {
     res["access_token"].as_str().expect("access_token").to_owned()
 }
 
-async fn component_token(url: &str) -> String {
+pub async fn component_token(url: &str) -> String {
     let res: Value = reqwest::Client::new()
         .post(format!("{url}/oauth/token"))
         .basic_auth("paas-internal", Some(SECRET))

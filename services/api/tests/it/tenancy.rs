@@ -8,7 +8,7 @@ use testkit::{Engine, TestDb};
 use crate::harness::{self, Client};
 
 /// `cf create-user`: SCIM user, then the v3 user record; returns the user's guid.
-async fn create_user(admin: &Client, name: &str) -> String {
+pub async fn create_user(admin: &Client, name: &str) -> String {
     let res = admin
         .http
         .post(format!("{}/Users", admin.url))
@@ -24,7 +24,12 @@ async fn create_user(admin: &Client, name: &str) -> String {
     guid
 }
 
-async fn role(admin: &Client, kind: &str, user: &str, rel: (&str, &str)) -> (StatusCode, Value) {
+pub async fn role(
+    admin: &Client,
+    kind: &str,
+    user: &str,
+    rel: (&str, &str),
+) -> (StatusCode, Value) {
     admin
         .post("/v3/roles", json!({"type": kind, "relationships": {"user": {"data": {"username": user, "origin": "uaa"}}, rel.0: {"data": {"guid": rel.1}}}}))
         .await
