@@ -25,6 +25,7 @@ pub struct SourceLabel {
 pub struct Ingest {
     sub: Subscription,
     store: Arc<crate::store::Store>,
+    drains: Arc<crate::drains::Drains>,
     queue: usize,
     ingested: Counter,
     malformed: Counter,
@@ -40,6 +41,7 @@ impl Ingest {
         bus: &DynBus,
         metrics: &kit::metrics::Metrics,
         store: Arc<crate::store::Store>,
+        drains: Arc<crate::drains::Drains>,
         queue: usize,
     ) -> Result<Self, bus::BusError> {
         let sub = bus.subscribe(wire::subjects::LOGS_ALL).await?;
@@ -63,13 +65,19 @@ impl Ingest {
             "Envelopes from platform components, by component",
             platform.clone(),
         );
-        Ok(Self { sub, store, queue: queue.max(1), ingested, malformed, dropped, platform })
+        Ok(Self { sub, store, drains, queue: queue.max(1), ingested, malformed, dropped, platform })
     }
 
     pub async fn run(mut self, shutdown: kit::Shutdown) {
         let (tx, rx) = mpsc::channel::<(Envelope, usize)>(self.queue);
         let lost: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let writer = tokio::spawn(write(self.store.clone(), rx, lost.clone(), shutdown.clone()));
+        let writer = tokio::spawn(write(
+            self.store.clone(),
+            self.drains.clone(),
+            rx,
+            lost.clone(),
+            shutdown.clone(),
+        ));
         loop {
             let msg = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -103,9 +111,11 @@ impl Ingest {
     }
 }
 
-/// Store queued envelopes; once a second, tell each app that lost lines how many.
+/// Store queued envelopes and offer them to drains; once a second, tell each app that lost
+/// lines how many.
 async fn write(
     store: Arc<crate::store::Store>,
+    drains: Arc<crate::drains::Drains>,
     mut rx: mpsc::Receiver<(Envelope, usize)>,
     lost: Arc<Mutex<HashMap<String, u64>>>,
     shutdown: kit::Shutdown,
@@ -115,7 +125,7 @@ async fn write(
     loop {
         tokio::select! {
             item = rx.recv() => match item {
-                Some((env, bytes)) => store.insert(env, bytes),
+                Some((env, bytes)) => drains.offer(&store.insert(env, bytes)),
                 None => return,
             },
             _ = tick.tick() => report_losses(&store, &lost, &mut totals),
@@ -138,6 +148,6 @@ fn report_losses(
         );
         let env = Envelope::log(source, "", "LGR", text, LogStream::Err);
         let bytes = env.log_bytes().map_or(0, |b| b.len());
-        store.insert(env, bytes);
+        let _ = store.insert(env, bytes);
     }
 }

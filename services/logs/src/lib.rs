@@ -5,6 +5,7 @@
 //! It must never slow a producer down: under overload it drops and counts instead.
 
 pub mod access;
+pub mod drains;
 mod http;
 mod ingest;
 pub mod shipper;
@@ -38,6 +39,12 @@ pub struct Config {
     /// Issuer of accepted tokens; empty means `<api_url>/oauth/token`.
     pub token_issuer: String,
     pub drain_secs: u64,
+    /// How often the syslog drain bindings are re-read from the api.
+    pub drain_refresh_secs: u64,
+    /// Messages queued per syslog drain before new ones are dropped (and reported).
+    pub drain_buffer: usize,
+    /// PEM file of extra CA certificates trusted for `syslog-tls://` and `https://` drains.
+    pub drain_ca_file: String,
 }
 
 impl Default for Config {
@@ -53,6 +60,9 @@ impl Default for Config {
             access_cache_secs: 10,
             token_issuer: String::new(),
             drain_secs: 10,
+            drain_refresh_secs: 15,
+            drain_buffer: 10_000,
+            drain_ca_file: String::new(),
         }
     }
 }
@@ -67,6 +77,8 @@ pub enum Error {
     Listen(std::io::Error),
     #[error("logs bus: {0}")]
     Bus(#[from] bus::BusError),
+    #[error("logs drains: {0}")]
+    Drains(String),
 }
 
 pub struct Service {
@@ -77,6 +89,7 @@ pub struct Service {
     metrics: Metrics,
     ingest: ingest::Ingest,
     http: http::Http,
+    drains: Arc<drains::Drains>,
 }
 
 /// Subscribe to the bus and bind the listener; readers are checked against the api.
@@ -104,10 +117,24 @@ pub async fn build_with_access(
     ready.register("bus");
     let metrics = Metrics::new("logs");
     let store = Arc::new(store::Store::new(config.max_per_source, config.max_total_bytes));
-    let ingest =
-        ingest::Ingest::subscribe(&deps.bus, &metrics, store.clone(), config.ingest_queue).await?;
+    let tls = drains::tls_config(&config.drain_ca_file).map_err(Error::Drains)?;
+    let settings = drains::Settings {
+        api_url: config.api_url.trim_end_matches('/').to_owned(),
+        refresh: Duration::from_secs(config.drain_refresh_secs.max(1)),
+        buffer: config.drain_buffer,
+        tls: Arc::new(tls),
+    };
+    let drains = Arc::new(drains::Drains::new(settings, store.clone(), &metrics));
+    let ingest = ingest::Ingest::subscribe(
+        &deps.bus,
+        &metrics,
+        store.clone(),
+        drains.clone(),
+        config.ingest_queue,
+    )
+    .await?;
     let http = http::Http { store, access };
-    Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest, http })
+    Ok(Service { config, bus: deps.bus, listener, ready, metrics, ingest, http, drains })
 }
 
 impl Service {
@@ -125,12 +152,30 @@ impl Service {
             kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
         );
         let ingest = kit::spawn_named("logs-ingest", self.ingest.run(shutdown.clone()));
+        let drains = if self.config.internal_client_secret.is_empty() {
+            tracing::warn!("no internal client secret: syslog drains are off");
+            None
+        } else {
+            let api = self.config.api_url.trim_end_matches('/');
+            let tokens = Arc::new(auth::ClientCredentials::new(
+                format!("{api}/oauth/token"),
+                self.config.internal_client_id.clone(),
+                self.config.internal_client_secret.clone(),
+            ));
+            Some(kit::spawn_named(
+                "logs-drains",
+                self.drains.clone().follow(tokens, shutdown.clone()),
+            ))
+        };
         let app = http::routes(self.http.clone())
             .merge(kit::http::ops_routes(self.ready.clone(), self.metrics.clone()));
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
         follow.abort();
         let _ = ingest.await;
+        if let Some(d) = drains {
+            let _ = d.await;
+        }
         served.map_err(Error::Listen)
     }
 }

@@ -65,7 +65,8 @@ impl Store {
         self.live.subscribe()
     }
 
-    pub fn insert(&self, env: Envelope, bytes: usize) {
+    /// Store `env` (of about `bytes`) and hand it to live streams; returns it shared.
+    pub fn insert(&self, env: Envelope, bytes: usize) -> Arc<Envelope> {
         let env = Arc::new(env);
         {
             let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
@@ -91,7 +92,8 @@ impl Store {
                 *total -= old.bytes;
             }
         }
-        let _ = self.live.send(env);
+        let _ = self.live.send(env.clone());
+        env
     }
 
     /// Envelopes of `source` matching `q`, oldest first (or newest first when descending).

@@ -2,6 +2,7 @@
 //! between history and live, and 404 for anyone who may not read.
 
 mod access_api;
+mod drains;
 
 use std::sync::Arc;
 use std::time::Duration;
