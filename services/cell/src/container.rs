@@ -35,6 +35,16 @@ pub struct ContainerPlan {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The short name of an instance on this cell (its directory and network namespace).
+pub fn short_id(instance_guid: &str) -> String {
+    instance_guid.chars().filter(char::is_ascii_alphanumeric).take(12).collect()
+}
+
+/// The runc container id (and cgroup name) of an instance.
+pub fn container_id(instance_guid: &str) -> String {
+    format!("paas-{}", short_id(instance_guid))
+}
+
 impl ContainerPlan {
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
@@ -203,10 +213,12 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// `runc run` in the foreground: the child's exit status is the app's.
+/// `runc run` in the foreground: the child's exit status is the app's. `--keep` leaves the
+/// stopped container (and its cgroups, with their OOM counts) until [`destroy`].
 pub fn run(p: &ContainerPlan) -> std::io::Result<tokio::process::Child> {
     tokio::process::Command::new("runc")
         .arg("run")
+        .arg("--keep")
         .arg("--bundle")
         .arg(p.bundle())
         .arg(&p.id)
@@ -229,7 +241,8 @@ pub async fn destroy(os: &dyn Os, p: &ContainerPlan) {
     let _ = tokio::fs::remove_dir_all(&p.dir).await;
 }
 
-/// Out-of-memory kills so far in the container's memory cgroup.
+/// Out-of-memory kills so far in the container's memory cgroup (still there after the
+/// container stopped, until [`destroy`]).
 pub fn oom_kills(p: &ContainerPlan) -> u64 {
     std::fs::read_to_string(p.memory_cgroup().join("memory.oom_control"))
         .ok()

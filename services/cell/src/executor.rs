@@ -86,11 +86,6 @@ impl Shared {
             _ => 0.0,
         }
     }
-
-    /// Whether the kernel OOM-killed in this container's cgroup (read while it still exists).
-    pub fn oom_seen(&self, plan: &ContainerPlan) -> bool {
-        crate::container::oom_kills(plan) > 0
-    }
 }
 
 struct Running {

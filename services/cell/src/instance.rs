@@ -72,8 +72,7 @@ impl Instance {
             tracing::warn!(process_guid = %key.process_guid, instance = key.index, error = %e, "claim refused");
             return;
         }
-        let short: String =
-            self.start.instance_guid.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+        let short = container::short_id(&self.start.instance_guid);
         let mut plan: Option<ContainerPlan> = None;
         let mut attachment = None;
         let end = self.live(&short, &mut plan, &mut attachment).await;
@@ -120,7 +119,7 @@ impl Instance {
             Ok(a) => a,
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
-        let id = format!("paas-{short}");
+        let id = container::container_id(&self.start.instance_guid);
         let plan = ContainerPlan {
             id,
             dir: self.shared.instances_dir.join(short),
@@ -287,7 +286,7 @@ impl Instance {
     }
 
     fn exited(&self, plan: &ContainerPlan, code: Option<i32>) -> End {
-        let oom = container::oom_kills(plan) > 0 || code == Some(137) && self.shared.oom_seen(plan);
+        let oom = container::oom_kills(plan) > 0;
         let code_text = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
         let reason = if oom {
             format!("APP/PROC/WEB: Exited with status {code_text} (out of memory)")

@@ -1,0 +1,269 @@
+//! A real cell for the tests: built from its configuration with runc, its own bridge, subnet,
+//! nftables table and host-port range, a fake scheduler that records every report, the
+//! in-process bus with every envelope collected, and cleanup of whatever a failed test left.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bus::{DynBus, InProcessBus};
+use futures::future::BoxFuture;
+use testkit::tokens::Issuer;
+use wire::envelope::Envelope;
+use wire::lrp::{CellPresence, InstanceReport, LrpStart, Work};
+
+use crate::container::stack_rootfs;
+
+#[derive(Default)]
+pub struct FakeScheduler {
+    reports: Mutex<Vec<(String, InstanceReport)>>,
+}
+
+impl cell::report::Reporter for FakeScheduler {
+    fn presence<'a>(&'a self, _: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn report<'a>(
+        &'a self,
+        kind: &'a str,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.reports.lock().expect("lock").push((kind.to_owned(), r.clone()));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl FakeScheduler {
+    pub fn find(&self, kind: &str, guid: &str) -> Option<InstanceReport> {
+        self.reports
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(k, r)| k == kind && r.instance.instance_guid == guid)
+            .map(|(_, r)| r.clone())
+    }
+}
+
+pub struct Cell {
+    pub url: String,
+    pub token: String,
+    pub scheduler: Arc<FakeScheduler>,
+    pub bus: DynBus,
+    pub shutdown: kit::Shutdown,
+    pub task: tokio::task::JoinHandle<Result<(), cell::Error>>,
+    pub cfg: cell::Config,
+    /// Every envelope published on `logs.>` since the cell started, with its subject.
+    pub envelopes: Arc<Mutex<Vec<(String, Envelope)>>>,
+    // Dropped after the cleanup below (fields drop in order).
+    _cleanup: NetCleanup,
+    _tmp: tempfile::TempDir,
+}
+
+/// A cell on test slot `slot`: the slot picks a host-port range, subnet, bridge and table that
+/// no other test of this binary uses, so the tests run side by side.
+pub async fn start_cell(slot: u8) -> Cell {
+    start_cell_with(slot, |_| {}).await
+}
+
+pub async fn start_cell_with(slot: u8, adjust: impl FnOnce(&mut cell::Config)) -> Cell {
+    assert!(slot < 10, "slots 0..=9");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid = std::process::id();
+    let stacks = stack_rootfs().parent().and_then(|p| p.parent()).expect("stacks dir").to_owned();
+    let base = 62200 + 100 * u16::from(slot);
+    let mut cfg = cell::Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        cell_id: format!("test-cell-{slot}-{pid}"),
+        data_dir: tmp.path().join("cell"),
+        stacks_dir: stacks,
+        backend: "runc".into(),
+        bridge: format!("pit{slot}{}", pid % 100_000),
+        subnet: Ipv4Addr::new(10, 252 - slot, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        nft_table: format!("paas_it{slot}_{pid}"),
+        host_port_min: base,
+        host_port_max: base + 99,
+        graceful_stop_secs: 2,
+        ..Default::default()
+    };
+    adjust(&mut cfg);
+    let cleanup = NetCleanup(cfg.clone());
+    let issuer = Issuer::new("k", "http://api.test/oauth/token");
+    let scheduler = Arc::new(FakeScheduler::default());
+    let bus: DynBus = Arc::new(InProcessBus::new());
+    let envelopes = collect_envelopes(&bus).await;
+    let parts = cell::Parts {
+        os: Arc::new(cell::os::RealOs),
+        reporter: scheduler.clone(),
+        verifier: Arc::new(issuer.verifier()),
+        token: None,
+    };
+    let service =
+        cell::build_with(cfg.clone(), cell::Deps { bus: bus.clone() }, parts).await.expect("build");
+    let url = format!("http://{}", service.local_addr());
+    let shutdown = kit::Shutdown::new();
+    let task = tokio::spawn(service.run(shutdown.clone()));
+    testkit::wait_http_ok(&format!("{url}/readyz"), Duration::from_secs(10)).await.expect("ready");
+    Cell {
+        url,
+        token: issuer.token(&[auth::SCOPE_INTERNAL], 3600),
+        scheduler,
+        bus,
+        shutdown,
+        task,
+        cfg,
+        envelopes,
+        _cleanup: cleanup,
+        _tmp: tmp,
+    }
+}
+
+async fn collect_envelopes(bus: &DynBus) -> Arc<Mutex<Vec<(String, Envelope)>>> {
+    let all = Arc::new(Mutex::new(Vec::new()));
+    let mut sub = bus.subscribe(wire::subjects::LOGS_ALL).await.expect("subscribe");
+    let sink = all.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            if let Ok(e) = serde_json::from_slice::<Envelope>(&m.payload) {
+                sink.lock().expect("lock").push((m.subject.clone(), e));
+            }
+        }
+    });
+    all
+}
+
+/// The test droplet, served over HTTP like the api's droplet download: (url, sha256, its dir).
+pub async fn served_droplet() -> (String, String, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (tgz, sha) = crate::container::droplet(tmp.path());
+    let url = crate::container::serve_file(tgz).await;
+    (url, sha, tmp)
+}
+
+/// A one-instance LRP of the test droplet; unique process, app and instance guids.
+pub fn lrp(droplet_url: &str, sha: &str, command: &str, start_timeout: u64) -> LrpStart {
+    let app = uuid::Uuid::new_v4();
+    let desired = serde_json::from_value(serde_json::json!({
+        "process_guid": format!("proc-{app}"), "log_guid": app.to_string(), "instances": 1,
+        "memory_mb": 128, "disk_mb": 512, "stack": "bookworm", "start_command": command,
+        "image": {"droplet_guid": "d", "droplet_url": droplet_url, "droplet_sha256": sha},
+        "health_check": {"type": "port", "start_timeout_secs": start_timeout},
+        "routes": [{"uri": "myapp.apps.localhost"}]
+    }))
+    .expect("desired");
+    LrpStart { desired, index: 0, instance_guid: uuid::Uuid::new_v4().to_string() }
+}
+
+impl Cell {
+    pub async fn send_work(&self, l: &LrpStart) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/internal/v1/work", self.url))
+            .header("authorization", &self.token)
+            .json(&Work { lrps: vec![l.clone()] })
+            .send()
+            .await
+            .expect("work");
+        assert_eq!(res.status(), 200);
+        let body: wire::lrp::WorkResult = res.json().await.expect("json");
+        assert!(body.failed.is_empty(), "the cell refused the work");
+    }
+
+    pub async fn stop(&self, l: &LrpStart) {
+        let key = wire::lrp::InstanceKey {
+            process_guid: l.desired.process_guid.clone(),
+            index: l.index,
+            instance_guid: l.instance_guid.clone(),
+        };
+        let res = reqwest::Client::new()
+            .post(format!("{}/internal/v1/stop", self.url))
+            .header("authorization", &self.token)
+            .json(&wire::lrp::StopRequest { instance: key })
+            .send()
+            .await
+            .expect("stop");
+        assert_eq!(res.status(), 202);
+    }
+
+    /// The report of `kind` (`claim`, `start`, `crash`, `remove`) for `l`, waiting for it.
+    pub async fn report(&self, kind: &str, l: &LrpStart, within: Duration) -> InstanceReport {
+        let what = format!("{kind} report of {}", l.instance_guid);
+        testkit::eventually(&what, within, || async { self.scheduler.find(kind, &l.instance_guid) })
+            .await
+            .expect("report")
+    }
+
+    /// Log lines of `l`'s app with a source type starting with `source_type`, in order.
+    pub fn log_lines(&self, l: &LrpStart, source_type: &str) -> Vec<String> {
+        self.envelopes
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, e)| {
+                e.source_id == l.desired.log_guid
+                    && e.instance_id == l.index.to_string()
+                    && e.source_type().is_some_and(|s| s.starts_with(source_type))
+            })
+            .filter_map(|(_, e)| e.log_text())
+            .collect()
+    }
+
+    /// Wait for a log line of `l` (source type prefix) containing `needle`; all lines so far.
+    pub async fn wait_log(
+        &self,
+        l: &LrpStart,
+        source_type: &str,
+        needle: &str,
+        within: Duration,
+    ) -> Vec<String> {
+        let what = format!("a {source_type} line containing {needle:?}");
+        let found = testkit::eventually(&what, within, || async {
+            let lines = self.log_lines(l, source_type);
+            lines.iter().any(|x| x.contains(needle)).then_some(lines)
+        })
+        .await;
+        match found {
+            Ok(lines) => lines,
+            Err(e) => panic!("{e}; lines so far: {:#?}", self.log_lines(l, "")),
+        }
+    }
+
+    /// The instance directory of `l` on this cell (bundle, upper layer, rootfs).
+    pub fn instance_dir(&self, l: &LrpStart) -> PathBuf {
+        self.cfg.data_dir.join("instances").join(cell::container::short_id(&l.instance_guid))
+    }
+
+    pub async fn shut_down(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("join").expect("clean stop");
+    }
+}
+
+/// Whatever a failed test left: containers and mounts under the cell's data directory, the
+/// network namespaces and veths on its bridge, the bridge and the tables.
+pub struct NetCleanup(pub cell::Config);
+
+impl Drop for NetCleanup {
+    fn drop(&mut self) {
+        let sh = |c: String| {
+            let _ = std::process::Command::new("sh").args(["-c", &c]).output();
+        };
+        let data = self.0.data_dir.display().to_string();
+        sh(format!(
+            "runc list -f json | python3 -c 'import json,sys; \
+             [print(c[\"id\"]) for c in (json.load(sys.stdin) or []) if c[\"bundle\"].startswith(\"{data}\")]' \
+             | xargs -r -n1 runc delete --force"
+        ));
+        sh(format!("grep ' {data}' /proc/self/mountinfo | cut -d' ' -f5 | xargs -r -n1 umount -l"));
+        sh(format!(
+            "ip -o link show master {0} | grep -o 'link-netns [^ ]*' | cut -d' ' -f2 \
+               | xargs -r -n1 ip netns del; \
+             ip -o link show master {0} | cut -d: -f2 | cut -d@ -f1 | xargs -r -n1 ip link del; \
+             ip link del {0} 2>/dev/null",
+            self.0.bridge
+        ));
+        sh(format!(
+            "nft delete table ip {0} 2>/dev/null; nft delete table bridge {0} 2>/dev/null",
+            self.0.nft_table
+        ));
+    }
+}
