@@ -12,6 +12,7 @@ mod logs;
 mod output;
 mod push;
 mod routes;
+mod services;
 mod session;
 mod upload;
 
@@ -312,6 +313,60 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List service instances in the target space
+    #[command(visible_alias = "s")]
+    Services {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a user-provided service instance available to apps (credentials, a syslog drain)
+    #[command(name = "create-user-provided-service", visible_alias = "cups")]
+    CreateUserProvidedService {
+        name: String,
+        /// Credentials as a JSON object, or a file holding one
+        #[arg(short = 'p')]
+        credentials: Option<String>,
+        /// Syslog drain URL (syslog://, syslog-tls:// or https://)
+        #[arg(short = 'l')]
+        syslog_drain_url: Option<String>,
+        /// Route service URL (https://)
+        #[arg(short = 'r')]
+        route_service_url: Option<String>,
+        /// Comma-separated tags
+        #[arg(short = 't')]
+        tags: Option<String>,
+    },
+    /// Update a user-provided service instance
+    #[command(name = "update-user-provided-service", visible_alias = "uups")]
+    UpdateUserProvidedService {
+        name: String,
+        #[arg(short = 'p')]
+        credentials: Option<String>,
+        #[arg(short = 'l')]
+        syslog_drain_url: Option<String>,
+        #[arg(short = 'r')]
+        route_service_url: Option<String>,
+        #[arg(short = 't')]
+        tags: Option<String>,
+    },
+    /// Delete a service instance (and its bindings)
+    #[command(visible_alias = "ds")]
+    DeleteService {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Bind a service instance to an app
+    #[command(visible_alias = "bs")]
+    BindService {
+        app: String,
+        service: String,
+        #[arg(long = "binding-name")]
+        binding_name: Option<String>,
+    },
+    /// Unbind a service instance from an app
+    #[command(visible_alias = "us")]
+    UnbindService { app: String, service: String },
     /// Make a raw API request
     Curl {
         path: String,
@@ -454,6 +509,34 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::CreatePrivateDomain { org, domain } => {
             routes::create_private_domain(&mut client()?, &org, &domain).await
         }
+        C::Services { json } => services::services(&mut client()?, json).await,
+        C::CreateUserProvidedService {
+            name,
+            credentials,
+            syslog_drain_url,
+            route_service_url,
+            tags,
+        } => {
+            let a =
+                services::UpsArgs { name, credentials, syslog_drain_url, route_service_url, tags };
+            services::create(&mut client()?, a).await
+        }
+        C::UpdateUserProvidedService {
+            name,
+            credentials,
+            syslog_drain_url,
+            route_service_url,
+            tags,
+        } => {
+            let a =
+                services::UpsArgs { name, credentials, syslog_drain_url, route_service_url, tags };
+            services::update(&mut client()?, a).await
+        }
+        C::DeleteService { name, force } => services::delete(&mut client()?, &name, force).await,
+        C::BindService { app, service, binding_name } => {
+            services::bind(&mut client()?, &app, &service, binding_name.as_deref()).await
+        }
+        C::UnbindService { app, service } => services::unbind(&mut client()?, &app, &service).await,
         C::Orgs { json } => admin::orgs(&mut client()?, json).await,
         C::CreateOrg { name } => admin::create_org(&mut client()?, &name).await,
         C::DeleteOrg { name, force } => admin::delete_org(&mut client()?, &name, force).await,

@@ -128,6 +128,38 @@ async fn every_command_with_its_messages_and_exit_codes() {
     dev.ok(&["delete-route", "apps.localhost", "--hostname", "extra", "-f"]);
     let recent = dev.ok(&["logs", "web", "--recent"]);
     assert!(recent.contains("[STG/") && recent.contains("[API/"), "{recent}");
+
+    // A user-provided service with a syslog drain, into a real rsyslog.
+    let port = testkit::free_port();
+    let syslog = testkit::syslog::Rsyslog::start(port).await;
+    let r = dev.run(None, &["cups", "drain", "-l", "ftp://logs.example.com:21"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("Syslog drain url must be"), "{}", r.err);
+    let r = dev.run(None, &["cups", "drain", "-p", "not json"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let drain = format!("syslog://127.0.0.1:{port}");
+    dev.ok(&["cups", "drain", "-l", &drain, "-p", r#"{"user":"u1"}"#, "-t", "logging"]);
+    assert!(dev.ok(&["services"]).contains(&drain));
+    dev.ok(&["bind-service", "web", "drain"]);
+    assert!(dev.ok(&["services"]).contains("web"));
+    assert!(dev.ok(&["bind-service", "web", "drain"]).contains("already bound"));
+    let app_guid = dev.ok(&["app", "web", "--guid"]).trim().to_owned();
+    let lines = testkit::eventually("app logs in rsyslog", Duration::from_secs(60), || async {
+        let _ = reqwest::Client::new()
+            .get(format!("{}/hello.txt", p.router))
+            .header("host", "web.apps.localhost")
+            .send()
+            .await;
+        let lines = syslog.lines();
+        lines.iter().any(|l| l.contains("[RTR/") && l.contains(&app_guid)).then_some(lines)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no router line for the app in rsyslog: {:?}", syslog.lines()));
+    let rtr = lines.iter().find(|l| l.contains("[RTR/")).expect("rtr");
+    assert!(rtr.starts_with("<14>1 ") && rtr.contains(" acme.dev.web "), "{rtr}");
+    dev.ok(&["unbind-service", "web", "drain"]);
+    dev.ok(&["delete-service", "drain", "-f"]);
+    assert!(dev.ok(&["services"]).contains("No service instances found."));
     let r = dev.run(None, &["app", "nope"]);
     assert_eq!(r.code, 4);
     assert!(r.err.contains("App 'nope' not found."), "{}", r.err);

@@ -65,6 +65,7 @@ pub async fn platform() -> Platform {
         .env("PAAS_ROUTER_ADDR", a(router))
         .env("PAAS_ROUTER_STATUS_ADDR", a(router_status))
         .env("PAAS_LOGS_ADDR", a(logs))
+        .env("PAAS_LOGS_DRAIN_REFRESH_SECS", "1")
         .env("PAAS_SCHEDULER_ADDR", a(sched))
         .env("PAAS_CELL_ADDR", a(cell))
         .env("PAAS_STAGER_STATUS_ADDR", a(stager))
