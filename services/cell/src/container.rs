@@ -252,14 +252,6 @@ pub fn oom_kills(p: &ContainerPlan) -> u64 {
         .unwrap_or(0)
 }
 
-/// Bytes in the container's writable layer (its disk use).
-pub async fn disk_usage(p: &ContainerPlan) -> u64 {
-    let out = tokio::process::Command::new("du").args(["-sb"]).arg(p.upper()).output().await;
-    out.ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

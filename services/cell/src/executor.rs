@@ -32,6 +32,7 @@ pub struct Shared {
     pub ca_file: Option<PathBuf>,
     pub grace: Duration,
     pub metrics_interval: Duration,
+    pub disk_interval: Duration,
     cpu: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
@@ -64,8 +65,14 @@ impl Shared {
                 .filter(|p| p.exists()),
             grace: Duration::from_secs(10),
             metrics_interval: Duration::from_secs(15),
+            disk_interval: Duration::from_secs(5),
             cpu: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Drop what the cell remembers about a container that is gone.
+    pub fn forget(&self, plan: &ContainerPlan) {
+        self.cpu.lock().unwrap_or_else(|e| e.into_inner()).remove(&plan.id);
     }
 
     /// CPU use since the last sample, in percent of one core.

@@ -12,6 +12,7 @@ use wire::lrp::{DesiredLrp, InstanceKey, InstanceReport, LrpStart, PortMapping};
 use wire::routing::{RegistryMessage, RouteOptions};
 
 use crate::container::{self, ContainerPlan};
+use crate::disk;
 use crate::executor::Shared;
 use crate::health;
 use crate::net::APP_PORT;
@@ -76,14 +77,15 @@ impl Instance {
         let mut plan: Option<ContainerPlan> = None;
         let mut attachment = None;
         let end = self.live(&short, &mut plan, &mut attachment).await;
-        if let Some(a) = &attachment {
+        if attachment.is_some() {
             self.shared.emitter.unregister(&self.start.instance_guid).await;
-            if let Some(p) = &plan {
-                container::destroy(self.shared.os.as_ref(), p).await;
-            }
-            self.shared.net.detach(a).await;
-        } else if let Some(p) = &plan {
+        }
+        if let Some(p) = &plan {
             container::destroy(self.shared.os.as_ref(), p).await;
+            self.shared.forget(p);
+        }
+        if let Some(a) = &attachment {
+            self.shared.net.detach(a).await;
         }
         let mut r = self.report();
         let kind = match &end {
@@ -229,7 +231,7 @@ impl Instance {
         });
     }
 
-    /// Health-check to RUNNING, then watch until exit, stop or a failed check.
+    /// Health-check to RUNNING, then watch until exit, stop, a failed check or the disk quota.
     async fn watch(
         &self,
         plan: &ContainerPlan,
@@ -238,24 +240,9 @@ impl Instance {
     ) -> End {
         let d = &self.start.desired;
         let ip = att.ip.to_string();
-        let started = Instant::now();
-        let start_timeout = Duration::from_secs(d.health_check.start_timeout_secs.max(1));
-        loop {
-            tokio::select! {
-                status = child.wait() => return self.exited(plan, status.ok().and_then(|s| s.code())),
-                () = self.stop.cancelled() => return self.stop_container(plan, child).await,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-            if health::check(&d.health_check, &ip, APP_PORT).await {
-                break;
-            }
-            if started.elapsed() >= start_timeout {
-                let _ = self.stop_container(plan, child).await;
-                return End::Crashed {
-                    reason: health::start_timeout_message(d.health_check.start_timeout_secs),
-                    exit_status: None,
-                };
-            }
+        let mut disk = DiskWatch::new(self.shared.disk_interval, d.disk_mb);
+        if let Some(end) = self.until_healthy(plan, &ip, child, &mut disk).await {
+            return end;
         }
         self.cell_log("Container became healthy").await;
         let mut r = self.report();
@@ -280,9 +267,69 @@ impl Instance {
                         return End::Crashed { reason: "Instance became unhealthy: health check failed".into(), exit_status: None };
                     }
                 }
-                _ = metrics.tick() => self.emit_metrics(plan).await,
+                _ = metrics.tick() => {
+                    let over = disk.measure(plan).await;
+                    self.emit_metrics(plan, disk.used).await;
+                    if let Some(reason) = over {
+                        return self.over_quota(plan, child, reason).await;
+                    }
+                }
+                _ = disk.ticks.tick() => {
+                    if let Some(reason) = disk.measure(plan).await {
+                        return self.over_quota(plan, child, reason).await;
+                    }
+                }
             }
         }
+    }
+
+    /// Poll the health check until it passes (`None`) or the instance ends first.
+    async fn until_healthy(
+        &self,
+        plan: &ContainerPlan,
+        ip: &str,
+        child: &mut tokio::process::Child,
+        disk: &mut DiskWatch,
+    ) -> Option<End> {
+        let d = &self.start.desired;
+        let started = Instant::now();
+        let start_timeout = Duration::from_secs(d.health_check.start_timeout_secs.max(1));
+        loop {
+            tokio::select! {
+                status = child.wait() => return Some(self.exited(plan, status.ok().and_then(|s| s.code()))),
+                () = self.stop.cancelled() => return Some(self.stop_container(plan, child).await),
+                _ = disk.ticks.tick() => {
+                    if let Some(reason) = disk.measure(plan).await {
+                        return Some(self.over_quota(plan, child, reason).await);
+                    }
+                    continue;
+                }
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if health::check(&d.health_check, ip, APP_PORT).await {
+                return None;
+            }
+            if started.elapsed() >= start_timeout {
+                let _ = self.stop_container(plan, child).await;
+                return Some(End::Crashed {
+                    reason: health::start_timeout_message(d.health_check.start_timeout_secs),
+                    exit_status: None,
+                });
+            }
+        }
+    }
+
+    /// Stop an instance that went over its disk quota; it crashed with that reason.
+    async fn over_quota(
+        &self,
+        plan: &ContainerPlan,
+        child: &mut tokio::process::Child,
+        reason: String,
+    ) -> End {
+        let d = &self.start.desired;
+        tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, %reason, "stopping an instance over its disk quota");
+        let _ = self.stop_container(plan, child).await;
+        End::Crashed { reason, exit_status: None }
     }
 
     fn exited(&self, plan: &ContainerPlan, code: Option<i32>) -> End {
@@ -329,29 +376,45 @@ impl Instance {
             .collect()
     }
 
-    async fn emit_metrics(&self, plan: &ContainerPlan) {
+    async fn emit_metrics(&self, plan: &ContainerPlan, disk: u64) {
         let d = &self.start.desired;
         let cg = plan.memory_cgroup();
         let read = |f: &str| {
             std::fs::read_to_string(cg.join(f)).ok().and_then(|s| s.trim().parse::<f64>().ok())
         };
         let memory = read("memory.usage_in_bytes").unwrap_or(0.0);
-        let disk = container::disk_usage(plan).await as f64;
         let gauge =
             |unit: &str, value: f64| wire::envelope::GaugeValue { unit: unit.into(), value };
         let metrics = [
             ("memory".to_owned(), gauge("bytes", memory)),
-            ("disk".to_owned(), gauge("bytes", disk)),
+            ("disk".to_owned(), gauge("bytes", disk as f64)),
             ("memory_quota".to_owned(), gauge("bytes", (d.memory_mb << 20) as f64)),
             ("disk_quota".to_owned(), gauge("bytes", (d.disk_mb << 20) as f64)),
             ("cpu".to_owned(), gauge("percentage", self.shared.cpu_percent(plan))),
         ];
         let env = Envelope::gauge(&d.log_guid, self.start.index.to_string(), metrics);
         publish(&self.shared.bus, &env).await;
-        if disk > (d.disk_mb << 20) as f64 && d.disk_mb > 0 {
-            tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, "over its disk quota");
-            self.stop.cancel();
-        }
+    }
+}
+
+/// The disk use of an instance's writable layer, measured every interval, against its quota.
+struct DiskWatch {
+    ticks: tokio::time::Interval,
+    quota_mb: u64,
+    used: u64,
+}
+
+impl DiskWatch {
+    fn new(every: Duration, quota_mb: u64) -> Self {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(100)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { ticks, quota_mb, used: 0 }
+    }
+
+    /// Measure now; the crash reason when over the quota (a quota of 0 is none).
+    async fn measure(&mut self, plan: &ContainerPlan) -> Option<String> {
+        self.used = disk::usage(plan.upper()).await;
+        disk::over_quota(self.used, self.quota_mb)
     }
 }
 

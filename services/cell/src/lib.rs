@@ -7,6 +7,7 @@
 
 mod api;
 pub mod container;
+pub mod disk;
 pub mod emitter;
 pub mod executor;
 pub mod health;
@@ -60,6 +61,10 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// Seconds between SIGTERM and SIGKILL when stopping an instance.
     pub graceful_stop_secs: u64,
+    /// Seconds between container metrics (cpu, memory, disk and quotas) of each instance.
+    pub metrics_secs: u64,
+    /// Seconds between measurements of each instance's disk use against its quota.
+    pub disk_check_secs: u64,
     pub drain_secs: u64,
 }
 
@@ -92,6 +97,8 @@ impl Default for Config {
             host_port_max: 61999,
             heartbeat_secs: 5,
             graceful_stop_secs: 10,
+            metrics_secs: 15,
+            disk_check_secs: 5,
             drain_secs: 10,
         }
     }
@@ -188,6 +195,9 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
     if config.cell_id.is_empty() || config.cell_id.contains('/') {
         return Err(Error::Config("cell_id: must be non-empty and contain no '/'".into()));
     }
+    if config.metrics_secs == 0 || config.disk_check_secs == 0 {
+        return Err(Error::Config("metrics_secs, disk_check_secs: must be at least 1".into()));
+    }
     if config.host_port_min > config.host_port_max {
         return Err(Error::Config("host_port_min: must not exceed host_port_max".into()));
     }
@@ -248,6 +258,8 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts) -> Runtime {
         config.data_dir.join("instances"),
     );
     shared.grace = Duration::from_secs(config.graceful_stop_secs);
+    shared.metrics_interval = Duration::from_secs(config.metrics_secs);
+    shared.disk_interval = Duration::from_secs(config.disk_check_secs);
     let shared = Arc::new(shared);
     let total = wire::lrp::Capacity {
         memory_mb: config.memory_mb,

@@ -1,6 +1,7 @@
 //! The cell's real operating-system work, as root.
 
 mod container;
+mod disk;
 mod harness;
 mod instances;
 mod isolation;
