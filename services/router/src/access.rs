@@ -62,7 +62,8 @@ pub fn log(
     let sent = res.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
     let when =
         ctx.start_wall.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let secs = ctx.started.elapsed().as_secs_f64();
+    let (total, own) = ctx.times();
+    let (secs, router_secs) = (total.as_secs_f64(), own.as_secs_f64());
     let remote = ctx.remote;
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", remote.ip()),
@@ -80,7 +81,7 @@ pub fn log(
     let line = format!(
         "{host} - [{when}] \"{method} {uri} {version}\" {status} {received} {sent} \"{referer}\" \"{ua}\" \"{remote}\" \"{backend}\" \
          x_forwarded_for:\"{xff}\" x_forwarded_proto:\"{proto}\" vcap_request_id:\"{id}\" response_time:{secs:.6} \
-         gorouter_time:{secs:.6} app_id:\"{app}\" app_index:\"{index}\" instance_id:\"{inst}\" x_cf_routererror:\"-\"",
+         gorouter_time:{router_secs:.6} app_id:\"{app}\" app_index:\"{index}\" instance_id:\"{inst}\" x_cf_routererror:\"-\"",
         host = ctx.host,
         method = req.method,
         uri = req.uri,

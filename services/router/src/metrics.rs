@@ -22,6 +22,8 @@ pub struct Action {
 pub struct RouterMetrics {
     pub responses: Family<StatusGroup, Counter>,
     pub latency: Histogram,
+    /// The router's own share of `latency`: everything but waiting for the backend.
+    pub router_latency: Histogram,
     pub routes: Gauge,
     pub registry_messages: Family<Action, Counter>,
     pub routes_pruned: Counter,
@@ -40,6 +42,7 @@ impl RouterMetrics {
         let mut this = Self {
             responses: Family::default(),
             latency: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            router_latency: Histogram::new(exponential_buckets(0.000_01, 2.0, 16)),
             routes: Gauge::default(),
             registry_messages: Family::default(),
             routes_pruned: Counter::default(),
@@ -58,6 +61,11 @@ impl RouterMetrics {
             "latency_seconds",
             "Time to the response headers, router and backend",
             this.latency.clone(),
+        );
+        m.register(
+            "router_latency_seconds",
+            "The router's own time per request: the total without the wait for the backend",
+            this.router_latency.clone(),
         );
         m.register("total_routes", "Routes in the table", this.routes.clone());
         m.register(

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -88,13 +88,29 @@ pub struct Ctx {
     pub request_id: String,
     pub started: Instant,
     pub start_wall: time::OffsetDateTime,
+    /// Nanoseconds spent waiting for backends (connect and response headers), all attempts.
+    pub backend_ns: AtomicU64,
+}
+
+impl Ctx {
+    /// Time since the request came in, and the router's own share of it.
+    pub fn times(&self) -> (Duration, Duration) {
+        let total = self.started.elapsed();
+        let backend = Duration::from_nanos(self.backend_ns.load(Ordering::Relaxed));
+        (total, total.saturating_sub(backend))
+    }
 }
 
 /// The router's request handler.
 pub async fn handle(p: Proxy, remote: SocketAddr, https: bool, req: Request<Incoming>) -> Response {
     let started = Instant::now();
     let res = route(&p, remote, https, req, started).await;
-    p.metrics.response(res.status().as_u16(), started.elapsed().as_secs_f64());
+    let total = started.elapsed().as_secs_f64();
+    p.metrics.response(res.status().as_u16(), total);
+    if res.headers().contains_key("x-cf-routererror") {
+        // The router answered itself: all of it was router time.
+        p.metrics.router_latency.observe(total);
+    }
     res
 }
 
@@ -187,6 +203,7 @@ async fn route(
         request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
         started,
         start_wall,
+        backend_ns: AtomicU64::new(0),
     };
     let mut upgrade = is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
     let retryable = bodiless(&req);
@@ -212,7 +229,11 @@ async fn route(
         let ep = lease.ep.clone();
         let mut out = outgoing(&parts.method, &parts.uri, &parts.headers, &ep, &ctx, b);
         if let Some(on) = upgrade.take() {
-            match websocket::forward(p, out, &parts.headers, lease, on).await {
+            let waited = Instant::now();
+            let forwarded = websocket::forward(p, out, &parts.headers, lease, on).await;
+            let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            ctx.backend_ns.fetch_add(ns, Ordering::Relaxed);
+            match forwarded {
                 Ok(res) => return finish(p, &parts, &ctx, sticky.as_deref(), &ep, res),
                 Err(websocket::Failed::Dial(again)) => {
                     p.picker.bench(&ep.addr);
@@ -226,7 +247,10 @@ async fn route(
             }
         }
         *out.uri_mut() = absolute(&ep.addr, &parts.uri);
+        let waited = Instant::now();
         let res = tokio::time::timeout(p.request_timeout, p.client.request(out)).await;
+        let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        ctx.backend_ns.fetch_add(ns, Ordering::Relaxed);
         match res {
             Ok(Ok(res)) => {
                 let res = res.map(|b| Body::new(Leased { inner: b, _lease: lease }));
@@ -275,6 +299,7 @@ fn finish(
     mut res: Response,
 ) -> Response {
     sticky::add_cookie(res.headers_mut(), &ep.instance_id, requested, false);
+    p.metrics.router_latency.observe(ctx.times().1.as_secs_f64());
     access::log(p, parts, ctx, ep, res.status(), res.headers());
     res
 }

@@ -123,6 +123,12 @@ async fn access_logs_and_announcements() {
     let line = env.log_text().expect("text");
     assert!(line.starts_with("logged.apps.localhost - ["), "{line}");
     assert!(line.contains("\"GET / HTTP/1.1\" 200") && line.contains("app_index:\"2\""), "{line}");
+    let field = |name: &str| -> f64 {
+        let at = line.find(&format!(" {name}:")).expect(name) + name.len() + 2;
+        line[at..].split(' ').next().and_then(|v| v.parse().ok()).expect("seconds")
+    };
+    let (total, own) = (field("response_time"), field("gorouter_time"));
+    assert!(own > 0.0 && own < total, "the router's own time is a part of the total: {line}");
     let greet = r
         .bus
         .request("router.greet", bytes::Bytes::new(), Duration::from_secs(5))

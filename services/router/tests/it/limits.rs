@@ -80,6 +80,7 @@ async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
         "paas_router_total_routes 1",
         "paas_router_registry_message_total{action=\"register\"} 2",
         "paas_router_latency_seconds_count",
+        "paas_router_router_latency_seconds_count",
     ] {
         assert!(metrics.contains(want), "{want} missing in:\n{metrics}");
     }
