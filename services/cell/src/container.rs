@@ -3,6 +3,7 @@
 //! stdout and stderr are the app's output.
 
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -27,6 +28,8 @@ pub struct ContainerPlan {
     pub droplet_layer: PathBuf,
     pub stack_rootfs: PathBuf,
     pub netns_path: String,
+    /// The container's address (its `/etc/hosts` names it).
+    pub address: Ipv4Addr,
     pub env: Vec<String>,
     pub start_command: String,
     pub memory_mb: u64,
@@ -56,6 +59,21 @@ impl ContainerPlan {
 
     pub fn upper(&self) -> PathBuf {
         self.dir.join("upper")
+    }
+
+    /// The container's host name (its id, at most 63 characters).
+    pub fn hostname(&self) -> String {
+        self.id.chars().take(63).collect()
+    }
+
+    /// `/etc/hosts` of the container: localhost and its own name, so resolving its own host
+    /// name (Python's `http.server` does at start) never waits for DNS.
+    pub fn hosts(&self) -> String {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n",
+            self.address,
+            self.hostname()
+        )
     }
 
     /// The memory cgroup (v1) runc makes for this container.
@@ -99,6 +117,7 @@ pub fn spec(p: &ContainerPlan) -> Result<Spec, OciSpecError> {
         .collect();
     mounts.push(bind(stack::LAUNCHER_PATH, &p.dir.join("launcher"), true)?);
     mounts.push(bind("/etc/resolv.conf", Path::new("/etc/resolv.conf"), true)?);
+    mounts.push(bind("/etc/hosts", &p.dir.join("hosts"), true)?);
     if let Some(ca) = &p.ca_file {
         mounts.push(bind("/etc/ssl/certs/ca-certificates.crt", ca, true)?);
     }
@@ -170,7 +189,7 @@ pub fn spec(p: &ContainerPlan) -> Result<Spec, OciSpecError> {
     SpecBuilder::default()
         .version("1.0.2")
         .root(RootBuilder::default().path(p.rootfs()).readonly(false).build()?)
-        .hostname(p.id.chars().take(63).collect::<String>())
+        .hostname(p.hostname())
         .mounts(mounts)
         .process(process)
         .linux(linux)
@@ -193,6 +212,7 @@ pub async fn prepare(os: &dyn Os, p: &ContainerPlan) -> Result<(), ContainerErro
         tokio::fs::create_dir_all(&d).await?;
     }
     tokio::fs::write(p.dir.join("launcher"), stack::LAUNCHER).await?;
+    tokio::fs::write(p.dir.join("hosts"), p.hosts()).await?;
     set_mode(&p.dir.join("launcher"), 0o755)?;
     let opts = format!(
         "lowerdir={}:{},upperdir={},workdir={}",
@@ -214,11 +234,14 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 }
 
 /// `runc run` in the foreground: the child's exit status is the app's. `--keep` leaves the
-/// stopped container (and its cgroups, with their OOM counts) until [`destroy`].
+/// stopped container (and its cgroups, with their OOM counts) until [`destroy`]; runc writes
+/// the pid file once the app's process runs ([`started`]).
 pub fn run(p: &ContainerPlan) -> std::io::Result<tokio::process::Child> {
     tokio::process::Command::new("runc")
         .arg("run")
         .arg("--keep")
+        .arg("--pid-file")
+        .arg(p.dir.join("pid"))
         .arg("--bundle")
         .arg(p.bundle())
         .arg(&p.id)
@@ -226,6 +249,11 @@ pub fn run(p: &ContainerPlan) -> std::io::Result<tokio::process::Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+}
+
+/// Whether the container's process has started (runc wrote its pid file).
+pub fn started(p: &ContainerPlan) -> bool {
+    p.dir.join("pid").exists()
 }
 
 /// Send a signal to every process of the container.
@@ -263,6 +291,7 @@ mod tests {
             droplet_layer: "/l".into(),
             stack_rootfs: "/s".into(),
             netns_path: "/var/run/netns/paas-abc".into(),
+            address: Ipv4Addr::new(10, 254, 0, 7),
             env: vec!["PORT=8080".into()],
             start_command: "python3 -m http.server $PORT".into(),
             memory_mb: 256,
@@ -307,6 +336,8 @@ mod tests {
             "{calls:?}"
         );
         assert!(p.bundle().join("config.json").exists());
+        let hosts = std::fs::read_to_string(p.dir.join("hosts")).expect("hosts");
+        assert!(hosts.lines().any(|l| l == "10.254.0.7\tp-0-abc"), "{hosts}");
         destroy(&os, &p).await;
         assert!(!p.dir.exists());
     }

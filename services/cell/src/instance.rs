@@ -20,6 +20,12 @@ use crate::net::APP_PORT;
 /// Longest log line before it is split (Diego splits around 60 KiB).
 const MAX_LINE: usize = 60 * 1024;
 
+/// Health checks while an instance starts: the first after this, then each wait a quarter
+/// longer up to [`START_POLL_MAX`] (Diego polls every 2 s; an app that listens after 150 ms
+/// is found healthy within about 40 ms here).
+const START_POLL_FIRST: Duration = Duration::from_millis(10);
+const START_POLL_MAX: Duration = Duration::from_millis(200);
+
 /// What ended an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
@@ -110,6 +116,7 @@ impl Instance {
     ) -> End {
         let d = &self.start.desired;
         let crash = |reason: String| End::Crashed { reason, exit_status: None };
+        let mut steps = Steps::new();
         self.cell_log(&format!("Creating container for app instance {}", self.start.instance_guid))
             .await;
         let layer =
@@ -117,10 +124,12 @@ impl Instance {
                 Ok(l) => l,
                 Err(e) => return crash(format!("Failed to create container: {e}")),
             };
+        steps.done("image");
         let att = match self.shared.net.attach(short).await {
             Ok(a) => a,
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
+        steps.done("network");
         let id = container::container_id(&self.start.instance_guid);
         let plan = ContainerPlan {
             id,
@@ -128,6 +137,7 @@ impl Instance {
             droplet_layer: layer,
             stack_rootfs: self.shared.stack_rootfs.clone(),
             netns_path: att.netns_path(),
+            address: att.ip,
             env: self.env(&att),
             start_command: d.start_command.clone(),
             memory_mb: d.memory_mb,
@@ -139,6 +149,7 @@ impl Instance {
         if let Err(e) = container::prepare(self.shared.os.as_ref(), &plan).await {
             return crash(format!("Failed to create container: {e}"));
         }
+        steps.done("rootfs");
         let mut child = match container::run(&plan) {
             Ok(c) => c,
             Err(e) => return crash(format!("Failed to create container: {e}")),
@@ -146,7 +157,7 @@ impl Instance {
         self.cell_log("Successfully created container").await;
         self.pump(child.stdout.take(), LogStream::Out);
         self.pump(child.stderr.take(), LogStream::Err);
-        self.watch(&plan, &att, &mut child).await
+        self.watch(&plan, &att, &mut child, steps).await
     }
 
     fn env(&self, att: &crate::net::Attachment) -> Vec<String> {
@@ -237,6 +248,7 @@ impl Instance {
         plan: &ContainerPlan,
         att: &crate::net::Attachment,
         child: &mut tokio::process::Child,
+        mut steps: Steps,
     ) -> End {
         let d = &self.start.desired;
         let ip = att.ip.to_string();
@@ -244,6 +256,8 @@ impl Instance {
         if let Some(end) = self.until_healthy(plan, &ip, child, &mut disk).await {
             return end;
         }
+        steps.done("healthy");
+        tracing::info!(process_guid = %d.process_guid, instance = self.start.index, steps = %steps, "instance healthy");
         self.cell_log("Container became healthy").await;
         let mut r = self.report();
         r.address = self.shared.external_ip.clone();
@@ -294,19 +308,24 @@ impl Instance {
         let d = &self.start.desired;
         let started = Instant::now();
         let start_timeout = Duration::from_secs(d.health_check.start_timeout_secs.max(1));
+        let mut poll = START_POLL_FIRST;
         loop {
-            tokio::select! {
-                status = child.wait() => return Some(self.exited(plan, status.ok().and_then(|s| s.code()))),
-                () = self.stop.cancelled() => return Some(self.stop_container(plan, child).await),
-                _ = disk.ticks.tick() => {
-                    if let Some(reason) = disk.measure(plan).await {
-                        return Some(self.over_quota(plan, child, reason).await);
+            let next = tokio::time::sleep(poll);
+            tokio::pin!(next);
+            loop {
+                tokio::select! {
+                    status = child.wait() => return Some(self.exited(plan, status.ok().and_then(|s| s.code()))),
+                    () = self.stop.cancelled() => return Some(self.stop_container(plan, child).await),
+                    _ = disk.ticks.tick() => {
+                        if let Some(reason) = disk.measure(plan).await {
+                            return Some(self.over_quota(plan, child, reason).await);
+                        }
                     }
-                    continue;
+                    () = &mut next => break,
                 }
-                () = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
-            if health::check(&d.health_check, ip, APP_PORT).await {
+            poll = (poll * 5 / 4).min(START_POLL_MAX);
+            if container::started(plan) && health::check(&d.health_check, ip, APP_PORT).await {
                 return None;
             }
             if started.elapsed() >= start_timeout {
@@ -346,14 +365,35 @@ impl Instance {
     async fn stop_container(&self, plan: &ContainerPlan, child: &mut tokio::process::Child) -> End {
         self.shared.emitter.unregister(&self.start.instance_guid).await;
         self.cell_log(&format!("Stopping instance {}", self.start.instance_guid)).await;
-        let os = self.shared.os.as_ref();
-        let _ = container::signal(os, &plan.id, "TERM").await;
-        if tokio::time::timeout(self.shared.grace, child.wait()).await.is_err() {
-            let _ = container::signal(os, &plan.id, "KILL").await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        if !self.signal_until_exit(plan, child, "TERM", self.shared.grace).await {
+            self.signal_until_exit(plan, child, "KILL", Duration::from_secs(5)).await;
         }
         self.cell_log("Destroying container").await;
         End::Stopped
+    }
+
+    /// Send `signal` to every process of the container — again while runc refuses it (a
+    /// container still being created takes no signals) — until the container exits or `within`
+    /// passes; whether it exited.
+    async fn signal_until_exit(
+        &self,
+        plan: &ContainerPlan,
+        child: &mut tokio::process::Child,
+        signal: &str,
+        within: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut sent = false;
+        loop {
+            if !sent {
+                sent = container::signal(self.shared.os.as_ref(), &plan.id, signal).await.is_ok();
+            }
+            tokio::select! {
+                _ = child.wait() => return true,
+                () = tokio::time::sleep_until(deadline) => return false,
+                () = tokio::time::sleep(Duration::from_millis(50)), if !sent => {}
+            }
+        }
     }
 
     fn routes(&self, host_port: u16) -> Vec<RegistryMessage> {
@@ -394,6 +434,33 @@ impl Instance {
         ];
         let env = Envelope::gauge(&d.log_guid, self.start.index.to_string(), metrics);
         publish(&self.shared.bus, &env).await;
+    }
+}
+
+/// How long each step of a start took (for the log line of a healthy instance).
+struct Steps {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Self { last: Instant::now(), done: Vec::new() }
+    }
+
+    fn done(&mut self, step: &'static str) {
+        self.done.push((step, self.last.elapsed()));
+        self.last = Instant::now();
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (step, took)) in self.done.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{step}={}ms", took.as_millis())?;
+        }
+        Ok(())
     }
 }
 

@@ -1,10 +1,12 @@
-//! The operating system as the cell uses it: commands (`ip`, `nft`, `runc`, `mount`) behind
-//! one small trait, so the logic above is tested with a recording fake and the real thing is
-//! tested for real, as root.
+//! The operating system as the cell uses it: commands (`ip`, `nft`, `runc`, `mount`, with their
+//! batch input) behind one small trait, so the logic above is tested with a recording fake and
+//! the real thing is tested for real, as root.
 
+use std::process::Stdio;
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
+use tokio::io::AsyncWriteExt as _;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{program} {args}: {message}")]
@@ -20,6 +22,16 @@ pub trait Os: Send + Sync + 'static {
         &'a self,
         program: &'a str,
         args: &'a [String],
+    ) -> BoxFuture<'a, Result<String, OsError>> {
+        self.run_input(program, args, "")
+    }
+
+    /// [`Os::run`] with `input` on its stdin (`ip -batch -`, `nft -f -`).
+    fn run_input<'a>(
+        &'a self,
+        program: &'a str,
+        args: &'a [String],
+        input: &'a str,
     ) -> BoxFuture<'a, Result<String, OsError>>;
 }
 
@@ -27,10 +39,11 @@ pub trait Os: Send + Sync + 'static {
 pub struct RealOs;
 
 impl Os for RealOs {
-    fn run<'a>(
+    fn run_input<'a>(
         &'a self,
         program: &'a str,
         args: &'a [String],
+        input: &'a str,
     ) -> BoxFuture<'a, Result<String, OsError>> {
         Box::pin(async move {
             let fail = |message: String| OsError {
@@ -38,11 +51,16 @@ impl Os for RealOs {
                 args: args.join(" "),
                 message,
             };
-            let out = tokio::process::Command::new(program)
-                .args(args)
-                .output()
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
+                .stdin(if input.is_empty() { Stdio::null() } else { Stdio::piped() })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(input.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
+            }
+            let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
             if out.status.success() {
                 Ok(String::from_utf8_lossy(&out.stdout).into_owned())
             } else {
@@ -66,19 +84,21 @@ impl RecordingOs {
 }
 
 impl Os for RecordingOs {
-    fn run<'a>(
+    /// Records `program args` and, for input, one `program args: <line>` per line of it.
+    fn run_input<'a>(
         &'a self,
         program: &'a str,
         args: &'a [String],
+        input: &'a str,
     ) -> BoxFuture<'a, Result<String, OsError>> {
         let line = format!("{program} {}", args.join(" "));
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
-        let fail = self
-            .fail_matching
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|f| line.contains(f));
+        let mut lines = vec![line.clone()];
+        lines.extend(input.lines().map(|l| format!("{line}: {l}")));
+        let fail = {
+            let f = self.fail_matching.lock().unwrap_or_else(|e| e.into_inner());
+            lines.iter().any(|l| f.iter().any(|x| l.contains(x)))
+        };
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).extend(lines);
         Box::pin(async move {
             if fail {
                 Err(OsError {

@@ -76,6 +76,7 @@ async fn droplet_runs_in_a_container_and_answers_on_its_port() {
         droplet_layer: layer,
         stack_rootfs: stack_rootfs(),
         netns_path: att.netns_path(),
+        address: att.ip,
         env: vec!["PORT=8080".into(), "PATH=/usr/local/bin:/usr/bin:/bin".into()],
         start_command: "ps -e -o pid= > /home/vcap/tmp/ps.txt; exec python3 -m http.server $PORT"
             .into(),

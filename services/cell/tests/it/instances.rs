@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
+use std::time::Instant;
+
+use wire::lrp::HealthCheckType;
+
 use crate::container::{droplet, serve_file};
-use crate::harness::{lrp, start_cell};
+use crate::harness::{lrp, served_droplet, start_cell, start_cell_with};
 
 #[tokio::test]
 async fn instances_run_crash_time_out_and_stop() {
@@ -112,5 +116,23 @@ async fn instances_run_crash_time_out_and_stop() {
     })
     .await
     .expect("no leftovers");
+    c.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_stop_right_after_the_start_reaches_the_app_as_sigterm() {
+    // A process health check reports RUNNING as soon as the app's process runs; a stop at
+    // once must still be a graceful SIGTERM, not the SIGKILL after the grace period.
+    let c = start_cell_with(8, |cfg| cfg.graceful_stop_secs = 10).await;
+    let (url, sha, _droplet) = served_droplet().await;
+    let mut l = lrp(&url, &sha, "trap 'echo got TERM; exit 0' TERM; sleep 1000 & wait", 30);
+    l.desired.health_check.kind = HealthCheckType::Process;
+    c.send_work(&l).await;
+    c.report("start", &l, Duration::from_secs(30)).await;
+    let t = Instant::now();
+    c.stop(&l).await;
+    c.report("remove", &l, Duration::from_secs(30)).await;
+    assert!(t.elapsed() < Duration::from_secs(5), "stopped after {:?}", t.elapsed());
+    c.wait_log(&l, "APP/PROC/WEB", "got TERM", Duration::from_secs(5)).await;
     c.shut_down().await;
 }

@@ -68,6 +68,7 @@ async fn an_app_sees_only_its_own_processes_and_runs_as_vcap_without_privileges(
 grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status | sed 's/^/STATUS /'
 for p in /proc/[0-9]*; do echo "PROC ${p#/proc/} $(tr '\0' ' ' < $p/cmdline 2>/dev/null)"; done
 touch /etc/owned 2>/dev/null && echo "ESCALATED wrote /etc"
+echo "HOSTS $(getent hosts "$(hostname)")"
 echo INSPECTED
 "#;
     let app = lrp(&url, &sha, &format!("{inspect}{SERVE}"), 30);
@@ -95,6 +96,15 @@ echo INSPECTED
     assert!(procs.len() <= 6, "only the container's own processes: {procs:#?}");
     assert!(!procs.iter().any(|p| p.contains("1234567")), "the host's marker is visible");
     assert!(!procs.iter().any(|p| p.contains("cargo") || p.contains("runc")), "{procs:#?}");
+
+    // Its own name resolves from its /etc/hosts (no DNS round trip at start).
+    let hosts = tagged(&lines, "HOSTS ");
+    let name = cell::container::container_id(&app.instance_guid);
+    assert_eq!(
+        hosts.first().map(|h| h.split_whitespace().collect::<Vec<_>>()),
+        Some(vec![started.instance_address.as_str(), name.as_str()]),
+        "{lines:#?}"
+    );
 
     let port = started.ports[0].host_port;
     let body = reqwest::get(format!("http://127.0.0.1:{port}/index.html"))

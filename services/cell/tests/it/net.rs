@@ -117,9 +117,11 @@ struct Cleanup(NetConfig);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let tag = self.0.bridge.trim_start_matches("pnt").to_owned();
+        let tag = self.0.bridge.get(3..).unwrap_or_default().to_owned();
         for ns in sh("ip netns list").lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.starts_with("paas-") && ns.ends_with(&tag) {
+            let ours = [format!("paas-a{tag}"), format!("paas-b{tag}")].contains(&ns.to_owned())
+                || ns.starts_with(&format!("paas-m{tag}x"));
+            if ours {
                 sh(&format!("ip netns del {ns}"));
             }
         }
@@ -129,4 +131,44 @@ impl Drop for Cleanup {
             self.0.table
         ));
     }
+}
+
+#[tokio::test]
+async fn many_attaches_at_once_each_get_their_own_answer() {
+    let pid = std::process::id();
+    let tag = format!("{}", pid % 10_000);
+    let cfg = NetConfig {
+        bridge: format!("pmt{tag}"),
+        subnet: Ipv4Addr::new(10, 241, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        table: format!("paas_mt{tag}"),
+        port_range: (63200, 63299),
+    };
+    let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
+    let _cleanup = Cleanup(cfg.clone());
+    net.setup().await.expect("setup");
+    // One name is taken already: only that attach fails, in whatever batch it lands.
+    let taken = format!("m{tag}x5");
+    sh(&format!("ip netns add paas-{taken}"));
+    let ids: Vec<String> = (0..12).map(|i| format!("m{tag}x{i}")).collect();
+    let results = futures::future::join_all(ids.iter().map(|id| net.attach(id))).await;
+    let mut attached = Vec::new();
+    for (id, r) in ids.iter().zip(results) {
+        if *id == taken {
+            assert!(r.is_err(), "{id} attached over an existing namespace");
+        } else {
+            attached.push(r.unwrap_or_else(|e| panic!("{id}: {e}")));
+        }
+    }
+    let map = sh(&format!("nft list map ip {} ports", cfg.table));
+    for a in &attached {
+        let inside = sh(&format!("ip -n {} -4 addr show eth0", a.netns));
+        assert!(inside.contains(&format!("{}/24", a.ip)), "{}: {inside}", a.netns);
+        assert!(map.contains(&format!("{} : {} . 8080", a.host_port, a.ip)), "{map}");
+    }
+    assert_eq!(sh(&format!("ip -o link show master {}", cfg.bridge)).lines().count(), 11);
+    futures::future::join_all(attached.iter().map(|a| net.detach(a))).await;
+    assert_eq!(sh(&format!("ip -o link show master {}", cfg.bridge)), "");
+    assert!(!sh("ip netns list").contains(&format!("m{tag}x")), "namespaces left");
+    assert!(!sh(&format!("nft list map ip {} ports", cfg.table)).contains("8080"));
+    net.teardown().await;
 }
