@@ -219,10 +219,10 @@ async fn start_cell(
         stacks_dir: stacks,
         backend: "runc".into(),
         bridge: format!("pbn{}", pid % 100_000),
-        subnet: Ipv4Addr::new(10, 240, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        subnet: Ipv4Addr::new(10, 211, u8::try_from(pid % 200 + 20).expect("fits"), 0),
         nft_table: format!("paas_bench_{pid}"),
-        host_port_min: 63300,
-        host_port_max: 63499,
+        host_port_min: 65100,
+        host_port_max: 65299,
         graceful_stop_secs: 5,
         ..Default::default()
     };

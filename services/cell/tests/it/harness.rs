@@ -71,7 +71,7 @@ pub async fn start_cell_with(slot: u8, adjust: impl FnOnce(&mut cell::Config)) -
     let tmp = tempfile::tempdir().expect("tempdir");
     let pid = std::process::id();
     let stacks = stack_rootfs().parent().and_then(|p| p.parent()).expect("stacks dir").to_owned();
-    let base = 62200 + 100 * u16::from(slot);
+    let base = 64000 + 100 * u16::from(slot);
     let mut cfg = cell::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         cell_id: format!("test-cell-{slot}-{pid}"),
@@ -79,7 +79,7 @@ pub async fn start_cell_with(slot: u8, adjust: impl FnOnce(&mut cell::Config)) -
         stacks_dir: stacks,
         backend: "runc".into(),
         bridge: format!("pit{slot}{}", pid % 100_000),
-        subnet: Ipv4Addr::new(10, 252 - slot, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        subnet: Ipv4Addr::new(10, 200 + slot, u8::try_from(pid % 200 + 20).expect("fits"), 0),
         nft_table: format!("paas_it{slot}_{pid}"),
         host_port_min: base,
         host_port_max: base + 99,

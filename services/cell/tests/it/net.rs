@@ -139,9 +139,9 @@ async fn many_attaches_at_once_each_get_their_own_answer() {
     let tag = format!("{}", pid % 10_000);
     let cfg = NetConfig {
         bridge: format!("pmt{tag}"),
-        subnet: Ipv4Addr::new(10, 241, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        subnet: Ipv4Addr::new(10, 210, u8::try_from(pid % 200 + 20).expect("fits"), 0),
         table: format!("paas_mt{tag}"),
-        port_range: (63200, 63299),
+        port_range: (65000, 65099),
     };
     let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
     let _cleanup = Cleanup(cfg.clone());
