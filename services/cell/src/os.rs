@@ -57,11 +57,14 @@ impl Os for RealOs {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+            let mut written = Ok(());
             if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(input.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
+                written = stdin.write_all(input.as_bytes()).await;
             }
             let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
             if out.status.success() {
+                // A program that succeeded without reading all its input did not do all of it.
+                written.map_err(|e| fail(format!("writing its input: {e}")))?;
                 Ok(String::from_utf8_lossy(&out.stdout).into_owned())
             } else {
                 Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
