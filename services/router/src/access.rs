@@ -13,6 +13,16 @@ use crate::table::Endpoint;
 
 /// Lines waiting for the bus before new ones are dropped.
 const QUEUE: usize = 16_384;
+/// How often queued lines are published.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+async fn publish(bus: &DynBus, env: &Envelope) {
+    if let Ok(body) = serde_json::to_vec(env) {
+        if let Err(e) = bus.publish(&env.subject(), body.into()).await {
+            tracing::debug!(error = %e, "access log not published");
+        }
+    }
+}
 
 /// The sending side of the access-log queue; cheap to clone.
 #[derive(Clone)]
@@ -26,10 +36,17 @@ impl AccessLog {
     pub fn start(bus: DynBus, dropped: prometheus_client::metrics::counter::Counter) -> Self {
         let (tx, mut rx) = mpsc::channel::<Envelope>(QUEUE);
         kit::spawn_named("router-access-log", async move {
-            while let Some(env) = rx.recv().await {
-                if let Ok(body) = serde_json::to_vec(&env) {
-                    if let Err(e) = bus.publish(&env.subject(), body.into()).await {
-                        tracing::debug!(error = %e, "access log not published");
+            // The queue is drained on a tick rather than awaited: a waiting receiver would be
+            // woken by every request, across threads (the workers run their own event loops).
+            let mut tick = tokio::time::interval(DRAIN_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                loop {
+                    match rx.try_recv() {
+                        Ok(env) => publish(&bus, &env).await,
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
                     }
                 }
             }
