@@ -28,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Envelopes written per batch.
 const BATCH: usize = 256;
+/// How long after start a failure to read the bindings is not worth a warning.
+const STARTUP_GRACE: Duration = Duration::from_secs(30);
 /// How often lost messages are reported to the app.
 const LOSS_REPORT: Duration = Duration::from_secs(1);
 
@@ -354,16 +356,31 @@ impl Drains {
         shutdown: kit::Shutdown,
     ) {
         let url = format!("{}/internal/v1/syslog_drains", self.settings.api_url);
+        let started = std::time::Instant::now();
+        let mut read_once = false;
         loop {
             match self.fetch(&url, &tokens).await {
-                Ok(list) => self.apply(&list.drains),
+                Ok(list) => {
+                    self.apply(&list.drains);
+                    read_once = true;
+                }
+                // The api may still be starting (`paasd dev` starts everything at once).
+                Err(e) if !read_once && started.elapsed() < STARTUP_GRACE => {
+                    tracing::debug!(error = %e, "syslog drain bindings not readable yet");
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read the syslog drain bindings; keeping the current ones")
                 }
             }
+            // Until the first answer, ask every second.
+            let wait = if read_once {
+                self.settings.refresh
+            } else {
+                self.settings.refresh.min(Duration::from_secs(1))
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.settings.refresh) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
         self.apply(&[]);
