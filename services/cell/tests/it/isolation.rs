@@ -58,10 +58,12 @@ fn tagged<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn an_app_sees_only_its_own_processes_and_runs_as_vcap_without_privileges() {
     let marker = HostProcess::spawn("sleep", &["1234567"]);
-    assert!(
-        host_cmdlines().iter().any(|c| c.contains("sleep 1234567")),
-        "the marker runs on the host"
-    );
+    // The child shows its command line only once it has exec'd.
+    testkit::eventually("the marker runs on the host", Duration::from_secs(5), || async {
+        host_cmdlines().iter().any(|c| c.contains("sleep 1234567")).then_some(())
+    })
+    .await
+    .expect("the marker runs on the host");
     let c = start_cell(1).await;
     let (url, sha, _droplet) = served_droplet().await;
     let inspect = r#"echo "ID $(id -u) $(id -g) $(id -un)"
