@@ -127,26 +127,43 @@ pub async fn services(c: &mut Client, json_out: bool) -> Result<()> {
         return Ok(());
     }
     println!("Getting service instances in space {} ...\n", space.name);
-    let mut rows = Vec::new();
-    for si in &list {
-        let bindings = c
-            .list(&format!(
+    // One request for every binding of the space, with the bound apps included.
+    let (bindings, apps) = if list.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let guids: Vec<String> = list.iter().map(guid).collect();
+        let page = c
+            .get(&format!(
                 "/v3/service_credential_bindings{}",
-                query(&[("service_instance_guids", &guid(si)), ("include", "app")])
+                query(&[
+                    ("service_instance_guids", &guids.join(",")),
+                    ("include", "app"),
+                    ("per_page", "5000"),
+                ])
             ))
             .await?;
-        let mut apps = Vec::new();
-        for b in &bindings {
-            if let Some(g) = b["relationships"]["app"]["data"]["guid"].as_str() {
-                if let Ok(a) = c.get(&format!("/v3/apps/{g}")).await {
-                    apps.push(a["name"].as_str().unwrap_or("").to_owned());
-                }
-            }
-        }
+        let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        (arr(&page["resources"]), arr(&page["included"]["apps"]))
+    };
+    let app_name = |g: &str| {
+        apps.iter()
+            .find(|a| a["guid"] == g)
+            .and_then(|a| a["name"].as_str())
+            .unwrap_or(g)
+            .to_owned()
+    };
+    let mut rows = Vec::new();
+    for si in &list {
+        let bound: Vec<String> = bindings
+            .iter()
+            .filter(|b| b["relationships"]["service_instance"]["data"]["guid"] == guid(si).as_str())
+            .filter_map(|b| b["relationships"]["app"]["data"]["guid"].as_str())
+            .map(app_name)
+            .collect();
         rows.push(vec![
             si["name"].as_str().unwrap_or("").to_owned(),
             "user-provided".into(),
-            apps.join(", "),
+            bound.join(", "),
             si["syslog_drain_url"].as_str().unwrap_or("").to_owned(),
         ]);
     }
