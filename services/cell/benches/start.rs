@@ -42,6 +42,9 @@ impl cell::report::Reporter for Timeline {
         let _ = self.0.send((kind.to_owned(), guid, r.crash_reason.clone(), at));
         Box::pin(async { Ok(()) })
     }
+    fn evacuate<'a>(&'a self, _: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 struct Reports {

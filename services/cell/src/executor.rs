@@ -209,6 +209,58 @@ impl Executor {
         }
     }
 
+    /// From now on this cell takes no new work (and says so in its presence).
+    pub fn mark_evacuating(&self) {
+        self.evacuating.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drain: take no new work and hand every instance over to the scheduler, stopping each
+    /// once the scheduler says its replacement runs (or it cannot be reached), until none is
+    /// left or `timeout` passed (contracts/runtime.md §1.9). What is left is for [`stop_all`].
+    pub async fn evacuate(
+        &self,
+        reporter: &dyn crate::report::Reporter,
+        timeout: Duration,
+        poll: Duration,
+    ) {
+        self.evacuating.store(true, std::sync::atomic::Ordering::Relaxed);
+        let until = Instant::now() + timeout;
+        loop {
+            let keys: Vec<InstanceKey> = {
+                let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                running.values().map(|r| r.key.clone()).collect()
+            };
+            if keys.is_empty() || Instant::now() >= until {
+                return;
+            }
+            for key in keys {
+                let report = wire::lrp::InstanceReport {
+                    instance: key.clone(),
+                    cell_id: self.shared.cell_id.clone(),
+                    address: String::new(),
+                    instance_address: String::new(),
+                    ports: Vec::new(),
+                    crash_reason: None,
+                    exit_status: None,
+                };
+                let keep = match reporter.evacuate(&report).await {
+                    Ok(keep) => keep,
+                    Err(e) => {
+                        tracing::warn!(instance = %key.instance_guid, error = %e, "scheduler unreachable while evacuating; stopping the instance");
+                        false
+                    }
+                };
+                if !keep {
+                    let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(r) = running.get(&key.instance_guid) {
+                        r.stop.cancel();
+                    }
+                }
+            }
+            tokio::time::sleep(poll.min(until.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
     /// Stop everything and wait until every instance released its resources.
     pub async fn stop_all(&self, deadline: Duration) {
         self.evacuating.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -66,6 +66,11 @@ pub struct Config {
     /// Seconds between measurements of each instance's disk use against its quota.
     pub disk_check_secs: u64,
     pub drain_secs: u64,
+    /// On SIGTERM: how long to wait for the scheduler to re-place this cell's instances
+    /// elsewhere before stopping the rest (0 = stop them at once).
+    pub evacuation_timeout_secs: u64,
+    /// How often a draining cell asks whether its instances were replaced.
+    pub evacuation_polling_secs: u64,
 }
 
 impl Default for Config {
@@ -100,6 +105,8 @@ impl Default for Config {
             metrics_secs: 15,
             disk_check_secs: 5,
             drain_secs: 10,
+            evacuation_timeout_secs: 600,
+            evacuation_polling_secs: 5,
         }
     }
 }
@@ -288,6 +295,7 @@ impl Service {
             kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
         );
         let mut loops = vec![follow];
+        let background = kit::Shutdown::new();
         let mut app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
         if let Some(rt) = &self.runtime {
             if let Err(e) = rt.shared.net.setup().await {
@@ -297,9 +305,10 @@ impl Service {
                     .await;
                 let emitter = rt.shared.emitter.clone();
                 let interval = Duration::from_secs(wire::routing::DEFAULT_REGISTER_INTERVAL_SECS);
+                // Routes and presence go on while the cell evacuates, until it is empty.
                 loops.push(kit::spawn_named(
                     "cell-route-emitter",
-                    emitter.run(interval, shutdown.clone()),
+                    emitter.run(interval, background.clone()),
                 ));
                 loops.push(kit::spawn_named(
                     "cell-presence",
@@ -307,7 +316,7 @@ impl Service {
                         self.config.clone(),
                         rt.shared.reporter.clone(),
                         rt.executor.clone(),
-                        shutdown.clone(),
+                        background.clone(),
                     ),
                 ));
                 app = app.merge(api::routes(api::Api {
@@ -319,8 +328,22 @@ impl Service {
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
         if let Some(rt) = &self.runtime {
+            if self.config.evacuation_timeout_secs > 0 {
+                tracing::info!(cell_id = %self.config.cell_id, "evacuating: handing instances over to other cells");
+                // Tell the scheduler at once that this cell takes no more work.
+                rt.executor.mark_evacuating();
+                send_presence(&self.config, rt.shared.reporter.as_ref(), &rt.executor).await;
+                rt.executor
+                    .evacuate(
+                        rt.shared.reporter.as_ref(),
+                        Duration::from_secs(self.config.evacuation_timeout_secs),
+                        Duration::from_secs(self.config.evacuation_polling_secs.max(1)),
+                    )
+                    .await;
+            }
             rt.executor.stop_all(Duration::from_secs(self.config.graceful_stop_secs + 10)).await;
         }
+        background.cancel();
         for l in loops {
             l.abort();
         }
@@ -335,36 +358,44 @@ async fn presence_loop(
     executor: executor::Executor,
     shutdown: kit::Shutdown,
 ) {
-    let url = format!("http://{}", advertised(&config));
     loop {
-        let stacks: Vec<String> = config
-            .stacks
-            .iter()
-            .filter(|s| stack::find(&config.stacks_dir, s).is_ok())
-            .cloned()
-            .collect();
-        if stacks.is_empty() {
-            tracing::warn!(stacks_dir = %config.stacks_dir.display(), "no stack built yet (paasd stack build); not offering this cell");
-        } else {
-            let state = executor.state();
-            let p = wire::lrp::CellPresence {
-                cell_id: config.cell_id.clone(),
-                rep_url: url.clone(),
-                zone: config.zone.clone(),
-                capacity: state.total,
-                stacks,
-                placement_tags: vec![],
-                optional_placement_tags: vec![],
-                evacuating: state.evacuating,
-            };
-            if let Err(e) = reporter.presence(&p).await {
-                tracing::warn!(error = %e, "presence heartbeat failed");
-            }
-        }
+        send_presence(&config, reporter.as_ref(), &executor).await;
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(config.heartbeat_secs.max(1))) => {}
         }
+    }
+}
+
+/// One presence heartbeat (only with a stack to offer).
+async fn send_presence(
+    config: &Config,
+    reporter: &dyn report::Reporter,
+    executor: &executor::Executor,
+) {
+    let stacks: Vec<String> = config
+        .stacks
+        .iter()
+        .filter(|s| stack::find(&config.stacks_dir, s).is_ok())
+        .cloned()
+        .collect();
+    if stacks.is_empty() {
+        tracing::warn!(stacks_dir = %config.stacks_dir.display(), "no stack built yet (paasd stack build); not offering this cell");
+        return;
+    }
+    let state = executor.state();
+    let p = wire::lrp::CellPresence {
+        cell_id: config.cell_id.clone(),
+        rep_url: format!("http://{}", advertised(config)),
+        zone: config.zone.clone(),
+        capacity: state.total,
+        stacks,
+        placement_tags: vec![],
+        optional_placement_tags: vec![],
+        evacuating: state.evacuating,
+    };
+    if let Err(e) = reporter.presence(&p).await {
+        tracing::warn!(error = %e, "presence heartbeat failed");
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use wire::lrp::{CellPresence, InstanceReport};
+use wire::lrp::{CellPresence, EvacuateResult, InstanceReport};
 
 pub trait Reporter: Send + Sync + 'static {
     fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>>;
@@ -15,6 +15,9 @@ pub trait Reporter: Send + Sync + 'static {
         kind: &'a str,
         r: &'a InstanceReport,
     ) -> BoxFuture<'a, Result<(), String>>;
+    /// Hand a running instance over while this cell drains; `Ok(true)`: keep it running (and
+    /// routable) for now, `Ok(false)`: stop it.
+    fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>>;
 }
 
 /// HTTP to `<scheduler>/v1/...` with the component token.
@@ -34,6 +37,14 @@ impl HttpReporter {
     }
 
     async fn post<T: serde::Serialize + Sync>(&self, path: &str, body: &T) -> Result<(), String> {
+        self.send(path, body).await.map(|_| ())
+    }
+
+    async fn send<T: serde::Serialize + Sync>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<reqwest::Response, String> {
         let token = self.token.token().await.map_err(|e| e.to_string())?;
         let res = self
             .http
@@ -45,7 +56,7 @@ impl HttpReporter {
             .await
             .map_err(|e| e.to_string())?;
         if res.status().is_success() {
-            Ok(())
+            Ok(res)
         } else {
             Err(format!("scheduler answered {}", res.status()))
         }
@@ -63,5 +74,13 @@ impl Reporter for HttpReporter {
         r: &'a InstanceReport,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.post(&format!("/v1/actual_lrps/{kind}"), r).await })
+    }
+
+    fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let res = self.send("/v1/actual_lrps/evacuate", r).await?;
+            let body: EvacuateResult = res.json().await.map_err(|e| e.to_string())?;
+            Ok(body.keep_container)
+        })
     }
 }

@@ -176,6 +176,8 @@ fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
     cfg.cell.api_url = api.clone();
     cfg.cell.scheduler_url = scheduler;
     cfg.cell.internal_client_secret = secret.to_owned();
+    // One process, one cell: nothing to hand instances over to on shutdown.
+    cfg.cell.evacuation_timeout_secs = 0;
     cfg.stager.api_url = api;
     cfg.stager.internal_client_secret = secret.to_owned();
 }

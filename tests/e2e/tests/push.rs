@@ -104,6 +104,8 @@ fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCle
         ("PAAS_CELL_ADDR", a(p.cell)),
         ("PAAS_STAGER_STATUS_ADDR", a(p.stager)),
         ("PAAS_CELL_BACKEND", "runc".into()),
+        // The test stops cells with SIGTERM: no waiting for a hand-over to other cells.
+        ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "0".into()),
         ("PAAS_CELL_BRIDGE", format!("pe{n}")),
         ("PAAS_CELL_NFT_TABLE", format!("paas_e{n}")),
         ("PAAS_CELL_SUBNET", format!("10.{}.{}.0", 230 + slot, n % 250)),

@@ -139,6 +139,7 @@ async fn desired_instances_run_in_containers_and_are_served_by_the_router() {
         host_port_max: 62399,
         heartbeat_secs: 1,
         graceful_stop_secs: 2,
+        evacuation_timeout_secs: 0,
         ..Default::default()
     };
     let _cleanup = Cleanup(cell_cfg.clone());

@@ -18,11 +18,27 @@ use crate::container::stack_rootfs;
 #[derive(Default)]
 pub struct FakeScheduler {
     reports: Mutex<Vec<(String, InstanceReport)>>,
+    /// How many more evacuation requests are answered "keep the container" (then "stop it").
+    pub keep_evacuating: std::sync::atomic::AtomicUsize,
+    /// Whether a presence heartbeat said the cell is evacuating.
+    pub saw_evacuating: std::sync::atomic::AtomicBool,
 }
 
 impl cell::report::Reporter for FakeScheduler {
-    fn presence<'a>(&'a self, _: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
+    fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
+        if p.evacuating {
+            self.saw_evacuating.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Box::pin(async { Ok(()) })
+    }
+    fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>> {
+        use std::sync::atomic::Ordering;
+        self.reports.lock().expect("lock").push(("evacuate".to_owned(), r.clone()));
+        let keep = self
+            .keep_evacuating
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Box::pin(async move { Ok(keep) })
     }
     fn report<'a>(
         &'a self,
@@ -35,6 +51,16 @@ impl cell::report::Reporter for FakeScheduler {
 }
 
 impl FakeScheduler {
+    /// How many reports of `kind` arrived for `guid`.
+    pub fn count(&self, kind: &str, guid: &str) -> usize {
+        self.reports
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(k, r)| k == kind && r.instance.instance_guid == guid)
+            .count()
+    }
+
     pub fn find(&self, kind: &str, guid: &str) -> Option<InstanceReport> {
         self.reports
             .lock()

@@ -2,6 +2,7 @@
 
 mod container;
 mod disk;
+mod evacuation;
 mod harness;
 mod instances;
 mod isolation;

@@ -88,6 +88,8 @@ impl Ports {
             ("PAAS_STAGER_STATUS_ADDR", a(self.stager)),
             // These tests are about paasd itself: no host networking for containers.
             ("PAAS_CELL_BACKEND", "process".to_owned()),
+            // Tests stop cells with SIGTERM: no waiting for a hand-over to other cells.
+            ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "0".to_owned()),
         ]
     }
 

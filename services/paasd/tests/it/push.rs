@@ -93,6 +93,7 @@ pub fn runc_cell(dir: &std::path::Path, slot: u32) -> (CellCleanup, Vec<(&'stati
     let low = 62000 + slot * 100;
     let env = vec![
         ("PAAS_CELL_BACKEND", "runc".to_owned()),
+        ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "0".to_owned()),
         ("PAAS_CELL_BRIDGE", bridge.clone()),
         ("PAAS_CELL_NFT_TABLE", table.clone()),
         ("PAAS_CELL_SUBNET", format!("10.{}.{}.0", 240 + slot, n % 250)),

@@ -1,0 +1,56 @@
+//! Evacuation on shutdown (contracts/runtime.md §1.9): a draining cell says so in its presence,
+//! hands each instance to the scheduler, keeps it running and answering while the scheduler
+//! says "keep", and stops it once told its replacement runs.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::harness::{lrp, served_droplet, start_cell_with};
+
+#[tokio::test]
+async fn a_draining_cell_keeps_instances_until_the_scheduler_lets_them_go() {
+    let c = start_cell_with(9, |cfg| {
+        cfg.evacuation_timeout_secs = 60;
+        cfg.evacuation_polling_secs = 1;
+        cfg.heartbeat_secs = 1;
+    })
+    .await;
+    let (url, sha, _droplet) = served_droplet().await;
+    let app = lrp(&url, &sha, "exec python3 -m http.server $PORT", 30);
+    c.send_work(&app).await;
+    let started = c.report("start", &app, Duration::from_secs(30)).await;
+    let port = started.ports[0].host_port;
+    let get = || async move {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    };
+    assert!(get().await, "serving before the drain");
+
+    // Three "keep" answers, then "stop".
+    c.scheduler.keep_evacuating.store(3, Ordering::SeqCst);
+    c.shutdown.cancel();
+    let asked = Instant::now();
+    testkit::eventually("handed over", Duration::from_secs(10), || async {
+        (c.scheduler.count("evacuate", &app.instance_guid) >= 1).then_some(())
+    })
+    .await
+    .expect("the cell asks the scheduler to take the instance");
+    assert!(get().await, "still serving while the scheduler says keep");
+    testkit::eventually("evacuating presence", Duration::from_secs(5), || async {
+        c.scheduler.saw_evacuating.load(Ordering::SeqCst).then_some(())
+    })
+    .await
+    .expect("the presence says evacuating, so the cell gets no new work");
+    let done = tokio::time::timeout(Duration::from_secs(60), c.task).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "clean stop after the hand-over: {done:?}");
+    assert!(asked.elapsed() >= Duration::from_secs(2), "it waited for the scheduler's word");
+    assert!(
+        c.scheduler.count("evacuate", &app.instance_guid) >= 4,
+        "asked again until told to stop"
+    );
+    assert!(!get().await, "stopped once its replacement runs");
+}
