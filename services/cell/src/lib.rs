@@ -301,8 +301,12 @@ impl Service {
             if let Err(e) = rt.shared.net.setup().await {
                 tracing::error!(error = %e, "cannot set up container networking; this cell takes no work");
             } else {
-                clean_leftovers(rt.shared.os.as_ref(), &self.config.data_dir.join("instances"))
-                    .await;
+                clean_leftovers(
+                    rt.shared.os.as_ref(),
+                    &rt.shared.net,
+                    &self.config.data_dir.join("instances"),
+                )
+                .await;
                 let emitter = rt.shared.emitter.clone();
                 let interval = Duration::from_secs(wire::routing::DEFAULT_REGISTER_INTERVAL_SECS);
                 // Routes and presence go on while the cell evacuates, until it is empty.
@@ -408,8 +412,9 @@ fn advertised(config: &Config) -> String {
     }
 }
 
-/// Containers and mounts a previous run of this cell left: removed, so nothing is orphaned.
-async fn clean_leftovers(os: &dyn os::Os, instances: &std::path::Path) {
+/// Containers, mounts, network namespaces and veths a previous run of this cell left (after a
+/// crash): removed, so nothing is orphaned.
+async fn clean_leftovers(os: &dyn os::Os, net: &net::Network, instances: &std::path::Path) {
     // Only containers whose bundle lives under this cell's directory: other cells may share
     // the host.
     if let Ok(list) = os.run("runc", &os::args(&["list", "-f", "json"])).await {
@@ -427,6 +432,10 @@ async fn clean_leftovers(os: &dyn os::Os, instances: &std::path::Path) {
         while let Ok(Some(e)) = dir.next_entry().await {
             let rootfs = e.path().join("rootfs").display().to_string();
             let _ = os.run("umount", &os::args(&["-l", &rootfs])).await;
+            // The instance directory is named by the container's id, like its namespace.
+            if let Some(id) = e.file_name().to_str() {
+                net.sweep(id).await;
+            }
             let _ = tokio::fs::remove_dir_all(e.path()).await;
         }
     }

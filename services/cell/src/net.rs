@@ -46,6 +46,12 @@ pub const VETH_PREFIX: &str = "pv";
 /// The container port apps listen on.
 pub const APP_PORT: u16 = 8080;
 
+/// The network namespace and host veth of container `id`.
+fn names(id: &str) -> (String, String) {
+    let short: String = id.chars().filter(char::is_ascii_alphanumeric).take(10).collect();
+    (format!("paas-{id}"), format!("{VETH_PREFIX}{short}"))
+}
+
 impl Network {
     pub fn new(os: Arc<dyn Os>, cfg: NetConfig) -> Self {
         let hosts: BTreeSet<u8> = (2..=254).collect();
@@ -128,9 +134,7 @@ impl Network {
                 }
             }
         };
-        let netns = format!("paas-{id}");
-        let short: String = id.chars().filter(char::is_ascii_alphanumeric).take(10).collect();
-        let host_veth = format!("{VETH_PREFIX}{short}");
+        let (netns, host_veth) = names(id);
         let a = Attachment { netns, ip: self.ip(host), host_port: port, host_veth };
         if let Err(e) = self.plumb(&a).await {
             self.detach(&a).await;
@@ -175,6 +179,14 @@ impl Network {
         free.1.insert(a.host_port);
     }
 
+    /// What a crashed run of this cell left of container `id`'s attachment (known only by the
+    /// id): its veth and network namespace. Port mappings go with the tables [`setup`] remakes.
+    pub async fn sweep(&self, id: &str) {
+        let (netns, host_veth) = names(id);
+        let gone = format!("link del {host_veth}\nnetns del {netns}\n");
+        let _ = self.os.run_input("ip", &args(&["-force", "-batch", "-"]), &gone).await;
+    }
+
     /// Remove the bridge and tables (tests, and a cell that goes away for good).
     pub async fn teardown(&self) {
         let t = &self.cfg.table;
@@ -197,6 +209,18 @@ mod tests {
             port_range: (61000, 61001),
         };
         Network::new(os, cfg)
+    }
+
+    #[tokio::test]
+    async fn a_sweep_removes_what_a_crashed_run_left_by_id() {
+        let os = Arc::new(RecordingOs::default());
+        net(os.clone()).sweep("abc-123").await;
+        let calls = os.calls();
+        assert!(calls.iter().any(|c| c == "ip -force -batch -: link del pvabc123"), "{calls:?}");
+        assert!(
+            calls.iter().any(|c| c == "ip -force -batch -: netns del paas-abc-123"),
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]
