@@ -218,3 +218,113 @@ async fn an_unreachable_drain_is_reported_retried_and_caught_up() {
     .await
     .expect("the app is told the drain works again");
 }
+
+/// A TLS syslog server with a certificate made for the test: what it received, raw.
+async fn tls_server(dir: &std::path::Path) -> (u16, std::path::PathBuf, Arc<Mutex<Vec<u8>>>) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let pem = std::fs::read(&cert).expect("cert");
+    let chain: Vec<_> =
+        rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<_, _>>().expect("certs");
+    let key_pem = std::fs::read(&key).expect("key");
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice()).expect("pem").expect("a key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let (acceptor, sink) = (acceptor.clone(), sink.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else { return };
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    (port, cert, got)
+}
+
+#[tokio::test]
+async fn a_syslog_tls_drain_verifies_the_server_and_counts_octets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, ca, got) = tls_server(dir.path()).await;
+    let bindings: Bindings = Arc::default();
+    bindings.lock().expect("lock").push(SyslogDrain {
+        binding_guid: "b1".into(),
+        app_guid: APP.into(),
+        url: format!("syslog-tls://localhost:{port}"),
+        hostname: "o.s.tls".into(),
+    });
+    let r = start_with(logs::Config {
+        api_url: fake_api(bindings).await,
+        internal_client_secret: "secret".into(),
+        drain_refresh_secs: 1,
+        drain_ca_file: ca.display().to_string(),
+        ..Default::default()
+    })
+    .await;
+    let frame = testkit::eventually("a frame over TLS", Duration::from_secs(15), || async {
+        publish(&r, &log(APP, "APP/PROC/WEB", "over tls", LogStream::Out)).await;
+        let raw = got.lock().expect("lock").clone();
+        let text = String::from_utf8(raw).ok()?;
+        let (len, rest) = text.split_once(' ')?;
+        let len: usize = len.parse().ok()?;
+        (rest.len() >= len).then(|| rest[..len].to_owned())
+    })
+    .await
+    .expect("the drain delivers over TLS");
+    assert!(frame.starts_with("<14>1 ") && frame.contains(" o.s.tls "), "{frame}");
+    assert!(frame.ends_with("over tls\n"), "the frame is exactly one message: {frame:?}");
+
+    // A server the drain cannot verify gets nothing, and the app is told.
+    let other = tempfile::tempdir().expect("tempdir");
+    let (port2, _, got2) = tls_server(other.path()).await;
+    let bindings: Bindings = Arc::default();
+    bindings.lock().expect("lock").push(SyslogDrain {
+        binding_guid: "b2".into(),
+        app_guid: APP.into(),
+        url: format!("syslog-tls://localhost:{port2}"),
+        hostname: "o.s.tls".into(),
+    });
+    let r2 = start_with(logs::Config {
+        api_url: fake_api(bindings).await,
+        internal_client_secret: "secret".into(),
+        drain_refresh_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let told = testkit::eventually("TLS failure reported", Duration::from_secs(15), || async {
+        publish(&r2, &log(APP, "APP/PROC/WEB", "not for strangers", LogStream::Out)).await;
+        lgr_lines(&r2).await.into_iter().find(|l| l.contains("unreachable"))
+    })
+    .await
+    .expect("an LGR line says the drain failed");
+    assert!(told.contains("TLS"), "{told}");
+    assert!(got2.lock().expect("lock").is_empty(), "nothing sent to an unverified server");
+}
