@@ -43,7 +43,8 @@ pub struct Config {
     pub drain_refresh_secs: u64,
     /// Messages queued per syslog drain before new ones are dropped (and reported).
     pub drain_buffer: usize,
-    /// PEM file of extra CA certificates trusted for `syslog-tls://` and `https://` drains.
+    /// PEM file of extra CA certificates trusted for `syslog-tls://` drains (`https://` drains
+    /// use the bundled web roots only).
     pub drain_ca_file: String,
 }
 
