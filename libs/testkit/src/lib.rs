@@ -17,12 +17,20 @@ use std::time::Duration;
 pub use nats::NatsServer;
 pub use pg::Postgres;
 
-/// A port nobody listens on right now.
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768–60999), so an
+/// outgoing connection of some other test cannot take the port between the pick and the bind.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port nobody listens on right now, picked at random below the ephemeral range (not one
+/// the kernel hands to outgoing connections, which port 0 would give).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
+    for _ in 0..1000 {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), PORTS);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on loopback in {PORTS:?}")
 }
 
 /// Which SQL engine a test runs against; tests loop over [`Engine::ALL`].
