@@ -353,6 +353,21 @@ pub struct InstanceReport {
     pub exit_status: Option<i32>,
 }
 
+impl InstanceReport {
+    /// A report naming only the instance and the cell (claim, remove, evacuate).
+    pub fn new(instance: InstanceKey, cell_id: impl Into<String>) -> Self {
+        Self {
+            instance,
+            cell_id: cell_id.into(),
+            address: String::new(),
+            instance_address: String::new(),
+            ports: Vec::new(),
+            crash_reason: None,
+            exit_status: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

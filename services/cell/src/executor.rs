@@ -234,15 +234,8 @@ impl Executor {
                 return;
             }
             for key in keys {
-                let report = wire::lrp::InstanceReport {
-                    instance: key.clone(),
-                    cell_id: self.shared.cell_id.clone(),
-                    address: String::new(),
-                    instance_address: String::new(),
-                    ports: Vec::new(),
-                    crash_reason: None,
-                    exit_status: None,
-                };
+                let report =
+                    wire::lrp::InstanceReport::new(key.clone(), self.shared.cell_id.clone());
                 let keep = match reporter.evacuate(&report).await {
                     Ok(keep) => keep,
                     Err(e) => {

@@ -53,15 +53,7 @@ impl Instance {
     }
 
     fn report(&self) -> InstanceReport {
-        InstanceReport {
-            instance: self.key(),
-            cell_id: self.shared.cell_id.clone(),
-            address: String::new(),
-            instance_address: String::new(),
-            ports: vec![],
-            crash_reason: None,
-            exit_status: None,
-        }
+        InstanceReport::new(self.key(), self.shared.cell_id.clone())
     }
 
     /// A `CELL/<index>` line in the app's stream.

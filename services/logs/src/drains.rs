@@ -411,9 +411,7 @@ impl Drains {
 
     /// An `LGR` line in the app's own stream (not forwarded to drains).
     fn tell_app(&self, app: &str, text: String) {
-        let env = Envelope::log(app, "", "LGR", text, LogStream::Err);
-        let bytes = env.log_bytes().map_or(0, |b| b.len());
-        let _ = self.store.insert(env, bytes);
+        self.store.insert_lgr(app, text);
     }
 }
 

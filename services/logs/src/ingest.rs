@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use wire::envelope::LogStream;
 
 use bus::{DynBus, Subscription};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -146,8 +145,6 @@ fn report_losses(
         let text = format!(
             "Log message output is too high. {n} messages dropped (Total {total} messages dropped)."
         );
-        let env = Envelope::log(source, "", "LGR", text, LogStream::Err);
-        let bytes = env.log_bytes().map_or(0, |b| b.len());
-        let _ = store.insert(env, bytes);
+        store.insert_lgr(&source, text);
     }
 }

@@ -96,6 +96,13 @@ impl Store {
         env
     }
 
+    /// An `LGR` line (a problem of the log system itself) in `source`'s stream; not forwarded.
+    pub fn insert_lgr(&self, source: &str, text: String) {
+        let env = Envelope::log(source, "", "LGR", text, wire::envelope::LogStream::Err);
+        let bytes = env.log_bytes().map_or(0, |b| b.len());
+        let _ = self.insert(env, bytes);
+    }
+
     /// Envelopes of `source` matching `q`, oldest first (or newest first when descending).
     pub fn read(&self, source: &str, q: &Query) -> Vec<Arc<Envelope>> {
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
