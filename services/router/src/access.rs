@@ -3,7 +3,7 @@
 //! the request path only queues the line, and drops it (counted) when the queue is full
 //! rather than wait.
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use bus::DynBus;
 use tokio::sync::mpsc;
 use wire::envelope::{Envelope, LogStream};
@@ -68,7 +68,7 @@ pub fn log(
     ctx: &Ctx,
     ep: &Endpoint,
     status: StatusCode,
-    res: &HeaderMap,
+    sent: Option<u64>,
 ) {
     if ep.app.is_empty() {
         return;
@@ -76,7 +76,7 @@ pub fn log(
     let headers = &req.headers;
     let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
-    let sent = res.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
+    let sent = sent.unwrap_or(0);
     let when =
         ctx.start_wall.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let (total, own) = ctx.times();

@@ -4,10 +4,15 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// The text body of a router error.
+pub fn error_body(status: StatusCode, message: &str) -> String {
+    let reason = status.canonical_reason().unwrap_or("");
+    format!("{} {reason}: {message}\n", status.as_u16())
+}
+
 /// Build a router error response.
 pub fn router_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    let reason = status.canonical_reason().unwrap_or("");
-    let body = format!("{} {reason}: {message}\n", status.as_u16());
+    let body = error_body(status, message);
     let mut res = (status, body).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -7,6 +7,7 @@
 
 mod access;
 mod errors;
+mod h1;
 mod metrics;
 mod pick;
 mod proxy;

@@ -20,13 +20,14 @@ use hyper_util::client::legacy::Client;
 
 use crate::access::{self, AccessLog};
 use crate::errors::{request_host, router_error};
+use crate::h1::BackendPool;
 use crate::metrics::RouterMetrics;
 use crate::pick::{Lease, NoPick, Picker};
 use crate::table::{Endpoint, Pool, Shared};
 use crate::{sticky, websocket};
 
-const MAX_ATTEMPTS: usize = 3;
-const HOP_BY_HOP: [&str; 7] = [
+pub(crate) const MAX_ATTEMPTS: usize = 3;
+pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -46,6 +47,8 @@ pub struct Proxy {
     pub picker: Arc<Picker>,
     pub metrics: RouterMetrics,
     pub request_timeout: Duration,
+    /// Idle backend connections of the HTTP/1.1 fast path (one pool per worker).
+    pub pool: Arc<BackendPool>,
 }
 
 impl Proxy {
@@ -60,13 +63,14 @@ impl Proxy {
         let picker = Arc::new(Picker::new(max_conns));
         let access = AccessLog::start(bus, metrics.access_logs_dropped.clone());
         let client = backend_client();
-        Self { table, client, access, index, picker, metrics, request_timeout }
+        let pool = Arc::default();
+        Self { table, client, access, index, picker, metrics, request_timeout, pool }
     }
 
     /// The same proxy with its own backend connection pool, for one worker thread (pools
     /// are per thread so a request and its backend connection stay on one thread).
     pub fn for_worker(&self) -> Self {
-        Self { client: backend_client(), ..self.clone() }
+        Self { client: backend_client(), pool: Arc::default(), ..self.clone() }
     }
 }
 
@@ -122,8 +126,13 @@ fn bodiless<B>(req: &Request<B>) -> bool {
             .is_none_or(|v| v.trim() == "0")
 }
 
-/// `X-CF-APP-INSTANCE: <app guid>:<index>` narrows the pool to that instance.
-fn pinned(pool: &Pool, headers: &HeaderMap, host: &str) -> Result<Option<Pool>, Box<Response>> {
+/// `X-CF-APP-INSTANCE: <app guid>:<index>` narrows the pool to that instance; a bad header
+/// or an unknown instance is a 400 with this error kind and message.
+pub(crate) fn pinned(
+    pool: &Pool,
+    headers: &HeaderMap,
+    host: &str,
+) -> Result<Option<Pool>, (&'static str, String)> {
     let Some(v) = headers.get("x-cf-app-instance").or_else(|| headers.get("x-cf-process-instance"))
     else {
         return Ok(None);
@@ -133,22 +142,17 @@ fn pinned(pool: &Pool, headers: &HeaderMap, host: &str) -> Result<Option<Pool>, 
             !g.is_empty() && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
         });
     let Some((guid, index)) = parsed else {
-        return Err(Box::new(router_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_cf_app_instance_header",
-            "Invalid X-CF-App-Instance Header",
-        )));
+        return Err(("invalid_cf_app_instance_header", "Invalid X-CF-App-Instance Header".into()));
     };
     let found: Vec<Arc<Endpoint>> =
         pool.endpoints.iter().filter(|e| e.app == guid && e.index == index).cloned().collect();
     if found.is_empty() {
-        return Err(Box::new(router_error(
-            StatusCode::BAD_REQUEST,
+        return Err((
             "unknown_route",
-            &format!(
+            format!(
                 "Requested instance ('{index}') with guid ('{guid}') does not exist for route ('{host}')"
             ),
-        )));
+        ));
     }
     Ok(Some(Pool { endpoints: found, next: AtomicUsize::new(0) }))
 }
@@ -193,7 +197,7 @@ async fn route(
     match pinned(&pool, req.headers(), &host) {
         Ok(Some(only)) => pool = Arc::new(only),
         Ok(None) => {}
-        Err(res) => return *res,
+        Err((kind, message)) => return router_error(StatusCode::BAD_REQUEST, kind, &message),
     }
     let sticky = sticky::requested_instance(req.headers());
     let ctx = Ctx {
@@ -300,7 +304,12 @@ fn finish(
 ) -> Response {
     sticky::add_cookie(res.headers_mut(), &ep.instance_id, requested, false);
     p.metrics.router_latency.observe(ctx.times().1.as_secs_f64());
-    access::log(p, parts, ctx, ep, res.status(), res.headers());
+    let sent = res
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    access::log(p, parts, ctx, ep, res.status(), sent);
     res
 }
 

@@ -1,5 +1,7 @@
-//! The traffic listeners: plain HTTP and TLS, HTTP/1.1 (with upgrades) and HTTP/2 on hyper,
-//! each connection watched so shutdown drains in-flight requests up to a deadline.
+//! The traffic listeners: plain HTTP and TLS. A plain connection starts on the HTTP/1.1 fast
+//! path ([`crate::h1`]) and moves to hyper (HTTP/1.1 with upgrades, HTTP/2) when a request
+//! needs it; TLS connections are served by hyper. Every connection is tracked so shutdown
+//! drains in-flight requests up to a deadline.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,6 +11,9 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use tokio_util::task::TaskTracker;
+
+use crate::h1;
 use crate::proxy::{handle, Proxy};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +29,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let fast = TaskTracker::new();
     loop {
         let (stream, remote) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -47,8 +53,13 @@ pub async fn serve(
         let watcher = graceful.watcher();
         match tls.clone() {
             None => {
-                tokio::spawn(async move {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                let (p, stop) = (proxy.clone(), shutdown.clone());
+                fast.spawn(async move {
+                    let h1::Exit::Handover(io) = h1::serve_conn(p, stream, remote, stop).await
+                    else {
+                        return;
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, "connection ended");
                     }
@@ -76,8 +87,9 @@ pub async fn serve(
         }
     }
     drop(listener);
+    fast.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        ((), ()) = async { tokio::join!(graceful.shutdown(), fast.wait()) } => {}
         () = tokio::time::sleep(drain) => {
             tracing::warn!(?drain, "drain deadline passed; closing remaining connections");
         }

@@ -186,6 +186,62 @@ async fn wrk(addr: SocketAddr, host: &str, secs: u64) -> Res<(f64, f64)> {
     parse_wrk(&text)
 }
 
+/// CPU time (user + system, in clock ticks) of the threads of `pid` whose name starts with
+/// `prefix` (all threads when empty).
+fn cpu_ticks(pid: u32, prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            // Fields after the name: state is field 3, utime 14 and stime 15.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// The pids of the children of `parent` (nginx's worker processes).
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|s| {
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// The CPU time one proxy used, in clock ticks, so far.
+fn proxy_ticks(nginx: Option<u32>) -> u64 {
+    match nginx {
+        None => cpu_ticks(std::process::id(), "router-worker"),
+        Some(master) => {
+            cpu_ticks(master, "")
+                + children(master).into_iter().map(|p| cpu_ticks(p, "")).sum::<u64>()
+        }
+    }
+}
+
+/// wrk against one proxy: requests/s, p99 (ms) and the proxy's CPU microseconds per request.
+async fn measure(addr: SocketAddr, secs: u64, nginx: Option<u32>) -> Res<(f64, f64, f64)> {
+    let before = proxy_ticks(nginx);
+    let (rps, p99) = wrk(addr, HOST, secs).await?;
+    let ticks = proxy_ticks(nginx).saturating_sub(before);
+    // Linux reports thread CPU times in USER_HZ (100 per second).
+    let cpu_us = ticks as f64 * 10_000.0 / (rps * secs as f64).max(1.0);
+    Ok((rps, p99, cpu_us))
+}
+
 async fn run(secs: u64) -> Res<()> {
     let backend = backend().await?;
     let (router, shutdown) = start_router(backend).await?;
@@ -197,11 +253,11 @@ async fn run(secs: u64) -> Res<()> {
         // Warm both up (connection pools, page cache), then measure one after the other.
         wrk(router, HOST, 1).await?;
         wrk(nginx, HOST, 1).await?;
-        let (r_rps, r_p99) = wrk(router, HOST, secs).await?;
-        let (n_rps, n_p99) = wrk(nginx, HOST, secs).await?;
+        let (r_rps, r_p99, r_cpu) = measure(router, secs, None).await?;
+        let (n_rps, n_p99, n_cpu) = measure(nginx, secs, Some(child.id())).await?;
         println!("wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine");
-        println!("router: {r_rps:>10.0} req/s  p99 {r_p99:.3} ms");
-        println!("nginx:  {n_rps:>10.0} req/s  p99 {n_p99:.3} ms");
+        println!("router: {r_rps:>10.0} req/s  p99 {r_p99:.3} ms  cpu {r_cpu:.1} us/req");
+        println!("nginx:  {n_rps:>10.0} req/s  p99 {n_p99:.3} ms  cpu {n_cpu:.1} us/req");
         println!(
             "ratio router/nginx: {:.2}x req/s; p99 router - nginx: {:+.3} ms",
             r_rps / n_rps,
@@ -210,7 +266,8 @@ async fn run(secs: u64) -> Res<()> {
         Ok::<_, Box<dyn Error + Send + Sync>>(())
     }
     .await;
-    let _ = child.kill();
+    // SIGTERM: nginx's master stops its workers too (a SIGKILL would orphan them).
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     shutdown.cancel();
     let _ = std::fs::remove_dir_all(&dir);

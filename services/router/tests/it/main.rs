@@ -3,6 +3,7 @@
 mod basics;
 mod churn;
 mod limits;
+mod protocol;
 mod sessions;
 mod tls;
 mod websockets;
