@@ -1,11 +1,12 @@
 //! One app container: an overlay root (droplet layer over the stack, with its own writable
 //! upper layer), an OCI runtime spec built with `oci-spec`, and `runc run` as a child whose
-//! stdout and stderr are the app's output.
+//! stdout and stderr are the app's output; and the runc backend that makes one per instance.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use oci_spec::runtime::{
     get_default_mounts, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
@@ -16,6 +17,8 @@ use oci_spec::runtime::{
 
 use oci_spec::OciSpecError;
 
+use crate::backend::Launch;
+use crate::net::{Attachment, Network};
 use crate::os::{args, Os, OsError};
 
 /// Everything that makes one container.
@@ -278,6 +281,150 @@ pub fn oom_kills(p: &ContainerPlan) -> u64 {
             t.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|v| v.trim().parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The runc backend: what every container of this cell shares.
+pub struct Runc {
+    pub os: Arc<dyn Os>,
+    pub net: Arc<Network>,
+    pub stack_rootfs: PathBuf,
+    /// Host CA bundle mounted over the stack's.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Runc {
+    /// The bridge and tables, then whatever a crashed run of this cell left removed.
+    pub async fn start(&self, instances: &Path) -> Result<(), OsError> {
+        self.net.setup().await?;
+        self.clean_leftovers(instances).await;
+        Ok(())
+    }
+
+    /// Containers, mounts, network namespaces and veths a previous run of this cell left
+    /// (after a crash): removed, so nothing is orphaned. Port mappings go with the tables
+    /// [`Network::setup`] remakes.
+    async fn clean_leftovers(&self, instances: &Path) {
+        let os = self.os.as_ref();
+        // Only containers whose bundle lives under this cell's directory: other cells may
+        // share the host.
+        if let Ok(list) = os.run("runc", &args(&["list", "-f", "json"])).await {
+            let entries: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap_or_default();
+            for e in entries {
+                let (Some(id), Some(bundle)) = (e["id"].as_str(), e["bundle"].as_str()) else {
+                    continue;
+                };
+                if Path::new(bundle).starts_with(instances) {
+                    let _ = os.run("runc", &args(&["delete", "--force", id])).await;
+                }
+            }
+        }
+        if let Ok(mut dir) = tokio::fs::read_dir(instances).await {
+            while let Ok(Some(e)) = dir.next_entry().await {
+                let rootfs = e.path().join("rootfs").display().to_string();
+                let _ = os.run("umount", &args(&["-l", &rootfs])).await;
+                // The instance directory is named by the container's id, like its namespace.
+                if let Some(id) = e.file_name().to_str() {
+                    self.net.sweep(id).await;
+                }
+                let _ = tokio::fs::remove_dir_all(e.path()).await;
+            }
+        }
+    }
+
+    /// The network step: a namespace, veth, address and mapped host port.
+    pub async fn place(&self, dir: PathBuf, short: &str) -> Result<RuncSandbox, OsError> {
+        let att = self.net.attach(short).await?;
+        Ok(RuncSandbox {
+            os: self.os.clone(),
+            net: self.net.clone(),
+            stack_rootfs: self.stack_rootfs.clone(),
+            ca_file: self.ca_file.clone(),
+            dir,
+            att,
+            plan: None,
+        })
+    }
+}
+
+/// One instance's container: its network attachment, then its plan once prepared.
+pub struct RuncSandbox {
+    os: Arc<dyn Os>,
+    net: Arc<Network>,
+    stack_rootfs: PathBuf,
+    ca_file: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub att: Attachment,
+    pub plan: Option<ContainerPlan>,
+}
+
+impl RuncSandbox {
+    /// The bundle and the overlay root of the container.
+    pub async fn prepare(
+        &mut self,
+        launch: &Launch,
+        env: Vec<String>,
+    ) -> Result<(), ContainerError> {
+        let plan = ContainerPlan {
+            id: container_id(&launch.instance_guid),
+            dir: self.dir.clone(),
+            droplet_layer: launch.layer.clone(),
+            stack_rootfs: self.stack_rootfs.clone(),
+            netns_path: self.att.netns_path(),
+            address: self.att.ip,
+            env,
+            start_command: launch.start_command.clone(),
+            memory_mb: launch.memory_mb,
+            pids: if launch.max_pids > 0 { i64::from(launch.max_pids) } else { 1024 },
+            ca_file: self.ca_file.clone(),
+        };
+        prepare(self.os.as_ref(), self.plan.insert(plan)).await
+    }
+
+    pub fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+        match &self.plan {
+            Some(p) => run(p),
+            None => Err(std::io::Error::other("container not prepared")),
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        self.plan.as_ref().is_some_and(started)
+    }
+
+    pub async fn signal(&self, sig: &str) -> bool {
+        match &self.plan {
+            Some(p) => signal(self.os.as_ref(), &p.id, sig).await.is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn out_of_memory(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| oom_kills(p) > 0)
+    }
+
+    /// `memory.usage_in_bytes` of the container's cgroup.
+    pub fn memory_bytes(&self) -> u64 {
+        let Some(p) = &self.plan else { return 0 };
+        read_number(&p.memory_cgroup().join("memory.usage_in_bytes")).unwrap_or(0)
+    }
+
+    /// `cpuacct.usage` of the container's cgroup.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        let p = self.plan.as_ref()?;
+        read_number(&PathBuf::from("/sys/fs/cgroup/cpuacct/paas").join(&p.id).join("cpuacct.usage"))
+    }
+
+    /// Remove the container (if it was made) and its network.
+    pub async fn release(self) {
+        if let Some(p) = &self.plan {
+            destroy(self.os.as_ref(), p).await;
+        }
+        self.net.detach(&self.att).await;
+    }
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok())
 }
 
 #[cfg(test)]

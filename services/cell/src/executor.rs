@@ -1,5 +1,5 @@
 //! The instances of this cell: accepting work within capacity, stopping on request, and what
-//! every instance shares (OS, network, images, emitter, reporter).
+//! every instance shares (backend, images, emitter, reporter).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,27 +9,22 @@ use std::time::{Duration, Instant};
 use bus::DynBus;
 use wire::lrp::{Capacity, CellState, InstanceKey, LrpStart, StopRequest, Work, WorkResult};
 
-use crate::container::ContainerPlan;
+use crate::backend::Backend;
 use crate::emitter::Emitter;
 use crate::image::Images;
 use crate::instance::Instance;
-use crate::net::Network;
-use crate::os::Os;
 use crate::report::Reporter;
 
 /// What every instance on this cell uses.
 pub struct Shared {
     pub cell_id: String,
     pub external_ip: String,
-    pub os: Arc<dyn Os>,
-    pub net: Network,
+    pub backend: Backend,
     pub images: Images,
     pub emitter: Emitter,
     pub reporter: Arc<dyn Reporter>,
     pub bus: DynBus,
-    pub stack_rootfs: PathBuf,
     pub instances_dir: PathBuf,
-    pub ca_file: Option<PathBuf>,
     pub grace: Duration,
     pub metrics_interval: Duration,
     pub disk_interval: Duration,
@@ -41,28 +36,22 @@ impl Shared {
     pub fn new(
         cell_id: String,
         external_ip: String,
-        os: Arc<dyn Os>,
-        net: Network,
+        backend: Backend,
         images: Images,
         emitter: Emitter,
         reporter: Arc<dyn Reporter>,
         bus: DynBus,
-        stack_rootfs: PathBuf,
         instances_dir: PathBuf,
     ) -> Self {
         Self {
             cell_id,
             external_ip,
-            os,
-            net,
+            backend,
             images,
             emitter,
             reporter,
             bus,
-            stack_rootfs,
             instances_dir,
-            ca_file: Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
-                .filter(|p| p.exists()),
             grace: Duration::from_secs(10),
             metrics_interval: Duration::from_secs(15),
             disk_interval: Duration::from_secs(5),
@@ -70,22 +59,17 @@ impl Shared {
         }
     }
 
-    /// Drop what the cell remembers about a container that is gone.
-    pub fn forget(&self, plan: &ContainerPlan) {
-        self.cpu.lock().unwrap_or_else(|e| e.into_inner()).remove(&plan.id);
+    /// Drop what the cell remembers about an instance that is gone.
+    pub fn forget(&self, instance_guid: &str) {
+        self.cpu.lock().unwrap_or_else(|e| e.into_inner()).remove(instance_guid);
     }
 
-    /// CPU use since the last sample, in percent of one core.
-    pub fn cpu_percent(&self, plan: &ContainerPlan) -> f64 {
-        let path =
-            PathBuf::from("/sys/fs/cgroup/cpuacct/paas").join(&plan.id).join("cpuacct.usage");
-        let Some(now_ns) =
-            std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok())
-        else {
-            return 0.0;
-        };
+    /// CPU use of an instance since its last sample, in percent of one core, from its CPU
+    /// time so far (`now_ns`).
+    pub fn cpu_percent(&self, instance_guid: &str, now_ns: Option<u64>) -> f64 {
+        let Some(now_ns) = now_ns else { return 0.0 };
         let mut cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
-        let prev = cpu.insert(plan.id.clone(), (now_ns, Instant::now()));
+        let prev = cpu.insert(instance_guid.to_owned(), (now_ns, Instant::now()));
         match prev {
             Some((ns, at)) if at.elapsed().as_nanos() > 0 => {
                 100.0 * now_ns.saturating_sub(ns) as f64 / at.elapsed().as_nanos() as f64

@@ -1,7 +1,6 @@
 //! The life of one instance on this cell: claim, image, network, container, health, RUNNING
 //! with routes, then watch it until it exits or is stopped — and release everything after.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +10,12 @@ use wire::envelope::{Envelope, LogStream};
 use wire::lrp::{DesiredLrp, InstanceKey, InstanceReport, LrpStart, PortMapping};
 use wire::routing::{RegistryMessage, RouteOptions};
 
-use crate::container::{self, ContainerPlan};
+use crate::backend::{Launch, Sandbox};
+use crate::container;
 use crate::disk;
+use crate::env;
 use crate::executor::Shared;
 use crate::health;
-use crate::net::APP_PORT;
 
 /// Longest log line before it is split (Diego splits around 60 KiB).
 const MAX_LINE: usize = 60 * 1024;
@@ -72,18 +72,12 @@ impl Instance {
             return;
         }
         let short = container::short_id(&self.start.instance_guid);
-        let mut plan: Option<ContainerPlan> = None;
-        let mut attachment = None;
-        let end = self.live(&short, &mut plan, &mut attachment).await;
-        if attachment.is_some() {
+        let mut sandbox: Option<Sandbox> = None;
+        let end = self.live(&short, &mut sandbox).await;
+        if let Some(sb) = sandbox {
             self.shared.emitter.unregister(&self.start.instance_guid).await;
-        }
-        if let Some(p) = &plan {
-            container::destroy(self.shared.os.as_ref(), p).await;
-            self.shared.forget(p);
-        }
-        if let Some(a) = &attachment {
-            self.shared.net.detach(a).await;
+            sb.release().await;
+            self.shared.forget(&self.start.instance_guid);
         }
         let mut r = self.report();
         let kind = match &end {
@@ -100,12 +94,7 @@ impl Instance {
         }
     }
 
-    async fn live(
-        &self,
-        short: &str,
-        plan_out: &mut Option<ContainerPlan>,
-        att_out: &mut Option<crate::net::Attachment>,
-    ) -> End {
+    async fn live(&self, short: &str, sandbox: &mut Option<Sandbox>) -> End {
         let d = &self.start.desired;
         let crash = |reason: String| End::Crashed { reason, exit_status: None };
         let mut steps = Steps::new();
@@ -117,93 +106,32 @@ impl Instance {
                 Err(e) => return crash(format!("Failed to create container: {e}")),
             };
         steps.done("image");
-        let att = match self.shared.net.attach(short).await {
-            Ok(a) => a,
+        let dir = self.shared.instances_dir.join(short);
+        let sb = match self.shared.backend.place(dir, short).await {
+            Ok(sb) => sandbox.insert(sb),
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
         steps.done("network");
-        let id = container::container_id(&self.start.instance_guid);
-        let plan = ContainerPlan {
-            id,
-            dir: self.shared.instances_dir.join(short),
-            droplet_layer: layer,
-            stack_rootfs: self.shared.stack_rootfs.clone(),
-            netns_path: att.netns_path(),
-            address: att.ip,
-            env: self.env(&att),
+        let env = env::app_env(&self.start, &self.shared.external_ip, &sb.env_place());
+        let launch = Launch {
+            instance_guid: self.start.instance_guid.clone(),
+            layer,
             start_command: d.start_command.clone(),
             memory_mb: d.memory_mb,
-            pids: if d.max_pids > 0 { i64::from(d.max_pids) } else { 1024 },
-            ca_file: self.shared.ca_file.clone(),
+            max_pids: d.max_pids,
         };
-        *att_out = Some(att.clone());
-        *plan_out = Some(plan.clone());
-        if let Err(e) = container::prepare(self.shared.os.as_ref(), &plan).await {
+        if let Err(e) = sb.prepare(&launch, env).await {
             return crash(format!("Failed to create container: {e}"));
         }
         steps.done("rootfs");
-        let mut child = match container::run(&plan) {
+        let mut child = match sb.spawn() {
             Ok(c) => c,
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
         self.cell_log("Successfully created container").await;
         self.pump(child.stdout.take(), LogStream::Out);
         self.pump(child.stderr.take(), LogStream::Err);
-        self.watch(&plan, &att, &mut child, steps).await
-    }
-
-    fn env(&self, att: &crate::net::Attachment) -> Vec<String> {
-        let d = &self.start.desired;
-        let ext = &self.shared.external_ip;
-        let mut env: BTreeMap<String, String> = d.env.clone();
-        let mut vcap: serde_json::Value = env
-            .get("VCAP_APPLICATION")
-            .and_then(|v| serde_json::from_str(v).ok())
-            .unwrap_or_else(|| serde_json::json!({}));
-        if let Some(o) = vcap.as_object_mut() {
-            o.insert("instance_id".into(), self.start.instance_guid.clone().into());
-            o.insert("instance_index".into(), self.start.index.into());
-            o.insert("host".into(), "0.0.0.0".into());
-            o.insert("port".into(), APP_PORT.into());
-        }
-        let index = self.start.index.to_string();
-        let ports = format!("[{{\"external\":{},\"internal\":{APP_PORT}}}]", att.host_port);
-        for (k, v) in [
-            ("PORT", APP_PORT.to_string()),
-            ("VCAP_APP_PORT", APP_PORT.to_string()),
-            ("VCAP_APP_HOST", "0.0.0.0".into()),
-            ("VCAP_APPLICATION", vcap.to_string()),
-            ("CF_INSTANCE_INDEX", index.clone()),
-            ("INSTANCE_INDEX", index),
-            ("CF_INSTANCE_GUID", self.start.instance_guid.clone()),
-            ("INSTANCE_GUID", self.start.instance_guid.clone()),
-            ("CF_INSTANCE_IP", ext.clone()),
-            ("CF_INSTANCE_INTERNAL_IP", att.ip.to_string()),
-            ("CF_INSTANCE_PORT", att.host_port.to_string()),
-            ("CF_INSTANCE_ADDR", format!("{ext}:{}", att.host_port)),
-            ("CF_INSTANCE_PORTS", ports),
-            ("MEMORY_LIMIT", format!("{}m", d.memory_mb)),
-            ("HOME", "/home/vcap/app".into()),
-            ("TMPDIR", "/home/vcap/tmp".into()),
-            ("DEPS_DIR", "/home/vcap/deps".into()),
-            ("USER", "vcap".into()),
-            ("LANG", "C.UTF-8".into()),
-            ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
-        ] {
-            env.entry(k.to_owned()).or_insert(v);
-        }
-        // The platform's own values win over user-provided ones for these.
-        for k in
-            ["PORT", "CF_INSTANCE_GUID", "CF_INSTANCE_INDEX", "INSTANCE_INDEX", "INSTANCE_GUID"]
-        {
-            env.remove(k);
-        }
-        env.insert("PORT".into(), APP_PORT.to_string());
-        env.insert("CF_INSTANCE_GUID".into(), self.start.instance_guid.clone());
-        env.insert("INSTANCE_GUID".into(), self.start.instance_guid.clone());
-        env.insert("CF_INSTANCE_INDEX".into(), self.start.index.to_string());
-        env.insert("INSTANCE_INDEX".into(), self.start.index.to_string());
-        env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.watch(sb, &mut child, steps).await
     }
 
     /// App output → `APP/PROC/<TYPE>` envelopes, long lines split.
@@ -234,55 +162,54 @@ impl Instance {
         });
     }
 
-    /// Health-check to RUNNING, then watch until exit, stop, a failed check or the disk quota.
+    /// Health-check to RUNNING, then watch until exit, stop, a failed check or a limit.
     async fn watch(
         &self,
-        plan: &ContainerPlan,
-        att: &crate::net::Attachment,
+        sb: &Sandbox,
         child: &mut tokio::process::Child,
         mut steps: Steps,
     ) -> End {
         let d = &self.start.desired;
-        let ip = att.ip.to_string();
-        let mut disk = DiskWatch::new(self.shared.disk_interval, d.disk_mb);
-        if let Some(end) = self.until_healthy(plan, &ip, child, &mut disk).await {
+        let (ip, port) = sb.app_addr();
+        let mut limits = Limits::new(self.shared.disk_interval, d.disk_mb);
+        if let Some(end) = self.until_healthy(sb, child, &mut limits).await {
             return end;
         }
         steps.done("healthy");
-        tracing::info!(process_guid = %d.process_guid, instance = self.start.index, steps = %steps, "instance healthy");
+        tracing::info!(process_guid = %d.process_guid, instance = self.start.index, backend = self.shared.backend.name(), steps = %steps, "instance healthy");
         self.cell_log("Container became healthy").await;
         let mut r = self.report();
         r.address = self.shared.external_ip.clone();
         r.instance_address = ip.clone();
-        r.ports = vec![PortMapping { container_port: APP_PORT, host_port: att.host_port }];
+        r.ports = vec![PortMapping { container_port: port, host_port: sb.host_port() }];
         if let Err(e) = self.shared.reporter.report("start", &r).await {
             tracing::warn!(error = %e, "start report failed");
         }
-        self.shared.emitter.register(&self.start.instance_guid, self.routes(att.host_port)).await;
+        self.shared.emitter.register(&self.start.instance_guid, self.routes(sb.host_port())).await;
         let interval = Duration::from_secs(d.health_check.interval_secs.max(1));
         let mut liveness =
             tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         let mut metrics = tokio::time::interval(self.shared.metrics_interval);
         loop {
             tokio::select! {
-                status = child.wait() => return self.exited(plan, status.ok().and_then(|s| s.code())),
-                () = self.stop.cancelled() => return self.stop_container(plan, child).await,
+                status = child.wait() => return self.exited(sb, &status),
+                () = self.stop.cancelled() => return self.stop_container(sb, child).await,
                 _ = liveness.tick() => {
-                    if !health::check(&d.health_check, &ip, APP_PORT).await {
-                        let _ = self.stop_container(plan, child).await;
+                    if !health::check(&d.health_check, &ip, port).await {
+                        let _ = self.stop_container(sb, child).await;
                         return End::Crashed { reason: "Instance became unhealthy: health check failed".into(), exit_status: None };
                     }
                 }
                 _ = metrics.tick() => {
-                    let over = disk.measure(plan).await;
-                    self.emit_metrics(plan, disk.used).await;
-                    if let Some(reason) = over {
-                        return self.over_quota(plan, child, reason).await;
+                    let over = limits.measure(sb).await;
+                    self.emit_metrics(sb, limits.disk_used).await;
+                    if let Some(over) = over {
+                        return self.over_limit(sb, child, over).await;
                     }
                 }
-                _ = disk.ticks.tick() => {
-                    if let Some(reason) = disk.measure(plan).await {
-                        return self.over_quota(plan, child, reason).await;
+                _ = limits.ticks.tick() => {
+                    if let Some(over) = limits.measure(sb).await {
+                        return self.over_limit(sb, child, over).await;
                     }
                 }
             }
@@ -292,12 +219,12 @@ impl Instance {
     /// Poll the health check until it passes (`None`) or the instance ends first.
     async fn until_healthy(
         &self,
-        plan: &ContainerPlan,
-        ip: &str,
+        sb: &Sandbox,
         child: &mut tokio::process::Child,
-        disk: &mut DiskWatch,
+        limits: &mut Limits,
     ) -> Option<End> {
         let d = &self.start.desired;
+        let (ip, port) = sb.app_addr();
         let started = Instant::now();
         let start_timeout = Duration::from_secs(d.health_check.start_timeout_secs.max(1));
         let mut poll = START_POLL_FIRST;
@@ -306,22 +233,22 @@ impl Instance {
             tokio::pin!(next);
             loop {
                 tokio::select! {
-                    status = child.wait() => return Some(self.exited(plan, status.ok().and_then(|s| s.code()))),
-                    () = self.stop.cancelled() => return Some(self.stop_container(plan, child).await),
-                    _ = disk.ticks.tick() => {
-                        if let Some(reason) = disk.measure(plan).await {
-                            return Some(self.over_quota(plan, child, reason).await);
+                    status = child.wait() => return Some(self.exited(sb, &status)),
+                    () = self.stop.cancelled() => return Some(self.stop_container(sb, child).await),
+                    _ = limits.ticks.tick() => {
+                        if let Some(over) = limits.measure(sb).await {
+                            return Some(self.over_limit(sb, child, over).await);
                         }
                     }
                     () = &mut next => break,
                 }
             }
             poll = (poll * 5 / 4).min(START_POLL_MAX);
-            if container::started(plan) && health::check(&d.health_check, ip, APP_PORT).await {
+            if sb.started() && health::check(&d.health_check, &ip, port).await {
                 return None;
             }
             if started.elapsed() >= start_timeout {
-                let _ = self.stop_container(plan, child).await;
+                let _ = self.stop_container(sb, child).await;
                 return Some(End::Crashed {
                     reason: health::start_timeout_message(d.health_check.start_timeout_secs),
                     exit_status: None,
@@ -330,23 +257,28 @@ impl Instance {
         }
     }
 
-    /// Stop an instance that went over its disk quota; it crashed with that reason.
-    async fn over_quota(
-        &self,
-        plan: &ContainerPlan,
-        child: &mut tokio::process::Child,
-        reason: String,
-    ) -> End {
+    /// An instance over a limit: over its disk quota it is stopped and crashed with that
+    /// reason; over its memory it was killed already, and its exit is the crash.
+    async fn over_limit(&self, sb: &Sandbox, child: &mut tokio::process::Child, over: Over) -> End {
         let d = &self.start.desired;
-        tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, %reason, "stopping an instance over its disk quota");
-        let _ = self.stop_container(plan, child).await;
-        End::Crashed { reason, exit_status: None }
+        match over {
+            Over::Disk(reason) => {
+                tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, %reason, "stopping an instance over its disk quota");
+                let _ = self.stop_container(sb, child).await;
+                End::Crashed { reason, exit_status: None }
+            }
+            Over::Memory => {
+                tracing::warn!(process_guid = %d.process_guid, instance = self.start.index, "killed an instance over its memory limit");
+                let status = child.wait().await;
+                self.exited(sb, &status)
+            }
+        }
     }
 
-    fn exited(&self, plan: &ContainerPlan, code: Option<i32>) -> End {
-        let oom = container::oom_kills(plan) > 0;
+    fn exited(&self, sb: &Sandbox, status: &std::io::Result<std::process::ExitStatus>) -> End {
+        let code = status.as_ref().ok().and_then(|s| sb.exit_code(*s));
         let code_text = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
-        let reason = if oom {
+        let reason = if sb.out_of_memory() {
             format!("APP/PROC/WEB: Exited with status {code_text} (out of memory)")
         } else {
             format!("APP/PROC/WEB: Exited with status {code_text}")
@@ -354,22 +286,22 @@ impl Instance {
         End::Crashed { reason, exit_status: code }
     }
 
-    async fn stop_container(&self, plan: &ContainerPlan, child: &mut tokio::process::Child) -> End {
+    async fn stop_container(&self, sb: &Sandbox, child: &mut tokio::process::Child) -> End {
         self.shared.emitter.unregister(&self.start.instance_guid).await;
         self.cell_log(&format!("Stopping instance {}", self.start.instance_guid)).await;
-        if !self.signal_until_exit(plan, child, "TERM", self.shared.grace).await {
-            self.signal_until_exit(plan, child, "KILL", Duration::from_secs(5)).await;
+        if !self.signal_until_exit(sb, child, "TERM", self.shared.grace).await {
+            self.signal_until_exit(sb, child, "KILL", Duration::from_secs(5)).await;
         }
         self.cell_log("Destroying container").await;
         End::Stopped
     }
 
-    /// Send `signal` to every process of the container — again while runc refuses it (a
-    /// container still being created takes no signals) — until the container exits or `within`
-    /// passes; whether it exited.
+    /// Send `signal` to every process of the instance — again while it cannot take one yet
+    /// (runc refuses signals to a container still being created) — until the instance exits
+    /// or `within` passes; whether it exited.
     async fn signal_until_exit(
         &self,
-        plan: &ContainerPlan,
+        sb: &Sandbox,
         child: &mut tokio::process::Child,
         signal: &str,
         within: Duration,
@@ -378,7 +310,7 @@ impl Instance {
         let mut sent = false;
         loop {
             if !sent {
-                sent = container::signal(self.shared.os.as_ref(), &plan.id, signal).await.is_ok();
+                sent = sb.signal(signal).await;
             }
             tokio::select! {
                 _ = child.wait() => return true,
@@ -408,21 +340,17 @@ impl Instance {
             .collect()
     }
 
-    async fn emit_metrics(&self, plan: &ContainerPlan, disk: u64) {
+    async fn emit_metrics(&self, sb: &Sandbox, disk: u64) {
         let d = &self.start.desired;
-        let cg = plan.memory_cgroup();
-        let read = |f: &str| {
-            std::fs::read_to_string(cg.join(f)).ok().and_then(|s| s.trim().parse::<f64>().ok())
-        };
-        let memory = read("memory.usage_in_bytes").unwrap_or(0.0);
         let gauge =
             |unit: &str, value: f64| wire::envelope::GaugeValue { unit: unit.into(), value };
+        let cpu = self.shared.cpu_percent(&self.start.instance_guid, sb.cpu_ns());
         let metrics = [
-            ("memory".to_owned(), gauge("bytes", memory)),
+            ("memory".to_owned(), gauge("bytes", sb.memory_bytes() as f64)),
             ("disk".to_owned(), gauge("bytes", disk as f64)),
             ("memory_quota".to_owned(), gauge("bytes", (d.memory_mb << 20) as f64)),
             ("disk_quota".to_owned(), gauge("bytes", (d.disk_mb << 20) as f64)),
-            ("cpu".to_owned(), gauge("percentage", self.shared.cpu_percent(plan))),
+            ("cpu".to_owned(), gauge("percentage", cpu)),
         ];
         let env = Envelope::gauge(&d.log_guid, self.start.index.to_string(), metrics);
         publish(&self.shared.bus, &env).await;
@@ -456,24 +384,36 @@ impl std::fmt::Display for Steps {
     }
 }
 
-/// The disk use of an instance's writable layer, measured every interval, against its quota.
-struct DiskWatch {
+/// What an instance may use, measured every interval: its disk (the bytes its backend's
+/// directory holds) against its quota, and its memory where no cgroup limits it.
+struct Limits {
     ticks: tokio::time::Interval,
     quota_mb: u64,
-    used: u64,
+    disk_used: u64,
 }
 
-impl DiskWatch {
+/// The limit an instance went over.
+enum Over {
+    /// The crash reason.
+    Disk(String),
+    /// Killed for it.
+    Memory,
+}
+
+impl Limits {
     fn new(every: Duration, quota_mb: u64) -> Self {
         let mut ticks = tokio::time::interval(every.max(Duration::from_millis(100)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { ticks, quota_mb, used: 0 }
+        Self { ticks, quota_mb, disk_used: 0 }
     }
 
-    /// Measure now; the crash reason when over the quota (a quota of 0 is none).
-    async fn measure(&mut self, plan: &ContainerPlan) -> Option<String> {
-        self.used = disk::usage(plan.upper()).await;
-        disk::over_quota(self.used, self.quota_mb)
+    /// Measure now (a disk quota of 0 is none).
+    async fn measure(&mut self, sb: &Sandbox) -> Option<Over> {
+        if sb.enforce_memory().await {
+            return Some(Over::Memory);
+        }
+        self.disk_used = disk::usage(sb.disk_dir()).await;
+        disk::over_quota(self.disk_used, self.quota_mb).map(Over::Disk)
     }
 }
 

@@ -1,20 +1,25 @@
 //! The cell: runs app instances in containers on its host (our rep + executor + Garden +
 //! route emitter), health-checks them, reports their state to the scheduler, registers their
-//! routes with the routers and ships their output and metrics.
+//! routes with the routers and ships their output and metrics. Without root or runc it runs
+//! them as plain processes instead (development only: nothing isolates them).
 //!
 //! It must never leave a container's resources behind (mounts, network namespace, port
-//! mapping, cgroup, directories) once the instance is gone.
+//! mapping, cgroup, processes, directories) once the instance is gone.
 
 mod api;
+pub mod backend;
 pub mod container;
 pub mod disk;
 pub mod emitter;
+pub mod env;
 pub mod executor;
 pub mod health;
 pub mod image;
 mod instance;
 pub mod net;
 pub mod os;
+pub mod process;
+pub mod procfs;
 pub mod report;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -48,7 +53,7 @@ pub struct Config {
     pub internal_client_secret: String,
     /// `auto` (runc when root and runc are present, else process), `runc` or `process`.
     pub backend: String,
-    /// Address routers reach this cell's mapped ports on.
+    /// Address routers reach this cell's host ports on.
     pub external_ip: String,
     /// Bridge the containers' veths hang on.
     pub bridge: String,
@@ -56,6 +61,7 @@ pub struct Config {
     pub subnet: Ipv4Addr,
     /// nftables table of this cell.
     pub nft_table: String,
+    /// Host ports of instances (mapped to a container's 8080, or a process's own).
     pub host_port_min: u16,
     pub host_port_max: u16,
     pub heartbeat_secs: u64,
@@ -139,11 +145,11 @@ pub struct Service {
     listener: tokio::net::TcpListener,
     ready: Readiness,
     metrics: Metrics,
-    runtime: Option<Runtime>,
+    runtime: Runtime,
     verifier: Arc<auth::Verifier>,
 }
 
-/// The container machinery, when this cell can run containers.
+/// The machinery that runs instances.
 struct Runtime {
     executor: executor::Executor,
     shared: Arc<executor::Shared>,
@@ -157,17 +163,30 @@ pub struct Parts {
     pub token: Option<Arc<auth::ClientCredentials>>,
 }
 
-/// Whether this host can run runc containers (root, and `runc` on the PATH).
-pub fn runc_usable() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
         })
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
+
+/// Whether this host can run runc containers (root, and `runc` on the PATH).
+pub fn runc_usable() -> bool {
     let runc = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()))
         .unwrap_or(false);
-    root && runc
+    is_root() && runc
+}
+
+/// Whether a configuration resolves to the runc backend (`auto`: when runc is usable here).
+pub fn uses_runc(backend: &str) -> bool {
+    match backend {
+        "runc" => true,
+        "auto" => runc_usable(),
+        _ => false,
+    }
 }
 
 /// Check the configuration, prepare the data directory and bind the listener.
@@ -208,22 +227,14 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
     if config.host_port_min > config.host_port_max {
         return Err(Error::Config("host_port_min: must not exceed host_port_max".into()));
     }
-    std::fs::create_dir_all(&config.data_dir)
+    let instances = config.data_dir.join("instances");
+    std::fs::create_dir_all(&instances)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
-    let runc = match config.backend.as_str() {
-        "runc" => true,
-        "auto" => runc_usable(),
-        _ => false,
-    };
-    let runtime = if runc {
-        Some(runtime(&config, &deps, &parts))
-    } else {
-        tracing::warn!(
-            cell_id = %config.cell_id,
-            "this cell cannot run containers here (needs root and runc); it takes no work"
-        );
-        None
-    };
+    let runc = uses_runc(&config.backend);
+    if !runc {
+        process_backend_checks(&config, &instances)?;
+    }
+    let runtime = runtime(&config, &deps, &parts, runc);
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
     let ready = Readiness::new();
     ready.register("bus");
@@ -238,30 +249,67 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
     })
 }
 
-fn runtime(config: &Config, deps: &Deps, parts: &Parts) -> Runtime {
-    let net = net::Network::new(
-        parts.os.clone(),
-        net::NetConfig {
-            bridge: config.bridge.clone(),
-            subnet: config.subnet,
-            table: config.nft_table.clone(),
-            port_range: (config.host_port_min, config.host_port_max),
-        },
+/// As root, apps run as vcap, which must reach the instance directories; and say loudly what
+/// this backend does not do.
+fn process_backend_checks(config: &Config, instances: &std::path::Path) -> Result<(), Error> {
+    let root = is_root();
+    if root {
+        use std::os::unix::fs::PermissionsExt as _;
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(instances, open)
+            .map_err(|source| Error::DataDir { path: instances.display().to_string(), source })?;
+        if let Some(closed) = process::closed_to_others(instances) {
+            return Err(Error::Config(format!(
+                "data_dir: apps run as vcap (uid {}) with backend process, and {} is closed to \
+                 other users; choose a data_dir they can reach",
+                stack::VCAP_UID,
+                closed.display()
+            )));
+        }
+    }
+    tracing::warn!(
+        cell_id = %config.cell_id,
+        run_as = if root { "vcap" } else { "the cell's own user" },
+        "this cell runs apps as plain processes (backend process): no isolation between apps \
+         or from the host, memory checked only every few seconds, no CPU or PID limits; \
+         for development only"
     );
-    let stack_rootfs = stack::rootfs_path(
-        &config.stacks_dir,
-        config.stacks.first().map_or(stack::DEFAULT_STACK, String::as_str),
-    );
+    Ok(())
+}
+
+fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
+    let ports = (config.host_port_min, config.host_port_max);
+    let backend = if runc {
+        let net = net::Network::new(
+            parts.os.clone(),
+            net::NetConfig {
+                bridge: config.bridge.clone(),
+                subnet: config.subnet,
+                table: config.nft_table.clone(),
+                port_range: ports,
+            },
+        );
+        backend::Backend::Runc(container::Runc {
+            os: parts.os.clone(),
+            net: Arc::new(net),
+            stack_rootfs: stack::rootfs_path(
+                &config.stacks_dir,
+                config.stacks.first().map_or(stack::DEFAULT_STACK, String::as_str),
+            ),
+            ca_file: Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
+                .filter(|p| p.exists()),
+        })
+    } else {
+        backend::Backend::Process(process::Processes::new(parts.os.clone(), ports, is_root()))
+    };
     let mut shared = executor::Shared::new(
         config.cell_id.clone(),
         config.external_ip.clone(),
-        parts.os.clone(),
-        net,
+        backend,
         image::Images::new(config.data_dir.join("layers"), parts.token.clone()),
         emitter::Emitter::new(deps.bus.clone()),
         parts.reporter.clone(),
         deps.bus.clone(),
-        stack_rootfs,
         config.data_dir.join("instances"),
     );
     shared.grace = Duration::from_secs(config.graceful_stop_secs);
@@ -297,56 +345,49 @@ impl Service {
         let mut loops = vec![follow];
         let background = kit::Shutdown::new();
         let mut app = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
-        if let Some(rt) = &self.runtime {
-            if let Err(e) = rt.shared.net.setup().await {
-                tracing::error!(error = %e, "cannot set up container networking; this cell takes no work");
-            } else {
-                clean_leftovers(
-                    rt.shared.os.as_ref(),
-                    &rt.shared.net,
-                    &self.config.data_dir.join("instances"),
-                )
-                .await;
-                let emitter = rt.shared.emitter.clone();
-                let interval = Duration::from_secs(wire::routing::DEFAULT_REGISTER_INTERVAL_SECS);
-                // Routes and presence go on while the cell evacuates, until it is empty.
-                loops.push(kit::spawn_named(
-                    "cell-route-emitter",
-                    emitter.run(interval, background.clone()),
-                ));
-                loops.push(kit::spawn_named(
-                    "cell-presence",
-                    presence_loop(
-                        self.config.clone(),
-                        rt.shared.reporter.clone(),
-                        rt.executor.clone(),
-                        background.clone(),
-                    ),
-                ));
-                app = app.merge(api::routes(api::Api {
-                    executor: rt.executor.clone(),
-                    verifier: self.verifier.clone(),
-                }));
-            }
+        let rt = &self.runtime;
+        let runc = matches!(rt.shared.backend, backend::Backend::Runc(_));
+        if let Err(e) = rt.shared.backend.start(&self.config.data_dir.join("instances")).await {
+            tracing::error!(error = %e, backend = rt.shared.backend.name(), "cannot set up this cell's backend; it takes no work");
+        } else {
+            let emitter = rt.shared.emitter.clone();
+            let interval = Duration::from_secs(wire::routing::DEFAULT_REGISTER_INTERVAL_SECS);
+            // Routes and presence go on while the cell evacuates, until it is empty.
+            loops.push(kit::spawn_named(
+                "cell-route-emitter",
+                emitter.run(interval, background.clone()),
+            ));
+            loops.push(kit::spawn_named(
+                "cell-presence",
+                presence_loop(
+                    self.config.clone(),
+                    rt.shared.reporter.clone(),
+                    rt.executor.clone(),
+                    runc,
+                    background.clone(),
+                ),
+            ));
+            app = app.merge(api::routes(api::Api {
+                executor: rt.executor.clone(),
+                verifier: self.verifier.clone(),
+            }));
         }
         let drain = Duration::from_secs(self.config.drain_secs);
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
-        if let Some(rt) = &self.runtime {
-            if self.config.evacuation_timeout_secs > 0 {
-                tracing::info!(cell_id = %self.config.cell_id, "evacuating: handing instances over to other cells");
-                // Tell the scheduler at once that this cell takes no more work.
-                rt.executor.mark_evacuating();
-                send_presence(&self.config, rt.shared.reporter.as_ref(), &rt.executor).await;
-                rt.executor
-                    .evacuate(
-                        rt.shared.reporter.as_ref(),
-                        Duration::from_secs(self.config.evacuation_timeout_secs),
-                        Duration::from_secs(self.config.evacuation_polling_secs.max(1)),
-                    )
-                    .await;
-            }
-            rt.executor.stop_all(Duration::from_secs(self.config.graceful_stop_secs + 10)).await;
+        if self.config.evacuation_timeout_secs > 0 {
+            tracing::info!(cell_id = %self.config.cell_id, "evacuating: handing instances over to other cells");
+            // Tell the scheduler at once that this cell takes no more work.
+            rt.executor.mark_evacuating();
+            send_presence(&self.config, rt.shared.reporter.as_ref(), &rt.executor, runc).await;
+            rt.executor
+                .evacuate(
+                    rt.shared.reporter.as_ref(),
+                    Duration::from_secs(self.config.evacuation_timeout_secs),
+                    Duration::from_secs(self.config.evacuation_polling_secs.max(1)),
+                )
+                .await;
         }
+        rt.executor.stop_all(Duration::from_secs(self.config.graceful_stop_secs + 10)).await;
         background.cancel();
         for l in loops {
             l.abort();
@@ -360,10 +401,11 @@ async fn presence_loop(
     config: Config,
     reporter: Arc<dyn report::Reporter>,
     executor: executor::Executor,
+    runc: bool,
     shutdown: kit::Shutdown,
 ) {
     loop {
-        send_presence(&config, reporter.as_ref(), &executor).await;
+        send_presence(&config, reporter.as_ref(), &executor, runc).await;
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(config.heartbeat_secs.max(1))) => {}
@@ -371,16 +413,18 @@ async fn presence_loop(
     }
 }
 
-/// One presence heartbeat (only with a stack to offer).
+/// One presence heartbeat (only with a stack to offer: a built one for runc containers; apps
+/// run as processes use the host's system in its place).
 async fn send_presence(
     config: &Config,
     reporter: &dyn report::Reporter,
     executor: &executor::Executor,
+    runc: bool,
 ) {
     let stacks: Vec<String> = config
         .stacks
         .iter()
-        .filter(|s| stack::find(&config.stacks_dir, s).is_ok())
+        .filter(|s| !runc || stack::find(&config.stacks_dir, s).is_ok())
         .cloned()
         .collect();
     if stacks.is_empty() {
@@ -409,34 +453,5 @@ fn advertised(config: &Config) -> String {
         format!("{}:{}", config.external_ip, config.addr.port())
     } else {
         config.addr.to_string()
-    }
-}
-
-/// Containers, mounts, network namespaces and veths a previous run of this cell left (after a
-/// crash): removed, so nothing is orphaned.
-async fn clean_leftovers(os: &dyn os::Os, net: &net::Network, instances: &std::path::Path) {
-    // Only containers whose bundle lives under this cell's directory: other cells may share
-    // the host.
-    if let Ok(list) = os.run("runc", &os::args(&["list", "-f", "json"])).await {
-        let entries: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap_or_default();
-        for e in entries {
-            let (Some(id), Some(bundle)) = (e["id"].as_str(), e["bundle"].as_str()) else {
-                continue;
-            };
-            if std::path::Path::new(bundle).starts_with(instances) {
-                let _ = os.run("runc", &os::args(&["delete", "--force", id])).await;
-            }
-        }
-    }
-    if let Ok(mut dir) = tokio::fs::read_dir(instances).await {
-        while let Ok(Some(e)) = dir.next_entry().await {
-            let rootfs = e.path().join("rootfs").display().to_string();
-            let _ = os.run("umount", &os::args(&["-l", &rootfs])).await;
-            // The instance directory is named by the container's id, like its namespace.
-            if let Some(id) = e.file_name().to_str() {
-                net.sweep(id).await;
-            }
-            let _ = tokio::fs::remove_dir_all(e.path()).await;
-        }
     }
 }

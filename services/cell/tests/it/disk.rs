@@ -1,19 +1,23 @@
-//! Disk quota: the cell measures each instance's writable layer, reports it as the `disk`
-//! gauge, and stops an instance that writes past its quota as CRASHED with that reason.
+//! Disk quota, on both backends: the cell measures each instance's writable layer (runc) or
+//! directory (process), reports it as the `disk` gauge, and stops an instance that writes past
+//! its quota as CRASHED with that reason.
 
 use std::time::Duration;
 
 use wire::envelope::{Envelope, Message};
 use wire::lrp::LrpStart;
 
-use crate::harness::{lrp, served_droplet, start_cell_with, Cell};
+use crate::harness::{lrp, served_droplet, start_cell_with, Backend, Cell};
 
-/// An app that writes `/home/vcap/tmp/fill` of N MiB when it gets `POST /N`.
+on_both_backends!(an_instance_over_its_disk_quota_is_stopped_and_reported);
+
+/// An app that writes `$TMPDIR/fill` (`/home/vcap/tmp` in a container) of N MiB when it gets
+/// `POST /N`.
 const FILLER: &str = r#"exec python3 -c '
 import http.server, os
 class H(http.server.SimpleHTTPRequestHandler):
     def do_POST(self):
-        with open("/home/vcap/tmp/fill", "wb") as f:
+        with open(os.environ["TMPDIR"] + "/fill", "wb") as f:
             for _ in range(int(self.path.strip("/"))):
                 f.write(b"x" * (1 << 20))
             f.flush(); os.fsync(f.fileno())
@@ -31,9 +35,8 @@ fn disk_gauge(c: &Cell, l: &LrpStart) -> Option<(f64, f64)> {
     })
 }
 
-#[tokio::test]
-async fn an_instance_over_its_disk_quota_is_stopped_and_reported() {
-    let c = start_cell_with(7, |cfg| {
+async fn an_instance_over_its_disk_quota_is_stopped_and_reported(backend: Backend) {
+    let c = start_cell_with(backend, 7, |cfg| {
         cfg.metrics_secs = 1;
         cfg.disk_check_secs = 1;
     })

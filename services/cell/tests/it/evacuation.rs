@@ -5,11 +5,12 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::harness::{lrp, served_droplet, start_cell_with};
+use crate::harness::{lrp, served_droplet, start_cell_with, Backend};
 
-#[tokio::test]
-async fn a_draining_cell_keeps_instances_until_the_scheduler_lets_them_go() {
-    let c = start_cell_with(9, |cfg| {
+on_both_backends!(a_draining_cell_keeps_instances_until_the_scheduler_lets_them_go);
+
+async fn a_draining_cell_keeps_instances_until_the_scheduler_lets_them_go(backend: Backend) {
+    let c = start_cell_with(backend, 9, |cfg| {
         cfg.evacuation_timeout_secs = 60;
         cfg.evacuation_polling_secs = 1;
         cfg.heartbeat_secs = 1;

@@ -1,6 +1,7 @@
-//! A real cell for the tests: built from its configuration with runc, its own bridge, subnet,
-//! nftables table and host-port range, a fake scheduler that records every report, the
-//! in-process bus with every envelope collected, and cleanup of whatever a failed test left.
+//! A real cell for the tests: built from its configuration with either backend (runc: its own
+//! bridge, subnet and nftables table; both: their own host-port range), a fake scheduler that
+//! records every report, the in-process bus with every envelope collected, and cleanup of
+//! whatever a failed test left.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -71,6 +72,33 @@ impl FakeScheduler {
     }
 }
 
+/// How the cell under test runs instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Runc,
+    Process,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Runc => "runc",
+            Self::Process => "process",
+        }
+    }
+
+    /// The host ports of test slot `slot`: 64000–64999 for runc cells (50 each), 65300–65499
+    /// for process cells (10 each) — ranges no other crate's tests use, and apart, because a
+    /// runc cell's port mappings catch loopback traffic to its ports on the whole host.
+    fn ports(self, slot: u8) -> (u16, u16) {
+        let s = u16::from(slot);
+        match self {
+            Self::Runc => (64000 + 50 * s, 64000 + 50 * s + 49),
+            Self::Process => (65300 + 10 * s, 65300 + 10 * s + 9),
+        }
+    }
+}
+
 pub struct Cell {
     pub url: String,
     pub token: String,
@@ -87,28 +115,38 @@ pub struct Cell {
 }
 
 /// A cell on test slot `slot`: the slot picks a host-port range, subnet, bridge and table that
-/// no other test of this binary uses, so the tests run side by side.
-pub async fn start_cell(slot: u8) -> Cell {
-    start_cell_with(slot, |_| {}).await
+/// no other test of this binary uses, so the tests run side by side (each backend has its own
+/// port ranges, so a test runs on both at once).
+pub async fn start_cell(backend: Backend, slot: u8) -> Cell {
+    start_cell_with(backend, slot, |_| {}).await
 }
 
-pub async fn start_cell_with(slot: u8, adjust: impl FnOnce(&mut cell::Config)) -> Cell {
-    assert!(slot < 10, "slots 0..=9");
+pub async fn start_cell_with(
+    backend: Backend,
+    slot: u8,
+    adjust: impl FnOnce(&mut cell::Config),
+) -> Cell {
+    assert!(slot < 20, "slots 0..=19");
     let tmp = tempfile::tempdir().expect("tempdir");
+    // As root the process backend runs apps as vcap, who must reach the instance directories.
+    open_to_others(tmp.path());
     let pid = std::process::id();
     let stacks = stack_rootfs().parent().and_then(|p| p.parent()).expect("stacks dir").to_owned();
-    let base = 64000 + 100 * u16::from(slot);
+    let (port_min, port_max) = backend.ports(slot);
+    // 10.200–10.209 and 10.212–10.221 (10.210 and 10.211 belong to the network test and the
+    // benchmark).
+    let second = if slot < 10 { 200 + slot } else { 202 + slot };
     let mut cfg = cell::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
-        cell_id: format!("test-cell-{slot}-{pid}"),
+        cell_id: format!("test-cell-{}-{slot}-{pid}", backend.as_str()),
         data_dir: tmp.path().join("cell"),
         stacks_dir: stacks,
-        backend: "runc".into(),
+        backend: backend.as_str().into(),
         bridge: format!("pit{slot}{}", pid % 100_000),
-        subnet: Ipv4Addr::new(10, 200 + slot, u8::try_from(pid % 200 + 20).expect("fits"), 0),
+        subnet: Ipv4Addr::new(10, second, u8::try_from(pid % 200 + 20).expect("fits"), 0),
         nft_table: format!("paas_it{slot}_{pid}"),
-        host_port_min: base,
-        host_port_max: base + 99,
+        host_port_min: port_min,
+        host_port_max: port_max,
         graceful_stop_secs: 2,
         ..Default::default()
     };
@@ -142,6 +180,12 @@ pub async fn start_cell_with(slot: u8, adjust: impl FnOnce(&mut cell::Config)) -
         _cleanup: cleanup,
         _tmp: tmp,
     }
+}
+
+/// `chmod 755`: others may enter (the tests' temporary directories are 0700).
+pub fn open_to_others(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 async fn collect_envelopes(bus: &DynBus) -> Arc<Mutex<Vec<(String, Envelope)>>> {
@@ -253,9 +297,17 @@ impl Cell {
         }
     }
 
-    /// The instance directory of `l` on this cell (bundle, upper layer, rootfs).
+    /// The instance directory of `l` on this cell (runc: bundle, upper layer, rootfs; process:
+    /// the droplet's copy).
     pub fn instance_dir(&self, l: &LrpStart) -> PathBuf {
         self.cfg.data_dir.join("instances").join(cell::container::short_id(&l.instance_guid))
+    }
+
+    /// The pid of `l`'s app as its pid file says (runc writes the container's first process;
+    /// the process backend the group leader, with its start time).
+    pub fn app_pid(&self, l: &LrpStart) -> u32 {
+        let text = std::fs::read_to_string(self.instance_dir(l).join("pid")).expect("pid file");
+        text.split_whitespace().next().and_then(|p| p.parse().ok()).expect("a pid")
     }
 
     pub async fn shut_down(self) {
@@ -264,8 +316,37 @@ impl Cell {
     }
 }
 
-/// Whatever a failed test left: containers and mounts under the cell's data directory, the
-/// network namespaces and veths on its bridge, the bridge and the tables.
+/// The processes on the host that belong to instance `instance_guid` (their environment says
+/// so), on either backend; zombies have none and do not count.
+pub fn processes_of_instance(instance_guid: &str) -> Vec<u32> {
+    let needle = format!("CF_INSTANCE_GUID={instance_guid}");
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Command lines of every process on the host.
+pub fn host_cmdlines() -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            out.push(String::from_utf8_lossy(&c).replace('\0', " "));
+        }
+    }
+    out
+}
+
+/// Whatever a failed test left: the process groups of its process instances, containers and
+/// mounts under the cell's data directory, the network namespaces and veths on its bridge,
+/// the bridge and the tables.
 pub struct NetCleanup(pub cell::Config);
 
 impl Drop for NetCleanup {
@@ -273,6 +354,15 @@ impl Drop for NetCleanup {
         let sh = |c: String| {
             let _ = std::process::Command::new("sh").args(["-c", &c]).output();
         };
+        let instances = self.0.data_dir.join("instances");
+        for dir in std::fs::read_dir(instances).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(dir.path().join("pid")).unwrap_or_default();
+            if let Some((pgid, start)) = cell::process::parse_pid_file(&text) {
+                if cell::procfs::is_group_of(std::path::Path::new("/proc"), pgid, start) {
+                    sh(format!("/usr/bin/kill -KILL -- -{pgid}"));
+                }
+            }
+        }
         let data = self.0.data_dir.display().to_string();
         sh(format!(
             "runc list -f json | python3 -c 'import json,sys; \

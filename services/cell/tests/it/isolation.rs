@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wire::lrp::{HealthCheckType, LrpStart};
 
-use crate::harness::{lrp, served_droplet, start_cell, Cell};
+use crate::harness::{host_cmdlines, lrp, served_droplet, start_cell, Backend, Cell};
 
 const APP: &str = "APP/PROC/WEB";
 const SERVE: &str = "exec python3 -m http.server $PORT";
@@ -39,17 +39,6 @@ impl Drop for HostProcess {
     }
 }
 
-/// Command lines of every process on the host.
-fn host_cmdlines() -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            out.push(String::from_utf8_lossy(&c).replace('\0', " "));
-        }
-    }
-    out
-}
-
 /// Lines of `lines` starting with `prefix`, without it.
 fn tagged<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
     lines.iter().filter_map(|l| l.strip_prefix(prefix)).collect()
@@ -64,7 +53,7 @@ async fn an_app_sees_only_its_own_processes_and_runs_as_vcap_without_privileges(
     })
     .await
     .expect("the marker runs on the host");
-    let c = start_cell(1).await;
+    let c = start_cell(Backend::Runc, 1).await;
     let (url, sha, _droplet) = served_droplet().await;
     let inspect = r#"echo "ID $(id -u) $(id -g) $(id -un)"
 grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status | sed 's/^/STATUS /'
@@ -122,7 +111,7 @@ echo INSPECTED
 
 #[tokio::test]
 async fn an_app_cannot_read_another_containers_files_or_see_its_processes() {
-    let c = start_cell(2).await;
+    let c = start_cell(Backend::Runc, 2).await;
     let (url, sha, _droplet) = served_droplet().await;
     let secret = uuid::Uuid::new_v4().to_string();
     let mut a = lrp(
@@ -173,7 +162,7 @@ echo PROBED
 
 #[tokio::test]
 async fn exceeding_its_memory_is_reported_as_out_of_memory() {
-    let c = start_cell(3).await;
+    let c = start_cell(Backend::Runc, 3).await;
     let (url, sha, _droplet) = served_droplet().await;
     let with = |command: &str| {
         let mut l = lrp(&url, &sha, command, 30);
@@ -232,7 +221,7 @@ fn pids_refused(id: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn a_fork_bomb_stays_inside_its_container() {
-    let c = start_cell(4).await;
+    let c = start_cell(Backend::Runc, 4).await;
     let (url, sha, _droplet) = served_droplet().await;
     let neighbour = lrp(&url, &sha, SERVE, 30);
     c.send_work(&neighbour).await;
@@ -315,7 +304,7 @@ async fn counting_listener(addr: &str) -> (u16, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn the_platforms_internal_endpoints_are_unreachable_from_a_container() {
-    let c = start_cell(5).await;
+    let c = start_cell(Backend::Runc, 5).await;
     let (url, sha, _droplet) = served_droplet().await;
     // Stand-ins for the api's internal port: on every address, and on loopback only.
     let (any_port, any_hits) = counting_listener("0.0.0.0:0").await;
@@ -425,7 +414,7 @@ fn open_fds() -> usize {
 
 #[tokio::test]
 async fn a_hundred_start_stop_cycles_leave_nothing_behind() {
-    let c = start_cell(6).await;
+    let c = start_cell(Backend::Runc, 6).await;
     let (url, sha, _droplet) = served_droplet().await;
     let mut ids = Vec::new();
     let mut fds_after_warm_up = 0;
