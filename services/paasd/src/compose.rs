@@ -36,6 +36,8 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     let secret = secrets::load_or_create(&cfg.data_dir.join("internal-client-secret"))?;
     resolve_ports(&mut cfg)?;
     wire_dev(&mut cfg, &secret);
+    let runc = cell::uses_runc(&cfg.cell.backend);
+    stage_like_the_cell(&mut cfg, runc);
     let bus: DynBus = Arc::new(InProcessBus::new());
     kit::telemetry::init(
         &cfg.telemetry,
@@ -45,7 +47,7 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let (platform, admin) = start(&cfg, bus, &ServiceName::ALL).await?;
     platform.wait_ready(Duration::from_secs(30)).await?;
-    print_banner(&cfg, admin, started.elapsed());
+    print_banner(&cfg, admin, started.elapsed(), runc);
     signals.wait().await;
     platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
     Ok(())
@@ -86,14 +88,20 @@ pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the cell runs apps as plain processes (no runc here, or asked to), stagings run as
+/// processes too: a runc stager could not stage without runc, and droplets staged on the host
+/// run on the host.
+fn stage_like_the_cell(cfg: &mut PaasdConfig, cell_uses_runc: bool) {
+    if !cell_uses_runc {
+        cfg.stager.backend = stager::Backend::Process;
+    }
+}
+
 /// With runc containers, apps and stagings need the stack: build it on the first start.
 async fn ensure_stack(cfg: &PaasdConfig) -> anyhow::Result<()> {
-    let runc = match cfg.cell.backend.as_str() {
-        "runc" => true,
-        "auto" => cell::runc_usable(),
-        _ => false,
-    };
-    if !runc || stack::find(&cfg.cell.stacks_dir, stack::DEFAULT_STACK).is_ok() {
+    if !cell::uses_runc(&cfg.cell.backend)
+        || stack::find(&cfg.cell.stacks_dir, stack::DEFAULT_STACK).is_ok()
+    {
         return Ok(());
     }
     println!(
@@ -295,9 +303,12 @@ impl Platform {
     }
 }
 
-fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Duration) {
+fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Duration, runc: bool) {
     let api = url_of(cfg.api.addr);
     println!("paas is ready ({} ms)", took.as_millis());
+    if !runc {
+        println!("  apps and stagings run as plain processes, without isolation: development only");
+    }
     println!("  api:    {api}");
     println!(
         "  router: http://{} (apps at http://<app>.{}:{})",
@@ -321,4 +332,19 @@ fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Durati
         ),
     }
     println!("Log in with:  paas login -a {api} -u admin");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_runc_for_the_cell_the_stager_stages_as_a_process_too() {
+        let mut cfg = PaasdConfig::default();
+        cfg.stager.backend = stager::Backend::Runc;
+        stage_like_the_cell(&mut cfg, true);
+        assert_eq!(cfg.stager.backend, stager::Backend::Runc);
+        stage_like_the_cell(&mut cfg, false);
+        assert_eq!(cfg.stager.backend, stager::Backend::Process);
+    }
 }
