@@ -1,7 +1,10 @@
 //! One `RTR` access-log envelope per proxied request, in gorouter's format
 //! (contracts/runtime.md §2.10), published to the app's log stream by one background task:
-//! the request path only queues the line, and drops it (counted) when the queue is full
-//! rather than wait.
+//! the request path only writes the line and queues it, and drops it (counted) when the
+//! queue is full rather than wait; the envelope (base64 payload, JSON) is made by the
+//! publisher, off the request path.
+
+use std::fmt::Write as _;
 
 use axum::http::{header, StatusCode};
 use bus::DynBus;
@@ -24,17 +27,25 @@ async fn publish(bus: &DynBus, env: &Envelope) {
     }
 }
 
+/// One access line waiting for the publisher.
+struct Line {
+    app: String,
+    index: u32,
+    line: String,
+    timestamp: i64,
+}
+
 /// The sending side of the access-log queue; cheap to clone.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<Line>,
     dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl AccessLog {
     /// Start the publishing task (it ends when every sender is gone).
     pub fn start(bus: DynBus, dropped: prometheus_client::metrics::counter::Counter) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Envelope>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Line>(QUEUE);
         kit::spawn_named("router-access-log", async move {
             // The queue is drained on a tick rather than awaited: a waiting receiver would be
             // woken by every request, across threads (the workers run their own event loops).
@@ -44,7 +55,17 @@ impl AccessLog {
                 tick.tick().await;
                 loop {
                     match rx.try_recv() {
-                        Ok(env) => publish(&bus, &env).await,
+                        Ok(l) => {
+                            let mut env = Envelope::log(
+                                l.app,
+                                l.index.to_string(),
+                                "RTR",
+                                l.line,
+                                LogStream::Out,
+                            );
+                            env.timestamp = l.timestamp;
+                            publish(&bus, &env).await;
+                        }
                         Err(mpsc::error::TryRecvError::Empty) => break,
                         Err(mpsc::error::TryRecvError::Disconnected) => return,
                     }
@@ -54,11 +75,27 @@ impl AccessLog {
         Self { tx, dropped }
     }
 
-    fn send(&self, env: Envelope) {
-        if self.tx.try_send(env).is_err() {
+    fn send(&self, line: Line) {
+        if self.tx.try_send(line).is_err() {
             self.dropped.inc();
         }
     }
+}
+
+/// `2006-01-02T15:04:05.000000000Z`: the request's start in UTC, as gorouter writes it.
+fn rfc3339(t: time::OffsetDateTime, out: &mut String) {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    );
 }
 
 /// Publish the access line for a response from `ep` (nothing for endpoints without an app).
@@ -74,18 +111,10 @@ pub fn log(
         return;
     }
     let headers = &req.headers;
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let get = |k: header::HeaderName| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-");
     let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
-    let sent = sent.unwrap_or(0);
-    let when =
-        ctx.start_wall.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let (total, own) = ctx.times();
-    let (secs, router_secs) = (total.as_secs_f64(), own.as_secs_f64());
     let remote = ctx.remote;
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", remote.ip()),
-        None => remote.ip().to_string(),
-    };
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -95,21 +124,53 @@ pub fn log(
         axum::http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let line = format!(
-        "{host} - [{when}] \"{method} {uri} {version}\" {status} {received} {sent} \"{referer}\" \"{ua}\" \"{remote}\" \"{backend}\" \
-         x_forwarded_for:\"{xff}\" x_forwarded_proto:\"{proto}\" vcap_request_id:\"{id}\" response_time:{secs:.6} \
-         gorouter_time:{router_secs:.6} app_id:\"{app}\" app_index:\"{index}\" instance_id:\"{inst}\" x_cf_routererror:\"-\"",
-        host = ctx.host,
-        method = req.method,
-        uri = req.uri,
-        status = status.as_u16(),
-        referer = get("referer"),
-        ua = get("user-agent"),
-        backend = ep.addr,
-        id = ctx.request_id,
-        app = ep.app,
-        index = ep.index,
-        inst = ep.instance_id,
+    let mut line = String::with_capacity(512);
+    line.push_str(&ctx.host);
+    line.push_str(" - [");
+    rfc3339(ctx.start_wall, &mut line);
+    let _ = write!(
+        line,
+        "] \"{} {} {version}\" {} {received} {} \"{}\" \"{}\" \"{remote}\" \"{}\" x_forwarded_for:\"",
+        req.method,
+        req.uri,
+        status.as_u16(),
+        sent.unwrap_or(0),
+        get(header::REFERER),
+        get(header::USER_AGENT),
+        ep.addr,
     );
-    p.access.send(Envelope::log(&ep.app, p.index.to_string(), "RTR", line, LogStream::Out));
+    if let Some(prev) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        line.push_str(prev);
+        line.push_str(", ");
+    }
+    let _ = write!(
+        line,
+        "{}\" x_forwarded_proto:\"{proto}\" vcap_request_id:\"{}\" response_time:{:.6} \
+         gorouter_time:{:.6} app_id:\"{}\" app_index:\"{}\" instance_id:\"{}\" x_cf_routererror:\"-\"",
+        remote.ip(),
+        ctx.request_id,
+        total.as_secs_f64(),
+        own.as_secs_f64(),
+        ep.app,
+        ep.index,
+        ep.instance_id,
+    );
+    let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    p.access.send(Line { app: ep.app.clone(), index: p.index, line, timestamp });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_gorouter_writes_them() {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
+            .expect("time");
+        let mut s = String::new();
+        rfc3339(t, &mut s);
+        assert_eq!(s, "2023-11-14T22:13:20.123456789Z");
+        let want = t.format(&time::format_description::well_known::Rfc3339).expect("format");
+        assert_eq!(s, want);
+    }
 }

@@ -73,6 +73,15 @@ impl BackendPool {
         }
     }
 
+    /// Drop connections idle longer than [`POOL_IDLE`].
+    pub fn sweep(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|_, list| {
+            list.retain(|(_, since)| since.elapsed() <= POOL_IDLE);
+            !list.is_empty()
+        });
+    }
+
     fn put(&self, addr: &str, conn: TcpStream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = idle.entry(addr.to_owned()).or_default();
@@ -444,6 +453,7 @@ async fn connect(addr: &str) -> io::Result<TcpStream> {
     Ok(s)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Send the request to `ep` and read the response head (interim 1xx heads are passed on to
 /// the client). A pooled connection that turns out closed before any byte of the response
 /// is replaced by a fresh one when the request has no body.

@@ -1,11 +1,99 @@
 //! The router's Prometheus metrics (gorouter's names where they exist): responses by status
 //! group, latency, routes, registry messages, bad gateways, exhausted backends, websockets.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Shards of a [`Histogram`]; each thread records into one of them.
+const SHARDS: usize = 8;
+
+/// One thread's share of a histogram, on its own cache lines.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Shard {
+    /// Per bucket (the last is `+Inf`), not cumulative.
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    /// Sum of the observations in nanoseconds.
+    sum_ns: AtomicU64,
+}
+
+/// A latency histogram that request threads record into without a lock and without
+/// sharing cache lines (prometheus-client's takes a write lock per observation, which two
+/// worker threads contend for on every request); shards are summed when scraped.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bounds: Arc<[f64]>,
+    shards: Arc<[Shard]>,
+}
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+impl Histogram {
+    pub fn new(bounds: impl Iterator<Item = f64>) -> Self {
+        let bounds: Arc<[f64]> = bounds.collect();
+        let shards = (0..SHARDS)
+            .map(|_| Shard {
+                buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+                ..Shard::default()
+            })
+            .collect();
+        Self { bounds, shards }
+    }
+
+    /// Record one observation in seconds.
+    pub fn observe(&self, secs: f64) {
+        let shard = &self.shards[SHARD.with(|s| *s)];
+        let i = self.bounds.iter().position(|b| secs <= *b).unwrap_or(self.bounds.len());
+        shard.buckets[i].fetch_add(1, Ordering::Relaxed);
+        shard.count.fetch_add(1, Ordering::Relaxed);
+        // Saturating float-to-int cast: negative or NaN observations add nothing.
+        shard.sum_ns.fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
+    }
+
+    /// Sum, count and per-bucket counts over every shard; the last bucket, `+Inf`, has
+    /// `f64::MAX` as its bound (what the encoder writes as `+Inf`).
+    fn totals(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut buckets: Vec<(f64, u64)> =
+            self.bounds.iter().copied().chain([f64::MAX]).map(|b| (b, 0)).collect();
+        let (mut count, mut sum_ns) = (0, 0u64);
+        for shard in self.shards.iter() {
+            for (total, n) in buckets.iter_mut().zip(shard.buckets.iter()) {
+                total.1 += n.load(Ordering::Relaxed);
+            }
+            count += shard.count.load(Ordering::Relaxed);
+            sum_ns = sum_ns.wrapping_add(shard.sum_ns.load(Ordering::Relaxed));
+        }
+        (sum_ns as f64 / 1e9, count, buckets)
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let (sum, count, buckets) = self.totals();
+        encoder.encode_histogram::<()>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusGroup {
@@ -102,5 +190,39 @@ impl RouterMetrics {
         if status == 502 {
             self.bad_gateways.inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_add_up_across_threads_and_render_as_prometheus_ones() {
+        let h = Histogram::new(exponential_buckets(0.001, 10.0, 3));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    for v in [0.0005, 0.002, 0.05, 7.0] {
+                        h.observe(v);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let (sum, count, buckets) = h.totals();
+        assert_eq!(count, 16);
+        assert!((sum - 4.0 * 7.0525).abs() < 1e-6, "{sum}");
+        assert_eq!(buckets, vec![(0.001, 4), (0.01, 4), (0.1, 4), (f64::MAX, 4)]);
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("latency_seconds", "Latency", h);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(text.contains("latency_seconds_bucket{le=\"0.01\"} 8"), "{text}");
+        assert!(text.contains("latency_seconds_bucket{le=\"+Inf\"} 16"), "{text}");
+        assert!(text.contains("latency_seconds_count 16"), "{text}");
     }
 }

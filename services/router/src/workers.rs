@@ -37,7 +37,9 @@ pub async fn run(
                 None => None,
             };
             let proxy = proxy.for_worker();
-            let stop = stop.clone();
+            // Its own token: idle connections wait on it without touching another
+            // thread's cache lines.
+            let stop = stop.child_token();
             std::thread::Builder::new().name(format!("router-worker-{i}")).spawn(move || {
                 let _ = tx.send(worker(plain, tls, proxy, stop, drain));
             })
@@ -70,6 +72,20 @@ fn worker(
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
+        // A timer that is always due within a second: request timeouts (at least that long)
+        // then never move the event loop's wake-up earlier, which would cost an eventfd
+        // write per request; it also drops pooled backend connections idle too long.
+        let pool = proxy.pool.clone();
+        let sweeping = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => pool.sweep(),
+                    () = sweeping.cancelled() => return,
+                }
+            }
+        });
         let plain = TcpListener::from_std(plain)?;
         let https = match tls {
             Some((l, a)) => Some(tokio::spawn(serve(
