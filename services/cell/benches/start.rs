@@ -20,7 +20,7 @@ use bus::DynBus;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use wire::envelope::Envelope;
-use wire::lrp::{CellPresence, InstanceReport, LrpStart, Work};
+use wire::lrp::{ActualLrp, CellPresence, InstanceReport, LrpStart, Work};
 
 const STARTS: usize = 20;
 const MANY: u32 = 100;
@@ -44,6 +44,10 @@ impl cell::report::Reporter for Timeline {
     }
     fn evacuate<'a>(&'a self, _: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async { Ok(false) })
+    }
+    /// The benchmark's scheduler has nothing on the cell beyond what the cell holds.
+    fn actual<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 

@@ -193,6 +193,49 @@ impl Executor {
         }
     }
 
+    /// The instance guids this cell holds right now (starting, running or stopping).
+    pub fn held(&self) -> std::collections::HashSet<String> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// Bulk sync, as Diego's rep does it: the instances the scheduler believes claimed or
+    /// running on this cell that the cell does not hold (a restarted cell swept them, or their
+    /// end was never reported) are removed, so convergence places them again. An instance is
+    /// only removed when it was absent both before and after the scheduler was asked (one
+    /// accepted meanwhile is claimed only after the cell holds it); what ended meanwhile was
+    /// reported already and is no longer claimed or running there. The number removed.
+    pub async fn sync(&self, reporter: &dyn crate::report::Reporter) -> Result<usize, String> {
+        let before = self.held();
+        let actual = reporter.actual(&self.shared.cell_id).await?;
+        let after = self.held();
+        let mut removed = 0;
+        for a in actual {
+            let claimed = matches!(
+                a.state,
+                wire::lrp::ActualState::Claimed | wire::lrp::ActualState::Running
+            );
+            if a.cell_id != self.shared.cell_id
+                || !claimed
+                || a.presence != wire::lrp::Presence::Ordinary
+                || a.instance_guid.is_empty()
+                || before.contains(&a.instance_guid)
+                || after.contains(&a.instance_guid)
+            {
+                continue;
+            }
+            let key = InstanceKey {
+                process_guid: a.process_guid.clone(),
+                index: a.index,
+                instance_guid: a.instance_guid.clone(),
+            };
+            tracing::warn!(process_guid = %key.process_guid, index = key.index, instance = %key.instance_guid, "the scheduler has an instance here this cell does not hold; removing it so it is placed again");
+            let report = wire::lrp::InstanceReport::new(key, self.shared.cell_id.clone());
+            reporter.report("remove", &report).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// From now on this cell takes no new work (and says so in its presence).
     pub fn mark_evacuating(&self) {
         self.evacuating.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -77,6 +77,9 @@ pub struct Config {
     pub evacuation_timeout_secs: u64,
     /// How often a draining cell asks whether its instances were replaced.
     pub evacuation_polling_secs: u64,
+    /// Seconds between bulk syncs with the scheduler: instances it has on this cell that the
+    /// cell does not hold are removed (and placed again); the first runs at start.
+    pub bulk_sync_secs: u64,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             drain_secs: 10,
             evacuation_timeout_secs: 600,
             evacuation_polling_secs: 5,
+            bulk_sync_secs: 30,
         }
     }
 }
@@ -221,8 +225,10 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
     if config.cell_id.is_empty() || config.cell_id.contains('/') {
         return Err(Error::Config("cell_id: must be non-empty and contain no '/'".into()));
     }
-    if config.metrics_secs == 0 || config.disk_check_secs == 0 {
-        return Err(Error::Config("metrics_secs, disk_check_secs: must be at least 1".into()));
+    if config.metrics_secs == 0 || config.disk_check_secs == 0 || config.bulk_sync_secs == 0 {
+        return Err(Error::Config(
+            "metrics_secs, disk_check_secs, bulk_sync_secs: must be at least 1".into(),
+        ));
     }
     if config.host_port_min > config.host_port_max {
         return Err(Error::Config("host_port_min: must not exceed host_port_max".into()));
@@ -367,6 +373,15 @@ impl Service {
                     background.clone(),
                 ),
             ));
+            loops.push(kit::spawn_named(
+                "cell-bulk-sync",
+                sync_loop(
+                    Duration::from_secs(self.config.bulk_sync_secs),
+                    rt.shared.reporter.clone(),
+                    rt.executor.clone(),
+                    background.clone(),
+                ),
+            ));
             app = app.merge(api::routes(api::Api {
                 executor: rt.executor.clone(),
                 verifier: self.verifier.clone(),
@@ -409,6 +424,28 @@ async fn presence_loop(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(config.heartbeat_secs.max(1))) => {}
+        }
+    }
+}
+
+/// Bulk sync with the scheduler every `every`, the first at once ([`executor::Executor::sync`]).
+async fn sync_loop(
+    every: Duration,
+    reporter: Arc<dyn report::Reporter>,
+    executor: executor::Executor,
+    shutdown: kit::Shutdown,
+) {
+    loop {
+        match executor.sync(reporter.as_ref()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(removed = n, "bulk sync removed instances this cell does not hold")
+            }
+            Err(e) => tracing::warn!(error = %e, "bulk sync with the scheduler failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
         }
     }
 }

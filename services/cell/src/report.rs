@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use wire::lrp::{CellPresence, EvacuateResult, InstanceReport};
+use wire::lrp::{ActualLrp, CellPresence, EvacuateResult, InstanceReport};
 
 pub trait Reporter: Send + Sync + 'static {
     fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>>;
@@ -18,6 +18,8 @@ pub trait Reporter: Send + Sync + 'static {
     /// Hand a running instance over while this cell drains; `Ok(true)`: keep it running (and
     /// routable) for now, `Ok(false)`: stop it.
     fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>>;
+    /// The instances the scheduler has on `cell_id` (every state and presence).
+    fn actual<'a>(&'a self, cell_id: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>>;
 }
 
 /// HTTP to `<scheduler>/v1/...` with the component token.
@@ -81,6 +83,25 @@ impl Reporter for HttpReporter {
             let res = self.send("/v1/actual_lrps/evacuate", r).await?;
             let body: EvacuateResult = res.json().await.map_err(|e| e.to_string())?;
             Ok(body.keep_container)
+        })
+    }
+
+    fn actual<'a>(&'a self, cell_id: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>> {
+        Box::pin(async move {
+            let token = self.token.token().await.map_err(|e| e.to_string())?;
+            let res = self
+                .http
+                .get(format!("{}/v1/actual_lrps", self.base))
+                .query(&[("cell_id", cell_id)])
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !res.status().is_success() {
+                return Err(format!("scheduler answered {}", res.status()));
+            }
+            res.json().await.map_err(|e| e.to_string())
         })
     }
 }

@@ -12,7 +12,7 @@ use bus::{DynBus, InProcessBus};
 use futures::future::BoxFuture;
 use testkit::tokens::Issuer;
 use wire::envelope::Envelope;
-use wire::lrp::{CellPresence, InstanceReport, LrpStart, Work};
+use wire::lrp::{ActualLrp, ActualState, CellPresence, InstanceReport, LrpStart, Work};
 
 use crate::container::stack_rootfs;
 
@@ -23,6 +23,9 @@ pub struct FakeScheduler {
     pub keep_evacuating: std::sync::atomic::AtomicUsize,
     /// Whether a presence heartbeat said the cell is evacuating.
     pub saw_evacuating: std::sync::atomic::AtomicBool,
+    /// Instances this scheduler believes are on the cell besides what its reports say (as
+    /// left by an earlier run of the cell).
+    pub known: Mutex<Vec<ActualLrp>>,
 }
 
 impl cell::report::Reporter for FakeScheduler {
@@ -47,7 +50,59 @@ impl cell::report::Reporter for FakeScheduler {
         r: &'a InstanceReport,
     ) -> BoxFuture<'a, Result<(), String>> {
         self.reports.lock().expect("lock").push((kind.to_owned(), r.clone()));
+        if kind == "remove" || kind == "crash" {
+            self.known
+                .lock()
+                .expect("lock")
+                .retain(|a| a.instance_guid != r.instance.instance_guid);
+        }
         Box::pin(async { Ok(()) })
+    }
+    /// What the reports made of each instance (claimed, running, or gone after a crash or
+    /// removal), plus the `known` ones.
+    fn actual<'a>(&'a self, cell_id: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>> {
+        let mut by_guid: std::collections::BTreeMap<String, ActualLrp> = self
+            .known
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|a| (a.instance_guid.clone(), a.clone()))
+            .collect();
+        for (kind, r) in self.reports.lock().expect("lock").iter() {
+            let state = match kind.as_str() {
+                "claim" => ActualState::Claimed,
+                "start" => ActualState::Running,
+                "crash" | "remove" => {
+                    by_guid.remove(&r.instance.instance_guid);
+                    continue;
+                }
+                _ => continue,
+            };
+            by_guid.insert(r.instance.instance_guid.clone(), actual_lrp(r, state));
+        }
+        let list = by_guid.into_values().filter(|a| a.cell_id == cell_id).collect();
+        Box::pin(async move { Ok(list) })
+    }
+}
+
+/// A scheduler record of an instance from a report about it.
+pub fn actual_lrp(r: &InstanceReport, state: ActualState) -> ActualLrp {
+    ActualLrp {
+        process_guid: r.instance.process_guid.clone(),
+        index: r.instance.index,
+        domain: "cf-apps".into(),
+        instance_guid: r.instance.instance_guid.clone(),
+        cell_id: r.cell_id.clone(),
+        state,
+        presence: Default::default(),
+        address: r.address.clone(),
+        instance_address: r.instance_address.clone(),
+        ports: r.ports.clone(),
+        crash_count: 0,
+        crash_reason: String::new(),
+        placement_error: String::new(),
+        since: 0,
+        routable: true,
     }
 }
 
@@ -148,6 +203,7 @@ pub async fn start_cell_with(
         host_port_min: port_min,
         host_port_max: port_max,
         graceful_stop_secs: 2,
+        bulk_sync_secs: 1,
         ..Default::default()
     };
     adjust(&mut cfg);

@@ -133,6 +133,9 @@ async fn instances_run_crash_time_out_and_stop(backend: Backend) {
         Some("Timed out after 2s: health check never passed.")
     );
 
+    // The bulk sync (every second here) leaves an instance the cell holds alone.
+    assert_eq!(c.scheduler.count("remove", &ok.instance_guid), 0, "removed while running");
+
     // 4. Stop: routes unregistered, removed, and nothing of it left.
     assert!(!processes_of_instance(&ok.instance_guid).is_empty(), "the app runs");
     let res = reqwest::Client::new()

@@ -1,15 +1,16 @@
 //! A cell that dies with instances running (no shutdown, no stop: its runtime simply goes away,
 //! as when the process is killed) leaves them behind; the next cell on the same data directory
-//! kills and removes them before it takes work, on both backends.
+//! kills and removes them before it takes work, on both backends, and its bulk sync tells the
+//! scheduler, which still has them there, to place them again.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wire::lrp::LrpStart;
+use wire::lrp::{ActualState, LrpStart};
 
 use crate::harness::{
-    host_cmdlines, lrp, open_to_others, processes_of_instance, served_droplet, start_cell_with,
-    Backend, Cell,
+    actual_lrp, host_cmdlines, lrp, open_to_others, processes_of_instance, served_droplet,
+    start_cell_with, Backend, Cell,
 };
 
 on_both_backends!(a_restarted_cell_leaves_no_orphan);
@@ -58,6 +59,10 @@ async fn a_restarted_cell_leaves_no_orphan(backend: Backend) {
     assert!(host_cmdlines().iter().any(|c| c.contains(&marker)), "its child lives on");
 
     let second = start_cell_with(backend, SLOT, |cfg| cfg.data_dir = data_dir.clone()).await;
+    // The scheduler still has the instance running here; the new cell's bulk sync removes it
+    // (so convergence places it again).
+    let started = first.scheduler.find("start", &app.instance_guid).expect("started");
+    second.scheduler.known.lock().expect("lock").push(actual_lrp(&started, ActualState::Running));
     let cleaned = testkit::eventually("the orphan gone", Duration::from_secs(10), || async {
         let gone = processes_of_instance(&app.instance_guid).is_empty()
             && !host_cmdlines().iter().any(|c| c.contains(&marker))
@@ -86,6 +91,9 @@ async fn a_restarted_cell_leaves_no_orphan(backend: Backend) {
     assert_eq!(port, held);
     let res = reqwest::get(format!("http://127.0.0.1:{port}/index.html")).await.expect("get");
     assert_eq!(res.status(), 200);
+    second.report("remove", &app, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(second.scheduler.count("remove", &again.instance_guid), 0, "a held instance stays");
     second.shut_down().await;
     drop(first);
 }
