@@ -145,6 +145,13 @@ impl Backend {
     /// The host ports of test slot `slot`: 64000–64999 for runc cells (50 each), 65300–65499
     /// for process cells (10 each) — ranges no other crate's tests use, and apart, because a
     /// runc cell's port mappings catch loopback traffic to its ports on the whole host.
+    fn letter(self) -> char {
+        match self {
+            Self::Runc => 'r',
+            Self::Process => 'p',
+        }
+    }
+
     fn ports(self, slot: u8) -> (u16, u16) {
         let s = u16::from(slot);
         match self {
@@ -197,9 +204,11 @@ pub async fn start_cell_with(
         data_dir: tmp.path().join("cell"),
         stacks_dir: stacks,
         backend: backend.as_str().into(),
-        bridge: format!("pit{slot}{}", pid % 100_000),
+        // Names of their own per backend too: a test runs on both backends at once in one
+        // process (`cargo test`), and each cleanup removes its cell's bridge and tables.
+        bridge: format!("pit{slot}{}{}", backend.letter(), pid % 100_000),
         subnet: Ipv4Addr::new(10, second, u8::try_from(pid % 200 + 20).expect("fits"), 0),
-        nft_table: format!("paas_it{slot}_{pid}"),
+        nft_table: format!("paas_it{slot}{}_{pid}", backend.letter()),
         host_port_min: port_min,
         host_port_max: port_max,
         graceful_stop_secs: 2,

@@ -438,9 +438,11 @@ async fn a_hundred_start_stop_cycles_leave_nothing_behind() {
     })
     .await;
     assert!(left.is_ok(), "left behind: {:#?}", leftovers(&c, &ids));
+    // The count is the whole test process's, which tests running beside this one change by
+    // a few dozen; a descriptor leaked per cycle would add 90.
     let fds = open_fds();
     assert!(
-        fds <= fds_after_warm_up + 5,
+        fds <= fds_after_warm_up + 45,
         "file descriptors grew from {fds_after_warm_up} to {fds} over 90 cycles"
     );
     eprintln!("100 start/stop cycles in {cycles:?}");
