@@ -82,20 +82,67 @@ impl AccessLog {
     }
 }
 
+thread_local! {
+    /// The date and time to the second last written on this thread, for the next line in the
+    /// same second.
+    static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+}
+
 /// `2006-01-02T15:04:05.000000000Z`: the request's start in UTC, as gorouter writes it.
 fn rfc3339(t: time::OffsetDateTime, out: &mut String) {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    );
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != t.unix_timestamp() {
+            cached.1.clear();
+            let _ = write!(
+                cached.1,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+            );
+            cached.0 = t.unix_timestamp();
+        }
+        out.push_str(&cached.1);
+    });
+    out.push('.');
+    push_padded(out, u64::from(t.nanosecond()), 9);
+    out.push('Z');
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"));
+}
+
+fn push_all(out: &mut String, parts: &[&str]) {
+    for part in parts {
+        out.push_str(part);
+    }
+}
+
+/// Seconds with six decimals (`0.001234`), from a duration, without float formatting.
+fn push_secs(out: &mut String, d: std::time::Duration) {
+    let micros = d.as_micros();
+    push_padded(out, u64::try_from(micros / 1_000_000).unwrap_or(u64::MAX), 1);
+    out.push('.');
+    push_padded(out, (micros % 1_000_000) as u64, 6);
 }
 
 /// Publish the access line for a response from `ep` (nothing for endpoints without an app).
@@ -110,11 +157,23 @@ pub fn log(
     if ep.app.is_empty() {
         return;
     }
+    let line = line(req, ctx, ep, status, sent);
+    let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    p.access.send(Line { app: ep.app.clone(), index: p.index, line, timestamp });
+}
+
+/// The access line of a request, in gorouter's format.
+fn line(
+    req: &axum::http::request::Parts,
+    ctx: &Ctx,
+    ep: &Endpoint,
+    status: StatusCode,
+    sent: Option<u64>,
+) -> String {
     let headers = &req.headers;
     let get = |k: header::HeaderName| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-");
     let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
     let (total, own) = ctx.times();
-    let remote = ctx.remote;
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -125,38 +184,62 @@ pub fn log(
         _ => "HTTP/1.1",
     };
     let mut line = String::with_capacity(512);
-    line.push_str(&ctx.host);
-    line.push_str(" - [");
+    push_all(&mut line, &[&ctx.host, " - ["]);
     rfc3339(ctx.start_wall, &mut line);
-    let _ = write!(
-        line,
-        "] \"{} {} {version}\" {} {received} {} \"{}\" \"{}\" \"{remote}\" \"{}\" x_forwarded_for:\"",
-        req.method,
-        req.uri,
-        status.as_u16(),
-        sent.unwrap_or(0),
-        get(header::REFERER),
-        get(header::USER_AGENT),
-        ep.addr,
-    );
-    if let Some(prev) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        line.push_str(prev);
-        line.push_str(", ");
+    push_all(&mut line, &["] \"", req.method.as_str(), " "]);
+    match req.uri.path_and_query() {
+        Some(pq) => push_all(&mut line, &[pq.as_str()]),
+        None => push_all(&mut line, &["/"]),
     }
-    let _ = write!(
-        line,
-        "{}\" x_forwarded_proto:\"{proto}\" vcap_request_id:\"{}\" response_time:{:.6} \
-         gorouter_time:{:.6} app_id:\"{}\" app_index:\"{}\" instance_id:\"{}\" x_cf_routererror:\"-\"",
-        remote.ip(),
-        ctx.request_id,
-        total.as_secs_f64(),
-        own.as_secs_f64(),
-        ep.app,
-        ep.index,
-        ep.instance_id,
+    push_all(&mut line, &[" ", version, "\" "]);
+    push_padded(&mut line, u64::from(status.as_u16()), 3);
+    push_all(&mut line, &[" ", received, " "]);
+    push_padded(&mut line, sent.unwrap_or(0), 1);
+    let xff_prev = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    push_all(
+        &mut line,
+        &[
+            " \"",
+            get(header::REFERER),
+            "\" \"",
+            get(header::USER_AGENT),
+            "\" \"",
+            &ctx.remote.text,
+            "\" \"",
+            &ep.addr,
+            "\" x_forwarded_for:\"",
+        ],
     );
-    let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
-    p.access.send(Line { app: ep.app.clone(), index: p.index, line, timestamp });
+    if let Some(prev) = xff_prev {
+        push_all(&mut line, &[prev, ", "]);
+    }
+    push_all(
+        &mut line,
+        &[
+            &ctx.remote.ip,
+            "\" x_forwarded_proto:\"",
+            proto,
+            "\" vcap_request_id:\"",
+            &ctx.request_id,
+            "\" response_time:",
+        ],
+    );
+    push_secs(&mut line, total);
+    line.push_str(" gorouter_time:");
+    push_secs(&mut line, own);
+    push_all(
+        &mut line,
+        &[
+            " app_id:\"",
+            &ep.app,
+            "\" app_index:\"",
+            &ep.index,
+            "\" instance_id:\"",
+            &ep.instance_id,
+            "\" x_cf_routererror:\"-\"",
+        ],
+    );
+    line
 }
 
 #[cfg(test)]
@@ -172,5 +255,74 @@ mod tests {
         assert_eq!(s, "2023-11-14T22:13:20.123456789Z");
         let want = t.format(&time::format_description::well_known::Rfc3339).expect("format");
         assert_eq!(s, want);
+        // The second is cached per thread; the next line in it differs only in the fraction.
+        let mut s = String::new();
+        rfc3339(t + time::Duration::nanoseconds(1_000), &mut s);
+        assert_eq!(s, "2023-11-14T22:13:20.123457789Z");
+        let mut s = String::new();
+        rfc3339(t + time::Duration::seconds(61), &mut s);
+        assert_eq!(s, "2023-11-14T22:14:21.123456789Z");
+    }
+
+    #[test]
+    fn lines_have_gorouters_fields_in_gorouters_order() {
+        let req = axum::http::Request::get("/p?q=1")
+            .header("user-agent", "curl/8")
+            .header("x-forwarded-for", "10.1.1.1")
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0;
+        let ctx = Ctx {
+            host: "a.apps.localhost".into(),
+            remote: crate::proxy::Peer::new("192.0.2.7:4000".parse().expect("addr")),
+            https: true,
+            request_id: "rid".into(),
+            started: std::time::Instant::now(),
+            start_wall: time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_001)
+                .expect("time"),
+            backend_ns: std::sync::atomic::AtomicU64::new(0),
+        };
+        let ep = Endpoint {
+            addr: "10.0.0.5:61001".into(),
+            app: "app-guid".into(),
+            instance_id: "inst".into(),
+            index: "3".into(),
+            updated: std::time::Instant::now(),
+            ttl: std::time::Duration::from_secs(120),
+            least_connection: false,
+            inflight: Default::default(),
+        };
+        let l = line(&req, &ctx, &ep, StatusCode::CREATED, Some(12));
+        let (head, tail) = l.split_once(" response_time:").expect("response_time");
+        assert_eq!(
+            head,
+            "a.apps.localhost - [2023-11-14T22:13:20.000000001Z] \"GET /p?q=1 HTTP/1.1\" 201 0 12 \
+             \"-\" \"curl/8\" \"192.0.2.7:4000\" \"10.0.0.5:61001\" \
+             x_forwarded_for:\"10.1.1.1, 192.0.2.7\" x_forwarded_proto:\"https\" vcap_request_id:\"rid\""
+        );
+        let (secs, rest) = tail.split_once(" gorouter_time:").expect("gorouter_time");
+        assert!(secs.len() == 8 && secs.parse::<f64>().is_ok(), "{secs}");
+        let (own, rest) = rest.split_once(' ').expect("after gorouter_time");
+        assert!(own.parse::<f64>().is_ok(), "{own}");
+        assert_eq!(
+            rest,
+            "app_id:\"app-guid\" app_index:\"3\" instance_id:\"inst\" x_cf_routererror:\"-\""
+        );
+    }
+
+    #[test]
+    fn numbers_are_written_without_float_formatting() {
+        let mut s = String::new();
+        push_secs(&mut s, std::time::Duration::from_nanos(1_234_567_890));
+        s.push(' ');
+        push_secs(&mut s, std::time::Duration::from_micros(42));
+        s.push(' ');
+        push_padded(&mut s, 7, 3);
+        s.push(' ');
+        push_padded(&mut s, 0, 1);
+        s.push(' ');
+        push_padded(&mut s, 123_456, 1);
+        assert_eq!(s, "1.234567 0.000042 007 0 123456");
     }
 }

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,7 @@ use tokio::net::TcpStream;
 
 use crate::errors::{error_body, request_host};
 use crate::pick::NoPick;
-use crate::proxy::{pinned, Ctx, Proxy, HOP_BY_HOP, MAX_ATTEMPTS};
+use crate::proxy::{pinned, Ctx, Peer, Proxy, HOP_BY_HOP, MAX_ATTEMPTS};
 use crate::table::Endpoint;
 use crate::{access, sticky, websocket};
 
@@ -223,7 +222,7 @@ fn parse_request(buf: &[u8]) -> Parsed {
 pub async fn serve_conn(
     p: Proxy,
     mut client: TcpStream,
-    remote: SocketAddr,
+    remote: Peer,
     stop: kit::Shutdown,
 ) -> Exit {
     let mut buf = BytesMut::with_capacity(BUF);
@@ -253,7 +252,7 @@ pub async fn serve_conn(
             }
         };
         buf.advance(head.len);
-        match one(&p, &mut client, &mut buf, &mut rbuf, head, remote, &stop).await {
+        match one(&p, &mut client, &mut buf, &mut rbuf, head, &remote, &stop).await {
             Next::KeepAlive if !stop.is_cancelled() => {}
             _ => {
                 let _ = client.shutdown().await;
@@ -275,7 +274,7 @@ async fn one(
     buf: &mut BytesMut,
     rbuf: &mut BytesMut,
     head: Box<Head>,
-    remote: SocketAddr,
+    remote: &Peer,
     stop: &kit::Shutdown,
 ) -> Next {
     let started = Instant::now();
@@ -318,7 +317,7 @@ async fn one(
         let sticky = sticky::requested_instance(&parts.headers);
         let ctx = Ctx {
             host,
-            remote,
+            remote: remote.clone(),
             https: false,
             request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
             started,
@@ -548,9 +547,15 @@ fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts, ep: &Endpoint, 
     if !h.contains_key(header::HOST) {
         line(out, b"host", ctx.host.as_bytes());
     }
-    let ip = ctx.remote.ip().to_string();
-    match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => line(out, b"x-forwarded-for", format!("{prev}, {ip}").as_bytes()),
+    let ip = &ctx.remote.ip;
+    match h.get("x-forwarded-for") {
+        Some(prev) => {
+            out.extend_from_slice(b"x-forwarded-for: ");
+            out.extend_from_slice(prev.as_bytes());
+            out.extend_from_slice(b", ");
+            out.extend_from_slice(ip.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         None => line(out, b"x-forwarded-for", ip.as_bytes()),
     }
     if !h.contains_key("x-forwarded-proto") {
@@ -1006,7 +1011,7 @@ mod tests {
         };
         let ctx = Ctx {
             host: "a.apps.localhost".into(),
-            remote: "192.0.2.7:4000".parse().expect("addr"),
+            remote: Peer::new("192.0.2.7:4000".parse().expect("addr")),
             https: false,
             request_id: "req-id".into(),
             started: Instant::now(),

@@ -4,7 +4,7 @@
 //! until dropped (after the response body is done).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,13 +56,15 @@ pub fn acquire(ep: &Arc<Endpoint>, max: usize) -> Option<Lease> {
 #[derive(Debug, Default)]
 pub struct Picker {
     benched: Mutex<HashMap<String, Instant>>,
+    /// Whether `benched` may hold anything: requests skip its lock while nothing is benched.
+    any_benched: AtomicBool,
     /// Per-backend limit of requests in flight; 0 = unlimited.
     pub max_conns: usize,
 }
 
 impl Picker {
     pub fn new(max_conns: usize) -> Self {
-        Self { benched: Mutex::default(), max_conns }
+        Self { benched: Mutex::default(), any_benched: AtomicBool::new(false), max_conns }
     }
 
     /// Skip `addr` for [`BENCH`].
@@ -71,11 +73,21 @@ impl Picker {
         let now = Instant::now();
         b.retain(|_, until| *until > now);
         b.insert(addr.to_owned(), now + BENCH);
+        self.any_benched.store(true, Ordering::Release);
     }
 
     fn benched_now(&self) -> Option<HashMap<String, Instant>> {
-        let b = self.benched.lock().unwrap_or_else(|e| e.into_inner());
-        (!b.is_empty()).then(|| b.clone())
+        if !self.any_benched.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut b = self.benched.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        b.retain(|_, until| *until > now);
+        if b.is_empty() {
+            self.any_benched.store(false, Ordering::Release);
+            return None;
+        }
+        Some(b.clone())
     }
 
     /// Pick an endpoint of `pool` not in `tried`; `preferred` (a sticky instance id) wins

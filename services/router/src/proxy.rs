@@ -84,10 +84,25 @@ fn backend_client() -> Client<HttpConnector, Body> {
         .build(connector)
 }
 
+/// The client end of a connection, with its texts made once per connection.
+#[derive(Clone)]
+pub struct Peer {
+    /// `ip:port`, as the access log shows it.
+    pub text: Arc<str>,
+    /// The IP alone, as `X-Forwarded-For` carries it.
+    pub ip: Arc<str>,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { text: addr.to_string().into(), ip: addr.ip().to_string().into() }
+    }
+}
+
 /// What the access log and the headers need to know about the request.
 pub struct Ctx {
     pub host: String,
-    pub remote: SocketAddr,
+    pub remote: Peer,
     pub https: bool,
     pub request_id: String,
     pub started: Instant,
@@ -106,7 +121,7 @@ impl Ctx {
 }
 
 /// The router's request handler.
-pub async fn handle(p: Proxy, remote: SocketAddr, https: bool, req: Request<Incoming>) -> Response {
+pub async fn handle(p: Proxy, remote: Peer, https: bool, req: Request<Incoming>) -> Response {
     let started = Instant::now();
     let res = route(&p, remote, https, req, started).await;
     let total = started.elapsed().as_secs_f64();
@@ -166,7 +181,7 @@ fn is_websocket<B>(req: &Request<B>) -> bool {
 
 async fn route(
     p: &Proxy,
-    remote: SocketAddr,
+    remote: Peer,
     https: bool,
     mut req: Request<Incoming>,
     started: Instant,
@@ -347,8 +362,8 @@ pub fn outgoing(
         }
     }
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", ctx.remote.ip()),
-        None => ctx.remote.ip().to_string(),
+        Some(prev) => format!("{prev}, {}", ctx.remote.ip),
+        None => ctx.remote.ip.to_string(),
     };
     let set = |h: &mut HeaderMap, k: &'static str, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::h1;
-use crate::proxy::{handle, Proxy};
+use crate::proxy::{handle, Peer, Proxy};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,20 +43,23 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let peer = Peer::new(remote);
         let p = proxy.clone();
         let https = tls.is_some();
-        let svc = hyper::service::service_fn(move |req| {
-            let p = p.clone();
-            async move { Ok::<_, Infallible>(handle(p, remote, https, req).await) }
-        });
+        let svc = {
+            let peer = peer.clone();
+            hyper::service::service_fn(move |req| {
+                let (p, peer) = (p.clone(), peer.clone());
+                async move { Ok::<_, Infallible>(handle(p, peer, https, req).await) }
+            })
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
             None => {
                 let (p, stop) = (proxy.clone(), shutdown.clone());
                 fast.spawn(async move {
-                    let h1::Exit::Handover(io) = h1::serve_conn(p, stream, remote, stop).await
-                    else {
+                    let h1::Exit::Handover(io) = h1::serve_conn(p, stream, peer, stop).await else {
                         return;
                     };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
