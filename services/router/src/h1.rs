@@ -83,9 +83,13 @@ impl BackendPool {
 
     fn put(&self, addr: &str, conn: TcpStream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(addr.to_owned()).or_default();
-        if list.len() < POOL_PER_BACKEND {
-            list.push((conn, Instant::now()));
+        // Looked up before inserted: the key is copied only for a backend's first connection.
+        match idle.get_mut(addr) {
+            Some(list) if list.len() >= POOL_PER_BACKEND => {}
+            Some(list) => list.push((conn, Instant::now())),
+            None => {
+                idle.insert(addr.to_owned(), vec![(conn, Instant::now())]);
+            }
         }
     }
 }
