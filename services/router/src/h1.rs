@@ -328,7 +328,9 @@ async fn one(
             start_wall,
             backend_ns: AtomicU64::new(0),
         };
+        // Endpoints tried and failed (allocated only when one fails).
         let mut tried: Vec<String> = Vec::new();
+        let mut attempted = false;
         let mut last = NoPick::Exhausted;
         for _ in 0..MAX_ATTEMPTS.min(pool.endpoints.len()) {
             let lease = match p.picker.pick(&pool, &tried, sticky.as_deref()) {
@@ -338,12 +340,12 @@ async fn one(
                     break;
                 }
             };
-            let ep = lease.ep.clone();
-            tried.push(ep.addr.clone());
+            let ep = &*lease.ep;
+            attempted = true;
             let waited = Instant::now();
             let sent = tokio::time::timeout(
                 p.request_timeout,
-                exchange(p, client, buf, rbuf, &parts, body, &ep, &ctx),
+                exchange(p, client, buf, rbuf, &parts, body, ep, &ctx),
             )
             .await;
             let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -352,7 +354,7 @@ async fn one(
                 Ok(Ok((backend, res))) => {
                     let keep = !close && !stop.is_cancelled();
                     let next =
-                        respond(p, client, backend, rbuf, res, &parts, &ctx, &ep, sticky, keep)
+                        respond(p, client, backend, rbuf, res, &parts, &ctx, ep, sticky, keep)
                             .await;
                     drop(lease);
                     return next;
@@ -360,6 +362,7 @@ async fn one(
                 Ok(Err(Failure::Connect(e))) => {
                     tracing::warn!(backend = %ep.addr, error = %e, "backend connection failed; trying another");
                     p.picker.bench(&ep.addr);
+                    tried.push(ep.addr.clone());
                 }
                 Ok(Err(Failure::Backend(e))) => {
                     tracing::warn!(backend = %ep.addr, error = %e, "backend failed");
@@ -377,7 +380,7 @@ async fn one(
                 }
             }
         }
-        if tried.is_empty() && last == NoPick::AtLimit {
+        if !attempted && last == NoPick::AtLimit {
             p.metrics.backend_exhausted_conns.inc();
             break 'route (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -657,9 +660,11 @@ fn parse_response(rbuf: &mut BytesMut, head_request: bool) -> Result<Option<ResH
     }
     let version = res.version.unwrap_or(1);
     let mut head = Vec::with_capacity(len + 64);
-    head.extend_from_slice(
-        format!("HTTP/1.1 {status} {}\r\n", res.reason.unwrap_or("")).as_bytes(),
-    );
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(&itoa3(status));
+    head.push(b' ');
+    head.extend_from_slice(res.reason.unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut keep_alive = version == 1;
@@ -737,6 +742,11 @@ fn parse_response(rbuf: &mut BytesMut, head_request: bool) -> Result<Option<ResH
         sent,
         set_cookies,
     }))
+}
+
+/// A status code (100..=999) as its three digits.
+fn itoa3(n: u16) -> [u8; 3] {
+    [b'0' + (n / 100 % 10) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
 
 /// Write the response to the client: head (with the sticky cookie), then the body as it
