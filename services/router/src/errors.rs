@@ -24,15 +24,12 @@ pub fn router_error(status: StatusCode, kind: &str, message: &str) -> Response {
 
 /// The host a request is for, lowercased and without a port.
 pub fn request_host(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
-    let raw = uri
-        .host()
-        .map(str::to_owned)
-        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned))?;
-    let host = raw.rsplit_once(':').map_or(raw.as_str(), |(h, p)| {
+    let raw = uri.host().or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))?;
+    let host = raw.rsplit_once(':').map_or(raw, |(h, p)| {
         if p.chars().all(|c| c.is_ascii_digit()) {
             h
         } else {
-            raw.as_str()
+            raw
         }
     });
     let host = host.trim().to_ascii_lowercase();

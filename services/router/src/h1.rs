@@ -569,7 +569,7 @@ fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts, ep: &Endpoint, 
         line(out, b"x-forwarded-proto", if ctx.https { b"https" } else { b"http" });
     }
     if !h.contains_key("x-request-start") {
-        let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
         line(out, b"x-request-start", ms.to_string().as_bytes());
     }
     line(out, b"x-vcap-request-id", ctx.request_id.as_bytes());

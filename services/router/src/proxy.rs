@@ -375,7 +375,7 @@ pub fn outgoing(
         set(h, "x-forwarded-proto", if ctx.https { "https" } else { "http" });
     }
     if !h.contains_key("x-request-start") {
-        let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
         set(h, "x-request-start", &ms.to_string());
     }
     set(h, "x-vcap-request-id", &ctx.request_id);
