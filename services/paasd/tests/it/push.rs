@@ -243,7 +243,7 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
     env.extend(runc_env);
     env.push(("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()));
-    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    let mut paasd = Paasd::spawn(&["dev"], &env, dir.path());
     for url in ports.readyz() {
         testkit::wait_http_ok(&url, Duration::from_secs(30))
             .await
@@ -278,6 +278,31 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     .await
     .expect("log lines");
     assert!(types.iter().any(|t| t == "STG"));
+
+    // paasd killed outright: its container outlives it, the scheduler's database still has
+    // the instance running. The next start sweeps the container, the cell's bulk sync tells
+    // the scheduler, and the instance is placed again and served.
+    let _ = paasd.child.kill();
+    let _ = paasd.child.wait();
+    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    for url in ports.readyz() {
+        testkit::wait_http_ok(&url, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    testkit::eventually("served again after a restart", Duration::from_secs(90), || async {
+        let res = http
+            .get(format!("{router}/hello.txt"))
+            .header("host", "hello.apps.localhost")
+            .send()
+            .await
+            .ok()?;
+        (res.status() == 200).then_some(())
+    })
+    .await
+    .expect("the app is served again");
+    let stats = cf.get(&format!("/v3/processes/{app}/stats")).await;
+    assert_eq!(stats["resources"][0]["state"], "RUNNING", "{stats}");
 
     // Stopping the app takes its instance off the router (gorouter: 503 `no_endpoints` while
     // the emptied route is remembered, 404 `unknown_route` once it is pruned).
