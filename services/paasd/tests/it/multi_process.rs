@@ -78,7 +78,15 @@ async fn a_push_through_separate_processes_over_nats_and_postgres() {
         ("PAAS_LOGS_API_URL", url(ports.api)),
         ("PAAS_LOGS_INTERNAL_CLIENT_SECRET", secret),
     ]);
+    // The first cell hands its instances over when it is stopped (evacuation).
+    let mut cell_a_env = env.clone();
+    cell_a_env.extend([
+        ("PAAS_CELL_CELL_ID", "cell-a".to_owned()),
+        ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "120".to_owned()),
+        ("PAAS_CELL_EVACUATION_POLLING_SECS", "1".to_owned()),
+    ]);
     let mut procs = Vec::new();
+    let mut cell_a = None;
     for (service, ready) in [
         ("api", ports.api),
         ("logs", ports.logs),
@@ -87,7 +95,12 @@ async fn a_push_through_separate_processes_over_nats_and_postgres() {
         ("cell", ports.cell),
         ("router", ports.router_status),
     ] {
-        procs.push(Paasd::spawn(&["run", "--services", service], &env, &dir.path().join(service)));
+        let home = dir.path().join(service);
+        if service == "cell" {
+            cell_a = Some(Paasd::spawn(&["run", "--services", service], &cell_a_env, &home));
+        } else {
+            procs.push(Paasd::spawn(&["run", "--services", service], &env, &home));
+        }
         testkit::wait_http_ok(&format!("{}/readyz", url(ready)), Duration::from_secs(60))
             .await
             .unwrap_or_else(|e| panic!("{service} ready: {e}"));
@@ -111,4 +124,66 @@ async fn a_push_through_separate_processes_over_nats_and_postgres() {
         .await
         .expect("router");
     assert_eq!(res.status(), 200);
+
+    // A second cell joins; the first is stopped and evacuates: the scheduler places the
+    // instance on the second while the first keeps it running and routed, and the first stops
+    // it (and exits) once the replacement runs. The router serves every request meanwhile.
+    let (_cleanup_b, runc_b) = crate::push::runc_cell(dir.path(), 2);
+    let cell_b_port = testkit::free_port();
+    let mut cell_b_env = env.clone();
+    cell_b_env.extend(runc_b);
+    cell_b_env.extend([
+        ("PAAS_CELL_CELL_ID", "cell-b".to_owned()),
+        ("PAAS_CELL_ADDR", format!("127.0.0.1:{cell_b_port}")),
+    ]);
+    procs.push(Paasd::spawn(
+        &["run", "--services", "cell"],
+        &cell_b_env,
+        &dir.path().join("cell-b"),
+    ));
+    testkit::wait_http_ok(&format!("{}/readyz", url(cell_b_port)), Duration::from_secs(60))
+        .await
+        .expect("second cell ready");
+    let serving = tokio::sync::watch::channel(true);
+    let (http, router) = (cf.http.clone(), url(ports.router));
+    let mut keep_going = serving.1.clone();
+    let load = tokio::spawn(async move {
+        let mut statuses = Vec::new();
+        while *keep_going.borrow_and_update() {
+            let status = http
+                .get(format!("{router}/hello.txt"))
+                .header("host", "hello.apps.localhost")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            statuses.push(status);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        statuses
+    });
+    let mut a = cell_a.take().expect("first cell");
+    let drained = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let status = a.terminate();
+        (status, started.elapsed())
+    });
+    let (status, took) = tokio::time::timeout(Duration::from_secs(150), drained)
+        .await
+        .expect("the first cell drains in time")
+        .expect("join");
+    assert!(status.success(), "the first cell exits cleanly: {status:?}");
+    // Still served with the first cell gone: by the instance on the second.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    serving.0.send(false).expect("stop load");
+    let statuses = load.await.expect("load");
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(
+        failed.is_empty() && statuses.len() > 10,
+        "{} of {} requests failed during the evacuation ({took:?}): {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    let stats = cf.get(&format!("/v3/processes/{app}/stats")).await;
+    assert_eq!(stats["resources"][0]["state"], "RUNNING", "{stats}");
 }
