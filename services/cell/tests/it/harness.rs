@@ -448,3 +448,32 @@ impl Drop for NetCleanup {
         ));
     }
 }
+
+/// `hog` (over its memory) crashes with status 137 "(out of memory)" and a `CELL` line on
+/// `logs.cell`; `killed` (a plain SIGKILL, the same status) is not called out of memory.
+pub async fn out_of_memory_is_told_apart(c: &Cell, hog: &LrpStart, killed: &LrpStart) {
+    let crash = c.report("crash", hog, Duration::from_secs(30)).await;
+    assert_eq!(crash.exit_status, Some(137), "{crash:?}");
+    assert_eq!(
+        crash.crash_reason.as_deref(),
+        Some("APP/PROC/WEB: Exited with status 137 (out of memory)")
+    );
+    let cell_lines = c.wait_log(hog, "CELL", "out of memory", Duration::from_secs(10)).await;
+    let subjects: std::collections::BTreeSet<String> = c
+        .envelopes
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(_, e)| e.source_id == hog.desired.log_guid && e.source_type() == Some("CELL"))
+        .map(|(s, _)| s.clone())
+        .collect();
+    assert_eq!(
+        subjects,
+        std::collections::BTreeSet::from(["logs.cell".to_owned()]),
+        "{cell_lines:?}"
+    );
+
+    let other = c.report("crash", killed, Duration::from_secs(30)).await;
+    assert_eq!(other.exit_status, Some(137), "{other:?}");
+    assert_eq!(other.crash_reason.as_deref(), Some("APP/PROC/WEB: Exited with status 137"));
+}

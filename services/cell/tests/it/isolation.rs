@@ -3,7 +3,6 @@
 //! down with a fork bomb, reach the platform's internal endpoints; and what it leaves behind
 //! after a hundred start/stop cycles: nothing.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use wire::lrp::{HealthCheckType, LrpStart};
 
-use crate::harness::{host_cmdlines, lrp, served_droplet, start_cell, Backend, Cell};
+use crate::harness::{
+    host_cmdlines, lrp, out_of_memory_is_told_apart, served_droplet, start_cell, Backend, Cell,
+};
 
 const APP: &str = "APP/PROC/WEB";
 const SERVE: &str = "exec python3 -m http.server $PORT";
@@ -176,26 +177,7 @@ async fn exceeding_its_memory_is_reported_as_out_of_memory() {
     c.send_work(&hog).await;
     c.send_work(&killed).await;
 
-    let crash = c.report("crash", &hog, Duration::from_secs(30)).await;
-    assert_eq!(crash.exit_status, Some(137), "{crash:?}");
-    assert_eq!(
-        crash.crash_reason.as_deref(),
-        Some("APP/PROC/WEB: Exited with status 137 (out of memory)")
-    );
-    let cell_lines = c.wait_log(&hog, "CELL", "out of memory", Duration::from_secs(10)).await;
-    let subjects: BTreeSet<String> = c
-        .envelopes
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|(_, e)| e.source_id == hog.desired.log_guid && e.source_type() == Some("CELL"))
-        .map(|(s, _)| s.clone())
-        .collect();
-    assert_eq!(subjects, BTreeSet::from(["logs.cell".to_owned()]), "{cell_lines:?}");
-
-    let other = c.report("crash", &killed, Duration::from_secs(30)).await;
-    assert_eq!(other.exit_status, Some(137), "{other:?}");
-    assert_eq!(other.crash_reason.as_deref(), Some("APP/PROC/WEB: Exited with status 137"));
+    out_of_memory_is_told_apart(&c, &hog, &killed).await;
     c.shut_down().await;
 }
 

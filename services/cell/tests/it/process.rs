@@ -3,14 +3,15 @@
 //! cgroup, the cell measures its memory and kills it when it goes over, reported as the kernel's
 //! OOM kill is in a container.
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt as _;
 use std::time::Duration;
 
 use wire::envelope::Message;
 use wire::lrp::HealthCheckType;
 
-use crate::harness::{lrp, served_droplet, start_cell, start_cell_with, Backend};
+use crate::harness::{
+    lrp, out_of_memory_is_told_apart, served_droplet, start_cell, start_cell_with, Backend,
+};
 
 const APP: &str = "APP/PROC/WEB";
 
@@ -92,26 +93,7 @@ async fn exceeding_its_memory_is_reported_as_out_of_memory() {
     c.send_work(&killed).await;
     c.send_work(&modest).await;
 
-    let crash = c.report("crash", &hog, Duration::from_secs(30)).await;
-    assert_eq!(crash.exit_status, Some(137), "{crash:?}");
-    assert_eq!(
-        crash.crash_reason.as_deref(),
-        Some("APP/PROC/WEB: Exited with status 137 (out of memory)")
-    );
-    let cell_lines = c.wait_log(&hog, "CELL", "out of memory", Duration::from_secs(10)).await;
-    let subjects: BTreeSet<String> = c
-        .envelopes
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|(_, e)| e.source_id == hog.desired.log_guid && e.source_type() == Some("CELL"))
-        .map(|(s, _)| s.clone())
-        .collect();
-    assert_eq!(subjects, BTreeSet::from(["logs.cell".to_owned()]), "{cell_lines:?}");
-
-    let other = c.report("crash", &killed, Duration::from_secs(30)).await;
-    assert_eq!(other.exit_status, Some(137), "{other:?}");
-    assert_eq!(other.crash_reason.as_deref(), Some("APP/PROC/WEB: Exited with status 137"));
+    out_of_memory_is_told_apart(&c, &hog, &killed).await;
 
     // Measured (each metrics tick measures) three times with its 16 MiB, and still running.
     c.report("start", &modest, Duration::from_secs(30)).await;
