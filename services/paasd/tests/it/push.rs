@@ -323,3 +323,40 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     .await
     .expect("stopped app is no longer routed");
 }
+
+/// `paasd dev` where runc is not to be used (`PAAS_CELL_BACKEND=process`, as on a machine
+/// without root or runc): the same push is staged and run as plain processes, served by the
+/// router and stopped.
+#[tokio::test]
+async fn a_push_runs_as_plain_processes_without_runc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // As root the apps run as vcap, who must reach their directories under the data dir.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let ports = Ports::free();
+    let mut env = ports.env();
+    env.push(("PAAS_ADMIN_PASSWORD", "process-admin-password".to_owned()));
+    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    for url in ports.readyz() {
+        testkit::wait_http_ok(&url, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let api = format!("http://127.0.0.1:{}", ports.api);
+    let router = format!("http://127.0.0.1:{}", ports.router);
+    let (app, cf) = push_hello(&api, &router, "process-admin-password").await;
+    // No container: the app runs from its own directory under the cell's data.
+    let instances = dir.path().join("cell/instances");
+    let dirs = std::fs::read_dir(&instances).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(dirs, 1, "one instance directory in {}", instances.display());
+    assert_eq!(
+        cf.post(&format!("/v3/apps/{app}/actions/stop"), json!({})).await["state"],
+        "STOPPED"
+    );
+    testkit::eventually("instance released", Duration::from_secs(30), || async {
+        let left = std::fs::read_dir(&instances).map(|d| d.count()).unwrap_or(0);
+        (left == 0).then_some(())
+    })
+    .await
+    .expect("the instance's directory is removed after the stop");
+}
