@@ -62,7 +62,7 @@ impl Backend {
     /// The network step of an instance whose directory is `dir` (named `short`).
     pub async fn place(&self, dir: PathBuf, short: &str) -> Result<Sandbox, SandboxError> {
         Ok(match self {
-            Self::Runc(r) => Sandbox::Runc(r.place(dir, short).await?),
+            Self::Runc(r) => Sandbox::Runc(Box::new(r.place(dir, short).await?)),
             Self::Process(p) => Sandbox::Process(p.place(dir)?),
         })
     }
@@ -71,7 +71,7 @@ impl Backend {
 /// One instance as its backend made it: placed, then prepared and spawned; [`Sandbox::release`]
 /// undoes whatever of that happened.
 pub enum Sandbox {
-    Runc(RuncSandbox),
+    Runc(Box<RuncSandbox>),
     Process(ProcessSandbox),
 }
 

@@ -51,9 +51,9 @@ impl Ports {
 }
 
 /// What every process instance of this cell shares.
-pub struct Processes {
+struct Host {
     os: Arc<dyn Os>,
-    ports: Arc<Ports>,
+    ports: Ports,
     /// uid and gid the apps run as (vcap when the cell is root; else the cell's own user).
     run_as: Option<(u32, u32)>,
     /// The host's PATH, which apps get.
@@ -61,27 +61,29 @@ pub struct Processes {
     proc: PathBuf,
 }
 
+/// The process backend of this cell.
+pub struct Processes {
+    host: Arc<Host>,
+}
+
 impl Processes {
     pub fn new(os: Arc<dyn Os>, port_range: (u16, u16), as_root: bool) -> Self {
-        Self {
+        let host = Host {
             os,
-            ports: Arc::new(Ports { range: port_range, state: Mutex::default() }),
+            ports: Ports { range: port_range, state: Mutex::default() },
             run_as: as_root.then_some((stack::VCAP_UID, stack::VCAP_GID)),
             path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             proc: PathBuf::from("/proc"),
-        }
+        };
+        Self { host: Arc::new(host) }
     }
 
     /// The network step: a free host port, which the app listens on itself.
     pub fn place(&self, dir: PathBuf) -> Result<ProcessSandbox, SandboxError> {
-        let (lo, hi) = self.ports.range;
-        let port = self.ports.take().ok_or(SandboxError::NoPort(lo, hi))?;
+        let (lo, hi) = self.host.ports.range;
+        let port = self.host.ports.take().ok_or(SandboxError::NoPort(lo, hi))?;
         Ok(ProcessSandbox {
-            os: self.os.clone(),
-            ports: self.ports.clone(),
-            run_as: self.run_as,
-            proc: self.proc.clone(),
-            path: self.path.clone(),
+            host: self.host.clone(),
             dir,
             port,
             command: None,
@@ -98,9 +100,9 @@ impl Processes {
         while let Ok(Some(e)) = dir.next_entry().await {
             let pid = tokio::fs::read_to_string(e.path().join("pid")).await.unwrap_or_default();
             if let Some((pgid, start)) = parse_pid_file(&pid) {
-                if procfs::is_group_of(&self.proc, pgid, start) {
+                if procfs::is_group_of(&self.host.proc, pgid, start) {
                     tracing::warn!(dir = %e.path().display(), pgid, "killing an app a previous run of this cell left");
-                    kill_group(self.os.as_ref(), &self.proc, pgid, "KILL").await;
+                    kill_group(self.host.os.as_ref(), &self.host.proc, pgid, "KILL").await;
                 }
             }
             let _ = tokio::fs::remove_dir_all(e.path()).await;
@@ -110,11 +112,7 @@ impl Processes {
 
 /// One instance run as a process.
 pub struct ProcessSandbox {
-    os: Arc<dyn Os>,
-    ports: Arc<Ports>,
-    run_as: Option<(u32, u32)>,
-    proc: PathBuf,
-    path: String,
+    host: Arc<Host>,
     pub dir: PathBuf,
     pub port: u16,
     /// The environment and the start command, once prepared.
@@ -132,7 +130,7 @@ impl ProcessSandbox {
     }
 
     pub fn host_path(&self) -> &str {
-        &self.path
+        &self.host.path
     }
 
     /// Copy the droplet (apps write into their directory), add `tmp/` and the launcher, and
@@ -141,14 +139,14 @@ impl ProcessSandbox {
         tokio::fs::create_dir_all(self.dir.join("home")).await?;
         let from = launch.layer.join("home/vcap").display().to_string();
         let to = self.dir.join("home").display().to_string();
-        self.os.run("cp", &args(&["-a", "--reflink=auto", &from, &to])).await?;
+        self.host.os.run("cp", &args(&["-a", "--reflink=auto", &from, &to])).await?;
         tokio::fs::create_dir_all(self.vcap_root().join("tmp")).await?;
         let launcher = self.dir.join("launcher");
         tokio::fs::write(&launcher, stack::LAUNCHER).await?;
-        if let Some((uid, gid)) = self.run_as {
+        if let Some((uid, gid)) = self.host.run_as {
             let owner = format!("{uid}:{gid}");
             let dir = self.dir.display().to_string();
-            self.os.run("chown", &args(&["-R", "-h", &owner, &dir])).await?;
+            self.host.os.run("chown", &args(&["-R", "-h", &owner, &dir])).await?;
         }
         let mut vars: Vec<(String, String)> = env
             .iter()
@@ -176,12 +174,12 @@ impl ProcessSandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some((uid, gid)) = self.run_as {
+        if let Some((uid, gid)) = self.host.run_as {
             cmd.uid(uid).gid(gid);
         }
         let child = cmd.spawn()?;
         let pid = child.id().ok_or_else(|| std::io::Error::other("the app exited at once"))?;
-        let start = procfs::stat(&self.proc, pid).map(|s| s.starttime).unwrap_or_default();
+        let start = procfs::stat(&self.host.proc, pid).map(|s| s.starttime).unwrap_or_default();
         self.group = Some((pid, start));
         std::fs::write(self.dir.join("pid"), format!("{pid} {start}\n"))?;
         Ok(child)
@@ -194,10 +192,10 @@ impl ProcessSandbox {
     /// Send `signal` (`TERM`, `KILL`) to the whole group; whether it was sent.
     pub async fn signal(&self, signal: &str) -> bool {
         match self.group {
-            Some((pgid, start)) if procfs::is_group_of(&self.proc, pgid, start) => {
+            Some((pgid, start)) if procfs::is_group_of(&self.host.proc, pgid, start) => {
                 let group = format!("-{pgid}");
                 let sig = format!("-{signal}");
-                self.os.run("kill", &args(&[&sig, "--", &group])).await.is_ok()
+                self.host.os.run("kill", &args(&[&sig, "--", &group])).await.is_ok()
             }
             _ => false,
         }
@@ -205,11 +203,11 @@ impl ProcessSandbox {
 
     /// Resident memory of the group, in bytes.
     pub fn memory_bytes(&self) -> u64 {
-        self.group.map_or(0, |(pgid, _)| procfs::group_rss(&self.proc, pgid))
+        self.group.map_or(0, |(pgid, _)| procfs::group_rss(&self.host.proc, pgid))
     }
 
     pub fn cpu_ns(&self) -> Option<u64> {
-        self.group.map(|(pgid, _)| procfs::group_cpu_ns(&self.proc, pgid))
+        self.group.map(|(pgid, _)| procfs::group_cpu_ns(&self.host.proc, pgid))
     }
 
     /// Kill the group when it is over its memory (what the kernel's OOM killer does in a
@@ -233,12 +231,12 @@ impl ProcessSandbox {
     /// Kill what is left of the group, remove the directory, give the port back.
     pub async fn release(self) {
         if let Some((pgid, start)) = self.group {
-            if procfs::is_group_of(&self.proc, pgid, start) {
-                kill_group(self.os.as_ref(), &self.proc, pgid, "KILL").await;
+            if procfs::is_group_of(&self.host.proc, pgid, start) {
+                kill_group(self.host.os.as_ref(), &self.host.proc, pgid, "KILL").await;
             }
         }
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
-        self.ports.give_back(self.port);
+        self.host.ports.give_back(self.port);
     }
 }
 

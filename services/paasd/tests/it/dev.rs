@@ -2,18 +2,9 @@
 //! data reused on the next start.
 
 use std::io::Read as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{Paasd, Ports};
-
-async fn all_ready(ports: &Ports, deadline: Duration) -> Duration {
-    let started = Instant::now();
-    for url in ports.readyz() {
-        let left = deadline.saturating_sub(started.elapsed());
-        testkit::wait_http_ok(&url, left).await.unwrap_or_else(|e| panic!("{url}: {e}"));
-    }
-    started.elapsed()
-}
 
 #[tokio::test]
 async fn dev_starts_ready_and_reuses_its_data() {
@@ -22,7 +13,7 @@ async fn dev_starts_ready_and_reuses_its_data() {
     let env = ports.env();
 
     let mut first = Paasd::spawn(&["dev"], &env, dir.path());
-    let took = all_ready(&ports, Duration::from_secs(30)).await;
+    let took = ports.wait_ready(Duration::from_secs(30)).await;
     eprintln!("paasd dev ready in {took:?}");
     let password = std::fs::read_to_string(dir.path().join("api/admin-password"))
         .expect("admin password stored");
@@ -35,7 +26,7 @@ async fn dev_starts_ready_and_reuses_its_data() {
 
     // Second start: same data, same admin password, nothing printed about creating it.
     let mut second = Paasd::spawn(&["dev"], &env, dir.path());
-    all_ready(&ports, Duration::from_secs(30)).await;
+    ports.wait_ready(Duration::from_secs(30)).await;
     let again =
         std::fs::read_to_string(dir.path().join("api/admin-password")).expect("still stored");
     assert_eq!(again, password, "the admin password is kept");

@@ -100,4 +100,14 @@ impl Ports {
             .map(|p| format!("http://127.0.0.1:{p}/readyz"))
             .collect()
     }
+
+    /// Wait until every service answers its `/readyz`, all within `deadline`; how long it took.
+    pub async fn wait_ready(&self, deadline: std::time::Duration) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        for url in self.readyz() {
+            let left = deadline.saturating_sub(started.elapsed());
+            testkit::wait_http_ok(&url, left).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        started.elapsed()
+    }
 }

@@ -244,11 +244,7 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     env.extend(runc_env);
     env.push(("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()));
     let mut paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    for url in ports.readyz() {
-        testkit::wait_http_ok(&url, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-    }
+    ports.wait_ready(Duration::from_secs(60)).await;
     let api = format!("http://127.0.0.1:{}", ports.api);
     let router = format!("http://127.0.0.1:{}", ports.router);
     let (app, cf) = push_hello(&api, &router, "e2e-admin-password").await;
@@ -285,11 +281,7 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     let _ = paasd.child.kill();
     let _ = paasd.child.wait();
     let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    for url in ports.readyz() {
-        testkit::wait_http_ok(&url, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-    }
+    ports.wait_ready(Duration::from_secs(60)).await;
     testkit::eventually("served again after a restart", Duration::from_secs(90), || async {
         let res = http
             .get(format!("{router}/hello.txt"))
@@ -337,11 +329,7 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     let mut env = ports.env();
     env.push(("PAAS_ADMIN_PASSWORD", "process-admin-password".to_owned()));
     let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    for url in ports.readyz() {
-        testkit::wait_http_ok(&url, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-    }
+    ports.wait_ready(Duration::from_secs(60)).await;
     let api = format!("http://127.0.0.1:{}", ports.api);
     let router = format!("http://127.0.0.1:{}", ports.router);
     let (app, cf) = push_hello(&api, &router, "process-admin-password").await;
