@@ -61,8 +61,12 @@ async fn an_instance_over_its_disk_quota_is_stopped_and_reported(backend: Backen
     assert_eq!(quota, f64::from(16 << 20));
     assert!(c.scheduler.find("crash", &app.instance_guid).is_none(), "under its quota");
 
-    // Past it: stopped, CRASHED with the reason, and the reason in its CELL log.
-    assert_eq!(fill(40).await.expect("fill 40").status(), 200);
+    // Past it: stopped, CRASHED with the reason, and the reason in its CELL log. The check may
+    // stop the instance while it is still writing, so the request may get no answer at all.
+    match fill(40).await {
+        Ok(r) => assert_eq!(r.status(), 200),
+        Err(e) => assert!(e.is_request() || e.is_connect(), "fill 40: {e}"),
+    }
     let crash = c.report("crash", &app, Duration::from_secs(15)).await;
     let reason = crash.crash_reason.unwrap_or_default();
     assert!(reason.starts_with("disk quota exceeded: "), "{reason}");
