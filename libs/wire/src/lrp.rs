@@ -139,6 +139,10 @@ pub struct Route {
     /// `round-robin` or `least-connection`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loadbalancing: Option<String>,
+    /// The https URL of the route service bound to this route: the router sends each request
+    /// there first (contracts/runtime.md §2.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_service_url: Option<String>,
 }
 
 fn port_8080() -> u16 {

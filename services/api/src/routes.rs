@@ -599,6 +599,7 @@ pub async fn lrp_routes(
                 port: u16::try_from(port).unwrap_or(8080),
                 protocol: Some(proto).filter(|p| !p.is_empty()),
                 loadbalancing: Some(lb).filter(|l| !l.is_empty()),
+                route_service_url: None,
             })
         })
         .collect()

@@ -335,6 +335,7 @@ impl Instance {
                 stale_threshold_in_seconds: Some(wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS),
                 tags: [("component".to_owned(), "cell".to_owned())].into_iter().collect(),
                 options: r.loadbalancing.clone().map(|lb| RouteOptions { loadbalancing: Some(lb) }),
+                route_service_url: r.route_service_url.clone(),
                 ..Default::default()
             })
             .collect()
