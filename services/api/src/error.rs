@@ -36,6 +36,9 @@ pub enum ApiError {
     PackageBitsAlreadyUploaded,
     #[error("The app upload is invalid: {0}")]
     AppBitsUploadInvalid(String),
+    /// The same route and service instance bound twice (CC's 130008, answered as a 422).
+    #[error("The route and service instance are already bound.")]
+    RouteAlreadyBound,
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("An unknown error occurred.")]
@@ -62,6 +65,9 @@ impl ApiError {
                 (S::BAD_REQUEST, 150004, "CF-PackageBitsAlreadyUploaded")
             }
             Self::AppBitsUploadInvalid(_) => (S::BAD_REQUEST, 160001, "CF-AppBitsUploadInvalid"),
+            Self::RouteAlreadyBound => {
+                (S::UNPROCESSABLE_ENTITY, 130008, "CF-ServiceInstanceAlreadyBoundToSameRoute")
+            }
             Self::ServiceUnavailable(_) => (S::SERVICE_UNAVAILABLE, 10015, "CF-ServiceUnavailable"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, 10001, "UnknownError"),
         }

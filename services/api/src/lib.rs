@@ -27,6 +27,7 @@ mod processes;
 mod quotas;
 mod roles;
 mod root;
+mod route_bindings;
 mod routes;
 mod services;
 mod space_quotas;
@@ -225,7 +226,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (3, "platform", "0003_platform.sql"),
             (4, "metadata", "0004_metadata.sql"),
             (5, "space_quotas", "0005_space_quotas.sql"),
-            (6, "services", "0006_services.sql")
+            (6, "services", "0006_services.sql"),
+            (7, "route_bindings", "0007_route_bindings.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -303,6 +305,7 @@ fn v3_routes(config: &Config) -> Router<AppState> {
         .merge(space_quotas::routes())
         .merge(domains::routes())
         .merge(services::routes())
+        .merge(route_bindings::routes())
         .merge(routes::routes())
         .merge(apps::routes())
         .merge(processes::routes())

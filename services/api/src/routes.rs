@@ -1,6 +1,7 @@
 //! Routes and their destinations (contracts/ccapi.md §4.10, §3.5): host + domain + path,
 //! unique platform-wide, owned by a space; destinations send a route's traffic to an app's
-//! process. Every destination change reaches the scheduler as the process's new route list.
+//! process. Every destination change reaches the scheduler as the process's new route list;
+//! a route bound to a route service (`route_bindings`) carries the service's URL in it.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -72,7 +73,7 @@ impl Route {
     }
 }
 
-async fn present(s: &AppState, r: &Route) -> ApiResult<Value> {
+pub async fn present(s: &AppState, r: &Route) -> ApiResult<Value> {
     let domain = crate::domains::find(s, &r.domain_guid).await?.map(|d| d.name).unwrap_or_default();
     let base = format!("{}/routes/{}", s.v3(), r.guid);
     let mut options = json!({});
@@ -118,14 +119,17 @@ async fn destination_list(s: &AppState, route: &str) -> ApiResult<Vec<Value>> {
         .collect()
 }
 
-/// A route with its space, if the caller may read the space (else 404 "Route").
-async fn readable(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Route, Space)> {
+pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Route>> {
     let row = sqlx::query("SELECT * FROM routes WHERE guid = $1")
         .bind(guid)
         .fetch_optional(&s.db.pool)
         .await?;
-    let route =
-        row.as_ref().map(Route::from_row).transpose()?.ok_or(ApiError::NotFound("Route"))?;
+    row.as_ref().map(Route::from_row).transpose()
+}
+
+/// A route with its space, if the caller may read the space (else 404 "Route").
+async fn readable(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Route, Space)> {
+    let route = find(s, guid).await?.ok_or(ApiError::NotFound("Route"))?;
     let space =
         crate::spaces::find(s, &route.space_guid).await?.ok_or(ApiError::NotFound("Route"))?;
     c.require_space(&space.guid, &space.org_guid, "Route", need).await?;
@@ -289,7 +293,7 @@ pub async fn map(
 }
 
 /// Apps whose destinations a change touched, to resync them with the scheduler.
-async fn apps_of(s: &AppState, route: &str) -> ApiResult<Vec<String>> {
+pub async fn apps_of(s: &AppState, route: &str) -> ApiResult<Vec<String>> {
     let rows =
         sqlx::query("SELECT DISTINCT app_guid FROM route_destinations WHERE route_guid = $1")
             .bind(route)
@@ -425,6 +429,7 @@ async fn remove(
     let apps = apps_of(&s, &r.guid).await?;
     let job = crate::jobs::start(&s, "route.delete", "", "").await?;
     let res: ApiResult<()> = async {
+        crate::route_bindings::forget_route(&s, &r.guid).await?;
         sqlx::query("DELETE FROM route_destinations WHERE route_guid = $1")
             .bind(&r.guid)
             .execute(&s.db.pool)
@@ -569,16 +574,20 @@ async fn remove_destination(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The routes of an app's process, as the scheduler and router take them.
+/// The routes of an app's process, as the scheduler and router take them; a route bound to a
+/// route service carries the bound instance's current `route_service_url`.
 pub async fn lrp_routes(
     s: &AppState,
     app: &str,
     process_type: &str,
 ) -> ApiResult<Vec<wire::lrp::Route>> {
     let rows = sqlx::query(
-        "SELECT r.host, r.path, r.loadbalancing, d.name AS domain, rd.port, rd.protocol \
+        "SELECT r.host, r.path, r.loadbalancing, d.name AS domain, rd.port, rd.protocol, \
+         COALESCE(si.route_service_url, '') AS route_service_url \
          FROM route_destinations rd JOIN routes r ON r.guid = rd.route_guid \
          JOIN domains d ON d.guid = r.domain_guid \
+         LEFT JOIN service_route_bindings srb ON srb.route_guid = r.guid \
+         LEFT JOIN service_instances si ON si.guid = srb.service_instance_guid \
          WHERE rd.app_guid = $1 AND rd.process_type = $2 ORDER BY rd.created_at, rd.guid",
     )
     .bind(app)
@@ -593,13 +602,14 @@ pub async fn lrp_routes(
             let lb: String = r.try_get("loadbalancing")?;
             let proto: String = r.try_get("protocol")?;
             let port: i64 = r.try_get("port")?;
+            let route_service: String = r.try_get("route_service_url")?;
             let fqdn = if host.is_empty() { domain } else { format!("{host}.{domain}") };
             Ok(wire::lrp::Route {
                 uri: format!("{fqdn}{path}"),
                 port: u16::try_from(port).unwrap_or(8080),
                 protocol: Some(proto).filter(|p| !p.is_empty()),
                 loadbalancing: Some(lb).filter(|l| !l.is_empty()),
-                route_service_url: None,
+                route_service_url: Some(route_service).filter(|u| !u.is_empty()),
             })
         })
         .collect()

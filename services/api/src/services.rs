@@ -2,7 +2,8 @@
 //! their bindings to apps (`/v3/service_credential_bindings`, §4.16). Bindings put the
 //! instance's credentials into the app's `VCAP_SERVICES` (at the next staging or start) and
 //! its `syslog_drain_url` into the drain list the logs service reads
-//! (`GET /internal/v1/syslog_drains`, at once). Managed services (brokers) are not offered.
+//! (`GET /internal/v1/syslog_drains`, at once). An instance's `route_service_url` makes it a
+//! route service (`route_bindings`). Managed services (brokers) are not offered.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -51,7 +52,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+    pub fn from_row(r: &AnyRow) -> ApiResult<Self> {
         let credentials: String = r.try_get("credentials")?;
         let tags: String = r.try_get("tags")?;
         Ok(Self {
@@ -67,7 +68,7 @@ impl Instance {
         })
     }
 
-    fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/service_instances/{}", s.v3(), self.guid);
         let opt = |v: &str| if v.is_empty() { Value::Null } else { json!(v) };
         let op_type = if self.updated_at > self.created_at { "update" } else { "create" };
@@ -320,8 +321,8 @@ async fn update(
     if let Some(v) = f.syslog_drain_url {
         i.syslog_drain_url = v;
     }
-    if let Some(v) = f.route_service_url {
-        i.route_service_url = v;
+    if let Some(v) = &f.route_service_url {
+        i.route_service_url.clone_from(v);
     }
     i.updated_at = now_ms().max(i.created_at + 1);
     let res = sqlx::query(
@@ -345,6 +346,9 @@ async fn update(
         }
         r => r?,
     };
+    if f.route_service_url.is_some() {
+        crate::route_bindings::resync_instance(&s, &i.guid).await?;
+    }
     let t = space.target(&i.guid, "service_instance", &i.name);
     let keys: Vec<&str> =
         req.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
@@ -365,7 +369,7 @@ async fn remove(
     Path(guid): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (i, space) = require(&s, &c, &guid, Need::Developer).await?;
-    delete_instance(&s, &i.guid).await?;
+    delete_instance(&s, &i.guid, &Actor::of(&c)).await?;
     let t = space.target(&i.guid, "service_instance", &i.name);
     events::record(
         &s,
@@ -378,8 +382,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove an instance with its bindings (user-provided instances need no broker).
-async fn delete_instance(s: &AppState, guid: &str) -> ApiResult<()> {
+/// Remove an instance with its bindings to apps and routes (user-provided instances need no
+/// broker), as CC does.
+async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
+    crate::route_bindings::unbind_instance(s, guid, actor).await?;
     let bindings = sqlx::query("SELECT guid FROM service_bindings WHERE instance_guid = $1")
         .bind(guid)
         .fetch_all(&s.db.pool)
@@ -412,13 +418,13 @@ async fn delete_binding_rows(s: &AppState, guid: &str) -> ApiResult<()> {
 }
 
 /// Every instance of a space (space deletion).
-pub async fn delete_in_space(s: &AppState, space: &str) -> ApiResult<()> {
+pub async fn delete_in_space(s: &AppState, space: &str, actor: &Actor) -> ApiResult<()> {
     let rows = sqlx::query("SELECT guid FROM service_instances WHERE space_guid = $1")
         .bind(space)
         .fetch_all(&s.db.pool)
         .await?;
     for r in rows {
-        delete_instance(s, &r.try_get::<String, _>("guid")?).await?;
+        delete_instance(s, &r.try_get::<String, _>("guid")?, actor).await?;
     }
     Ok(())
 }

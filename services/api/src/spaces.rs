@@ -257,7 +257,8 @@ async fn delete(
     Ok(crate::jobs::accepted(&s, &job))
 }
 
-/// Remove every app (stopping its instances) and route of a space.
+/// Remove every app (stopping its instances), service instance (with its bindings to routes)
+/// and route of a space.
 pub async fn delete_contents(s: &AppState, space: &str, actor: &Actor) -> ApiResult<()> {
     let apps = sqlx::query("SELECT guid FROM apps WHERE space_guid = $1")
         .bind(space)
@@ -267,11 +268,11 @@ pub async fn delete_contents(s: &AppState, space: &str, actor: &Actor) -> ApiRes
         let guid: String = r.try_get("guid")?;
         crate::apps::delete_app(s, &guid, actor).await?;
     }
+    crate::services::delete_in_space(s, space, actor).await?;
     sqlx::query("DELETE FROM route_destinations WHERE route_guid IN (SELECT guid FROM routes WHERE space_guid = $1)")
         .bind(space)
         .execute(&s.db.pool)
         .await?;
     sqlx::query("DELETE FROM routes WHERE space_guid = $1").bind(space).execute(&s.db.pool).await?;
-    crate::services::delete_in_space(s, space).await?;
     Ok(())
 }

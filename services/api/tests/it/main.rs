@@ -6,6 +6,7 @@ mod labels;
 mod matrix;
 mod orgs;
 mod push;
+mod route_bindings;
 mod services;
 mod tenancy;
 mod uaa;

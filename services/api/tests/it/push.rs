@@ -31,7 +31,7 @@ fn resource(path: &str, body: &[u8]) -> Value {
 }
 
 /// Steps 5-16 for one version of the app's files; returns (matched resource count, droplet).
-async fn push_bits(c: &Client, app: &str, files: &[(&str, &[u8])]) -> (usize, String) {
+pub async fn push_bits(c: &Client, app: &str, files: &[(&str, &[u8])]) -> (usize, String) {
     let all: Vec<Value> = files.iter().map(|(p, b)| resource(p, b)).collect();
     let (st, matched) = c.post("/v3/resource_matches", json!({"resources": all})).await;
     assert_eq!(st, StatusCode::CREATED, "{matched}");
