@@ -331,6 +331,14 @@ pub struct StopRequest {
     pub instance: InstanceKey,
 }
 
+/// Scheduler → cell: a desired LRP's routes changed (`POST /internal/v1/routes`); the cell's
+/// instances of it register the new routes and unregister the ones that are gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutesUpdate {
+    pub process_guid: String,
+    pub routes: Vec<Route>,
+}
+
 /// The scheduler's answer to `POST /v1/actual_lrps/evacuate` from a draining cell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvacuateResult {

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use wire::lrp::{StopRequest, Work};
+use wire::lrp::{RoutesUpdate, StopRequest, Work};
 
 use crate::executor::Executor;
 
@@ -23,6 +23,7 @@ pub fn routes(api: Api) -> Router {
         .route("/internal/v1/state", get(state))
         .route("/internal/v1/work", post(work))
         .route("/internal/v1/stop", post(stop))
+        .route("/internal/v1/routes", post(update_routes))
         .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
         .with_state(api)
 }
@@ -50,5 +51,13 @@ async fn stop(State(api): State<Api>, Json(r): Json<StopRequest>) -> Response {
         StatusCode::ACCEPTED.into_response()
     } else {
         (StatusCode::NOT_FOUND, "no such instance on this cell\n").into_response()
+    }
+}
+
+async fn update_routes(State(api): State<Api>, Json(r): Json<RoutesUpdate>) -> Response {
+    if api.executor.update_routes(r).await {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no instance of this process on this cell\n").into_response()
     }
 }

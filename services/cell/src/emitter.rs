@@ -7,13 +7,39 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bus::{BusExt as _, DynBus};
-use wire::routing::{RegistryMessage, RouterStart};
+use wire::lrp::Route;
+use wire::routing::{RegistryMessage, RouteOptions, RouterStart};
 use wire::subjects;
+
+/// What the emitter knows of one instance: its routes (the desired LRP's, or the last ones the
+/// scheduler sent) and, once it is healthy, the message every route is announced with.
+#[derive(Default)]
+struct Entry {
+    routes: Option<Vec<Route>>,
+    base: Option<RegistryMessage>,
+}
+
+impl Entry {
+    /// One message per route, as route-emitter sends them.
+    fn messages(&self) -> Vec<RegistryMessage> {
+        let (Some(base), Some(routes)) = (&self.base, &self.routes) else { return Vec::new() };
+        routes
+            .iter()
+            .map(|r| RegistryMessage {
+                uris: vec![r.uri.clone()],
+                protocol: r.protocol.clone(),
+                options: r.loadbalancing.clone().map(|lb| RouteOptions { loadbalancing: Some(lb) }),
+                route_service_url: r.route_service_url.clone(),
+                ..base.clone()
+            })
+            .collect()
+    }
+}
 
 #[derive(Clone)]
 pub struct Emitter {
     bus: DynBus,
-    table: Arc<Mutex<HashMap<String, Vec<RegistryMessage>>>>,
+    table: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
 impl Emitter {
@@ -21,34 +47,66 @@ impl Emitter {
         Self { bus, table: Arc::default() }
     }
 
-    /// Start announcing `messages` for `instance` (published at once).
-    pub async fn register(&self, instance: &str, messages: Vec<RegistryMessage>) {
-        for m in &messages {
-            let _ = self.bus.publish_json(subjects::ROUTER_REGISTER, m).await;
-        }
-        self.table.lock().unwrap_or_else(|e| e.into_inner()).insert(instance.to_owned(), messages);
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stop announcing `instance` and tell the routers.
+    /// Start announcing `instance` (published at once): one message per route, each `base`
+    /// with the route's fields. `routes` are the desired LRP's, unless the scheduler has sent
+    /// newer ones for this instance ([`Emitter::set_routes`]).
+    pub async fn register(&self, instance: &str, base: RegistryMessage, routes: &[Route]) {
+        let messages = {
+            let mut table = self.table();
+            let e = table.entry(instance.to_owned()).or_default();
+            e.routes.get_or_insert_with(|| routes.to_vec());
+            e.base = Some(base);
+            e.messages()
+        };
+        self.publish(subjects::ROUTER_REGISTER, &messages).await;
+    }
+
+    /// The routes of `instance` changed: from now on it announces `routes`. If it is
+    /// announced already, the routes that are gone are unregistered and the new set registered
+    /// at once; otherwise they are what it registers when it turns healthy.
+    pub async fn set_routes(&self, instance: &str, routes: Vec<Route>) {
+        let (gone, now) = {
+            let mut table = self.table();
+            let e = table.entry(instance.to_owned()).or_default();
+            let before = e.messages();
+            e.routes = Some(routes);
+            let now = e.messages();
+            let gone: Vec<_> = before.into_iter().filter(|m| !now.contains(m)).collect();
+            (gone, now)
+        };
+        self.publish(subjects::ROUTER_UNREGISTER, &gone).await;
+        self.publish(subjects::ROUTER_REGISTER, &now).await;
+    }
+
+    /// Stop announcing `instance` and tell the routers. What the scheduler sent for it is
+    /// kept until [`Emitter::forget`].
     pub async fn unregister(&self, instance: &str) {
-        let gone = self.table.lock().unwrap_or_else(|e| e.into_inner()).remove(instance);
-        for m in gone.unwrap_or_default() {
-            let _ = self.bus.publish_json(subjects::ROUTER_UNREGISTER, &m).await;
+        let gone = self.table().get_mut(instance).map(|e| {
+            let m = e.messages();
+            e.base = None;
+            m
+        });
+        self.publish(subjects::ROUTER_UNREGISTER, &gone.unwrap_or_default()).await;
+    }
+
+    /// The instance is gone from this cell: drop everything about it (unregistered before).
+    pub fn forget(&self, instance: &str) {
+        self.table().remove(instance);
+    }
+
+    async fn publish(&self, subject: &str, messages: &[RegistryMessage]) {
+        for m in messages {
+            let _ = self.bus.publish_json(subject, m).await;
         }
     }
 
     async fn publish_all(&self) {
-        let all: Vec<RegistryMessage> = self
-            .table
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
-        for m in &all {
-            let _ = self.bus.publish_json(subjects::ROUTER_REGISTER, m).await;
-        }
+        let all: Vec<RegistryMessage> = self.table().values().flat_map(Entry::messages).collect();
+        self.publish(subjects::ROUTER_REGISTER, &all).await;
     }
 
     /// Re-register every interval (a router's `router.start` sets the interval) and at once

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bus::DynBus;
-use wire::lrp::{Capacity, CellState, InstanceKey, LrpStart, StopRequest, Work, WorkResult};
+use wire::lrp::{
+    Capacity, CellState, InstanceKey, LrpStart, RoutesUpdate, StopRequest, Work, WorkResult,
+};
 
 use crate::backend::Backend;
 use crate::emitter::Emitter;
@@ -175,9 +177,12 @@ impl Executor {
         };
         let instance = Instance { shared: self.shared.clone(), start: lrp, stop };
         let running = self.running.clone();
+        let emitter = self.shared.emitter.clone();
         kit::spawn_named("instance", async move {
             instance.run().await;
-            running.lock().unwrap_or_else(|e| e.into_inner()).remove(&guid);
+            let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
+            running.remove(&guid);
+            emitter.forget(&guid);
         });
     }
 
@@ -191,6 +196,28 @@ impl Executor {
             }
             None => false,
         }
+    }
+
+    /// The routes of a desired LRP changed: its instances here announce the new ones (at once
+    /// if they are healthy, else when they turn healthy). False if this cell holds none.
+    pub async fn update_routes(&self, req: RoutesUpdate) -> bool {
+        let ours: Vec<String> = {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running
+                .values()
+                .filter(|r| r.key.process_guid == req.process_guid)
+                .map(|r| r.key.instance_guid.clone())
+                .collect()
+        };
+        for guid in &ours {
+            self.shared.emitter.set_routes(guid, req.routes.clone()).await;
+        }
+        // One that ended meanwhile has been forgotten before or is forgotten now.
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        for guid in ours.iter().filter(|g| !running.contains_key(*g)) {
+            self.shared.emitter.forget(guid);
+        }
+        !ours.is_empty()
     }
 
     /// The instance guids this cell holds right now (starting, running or stopping).

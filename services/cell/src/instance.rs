@@ -8,7 +8,7 @@ use bus::DynBus;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use wire::envelope::{Envelope, LogStream};
 use wire::lrp::{DesiredLrp, InstanceKey, InstanceReport, LrpStart, PortMapping};
-use wire::routing::{RegistryMessage, RouteOptions};
+use wire::routing::RegistryMessage;
 
 use crate::backend::{Launch, Sandbox};
 use crate::container;
@@ -185,7 +185,8 @@ impl Instance {
         if let Err(e) = self.shared.reporter.report("start", &r).await {
             tracing::warn!(error = %e, "start report failed");
         }
-        self.shared.emitter.register(&self.start.instance_guid, self.routes(sb.host_port())).await;
+        let base = self.registration(sb.host_port());
+        self.shared.emitter.register(&self.start.instance_guid, base, &d.routes).await;
         let interval = Duration::from_secs(d.health_check.interval_secs.max(1));
         let mut liveness =
             tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -320,25 +321,18 @@ impl Instance {
         }
     }
 
-    fn routes(&self, host_port: u16) -> Vec<RegistryMessage> {
-        let d = &self.start.desired;
-        d.routes
-            .iter()
-            .map(|r| RegistryMessage {
-                host: self.shared.external_ip.clone(),
-                port: host_port,
-                uris: vec![r.uri.clone()],
-                app: d.log_guid.clone(),
-                private_instance_id: self.start.instance_guid.clone(),
-                private_instance_index: self.start.index.to_string(),
-                protocol: r.protocol.clone(),
-                stale_threshold_in_seconds: Some(wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS),
-                tags: [("component".to_owned(), "cell".to_owned())].into_iter().collect(),
-                options: r.loadbalancing.clone().map(|lb| RouteOptions { loadbalancing: Some(lb) }),
-                route_service_url: r.route_service_url.clone(),
-                ..Default::default()
-            })
-            .collect()
+    /// What every route of this instance is announced with (the emitter adds each route).
+    fn registration(&self, host_port: u16) -> RegistryMessage {
+        RegistryMessage {
+            host: self.shared.external_ip.clone(),
+            port: host_port,
+            app: self.start.desired.log_guid.clone(),
+            private_instance_id: self.start.instance_guid.clone(),
+            private_instance_index: self.start.index.to_string(),
+            stale_threshold_in_seconds: Some(wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS),
+            tags: [("component".to_owned(), "cell".to_owned())].into_iter().collect(),
+            ..Default::default()
+        }
     }
 
     async fn emit_metrics(&self, sb: &Sandbox, disk: u64) {

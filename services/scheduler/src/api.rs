@@ -97,12 +97,16 @@ async fn put_desired(
             "process_guid in the body differs from the path",
         ));
     }
+    let before = api.engine.repo.get_desired(&guid).await?;
     let stored = api.engine.repo.put_desired(&d, api.engine.now()).await?;
     let status = match stored {
         Stored::Created => StatusCode::CREATED,
         Stored::Updated | Stored::Unchanged => StatusCode::OK,
         Stored::Conflict(m) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &m)),
     };
+    if before.is_some_and(|b| b.routes != d.routes) {
+        api.engine.routes_changed(&guid);
+    }
     api.engine.desired_changed(&guid).await?;
     Ok((status, Json(d)).into_response())
 }
@@ -128,8 +132,12 @@ async fn patch_desired(
         Ok(u) => u,
         Err(e) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
     };
+    let before = api.engine.repo.get_desired(&guid).await?;
     match api.engine.repo.update_desired(&guid, &u, api.engine.now()).await? {
         Some(d) => {
+            if before.is_some_and(|b| b.routes != d.routes) {
+                api.engine.routes_changed(&guid);
+            }
             api.engine.desired_changed(&guid).await?;
             Ok(Json(d).into_response())
         }
@@ -177,9 +185,21 @@ async fn sync_domain(
     }
     let now = api.engine.now();
     let mut conflicts = Vec::new();
+    let before: std::collections::HashMap<String, Vec<wire::lrp::Route>> = api
+        .engine
+        .repo
+        .list_desired(Some(&domain), None)
+        .await?
+        .into_iter()
+        .map(|d| (d.process_guid, d.routes))
+        .collect();
     for d in &sync.desired_lrps {
-        if let Stored::Conflict(m) = api.engine.repo.put_desired(d, now).await? {
-            conflicts.push(format!("{}: {m}", d.process_guid));
+        match api.engine.repo.put_desired(d, now).await? {
+            Stored::Conflict(m) => conflicts.push(format!("{}: {m}", d.process_guid)),
+            _ if before.get(&d.process_guid).is_some_and(|r| *r != d.routes) => {
+                api.engine.routes_changed(&d.process_guid);
+            }
+            _ => {}
         }
     }
     let wanted: std::collections::HashSet<&str> =

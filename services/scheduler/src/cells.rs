@@ -1,11 +1,11 @@
-//! Talking to cells: their state for the auction, work to start, instances to stop. A trait,
-//! so tests and the simulation use cells in memory.
+//! Talking to cells: their state for the auction, work to start, instances to stop, routes
+//! that changed. A trait, so tests and the simulation use cells in memory.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use wire::lrp::{CellState, StopRequest, Work, WorkResult};
+use wire::lrp::{CellState, RoutesUpdate, StopRequest, Work, WorkResult};
 
 pub trait CellClient: Send + Sync + 'static {
     fn state<'a>(&'a self, rep_url: &'a str) -> BoxFuture<'a, Result<CellState, String>>;
@@ -15,6 +15,11 @@ pub trait CellClient: Send + Sync + 'static {
         work: Work,
     ) -> BoxFuture<'a, Result<WorkResult, String>>;
     fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>>;
+    fn update_routes<'a>(
+        &'a self,
+        rep_url: &'a str,
+        req: RoutesUpdate,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 pub type DynCellClient = Arc<dyn CellClient>;
@@ -60,19 +65,30 @@ impl CellClient for HttpCells {
     }
 
     fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            // The cell answers 202 with no body.
-            let token = self.token.token().await.map_err(|e| e.to_string())?;
-            let req = self.http.post(format!("{rep_url}/internal/v1/stop")).json(&req);
-            let res = kit::http::propagate(req.bearer_auth(token).timeout(Duration::from_secs(10)))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if res.status().is_success() || res.status() == reqwest::StatusCode::NOT_FOUND {
-                Ok(())
-            } else {
-                Err(format!("cell answered {}", res.status()))
-            }
-        })
+        Box::pin(self.accepted(self.http.post(format!("{rep_url}/internal/v1/stop")).json(&req)))
+    }
+
+    fn update_routes<'a>(
+        &'a self,
+        rep_url: &'a str,
+        req: RoutesUpdate,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.accepted(self.http.post(format!("{rep_url}/internal/v1/routes")).json(&req)))
+    }
+}
+
+impl HttpCells {
+    /// Send a request the cell answers with no body: 202, or 404 when it holds nothing of it.
+    async fn accepted(&self, req: reqwest::RequestBuilder) -> Result<(), String> {
+        let token = self.token.token().await.map_err(|e| e.to_string())?;
+        let res = kit::http::propagate(req.bearer_auth(token).timeout(Duration::from_secs(10)))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().is_success() || res.status() == reqwest::StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(format!("cell answered {}", res.status()))
+        }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, Mutex};
 use wire::events::{AppEvent, AppEventKind};
 use wire::lrp::{
     ActualLrp, ActualState, CellPresence, DesiredLrp, InstanceKey, InstanceReport, LrpEvent,
-    LrpStart, Presence, StopRequest, Work,
+    LrpStart, Presence, RoutesUpdate, StopRequest, Work,
 };
 
 use crate::auction::{self, Bidder, Job};
@@ -124,6 +124,44 @@ impl Engine {
     pub async fn desired_changed(&self, guid: &str) -> Result<(), EngineError> {
         self.emit(LrpEvent::DesiredLrpChanged { process_guid: guid.to_owned() });
         self.converge_process(guid).await
+    }
+
+    /// The desired LRP's routes changed: every cell holding one of its instances is told, in
+    /// the background, so running instances register the new routes and unregister the old ones
+    /// at once (an instance still starting registers what its cell was told last). The routes
+    /// sent are read when they are sent, so two quick changes cannot arrive in the wrong order
+    /// with the older last. A cell that cannot be told is logged; its instances keep the old
+    /// routes until they are placed again.
+    pub fn routes_changed(&self, guid: &str) {
+        let engine = self.clone();
+        let guid = guid.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = engine.send_routes(&guid).await {
+                tracing::warn!(process_guid = %guid, error = %e, "route update failed");
+            }
+        });
+    }
+
+    async fn send_routes(&self, guid: &str) -> Result<(), EngineError> {
+        let Some(desired) = self.repo.get_desired(guid).await? else { return Ok(()) };
+        let cells = self.cell_urls().await?;
+        let holding: HashSet<String> = self
+            .repo
+            .list_actual(Some(guid), None)
+            .await?
+            .into_iter()
+            .filter(|a| matches!(a.state, ActualState::Claimed | ActualState::Running))
+            .map(|a| a.cell_id)
+            .collect();
+        for cell_id in holding {
+            let Some(url) = cells.get(&cell_id) else { continue };
+            let req =
+                RoutesUpdate { process_guid: guid.to_owned(), routes: desired.routes.clone() };
+            if let Err(e) = self.cells.update_routes(url, req).await {
+                tracing::warn!(%cell_id, process_guid = %guid, error = %e, "route update failed");
+            }
+        }
+        Ok(())
     }
 
     /// The desired LRP is gone: stop and forget its instances.

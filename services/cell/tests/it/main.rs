@@ -27,3 +27,4 @@ mod isolation;
 mod net;
 mod process;
 mod restart;
+mod routes;

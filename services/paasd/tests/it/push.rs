@@ -337,6 +337,23 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     let instances = dir.path().join("cell/instances");
     let dirs = std::fs::read_dir(&instances).map(|d| d.count()).unwrap_or(0);
     assert_eq!(dirs, 1, "one instance directory in {}", instances.display());
+
+    // A route mapped to the running app is served at once, and no longer once unmapped: the
+    // scheduler tells the cell, which registers and unregisters it (no restart, no waiting
+    // for the routers to prune it).
+    let extra = map_route(&cf, &app, "extra").await;
+    routed(&cf.http, &router, "extra.apps.localhost", true).await;
+    let (st, _) = cf
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v3/routes/{}/destinations/{}", extra.route, extra.destination),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    routed(&cf.http, &router, "extra.apps.localhost", false).await;
+    routed(&cf.http, &router, "hello.apps.localhost", true).await;
+
     assert_eq!(
         cf.post(&format!("/v3/apps/{app}/actions/stop"), json!({})).await["state"],
         "STOPPED"
@@ -347,4 +364,47 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     })
     .await
     .expect("the instance's directory is removed after the stop");
+}
+
+pub struct Mapped {
+    pub route: String,
+    pub destination: String,
+}
+
+/// Create `<host>.apps.localhost` in the app's space and map it to the app.
+pub async fn map_route(cf: &Cf, app: &str, host: &str) -> Mapped {
+    let a = cf.get(&format!("/v3/apps/{app}")).await;
+    let space = a["relationships"]["space"]["data"]["guid"].as_str().expect("space");
+    let domains = cf.get("/v3/domains?names=apps.localhost").await;
+    let domain = domains["resources"][0]["guid"].as_str().expect("domain");
+    let route = cf
+        .post(
+            "/v3/routes",
+            json!({"host": host, "relationships": {
+                "space": {"data": {"guid": space}}, "domain": {"data": {"guid": domain}}}}),
+        )
+        .await["guid"]
+        .as_str()
+        .expect("route")
+        .to_owned();
+    let d = cf
+        .post(
+            &format!("/v3/routes/{route}/destinations"),
+            json!({"destinations": [{"app": {"guid": app}}]}),
+        )
+        .await;
+    let destination = d["destinations"][0]["guid"].as_str().expect("destination").to_owned();
+    Mapped { route, destination }
+}
+
+/// Wait until the router serves `host` (or, `false`, no longer does), well within the 20 s
+/// re-registration and the 120 s prune: a change must reach the routers at once.
+pub async fn routed(http: &reqwest::Client, router: &str, host: &str, served: bool) {
+    let what = format!("{host} {}", if served { "served" } else { "unrouted" });
+    testkit::eventually(&what, Duration::from_secs(10), || async {
+        let res = http.get(format!("{router}/hello.txt")).header("host", host).send().await.ok()?;
+        ((res.status() == 200) == served).then_some(())
+    })
+    .await
+    .expect("the route change reached the router");
 }

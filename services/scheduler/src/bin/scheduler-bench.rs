@@ -12,7 +12,7 @@ use scheduler::cells::CellClient;
 use scheduler::engine::Engine;
 use wire::lrp::{
     ActualState, Capacity, CellPresence, CellState, DesiredLrp, InstanceKey, PortMapping,
-    StopRequest, Work, WorkResult,
+    RoutesUpdate, StopRequest, Work, WorkResult,
 };
 
 /// Cells in memory: free resources, and what they were asked to run.
@@ -64,6 +64,14 @@ impl CellClient for SimCells {
         if let Ok(mut n) = self.stops.lock() {
             *n += 1;
         }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn update_routes<'a>(
+        &'a self,
+        _rep_url: &'a str,
+        _req: RoutesUpdate,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -15,6 +15,10 @@ struct Running {
 }
 
 async fn start(engine: testkit::Engine) -> Running {
+    start_with(engine, Arc::new(FakeCells::default())).await
+}
+
+async fn start_with(engine: testkit::Engine, cells: Arc<FakeCells>) -> Running {
     let db = testkit::TestDb::new(engine).await.expect("db");
     let issuer = Issuer::new("k1", "http://api.test/oauth/token");
     let config = scheduler::Config {
@@ -24,7 +28,7 @@ async fn start(engine: testkit::Engine) -> Running {
     };
     let parts = scheduler::Parts {
         clock: Arc::new(scheduler::clock::SystemClock),
-        cells: Arc::new(FakeCells::default()),
+        cells,
         verifier: Arc::new(issuer.verifier()),
     };
     let bus: bus::DynBus = Arc::new(bus::InProcessBus::new());
@@ -98,5 +102,123 @@ async fn desired_lrps_over_http_with_component_tokens() {
             .await
             .expect("send");
         assert_eq!(res.status(), 204);
+    }
+}
+
+#[tokio::test]
+async fn a_route_change_reaches_the_cells_holding_the_process() {
+    for engine in testkit::Engine::ALL {
+        let cells = Arc::new(FakeCells::default());
+        let r = start_with(engine, cells.clone()).await;
+        let http = reqwest::Client::new();
+        let internal = r.issuer.token(&[auth::SCOPE_INTERNAL], 600);
+        let send = |req: reqwest::RequestBuilder| {
+            let internal = internal.clone();
+            async move {
+                let res = req.header("authorization", internal).send().await.expect("send");
+                assert!(res.status().is_success(), "{}", res.status());
+            }
+        };
+        let cap = wire::lrp::Capacity { memory_mb: 4096, disk_mb: 100_000, containers: 250 };
+        for id in ["c1", "c2"] {
+            let presence = wire::lrp::CellPresence {
+                cell_id: id.into(),
+                rep_url: format!("http://{id}"),
+                zone: "z1".into(),
+                capacity: cap,
+                stacks: vec!["bookworm".into()],
+                placement_tags: vec![],
+                optional_placement_tags: vec![],
+                evacuating: false,
+            };
+            let state = wire::lrp::CellState {
+                cell_id: id.into(),
+                available: cap,
+                total: cap,
+                instances: vec![],
+                evacuating: false,
+                starting: 0,
+            };
+            cells.states.lock().expect("lock").insert(format!("http://{id}"), state);
+            send(http.post(format!("{}/v1/cells/presence", r.url)).json(&presence)).await;
+        }
+        let mut d = desired("p-1", 2, 256);
+        d.routes =
+            serde_json::from_value(serde_json::json!([{"uri": "a.example.com"}])).expect("routes");
+        send(http.put(format!("{}/v1/desired_lrps/p-1", r.url)).json(&d)).await;
+        let placed = testkit::eventually("both placed", Duration::from_secs(10), || async {
+            let p = cells.performed.lock().expect("lock").clone();
+            (p.len() == 2).then_some(p)
+        })
+        .await
+        .expect("placed");
+        // One instance claimed on its cell; the other cell has not claimed its own yet.
+        let (rep_url, start) = &placed[0];
+        let cell_id = rep_url.trim_start_matches("http://");
+        let key = wire::lrp::InstanceKey {
+            process_guid: "p-1".into(),
+            index: start.index,
+            instance_guid: start.instance_guid.clone(),
+        };
+        let claim = wire::lrp::InstanceReport::new(key, cell_id);
+        send(http.post(format!("{}/v1/actual_lrps/claim", r.url)).json(&claim)).await;
+        let rerouted = || cells.rerouted.lock().expect("lock").clone();
+
+        // A change of anything else tells no cell.
+        send(
+            http.patch(format!("{}/v1/desired_lrps/p-1", r.url))
+                .json(&serde_json::json!({"annotation": "v2"})),
+        )
+        .await;
+        // A PATCH of the routes, then a PUT with others: the holding cell hears both, each
+        // time with the routes as they are.
+        let b = serde_json::json!([{"uri": "b.example.com", "route_service_url": "https://rs.example.com"}]);
+        send(
+            http.patch(format!("{}/v1/desired_lrps/p-1", r.url))
+                .json(&serde_json::json!({"routes": b})),
+        )
+        .await;
+        testkit::eventually("the PATCH told", Duration::from_secs(10), || async {
+            (!rerouted().is_empty()).then_some(())
+        })
+        .await
+        .expect("told");
+        let told = rerouted();
+        assert_eq!(told.len(), 1, "{engine:?}: only the route change is told: {told:?}");
+        assert_eq!(told[0].0, *rep_url, "only the cell holding an instance");
+        assert_eq!(told[0].1.process_guid, "p-1");
+        let uris: Vec<_> = told[0].1.routes.iter().map(|r| r.uri.as_str()).collect();
+        assert_eq!(uris, ["b.example.com"]);
+        assert_eq!(
+            told[0].1.routes[0].route_service_url.as_deref(),
+            Some("https://rs.example.com")
+        );
+
+        let mut d = desired("p-1", 2, 256);
+        d.annotation = "v2".into();
+        d.routes =
+            serde_json::from_value(serde_json::json!([{"uri": "c.example.com"}])).expect("routes");
+        send(http.put(format!("{}/v1/desired_lrps/p-1", r.url)).json(&d)).await;
+        let told = testkit::eventually("the PUT told", Duration::from_secs(10), || async {
+            let t = rerouted();
+            (t.len() == 2).then_some(t)
+        })
+        .await
+        .expect("told");
+        assert_eq!(told[1].1.routes[0].uri, "c.example.com");
+        // The same PUT again changes nothing and tells nobody; the next change is the third.
+        send(http.put(format!("{}/v1/desired_lrps/p-1", r.url)).json(&d)).await;
+        send(
+            http.patch(format!("{}/v1/desired_lrps/p-1", r.url))
+                .json(&serde_json::json!({"routes": []})),
+        )
+        .await;
+        let told = testkit::eventually("the last PATCH told", Duration::from_secs(10), || async {
+            let t = rerouted();
+            t.last().filter(|(_, u)| u.routes.is_empty()).map(|_| t.clone())
+        })
+        .await
+        .expect("told");
+        assert_eq!(told.len(), 3, "{told:?}");
     }
 }

@@ -15,6 +15,7 @@ pub struct FakeCells {
     pub states: Mutex<HashMap<String, CellState>>,
     pub performed: Mutex<Vec<(String, LrpStart)>>,
     pub stopped: Mutex<Vec<(String, InstanceKey)>>,
+    pub rerouted: Mutex<Vec<(String, RoutesUpdate)>>,
 }
 
 impl CellClient for FakeCells {
@@ -48,6 +49,15 @@ impl CellClient for FakeCells {
 
     fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>> {
         self.stopped.lock().expect("lock").push((rep_url.to_owned(), req.instance));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn update_routes<'a>(
+        &'a self,
+        rep_url: &'a str,
+        req: RoutesUpdate,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.rerouted.lock().expect("lock").push((rep_url.to_owned(), req));
         Box::pin(async { Ok(()) })
     }
 }
