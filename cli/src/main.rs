@@ -11,6 +11,7 @@ mod error;
 mod logs;
 mod output;
 mod push;
+mod route_services;
 mod routes;
 mod services;
 mod session;
@@ -367,6 +368,38 @@ enum Command {
     /// Unbind a service instance from an app
     #[command(visible_alias = "us")]
     UnbindService { app: String, service: String },
+    /// Bind a service instance to an HTTP route (a route service: the route's requests go
+    /// through the instance's route service URL)
+    #[command(visible_alias = "brs")]
+    BindRouteService {
+        domain: String,
+        service: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+        /// Parameters as a JSON object, or a file holding one (user-provided services take none)
+        #[arg(short = 'c')]
+        parameters: Option<String>,
+        /// Wait for the operation to complete (binding is immediate here)
+        #[arg(short = 'w', long)]
+        wait: bool,
+    },
+    /// Unbind a service instance from an HTTP route
+    #[command(visible_alias = "urs")]
+    UnbindRouteService {
+        domain: String,
+        service: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+        #[arg(short = 'f')]
+        force: bool,
+        /// Wait for the operation to complete (unbinding is immediate here)
+        #[arg(short = 'w', long)]
+        wait: bool,
+    },
     /// Make a raw API request
     Curl {
         path: String,
@@ -537,6 +570,14 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             services::bind(&mut client()?, &app, &service, binding_name.as_deref()).await
         }
         C::UnbindService { app, service } => services::unbind(&mut client()?, &app, &service).await,
+        C::BindRouteService { domain, service, hostname, path, parameters, wait: _ } => {
+            let a = route_services::RouteServiceArgs { domain, service, hostname, path };
+            route_services::bind(&mut client()?, &a, parameters.as_deref()).await
+        }
+        C::UnbindRouteService { domain, service, hostname, path, force, wait: _ } => {
+            let a = route_services::RouteServiceArgs { domain, service, hostname, path };
+            route_services::unbind(&mut client()?, &a, force).await
+        }
         C::Orgs { json } => admin::orgs(&mut client()?, json).await,
         C::CreateOrg { name } => admin::create_org(&mut client()?, &name).await,
         C::DeleteOrg { name, force } => admin::delete_org(&mut client()?, &name, force).await,

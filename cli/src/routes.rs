@@ -1,5 +1,5 @@
-//! `routes`, `create-route`, `map-route`, `unmap-route`, `delete-route`, `domains`,
-//! `create-private-domain`.
+//! `routes` (with the route service bound to each), `create-route`, `map-route`,
+//! `unmap-route`, `delete-route`, `domains`, `create-private-domain`.
 
 use serde_json::{json, Value};
 
@@ -18,7 +18,7 @@ async fn domain(c: &mut Client, name: &str) -> Result<Value> {
         })
 }
 
-async fn find_route(
+pub async fn find_route(
     c: &mut Client,
     domain_name: &str,
     host: &str,
@@ -34,7 +34,7 @@ async fn find_route(
     Ok(list.into_iter().next())
 }
 
-fn url(host: &str, domain: &str, path: &str) -> String {
+pub fn url(host: &str, domain: &str, path: &str) -> String {
     if host.is_empty() {
         format!("{domain}{path}")
     } else {
@@ -50,6 +50,7 @@ pub async fn routes(c: &mut Client, json_out: bool) -> Result<()> {
         return Ok(());
     }
     println!("Getting routes in space {} ...\n", space.name);
+    let services = crate::route_services::bound_instances(c, &list).await?;
     let mut rows = Vec::new();
     for r in &list {
         let mut apps = Vec::new();
@@ -64,12 +65,13 @@ pub async fn routes(c: &mut Client, json_out: bool) -> Result<()> {
             space.name.clone(),
             r["url"].as_str().unwrap_or("").to_owned(),
             apps.join(", "),
+            services.get(&guid(r)).cloned().unwrap_or_default(),
         ]);
     }
     if rows.is_empty() {
         println!("No routes found.");
     } else {
-        println!("{}", table(&["space", "route", "apps"], &rows));
+        println!("{}", table(&["space", "route", "apps", "service instance"], &rows));
     }
     Ok(())
 }

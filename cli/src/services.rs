@@ -21,7 +21,7 @@ async fn find(c: &mut Client, name: &str) -> Result<Option<Value>> {
     Ok(list.into_iter().next())
 }
 
-async fn require(c: &mut Client, name: &str) -> Result<Value> {
+pub async fn require(c: &mut Client, name: &str) -> Result<Value> {
     find(c, name).await?.ok_or_else(|| {
         CliError::NotFound(format!("Service instance '{name}' not found. See 'paas services'."))
     })

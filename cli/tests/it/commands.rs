@@ -126,6 +126,60 @@ async fn every_command_with_its_messages_and_exit_codes() {
     assert!(dev.ok(&["routes"]).contains("extra.apps.localhost"));
     dev.ok(&["unmap-route", "web", "apps.localhost", "--hostname", "extra"]);
     dev.ok(&["delete-route", "apps.localhost", "--hostname", "extra", "-f"]);
+
+    // A route service, on a route of its own (nothing is requested through it here).
+    dev.ok(&["create-route", "apps.localhost", "--hostname", "guarded"]);
+    dev.ok(&["cups", "plain", "-p", r#"{"k":"v"}"#]);
+    fn brs<'a>(service: &'a str, host: &'a str) -> [&'a str; 5] {
+        ["bind-route-service", "apps.localhost", service, "--hostname", host]
+    }
+    let r = dev.run(None, &brs("plain", "guarded"));
+    assert_eq!(r.code, 1, "an instance without a route service URL:\n{}\n{}", r.out, r.err);
+    assert!(
+        r.err.contains("does not support route binding")
+            && r.err.contains("paas update-user-provided-service plain -r https://"),
+        "{}",
+        r.err
+    );
+    let r = dev.run(None, &brs("ghost", "guarded"));
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(r.err.contains("Service instance 'ghost' not found."), "{}", r.err);
+    let r = dev.run(None, &brs("plain", "nowhere"));
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(r.err.contains("Route with host 'nowhere', domain 'apps.localhost'"), "{}", r.err);
+    dev.ok(&["cups", "rs", "-r", "https://rs.example.com/filter"]);
+    let r = dev.run(None, &["brs", "apps.localhost", "rs", "-n", "guarded", "-c", "not json"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let r = dev.run(None, &["brs", "apps.localhost", "rs", "-n", "guarded", "-c", r#"{"a":1}"#]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.err.contains("Binding parameters are not supported"), "{}", r.err);
+    let out = dev.ok(&brs("rs", "guarded"));
+    assert!(out.contains("Binding route guarded.apps.localhost to service instance rs"), "{out}");
+    assert!(dev.ok(&["brs", "apps.localhost", "rs", "-n", "guarded"]).contains("already bound"));
+    let guarded_line = |routes: String| {
+        routes.lines().find(|l| l.contains("guarded.apps.localhost")).map(str::to_owned)
+    };
+    let routes = dev.ok(&["routes"]);
+    assert!(
+        routes.lines().any(|l| l.starts_with("space") && l.ends_with("service instance")),
+        "{routes}"
+    );
+    let line = guarded_line(routes.clone()).expect("guarded listed");
+    assert!(line.trim_end().ends_with("   rs"), "{routes}");
+    dev.ok(&["unbind-route-service", "apps.localhost", "rs", "--hostname", "guarded", "-f"]);
+    let line = guarded_line(dev.ok(&["routes"])).expect("guarded listed");
+    assert!(line.trim_end().ends_with("guarded.apps.localhost"), "{line}");
+    let out = dev.ok(&["urs", "apps.localhost", "rs", "-n", "guarded", "-f"]);
+    assert!(out.contains("Route guarded.apps.localhost was not bound to service instance rs."));
+    dev.ok(&brs("rs", "guarded"));
+    dev.ok(&["delete-service", "rs", "-f"]);
+    let line = guarded_line(dev.ok(&["routes"])).expect("guarded listed");
+    assert!(
+        line.trim_end().ends_with("guarded.apps.localhost"),
+        "deleting the instance unbinds: {line}"
+    );
+    dev.ok(&["delete-service", "plain", "-f"]);
+    dev.ok(&["delete-route", "apps.localhost", "--hostname", "guarded", "-f"]);
     let recent = dev.ok(&["logs", "web", "--recent"]);
     assert!(recent.contains("[STG/") && recent.contains("[API/"), "{recent}");
 
