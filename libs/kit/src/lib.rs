@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod ready;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 

@@ -7,6 +7,7 @@
 
 pub mod nats;
 pub mod pg;
+pub mod route_service;
 pub mod syslog;
 pub mod tokens;
 

@@ -75,7 +75,10 @@ impl Emitter {
             let before = e.messages();
             e.routes = Some(routes);
             let now = e.messages();
-            let gone: Vec<_> = before.into_iter().filter(|m| !now.contains(m)).collect();
+            // Routers match an unregistration on address and URI only: a route whose other
+            // fields changed (a route service bound, say) is registered again, not removed.
+            let gone: Vec<_> =
+                before.into_iter().filter(|m| !now.iter().any(|n| n.uris == m.uris)).collect();
             (gone, now)
         };
         self.publish(subjects::ROUTER_UNREGISTER, &gone).await;

@@ -603,20 +603,7 @@ impl Writer {
 
 /// TLS settings for `syslog-tls://` drains: the bundled web roots plus a PEM file of more.
 pub fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if !ca_file.is_empty() {
-        let pem = std::fs::read(ca_file).map_err(|e| format!("drain_ca_file {ca_file}: {e}"))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| format!("drain_ca_file {ca_file}: {e}"))?;
-            roots.add(cert).map_err(|e| format!("drain_ca_file {ca_file}: {e}"))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    kit::tls::client_config(ca_file, "drain_ca_file")
 }
 
 #[cfg(test)]

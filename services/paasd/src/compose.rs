@@ -34,6 +34,15 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     let secret = secrets::load_or_create(&cfg.data_dir.join("internal-client-secret"))?;
+    if cfg.router.route_services_secret.is_empty() {
+        let file = cfg.data_dir.join("route-services-secret");
+        cfg.router.route_services_secret = secrets::load_or_create(&file)?;
+    }
+    if cfg.router.tls_addr.is_none() {
+        // Route services send requests back to the forwarded URL; without a TLS listener
+        // that is plain http.
+        cfg.router.route_services_recommend_https = false;
+    }
     resolve_ports(&mut cfg)?;
     wire_dev(&mut cfg, &secret);
     let runc = cell::uses_runc(&cfg.cell.backend);

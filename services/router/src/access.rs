@@ -300,6 +300,7 @@ mod tests {
             updated: std::time::Instant::now(),
             ttl: std::time::Duration::from_secs(120),
             least_connection: false,
+            route_service_url: None,
             inflight: Default::default(),
         };
         let l = line(&req, &ctx, &ep, StatusCode::CREATED, Some(12));

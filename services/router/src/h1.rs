@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use crate::errors::{error_body, request_host};
 use crate::pick::NoPick;
 use crate::proxy::{pinned, Ctx, Peer, Proxy, HOP_BY_HOP, MAX_ATTEMPTS};
-use crate::table::Endpoint;
+use crate::table::{Endpoint, Table};
 use crate::{access, sticky, websocket};
 
 /// Largest request or response head read here; a bigger request goes to hyper (which
@@ -255,8 +255,14 @@ pub async fn serve_conn(
                 Ok(_) => {}
             }
         };
+        let table = p.table.load();
+        // A route with a route service takes the hyper path (rare; it signs, checks
+        // signatures and speaks TLS to the service).
+        if route_service_bound(&table, &head.parts) {
+            return Exit::Handover(Prefixed { pre: buf, inner: client });
+        }
         buf.advance(head.len);
-        match one(&p, &mut client, &mut buf, &mut rbuf, head, &remote, &stop).await {
+        match one(&p, &table, &mut client, &mut buf, &mut rbuf, head, &remote, &stop).await {
             Next::KeepAlive if !stop.is_cancelled() => {}
             _ => {
                 let _ = client.shutdown().await;
@@ -271,9 +277,18 @@ enum Next {
     Close,
 }
 
+fn route_service_bound(table: &Table, parts: &http::request::Parts) -> bool {
+    table.has_route_services()
+        && request_host(&parts.headers, &parts.uri)
+            .and_then(|host| table.lookup(&host, parts.uri.path()))
+            .is_some_and(|pool| pool.route_service_url.is_some())
+}
+
 /// Proxy one request whose head was parsed; its body (if any) follows in `buf`/`client`.
+#[allow(clippy::too_many_arguments)]
 async fn one(
     p: &Proxy,
+    table: &Table,
     client: &mut TcpStream,
     buf: &mut BytesMut,
     rbuf: &mut BytesMut,
@@ -298,7 +313,6 @@ async fn one(
                 "Request had empty Host header".into(),
             );
         };
-        let table = p.table.load();
         let Some(mut pool) = table.lookup(&host, parts.uri.path()) else {
             break 'route reject(
                 StatusCode::NOT_FOUND,
@@ -1021,6 +1035,7 @@ mod tests {
             updated: Instant::now(),
             ttl: Duration::from_secs(120),
             least_connection: false,
+            route_service_url: None,
             inflight: Default::default(),
         };
         let ctx = Ctx {

@@ -11,6 +11,7 @@ mod h1;
 mod metrics;
 mod pick;
 mod proxy;
+pub mod route_service;
 mod serve;
 mod sticky;
 pub mod table;
@@ -53,6 +54,18 @@ pub struct Config {
     /// Threads serving traffic, each with its own event loop and backend pools
     /// (0 = one per CPU).
     pub workers: usize,
+    /// Secret every router shares to sign requests sent to route services; empty: routes
+    /// bound to a route service answer 502 `route_service_unsupported`.
+    pub route_services_secret: String,
+    /// A previous secret still accepted (never used to sign), while the secret rotates.
+    pub route_services_secret_decrypt_only: String,
+    /// How long a request may take to come back from its route service.
+    pub route_services_timeout_secs: u64,
+    /// The scheme of the URL a route service sends the request on to (`X-CF-Forwarded-Url`):
+    /// https when true.
+    pub route_services_recommend_https: bool,
+    /// PEM file of certificates to trust for route services besides the web roots.
+    pub route_services_ca_file: String,
 }
 
 impl Default for Config {
@@ -70,6 +83,11 @@ impl Default for Config {
             tls_addr: None,
             tls_certs: Vec::new(),
             workers: 0,
+            route_services_secret: String::new(),
+            route_services_secret_decrypt_only: String::new(),
+            route_services_timeout_secs: 60,
+            route_services_recommend_https: true,
+            route_services_ca_file: String::new(),
         }
     }
 }
@@ -88,6 +106,8 @@ pub enum Error {
     Worker(std::io::Error),
     #[error("router tls: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("router route services: {0}")]
+    RouteServices(String),
 }
 
 pub struct Service {
@@ -96,6 +116,7 @@ pub struct Service {
     listener: tokio::net::TcpListener,
     status: tokio::net::TcpListener,
     tls: Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>,
+    route_services: Option<std::sync::Arc<route_service::RouteServices>>,
     ready: Readiness,
     metrics: Metrics,
     router_metrics: metrics::RouterMetrics,
@@ -112,12 +133,30 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         }
         None => None,
     };
+    let route_services = route_service::RouteServices::new(&route_service::Settings {
+        secret: config.route_services_secret.clone(),
+        secret_decrypt_only: config.route_services_secret_decrypt_only.clone(),
+        timeout: Duration::from_secs(config.route_services_timeout_secs),
+        recommend_https: config.route_services_recommend_https,
+        ca_file: config.route_services_ca_file.clone(),
+    })
+    .map_err(Error::RouteServices)?;
     let ready = Readiness::new();
     ready.register("bus");
     ready.register("routes");
     let metrics = Metrics::new("router");
     let router_metrics = metrics::RouterMetrics::new(&metrics);
-    Ok(Service { config, bus: deps.bus, listener, status, tls, ready, metrics, router_metrics })
+    Ok(Service {
+        config,
+        bus: deps.bus,
+        listener,
+        status,
+        tls,
+        route_services,
+        ready,
+        metrics,
+        router_metrics,
+    })
 }
 
 impl Service {
@@ -168,7 +207,7 @@ impl Service {
         };
         let updates =
             kit::spawn_named("router-updates", updater.run(self.ready.clone(), shutdown.clone()));
-        let proxy = proxy::Proxy::new(
+        let mut proxy = proxy::Proxy::new(
             table,
             self.bus.clone(),
             self.config.index,
@@ -176,6 +215,7 @@ impl Service {
             self.config.max_conns_per_backend,
             self.router_metrics.clone(),
         );
+        proxy.route_services = self.route_services;
         let workers = match self.config.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,

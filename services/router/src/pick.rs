@@ -160,12 +160,13 @@ mod tests {
             updated: Instant::now(),
             ttl: Duration::from_secs(120),
             least_connection: lc,
+            route_service_url: None,
             inflight: AtomicUsize::new(0),
         })
     }
 
     fn pool(lc: bool) -> Pool {
-        Pool { endpoints: vec![ep(1, lc), ep(2, lc), ep(3, lc)], next: AtomicUsize::new(0) }
+        Pool { endpoints: vec![ep(1, lc), ep(2, lc), ep(3, lc)], ..Default::default() }
     }
 
     #[test]

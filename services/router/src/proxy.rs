@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use crate::errors::{request_host, router_error};
 use crate::h1::BackendPool;
 use crate::metrics::RouterMetrics;
 use crate::pick::{Lease, NoPick, Picker};
+use crate::route_service::{self, RouteServices, Via};
 use crate::table::{Endpoint, Pool, Shared};
 use crate::{sticky, websocket};
 
@@ -49,6 +50,8 @@ pub struct Proxy {
     pub request_timeout: Duration,
     /// Idle backend connections of the HTTP/1.1 fast path (one pool per worker).
     pub pool: Arc<BackendPool>,
+    /// Off (`None`) without a route services secret.
+    pub route_services: Option<Arc<RouteServices>>,
 }
 
 impl Proxy {
@@ -64,7 +67,17 @@ impl Proxy {
         let access = AccessLog::start(bus, metrics.access_logs_dropped.clone());
         let client = backend_client();
         let pool = Arc::default();
-        Self { table, client, access, index, picker, metrics, request_timeout, pool }
+        Self {
+            table,
+            client,
+            access,
+            index,
+            picker,
+            metrics,
+            request_timeout,
+            pool,
+            route_services: None,
+        }
     }
 
     /// The same proxy with its own backend connection pool, for one worker thread (pools
@@ -134,7 +147,14 @@ pub async fn handle(p: Proxy, remote: Peer, https: bool, req: Request<Incoming>)
 }
 
 fn bodiless<B>(req: &Request<B>) -> bool {
-    let h = req.headers();
+    bodiless_headers(req.headers())
+}
+
+pub(crate) fn bodiless_parts(parts: &axum::http::request::Parts) -> bool {
+    bodiless_headers(&parts.headers)
+}
+
+fn bodiless_headers(h: &HeaderMap) -> bool {
     !h.contains_key(header::TRANSFER_ENCODING)
         && h.get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -169,7 +189,7 @@ pub(crate) fn pinned(
             ),
         ));
     }
-    Ok(Some(Pool { endpoints: found, next: AtomicUsize::new(0) }))
+    Ok(Some(Pool { endpoints: found, ..Default::default() }))
 }
 
 fn is_websocket<B>(req: &Request<B>) -> bool {
@@ -209,6 +229,12 @@ async fn route(
             &format!("Requested route ('{host}') has no available endpoints."),
         );
     }
+    let websocket = is_websocket(&req);
+    let service = match route_service::decide(p, &table, &pool, req.headers(), websocket) {
+        Via::App => None,
+        Via::Service(url) => Some(url),
+        Via::Answer(res) => return res,
+    };
     match pinned(&pool, req.headers(), &host) {
         Ok(Some(only)) => pool = Arc::new(only),
         Ok(None) => {}
@@ -224,7 +250,11 @@ async fn route(
         start_wall,
         backend_ns: AtomicU64::new(0),
     };
-    let mut upgrade = is_websocket(&req).then(|| hyper::upgrade::on(&mut req));
+    if let Some(url) = service {
+        let (parts, body) = req.into_parts();
+        return route_service::forward(p, &url, &ctx, &parts, body, &pool).await;
+    }
+    let mut upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
     let retryable = bodiless(&req);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
@@ -343,6 +373,29 @@ pub fn outgoing(
     ctx: &Ctx,
     body: Body,
 ) -> Request<Body> {
+    let mut out = forwarded(method, uri, headers, ctx, body);
+    let h = out.headers_mut();
+    let set = |h: &mut HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    };
+    set(h, "x-cf-applicationid", &ep.app);
+    set(h, "x-cf-instanceindex", &ep.index);
+    set(h, "x-cf-instanceid", &ep.instance_id);
+    out
+}
+
+/// The request as the router forwards it anywhere (a backend or a route service):
+/// origin-form URI, hop-by-hop and incoming `X-CF-*` headers dropped, the forwarding headers
+/// set.
+pub fn forwarded(
+    method: &axum::http::Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    body: Body,
+) -> Request<Body> {
     let mut out = Request::new(body);
     *out.method_mut() = method.clone();
     *out.uri_mut() = uri.path_and_query().map_or_else(
@@ -379,9 +432,6 @@ pub fn outgoing(
         set(h, "x-request-start", &ms.to_string());
     }
     set(h, "x-vcap-request-id", &ctx.request_id);
-    set(h, "x-cf-applicationid", &ep.app);
-    set(h, "x-cf-instanceindex", &ep.index);
-    set(h, "x-cf-instanceid", &ep.instance_id);
     out
 }
 

@@ -19,6 +19,8 @@ pub struct Endpoint {
     pub updated: Instant,
     pub ttl: Duration,
     pub least_connection: bool,
+    /// The route service its registration named (https URL), if any.
+    pub route_service_url: Option<Arc<str>>,
     /// Requests in flight (least-connection and connection limits).
     pub inflight: AtomicUsize,
 }
@@ -28,12 +30,17 @@ pub struct Endpoint {
 pub struct Pool {
     pub endpoints: Vec<Arc<Endpoint>>,
     pub next: AtomicUsize,
+    /// The route service every request of this route goes through first: what the most
+    /// recent registration named (gorouter keeps it per pool the same way).
+    pub route_service_url: Option<Arc<str>>,
 }
 
 /// Host → (context path, pool), longest paths first.
 #[derive(Debug, Default)]
 pub struct Table {
     routes: HashMap<String, Vec<(String, Arc<Pool>)>>,
+    /// Whether any route has a route service (the HTTP/1.1 fast path looks only then).
+    route_services: bool,
 }
 
 /// Split `host/path` into a lowercase host and a path without trailing slash ("" for none).
@@ -85,6 +92,10 @@ impl Table {
     pub fn route_count(&self) -> usize {
         self.routes.values().map(Vec::len).sum()
     }
+
+    pub fn has_route_services(&self) -> bool {
+        self.route_services
+    }
 }
 
 /// The mutable side, owned by the updater.
@@ -109,6 +120,7 @@ impl Registry {
                 updated: Instant::now(),
                 ttl,
                 least_connection: lc,
+                route_service_url: m.route_service_url.as_deref().map(Arc::from),
                 inflight: AtomicUsize::new(0),
             };
             let slot = self.entries.entry(split_uri(uri)).or_default();
@@ -144,17 +156,24 @@ impl Registry {
     /// An immutable table for readers (routes with no endpoints stay, answering 503).
     pub fn snapshot(&self) -> Table {
         let mut routes: HashMap<String, Vec<(String, Arc<Pool>)>> = HashMap::new();
+        let mut route_services = false;
         for ((host, path), slot) in &self.entries {
             let mut endpoints: Vec<Arc<Endpoint>> = slot.values().cloned().collect();
             endpoints.sort_by(|a, b| a.addr.cmp(&b.addr));
             let start = rand::random::<usize>() % endpoints.len().max(1);
-            let pool = Arc::new(Pool { endpoints, next: AtomicUsize::new(start) });
+            let route_service_url = endpoints
+                .iter()
+                .max_by_key(|e| e.updated)
+                .and_then(|e| e.route_service_url.clone());
+            route_services |= route_service_url.is_some();
+            let pool =
+                Arc::new(Pool { endpoints, next: AtomicUsize::new(start), route_service_url });
             routes.entry(host.clone()).or_default().push((path.clone(), pool));
         }
         for list in routes.values_mut() {
             list.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         }
-        Table { routes }
+        Table { routes, route_services }
     }
 }
 
@@ -216,6 +235,27 @@ mod tests {
         let t = r.snapshot();
         let pool = t.lookup("app.example.com", "/").expect("known route");
         assert!(pool.endpoints.is_empty(), "an emptied route stays known (503, not 404)");
+    }
+
+    #[test]
+    fn a_routes_route_service_is_the_one_its_latest_registration_names() {
+        let mut r = Registry::default();
+        let ttl = Duration::from_secs(120);
+        assert!(!r.snapshot().has_route_services());
+        let mut bound = msg(1, &["a.example.com"]);
+        bound.route_service_url = Some("https://rs.example.com/".into());
+        r.register(&bound, ttl);
+        r.register(&msg(2, &["b.example.com"]), ttl);
+        let t = r.snapshot();
+        assert!(t.has_route_services());
+        let rs = |t: &Table, h: &str| t.lookup(h, "/").and_then(|p| p.route_service_url.clone());
+        assert_eq!(rs(&t, "a.example.com").as_deref(), Some("https://rs.example.com/"));
+        assert_eq!(rs(&t, "b.example.com"), None);
+        // Unbound: the instances register without it.
+        r.register(&msg(1, &["a.example.com"]), ttl);
+        let t = r.snapshot();
+        assert_eq!(rs(&t, "a.example.com"), None);
+        assert!(!t.has_route_services());
     }
 
     #[test]

@@ -328,6 +328,9 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     let ports = Ports::free();
     let mut env = ports.env();
     env.push(("PAAS_ADMIN_PASSWORD", "process-admin-password".to_owned()));
+    // The router trusts the test's route service (see below).
+    let cert = testkit::route_service::Cert::localhost();
+    env.push(("PAAS_ROUTER_ROUTE_SERVICES_CA_FILE", cert.ca_file()));
     let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
     ports.wait_ready(Duration::from_secs(60)).await;
     let api = format!("http://127.0.0.1:{}", ports.api);
@@ -353,6 +356,68 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     assert_eq!(st, 204);
     routed(&cf.http, &router, "extra.apps.localhost", false).await;
     routed(&cf.http, &router, "hello.apps.localhost", true).await;
+
+    // A route service bound to the app's route (cf create-user-provided-service -r,
+    // cf bind-route-service): every request goes through it first, and straight to the app
+    // again once unbound.
+    let (rs_port, seen) = testkit::route_service::start(&cert, router.clone()).await;
+    let space = cf.get(&format!("/v3/apps/{app}")).await["relationships"]["space"]["data"]["guid"]
+        .as_str()
+        .expect("space")
+        .to_owned();
+    let instance = cf
+        .post(
+            "/v3/service_instances",
+            json!({"type": "user-provided", "name": "guard",
+                   "route_service_url": format!("https://localhost:{rs_port}/check"),
+                   "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await["guid"]
+        .as_str()
+        .expect("instance")
+        .to_owned();
+    let route = cf.get(&format!("/v3/apps/{app}/routes")).await["resources"][0]["guid"]
+        .as_str()
+        .expect("route")
+        .to_owned();
+    let binding = cf
+        .post(
+            "/v3/service_route_bindings",
+            json!({"relationships": {"route": {"data": {"guid": route}},
+                   "service_instance": {"data": {"guid": instance}}}}),
+        )
+        .await["guid"]
+        .as_str()
+        .expect("binding")
+        .to_owned();
+    let via_service = || async {
+        let res = cf
+            .http
+            .get(format!("{router}/hello.txt"))
+            .header("host", "hello.apps.localhost")
+            .send()
+            .await
+            .ok()?;
+        let via = res.headers().get("x-route-service").is_some();
+        (res.status() == 200).then_some(via)
+    };
+    testkit::eventually("through the route service", Duration::from_secs(10), || async {
+        via_service().await.filter(|via| *via)
+    })
+    .await
+    .expect("the bound route service reached within seconds");
+    let s = seen.lock().expect("lock").last().cloned().expect("seen");
+    assert_eq!(s.forwarded_url, "http://hello.apps.localhost/hello.txt");
+    assert!(s.signed, "{s:?}");
+    let (st, _) = cf
+        .call(reqwest::Method::DELETE, &format!("/v3/service_route_bindings/{binding}"), None)
+        .await;
+    assert_eq!(st, 204);
+    testkit::eventually("straight to the app again", Duration::from_secs(10), || async {
+        via_service().await.filter(|via| !*via)
+    })
+    .await
+    .expect("unbound within seconds");
 
     assert_eq!(
         cf.post(&format!("/v3/apps/{app}/actions/stop"), json!({})).await["state"],

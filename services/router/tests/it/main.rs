@@ -4,6 +4,7 @@ mod basics;
 mod churn;
 mod limits;
 mod protocol;
+mod route_services;
 mod sessions;
 mod tls;
 mod websockets;
