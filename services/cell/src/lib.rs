@@ -388,7 +388,12 @@ impl Service {
             }));
         }
         let drain = Duration::from_secs(self.config.drain_secs);
-        let served = kit::http::serve(self.listener, app, shutdown, drain).await;
+        // The API stays open until every instance is gone: while the cell evacuates, the
+        // scheduler stops the instances it has placed elsewhere and sends route changes
+        // (new work is refused: an evacuating cell reserves nothing).
+        let api_stop = kit::Shutdown::new();
+        let server = tokio::spawn(kit::http::serve(self.listener, app, api_stop.clone(), drain));
+        shutdown.cancelled().await;
         if self.config.evacuation_timeout_secs > 0 {
             tracing::info!(cell_id = %self.config.cell_id, "evacuating: handing instances over to other cells");
             // Tell the scheduler at once that this cell takes no more work.
@@ -403,6 +408,8 @@ impl Service {
                 .await;
         }
         rt.executor.stop_all(Duration::from_secs(self.config.graceful_stop_secs + 10)).await;
+        api_stop.cancel();
+        let served = server.await.unwrap_or(Ok(()));
         background.cancel();
         for l in loops {
             l.abort();
