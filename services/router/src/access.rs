@@ -301,6 +301,7 @@ mod tests {
             ttl: std::time::Duration::from_secs(120),
             least_connection: false,
             route_service_url: None,
+            http2: false,
             inflight: Default::default(),
         };
         let l = line(&req, &ctx, &ep, StatusCode::CREATED, Some(12));

@@ -256,9 +256,9 @@ pub async fn serve_conn(
             }
         };
         let table = p.table.load();
-        // A route with a route service takes the hyper path (rare; it signs, checks
-        // signatures and speaks TLS to the service).
-        if route_service_bound(&table, &head.parts) {
+        // A route with a route service or with HTTP/2 endpoints takes the hyper path (rare;
+        // it signs, checks signatures and speaks TLS to route services, and HTTP/2).
+        if needs_hyper(&table, &head.parts) {
             return Exit::Handover(Prefixed { pre: buf, inner: client });
         }
         buf.advance(head.len);
@@ -277,11 +277,13 @@ enum Next {
     Close,
 }
 
-fn route_service_bound(table: &Table, parts: &http::request::Parts) -> bool {
-    table.has_route_services()
+fn needs_hyper(table: &Table, parts: &http::request::Parts) -> bool {
+    table.has_special_routes()
         && request_host(&parts.headers, &parts.uri)
             .and_then(|host| table.lookup(&host, parts.uri.path()))
-            .is_some_and(|pool| pool.route_service_url.is_some())
+            .is_some_and(|pool| {
+                pool.route_service_url.is_some() || pool.endpoints.iter().any(|e| e.http2)
+            })
 }
 
 /// Proxy one request whose head was parsed; its body (if any) follows in `buf`/`client`.
@@ -567,6 +569,9 @@ fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts, ep: &Endpoint, 
     }
     if !h.contains_key(header::HOST) {
         line(out, b"host", ctx.host.as_bytes());
+    }
+    if crate::proxy::wants_trailers(h) {
+        line(out, b"te", b"trailers");
     }
     let ip = &ctx.remote.ip;
     match h.get("x-forwarded-for") {
@@ -1036,6 +1041,7 @@ mod tests {
             ttl: Duration::from_secs(120),
             least_connection: false,
             route_service_url: None,
+            http2: false,
             inflight: Default::default(),
         };
         let ctx = Ctx {

@@ -161,6 +161,7 @@ mod tests {
             ttl: Duration::from_secs(120),
             least_connection: lc,
             route_service_url: None,
+            http2: false,
             inflight: AtomicUsize::new(0),
         })
     }

@@ -43,6 +43,8 @@ pub(crate) const HOP_BY_HOP: [&str; 7] = [
 pub struct Proxy {
     pub table: Shared,
     pub client: Client<HttpConnector, Body>,
+    /// For endpoints registered with `protocol: http2` (h2c, prior knowledge).
+    pub h2_client: Client<HttpConnector, Body>,
     pub access: AccessLog,
     pub index: u32,
     pub picker: Arc<Picker>,
@@ -65,11 +67,12 @@ impl Proxy {
     ) -> Self {
         let picker = Arc::new(Picker::new(max_conns));
         let access = AccessLog::start(bus, metrics.access_logs_dropped.clone());
-        let client = backend_client();
+        let (client, h2_client) = (backend_client(false), backend_client(true));
         let pool = Arc::default();
         Self {
             table,
             client,
+            h2_client,
             access,
             index,
             picker,
@@ -83,17 +86,23 @@ impl Proxy {
     /// The same proxy with its own backend connection pool, for one worker thread (pools
     /// are per thread so a request and its backend connection stay on one thread).
     pub fn for_worker(&self) -> Self {
-        Self { client: backend_client(), pool: Arc::default(), ..self.clone() }
+        Self {
+            client: backend_client(false),
+            h2_client: backend_client(true),
+            pool: Arc::default(),
+            ..self.clone()
+        }
     }
 }
 
-fn backend_client() -> Client<HttpConnector, Body> {
+fn backend_client(http2: bool) -> Client<HttpConnector, Body> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(websocket::DIAL_TIMEOUT));
     connector.set_nodelay(true);
     Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(100)
+        .http2_only(http2)
         .build(connector)
 }
 
@@ -297,7 +306,8 @@ async fn route(
         }
         *out.uri_mut() = absolute(&ep.addr, &parts.uri);
         let waited = Instant::now();
-        let res = tokio::time::timeout(p.request_timeout, p.client.request(out)).await;
+        let client = if ep.http2 { &p.h2_client } else { &p.client };
+        let res = tokio::time::timeout(p.request_timeout, client.request(out)).await;
         let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
         ctx.backend_ns.fetch_add(ns, Ordering::Relaxed);
         match res {
@@ -414,6 +424,9 @@ pub fn forwarded(
             h.insert(header::HOST, v);
         }
     }
+    if wants_trailers(headers) {
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", ctx.remote.ip),
         None => ctx.remote.ip.to_string(),
@@ -433,6 +446,14 @@ pub fn forwarded(
     }
     set(h, "x-vcap-request-id", &ctx.request_id);
     out
+}
+
+/// `TE` is hop-by-hop, but `TE: trailers` says the client takes trailers, which gRPC needs
+/// end to end: it is passed on (as Go's reverse proxy, under gorouter, does).
+pub(crate) fn wants_trailers(h: &HeaderMap) -> bool {
+    h.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    })
 }
 
 /// A response body that keeps its endpoint counted as in flight until it is done.

@@ -292,6 +292,7 @@ pub async fn forward(
         ttl: Duration::ZERO,
         least_connection: false,
         route_service_url: None,
+        http2: false,
         inflight: Default::default(),
     };
     let retryable = proxy::bodiless_parts(parts);

@@ -21,6 +21,8 @@ pub struct Endpoint {
     pub least_connection: bool,
     /// The route service its registration named (https URL), if any.
     pub route_service_url: Option<Arc<str>>,
+    /// Registered with `protocol: http2`: spoken to in HTTP/2 over cleartext (h2c).
+    pub http2: bool,
     /// Requests in flight (least-connection and connection limits).
     pub inflight: AtomicUsize,
 }
@@ -39,8 +41,9 @@ pub struct Pool {
 #[derive(Debug, Default)]
 pub struct Table {
     routes: HashMap<String, Vec<(String, Arc<Pool>)>>,
-    /// Whether any route has a route service (the HTTP/1.1 fast path looks only then).
-    route_services: bool,
+    /// Whether any route has a route service or an HTTP/2 endpoint (the HTTP/1.1 fast path
+    /// looks only then).
+    special: bool,
 }
 
 /// Split `host/path` into a lowercase host and a path without trailing slash ("" for none).
@@ -93,8 +96,9 @@ impl Table {
         self.routes.values().map(Vec::len).sum()
     }
 
-    pub fn has_route_services(&self) -> bool {
-        self.route_services
+    /// Whether some route has a route service or an HTTP/2 endpoint.
+    pub fn has_special_routes(&self) -> bool {
+        self.special
     }
 }
 
@@ -121,6 +125,7 @@ impl Registry {
                 ttl,
                 least_connection: lc,
                 route_service_url: m.route_service_url.as_deref().map(Arc::from),
+                http2: m.protocol.as_deref() == Some("http2"),
                 inflight: AtomicUsize::new(0),
             };
             let slot = self.entries.entry(split_uri(uri)).or_default();
@@ -156,7 +161,7 @@ impl Registry {
     /// An immutable table for readers (routes with no endpoints stay, answering 503).
     pub fn snapshot(&self) -> Table {
         let mut routes: HashMap<String, Vec<(String, Arc<Pool>)>> = HashMap::new();
-        let mut route_services = false;
+        let mut special = false;
         for ((host, path), slot) in &self.entries {
             let mut endpoints: Vec<Arc<Endpoint>> = slot.values().cloned().collect();
             endpoints.sort_by(|a, b| a.addr.cmp(&b.addr));
@@ -165,7 +170,7 @@ impl Registry {
                 .iter()
                 .max_by_key(|e| e.updated)
                 .and_then(|e| e.route_service_url.clone());
-            route_services |= route_service_url.is_some();
+            special |= route_service_url.is_some() || endpoints.iter().any(|e| e.http2);
             let pool =
                 Arc::new(Pool { endpoints, next: AtomicUsize::new(start), route_service_url });
             routes.entry(host.clone()).or_default().push((path.clone(), pool));
@@ -173,7 +178,7 @@ impl Registry {
         for list in routes.values_mut() {
             list.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         }
-        Table { routes, route_services }
+        Table { routes, special }
     }
 }
 
@@ -241,13 +246,13 @@ mod tests {
     fn a_routes_route_service_is_the_one_its_latest_registration_names() {
         let mut r = Registry::default();
         let ttl = Duration::from_secs(120);
-        assert!(!r.snapshot().has_route_services());
+        assert!(!r.snapshot().has_special_routes());
         let mut bound = msg(1, &["a.example.com"]);
         bound.route_service_url = Some("https://rs.example.com/".into());
         r.register(&bound, ttl);
         r.register(&msg(2, &["b.example.com"]), ttl);
         let t = r.snapshot();
-        assert!(t.has_route_services());
+        assert!(t.has_special_routes());
         let rs = |t: &Table, h: &str| t.lookup(h, "/").and_then(|p| p.route_service_url.clone());
         assert_eq!(rs(&t, "a.example.com").as_deref(), Some("https://rs.example.com/"));
         assert_eq!(rs(&t, "b.example.com"), None);
@@ -255,7 +260,13 @@ mod tests {
         r.register(&msg(1, &["a.example.com"]), ttl);
         let t = r.snapshot();
         assert_eq!(rs(&t, "a.example.com"), None);
-        assert!(!t.has_route_services());
+        assert!(!t.has_special_routes());
+        let mut h2 = msg(3, &["c.example.com"]);
+        h2.protocol = Some("http2".into());
+        r.register(&h2, ttl);
+        let t = r.snapshot();
+        assert!(t.has_special_routes(), "an HTTP/2 endpoint takes the hyper path too");
+        assert!(t.lookup("c.example.com", "/").is_some_and(|p| p.endpoints[0].http2));
     }
 
     #[test]

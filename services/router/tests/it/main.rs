@@ -2,6 +2,7 @@
 
 mod basics;
 mod churn;
+mod http2;
 mod limits;
 mod protocol;
 mod route_services;
