@@ -9,6 +9,7 @@ pub mod nats;
 pub mod pg;
 pub mod route_service;
 pub mod syslog;
+pub mod tls;
 pub mod tokens;
 
 use std::future::Future;

@@ -1,45 +1,14 @@
 //! A route service for tests, as CF's example route services are: over TLS with a
-//! certificate for `localhost` (glibc resolves that name without help), it notes each request
+//! certificate for `localhost` ([`Cert`]), it notes each request
 //! and sends it on to the forwarded URL through the router, with the signature headers and a
 //! header of its own (`x-checked-by: route-service`), answering what came back
 //! (`x-route-service: yes`).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, Method, Uri};
 
-/// A self-signed certificate for `localhost` and its key, in a directory of their own.
-pub struct Cert {
-    pub pem: PathBuf,
-    pub key: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Cert {
-    pub fn localhost() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (pem, key) = (dir.path().join("rs.pem"), dir.path().join("rs.key"));
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost"])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&pem)
-            .output()
-            .expect("openssl");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-        Self { pem, key, _dir: dir }
-    }
-
-    /// The certificate's path as a string, for `route_services_ca_file`.
-    pub fn ca_file(&self) -> String {
-        self.pem.to_str().expect("utf8 path").to_owned()
-    }
-}
+pub use crate::tls::Cert;
 
 /// What the route service saw of each request.
 #[derive(Debug, Clone)]
@@ -55,21 +24,7 @@ pub struct Seen {
 /// Serve with `cert` on a free port; requests go back to the router at `router`
 /// (`http://127.0.0.1:port`). Returns the port and what the service has seen.
 pub async fn start(cert: &Cert, router: String) -> (u16, Arc<Mutex<Vec<Seen>>>) {
-    let (cert, key) = (&cert.pem, &cert.key);
-    let chain: Vec<_> = rustls_pemfile::certs(&mut std::fs::read(cert).expect("cert").as_slice())
-        .collect::<Result<_, _>>()
-        .expect("certs");
-    let key = rustls_pemfile::private_key(&mut std::fs::read(key).expect("key").as_slice())
-        .expect("pem")
-        .expect("a key");
-    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
+    let mut tls = cert.server_config();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let seen = Arc::new(Mutex::new(Vec::new()));

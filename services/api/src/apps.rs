@@ -466,11 +466,7 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
             .execute(&s.db.pool)
             .await?;
     }
-    sqlx::query("DELETE FROM apps WHERE guid = $1").bind(guid).execute(&s.db.pool).await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
+    crate::metadata::delete_resource(s, "apps", guid).await?;
     if let Some(space) = space {
         let t = space.target(&app.guid, "app", &app.name);
         events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true})).await;

@@ -91,6 +91,20 @@ pub fn parse(v: &Value) -> ApiResult<Vec<(&'static str, String, Option<String>)>
     Ok(out)
 }
 
+/// Delete the row `guid` of `table` (a resource with a `guid` column) and its labels and
+/// annotations.
+pub async fn delete_resource(s: &AppState, table: &'static str, guid: &str) -> ApiResult<()> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE guid = $1"))
+        .bind(guid)
+        .execute(&s.db.pool)
+        .await?;
+    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
+        .bind(guid)
+        .execute(&s.db.pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn store(
     s: &AppState,
     guid: &str,

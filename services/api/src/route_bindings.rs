@@ -144,15 +144,7 @@ pub async fn resync_instance(s: &AppState, instance: &str) -> ApiResult<()> {
 }
 
 async fn delete_rows(s: &AppState, guid: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM service_route_bindings WHERE guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(())
+    crate::metadata::delete_resource(s, "service_route_bindings", guid).await
 }
 
 /// Unbind: rows gone, the audit event CC records, the route's apps resynced.

@@ -394,27 +394,11 @@ async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<(
         let g: String = b.try_get("guid")?;
         delete_binding_rows(s, &g).await?;
     }
-    sqlx::query("DELETE FROM service_instances WHERE guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(())
+    crate::metadata::delete_resource(s, "service_instances", guid).await
 }
 
 async fn delete_binding_rows(s: &AppState, guid: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM service_bindings WHERE guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(())
+    crate::metadata::delete_resource(s, "service_bindings", guid).await
 }
 
 /// Every instance of a space (space deletion).

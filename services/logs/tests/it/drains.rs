@@ -220,33 +220,9 @@ async fn an_unreachable_drain_is_reported_retried_and_caught_up() {
 }
 
 /// A TLS syslog server with a certificate made for the test: what it received, raw.
-async fn tls_server(dir: &std::path::Path) -> (u16, std::path::PathBuf, Arc<Mutex<Vec<u8>>>) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let pem = std::fs::read(&cert).expect("cert");
-    let chain: Vec<_> =
-        rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<_, _>>().expect("certs");
-    let key_pem = std::fs::read(&key).expect("key");
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice()).expect("pem").expect("a key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
+async fn tls_server() -> (u16, testkit::tls::Cert, Arc<Mutex<Vec<u8>>>) {
+    let cert = testkit::tls::Cert::localhost();
+    let config = cert.server_config();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -272,8 +248,7 @@ async fn tls_server(dir: &std::path::Path) -> (u16, std::path::PathBuf, Arc<Mute
 
 #[tokio::test]
 async fn a_syslog_tls_drain_verifies_the_server_and_counts_octets() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (port, ca, got) = tls_server(dir.path()).await;
+    let (port, ca, got) = tls_server().await;
     let bindings: Bindings = Arc::default();
     bindings.lock().expect("lock").push(SyslogDrain {
         binding_guid: "b1".into(),
@@ -285,7 +260,7 @@ async fn a_syslog_tls_drain_verifies_the_server_and_counts_octets() {
         api_url: fake_api(bindings).await,
         internal_client_secret: "secret".into(),
         drain_refresh_secs: 1,
-        drain_ca_file: ca.display().to_string(),
+        drain_ca_file: ca.ca_file(),
         ..Default::default()
     })
     .await;
@@ -303,8 +278,7 @@ async fn a_syslog_tls_drain_verifies_the_server_and_counts_octets() {
     assert!(frame.ends_with("over tls\n"), "the frame is exactly one message: {frame:?}");
 
     // A server the drain cannot verify gets nothing, and the app is told.
-    let other = tempfile::tempdir().expect("tempdir");
-    let (port2, _, got2) = tls_server(other.path()).await;
+    let (port2, _other, got2) = tls_server().await;
     let bindings: Bindings = Arc::default();
     bindings.lock().expect("lock").push(SyslogDrain {
         binding_guid: "b2".into(),

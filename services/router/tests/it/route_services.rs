@@ -136,36 +136,21 @@ async fn requests_of_a_bound_route_pass_through_its_route_service_first() {
         .expect("settings")
         .expect("on");
     let now = time::OffsetDateTime::now_utc();
-    let (sig, meta) = same.sign("https://plain.example.com/", now);
-    let (st, _, err, _) = send(
-        &client,
-        &r,
-        "guarded.example.com",
-        "/",
-        &[("x-cf-proxy-signature", &sig), ("x-cf-proxy-metadata", &meta)],
-    )
-    .await;
+    let signed = |url: &'static str, at: time::OffsetDateTime| {
+        let (sig, meta) = same.sign(url, at);
+        let (r, client) = (&r, &client);
+        async move {
+            let headers = [("x-cf-proxy-signature", &*sig), ("x-cf-proxy-metadata", &*meta)];
+            send(client, r, "guarded.example.com", "/", &headers).await
+        }
+    };
+    let (st, _, err, _) = signed("https://plain.example.com/", now).await;
     assert_eq!((st, err.as_str()), (502, "invalid_route_service_signature"), "another route");
-    let (sig, meta) = same.sign("https://guarded.example.com/", now - time::Duration::seconds(61));
-    let (st, body, err, _) = send(
-        &client,
-        &r,
-        "guarded.example.com",
-        "/",
-        &[("x-cf-proxy-signature", &sig), ("x-cf-proxy-metadata", &meta)],
-    )
-    .await;
+    let old = now - time::Duration::seconds(61);
+    let (st, body, err, _) = signed("https://guarded.example.com/", old).await;
     assert_eq!((st, err.as_str()), (504, "expired_route_service_signature"), "{body}");
     // A fresh signature for the route, made with the shared secret, goes straight to the app.
-    let (sig, meta) = same.sign("https://guarded.example.com/", now);
-    let (st, body, _, via) = send(
-        &client,
-        &r,
-        "guarded.example.com",
-        "/",
-        &[("x-cf-proxy-signature", &sig), ("x-cf-proxy-metadata", &meta)],
-    )
-    .await;
+    let (st, body, _, via) = signed("https://guarded.example.com/", now).await;
     assert_eq!((st, via), (200, false), "{body}");
     assert!(body.starts_with("app path=/ checked=-"), "{body}");
 
