@@ -21,6 +21,8 @@ use crate::report::Reporter;
 pub struct Shared {
     pub cell_id: String,
     pub external_ip: String,
+    /// The cell's availability zone, named in its route registrations.
+    pub zone: String,
     pub backend: Backend,
     pub images: Images,
     pub emitter: Emitter,
@@ -48,6 +50,7 @@ impl Shared {
         Self {
             cell_id,
             external_ip,
+            zone: String::new(),
             backend,
             images,
             emitter,

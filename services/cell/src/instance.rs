@@ -329,6 +329,7 @@ impl Instance {
             app: self.start.desired.log_guid.clone(),
             private_instance_id: self.start.instance_guid.clone(),
             private_instance_index: self.start.index.to_string(),
+            availability_zone: Some(self.shared.zone.clone()).filter(|z| !z.is_empty()),
             stale_threshold_in_seconds: Some(wire::routing::DEFAULT_PRUNE_THRESHOLD_SECS),
             tags: [("component".to_owned(), "cell".to_owned())].into_iter().collect(),
             ..Default::default()

@@ -318,6 +318,7 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
         deps.bus.clone(),
         config.data_dir.join("instances"),
     );
+    shared.zone = config.zone.clone();
     shared.grace = Duration::from_secs(config.graceful_stop_secs);
     shared.metrics_interval = Duration::from_secs(config.metrics_secs);
     shared.disk_interval = Duration::from_secs(config.disk_check_secs);

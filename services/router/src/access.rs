@@ -302,6 +302,7 @@ mod tests {
             least_connection: false,
             route_service_url: None,
             http2: false,
+            zone: None,
             inflight: Default::default(),
         };
         let l = line(&req, &ctx, &ep, StatusCode::CREATED, Some(12));

@@ -1042,6 +1042,7 @@ mod tests {
             least_connection: false,
             route_service_url: None,
             http2: false,
+            zone: None,
             inflight: Default::default(),
         };
         let ctx = Ctx {

@@ -66,6 +66,11 @@ pub struct Config {
     pub route_services_recommend_https: bool,
     /// PEM file of certificates to trust for route services besides the web roots.
     pub route_services_ca_file: String,
+    /// The availability zone this router runs in.
+    pub zone: String,
+    /// `none`, or `locally-optimistic`: a request's first attempt goes to an instance in
+    /// `zone` when one is usable (retries go anywhere).
+    pub balancing_algorithm_az_preference: String,
 }
 
 impl Default for Config {
@@ -88,6 +93,8 @@ impl Default for Config {
             route_services_timeout_secs: 60,
             route_services_recommend_https: true,
             route_services_ca_file: String::new(),
+            zone: String::new(),
+            balancing_algorithm_az_preference: "none".into(),
         }
     }
 }
@@ -108,6 +115,8 @@ pub enum Error {
     Tls(#[from] tls::TlsError),
     #[error("router route services: {0}")]
     RouteServices(String),
+    #[error("router config: {0}")]
+    Config(String),
 }
 
 pub struct Service {
@@ -133,6 +142,21 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         }
         None => None,
     };
+    match config.balancing_algorithm_az_preference.as_str() {
+        "none" => {}
+        "locally-optimistic" if !config.zone.is_empty() => {}
+        "locally-optimistic" => {
+            return Err(Error::Config(
+                "balancing_algorithm_az_preference locally-optimistic needs the router's zone"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "balancing_algorithm_az_preference must be none or locally-optimistic, not {other:?}"
+            )));
+        }
+    }
     let route_services = route_service::RouteServices::new(&route_service::Settings {
         secret: config.route_services_secret.clone(),
         secret_decrypt_only: config.route_services_secret_decrypt_only.clone(),
@@ -212,7 +236,10 @@ impl Service {
             self.bus.clone(),
             self.config.index,
             Duration::from_secs(self.config.request_timeout_secs),
-            self.config.max_conns_per_backend,
+            pick::Picker::new(self.config.max_conns_per_backend).with_local_zone(
+                (self.config.balancing_algorithm_az_preference == "locally-optimistic")
+                    .then(|| self.config.zone.as_str().into()),
+            ),
             self.router_metrics.clone(),
         );
         proxy.route_services = self.route_services;

@@ -52,7 +52,7 @@ pub fn acquire(ep: &Arc<Endpoint>, max: usize) -> Option<Lease> {
     }
 }
 
-/// Endpoint choice shared by all requests: the bench and the connection limit.
+/// Endpoint choice shared by all requests: the bench, the connection limit and the zone.
 #[derive(Debug, Default)]
 pub struct Picker {
     benched: Mutex<HashMap<String, Instant>>,
@@ -60,11 +60,24 @@ pub struct Picker {
     any_benched: AtomicBool,
     /// Per-backend limit of requests in flight; 0 = unlimited.
     pub max_conns: usize,
+    /// `locally-optimistic`: a request's first attempt prefers endpoints in this zone.
+    local_zone: Option<Arc<str>>,
 }
 
 impl Picker {
     pub fn new(max_conns: usize) -> Self {
-        Self { benched: Mutex::default(), any_benched: AtomicBool::new(false), max_conns }
+        Self {
+            benched: Mutex::default(),
+            any_benched: AtomicBool::new(false),
+            max_conns,
+            local_zone: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_local_zone(mut self, zone: Option<Arc<str>>) -> Self {
+        self.local_zone = zone;
+        self
     }
 
     /// Skip `addr` for [`BENCH`].
@@ -91,7 +104,8 @@ impl Picker {
     }
 
     /// Pick an endpoint of `pool` not in `tried`; `preferred` (a sticky instance id) wins
-    /// when that instance is usable.
+    /// when that instance is usable. With a local zone, the first attempt (nothing tried yet)
+    /// takes an endpoint of that zone when one is usable, and any zone otherwise.
     pub fn pick(
         &self,
         pool: &Pool,
@@ -104,6 +118,23 @@ impl Picker {
             !tried.contains(&e.addr)
                 && benched.as_ref().is_none_or(|b| b.get(&e.addr).is_none_or(|u| *u <= now))
         };
+        if let Some(zone) = self.local_zone.as_deref().filter(|_| tried.is_empty()) {
+            let local = |e: &Endpoint| usable(e) && e.zone.as_deref() == Some(zone);
+            if pool.endpoints.iter().any(|e| local(e)) {
+                if let Ok(l) = self.choose(pool, preferred, local) {
+                    return Ok(l);
+                }
+            }
+        }
+        self.choose(pool, preferred, usable)
+    }
+
+    fn choose(
+        &self,
+        pool: &Pool,
+        preferred: Option<&str>,
+        usable: impl Fn(&Endpoint) -> bool,
+    ) -> Result<Lease, NoPick> {
         let mut at_limit = false;
         if let Some(id) = preferred {
             if let Some(ep) = pool.endpoints.iter().find(|e| e.instance_id == id && usable(e)) {
@@ -162,6 +193,7 @@ mod tests {
             least_connection: lc,
             route_service_url: None,
             http2: false,
+            zone: None,
             inflight: AtomicUsize::new(0),
         })
     }
@@ -209,5 +241,39 @@ mod tests {
         p.bench("10.0.0.1:2");
         assert_ne!(p.pick(&pool, &[], Some("inst-2")).expect("pick").ep.addr, "10.0.0.1:2");
         assert!(p.pick(&pool, &[], Some("gone")).is_ok());
+    }
+
+    #[test]
+    fn locally_optimistic_prefers_its_zone_on_the_first_attempt_only() {
+        let zoned = |port: u16, zone: &str, lc: bool| {
+            let mut e = Arc::try_unwrap(ep(port, lc)).expect("sole");
+            e.zone = Some(zone.into());
+            Arc::new(e)
+        };
+        for lc in [false, true] {
+            let pool = Pool {
+                endpoints: vec![zoned(1, "z1", lc), zoned(2, "z2", lc), zoned(3, "z2", lc)],
+                ..Default::default()
+            };
+            let p = Picker::new(0).with_local_zone(Some("z2".into()));
+            for _ in 0..6 {
+                let got = p.pick(&pool, &[], None).expect("pick").ep.addr.clone();
+                assert_ne!(got, "10.0.0.1:1", "first attempts stay in z2 (lc {lc})");
+            }
+            // A retry may go anywhere; with the local ones benched, the first attempt too.
+            let tried = vec!["10.0.0.1:2".to_owned(), "10.0.0.1:3".to_owned()];
+            assert_eq!(p.pick(&pool, &tried, None).expect("retry").ep.addr, "10.0.0.1:1");
+            p.bench("10.0.0.1:2");
+            p.bench("10.0.0.1:3");
+            assert_eq!(p.pick(&pool, &[], None).expect("fallback").ep.addr, "10.0.0.1:1");
+            // Without a preference, all zones share the load (leases held, so least-connection
+            // spreads too).
+            let p = Picker::new(0);
+            let held: Vec<Lease> =
+                (0..9).map(|_| p.pick(&pool, &[], None).expect("pick")).collect();
+            let seen: std::collections::HashSet<&str> =
+                held.iter().map(|l| l.ep.addr.as_str()).collect();
+            assert_eq!(seen.len(), 3, "lc {lc}");
+        }
     }
 }

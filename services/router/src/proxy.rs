@@ -62,10 +62,10 @@ impl Proxy {
         bus: DynBus,
         index: u32,
         request_timeout: Duration,
-        max_conns: usize,
+        picker: Picker,
         metrics: RouterMetrics,
     ) -> Self {
-        let picker = Arc::new(Picker::new(max_conns));
+        let picker = Arc::new(picker);
         let access = AccessLog::start(bus, metrics.access_logs_dropped.clone());
         let (client, h2_client) = (backend_client(false), backend_client(true));
         let pool = Arc::default();

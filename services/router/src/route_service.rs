@@ -293,6 +293,7 @@ pub async fn forward(
         least_connection: false,
         route_service_url: None,
         http2: false,
+        zone: None,
         inflight: Default::default(),
     };
     let retryable = proxy::bodiless_parts(parts);

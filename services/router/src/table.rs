@@ -23,6 +23,8 @@ pub struct Endpoint {
     pub route_service_url: Option<Arc<str>>,
     /// Registered with `protocol: http2`: spoken to in HTTP/2 over cleartext (h2c).
     pub http2: bool,
+    /// Its `availability_zone`, if the registration named one.
+    pub zone: Option<Arc<str>>,
     /// Requests in flight (least-connection and connection limits).
     pub inflight: AtomicUsize,
 }
@@ -126,6 +128,7 @@ impl Registry {
                 least_connection: lc,
                 route_service_url: m.route_service_url.as_deref().map(Arc::from),
                 http2: m.protocol.as_deref() == Some("http2"),
+                zone: m.availability_zone.as_deref().filter(|z| !z.is_empty()).map(Arc::from),
                 inflight: AtomicUsize::new(0),
             };
             let slot = self.entries.entry(split_uri(uri)).or_default();

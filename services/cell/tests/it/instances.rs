@@ -94,6 +94,7 @@ async fn instances_run_crash_time_out_and_stop(backend: Backend) {
         (reg.port, reg.uris.clone(), reg.app.as_str()),
         (port, vec!["myapp.apps.localhost".to_owned()], ok.desired.log_guid.as_str())
     );
+    assert_eq!(reg.availability_zone.as_deref(), Some(c.cfg.zone.as_str()), "for zone balancing");
     let state: wire::lrp::CellState = reqwest::Client::new()
         .get(format!("{}/internal/v1/state", c.url))
         .header("authorization", &c.token)

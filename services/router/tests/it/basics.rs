@@ -155,3 +155,21 @@ async fn stale_routes_are_pruned() {
     .await
     .expect("pruned after its threshold");
 }
+
+#[tokio::test]
+async fn a_zone_preference_the_router_cannot_apply_is_refused_at_start() {
+    let bus: bus::DynBus = std::sync::Arc::new(bus::InProcessBus::new());
+    let config = |pref: &str, zone: &str| router::Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        status_addr: "127.0.0.1:0".parse().expect("addr"),
+        balancing_algorithm_az_preference: pref.into(),
+        zone: zone.into(),
+        ..Default::default()
+    };
+    let build = |c| router::build(c, router::Deps { bus: bus.clone() });
+    let e = build(config("locally-optimistic", "")).await.err().expect("refused");
+    assert!(e.to_string().contains("needs the router's zone"), "{e}");
+    let e = build(config("nearest", "z1")).await.err().expect("refused");
+    assert!(e.to_string().contains("none or locally-optimistic"), "{e}");
+    assert!(build(config("locally-optimistic", "z1")).await.is_ok());
+}
