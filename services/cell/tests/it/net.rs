@@ -54,7 +54,8 @@ async fn containers_are_reachable_through_their_port_and_isolated() {
         port_range: (62000, 62099),
     };
     let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
-    let _cleanup = Cleanup(cfg.clone());
+    let ours = [format!("paas-a{tag}"), format!("paas-b{tag}")];
+    let _cleanup = Cleanup(cfg.clone(), Box::new(move |ns| ours.iter().any(|o| o == ns)));
     net.setup().await.expect("setup");
     net.setup().await.expect("setup is idempotent");
     let a = net.attach(&format!("a{tag}")).await.expect("attach a");
@@ -112,16 +113,14 @@ async fn containers_are_reachable_through_their_port_and_isolated() {
     assert!(!sh("ip link show").contains(&cfg.bridge), "bridge left behind");
 }
 
-/// Removes whatever a failed test left (namespaces, bridge, tables).
-struct Cleanup(NetConfig);
+/// Removes whatever a failed test left: its own namespaces (those `ours` names — both tests
+/// run in one process under `cargo test`, with the same tag), bridge and tables.
+struct Cleanup(NetConfig, Box<dyn Fn(&str) -> bool>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let tag = self.0.bridge.get(3..).unwrap_or_default().to_owned();
         for ns in sh("ip netns list").lines().filter_map(|l| l.split_whitespace().next()) {
-            let ours = [format!("paas-a{tag}"), format!("paas-b{tag}")].contains(&ns.to_owned())
-                || ns.starts_with(&format!("paas-m{tag}x"));
-            if ours {
+            if (self.1)(ns) {
                 sh(&format!("ip netns del {ns}"));
             }
         }
@@ -144,7 +143,8 @@ async fn many_attaches_at_once_each_get_their_own_answer() {
         port_range: (65000, 65099),
     };
     let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
-    let _cleanup = Cleanup(cfg.clone());
+    let prefix = format!("paas-m{tag}x");
+    let _cleanup = Cleanup(cfg.clone(), Box::new(move |ns| ns.starts_with(&prefix)));
     net.setup().await.expect("setup");
     // One name is taken already: only that attach fails, in whatever batch it lands.
     let taken = format!("m{tag}x5");
