@@ -181,6 +181,9 @@ enum Command {
         hostname: String,
         #[arg(long, default_value = "")]
         path: String,
+        /// The protocol the app speaks on this route: http1 (default) or http2 (gRPC, h2c).
+        #[arg(long = "app-protocol", value_parser = ["http1", "http2"])]
+        app_protocol: Option<String>,
     },
     /// Unmap a route from an app
     UnmapRoute {
@@ -529,8 +532,9 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::CreateRoute { domain, hostname, path } => {
             routes::create_route(&mut client()?, &domain, &hostname, &path).await.map(|_| ())
         }
-        C::MapRoute { app, domain, hostname, path } => {
-            routes::map_route(&mut client()?, &app, &domain, &hostname, &path).await
+        C::MapRoute { app, domain, hostname, path, app_protocol } => {
+            let protocol = app_protocol.as_deref();
+            routes::map_route(&mut client()?, &app, &domain, &hostname, &path, protocol).await
         }
         C::UnmapRoute { app, domain, hostname, path } => {
             routes::unmap_route(&mut client()?, &app, &domain, &hostname, &path).await

@@ -105,6 +105,7 @@ pub async fn map_route(
     domain_name: &str,
     host: &str,
     path: &str,
+    protocol: Option<&str>,
 ) -> Result<()> {
     let a = crate::apps::find(c, app).await?;
     let r = match find_route(c, domain_name, host, path).await? {
@@ -112,9 +113,13 @@ pub async fn map_route(
         None => create_route(c, domain_name, host, path).await?,
     };
     println!("Mapping route {} to app {} ...", bold(&url(host, domain_name, path)), bold(app));
+    let mut destination = json!({"app": {"guid": guid(&a)}});
+    if let Some(p) = protocol {
+        destination["protocol"] = json!(p);
+    }
     c.post(
         &format!("/v3/routes/{}/destinations", guid(&r)),
-        json!({"destinations": [{"app": {"guid": guid(&a)}}]}),
+        json!({"destinations": [destination]}),
     )
     .await?;
     println!("OK");

@@ -126,6 +126,23 @@ async fn every_command_with_its_messages_and_exit_codes() {
     assert!(dev.ok(&["routes"]).contains("extra.apps.localhost"));
     dev.ok(&["unmap-route", "web", "apps.localhost", "--hostname", "extra"]);
     dev.ok(&["delete-route", "apps.localhost", "--hostname", "extra", "-f"]);
+    // An HTTP/2 (gRPC) destination: the route's destination says so, and the router speaks h2c.
+    dev.ok(&[
+        "map-route",
+        "web",
+        "apps.localhost",
+        "--hostname",
+        "grpc",
+        "--app-protocol",
+        "http2",
+    ]);
+    let routes: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["curl", "/v3/routes?hosts=grpc"])).expect("JSON");
+    assert_eq!(routes["resources"][0]["destinations"][0]["protocol"], "http2", "{routes}");
+    let r = dev.run(None, &["map-route", "web", "apps.localhost", "--app-protocol", "tcp"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(r.err.contains("http1") && r.err.contains("http2"), "names the choices: {}", r.err);
+    dev.ok(&["delete-route", "apps.localhost", "--hostname", "grpc", "-f"]);
 
     // A route service, on a route of its own (nothing is requested through it here).
     dev.ok(&["create-route", "apps.localhost", "--hostname", "guarded"]);
