@@ -209,12 +209,19 @@ impl Service {
             "router-bus-readiness",
             kit::ready::follow_bus(self.ready.clone(), self.bus.clone(), shutdown.clone()),
         );
-        let ops = kit::http::ops_routes(self.ready.clone(), self.metrics.clone());
+        let table = table::Shared::default();
+        let dump = table.clone();
+        let ops = kit::http::ops_routes(self.ready.clone(), self.metrics.clone()).route(
+            "/routes",
+            axum::routing::get(move || {
+                let t = dump.load();
+                async move { axum::Json(t.dump()) }
+            }),
+        );
         let status = kit::spawn_named(
             "router-status",
             kit::http::serve(self.status, ops, shutdown.clone(), drain),
         );
-        let table = table::Shared::default();
         let start = wire::routing::RouterStart {
             id: format!("{}-{}", self.config.index, uuid::Uuid::new_v4()),
             hosts: vec![],

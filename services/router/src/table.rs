@@ -98,6 +98,38 @@ impl Table {
         self.routes.values().map(Vec::len).sum()
     }
 
+    /// The table as gorouter's `GET /routes` shows it: `host[/path]` → its endpoints.
+    pub fn dump(&self) -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+        let now = Instant::now();
+        let mut out = std::collections::BTreeMap::new();
+        for (host, list) in &self.routes {
+            for (path, pool) in list {
+                let endpoints = pool
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        let left = e.ttl.saturating_sub(now.duration_since(e.updated));
+                        serde_json::json!({
+                            "address": e.addr,
+                            "protocol": if e.http2 { "http2" } else { "http1" },
+                            "tls": false,
+                            "ttl": left.as_secs(),
+                            "route_service_url": pool.route_service_url.as_deref(),
+                            "private_instance_id": e.instance_id,
+                            "private_instance_index": e.index,
+                            "app_id": e.app,
+                            "availability_zone": e.zone.as_deref(),
+                            "load_balancing_algorithm":
+                                if e.least_connection { "least-connection" } else { "round-robin" },
+                        })
+                    })
+                    .collect();
+                out.insert(format!("{host}{path}"), endpoints);
+            }
+        }
+        out
+    }
+
     /// Whether some route has a route service or an HTTP/2 endpoint.
     pub fn has_special_routes(&self) -> bool {
         self.special

@@ -173,3 +173,33 @@ async fn a_zone_preference_the_router_cannot_apply_is_refused_at_start() {
     assert!(e.to_string().contains("none or locally-optimistic"), "{e}");
     assert!(build(config("locally-optimistic", "z1")).await.is_ok());
 }
+
+#[tokio::test]
+async fn the_route_table_is_shown_on_the_status_port() {
+    let r = start().await;
+    let port = backend("shown").await;
+    let mut m = reg(port, "shown.example.com/api", "3");
+    m.protocol = Some("http2".into());
+    m.availability_zone = Some("z2".into());
+    m.route_service_url = Some("https://rs.example.com/".into());
+    r.bus.publish_json("router.register", &m).await.expect("pub");
+    let table = testkit::eventually("listed", Duration::from_secs(5), || async {
+        let t: serde_json::Value =
+            reqwest::get(format!("{}/routes", r.status)).await.ok()?.json().await.ok()?;
+        t.get("shown.example.com/api").is_some().then_some(t)
+    })
+    .await
+    .expect("the route is listed");
+    let e = &table["shown.example.com/api"][0];
+    assert_eq!(e["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        (e["protocol"].as_str(), e["availability_zone"].as_str()),
+        (Some("http2"), Some("z2"))
+    );
+    assert_eq!(e["route_service_url"], "https://rs.example.com/");
+    assert_eq!(
+        (e["private_instance_index"].as_str(), e["app_id"].as_str()),
+        (Some("3"), Some("app-guid"))
+    );
+    assert!(e["ttl"].as_u64().is_some_and(|t| t > 100 && t <= 120), "{e}");
+}
