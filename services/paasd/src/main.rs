@@ -49,7 +49,7 @@ enum Command {
         #[command(subcommand)]
         command: StackCommand,
     },
-    /// Check a configuration file and print the effective configuration.
+    /// Check a configuration file and print the effective configuration (secrets hidden).
     CheckConfig {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -115,7 +115,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let cfg = PaasdConfig::load(config.as_deref(), None)?;
-            println!("{}", toml::to_string_pretty(&cfg)?);
+            let mut shown = toml::Value::try_from(&cfg)?;
+            secrets::hide(&mut shown);
+            println!("{}", toml::to_string_pretty(&shown)?);
             Ok(())
         }
     }

@@ -56,9 +56,14 @@ fn valid_configuration_prints_the_effective_values() {
         .arg("check-config")
         .env("PAAS_DATA_DIR", dir.path())
         .env("PAAS_LOGS_ADDR", "127.0.0.1:9999")
+        .env("PAAS_ROUTER_ROUTE_SERVICES_SECRET", "rs-secret-value")
+        .env("PAAS_API_DATABASE_URL", "postgres://paas:db-password@db.internal/paas")
         .output()
         .expect("paasd runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.1:9999"), "{text}");
+    // Secrets are not printed.
+    assert!(!text.contains("rs-secret-value") && !text.contains("db-password"), "{text}");
+    assert!(text.contains("postgres://paas:(hidden)@db.internal/paas"), "{text}");
 }
