@@ -331,6 +331,16 @@ pub struct StopRequest {
     pub instance: InstanceKey,
 }
 
+/// The scheduler's answer to a claim (`POST /v1/actual_lrps/claim`): the desired LRP's routes
+/// as they are now, read after the claim was stored. A cell whose instance was started with
+/// other routes (they changed between the auction and the claim) announces these, unless a
+/// [`RoutesUpdate`] reached it first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<Route>>,
+}
+
 /// Scheduler → cell: a desired LRP's routes changed (`POST /internal/v1/routes`); the cell's
 /// instances of it register the new routes and unregister the ones that are gone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

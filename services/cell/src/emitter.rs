@@ -85,6 +85,12 @@ impl Emitter {
         self.publish(subjects::ROUTER_REGISTER, &now).await;
     }
 
+    /// The routes `instance` is to announce, unless it has been told others already (a route
+    /// update that arrived first is newer). Used before the instance is announced.
+    pub fn first_routes(&self, instance: &str, routes: Vec<Route>) {
+        self.table().entry(instance.to_owned()).or_default().routes.get_or_insert(routes);
+    }
+
     /// Stop announcing `instance` and tell the routers. What the scheduler sent for it is
     /// kept until [`Emitter::forget`].
     pub async fn unregister(&self, instance: &str) {

@@ -67,9 +67,17 @@ impl Instance {
     /// Run to the end; every resource is released before this returns.
     pub async fn run(self) {
         let key = self.key();
-        if let Err(e) = self.shared.reporter.report("claim", &self.report()).await {
-            tracing::warn!(process_guid = %key.process_guid, instance = key.index, error = %e, "claim refused");
-            return;
+        match self.shared.reporter.claim(&self.report()).await {
+            Err(e) => {
+                tracing::warn!(process_guid = %key.process_guid, instance = key.index, error = %e, "claim refused");
+                return;
+            }
+            // The routes changed after the auction: announce the current ones (unless the
+            // scheduler's route update came first).
+            Ok(Some(routes)) if routes != self.start.desired.routes => {
+                self.shared.emitter.first_routes(&self.start.instance_guid, routes);
+            }
+            Ok(_) => {}
         }
         let short = container::short_id(&self.start.instance_guid);
         let mut sandbox: Option<Sandbox> = None;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use wire::lrp::{ActualLrp, CellPresence, EvacuateResult, InstanceReport};
+use wire::lrp::{ActualLrp, CellPresence, ClaimResult, EvacuateResult, InstanceReport, Route};
 
 pub trait Reporter: Send + Sync + 'static {
     fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>>;
@@ -15,6 +15,13 @@ pub trait Reporter: Send + Sync + 'static {
         kind: &'a str,
         r: &'a InstanceReport,
     ) -> BoxFuture<'a, Result<(), String>>;
+    /// Claim an instance; the answer may carry the desired LRP's routes as they are now.
+    fn claim<'a>(
+        &'a self,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<Option<Vec<Route>>, String>> {
+        Box::pin(async move { self.report("claim", r).await.map(|()| None) })
+    }
     /// Hand a running instance over while this cell drains; `Ok(true)`: keep it running (and
     /// routable) for now, `Ok(false)`: stop it.
     fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>>;
@@ -68,6 +75,22 @@ impl HttpReporter {
 impl Reporter for HttpReporter {
     fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.post("/v1/cells/presence", p))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<Option<Vec<Route>>, String>> {
+        Box::pin(async move {
+            let res = self.send("/v1/actual_lrps/claim", r).await?;
+            // A scheduler that answers 204 says nothing of the routes.
+            let body = res.bytes().await.map_err(|e| e.to_string())?;
+            if body.is_empty() {
+                return Ok(None);
+            }
+            let answer: ClaimResult = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+            Ok(answer.routes)
+        })
     }
 
     fn report<'a>(

@@ -246,8 +246,15 @@ async fn restart_instance(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn claim(State(api): State<Api>, Json(r): Json<InstanceReport>) -> Result<StatusCode> {
-    api.engine.claim(&r).await.map(|()| StatusCode::NO_CONTENT)
+/// The claim, answered with the desired routes read after it is stored: a route change that
+/// did not reach the cell (the instance was not claimed yet) is in the answer.
+async fn claim(
+    State(api): State<Api>,
+    Json(r): Json<InstanceReport>,
+) -> Result<Json<wire::lrp::ClaimResult>> {
+    api.engine.claim(&r).await?;
+    let desired = api.engine.repo.get_desired(&r.instance.process_guid).await?;
+    Ok(Json(wire::lrp::ClaimResult { routes: desired.map(|d| d.routes) }))
 }
 
 async fn start(State(api): State<Api>, Json(r): Json<InstanceReport>) -> Result<StatusCode> {

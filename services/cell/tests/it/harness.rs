@@ -26,9 +26,18 @@ pub struct FakeScheduler {
     /// Instances this scheduler believes are on the cell besides what its reports say (as
     /// left by an earlier run of the cell).
     pub known: Mutex<Vec<ActualLrp>>,
+    /// The routes a claim is answered with (none: the answer says nothing of routes).
+    pub claim_routes: Mutex<Option<Vec<wire::lrp::Route>>>,
 }
 
 impl cell::report::Reporter for FakeScheduler {
+    fn claim<'a>(
+        &'a self,
+        r: &'a InstanceReport,
+    ) -> BoxFuture<'a, Result<Option<Vec<wire::lrp::Route>>, String>> {
+        let routes = self.claim_routes.lock().expect("lock").clone();
+        Box::pin(async move { self.report("claim", r).await.map(|()| routes) })
+    }
     fn presence<'a>(&'a self, p: &'a CellPresence) -> BoxFuture<'a, Result<(), String>> {
         if p.evacuating {
             self.saw_evacuating.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -1,6 +1,7 @@
 //! Routes that change while an instance runs (`cf map-route`, `cf bind-route-service`), on
 //! both backends: the scheduler sends the new set (`POST /internal/v1/routes`) and the cell's
-//! instances of that process announce it at once, unregistering what is gone.
+//! instances of that process announce it at once, unregistering what is gone; a change that
+//! came before the claim arrives in the claim's answer.
 
 use std::time::Duration;
 
@@ -105,6 +106,20 @@ async fn changed_routes_reach_the_routers_without_a_restart(backend: Backend) {
     };
     bus::BusExt::publish_json(&*c.bus, wire::subjects::ROUTER_START, &start).await.expect("pub");
     assert_eq!(next(&mut registered, &instance, 1).await, pairs(&[("b.apps.localhost", Some(rs))]));
+
+    // Routes that changed between the auction and the claim come back in the claim's answer:
+    // a new instance announces those, not the ones it was started with.
+    *c.scheduler.claim_routes.lock().expect("lock") =
+        Some(vec![route("late.apps.localhost", None)]);
+    let late = lrp(&url, &sha, "exec python3 -m http.server $PORT", 30);
+    c.send_work(&late).await;
+    c.report("start", &late, Duration::from_secs(30)).await;
+    assert_eq!(
+        next(&mut registered, &late.instance_guid, 1).await,
+        pairs(&[("late.apps.localhost", None)])
+    );
+    c.stop(&late).await;
+    c.report("remove", &late, Duration::from_secs(30)).await;
 
     // Stopped: what it announced last is unregistered; the cell no longer knows the process.
     c.stop(&app).await;

@@ -206,7 +206,29 @@ async fn a_route_change_reaches_the_cells_holding_the_process() {
         .await
         .expect("told");
         assert_eq!(told[1].1.routes[0].uri, "c.example.com");
-        // The same PUT again changes nothing and tells nobody; the next change is the third.
+        // The other instance is claimed only now: its cell was not told, and the claim's
+        // answer carries the routes as they are.
+        let (rep_url, start) = &placed[1];
+        let key = wire::lrp::InstanceKey {
+            process_guid: "p-1".into(),
+            index: start.index,
+            instance_guid: start.instance_guid.clone(),
+        };
+        let claim = wire::lrp::InstanceReport::new(key, rep_url.trim_start_matches("http://"));
+        let answer: wire::lrp::ClaimResult = http
+            .post(format!("{}/v1/actual_lrps/claim", r.url))
+            .header("authorization", &internal)
+            .json(&claim)
+            .send()
+            .await
+            .expect("claim")
+            .json()
+            .await
+            .expect("the claim answers with the routes");
+        let uris: Vec<String> = answer.routes.expect("routes").into_iter().map(|r| r.uri).collect();
+        assert_eq!(uris, ["c.example.com"]);
+        // The same PUT again changes nothing and tells nobody; the next change goes to both
+        // cells, each holding a claimed instance now.
         send(http.put(format!("{}/v1/desired_lrps/p-1", r.url)).json(&d)).await;
         send(
             http.patch(format!("{}/v1/desired_lrps/p-1", r.url))
@@ -215,10 +237,13 @@ async fn a_route_change_reaches_the_cells_holding_the_process() {
         .await;
         let told = testkit::eventually("the last PATCH told", Duration::from_secs(10), || async {
             let t = rerouted();
-            t.last().filter(|(_, u)| u.routes.is_empty()).map(|_| t.clone())
+            (t.iter().filter(|(_, u)| u.routes.is_empty()).count() == 2).then_some(t)
         })
         .await
         .expect("told");
-        assert_eq!(told.len(), 3, "{told:?}");
+        assert_eq!(told.len(), 4, "{told:?}");
+        let mut cells: Vec<&str> = told[2..].iter().map(|(c, _)| c.as_str()).collect();
+        cells.sort_unstable();
+        assert_eq!(cells, ["http://c1", "http://c2"]);
     }
 }
