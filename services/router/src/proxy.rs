@@ -155,15 +155,8 @@ pub async fn handle(p: Proxy, remote: Peer, https: bool, req: Request<Incoming>)
     res
 }
 
-fn bodiless<B>(req: &Request<B>) -> bool {
-    bodiless_headers(req.headers())
-}
-
-pub(crate) fn bodiless_parts(parts: &axum::http::request::Parts) -> bool {
-    bodiless_headers(&parts.headers)
-}
-
-fn bodiless_headers(h: &HeaderMap) -> bool {
+/// Whether a request with these headers has no body (so it may be sent again).
+pub(crate) fn bodiless(h: &HeaderMap) -> bool {
     !h.contains_key(header::TRANSFER_ENCODING)
         && h.get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -264,7 +257,7 @@ async fn route(
         return route_service::forward(p, &url, &ctx, &parts, body, &pool).await;
     }
     let mut upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-    let retryable = bodiless(&req);
+    let retryable = bodiless(req.headers());
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
     let mut tried: Vec<String> = Vec::new();

@@ -296,7 +296,7 @@ pub async fn forward(
         zone: None,
         inflight: Default::default(),
     };
-    let retryable = proxy::bodiless_parts(parts);
+    let retryable = proxy::bodiless(&parts.headers);
     let mut body = Some(body);
     for _ in 0..MAX_ATTEMPTS {
         let b = match body.take() {

@@ -170,6 +170,20 @@ impl Client {
         (status, loc, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// DELETE an asynchronous resource: 202, then the job once it left PROCESSING.
+    pub async fn delete_job(&self, path: &str) -> Value {
+        let res = self
+            .http
+            .delete(self.full(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(res.status(), 202, "DELETE {path}");
+        let loc = res.headers()["location"].to_str().expect("location").to_owned();
+        self.wait_job(&loc).await
+    }
+
     /// Poll a job until it leaves PROCESSING.
     pub async fn wait_job(&self, location: &str) -> Value {
         testkit::eventually("job finished", Duration::from_secs(20), || async {

@@ -112,16 +112,7 @@ async fn a_cf_client_pages_filters_creates_and_deletes() {
         assert_eq!(spaces["included"]["organizations"][0]["name"], "alpha");
         let space = spaces["resources"][0]["guid"].as_str().expect("space").to_owned();
         for path in [format!("/v3/spaces/{space}"), format!("/v3/organizations/{alpha}")] {
-            let res = c
-                .http
-                .delete(format!("{}{path}", p.url))
-                .bearer_auth(&c.token)
-                .send()
-                .await
-                .expect("delete");
-            assert_eq!(res.status(), 202, "{path}");
-            let loc = res.headers()["location"].to_str().expect("location").to_owned();
-            assert_eq!(c.wait_job(&loc).await["state"], "COMPLETE");
+            assert_eq!(c.delete_job(&path).await["state"], "COMPLETE");
             assert_eq!(c.get(&path).await.0, StatusCode::NOT_FOUND, "{path} is gone");
         }
         assert_eq!(follow(&c, "/v3/organizations").await.len(), 4);

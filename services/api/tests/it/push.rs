@@ -243,16 +243,7 @@ async fn cf_push_sequence_ends_started_with_desired_state_sent() {
         ] {
             assert!(kinds.contains(&k), "{k} in {kinds:?}");
         }
-        let res = c
-            .http
-            .delete(format!("{}/v3/apps/{app}", p.url))
-            .bearer_auth(&p.admin_token)
-            .send()
-            .await
-            .expect("delete");
-        assert_eq!(res.status(), 202);
-        let loc = res.headers()["location"].to_str().expect("loc").to_owned();
-        assert_eq!(c.wait_job(&loc).await["state"], "COMPLETE");
+        assert_eq!(c.delete_job(&format!("/v3/apps/{app}")).await["state"], "COMPLETE");
         assert_eq!(c.get(&format!("/v3/apps/{app}")).await.0, StatusCode::NOT_FOUND);
         p.stop().await;
     }

@@ -390,16 +390,7 @@ async fn route_services_bind_into_the_desired_routes_with_cc_errors() {
         // Deleting the route deletes its binding.
         let (st, b) = admin.post("/v3/service_route_bindings", bind_body(&guarded, &rs)).await;
         assert_eq!(st, StatusCode::CREATED, "{b}");
-        let res = admin
-            .http
-            .delete(format!("{}/v3/routes/{guarded}", p.url))
-            .bearer_auth(&p.admin_token)
-            .send()
-            .await
-            .expect("delete");
-        assert_eq!(res.status(), 202);
-        let loc = res.headers()["location"].to_str().expect("location").to_owned();
-        assert_eq!(admin.wait_job(&loc).await["state"], "COMPLETE");
+        assert_eq!(admin.delete_job(&format!("/v3/routes/{guarded}")).await["state"], "COMPLETE");
         assert_eq!(total(&admin, "/v3/service_route_bindings").await, 0);
         assert_eq!(
             admin.get(&format!("/v3/service_route_bindings/{}", guid(&b))).await.0,
@@ -416,16 +407,7 @@ async fn route_services_bind_into_the_desired_routes_with_cc_errors() {
         // Deleting a space with a bound route leaves nothing behind.
         let (st, b) = admin.post("/v3/service_route_bindings", bind_body(&plain_route, &rs)).await;
         assert_eq!(st, StatusCode::CREATED, "{b}");
-        let res = admin
-            .http
-            .delete(format!("{}/v3/spaces/{space}", p.url))
-            .bearer_auth(&p.admin_token)
-            .send()
-            .await
-            .expect("delete");
-        assert_eq!(res.status(), 202);
-        let loc = res.headers()["location"].to_str().expect("location").to_owned();
-        let job = admin.wait_job(&loc).await;
+        let job = admin.delete_job(&format!("/v3/spaces/{space}")).await;
         assert_eq!(job["state"], "COMPLETE", "{job}");
         assert_eq!(total(&admin, "/v3/service_route_bindings").await, 0);
         assert_eq!(total(&admin, &format!("/v3/service_instances?space_guids={space}")).await, 0);

@@ -282,17 +282,8 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     let _ = paasd.child.wait();
     let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
     ports.wait_ready(Duration::from_secs(60)).await;
-    testkit::eventually("served again after a restart", Duration::from_secs(90), || async {
-        let res = http
-            .get(format!("{router}/hello.txt"))
-            .header("host", "hello.apps.localhost")
-            .send()
-            .await
-            .ok()?;
-        (res.status() == 200).then_some(())
-    })
-    .await
-    .expect("the app is served again");
+    // Served again after the restart (placed anew after the bulk sync).
+    routed(&http, &router, "hello.apps.localhost", true, Duration::from_secs(90)).await;
     let stats = cf.get(&format!("/v3/processes/{app}/stats")).await;
     assert_eq!(stats["resources"][0]["state"], "RUNNING", "{stats}");
 
@@ -345,7 +336,7 @@ async fn a_push_runs_as_plain_processes_without_runc() {
     // scheduler tells the cell, which registers and unregisters it (no restart, no waiting
     // for the routers to prune it).
     let extra = map_route(&cf, &app, "extra").await;
-    routed(&cf.http, &router, "extra.apps.localhost", true).await;
+    routed(&cf.http, &router, "extra.apps.localhost", true, AT_ONCE).await;
     let (st, _) = cf
         .call(
             reqwest::Method::DELETE,
@@ -354,8 +345,8 @@ async fn a_push_runs_as_plain_processes_without_runc() {
         )
         .await;
     assert_eq!(st, 204);
-    routed(&cf.http, &router, "extra.apps.localhost", false).await;
-    routed(&cf.http, &router, "hello.apps.localhost", true).await;
+    routed(&cf.http, &router, "extra.apps.localhost", false, AT_ONCE).await;
+    routed(&cf.http, &router, "hello.apps.localhost", true, AT_ONCE).await;
 
     // A route service bound to the app's route (cf create-user-provided-service -r,
     // cf bind-route-service): every request goes through it first, and straight to the app
@@ -462,14 +453,23 @@ pub async fn map_route(cf: &Cf, app: &str, host: &str) -> Mapped {
     Mapped { route, destination }
 }
 
-/// Wait until the router serves `host` (or, `false`, no longer does), well within the 20 s
-/// re-registration and the 120 s prune: a change must reach the routers at once.
-pub async fn routed(http: &reqwest::Client, router: &str, host: &str, served: bool) {
+/// Wait until the router serves `host` (or, `false`, no longer does) `within`.
+pub async fn routed(
+    http: &reqwest::Client,
+    router: &str,
+    host: &str,
+    served: bool,
+    within: Duration,
+) {
     let what = format!("{host} {}", if served { "served" } else { "unrouted" });
-    testkit::eventually(&what, Duration::from_secs(10), || async {
+    testkit::eventually(&what, within, || async {
         let res = http.get(format!("{router}/hello.txt")).header("host", host).send().await.ok()?;
         ((res.status() == 200) == served).then_some(())
     })
     .await
-    .expect("the route change reached the router");
+    .expect("the router's table as expected in time");
 }
+
+/// A route change must reach the routers at once: well within the 20 s re-registration and
+/// the 120 s prune.
+const AT_ONCE: Duration = Duration::from_secs(10);
