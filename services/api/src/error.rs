@@ -1,4 +1,4 @@
-//! The CF v3 error envelope (contracts/ccapi.md §5): one error type for the public API, each
+//! The CF v3 error envelope (docs/api.md, "Errors"): one error type for the public API, each
 //! variant mapped to its HTTP status, code and title right here.
 
 use axum::http::StatusCode;
@@ -43,6 +43,9 @@ pub enum ApiError {
     ServiceUnavailable(String),
     #[error("An unknown error occurred.")]
     Internal(String),
+    /// A stored row that does not decode: never shown as an empty value, always named.
+    #[error("An unknown error occurred.")]
+    Corrupt { table: &'static str, id: String, detail: String },
 }
 
 impl ApiError {
@@ -69,7 +72,9 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, 130008, "CF-ServiceInstanceAlreadyBoundToSameRoute")
             }
             Self::ServiceUnavailable(_) => (S::SERVICE_UNAVAILABLE, 10015, "CF-ServiceUnavailable"),
-            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, 10001, "UnknownError"),
+            Self::Internal(_) | Self::Corrupt { .. } => {
+                (S::INTERNAL_SERVER_ERROR, 10001, "UnknownError")
+            }
         }
     }
 
@@ -84,6 +89,26 @@ impl ApiError {
         }
     }
 
+    /// What went wrong, with the detail of server-side failures (for logs and start-up errors).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Internal(detail) => detail.clone(),
+            Self::Corrupt { table, id, detail } => format!("{table} row {id}: {detail}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Server-side failures are logged with their detail (which never reaches the client).
+    pub fn log(&self) {
+        match self {
+            Self::Internal(detail) => tracing::error!(error = %detail, "api request failed"),
+            Self::Corrupt { table, id, detail } => {
+                tracing::error!(table, id, error = %detail, "a stored row does not decode")
+            }
+            _ => {}
+        }
+    }
+
     #[cfg(test)]
     pub fn status(&self) -> StatusCode {
         self.parts().0
@@ -92,9 +117,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
-            tracing::error!(error = %detail, "api request failed");
-        }
+        self.log();
         let (status, ..) = self.parts();
         (status, Json(json!({ "errors": self.entries() }))).into_response()
     }

@@ -6,38 +6,13 @@
 
 mod access;
 pub mod admin;
-mod apps;
-mod buildpacks;
-mod builds;
-mod desired;
-mod domains;
-mod droplets;
+mod domain;
 mod error;
-mod events;
-mod internal;
-mod jobs;
+mod http;
 mod keys;
-mod logs;
-mod manifest;
-mod metadata;
-mod orgs;
-mod packages;
-mod paging;
-mod processes;
-mod quotas;
-mod roles;
-mod root;
-mod route_bindings;
-mod routes;
-mod services;
-mod space_quotas;
-mod spaces;
-mod stats;
+mod store;
 mod uaa;
-mod upload;
-mod usage;
 pub mod users;
-mod util;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -158,6 +133,8 @@ pub enum Error {
     Config(String),
     #[error("api database: {0}")]
     Db(#[from] kit::db::DbError),
+    #[error("api database: {0}")]
+    Store(String),
     #[error("api data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error("api listener: {0}")]
@@ -176,6 +153,8 @@ pub struct AppState {
     pub uaa: Arc<uaa::Uaa>,
     pub blobs: blobstore::DynBlobstore,
     pub http: reqwest::Client,
+    /// Background work of jobs; shutdown waits for it (within the drain time).
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -231,9 +210,11 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         ]
     );
     db.migrate(sqlite, postgres).await?;
-    orgs::ensure_default_quota(&db).await.map_err(|e| Error::Db(e.into()))?;
-    domains::ensure_shared(&db, &config.apps_domain).await.map_err(|e| Error::Db(e.into()))?;
-    let orphans = jobs::fail_orphans(&db).await.map_err(|e| Error::Db(e.into()))?;
+    http::orgs::ensure_default_quota(&db).await.map_err(|e| Error::Db(e.into()))?;
+    http::domains::ensure_shared(&db, &config.apps_domain)
+        .await
+        .map_err(|e| Error::Db(e.into()))?;
+    let orphans = domain::jobs::fail_orphans(&db).await.map_err(|e| Error::Store(e.detail()))?;
     if orphans > 0 {
         tracing::warn!(jobs = orphans, "failed jobs left running by a previous start");
     }
@@ -274,8 +255,9 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         uaa,
         blobs,
         http: kit::http::client(),
+        tasks: tokio_util::task::TaskTracker::new(),
     };
-    buildpacks::install_bundled(&state, &deps.bundled_buildpacks)
+    http::buildpacks::install_bundled(&state, &deps.bundled_buildpacks)
         .await
         .map_err(|e| Error::Blobstore(format!("installing the bundled buildpacks: {e}")))?;
     Ok(Service { state, listener, ready, admin })
@@ -285,10 +267,10 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
 pub fn routes(state: AppState, ready: Readiness) -> Router {
     Router::new()
         .merge(uaa::routes(state.uaa.clone()))
-        .merge(root::routes(state.clone()))
+        .merge(http::root::routes(state.clone()))
         .merge(
             v3_routes(&state.config)
-                .layer(axum::middleware::from_fn_with_state(state.clone(), metadata::layer))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), http::metadata::layer))
                 .with_state(state.clone()),
         )
         .merge(kit::http::ops_routes(ready, state.metrics.clone()))
@@ -298,25 +280,25 @@ pub fn routes(state: AppState, ready: Readiness) -> Router {
 /// The CF v3 surface and the internal API.
 fn v3_routes(config: &Config) -> Router<AppState> {
     Router::new()
-        .merge(orgs::routes())
-        .merge(spaces::routes())
-        .merge(roles::routes())
-        .merge(quotas::routes())
-        .merge(space_quotas::routes())
-        .merge(domains::routes())
-        .merge(services::routes())
-        .merge(route_bindings::routes())
-        .merge(routes::routes())
-        .merge(apps::routes())
-        .merge(processes::routes())
-        .merge(packages::routes(config.max_upload_bytes))
-        .merge(builds::routes())
-        .merge(droplets::routes())
-        .merge(buildpacks::routes())
-        .merge(manifest::routes())
-        .merge(jobs::routes())
-        .merge(events::routes())
-        .merge(internal::routes(config.max_droplet_bytes))
+        .merge(http::orgs::routes())
+        .merge(http::spaces::routes())
+        .merge(http::roles::routes())
+        .merge(http::quotas::routes())
+        .merge(http::space_quotas::routes())
+        .merge(http::domains::routes())
+        .merge(http::services::routes())
+        .merge(http::route_bindings::routes())
+        .merge(http::routes::routes())
+        .merge(http::apps::routes())
+        .merge(http::processes::routes())
+        .merge(http::packages::routes(config.max_upload_bytes))
+        .merge(http::builds::routes())
+        .merge(http::droplets::routes())
+        .merge(http::buildpacks::routes())
+        .merge(http::manifest::routes())
+        .merge(http::jobs::routes())
+        .merge(http::events::routes())
+        .merge(http::internal::routes(config.max_droplet_bytes))
 }
 
 /// CF's answer for a path the api does not know.
@@ -348,7 +330,7 @@ impl Service {
         );
         let resync = kit::spawn_named(
             "api-resync",
-            desired::run_resync(
+            http::desired::run_resync(
                 self.state.clone(),
                 Duration::from_secs(self.state.config.resync_secs.max(1)),
                 shutdown.clone(),
@@ -356,15 +338,22 @@ impl Service {
         );
         let sweeper = kit::spawn_named(
             "api-staging-sweeper",
-            builds::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
+            http::builds::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
         );
         let app_events = kit::spawn_named(
             "api-app-events",
-            internal::run_app_events(self.state.clone(), shutdown.clone()),
+            http::internal::run_app_events(self.state.clone(), shutdown.clone()),
         );
         let drain = Duration::from_secs(self.state.config.drain_secs);
         let app = routes(self.state.clone(), self.ready.clone());
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
+        self.state.tasks.close();
+        if tokio::time::timeout(drain, self.state.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                jobs = self.state.tasks.len(),
+                "jobs still running at the end of the drain"
+            );
+        }
         health.abort();
         resync.abort();
         sweeper.abort();

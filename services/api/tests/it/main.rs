@@ -3,6 +3,7 @@
 mod forged;
 mod harness;
 mod labels;
+mod layers;
 mod matrix;
 mod orgs;
 mod push;

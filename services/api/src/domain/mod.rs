@@ -1,0 +1,13 @@
+//! The domain: the api's rules and orchestration between the HTTP layer and the store — app
+//! lifecycle, cascading deletes, desired-state sync with the scheduler, manifest apply and the
+//! jobs that run them. Access decisions stay in `crate::access`.
+//!
+//! It never parses a request or renders a response, and never writes SQL: it calls the store,
+//! inside a transaction when a change spans several statements.
+
+pub mod apps;
+pub mod deletion;
+pub mod desired;
+pub mod jobs;
+pub mod manifest;
+pub mod staging;

@@ -1,0 +1,721 @@
+//! Apps (contracts/ccapi.md §4.5, §3.5): create (with their `web` process, guid = app guid),
+//! list, get, update, delete as a job, start/stop/restart, environment variables, the current
+//! droplet, and the generated manifest. Every state change reaches the scheduler through
+//! [`crate::http::desired`].
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use crate::access::{Caller, Need};
+use crate::error::{ApiError, ApiResult};
+use crate::http::events::{self, Actor};
+use crate::http::extract::body;
+use crate::http::paging::ListQuery;
+use crate::http::spaces::Space;
+use crate::http::util::{check_name, link, link_method, metadata, to_one, ts};
+use crate::store::Select;
+use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/apps", get(list).post(create))
+        .route("/v3/apps/{guid}", get(show).patch(update).delete(remove))
+        .route("/v3/apps/{guid}/actions/start", post(start))
+        .route("/v3/apps/{guid}/actions/stop", post(stop))
+        .route("/v3/apps/{guid}/actions/restart", post(restart))
+        .route("/v3/apps/{guid}/environment_variables", get(env_vars).patch(patch_env_vars))
+        .route("/v3/apps/{guid}/env", get(env))
+        .route(
+            "/v3/apps/{guid}/relationships/current_droplet",
+            get(current_droplet_rel).patch(set_current_droplet),
+        )
+        .route("/v3/apps/{guid}/droplets/current", get(current_droplet))
+        .route("/v3/apps/{guid}/manifest", get(generated_manifest))
+        .route("/v3/apps/{guid}/ssh_enabled", get(ssh_enabled))
+        .route("/internal/v4/log_access/{guid}", get(log_access))
+        .route("/v3/deployments", get(deployments))
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub guid: String,
+    pub name: String,
+    pub space_guid: String,
+    pub state: String,
+    pub lifecycle_type: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub droplet_guid: String,
+    pub env: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl App {
+    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        let bps: String = r.try_get("buildpacks")?;
+        let env: String = r.try_get("env")?;
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            name: r.try_get("name")?,
+            space_guid: r.try_get("space_guid")?,
+            state: r.try_get("state")?,
+            lifecycle_type: r.try_get("lifecycle_type")?,
+            buildpacks: serde_json::from_str(&bps).unwrap_or_default(),
+            stack: r.try_get("stack")?,
+            droplet_guid: r.try_get("droplet_guid")?,
+            env: serde_json::from_str(&env).unwrap_or_default(),
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+
+    pub fn present(&self, s: &AppState) -> Value {
+        let base = format!("{}/apps/{}", s.v3(), self.guid);
+        let data = if self.lifecycle_type == "docker" {
+            json!({})
+        } else {
+            json!({"buildpacks": self.buildpacks, "stack": self.stack})
+        };
+        json!({
+            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
+            "name": self.name, "state": self.state,
+            "lifecycle": {"type": self.lifecycle_type, "data": data},
+            "relationships": {"space": to_one(&self.space_guid), "current_droplet": to_one(&self.droplet_guid)},
+            "metadata": metadata(),
+            "links": {
+                "self": link(base.clone()),
+                "space": link(format!("{}/spaces/{}", s.v3(), self.space_guid)),
+                "processes": link(format!("{base}/processes")),
+                "packages": link(format!("{base}/packages")),
+                "environment_variables": link(format!("{base}/environment_variables")),
+                "current_droplet": link(format!("{base}/droplets/current")),
+                "droplets": link(format!("{base}/droplets")),
+                "tasks": link(format!("{base}/tasks")),
+                "start": link_method(format!("{base}/actions/start"), "POST"),
+                "stop": link_method(format!("{base}/actions/stop"), "POST"),
+                "revisions": link(format!("{base}/revisions")),
+                "deployed_revisions": link(format!("{base}/revisions/deployed")),
+                "features": link(format!("{base}/features")),
+            },
+        })
+    }
+}
+
+pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<App>> {
+    let row = sqlx::query("SELECT * FROM apps WHERE guid = $1")
+        .bind(guid)
+        .fetch_optional(&s.db.pool)
+        .await?;
+    row.as_ref().map(App::from_row).transpose()
+}
+
+pub async fn find_by_name(s: &AppState, space: &str, name: &str) -> ApiResult<Option<App>> {
+    let row = sqlx::query("SELECT * FROM apps WHERE space_guid = $1 AND name_key = $2")
+        .bind(space)
+        .bind(name.to_lowercase())
+        .fetch_optional(&s.db.pool)
+        .await?;
+    row.as_ref().map(App::from_row).transpose()
+}
+
+/// The app and its space, if the caller may read it (404 "App" otherwise) and has `need`.
+pub async fn require_with_space(
+    s: &AppState,
+    c: &Caller,
+    guid: &str,
+    need: Need,
+) -> ApiResult<(App, Space)> {
+    let app = find(s, guid).await?.ok_or(ApiError::NotFound("App"))?;
+    let space =
+        crate::http::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("App"))?;
+    c.require_space(&space.guid, &space.org_guid, "App", need).await?;
+    Ok((app, space))
+}
+
+pub async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<App> {
+    Ok(require_with_space(s, c, guid, need).await?.0)
+}
+
+/// What a new app starts with.
+#[derive(Debug, Clone, Default)]
+pub struct NewApp {
+    pub name: String,
+    pub lifecycle_type: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Create an app (STOPPED) and its web process.
+pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor) -> ApiResult<App> {
+    check_name(&new.name, "App")?;
+    crate::http::quotas::check_apps(s, &space.org_guid, &space.guid).await?;
+    let now = now_ms();
+    let lifecycle =
+        if new.lifecycle_type.is_empty() { "buildpack".to_owned() } else { new.lifecycle_type };
+    let app = App {
+        guid: new_guid(),
+        name: new.name,
+        space_guid: space.guid.clone(),
+        state: "STOPPED".into(),
+        lifecycle_type: lifecycle,
+        buildpacks: new.buildpacks,
+        stack: if new.stack.is_empty() { s.config.default_stack.clone() } else { new.stack },
+        droplet_guid: String::new(),
+        env: new.env,
+        created_at: now,
+        updated_at: now,
+    };
+    let res = sqlx::query(
+        "INSERT INTO apps (guid, name, name_key, space_guid, state, lifecycle_type, buildpacks, stack, image, \
+         droplet_guid, env, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', '', $9, $10, $10)",
+    )
+    .bind(&app.guid)
+    .bind(&app.name)
+    .bind(app.name.to_lowercase())
+    .bind(&app.space_guid)
+    .bind(&app.state)
+    .bind(&app.lifecycle_type)
+    .bind(json!(app.buildpacks).to_string())
+    .bind(&app.stack)
+    .bind(json!(app.env).to_string())
+    .bind(now)
+    .execute(&s.db.pool)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Uniqueness(format!(
+                "App with the name '{}' already exists.",
+                app.name
+            )))
+        }
+        r => r?,
+    };
+    crate::http::processes::create(s, &app, "web", None).await?;
+    let t = space.target(&app.guid, "app", &app.name);
+    events::record(s, "audit.app.create", actor, &t, json!({"request": {"name": app.name}})).await;
+    Ok(app)
+}
+
+fn lifecycle_of(v: &Value) -> ApiResult<(String, Vec<String>, String)> {
+    let Some(l) = v.get("lifecycle").filter(|l| !l.is_null()) else {
+        return Ok((String::new(), vec![], String::new()));
+    };
+    let kind = l.get("type").and_then(Value::as_str).unwrap_or("buildpack").to_owned();
+    if kind != "buildpack" && kind != "docker" {
+        return Err(ApiError::Unprocessable(
+            "Lifecycle type must be 'buildpack' or 'docker'".into(),
+        ));
+    }
+    let bps = match l.pointer("/data/buildpacks") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "Lifecycle buildpacks must be an array of names".into(),
+            ))
+        }
+    };
+    let stack = l.pointer("/data/stack").and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok((kind, bps, stack))
+}
+
+fn env_of(v: Option<&Value>) -> ApiResult<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                if k.starts_with("VCAP_") || k == "PORT" {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Environment variable '{k}' cannot start with VCAP_ or be PORT"
+                    )));
+                }
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => continue,
+                    other => other.to_string(),
+                };
+                out.insert(k.clone(), v);
+            }
+        }
+        Some(_) => {
+            return Err(ApiError::Unprocessable("Environment variables must be an object".into()))
+        }
+    }
+    Ok(out)
+}
+
+async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
+    let req: Value = body(&raw)?;
+    let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let space_guid =
+        req.pointer("/relationships/space/data/guid").and_then(Value::as_str).unwrap_or_default();
+    let space = crate::http::spaces::require(&s, &c, space_guid, Need::Developer).await.map_err(
+        |e| match e {
+            ApiError::NotFound(_) => ApiError::Unprocessable(
+                "Invalid space. Ensure that the space exists and you have access to it.".into(),
+            ),
+            e => e,
+        },
+    )?;
+    let (lifecycle_type, buildpacks, stack) = lifecycle_of(&req)?;
+    let env = env_of(req.get("environment_variables"))?;
+    crate::http::buildpacks::check_names(&s, &buildpacks).await?;
+    let app = create_app(
+        &s,
+        &space,
+        NewApp { name, lifecycle_type, buildpacks, stack, env },
+        &Actor::of(&c),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(app.present(&s))).into_response())
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = ListQuery::parse(
+        q.as_deref(),
+        &[
+            "guids",
+            "names",
+            "space_guids",
+            "organization_guids",
+            "stacks",
+            "lifecycle_type",
+            "label_selector",
+            "include",
+        ],
+        &["name", "state"],
+    )?;
+    let mut sel = Select::from("apps");
+    crate::http::metadata::select(&mut sel, &q, "apps.guid")?;
+    sel.filter(q.filter("guids"), "apps.guid")
+        .filter(q.filter("space_guids"), "apps.space_guid")
+        .filter(q.filter("stacks"), "apps.stack");
+    if let Some(names) = q.filter("names") {
+        let keys: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        sel.any("apps.name_key", &keys);
+    }
+    if let Some(t) = q.filter("lifecycle_type") {
+        let t = t.to_vec();
+        sel.any("apps.lifecycle_type", &t);
+    }
+    if let Some(orgs) = q.filter("organization_guids") {
+        let orgs = orgs.to_vec();
+        sel = sel.join("JOIN spaces sp ON sp.guid = apps.space_guid");
+        sel.any("sp.org_guid", &orgs);
+    }
+    sel.visible("apps.space_guid", &c.visible_spaces().await?);
+    let (total, rows) = sel.page(&s.db, &q.window()).await?;
+    let apps = rows.iter().map(App::from_row).collect::<ApiResult<Vec<_>>>()?;
+    let items = apps.iter().map(|a| a.present(&s)).collect();
+    let mut env = q.envelope(&format!("{}/apps", s.v3()), total, items);
+    if let Some(inc) = q.filter("include") {
+        let mut spaces: Vec<Space> = Vec::new();
+        for a in &apps {
+            if !spaces.iter().any(|sp| sp.guid == a.space_guid) {
+                if let Some(sp) = crate::http::spaces::find(&s, &a.space_guid).await? {
+                    spaces.push(sp);
+                }
+            }
+        }
+        let mut included = json!({});
+        if inc.iter().any(|i| i == "space" || i == "space.organization") {
+            included["spaces"] = Value::Array(spaces.iter().map(|sp| sp.present(&s)).collect());
+        }
+        if inc.iter().any(|i| i == "space.organization") {
+            let mut orgs = Vec::new();
+            for sp in &spaces {
+                if let Some(o) = crate::http::orgs::find(&s, &sp.org_guid).await? {
+                    if !orgs.iter().any(|v: &Value| v["guid"] == o.guid.as_str()) {
+                        orgs.push(o.present(&s));
+                    }
+                }
+            }
+            included["organizations"] = Value::Array(orgs);
+        }
+        env["included"] = included;
+    }
+    Ok(Json(env))
+}
+
+async fn show(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(require(&s, &c, &guid, Need::Read).await?.present(&s)))
+}
+
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (mut app, space) = require_with_space(&s, &c, &guid, Need::Developer).await?;
+    let req: Value = body(&raw)?;
+    if let Some(n) = req.get("name").and_then(Value::as_str) {
+        check_name(n, "App")?;
+        app.name = n.to_owned();
+    }
+    let (kind, bps, stack) = lifecycle_of(&req)?;
+    if req.get("lifecycle").is_some_and(|l| !l.is_null()) {
+        if !kind.is_empty() && kind != app.lifecycle_type {
+            return Err(ApiError::Unprocessable("Lifecycle type cannot be changed".into()));
+        }
+        if req.pointer("/lifecycle/data/buildpacks").is_some() {
+            crate::http::buildpacks::check_names(&s, &bps).await?;
+            app.buildpacks = bps;
+        }
+        if !stack.is_empty() {
+            app.stack = stack;
+        }
+    }
+    save(&s, &mut app).await?;
+    let t = space.target(&app.guid, "app", &app.name);
+    events::record(&s, "audit.app.update", &Actor::of(&c), &t, json!({"request": req})).await;
+    Ok(Json(app.present(&s)))
+}
+
+pub async fn save(s: &AppState, app: &mut App) -> ApiResult<()> {
+    app.updated_at = now_ms();
+    let res = sqlx::query(
+        "UPDATE apps SET name = $1, name_key = $2, state = $3, buildpacks = $4, stack = $5, droplet_guid = $6, \
+         env = $7, updated_at = $8 WHERE guid = $9",
+    )
+    .bind(&app.name)
+    .bind(app.name.to_lowercase())
+    .bind(&app.state)
+    .bind(json!(app.buildpacks).to_string())
+    .bind(&app.stack)
+    .bind(&app.droplet_guid)
+    .bind(json!(app.env).to_string())
+    .bind(app.updated_at)
+    .bind(&app.guid)
+    .execute(&s.db.pool)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            Err(ApiError::Uniqueness(format!("App with the name '{}' already exists.", app.name)))
+        }
+        r => r.map(|_| ()).map_err(Into::into),
+    }
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let (app, _) = require_with_space(&s, &c, &guid, Need::Developer).await?;
+    let actor = Actor::of(&c);
+    let s2 = s.clone();
+    let work = async move { delete_app(&s2, &app.guid, &actor).await };
+    let job = crate::domain::jobs::spawn(&s, "app.delete", "apps", &guid, work).await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
+}
+
+/// Stop the app's instances and remove it with everything it owns (blobs included).
+pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
+    let Some(app) = find(s, guid).await? else { return Ok(()) };
+    let space = crate::http::spaces::find(s, &app.space_guid).await?;
+    crate::http::desired::remove_app(s, &app.guid).await?;
+    crate::http::services::unbind_app(s, &app.guid).await?;
+    let blobs = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
+        .bind(guid)
+        .fetch_all(&s.db.pool)
+        .await?;
+    for r in blobs {
+        let g: String = r.try_get("guid")?;
+        if let Ok(k) = blobstore::package_key(&g) {
+            let _ = s.blobs.delete(&k).await;
+        }
+    }
+    let drops = sqlx::query("SELECT guid FROM droplets WHERE app_guid = $1")
+        .bind(guid)
+        .fetch_all(&s.db.pool)
+        .await?;
+    for r in drops {
+        let g: String = r.try_get("guid")?;
+        if let Ok(k) = blobstore::droplet_key(&g) {
+            let _ = s.blobs.delete(&k).await;
+        }
+    }
+    for table in ["route_destinations", "processes", "packages", "builds", "droplets"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE app_guid = $1"))
+            .bind(guid)
+            .execute(&s.db.pool)
+            .await?;
+    }
+    crate::http::metadata::delete_resource(s, "apps", guid).await?;
+    if let Some(space) = space {
+        let t = space.target(&app.guid, "app", &app.name);
+        events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true})).await;
+    }
+    Ok(())
+}
+
+/// Set the desired state; STARTED needs a droplet. Returns the updated app.
+pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) -> ApiResult<()> {
+    if state == "STARTED" && app.droplet_guid.is_empty() && app.lifecycle_type != "docker" {
+        return Err(ApiError::Unprocessable("Assign a droplet before starting this app.".into()));
+    }
+    if state == "STARTED" {
+        let space = crate::http::spaces::find(s, &app.space_guid)
+            .await?
+            .ok_or(ApiError::NotFound("Space"))?;
+        for p in crate::http::processes::of_app(s, &app.guid).await? {
+            crate::http::quotas::check_memory(
+                s,
+                &space.org_guid,
+                &space.guid,
+                &p.guid,
+                p.instances,
+                p.memory_mb,
+            )
+            .await?;
+        }
+    }
+    let starting = state == "STARTED" && (app.state != "STARTED" || restart);
+    app.state = state.to_owned();
+    save(s, app).await?;
+    if starting {
+        crate::http::processes::new_versions(s, app).await?;
+    }
+    crate::http::desired::sync_app(s, &app.guid).await
+}
+
+async fn action(
+    s: AppState,
+    c: Caller,
+    guid: String,
+    state: &str,
+    restart: bool,
+    event: &str,
+) -> ApiResult<Json<Value>> {
+    let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
+    set_state(&s, &mut app, state, restart).await?;
+    let t = space.target(&app.guid, "app", &app.name);
+    events::record(&s, event, &Actor::of(&c), &t, json!({})).await;
+    Ok(Json(app.present(&s)))
+}
+
+async fn start(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    action(s, c, guid, "STARTED", false, "audit.app.start").await
+}
+
+async fn stop(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    action(s, c, guid, "STOPPED", false, "audit.app.stop").await
+}
+
+async fn restart(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    action(s, c, guid, "STARTED", true, "audit.app.restart").await
+}
+
+fn env_body(s: &AppState, app: &App) -> Value {
+    json!({
+        "var": app.env,
+        "links": {
+            "self": link(format!("{}/apps/{}/environment_variables", s.v3(), app.guid)),
+            "app": link(format!("{}/apps/{}", s.v3(), app.guid)),
+        },
+    })
+}
+
+async fn env_vars(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (app, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
+    if !c.secrets_readable(&space.guid).await?
+        && c.require_space(&space.guid, &space.org_guid, "App", Need::AppManager).await.is_err()
+    {
+        return Err(ApiError::NotAuthorized);
+    }
+    Ok(Json(env_body(&s, &app)))
+}
+
+async fn patch_env_vars(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
+    let req: Value = body(&raw)?;
+    let Some(Value::Object(vars)) = req.get("var") else {
+        return Err(ApiError::Unprocessable("Var must be an object".into()));
+    };
+    for (k, v) in vars {
+        if v.is_null() {
+            app.env.remove(k);
+        }
+    }
+    let set = env_of(Some(&Value::Object(vars.clone())))?;
+    app.env.extend(set);
+    save(&s, &mut app).await?;
+    let t = space.target(&app.guid, "app", &app.name);
+    let keys: Vec<&String> = vars.keys().collect();
+    events::record(
+        &s,
+        "audit.app.update",
+        &Actor::of(&c),
+        &t,
+        json!({"request": {"environment_variables": keys}}),
+    )
+    .await;
+    Ok(Json(env_body(&s, &app)))
+}
+
+async fn env(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (app, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
+    if !c.secrets_readable(&space.guid).await? {
+        return Err(ApiError::NotAuthorized);
+    }
+    let web = crate::http::processes::by_type(&s, &app.guid, "web").await?;
+    let vcap = crate::http::desired::vcap_application(&s, &app, web.as_ref()).await?;
+    Ok(Json(json!({
+        "staging_env_json": {}, "running_env_json": {},
+        "environment_variables": app.env,
+        "system_env_json": {"VCAP_SERVICES": crate::http::services::vcap_services(&s, &app.guid).await?},
+        "application_env_json": {"VCAP_APPLICATION": vcap},
+    })))
+}
+
+fn droplet_rel(s: &AppState, app: &App) -> Value {
+    json!({
+        "data": if app.droplet_guid.is_empty() { Value::Null } else { json!({"guid": app.droplet_guid}) },
+        "links": {
+            "self": link(format!("{}/apps/{}/relationships/current_droplet", s.v3(), app.guid)),
+            "related": link(format!("{}/apps/{}/droplets/current", s.v3(), app.guid)),
+        },
+    })
+}
+
+async fn current_droplet_rel(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = require(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(droplet_rel(&s, &app)))
+}
+
+async fn set_current_droplet(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
+    let req: Value = body(&raw)?;
+    let dg = req.pointer("/data/guid").and_then(Value::as_str).unwrap_or_default();
+    let droplet = crate::http::droplets::find(&s, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
+        ApiError::Unprocessable("Unable to assign current droplet. Ensure the droplet exists and belongs to this app.".into())
+    })?;
+    app.droplet_guid = droplet.guid.clone();
+    save(&s, &mut app).await?;
+    crate::http::processes::ensure_for_droplet(&s, &app, &droplet.process_types).await?;
+    let t = space.target(&app.guid, "app", &app.name);
+    events::record(
+        &s,
+        "audit.app.droplet.mapped",
+        &Actor::of(&c),
+        &t,
+        json!({"request": {"droplet_guid": droplet.guid}}),
+    )
+    .await;
+    Ok(Json(droplet_rel(&s, &app)))
+}
+
+async fn current_droplet(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = require(&s, &c, &guid, Need::Read).await?;
+    let d = crate::http::droplets::find(&s, &app.droplet_guid)
+        .await?
+        .ok_or(ApiError::NotFound("Droplet"))?;
+    Ok(Json(d.present(&s)))
+}
+
+async fn generated_manifest(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let (app, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
+    if !c.secrets_readable(&space.guid).await? {
+        return Err(ApiError::NotAuthorized);
+    }
+    let yaml = crate::http::manifest::generate(&s, &app).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-yaml")], yaml).into_response())
+}
+
+async fn ssh_enabled(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(json!({"enabled": false, "reason": "SSH is not offered by this platform"})))
+}
+
+/// The logs service asks with the reader's token whether they may read an app's logs.
+async fn log_access(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&s, &c, &guid, Need::Read).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Rolling deployments are not offered: every restart replaces all instances at once, so there
+/// is never an active deployment to list (the cf CLI asks after each push).
+async fn deployments(
+    State(s): State<AppState>,
+    _c: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = ListQuery::parse(
+        q.as_deref(),
+        &["app_guids", "states", "status_reasons", "status_values", "guids", "label_selector"],
+        &[],
+    )?;
+    Ok(Json(q.envelope(&format!("{}/deployments", s.v3()), 0, vec![])))
+}

@@ -1,0 +1,334 @@
+//! Domains (contracts/ccapi.md §4.11): the shared app domain made at start, private domains
+//! owned by an org, route reservations.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::body;
+use crate::http::paging::ListQuery;
+use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::Select;
+use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/domains", get(list).post(create))
+        .route("/v3/domains/{guid}", get(show).delete(delete))
+        .route("/v3/domains/{guid}/route_reservations", get(reservations))
+        .route("/v3/organizations/{guid}/domains", get(org_domains))
+}
+
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub guid: String,
+    pub name: String,
+    pub internal: bool,
+    /// Empty for shared domains.
+    pub org_guid: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Domain {
+    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            name: r.try_get("name")?,
+            internal: r.try_get::<i64, _>("internal")? != 0,
+            org_guid: r.try_get("org_guid")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+
+    pub fn present(&self, s: &AppState) -> Value {
+        let base = format!("{}/domains/{}", s.v3(), self.guid);
+        let mut links = json!({
+            "self": link(base.clone()),
+            "route_reservations": link(format!("{base}/route_reservations")),
+            "shared_organizations": link(format!("{base}/relationships/shared_organizations")),
+        });
+        if !self.org_guid.is_empty() {
+            links["organization"] = link(format!("{}/organizations/{}", s.v3(), self.org_guid));
+        }
+        json!({
+            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
+            "name": self.name, "internal": self.internal, "router_group": null,
+            "supported_protocols": ["http"],
+            "relationships": {"organization": to_one(&self.org_guid), "shared_organizations": {"data": []}},
+            "metadata": metadata(), "links": links,
+        })
+    }
+}
+
+/// Make sure the shared app domain exists.
+pub async fn ensure_shared(db: &kit::db::Db, name: &str) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let res = sqlx::query(
+        "INSERT INTO domains (guid, name, internal, org_guid, created_at, updated_at) VALUES ($1, $2, 0, '', $3, $3)",
+    )
+    .bind(new_guid())
+    .bind(name)
+    .bind(now)
+    .execute(&db.pool)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Ok(()),
+        r => r.map(|_| ()),
+    }
+}
+
+/// The first non-internal shared domain, else the org's first private domain.
+pub async fn default_for(s: &AppState, org: &str) -> ApiResult<Option<Domain>> {
+    let row = sqlx::query(
+        "SELECT * FROM domains WHERE internal = 0 AND (org_guid = '' OR org_guid = $1) \
+         ORDER BY CASE WHEN org_guid = '' THEN 0 ELSE 1 END, created_at, guid LIMIT 1",
+    )
+    .bind(org)
+    .fetch_optional(&s.db.pool)
+    .await?;
+    row.as_ref().map(Domain::from_row).transpose()
+}
+
+pub async fn by_name(s: &AppState, name: &str) -> ApiResult<Option<Domain>> {
+    let row = sqlx::query("SELECT * FROM domains WHERE name = $1")
+        .bind(name.to_ascii_lowercase())
+        .fetch_optional(&s.db.pool)
+        .await?;
+    row.as_ref().map(Domain::from_row).transpose()
+}
+
+pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Domain>> {
+    let row = sqlx::query("SELECT * FROM domains WHERE guid = $1")
+        .bind(guid)
+        .fetch_optional(&s.db.pool)
+        .await?;
+    row.as_ref().map(Domain::from_row).transpose()
+}
+
+/// Whether an org may use the domain for routes.
+pub fn usable_by(d: &Domain, org: &str) -> bool {
+    d.org_guid.is_empty() || d.org_guid == org
+}
+
+async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
+    if let Some(mut orgs) = c.visible_orgs().await? {
+        orgs.push(String::new());
+        sel.any("org_guid", &orgs);
+    }
+    Ok(())
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = ListQuery::parse(
+        q.as_deref(),
+        &["guids", "names", "organization_guids", "label_selector"],
+        &["name"],
+    )?;
+    let mut sel = Select::from("domains");
+    crate::http::metadata::select(&mut sel, &q, "domains.guid")?;
+    sel.filter(q.filter("guids"), "guid")
+        .filter(q.filter("names"), "name")
+        .filter(q.filter("organization_guids"), "org_guid");
+    visible(&c, &mut sel).await?;
+    page(&s, &sel, &q, format!("{}/domains", s.v3())).await
+}
+
+async fn page(s: &AppState, sel: &Select, q: &ListQuery, base: String) -> ApiResult<Json<Value>> {
+    let (total, rows) = sel.page(&s.db, &q.window()).await?;
+    let items = rows
+        .iter()
+        .map(|r| Domain::from_row(r).map(|d| d.present(s)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(q.envelope(&base, total, items)))
+}
+
+async fn org_domains(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let org = crate::http::orgs::readable(&s, &c, &guid).await?;
+    let q = ListQuery::parse(q.as_deref(), &["guids", "names", "label_selector"], &["name"])?;
+    let mut sel = Select::from("domains");
+    crate::http::metadata::select(&mut sel, &q, "domains.guid")?;
+    sel.filter(q.filter("guids"), "guid").filter(q.filter("names"), "name");
+    sel.any("org_guid", &[String::new(), org.guid.clone()]);
+    page(&s, &sel, &q, format!("{}/organizations/{guid}/domains", s.v3())).await
+}
+
+async fn readable(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Domain> {
+    match find(s, guid).await? {
+        Some(d) if d.org_guid.is_empty() || c.org_readable(&d.org_guid).await? => Ok(d),
+        _ => Err(ApiError::NotFound("Domain")),
+    }
+}
+
+async fn show(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(readable(&s, &c, &guid).await?.present(&s)))
+}
+
+/// A DNS name: labels of letters, digits and hyphens, at least two labels.
+fn valid_domain(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
+    let req: Value = body(&raw)?;
+    let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    if !valid_domain(&name) {
+        return Err(ApiError::Unprocessable(format!("Name '{name}' is not a valid domain name")));
+    }
+    let internal = req.get("internal").and_then(Value::as_bool).unwrap_or(false);
+    let org = req
+        .pointer("/relationships/organization/data/guid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if org.is_empty() {
+        if !c.admin() {
+            return Err(ApiError::NotAuthorized);
+        }
+    } else {
+        let o = crate::http::orgs::readable(&s, &c, &org).await.map_err(|_| {
+            ApiError::Unprocessable(
+                "Organization with guid '".to_owned()
+                    + &org
+                    + "' does not exist or you do not have access to it.",
+            )
+        })?;
+        if !c.org_manager(&o.guid).await? {
+            return Err(ApiError::NotAuthorized);
+        }
+    }
+    let now = now_ms();
+    let d = Domain {
+        guid: new_guid(),
+        name,
+        internal,
+        org_guid: org,
+        created_at: now,
+        updated_at: now,
+    };
+    let res = sqlx::query(
+        "INSERT INTO domains (guid, name, internal, org_guid, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&d.guid)
+    .bind(&d.name)
+    .bind(i64::from(d.internal))
+    .bind(&d.org_guid)
+    .bind(now)
+    .execute(&s.db.pool)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Unprocessable(format!(
+                "The domain name \"{}\" is already in use",
+                d.name
+            )))
+        }
+        r => r?,
+    };
+    Ok((StatusCode::CREATED, Json(d.present(&s))).into_response())
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let d = readable(&s, &c, &guid).await?;
+    let allowed =
+        if d.org_guid.is_empty() { c.admin() } else { c.org_manager(&d.org_guid).await? };
+    if !allowed {
+        return Err(ApiError::NotAuthorized);
+    }
+    let in_use = sqlx::query("SELECT guid FROM routes WHERE domain_guid = $1 LIMIT 1")
+        .bind(&d.guid)
+        .fetch_optional(&s.db.pool)
+        .await?;
+    if in_use.is_some() {
+        return Err(ApiError::Unprocessable("Domain has routes; delete them first.".into()));
+    }
+    let res =
+        sqlx::query("DELETE FROM domains WHERE guid = $1").bind(&d.guid).execute(&s.db.pool).await;
+    let job = crate::domain::jobs::run(&s, "domain.delete", "", "", async {
+        res.map(|_| ()).map_err(Into::into)
+    })
+    .await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
+}
+
+async fn reservations(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let d = readable(&s, &c, &guid).await?;
+    let mut host = String::new();
+    let mut path = String::new();
+    let mut port = 0i64;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "host" => host = v.to_ascii_lowercase(),
+            "path" => path = v.into_owned(),
+            "port" => {
+                port =
+                    v.parse().map_err(|_| ApiError::BadQuery("port must be an integer".into()))?
+            }
+            other => {
+                return Err(ApiError::BadQuery(format!("Unknown query parameter(s): '{other}'")))
+            }
+        }
+    }
+    let hit = sqlx::query(
+        "SELECT guid FROM routes WHERE domain_guid = $1 AND host = $2 AND path = $3 AND port = $4",
+    )
+    .bind(&d.guid)
+    .bind(&host)
+    .bind(&path)
+    .bind(port)
+    .fetch_optional(&s.db.pool)
+    .await?;
+    Ok(Json(json!({ "matching_route": hit.is_some() })))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn domain_names_are_checked() {
+        assert!(super::valid_domain("apps.example.com"));
+        assert!(!super::valid_domain("localhost"));
+        assert!(!super::valid_domain("bad_name.com"));
+        assert!(!super::valid_domain("-a.com"));
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP layer: routers grouped by audience, extractors, presenters, CF errors and paging.
+
+pub mod apps;
+pub mod buildpacks;
+pub mod builds;
+pub mod desired;
+pub mod domains;
+pub mod droplets;
+pub mod events;
+pub mod extract;
+pub mod internal;
+pub mod jobs;
+pub mod logs;
+pub mod manifest;
+pub mod metadata;
+pub mod orgs;
+pub mod packages;
+pub mod paging;
+pub mod processes;
+pub mod quotas;
+pub mod roles;
+pub mod root;
+pub mod route_bindings;
+pub mod routes;
+pub mod services;
+pub mod space_quotas;
+pub mod spaces;
+pub mod stats;
+pub mod upload;
+pub mod usage;
+pub mod util;

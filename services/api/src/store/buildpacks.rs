@@ -1,0 +1,1 @@
+//! The `buildpacks` table family.

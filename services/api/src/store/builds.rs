@@ -1,0 +1,1 @@
+//! The `builds` table family.

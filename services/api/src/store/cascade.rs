@@ -1,0 +1,1 @@
+//! The `cascade` table family.

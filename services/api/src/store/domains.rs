@@ -1,0 +1,1 @@
+//! The `domains` table family.

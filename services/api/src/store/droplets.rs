@@ -1,0 +1,1 @@
+//! The `droplets` table family.

@@ -1,0 +1,95 @@
+//! The `jobs` table: one row per asynchronous operation.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{json_col, Exec};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub guid: String,
+    pub operation: String,
+    pub state: String,
+    pub errors: Value,
+    pub warnings: Value,
+    pub resource_type: String,
+    pub resource_guid: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Job {
+    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            operation: r.try_get("operation")?,
+            state: r.try_get("state")?,
+            errors: json_col(r, "jobs", "errors")?,
+            warnings: json_col(r, "jobs", "warnings")?,
+            resource_type: r.try_get("resource_type")?,
+            resource_guid: r.try_get("resource_guid")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Job>> {
+    let row =
+        sqlx::query("SELECT * FROM jobs WHERE guid = $1").bind(guid).fetch_optional(ex).await?;
+    row.as_ref().map(Job::from_row).transpose()
+}
+
+/// A new PROCESSING job.
+pub async fn insert<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    operation: &str,
+    resource_type: &str,
+    resource_guid: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO jobs (guid, operation, state, errors, warnings, resource_type, resource_guid, \
+         created_at, updated_at) VALUES ($1, $2, 'PROCESSING', '[]', '[]', $3, $4, $5, $5)",
+    )
+    .bind(guid)
+    .bind(operation)
+    .bind(resource_type)
+    .bind(resource_guid)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn settle<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    state: &str,
+    errors: &Value,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE jobs SET state = $1, errors = $2, updated_at = $3 WHERE guid = $4")
+        .bind(state)
+        .bind(errors.to_string())
+        .bind(now)
+        .bind(guid)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Fail every job still PROCESSING with `errors`; how many there were.
+pub async fn fail_processing<'e>(ex: impl Exec<'e>, errors: &Value, now: i64) -> ApiResult<u64> {
+    let r = sqlx::query(
+        "UPDATE jobs SET state = 'FAILED', errors = $1, updated_at = $2 WHERE state = 'PROCESSING'",
+    )
+    .bind(errors.to_string())
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected())
+}

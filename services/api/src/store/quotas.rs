@@ -1,0 +1,1 @@
+//! The `quotas` table family.

@@ -1,0 +1,1 @@
+//! The `roles` table family.

@@ -1,0 +1,1 @@
+//! The `route_bindings` table family.

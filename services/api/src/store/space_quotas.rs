@@ -1,0 +1,1 @@
+//! The `space_quotas` table family.
