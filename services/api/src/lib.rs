@@ -210,7 +210,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         ]
     );
     db.migrate(sqlite, postgres).await?;
-    http::orgs::ensure_default_quota(&db).await.map_err(|e| Error::Db(e.into()))?;
+    store::quotas::ensure_default(&db.pool).await.map_err(|e| Error::Store(e.detail()))?;
     http::domains::ensure_shared(&db, &config.apps_domain)
         .await
         .map_err(|e| Error::Db(e.into()))?;

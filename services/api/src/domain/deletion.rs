@@ -1,1 +1,105 @@
-//! deletion.
+//! Deleting a space or an org with everything in it, as one transaction: either every row goes
+//! or none does. What lives outside the database follows the commit: the scheduler stops the
+//! apps' instances, the blobstore drops their packages and droplets, apps outside that were
+//! routed into the space are resynced, and the audit events are written. Should the scheduler
+//! be unreachable then, the periodic resync removes the instances of apps that no longer exist.
+
+use serde_json::json;
+
+use crate::domain::events::{self, Actor, Target};
+use crate::error::ApiResult;
+use crate::store::orgs::Org;
+use crate::store::spaces::Space;
+use crate::store::{self, cascade};
+use crate::AppState;
+
+/// What a space's deletion must do outside the database, read before the rows go.
+struct Aftermath {
+    /// `(guid, name)` of the deleted apps.
+    apps: Vec<(String, String)>,
+    /// Blob keys of their packages and droplets.
+    blobs: Vec<String>,
+    /// `(binding, route, instance)` of the deleted route bindings.
+    route_bindings: Vec<(String, String, String)>,
+    /// Apps of other spaces that lose routes of this one.
+    routed_in: Vec<String>,
+}
+
+impl Aftermath {
+    async fn of_space(s: &AppState, space: &str) -> ApiResult<Self> {
+        let pool = &s.db.pool;
+        let apps = cascade::apps_of_space(pool, space).await?;
+        let mut blobs = Vec::new();
+        for (app, _) in &apps {
+            for p in cascade::package_guids_of_app(pool, app).await? {
+                blobs.extend(blobstore::package_key(&p).ok());
+            }
+            for d in cascade::droplet_guids_of_app(pool, app).await? {
+                blobs.extend(blobstore::droplet_key(&d).ok());
+            }
+        }
+        Ok(Self {
+            apps,
+            blobs,
+            route_bindings: cascade::route_bindings_of_space(pool, space).await?,
+            routed_in: cascade::apps_routed_into_space(pool, space).await?,
+        })
+    }
+
+    /// Instances, blobs, resyncs and events, once the rows are gone.
+    async fn follow(self, s: &AppState, space: &Space, actor: &Actor) {
+        for (app, name) in &self.apps {
+            if let Err(e) = crate::http::desired::remove_app(s, app).await {
+                tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
+            }
+            let t = space.target(app, "app", name);
+            events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true}))
+                .await;
+        }
+        for key in &self.blobs {
+            if let Err(e) = s.blobs.delete(key).await {
+                tracing::warn!(key = %key, error = %e, "a deleted app's blob was not removed");
+            }
+        }
+        for (binding, route, instance) in &self.route_bindings {
+            let t = space.target(binding, "service_route_binding", "");
+            let data = json!({"request": {"route_guid": route, "service_instance_guid": instance}});
+            events::record(s, "audit.service_route_binding.delete", actor, &t, data).await;
+        }
+        for app in &self.routed_in {
+            crate::http::desired::sync_app_logged(s, app).await;
+        }
+    }
+}
+
+/// Delete a space and everything in it.
+pub async fn delete_space(s: &AppState, space: &Space, actor: &Actor) -> ApiResult<()> {
+    let after = Aftermath::of_space(s, &space.guid).await?;
+    let mut tx = store::begin(&s.db).await?;
+    cascade::delete_space(&mut tx, &space.guid).await?;
+    tx.commit().await?;
+    after.follow(s, space, actor).await;
+    let t = space.target(&space.guid, "space", &space.name);
+    events::record(s, "audit.space.delete-request", actor, &t, json!({})).await;
+    Ok(())
+}
+
+/// Delete an org with every space in it, its roles and its private domains.
+pub async fn delete_org(s: &AppState, org: &Org, actor: &Actor) -> ApiResult<()> {
+    let mut spaces = Vec::new();
+    for guid in cascade::spaces_of_org(&s.db.pool, &org.guid).await? {
+        if let Some(space) = store::spaces::find(&s.db.pool, &guid).await? {
+            let after = Aftermath::of_space(s, &guid).await?;
+            spaces.push((space, after));
+        }
+    }
+    let mut tx = store::begin(&s.db).await?;
+    cascade::delete_org(&mut tx, &org.guid).await?;
+    tx.commit().await?;
+    for (space, after) in spaces {
+        after.follow(s, &space, actor).await;
+    }
+    let t = Target { guid: &org.guid, kind: "organization", name: &org.name, ..Default::default() };
+    events::record(s, "audit.organization.delete-request", actor, &t, json!({})).await;
+    Ok(())
+}

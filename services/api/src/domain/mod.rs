@@ -8,6 +8,8 @@
 pub mod apps;
 pub mod deletion;
 pub mod desired;
+pub mod events;
 pub mod jobs;
 pub mod manifest;
+pub mod quotas;
 pub mod staging;

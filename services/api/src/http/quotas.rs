@@ -1,23 +1,21 @@
 //! Organization quotas: bounds on total memory, per-instance memory, instances, routes and apps
 //! of an org, checked whenever an action would exceed them (`/v3/organization_quotas`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{check_name, link, ts};
+use crate::store::quotas::{Limits, Quota};
 use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -27,165 +25,25 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/organization_quotas/{guid}/relationships/organizations", post(apply))
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Limits {
-    pub total_memory_mb: Option<i64>,
-    pub instance_memory_mb: Option<i64>,
-    pub total_instances: Option<i64>,
-    pub total_routes: Option<i64>,
-    pub total_apps: Option<i64>,
-}
+pub use crate::domain::quotas::{check_apps, check_memory, check_routes}; // compat: removed at merge
 
-/// Whose usage a quota bounds.
-#[derive(Debug, Clone, Copy)]
-enum Scope<'a> {
-    Org(&'a str),
-    Space(&'a str),
-}
-
-impl Scope<'_> {
-    fn guid(&self) -> &str {
-        match self {
-            Scope::Org(g) | Scope::Space(g) => g,
-        }
-    }
-
-    /// Condition on `sp` (spaces) selecting this scope's spaces.
-    fn spaces(&self) -> &'static str {
-        match self {
-            Scope::Org(_) => "sp.org_guid = $1",
-            Scope::Space(_) => "sp.guid = $1",
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Scope::Org(_) => "organization",
-            Scope::Space(_) => "space",
-        }
-    }
-}
-
-async fn limits(s: &AppState, scope: Scope<'_>) -> ApiResult<Option<Limits>> {
-    let sql = match scope {
-        Scope::Org(_) => "SELECT q.* FROM org_quotas q JOIN organizations o ON o.quota_guid = q.guid WHERE o.guid = $1",
-        Scope::Space(_) => "SELECT q.* FROM space_quotas q JOIN spaces sp ON sp.quota_guid = q.guid WHERE sp.guid = $1",
-    };
-    let r = sqlx::query(sql).bind(scope.guid()).fetch_optional(&s.db.pool).await?;
-    let Some(r) = r else { return Ok(None) };
-    Ok(Some(Limits {
-        total_memory_mb: r.try_get("total_memory_mb")?,
-        instance_memory_mb: r.try_get("instance_memory_mb")?,
-        total_instances: r.try_get("total_instances")?,
-        total_routes: r.try_get("total_routes")?,
-        total_apps: r.try_get("total_apps")?,
-    }))
-}
-
-async fn count(s: &AppState, sql: &str, scope: Scope<'_>, process: &str) -> ApiResult<i64> {
-    let q = sqlx::query(sql).bind(scope.guid());
-    let q = if sql.contains("$2") { q.bind(process) } else { q };
-    let r = q.fetch_one(&s.db.pool).await?;
-    Ok(r.try_get::<Option<i64>, _>("n")?.unwrap_or(0))
-}
-
-fn scopes<'a>(org: &'a str, space: &'a str) -> [Scope<'a>; 2] {
-    [Scope::Org(org), Scope::Space(space)]
-}
-
-pub async fn check_routes(s: &AppState, org: &str, space: &str) -> ApiResult<()> {
-    for scope in scopes(org, space) {
-        let Some(max) = limits(s, scope).await?.and_then(|l| l.total_routes) else { continue };
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM routes r JOIN spaces sp ON sp.guid = r.space_guid WHERE {}",
-            scope.spaces()
-        );
-        if count(s, &sql, scope, "").await? >= max {
-            return Err(ApiError::Unprocessable(format!(
-                "Routes quota exceeded for {}.",
-                scope.name()
-            )));
-        }
-    }
-    Ok(())
-}
-
-pub async fn check_apps(s: &AppState, org: &str, space: &str) -> ApiResult<()> {
-    for scope in scopes(org, space) {
-        let Some(max) = limits(s, scope).await?.and_then(|l| l.total_apps) else { continue };
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM apps a JOIN spaces sp ON sp.guid = a.space_guid WHERE {}",
-            scope.spaces()
-        );
-        if count(s, &sql, scope, "").await? >= max {
-            return Err(ApiError::Unprocessable(format!(
-                "Apps quota exceeded for {}.",
-                scope.name()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Would running the started processes with `process` changed to `instances` × `memory_mb`
-/// stay within the org's and the space's quotas?
-pub async fn check_memory(
-    s: &AppState,
-    org: &str,
-    space: &str,
-    process: &str,
-    instances: i64,
-    memory_mb: i64,
-) -> ApiResult<()> {
-    for scope in scopes(org, space) {
-        let Some(l) = limits(s, scope).await? else { continue };
-        let who = scope.name();
-        if let Some(max) = l.instance_memory_mb {
-            if memory_mb > max {
-                return Err(ApiError::Unprocessable(format!("Memory quota exceeded: the {who}'s instance memory limit of {max}M is exceeded by {memory_mb}M.")));
-            }
-        }
-        let from = format!(
-            "FROM processes p JOIN apps a ON a.guid = p.app_guid JOIN spaces sp ON sp.guid = a.space_guid \
-             WHERE {} AND a.state = 'STARTED' AND p.guid <> $2",
-            scope.spaces()
-        );
-        if let Some(max) = l.total_memory_mb {
-            let sql = format!("SELECT CAST(SUM(p.instances * p.memory_mb) AS BIGINT) AS n {from}");
-            if count(s, &sql, scope, process).await? + instances * memory_mb > max {
-                return Err(ApiError::Unprocessable(format!(
-                    "Memory quota exceeded: the {who}'s memory limit of {max}M would be exceeded."
-                )));
-            }
-        }
-        if let Some(max) = l.total_instances {
-            let sql = format!("SELECT CAST(SUM(p.instances) AS BIGINT) AS n {from}");
-            if count(s, &sql, scope, process).await? + instances > max {
-                return Err(ApiError::Unprocessable(format!("Instances quota exceeded: the {who}'s limit of {max} instances would be exceeded.")));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn present(s: &AppState, r: &AnyRow) -> ApiResult<Value> {
-    let guid: String = r.try_get("guid")?;
-    let orgs = Value::Array(vec![]);
-    Ok(json!({
-        "guid": guid, "created_at": ts(r.try_get("created_at")?), "updated_at": ts(r.try_get("updated_at")?),
-        "name": r.try_get::<String, _>("name")?,
+fn present(s: &AppState, q: &Quota) -> Value {
+    let l = &q.limits;
+    json!({
+        "guid": q.guid, "created_at": ts(q.created_at), "updated_at": ts(q.updated_at),
+        "name": q.name,
         "apps": {
-            "total_memory_in_mb": r.try_get::<Option<i64>, _>("total_memory_mb")?,
-            "per_process_memory_in_mb": r.try_get::<Option<i64>, _>("instance_memory_mb")?,
-            "total_instances": r.try_get::<Option<i64>, _>("total_instances")?,
+            "total_memory_in_mb": l.total_memory_mb,
+            "per_process_memory_in_mb": l.instance_memory_mb,
+            "total_instances": l.total_instances,
             "per_app_tasks": null, "log_rate_limit_in_bytes_per_second": null,
         },
         "services": {"paid_services_allowed": true, "total_service_instances": null, "total_service_keys": null},
-        "routes": {"total_routes": r.try_get::<Option<i64>, _>("total_routes")?, "total_reserved_ports": null},
+        "routes": {"total_routes": l.total_routes, "total_reserved_ports": null},
         "domains": {"total_domains": null},
-        "relationships": {"organizations": {"data": orgs}},
-        "links": {"self": link(format!("{}/organization_quotas/{guid}", s.v3()))},
-    }))
+        "relationships": {"organizations": {"data": []}},
+        "links": {"self": link(format!("{}/organization_quotas/{}", s.v3(), q.guid))},
+    })
 }
 
 async fn list(
@@ -197,15 +55,13 @@ async fn list(
     let mut sel = Select::from("org_quotas");
     crate::http::metadata::select(&mut sel, &q, "org_quotas.guid")?;
     sel.filter(q.filter("guids"), "guid").filter(q.filter("names"), "name");
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows.iter().map(|r| present(&s, r)).collect::<ApiResult<Vec<_>>>()?;
+    let (total, quotas) = store::quotas::page(&s.db, false, &sel, &q.window()).await?;
+    let items = quotas.iter().map(|q| present(&s, q)).collect();
     Ok(Json(q.envelope(&format!("{}/organization_quotas", s.v3()), total, items)))
 }
 
-async fn find(s: &AppState, guid: &str) -> ApiResult<AnyRow> {
-    sqlx::query("SELECT * FROM org_quotas WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
+async fn find(s: &AppState, guid: &str) -> ApiResult<Quota> {
+    store::quotas::find(&s.db.pool, false, guid)
         .await?
         .ok_or(ApiError::NotFound("Organization quota"))
 }
@@ -215,7 +71,7 @@ async fn show(
     _c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(present(&s, &find(&s, &guid).await?)?))
+    Ok(Json(present(&s, &find(&s, &guid).await?)))
 }
 
 pub(crate) fn limit(v: &Value, ptr: &str) -> ApiResult<Option<i64>> {
@@ -241,92 +97,76 @@ pub(crate) fn parse_limits(v: &Value) -> ApiResult<Limits> {
     })
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let req: Value = body(&raw)?;
     let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     check_name(&name, "Quota")?;
-    let l = parse_limits(&req)?;
-    let guid = new_guid();
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO org_quotas (guid, name, total_memory_mb, instance_memory_mb, total_instances, total_routes, total_apps, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(&guid).bind(&name).bind(l.total_memory_mb).bind(l.instance_memory_mb).bind(l.total_instances)
-    .bind(l.total_routes).bind(l.total_apps).bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "Organization Quota '{name}' already exists."
-            )))
-        }
-        r => r?,
+    let quota = Quota {
+        guid: new_guid(),
+        name,
+        org_guid: String::new(),
+        limits: parse_limits(&req)?,
+        created_at: now,
+        updated_at: now,
     };
     let relate = req
         .pointer("/relationships/organizations/data")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let mut tx = store::begin(&s.db).await?;
+    store::quotas::insert(&mut *tx, &quota, false).await?;
     for o in relate {
         if let Some(g) = o.get("guid").and_then(Value::as_str) {
-            assign(&s, &guid, g).await?;
+            assign(&mut tx, &quota.guid, g).await?;
         }
     }
-    Ok((StatusCode::CREATED, Json(present(&s, &find(&s, &guid).await?)?)).into_response())
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(present(&s, &quota))).into_response())
 }
 
 async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let row = find(&s, &guid).await?;
-    let req: Value = body(&raw)?;
-    let cur = |col: &str| row.try_get::<Option<i64>, _>(col);
-    let pick = |ptr: &str, col: &str| -> ApiResult<Option<i64>> {
+    let mut quota = find(&s, &guid).await?;
+    let pick = |ptr: &str, cur: Option<i64>| -> ApiResult<Option<i64>> {
         if req.pointer(ptr).is_some() {
             limit(&req, ptr)
         } else {
-            Ok(cur(col)?)
+            Ok(cur)
         }
     };
-    let name =
-        req.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or(row.try_get("name")?);
-    sqlx::query(
-        "UPDATE org_quotas SET name = $1, total_memory_mb = $2, instance_memory_mb = $3, total_instances = $4, \
-         total_routes = $5, total_apps = $6, updated_at = $7 WHERE guid = $8",
-    )
-    .bind(&name)
-    .bind(pick("/apps/total_memory_in_mb", "total_memory_mb")?)
-    .bind(pick("/apps/per_process_memory_in_mb", "instance_memory_mb")?)
-    .bind(pick("/apps/total_instances", "total_instances")?)
-    .bind(pick("/routes/total_routes", "total_routes")?)
-    .bind(pick("/apps/total_apps", "total_apps")?)
-    .bind(now_ms())
-    .bind(&guid)
-    .execute(&s.db.pool)
-    .await?;
-    Ok(Json(present(&s, &find(&s, &guid).await?)?))
+    let l = quota.limits.clone();
+    quota.limits = Limits {
+        total_memory_mb: pick("/apps/total_memory_in_mb", l.total_memory_mb)?,
+        instance_memory_mb: pick("/apps/per_process_memory_in_mb", l.instance_memory_mb)?,
+        total_instances: pick("/apps/total_instances", l.total_instances)?,
+        total_routes: pick("/routes/total_routes", l.total_routes)?,
+        total_apps: pick("/apps/total_apps", l.total_apps)?,
+    };
+    if let Some(n) = req.get("name").and_then(Value::as_str) {
+        quota.name = n.to_owned();
+    }
+    quota.updated_at = now_ms();
+    store::quotas::update_org_quota(&s.db.pool, &quota).await?;
+    Ok(Json(present(&s, &quota)))
 }
 
-async fn assign(s: &AppState, quota: &str, org: &str) -> ApiResult<()> {
-    let r =
-        sqlx::query("UPDATE organizations SET quota_guid = $1, updated_at = $2 WHERE guid = $3")
-            .bind(quota)
-            .bind(now_ms())
-            .bind(org)
-            .execute(&s.db.pool)
-            .await?;
-    if r.rows_affected() == 0 {
+async fn assign(tx: &mut store::Tx, quota: &str, org: &str) -> ApiResult<()> {
+    if !store::quotas::assign_org(&mut **tx, quota, org, now_ms()).await? {
         return Err(ApiError::Unprocessable(format!(
             "Organization with guid '{org}' does not exist."
         )));
@@ -338,18 +178,19 @@ async fn apply(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
     find(&s, &guid).await?;
-    let req: Value = body(&raw)?;
     let orgs = req.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut tx = store::begin(&s.db).await?;
     for o in &orgs {
         let g = o.get("guid").and_then(Value::as_str).unwrap_or_default();
-        assign(&s, &guid, g).await?;
+        assign(&mut tx, &guid, g).await?;
     }
+    tx.commit().await?;
     Ok(Json(
         json!({"data": orgs, "links": {"self": link(format!("{}/organization_quotas/{guid}/relationships/organizations", s.v3()))}}),
     ))

@@ -38,8 +38,10 @@ fn references(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (i, _) in text.match_indices("crate::") {
         let rest = &text[i + "crate::".len()..];
-        let path: String =
-            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
         let segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
         let found = (1..=segs.len().min(2))
             .rev()
@@ -152,7 +154,9 @@ fn sql_lives_only_in_the_store() {
     let outside: Vec<&String> = c
         .text
         .iter()
-        .filter(|(m, t)| layer(m) != "store" && (t.contains("sqlx::query") || t.contains(".begin()")))
+        .filter(|(m, t)| {
+            layer(m) != "store" && (t.contains("sqlx::query") || t.contains(".begin()"))
+        })
         .map(|(m, _)| m)
         .collect();
     assert!(outside.is_empty(), "SQL outside the store: {outside:?}");
@@ -162,6 +166,10 @@ fn sql_lives_only_in_the_store() {
 fn the_reader_sees_the_real_graph() {
     // The check above must not pass by reading nothing.
     let c = read_crate();
-    assert!(c.deps.get("http::apps").is_some_and(|d| d.contains("store::apps")), "{:?}", c.deps.get("http::apps"));
+    assert!(
+        c.deps.get("http::apps").is_some_and(|d| d.contains("store::apps")),
+        "{:?}",
+        c.deps.get("http::apps")
+    );
     assert!(c.deps.len() > 30);
 }

@@ -23,7 +23,7 @@ fn guid(v: &Value) -> String {
 }
 
 /// A started app with a droplet whose web process has `guarded.` and `open.apps.localhost`.
-async fn started_app(c: &Client, space: &str) -> String {
+pub(crate) async fn started_app(c: &Client, space: &str) -> String {
     let apply = format!("/v3/spaces/{space}/actions/apply_manifest");
     let (st, loc, e) = c.post_yaml(&apply, MANIFEST).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{e}");
@@ -44,7 +44,7 @@ async fn started_app(c: &Client, space: &str) -> String {
 }
 
 /// The route `uri` of the app's desired LRPs as the fake scheduler holds them.
-fn lrp_route(p: &Platform, app: &str, uri: &str) -> wire::lrp::Route {
+pub(crate) fn lrp_route(p: &Platform, app: &str, uri: &str) -> wire::lrp::Route {
     let d = p.desired.lock().expect("lock");
     d.values()
         .filter(|l| l.log_guid == app)
@@ -54,12 +54,12 @@ fn lrp_route(p: &Platform, app: &str, uri: &str) -> wire::lrp::Route {
         .unwrap_or_else(|| panic!("no desired route {uri} for {app}"))
 }
 
-async fn route_guid(c: &Client, host: &str) -> String {
+pub(crate) async fn route_guid(c: &Client, host: &str) -> String {
     let (_, routes) = c.get(&format!("/v3/routes?hosts={host}")).await;
     guid(&routes["resources"][0])
 }
 
-async fn instance(c: &Client, space: &str, name: &str, url: Option<&str>) -> String {
+pub(crate) async fn instance(c: &Client, space: &str, name: &str, url: Option<&str>) -> String {
     let mut b = json!({"type": "user-provided", "name": name, "relationships": {"space": {"data": {"guid": space}}}});
     if let Some(u) = url {
         b["route_service_url"] = json!(u);
@@ -69,7 +69,7 @@ async fn instance(c: &Client, space: &str, name: &str, url: Option<&str>) -> Str
     guid(&si)
 }
 
-fn bind_body(route: &str, instance: &str) -> Value {
+pub(crate) fn bind_body(route: &str, instance: &str) -> Value {
     json!({"relationships": {"route": {"data": {"guid": route}}, "service_instance": {"data": {"guid": instance}}}})
 }
 
