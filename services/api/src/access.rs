@@ -1,4 +1,4 @@
-//! Who is calling and what they may do (contracts/ccapi.md §6): the caller from a verified
+//! Who is calling and what they may do (docs/api.md, "Who may do what"): the caller from a verified
 //! bearer token, the read/write scope check by HTTP method, and the role matrix over orgs and
 //! spaces. Resources a caller may not read are reported as 404, never 403, so the existence of
 //! another tenant's resources never leaks.
@@ -6,7 +6,6 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;
-use sqlx::Row as _;
 use tokio::sync::OnceCell;
 
 use crate::error::{ApiError, ApiResult};
@@ -91,21 +90,10 @@ impl Caller {
         let roles = self
             .roles
             .get_or_try_init(|| async {
-                let rows = sqlx::query(
-                    "SELECT type, org_guid, space_guid FROM roles WHERE user_guid = $1",
+                let held = crate::store::roles::held_by(&self.db.pool, self.guid()).await?;
+                Ok::<_, ApiError>(
+                    held.into_iter().map(|(kind, org, space)| Held { kind, org, space }).collect(),
                 )
-                .bind(self.guid())
-                .fetch_all(&self.db.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(Held {
-                            kind: r.try_get("type")?,
-                            org: r.try_get("org_guid")?,
-                            space: r.try_get("space_guid")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
             })
             .await?;
         Ok(roles)
@@ -185,13 +173,7 @@ impl Caller {
         let mut spaces: Vec<String> =
             roles.iter().filter(|r| !r.space.is_empty()).map(|r| r.space.clone()).collect();
         for r in roles.iter().filter(|r| r.kind == "organization_manager") {
-            let rows = sqlx::query("SELECT guid FROM spaces WHERE org_guid = $1")
-                .bind(&r.org)
-                .fetch_all(&self.db.pool)
-                .await?;
-            for row in rows {
-                spaces.push(row.try_get("guid")?);
-            }
+            spaces.extend(crate::store::spaces::guids_of_org(&self.db.pool, &r.org).await?);
         }
         spaces.sort();
         spaces.dedup();
@@ -210,7 +192,7 @@ impl Caller {
     }
 }
 
-/// What a write needs besides read access (contracts/ccapi.md §6.3).
+/// What a write needs besides read access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     Read,

@@ -5,14 +5,10 @@
 //! that another tenant's resource exists (404, not 403).
 
 mod access;
-pub mod admin;
 mod domain;
 mod error;
 mod http;
-mod keys;
 mod store;
-mod uaa;
-pub mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -150,7 +146,7 @@ pub struct AppState {
     pub db: Db,
     pub bus: bus::DynBus,
     pub metrics: Metrics,
-    pub uaa: Arc<uaa::Uaa>,
+    pub uaa: Arc<http::uaa::Uaa>,
     pub blobs: blobstore::DynBlobstore,
     pub http: reqwest::Client,
     /// Background work of jobs; shutdown waits for it (within the drain time).
@@ -226,17 +222,17 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let blobs: blobstore::DynBlobstore = Arc::new(
         blobstore::FsBlobstore::new(&blob_dir).map_err(|e| Error::Blobstore(e.to_string()))?,
     );
-    let admin = admin::settle_password(&config.data_dir, config.admin_password.as_deref())
+    let admin = domain::admin::settle_password(&config.data_dir, config.admin_password.as_deref())
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
-    let users = users::Users::new(db.clone());
-    let password = admin::stored_password(&config.data_dir)
+    let users = store::users::Users::new(db.clone());
+    let password = domain::admin::stored_password(&config.data_dir)
         .ok_or_else(|| Error::Config("admin_password: could not be settled".into()))?;
     users.ensure_admin(&password, now).await.map_err(|e| Error::Db(e.into()))?;
-    let key = keys::load_or_create(&db, now)
+    let key = store::keys::load_or_create(&db, now)
         .await
         .map_err(|e| Error::Config(format!("token signing key: {e}")))?;
-    let uaa = Arc::new(uaa::Uaa::new(
+    let uaa = Arc::new(http::uaa::Uaa::new(
         users,
         key,
         &config.external_url,
@@ -266,7 +262,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
 /// The api's HTTP surface, grouped by audience.
 pub fn routes(state: AppState, ready: Readiness) -> Router {
     Router::new()
-        .merge(uaa::routes(state.uaa.clone()))
+        .merge(http::uaa::routes(state.uaa.clone()))
         .merge(http::root::routes(state.clone()))
         .merge(
             v3_routes(&state.config)

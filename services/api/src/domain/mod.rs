@@ -5,6 +5,7 @@
 //! It never parses a request or renders a response, and never writes SQL: it calls the store,
 //! inside a transaction when a change spans several statements.
 
+pub mod admin;
 pub mod apps;
 pub mod deletion;
 pub mod desired;

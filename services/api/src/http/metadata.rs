@@ -11,7 +11,6 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
-use sqlx::Row as _;
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::Select;
@@ -91,45 +90,21 @@ pub fn parse(v: &Value) -> ApiResult<Vec<(&'static str, String, Option<String>)>
     Ok(out)
 }
 
-/// Delete the row `guid` of `table` (a resource with a `guid` column) and its labels and
-/// annotations.
+/// Delete the row `guid` of `table` and its labels and annotations.
+// compat: removed at merge
 pub async fn delete_resource(s: &AppState, table: &'static str, guid: &str) -> ApiResult<()> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE guid = $1"))
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(())
+    let mut c = s.db.pool.acquire().await?;
+    crate::store::metadata::delete_resource(&mut c, table, guid).await
 }
 
-pub async fn store(
+async fn store(
     s: &AppState,
     guid: &str,
     entries: &[(&'static str, String, Option<String>)],
 ) -> ApiResult<()> {
-    for (kind, key, value) in entries {
-        sqlx::query(
-            "DELETE FROM resource_metadata WHERE resource_guid = $1 AND kind = $2 AND key = $3",
-        )
-        .bind(guid)
-        .bind(*kind)
-        .bind(key)
-        .execute(&s.db.pool)
-        .await?;
-        if let Some(v) = value {
-            sqlx::query("INSERT INTO resource_metadata (resource_guid, kind, key, value) VALUES ($1, $2, $3, $4)")
-                .bind(guid)
-                .bind(*kind)
-                .bind(key)
-                .bind(v)
-                .execute(&s.db.pool)
-                .await?;
-        }
-    }
-    Ok(())
+    let mut tx = crate::store::begin(&s.db).await?;
+    crate::store::metadata::put(&mut tx, guid, entries).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Metadata of each guid (absent guids have none).
@@ -138,14 +113,10 @@ async fn load(s: &AppState, guids: &[String]) -> ApiResult<HashMap<String, Value
     if guids.is_empty() {
         return Ok(out);
     }
-    let mut sel = Select::from("resource_metadata");
-    sel.any("resource_guid", guids);
-    for r in sel.all_unordered(&s.db).await? {
-        let guid: String = r.try_get("resource_guid")?;
-        let kind: String = r.try_get("kind")?;
+    for (guid, (kind, key, value)) in crate::store::metadata::of(&s.db, guids).await? {
         let entry = out.entry(guid).or_insert_with(|| json!({"labels": {}, "annotations": {}}));
         let field = if kind == "label" { "labels" } else { "annotations" };
-        entry[field][r.try_get::<String, _>("key")?] = json!(r.try_get::<String, _>("value")?);
+        entry[field][key] = json!(value);
     }
     Ok(out)
 }

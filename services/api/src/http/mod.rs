@@ -26,6 +26,7 @@ pub mod services;
 pub mod space_quotas;
 pub mod spaces;
 pub mod stats;
+pub mod uaa;
 pub mod upload;
 pub mod usage;
 pub mod util;

@@ -1,25 +1,24 @@
-//! Roles and users (contracts/ccapi.md §4.12): org roles assigned by org managers, space roles
+//! Roles and users : org roles assigned by org managers, space roles
 //! by org or space managers to users who already hold a role in the org; `/v3/users` over the
 //! users the token issuer knows.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::{Caller, ORG_ROLES, SPACE_ROLES};
+use crate::domain::events::{self, Actor, Target};
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::{self, Actor, Target};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::roles::Role;
+use crate::store::users::UserRef;
 use crate::store::Select;
-use crate::store::{new_guid, now_ms};
+use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -32,63 +31,54 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/spaces/{guid}/users", get(space_users))
 }
 
-fn present(s: &AppState, r: &AnyRow) -> ApiResult<Value> {
-    let guid: String = r.try_get("guid")?;
-    let user: String = r.try_get("user_guid")?;
-    let org: String = r.try_get("org_guid")?;
-    let space: String = r.try_get("space_guid")?;
-    let kind: String = r.try_get("type")?;
-    let is_space = !space.is_empty();
+fn present(s: &AppState, r: &Role) -> Value {
+    let is_space = !r.space_guid.is_empty();
     let mut links = json!({
-        "self": link(format!("{}/roles/{guid}", s.v3())),
-        "user": link(format!("{}/users/{user}", s.v3())),
+        "self": link(format!("{}/roles/{}", s.v3(), r.guid)),
+        "user": link(format!("{}/users/{}", s.v3(), r.user_guid)),
     });
     if is_space {
-        links["space"] = link(format!("{}/spaces/{space}", s.v3()));
+        links["space"] = link(format!("{}/spaces/{}", s.v3(), r.space_guid));
     } else {
-        links["organization"] = link(format!("{}/organizations/{org}", s.v3()));
+        links["organization"] = link(format!("{}/organizations/{}", s.v3(), r.org_guid));
     }
-    Ok(json!({
-        "guid": guid, "created_at": ts(r.try_get("created_at")?), "updated_at": ts(r.try_get("updated_at")?),
-        "type": kind,
+    json!({
+        "guid": r.guid, "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
+        "type": r.kind,
         "relationships": {
-            "user": to_one(&user),
-            "organization": to_one(if is_space { "" } else { &org }),
-            "space": to_one(&space),
+            "user": to_one(&r.user_guid),
+            "organization": to_one(if is_space { "" } else { &r.org_guid }),
+            "space": to_one(&r.space_guid),
         },
         "links": links,
-    }))
+    })
 }
 
 /// The user named by a role request: `{guid}` or `{username, origin}`.
 async fn resolve_user(s: &AppState, data: &Value) -> ApiResult<(String, String)> {
-    let row = if let Some(g) = data.get("guid").and_then(Value::as_str) {
-        sqlx::query("SELECT guid, username FROM users WHERE guid = $1")
-            .bind(g)
-            .fetch_optional(&s.db.pool)
-            .await?
+    let user = if let Some(g) = data.get("guid").and_then(Value::as_str) {
+        store::users::find_ref(&s.db, g).await?
     } else if let Some(n) = data.get("username").and_then(Value::as_str) {
         let origin = data.get("origin").and_then(Value::as_str).unwrap_or("uaa");
-        sqlx::query("SELECT guid, username FROM users WHERE username = $1 AND origin = $2")
-            .bind(n)
-            .bind(origin)
-            .fetch_optional(&s.db.pool)
-            .await?
+        store::users::find_ref_by_name(&s.db, n, origin).await?
     } else {
         return Err(ApiError::Unprocessable(
             "Relationships 'user' must include a guid or a username".into(),
         ));
     };
-    let r = row.ok_or_else(|| {
+    let u = user.ok_or_else(|| {
         ApiError::Unprocessable(
             "Invalid user. Ensure that the user exists and you have access to it.".into(),
         )
     })?;
-    Ok((r.try_get("guid")?, r.try_get("username")?))
+    Ok((u.guid, u.username))
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     let kind = req.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     let rel = req.get("relationships").cloned().unwrap_or(Value::Null);
     let user_data = rel.pointer("/user/data").cloned().unwrap_or(Value::Null);
@@ -112,14 +102,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
                 ),
                 e => e,
             })?;
-        let in_org = sqlx::query(
-            "SELECT guid FROM roles WHERE user_guid = $1 AND org_guid = $2 AND space_guid = ''",
-        )
-        .bind(&user_guid)
-        .bind(&space.org_guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-        if in_org.is_none() {
+        if !store::roles::in_org(&s.db.pool, &user_guid, &space.org_guid).await? {
             return Err(ApiError::Unprocessable("Users cannot be assigned roles in a space if they do not have a role in that space's organization.".into()));
         }
         (space.org_guid, space.guid, space.name, "space")
@@ -129,37 +112,27 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             ORG_ROLES.iter().chain(SPACE_ROLES.iter()).collect::<Vec<_>>()
         )));
     };
-    let guid = new_guid();
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO roles (guid, type, user_guid, org_guid, space_guid, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(&guid)
-    .bind(&kind)
-    .bind(&user_guid)
-    .bind(&org)
-    .bind(&space)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if crate::store::is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "User '{username}' already has '{kind}' role in {target_kind} '{target_name}'."
-            )))
-        }
-        r => r?,
+    let role = Role {
+        guid: new_guid(),
+        kind: kind.clone(),
+        user_guid: user_guid.clone(),
+        org_guid: org.clone(),
+        space_guid: space.clone(),
+        created_at: now,
+        updated_at: now,
     };
+    store::roles::insert(&s.db.pool, &role, || {
+        ApiError::Unprocessable(format!(
+            "User '{username}' already has '{kind}' role in {target_kind} '{target_name}'."
+        ))
+    })
+    .await?;
     let short = kind.trim_start_matches("organization_").trim_start_matches("space_");
     let t = Target { guid: &user_guid, kind: "user", name: &username, space: &space, org: &org };
     let ev = format!("audit.user.{target_kind}_{short}_add");
     events::record(&s, &ev, &Actor::of(&c), &t, json!({"role": kind})).await;
-    let row = sqlx::query("SELECT * FROM roles WHERE guid = $1")
-        .bind(&guid)
-        .fetch_one(&s.db.pool)
-        .await?;
-    Ok((StatusCode::CREATED, Json(present(&s, &row)?)).into_response())
+    Ok((StatusCode::CREATED, Json(present(&s, &role))).into_response())
 }
 
 async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
@@ -187,15 +160,14 @@ async fn list(
         .filter(q.filter("organization_guids"), "org_guid")
         .filter(q.filter("user_guids"), "user_guid");
     visible(&c, &mut sel).await?;
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows.iter().map(|r| present(&s, r)).collect::<ApiResult<Vec<_>>>()?;
+    let (total, roles) = store::roles::page(&s.db, &sel, &q.window()).await?;
+    let items = roles.iter().map(|r| present(&s, r)).collect();
     let mut env = q.envelope(&format!("{}/roles", s.v3()), total, items);
     if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "user")) {
         let mut users = Vec::new();
-        for r in &rows {
-            let g: String = r.try_get("user_guid")?;
-            if let Some(u) = user_row(&s, &g).await? {
-                users.push(present_user(&s, &u)?);
+        for r in &roles {
+            if let Some(u) = store::users::find_ref(&s.db, &r.user_guid).await? {
+                users.push(present_user(&s, &u));
             }
         }
         env["included"] = json!({ "users": users });
@@ -203,12 +175,11 @@ async fn list(
     Ok(Json(env))
 }
 
-async fn find_visible(s: &AppState, c: &Caller, guid: &str) -> ApiResult<AnyRow> {
+async fn find_visible(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Role> {
     let mut sel = Select::from("roles");
-
     sel.eq("guid", guid);
     visible(c, &mut sel).await?;
-    sel.all(&s.db).await?.into_iter().next().ok_or(ApiError::NotFound("Role"))
+    store::roles::all(&s.db, &sel).await?.into_iter().next().ok_or(ApiError::NotFound("Role"))
 }
 
 async fn show(
@@ -216,7 +187,7 @@ async fn show(
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(present(&s, &find_visible(&s, &c, &guid).await?)?))
+    Ok(Json(present(&s, &find_visible(&s, &c, &guid).await?)))
 }
 
 async fn delete(
@@ -224,54 +195,33 @@ async fn delete(
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
-    let row = find_visible(&s, &c, &guid).await?;
-    let org: String = row.try_get("org_guid")?;
-    let space: String = row.try_get("space_guid")?;
-    let allowed = if space.is_empty() {
-        c.org_manager(&org).await?
+    let role = find_visible(&s, &c, &guid).await?;
+    let allowed = if role.space_guid.is_empty() {
+        c.org_manager(&role.org_guid).await?
     } else {
-        c.require_space(&space, &org, "Role", crate::access::Need::SpaceManager).await.is_ok()
+        c.require_space(&role.space_guid, &role.org_guid, "Role", crate::access::Need::SpaceManager)
+            .await
+            .is_ok()
     };
     if !allowed {
         return Err(ApiError::NotAuthorized);
     }
-    let res: ApiResult<()> = async {
-        if space.is_empty() {
-            // Losing the org role also loses the roles in its spaces, as in CF.
-            let user: String = row.try_get("user_guid")?;
-            let others = sqlx::query("SELECT guid FROM roles WHERE user_guid = $1 AND org_guid = $2 AND space_guid = '' AND guid <> $3")
-                .bind(&user).bind(&org).bind(&guid).fetch_all(&s.db.pool).await?;
-            if others.is_empty() {
-                sqlx::query("DELETE FROM roles WHERE user_guid = $1 AND org_guid = $2 AND space_guid <> ''")
-                    .bind(&user).bind(&org).execute(&s.db.pool).await?;
-            }
-        }
-        sqlx::query("DELETE FROM roles WHERE guid = $1").bind(&guid).execute(&s.db.pool).await?;
-        Ok(())
-    }
-    .await;
-    let job = crate::domain::jobs::run(&s, "role.delete", "", "", async { res }).await?;
+    let work = async {
+        let mut tx = store::begin(&s.db).await?;
+        store::roles::delete(&mut tx, &role).await?;
+        Ok(tx.commit().await?)
+    };
+    let job = crate::domain::jobs::run(&s, "role.delete", "", "", work).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
-async fn user_row(s: &AppState, guid: &str) -> ApiResult<Option<AnyRow>> {
-    Ok(sqlx::query(
-        "SELECT guid, username, origin, created_at, updated_at FROM users WHERE guid = $1",
-    )
-    .bind(guid)
-    .fetch_optional(&s.db.pool)
-    .await?)
-}
-
-fn present_user(s: &AppState, r: &AnyRow) -> ApiResult<Value> {
-    let guid: String = r.try_get("guid")?;
-    let name: String = r.try_get("username")?;
-    Ok(json!({
-        "guid": guid, "created_at": ts(r.try_get("created_at")?), "updated_at": ts(r.try_get("updated_at")?),
-        "username": name, "presentation_name": name, "origin": r.try_get::<String, _>("origin")?,
+fn present_user(s: &AppState, u: &UserRef) -> Value {
+    json!({
+        "guid": u.guid, "created_at": ts(u.created_at), "updated_at": ts(u.updated_at),
+        "username": u.username, "presentation_name": u.username, "origin": u.origin,
         "metadata": metadata(),
-        "links": {"self": link(format!("{}/users/{guid}", s.v3()))},
-    }))
+        "links": {"self": link(format!("{}/users/{}", s.v3(), u.guid))},
+    })
 }
 
 /// Users the caller can see: everyone for global readers and org managers' orgs, else the
@@ -289,28 +239,17 @@ async fn users_page(
         .filter(q.filter("usernames"), "username")
         .filter(q.filter("origins"), "origin");
     if let Some((col, guid)) = within {
-        let rows = sqlx::query(&format!("SELECT DISTINCT user_guid FROM roles WHERE {col} = $1"))
-            .bind(guid)
-            .fetch_all(&s.db.pool)
-            .await?;
-        let ids =
-            rows.iter().map(|r| r.try_get("user_guid")).collect::<Result<Vec<String>, _>>()?;
+        let ids = store::roles::users_within(&s.db.pool, col == "space_guid", guid).await?;
         sel.any("guid", &ids);
     } else if let Some(orgs) = c.visible_orgs().await? {
         let mut ids = vec![c.guid().to_owned()];
         for org in orgs {
-            let rows = sqlx::query("SELECT DISTINCT user_guid FROM roles WHERE org_guid = $1")
-                .bind(&org)
-                .fetch_all(&s.db.pool)
-                .await?;
-            for r in rows {
-                ids.push(r.try_get("user_guid")?);
-            }
+            ids.extend(store::roles::users_within(&s.db.pool, false, &org).await?);
         }
         sel.any("guid", &ids);
     }
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows.iter().map(|r| present_user(s, r)).collect::<ApiResult<Vec<_>>>()?;
+    let (total, users) = store::users::page(&s.db, &sel, &q.window()).await?;
+    let items = users.iter().map(|u| present_user(s, u)).collect();
     Ok(Json(q.envelope(&base, total, items)))
 }
 
@@ -375,12 +314,15 @@ async fn show_user(
 
 /// `POST /v3/users`: the users table is shared with the token issuer, so a user created in
 /// `/Users` already exists here; this answers with it (201) so CF clients work unchanged.
-async fn create_user(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
+async fn create_user(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let req: Value = body(&raw)?;
     let (guid, _) = resolve_user(&s, &req).await?;
-    let row = user_row(&s, &guid).await?.ok_or(ApiError::NotFound("User"))?;
-    Ok((StatusCode::CREATED, Json(present_user(&s, &row)?)).into_response())
+    let user = store::users::find_ref(&s.db, &guid).await?.ok_or(ApiError::NotFound("User"))?;
+    Ok((StatusCode::CREATED, Json(present_user(&s, &user))).into_response())
 }

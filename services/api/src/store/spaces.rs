@@ -39,6 +39,13 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Space>>
     row.as_ref().map(Space::from_row).transpose()
 }
 
+/// Guids of an org's spaces.
+pub async fn guids_of_org<'e>(ex: impl Exec<'e>, org: &str) -> ApiResult<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT guid FROM spaces WHERE org_guid = $1").bind(org).fetch_all(ex).await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
 /// One page of the spaces `sel` selects.
 pub async fn page(db: &kit::db::Db, sel: &Select, w: &Window) -> ApiResult<(i64, Vec<Space>)> {
     let (total, rows) = sel.page(db, w).await?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rand::Rng as _;
 
-pub const ADMIN_USER: &str = "admin";
+pub use crate::store::users::ADMIN_USER;
 const FILE: &str = "admin-password";
 
 /// The admin password to use, and `Some((user, password))` when it was settled just now (to
