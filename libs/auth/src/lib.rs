@@ -25,7 +25,7 @@ pub const SCOPE_UPDATE_BUILD_STATE: &str = "cloud_controller.update_build_state"
 pub const SCOPE_LOGS_ADMIN: &str = "logs.admin";
 pub const SCOPE_FIREHOSE: &str = "doppler.firehose";
 
-/// Access-token claims, as UAA emits them (contracts/ccapi.md §2.4).
+/// Access-token claims, as UAA emits them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     pub jti: String,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The launcher: runs inside an app container as vcap (contracts/buildpacks.md, "The launcher").
+# The launcher: runs inside an app container as vcap.
 # Usage: launcher '<start command>'
 # Sources the profile scripts the buildpacks left, then execs the start command with bash -c,
 # so signals reach the app.

@@ -1,5 +1,5 @@
 //! Syslog drains: the logs of an app bound to a user-provided service with a
-//! `syslog_drain_url` are forwarded there in RFC 5424 (contracts/runtime.md §3.5).
+//! `syslog_drain_url` are forwarded there in RFC 5424.
 //!
 //! The bindings come from the api (`GET /internal/v1/syslog_drains`, re-read every
 //! `drain_refresh_secs`). Each binding has one writer task and a bounded queue; ingest only

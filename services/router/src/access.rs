@@ -1,5 +1,4 @@
-//! One `RTR` access-log envelope per proxied request, in gorouter's format
-//! (contracts/runtime.md §2.10), published to the app's log stream by one background task:
+//! One `RTR` access-log envelope per proxied request, in gorouter's format, published to the app's log stream by one background task:
 //! the request path only writes the line and queues it, and drops it (counted) when the
 //! queue is full rather than wait; the envelope (base64 payload, JSON) is made by the
 //! publisher, off the request path.

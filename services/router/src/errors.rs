@@ -1,4 +1,4 @@
-//! The router's own error responses, as gorouter gives them (contracts/runtime.md §2.7):
+//! The router's own error responses, as gorouter gives them:
 //! `"<code> <StatusText>: <message>\n"`, text/plain, and an `X-Cf-RouterError` header.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

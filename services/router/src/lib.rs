@@ -1,6 +1,6 @@
 //! The router: our gorouter. It keeps a route table fed by `router.register` /
 //! `router.unregister` on the bus and proxies HTTP for `<app>.<domain>` to app instances,
-//! answering CF's error responses when it cannot (contracts/runtime.md §2).
+//! answering CF's error responses when it cannot.
 //!
 //! The request path must never wait on route-table updates, and the router must never
 //! buffer whole request or response bodies.

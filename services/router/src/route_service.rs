@@ -1,4 +1,4 @@
-//! Route services (contracts/runtime.md §2.6). A route bound to a route service sends each
+//! Route services. A route bound to a route service sends each
 //! request to that service first, with the URL it was for (`X-CF-Forwarded-Url`) and a
 //! signature only routers can make (`X-CF-Proxy-Signature`, `X-CF-Proxy-Metadata`). The service
 //! does its work and sends the request on to the forwarded URL, through a router again, which

@@ -1,4 +1,4 @@
-//! The auction (contracts/runtime.md §1.6): filter cells by stack, placement tags and free
+//! The auction: filter cells by stack, placement tags and free
 //! resources, then score — spread one process across zones first, then across cells, then by
 //! resource balance. Pure: it decides, the caller commits.
 //!

@@ -1,5 +1,5 @@
-//! Instances that move without crashing: evacuation of a draining cell (contracts/runtime.md
-//! §1.9) and the return of a cell that was thought lost (§1.7 point 5).
+//! Instances that move without crashing: evacuation of a draining cell
+//! and the return of a cell that was thought lost.
 //!
 //! An evacuating cell's RUNNING instance gets an EVACUATING copy that stays routable while the
 //! ORDINARY record is auctioned again; the cell is told to stop the old container only when the

@@ -1,5 +1,5 @@
 //! The rules of an actual instance's life in one place: which state changes are allowed, and
-//! what a crash does (contracts/runtime.md §1.3 and §1.8).
+//! what a crash does.
 
 use wire::lrp::ActualState::{self, Claimed, Crashed, Running, Unclaimed};
 

@@ -1,4 +1,4 @@
-//! List endpoints (contracts/ccapi.md §4.1-4.2): query parsing with CF's rules (unknown
+//! List endpoints: query parsing with CF's rules (unknown
 //! parameters are a 400, lists are comma-separated), and the pagination envelope with absolute links that repeat every filter.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The root documents clients discover the platform from (contracts/ccapi.md §1): `GET /`,
+//! The root documents clients discover the platform from: `GET /`,
 //! `GET /v3`, `GET /v3/info`. No authentication.
 
 use axum::extract::State;

@@ -1,4 +1,4 @@
-//! The UAA-compatible token issuer (contracts/ccapi.md §2): `POST /oauth/token` (password,
+//! The UAA-compatible token issuer: `POST /oauth/token` (password,
 //! refresh_token and client_credentials grants), `GET /token_keys`, `GET /userinfo`,
 //! `GET /login` (the prompts the cf CLI asks for). Errors in UAA's shape.
 

@@ -1,4 +1,4 @@
-//! The role matrix, table-driven (contracts/ccapi.md §6.3): every role × every action of the
+//! The role matrix, table-driven: every role × every action of the
 //! tenancy API, against the caller's own org and against another tenant's, on both engines.
 
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! The exact call sequence of a cf CLI v8 push (contracts/ccapi.md §3.1), on both engines:
+//! The exact call sequence of a cf CLI v8 push, on both engines:
 //! from apply_manifest to a STARTED app whose desired state reached the scheduler, then a
 //! second push that uploads only the changed file.
 

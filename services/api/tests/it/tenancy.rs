@@ -1,5 +1,5 @@
 //! Many teams on one api, on both engines: users see only their orgs and spaces, another
-//! tenant's resources answer 404, roles decide who may write (contracts/ccapi.md §6).
+//! tenant's resources answer 404, roles decide who may write.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};

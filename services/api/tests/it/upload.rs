@@ -1,4 +1,4 @@
-//! Hostile uploads (contracts/ccapi.md §3.3): each refused with a CF error, nothing written
+//! Hostile uploads: each refused with a CF error, nothing written
 //! outside the package's scratch space, and the package left ready for a good upload.
 
 use axum::http::StatusCode;

@@ -2,7 +2,7 @@
 //! the real buildpacks in a runc container on the real stack, the scheduler places the
 //! instance, a cell runs it under runc, the router serves it by host name, and the logs
 //! service has the staging, API, cell, router and app lines. Driven with the cf CLI's call
-//! sequence (contracts/ccapi.md §3.1).
+//! sequence.
 
 use std::time::Duration;
 
