@@ -259,22 +259,24 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     Ok(Service { state, listener, ready, admin })
 }
 
-/// The api's HTTP surface, grouped by audience.
+/// The api's HTTP surface, grouped by audience: the public CF v3 API and the token issuer,
+/// the internal API of the platform's own components, and the operational endpoints.
 pub fn routes(state: AppState, ready: Readiness) -> Router {
     Router::new()
         .merge(http::uaa::routes(state.uaa.clone()))
         .merge(http::root::routes(state.clone()))
         .merge(
-            v3_routes(&state.config)
+            public_routes(&state.config)
                 .layer(axum::middleware::from_fn_with_state(state.clone(), http::metadata::layer))
                 .with_state(state.clone()),
         )
+        .merge(internal_routes(&state.config).with_state(state.clone()))
         .merge(kit::http::ops_routes(ready, state.metrics.clone()))
         .fallback(not_found)
 }
 
-/// The CF v3 surface and the internal API.
-fn v3_routes(config: &Config) -> Router<AppState> {
+/// The CF v3 surface (`/v3`).
+fn public_routes(config: &Config) -> Router<AppState> {
     Router::new()
         .merge(http::orgs::routes())
         .merge(http::spaces::routes())
@@ -294,7 +296,11 @@ fn v3_routes(config: &Config) -> Router<AppState> {
         .merge(http::manifest::routes())
         .merge(http::jobs::routes())
         .merge(http::events::routes())
-        .merge(http::internal::routes(config.max_droplet_bytes))
+}
+
+/// The API stagers, cells and the logs service call (`/internal`).
+fn internal_routes(config: &Config) -> Router<AppState> {
+    http::internal::routes(config.max_droplet_bytes)
 }
 
 /// CF's answer for a path the api does not know.
