@@ -316,3 +316,43 @@ pub async fn apply_scale(
     save_process(s, p).await?;
     desired::sync_app(s, &app.guid).await
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn env_vars_are_strings_and_vcap_names_are_refused() {
+        let env = env_of(Some(&json!({"A": "x", "N": 3, "GONE": null}))).expect("valid");
+        assert_eq!(env.get("A").map(String::as_str), Some("x"));
+        assert_eq!(env.get("N").map(String::as_str), Some("3"));
+        assert!(!env.contains_key("GONE"));
+        for bad in [json!({"VCAP_X": "1"}), json!({"PORT": "1"}), json!([1])] {
+            assert!(matches!(env_of(Some(&bad)), Err(ApiError::Unprocessable(_))), "{bad}");
+        }
+        assert!(env_of(None).expect("none").is_empty());
+    }
+
+    #[test]
+    fn health_checks_follow_cf_rules() {
+        let mut h = default_health("web");
+        apply_health(&mut h, &json!({"type": "http"})).expect("http");
+        assert_eq!(h.endpoint.as_deref(), Some("/"));
+        apply_health(&mut h, &json!({"type": "none", "data": {"timeout": 10}})).expect("none");
+        assert_eq!(
+            (h.kind.as_str(), h.endpoint.as_deref(), h.timeout),
+            ("process", None, Some(10))
+        );
+        for bad in [
+            json!({"type": "tcp"}),
+            json!({"data": {"timeout": 0}}),
+            json!({"data": {"interval": 3601}}),
+            json!({"type": "http", "data": {"endpoint": "x"}}),
+        ] {
+            assert!(apply_health(&mut h, &bad).is_err(), "{bad}");
+        }
+        assert_eq!(default_health("worker").kind, "process");
+    }
+}
