@@ -1,30 +1,28 @@
-//! Apps (contracts/ccapi.md §4.5, §3.5): create (with their `web` process, guid = app guid),
-//! list, get, update, delete as a job, start/stop/restart, environment variables, the current
-//! droplet, and the generated manifest. Every state change reaches the scheduler through
-//! [`crate::http::desired`].
+//! Apps (docs/api.md): create (with their `web` process, guid = app guid), list, get, update,
+//! delete as a job, start/stop/restart, environment variables, the current droplet, and the
+//! generated manifest. The rules live in [`crate::domain::apps`]; every state change reaches
+//! the scheduler through [`crate::domain::desired`].
 
-use std::collections::BTreeMap;
-
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
+use crate::domain::apps::{self as rules, NewApp};
 use crate::error::{ApiError, ApiResult};
 use crate::http::events::{self, Actor};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::spaces::Space;
 use crate::http::util::{check_name, link, link_method, metadata, to_one, ts};
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::{self, Select};
 use crate::AppState;
+
+pub use crate::store::apps::App; // compat: removed at merge
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,44 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/droplets/current", get(current_droplet))
         .route("/v3/apps/{guid}/manifest", get(generated_manifest))
         .route("/v3/apps/{guid}/ssh_enabled", get(ssh_enabled))
-        .route("/internal/v4/log_access/{guid}", get(log_access))
         .route("/v3/deployments", get(deployments))
 }
 
-#[derive(Debug, Clone)]
-pub struct App {
-    pub guid: String,
-    pub name: String,
-    pub space_guid: String,
-    pub state: String,
-    pub lifecycle_type: String,
-    pub buildpacks: Vec<String>,
-    pub stack: String,
-    pub droplet_guid: String,
-    pub env: BTreeMap<String, String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl App {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        let bps: String = r.try_get("buildpacks")?;
-        let env: String = r.try_get("env")?;
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            name: r.try_get("name")?,
-            space_guid: r.try_get("space_guid")?,
-            state: r.try_get("state")?,
-            lifecycle_type: r.try_get("lifecycle_type")?,
-            buildpacks: serde_json::from_str(&bps).unwrap_or_default(),
-            stack: r.try_get("stack")?,
-            droplet_guid: r.try_get("droplet_guid")?,
-            env: serde_json::from_str(&env).unwrap_or_default(),
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
     pub fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/apps/{}", s.v3(), self.guid);
         let data = if self.lifecycle_type == "docker" {
@@ -113,21 +77,8 @@ impl App {
 }
 
 pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<App>> {
-    let row = sqlx::query("SELECT * FROM apps WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(App::from_row).transpose()
-}
-
-pub async fn find_by_name(s: &AppState, space: &str, name: &str) -> ApiResult<Option<App>> {
-    let row = sqlx::query("SELECT * FROM apps WHERE space_guid = $1 AND name_key = $2")
-        .bind(space)
-        .bind(name.to_lowercase())
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(App::from_row).transpose()
-}
+    store::apps::find(&s.db.pool, guid).await
+} // compat: removed at merge
 
 /// The app and its space, if the caller may read it (404 "App" otherwise) and has `need`.
 pub async fn require_with_space(
@@ -136,7 +87,7 @@ pub async fn require_with_space(
     guid: &str,
     need: Need,
 ) -> ApiResult<(App, Space)> {
-    let app = find(s, guid).await?.ok_or(ApiError::NotFound("App"))?;
+    let app = store::apps::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("App"))?;
     let space =
         crate::http::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("App"))?;
     c.require_space(&space.guid, &space.org_guid, "App", need).await?;
@@ -145,67 +96,6 @@ pub async fn require_with_space(
 
 pub async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<App> {
     Ok(require_with_space(s, c, guid, need).await?.0)
-}
-
-/// What a new app starts with.
-#[derive(Debug, Clone, Default)]
-pub struct NewApp {
-    pub name: String,
-    pub lifecycle_type: String,
-    pub buildpacks: Vec<String>,
-    pub stack: String,
-    pub env: BTreeMap<String, String>,
-}
-
-/// Create an app (STOPPED) and its web process.
-pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor) -> ApiResult<App> {
-    check_name(&new.name, "App")?;
-    crate::http::quotas::check_apps(s, &space.org_guid, &space.guid).await?;
-    let now = now_ms();
-    let lifecycle =
-        if new.lifecycle_type.is_empty() { "buildpack".to_owned() } else { new.lifecycle_type };
-    let app = App {
-        guid: new_guid(),
-        name: new.name,
-        space_guid: space.guid.clone(),
-        state: "STOPPED".into(),
-        lifecycle_type: lifecycle,
-        buildpacks: new.buildpacks,
-        stack: if new.stack.is_empty() { s.config.default_stack.clone() } else { new.stack },
-        droplet_guid: String::new(),
-        env: new.env,
-        created_at: now,
-        updated_at: now,
-    };
-    let res = sqlx::query(
-        "INSERT INTO apps (guid, name, name_key, space_guid, state, lifecycle_type, buildpacks, stack, image, \
-         droplet_guid, env, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', '', $9, $10, $10)",
-    )
-    .bind(&app.guid)
-    .bind(&app.name)
-    .bind(app.name.to_lowercase())
-    .bind(&app.space_guid)
-    .bind(&app.state)
-    .bind(&app.lifecycle_type)
-    .bind(json!(app.buildpacks).to_string())
-    .bind(&app.stack)
-    .bind(json!(app.env).to_string())
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Uniqueness(format!(
-                "App with the name '{}' already exists.",
-                app.name
-            )))
-        }
-        r => r?,
-    };
-    crate::http::processes::create(s, &app, "web", None).await?;
-    let t = space.target(&app.guid, "app", &app.name);
-    events::record(s, "audit.app.create", actor, &t, json!({"request": {"name": app.name}})).await;
-    Ok(app)
 }
 
 fn lifecycle_of(v: &Value) -> ApiResult<(String, Vec<String>, String)> {
@@ -231,34 +121,11 @@ fn lifecycle_of(v: &Value) -> ApiResult<(String, Vec<String>, String)> {
     Ok((kind, bps, stack))
 }
 
-fn env_of(v: Option<&Value>) -> ApiResult<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    match v {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                if k.starts_with("VCAP_") || k == "PORT" {
-                    return Err(ApiError::Unprocessable(format!(
-                        "Environment variable '{k}' cannot start with VCAP_ or be PORT"
-                    )));
-                }
-                let v = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Null => continue,
-                    other => other.to_string(),
-                };
-                out.insert(k.clone(), v);
-            }
-        }
-        Some(_) => {
-            return Err(ApiError::Unprocessable("Environment variables must be an object".into()))
-        }
-    }
-    Ok(out)
-}
-
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     let space_guid =
         req.pointer("/relationships/space/data/guid").and_then(Value::as_str).unwrap_or_default();
@@ -271,9 +138,10 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         },
     )?;
     let (lifecycle_type, buildpacks, stack) = lifecycle_of(&req)?;
-    let env = env_of(req.get("environment_variables"))?;
+    let env = rules::env_of(req.get("environment_variables"))?;
     crate::http::buildpacks::check_names(&s, &buildpacks).await?;
-    let app = create_app(
+    check_name(&name, "App")?;
+    let app = rules::create_app(
         &s,
         &space,
         NewApp { name, lifecycle_type, buildpacks, stack, env },
@@ -322,7 +190,7 @@ async fn list(
     }
     sel.visible("apps.space_guid", &c.visible_spaces().await?);
     let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let apps = rows.iter().map(App::from_row).collect::<ApiResult<Vec<_>>>()?;
+    let apps = store::decode(&rows, App::from_row)?;
     let items = apps.iter().map(|a| a.present(&s)).collect();
     let mut env = q.envelope(&format!("{}/apps", s.v3()), total, items);
     if let Some(inc) = q.filter("include") {
@@ -366,10 +234,9 @@ async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::Developer).await?;
-    let req: Value = body(&raw)?;
     if let Some(n) = req.get("name").and_then(Value::as_str) {
         check_name(n, "App")?;
         app.name = n.to_owned();
@@ -387,35 +254,10 @@ async fn update(
             app.stack = stack;
         }
     }
-    save(&s, &mut app).await?;
+    rules::save(&s, &mut app).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(&s, "audit.app.update", &Actor::of(&c), &t, json!({"request": req})).await;
     Ok(Json(app.present(&s)))
-}
-
-pub async fn save(s: &AppState, app: &mut App) -> ApiResult<()> {
-    app.updated_at = now_ms();
-    let res = sqlx::query(
-        "UPDATE apps SET name = $1, name_key = $2, state = $3, buildpacks = $4, stack = $5, droplet_guid = $6, \
-         env = $7, updated_at = $8 WHERE guid = $9",
-    )
-    .bind(&app.name)
-    .bind(app.name.to_lowercase())
-    .bind(&app.state)
-    .bind(json!(app.buildpacks).to_string())
-    .bind(&app.stack)
-    .bind(&app.droplet_guid)
-    .bind(json!(app.env).to_string())
-    .bind(app.updated_at)
-    .bind(&app.guid)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            Err(ApiError::Uniqueness(format!("App with the name '{}' already exists.", app.name)))
-        }
-        r => r.map(|_| ()).map_err(Into::into),
-    }
 }
 
 async fn remove(
@@ -432,10 +274,14 @@ async fn remove(
 }
 
 /// Stop the app's instances and remove it with everything it owns (blobs included).
+///
+/// compat: removed at merge. The space deletion composes these steps in one transaction in
+/// domain/deletion.rs from `store::apps::delete`, `store::processes::delete_of_app` and the
+/// package, build, droplet and route statements of their families, which stay here until then.
 pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
-    let Some(app) = find(s, guid).await? else { return Ok(()) };
+    let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
     let space = crate::http::spaces::find(s, &app.space_guid).await?;
-    crate::http::desired::remove_app(s, &app.guid).await?;
+    crate::domain::desired::remove_app(s, &app.guid).await?;
     crate::http::services::unbind_app(s, &app.guid).await?;
     let blobs = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
         .bind(guid)
@@ -457,48 +303,21 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
             let _ = s.blobs.delete(&k).await;
         }
     }
-    for table in ["route_destinations", "processes", "packages", "builds", "droplets"] {
+    store::apps::unmap_routes(&s.db.pool, guid).await?;
+    store::processes::delete_of_app(&s.db.pool, guid).await?;
+    for table in ["packages", "builds", "droplets"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE app_guid = $1"))
             .bind(guid)
             .execute(&s.db.pool)
             .await?;
     }
+    store::apps::delete(&s.db.pool, guid).await?;
     crate::http::metadata::delete_resource(s, "apps", guid).await?;
     if let Some(space) = space {
         let t = space.target(&app.guid, "app", &app.name);
         events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true})).await;
     }
     Ok(())
-}
-
-/// Set the desired state; STARTED needs a droplet. Returns the updated app.
-pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) -> ApiResult<()> {
-    if state == "STARTED" && app.droplet_guid.is_empty() && app.lifecycle_type != "docker" {
-        return Err(ApiError::Unprocessable("Assign a droplet before starting this app.".into()));
-    }
-    if state == "STARTED" {
-        let space = crate::http::spaces::find(s, &app.space_guid)
-            .await?
-            .ok_or(ApiError::NotFound("Space"))?;
-        for p in crate::http::processes::of_app(s, &app.guid).await? {
-            crate::http::quotas::check_memory(
-                s,
-                &space.org_guid,
-                &space.guid,
-                &p.guid,
-                p.instances,
-                p.memory_mb,
-            )
-            .await?;
-        }
-    }
-    let starting = state == "STARTED" && (app.state != "STARTED" || restart);
-    app.state = state.to_owned();
-    save(s, app).await?;
-    if starting {
-        crate::http::processes::new_versions(s, app).await?;
-    }
-    crate::http::desired::sync_app(s, &app.guid).await
 }
 
 async fn action(
@@ -510,7 +329,7 @@ async fn action(
     event: &str,
 ) -> ApiResult<Json<Value>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
-    set_state(&s, &mut app, state, restart).await?;
+    rules::set_state(&s, &mut app, state, restart).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(&s, event, &Actor::of(&c), &t, json!({})).await;
     Ok(Json(app.present(&s)))
@@ -568,21 +387,13 @@ async fn patch_env_vars(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
-    let req: Value = body(&raw)?;
     let Some(Value::Object(vars)) = req.get("var") else {
         return Err(ApiError::Unprocessable("Var must be an object".into()));
     };
-    for (k, v) in vars {
-        if v.is_null() {
-            app.env.remove(k);
-        }
-    }
-    let set = env_of(Some(&Value::Object(vars.clone())))?;
-    app.env.extend(set);
-    save(&s, &mut app).await?;
+    rules::patch_env(&s, &mut app, vars).await?;
     let t = space.target(&app.guid, "app", &app.name);
     let keys: Vec<&String> = vars.keys().collect();
     events::record(
@@ -605,8 +416,8 @@ async fn env(
     if !c.secrets_readable(&space.guid).await? {
         return Err(ApiError::NotAuthorized);
     }
-    let web = crate::http::processes::by_type(&s, &app.guid, "web").await?;
-    let vcap = crate::http::desired::vcap_application(&s, &app, web.as_ref()).await?;
+    let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
+    let vcap = crate::domain::desired::vcap_application(&s, &app, web.as_ref()).await?;
     Ok(Json(json!({
         "staging_env_json": {}, "running_env_json": {},
         "environment_variables": app.env,
@@ -638,17 +449,14 @@ async fn set_current_droplet(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
-    let req: Value = body(&raw)?;
     let dg = req.pointer("/data/guid").and_then(Value::as_str).unwrap_or_default();
     let droplet = crate::http::droplets::find(&s, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
         ApiError::Unprocessable("Unable to assign current droplet. Ensure the droplet exists and belongs to this app.".into())
     })?;
-    app.droplet_guid = droplet.guid.clone();
-    save(&s, &mut app).await?;
-    crate::http::processes::ensure_for_droplet(&s, &app, &droplet.process_types).await?;
+    rules::set_droplet(&s, &mut app, &droplet.guid, &droplet.process_types).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         &s,
@@ -693,16 +501,6 @@ async fn ssh_enabled(
 ) -> ApiResult<Json<Value>> {
     require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(json!({"enabled": false, "reason": "SSH is not offered by this platform"})))
-}
-
-/// The logs service asks with the reader's token whether they may read an app's logs.
-async fn log_access(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(guid): Path<String>,
-) -> ApiResult<StatusCode> {
-    require(&s, &c, &guid, Need::Read).await?;
-    Ok(StatusCode::OK)
 }
 
 /// Rolling deployments are not offered: every restart replaces all instances at once, so there

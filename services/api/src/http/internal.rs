@@ -1,6 +1,7 @@
 //! The internal API for platform components (`/internal/v1`, token scope `paas.internal`):
 //! downloads of packages, buildpacks and droplets for stagers and cells, the droplet upload and
-//! completion report of a staging, and the `app.events` subscriber that turns instance crashes
+//! completion report of a staging, the logs service's log access check (`/internal/v4`, asked
+//! with the reader's own token), and the `app.events` subscriber that turns instance crashes
 //! into audit events.
 
 use axum::body::Body;
@@ -12,10 +13,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures::StreamExt as _;
 use serde_json::json;
-use sqlx::Row as _;
 
+use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::events::{self, Actor};
+use crate::store;
 use crate::AppState;
 
 /// A platform component's verified token.
@@ -51,6 +53,17 @@ pub fn routes(max_droplet: u64) -> Router<AppState> {
         )
         .route("/internal/v1/builds/{guid}/completed", post(completed))
         .route("/internal/v1/syslog_drains", get(syslog_drains))
+        .route("/internal/v4/log_access/{guid}", get(log_access))
+}
+
+/// The logs service asks with the reader's token whether they may read an app's logs.
+async fn log_access(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<StatusCode> {
+    crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
+    Ok(StatusCode::OK)
 }
 
 /// Apps bound to a drain URL, for the logs service.
@@ -174,18 +187,12 @@ pub async fn run_app_events(s: AppState, shutdown: kit::Shutdown) {
 }
 
 async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResult<()> {
-    let Some(app) = crate::http::apps::find(s, &ev.app_guid).await? else { return Ok(()) };
+    let Some(app) = store::apps::find(&s.db.pool, &ev.app_guid).await? else { return Ok(()) };
     let Some(space) = crate::http::spaces::find(s, &app.space_guid).await? else { return Ok(()) };
     let t = space.target(&app.guid, "app", &app.name);
-    let ptype =
-        sqlx::query("SELECT type FROM processes WHERE app_guid = $1 AND $2 LIKE guid || '-%'")
-            .bind(&app.guid)
-            .bind(&ev.process_guid)
-            .fetch_optional(&s.db.pool)
-            .await?
-            .map(|r| r.try_get::<String, _>("type"))
-            .transpose()?
-            .unwrap_or_else(|| "web".into());
+    let ptype = store::processes::type_of_lrp(&s.db.pool, &app.guid, &ev.process_guid)
+        .await?
+        .unwrap_or_else(|| "web".into());
     match &ev.kind {
         wire::events::AppEventKind::Crash { reason, exit_status, crash_count } => {
             let data = json!({"instance": ev.instance_guid, "index": ev.index, "cell_id": ev.cell_id,

@@ -1,6 +1,7 @@
-//! Manifests (contracts/ccapi.md §3.2): `apply_manifest` (what the cf CLI pushes through),
-//! `manifest_diff`, and the generated manifest of an app. Validation and find-or-create of
-//! each app happen before the 202; processes, routes and env are applied in the job.
+//! Manifests (docs/api.md): `apply_manifest` (what the cf CLI pushes through), `manifest_diff`,
+//! and the generated manifest of an app. Validation and find-or-create of each app happen
+//! before the 202; processes, routes and env are applied in the job
+//! ([`crate::domain::manifest`]).
 
 use std::collections::BTreeMap;
 
@@ -10,15 +11,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use manifest::{AppManifest, Manifest, ManifestError, ProcessSpec};
-use rand::seq::SliceRandom as _;
+use manifest::{AppManifest, Manifest, ManifestError};
 use serde_json::json;
 
 use crate::access::{Caller, Need};
+use crate::domain::apps::NewApp;
 use crate::error::{ApiError, ApiResult};
-use crate::http::apps::{App, NewApp};
-use crate::http::events::{self, Actor};
-use crate::http::spaces::Space;
+use crate::http::events::Actor;
+use crate::store::{self, apps::App};
 use crate::AppState;
 
 const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -68,7 +68,7 @@ async fn apply(
     let actor = Actor::of(&c);
     let mut apps = Vec::new();
     for am in &m.applications {
-        let app = match crate::http::apps::find_by_name(&s, &space.guid, &am.name).await? {
+        let app = match store::apps::find_by_name(&s.db.pool, &space.guid, &am.name).await? {
             Some(a) => a,
             None => {
                 let buildpacks = am.requested_buildpacks().unwrap_or_default();
@@ -80,217 +80,14 @@ async fn apply(
                     stack: am.stack.clone().unwrap_or_default(),
                     env: BTreeMap::new(),
                 };
-                crate::http::apps::create_app(&s, &space, new, &actor).await?
+                crate::http::util::check_name(&new.name, "App")?;
+                crate::domain::apps::create_app(&s, &space, new, &actor).await?
             }
         };
         apps.push((app, am.clone()));
     }
-    let (s2, space_guid) = (s.clone(), space.guid.clone());
-    let work = async move {
-        let mut outcome = Ok(());
-        for (app, am) in apps {
-            if let Err(e) = apply_app(&s2, &space, app, &am, &actor).await {
-                let detail = format!("For application '{}': {}", am.name, e);
-                outcome = Err(match e {
-                    ApiError::Internal(d) => ApiError::Internal(format!("{detail} ({d})")),
-                    _ => ApiError::Unprocessable(detail),
-                });
-                break;
-            }
-        }
-        outcome
-    };
-    let job =
-        crate::domain::jobs::spawn(&s, "space.apply_manifest", "spaces", &space_guid, work).await?;
+    let job = crate::domain::manifest::spawn_apply(&s, space, apps, actor).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
-}
-
-/// Everything apply_manifest does for one app after the 202.
-async fn apply_app(
-    s: &AppState,
-    space: &Space,
-    mut app: App,
-    am: &AppManifest,
-    actor: &Actor,
-) -> ApiResult<()> {
-    let mut changed_app = false;
-    if let Some(bps) = am.requested_buildpacks() {
-        crate::http::buildpacks::check_names(s, &bps).await?;
-        app.buildpacks = bps;
-        changed_app = true;
-    }
-    if let Some(st) = &am.stack {
-        if !s.config.stacks.contains(st) {
-            return Err(ApiError::Unprocessable(format!("Stack '{st}' does not exist")));
-        }
-        app.stack = st.clone();
-        changed_app = true;
-    }
-    let env = am.env_strings();
-    if !env.is_empty() {
-        app.env.extend(env);
-        changed_app = true;
-    }
-    if changed_app {
-        crate::http::apps::save(s, &mut app).await?;
-    }
-    for spec in am.process_specs() {
-        apply_process(s, space, &app, &spec).await?;
-    }
-    apply_routes(s, space, &app, am, actor).await?;
-    let t = space.target(&app.guid, "app", &app.name);
-    events::record(
-        s,
-        "audit.app.apply_manifest",
-        actor,
-        &t,
-        json!({"manifest": serde_json::to_value(am).unwrap_or_default()}),
-    )
-    .await;
-    crate::http::desired::sync_app_logged(s, &app.guid).await;
-    Ok(())
-}
-
-async fn apply_process(
-    s: &AppState,
-    space: &Space,
-    app: &App,
-    spec: &ProcessSpec,
-) -> ApiResult<()> {
-    let mut p = match crate::http::processes::by_type(s, &app.guid, &spec.process_type).await? {
-        Some(p) => p,
-        None => crate::http::processes::create(s, app, &spec.process_type, None).await?,
-    };
-    if let Some(cmd) = &spec.command {
-        p.command = cmd.clone().filter(|c| !c.trim().is_empty());
-    }
-    let h = &spec.health;
-    let mut hv = json!({"data": {}});
-    if let Some(t) = &h.health_check_type {
-        hv["type"] = json!(t);
-    }
-    if let Some(e) = &h.health_check_http_endpoint {
-        hv["data"]["endpoint"] = json!(e);
-    }
-    if let Some(t) = h.health_check_invocation_timeout {
-        hv["data"]["invocation_timeout"] = json!(t);
-    }
-    if let Some(t) = h.health_check_interval {
-        hv["data"]["interval"] = json!(t);
-    }
-    if let Some(t) = h.timeout {
-        hv["data"]["timeout"] = json!(t);
-    }
-    crate::http::processes::apply_health(&mut p.health, &hv)?;
-    crate::http::processes::save(s, &mut p).await?;
-    let mem = spec.memory_mb.and_then(|m| i64::try_from(m).ok());
-    let disk = spec.disk_mb.and_then(|d| i64::try_from(d).ok());
-    if spec.instances.is_some() || mem.is_some() || disk.is_some() || spec.log_rate_bps.is_some() {
-        let to = crate::http::processes::ScaleTo {
-            instances: spec.instances,
-            memory: mem,
-            disk,
-            log_rate: spec.log_rate_bps,
-        };
-        crate::http::processes::apply_scale(s, &mut p, app, &space.org_guid, to).await?;
-    }
-    Ok(())
-}
-
-async fn app_has_routes(s: &AppState, app: &str) -> ApiResult<bool> {
-    let r = sqlx::query("SELECT guid FROM route_destinations WHERE app_guid = $1 LIMIT 1")
-        .bind(app)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    Ok(r.is_some())
-}
-
-async fn apply_routes(
-    s: &AppState,
-    space: &Space,
-    app: &App,
-    am: &AppManifest,
-    actor: &Actor,
-) -> ApiResult<()> {
-    if am.no_route == Some(true) {
-        sqlx::query("DELETE FROM route_destinations WHERE app_guid = $1")
-            .bind(&app.guid)
-            .execute(&s.db.pool)
-            .await?;
-        return Ok(());
-    }
-    if let Some(routes) = &am.routes {
-        for entry in routes {
-            let spec = manifest::parse_route(&entry.route)
-                .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-            if spec.port.is_some() {
-                return Err(ApiError::Unprocessable(format!(
-                    "Route '{}': TCP routes are not offered by this platform",
-                    entry.route
-                )));
-            }
-            let mut found = None;
-            for (host, domain) in spec.candidates() {
-                if let Some(d) = crate::http::domains::by_name(s, &domain).await? {
-                    found = Some((host, d));
-                    break;
-                }
-            }
-            let (host, domain) = found.ok_or_else(|| {
-                ApiError::Unprocessable(format!("No domains exist for route {}", entry.route))
-            })?;
-            let route =
-                crate::http::routes::find_or_create(s, space, &domain, &host, &spec.path, actor)
-                    .await?;
-            let protocol = entry.protocol.clone().unwrap_or_else(|| "http1".into());
-            crate::http::routes::map(s, &route, &app.guid, "web", &protocol).await?;
-        }
-        return Ok(());
-    }
-    if app_has_routes(s, &app.guid).await? {
-        return Ok(());
-    }
-    let random = am.random_route == Some(true);
-    if !random && am.default_route != Some(true) {
-        return Ok(());
-    }
-    let domain = crate::http::domains::default_for(s, &space.org_guid).await?.ok_or_else(|| {
-        ApiError::Unprocessable(
-            "No default domain exists; an admin must create a shared domain.".into(),
-        )
-    })?;
-    let base = app.name.to_ascii_lowercase();
-    if !random && !base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(ApiError::Unprocessable(format!(
-            "Failed to create default route: the app name '{}' is not a valid host name; set 'routes' or 'random-route'",
-            app.name
-        )));
-    }
-    let host = if random { random_host(&base) } else { base };
-    let route = crate::http::routes::find_or_create(s, space, &domain, &host, "", actor).await?;
-    crate::http::routes::map(s, &route, &app.guid, "web", "http1").await
-}
-
-fn random_host(name: &str) -> String {
-    const ADJ: [&str; 12] = [
-        "brave", "calm", "daring", "eager", "fancy", "gentle", "happy", "jolly", "kind", "lively",
-        "proud", "silly",
-    ];
-    const NOUN: [&str; 12] = [
-        "badger", "camel", "dolphin", "eagle", "ferret", "gecko", "heron", "ibex", "jaguar",
-        "koala", "lemur", "otter",
-    ];
-    let mut rng = rand::thread_rng();
-    let letters: String = (0..2)
-        .map(|_| *b"abcdefghijklmnopqrstuvwxyz".choose(&mut rng).unwrap_or(&b'a') as char)
-        .collect();
-    let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    format!(
-        "{}-{}-{}-{letters}",
-        if clean.is_empty() { "app" } else { &clean },
-        ADJ.choose(&mut rng).unwrap_or(&"calm"),
-        NOUN.choose(&mut rng).unwrap_or(&"otter")
-    )
 }
 
 async fn diff(
@@ -303,7 +100,7 @@ async fn diff(
     let desired = parse(&raw)?;
     let mut current = Manifest::default();
     for am in &desired.applications {
-        if let Some(app) = crate::http::apps::find_by_name(&s, &space.guid, &am.name).await? {
+        if let Some(app) = store::apps::find_by_name(&s.db.pool, &space.guid, &am.name).await? {
             current.applications.push(app_manifest(&s, &app).await?);
         }
     }
@@ -327,7 +124,7 @@ pub async fn app_manifest(s: &AppState, app: &App) -> ApiResult<AppManifest> {
         );
     }
     let mut routes = Vec::new();
-    if let Some(web) = crate::http::processes::by_type(s, &app.guid, "web").await? {
+    if let Some(web) = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await? {
         for r in crate::http::routes::lrp_routes(s, &app.guid, &web.kind).await? {
             routes.push(manifest::RouteEntry {
                 route: r.uri,
@@ -342,7 +139,7 @@ pub async fn app_manifest(s: &AppState, app: &App) -> ApiResult<AppManifest> {
         am.routes = Some(routes);
     }
     let mut procs = Vec::new();
-    for p in crate::http::processes::of_app(s, &app.guid).await? {
+    for p in store::processes::of_app(&s.db.pool, &app.guid).await? {
         let mut pm =
             manifest::ProcessManifest { process_type: p.kind.clone(), ..Default::default() };
         pm.instances = Some(p.instances);

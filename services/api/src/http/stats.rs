@@ -1,12 +1,12 @@
-//! Process stats (contracts/ccapi.md §3.4): one entry per desired instance index, from the
+//! Process stats (docs/api.md): one entry per desired instance index, from the
 //! scheduler's actual instances, with usage from the cells' container metrics in the logs
 //! service when it has them.
 
 use serde_json::{json, Value};
 use wire::lrp::{ActualLrp, ActualState, Presence};
 
-use crate::http::apps::App;
-use crate::http::processes::Process;
+use crate::store::apps::App;
+use crate::store::processes::Process;
 use crate::AppState;
 
 fn state(a: Option<&ActualLrp>) -> &'static str {
