@@ -49,7 +49,7 @@ impl Aftermath {
     /// Instances, blobs, resyncs and events, once the rows are gone.
     async fn follow(self, s: &AppState, space: &Space, actor: &Actor) {
         for (app, name) in &self.apps {
-            if let Err(e) = crate::http::desired::remove_app(s, app).await {
+            if let Err(e) = crate::domain::desired::remove_app(s, app).await {
                 tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
             }
             let t = space.target(app, "app", name);
@@ -67,7 +67,7 @@ impl Aftermath {
             events::record(s, "audit.service_route_binding.delete", actor, &t, data).await;
         }
         for app in &self.routed_in {
-            crate::http::desired::sync_app_logged(s, app).await;
+            crate::domain::desired::sync_app_logged(s, app).await;
         }
     }
 }

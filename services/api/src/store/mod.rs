@@ -97,6 +97,11 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// Decode every row with `f`.
+pub fn decode<T>(rows: &[AnyRow], f: impl Fn(&AnyRow) -> ApiResult<T>) -> ApiResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
