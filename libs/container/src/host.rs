@@ -221,7 +221,16 @@ impl Host for RealHost {
                 Op::RuncKill { id, signal, all } => runc::kill(&id, signal, all).await,
                 Op::RuncDelete { id } => runc::delete(&id).await,
                 Op::RuncList => runc::list().await.map(|_| ()),
-                net_op => net::apply(net_op).await,
+                op @ (Op::AddBridge { .. }
+                | Op::EnableForwarding
+                | Op::InstallTables { .. }
+                | Op::RemoveTables { .. }
+                | Op::DelLink { .. }
+                | Op::AddNetns { .. }
+                | Op::ConfigureNetns { .. }
+                | Op::DelNetns { .. }
+                | Op::MapPort { .. }
+                | Op::UnmapPort { .. }) => net::apply(op).await,
             }
         })
     }
