@@ -247,7 +247,7 @@ async fn start_cell(
         }
     });
     let parts = cell::Parts {
-        os: Arc::new(cell::os::RealOs),
+        host: Arc::new(::container::RealHost),
         reporter: Arc::new(Timeline(tx)),
         verifier: Arc::new(issuer.verifier()),
         token: None,

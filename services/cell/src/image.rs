@@ -118,13 +118,12 @@ impl Images {
             path: tgz.display().to_string(),
             message: e.to_string(),
         })??;
-        let owner = format!("{}:{}", stack::VCAP_UID, stack::VCAP_GID);
-        let out = tokio::process::Command::new("chown")
-            .args(["-R", "-h", &owner])
-            .arg(&home)
-            .output()
-            .await;
-        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+        let vcap = home.clone();
+        let owned = tokio::task::spawn_blocking(move || {
+            ::container::host::chown_tree(&vcap, stack::VCAP_UID, stack::VCAP_GID)
+        })
+        .await;
+        if !owned.as_ref().is_ok_and(|o| o.is_ok()) {
             tracing::warn!(layer = %layer.display(), "cannot hand the droplet to vcap (not root?)");
         }
         let io = |e: std::io::Error| ImageError::Io {

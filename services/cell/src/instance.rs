@@ -4,18 +4,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::container::Signal;
 use bus::DynBus;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use wire::envelope::{Envelope, LogStream};
 use wire::lrp::{DesiredLrp, InstanceKey, InstanceReport, LrpStart, PortMapping};
 use wire::routing::RegistryMessage;
 
-use crate::backend::{Launch, Sandbox};
-use crate::container;
+use crate::backend::{runc, Launch, Sandbox};
 use crate::disk;
 use crate::env;
-use crate::executor::Shared;
 use crate::health;
+use crate::shared::Shared;
 
 /// Longest log line before it is split (Diego splits around 60 KiB).
 const MAX_LINE: usize = 60 * 1024;
@@ -79,7 +79,7 @@ impl Instance {
             }
             Ok(_) => {}
         }
-        let short = container::short_id(&self.start.instance_guid);
+        let short = runc::short_id(&self.start.instance_guid);
         let mut sandbox: Option<Sandbox> = None;
         let end = self.live(&short, &mut sandbox).await;
         if let Some(sb) = sandbox {
@@ -298,8 +298,8 @@ impl Instance {
     async fn stop_container(&self, sb: &Sandbox, child: &mut tokio::process::Child) -> End {
         self.shared.emitter.unregister(&self.start.instance_guid).await;
         self.cell_log(&format!("Stopping instance {}", self.start.instance_guid)).await;
-        if !self.signal_until_exit(sb, child, "TERM", self.shared.grace).await {
-            self.signal_until_exit(sb, child, "KILL", Duration::from_secs(5)).await;
+        if !self.signal_until_exit(sb, child, Signal::Term, self.shared.grace).await {
+            self.signal_until_exit(sb, child, Signal::Kill, Duration::from_secs(5)).await;
         }
         self.cell_log("Destroying container").await;
         End::Stopped
@@ -312,7 +312,7 @@ impl Instance {
         &self,
         sb: &Sandbox,
         child: &mut tokio::process::Child,
-        signal: &str,
+        signal: Signal,
         within: Duration,
     ) -> bool {
         let deadline = tokio::time::Instant::now() + within;

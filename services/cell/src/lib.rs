@@ -8,7 +8,6 @@
 
 mod api;
 pub mod backend;
-pub mod container;
 pub mod disk;
 pub mod emitter;
 pub mod env;
@@ -17,10 +16,9 @@ pub mod health;
 pub mod image;
 mod instance;
 pub mod net;
-pub mod os;
-pub mod process;
 pub mod procfs;
 pub mod report;
+pub mod shared;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -156,12 +154,13 @@ pub struct Service {
 /// The machinery that runs instances.
 struct Runtime {
     executor: executor::Executor,
-    shared: Arc<executor::Shared>,
+    shared: Arc<shared::Shared>,
 }
 
 /// What `build` makes from the configuration; tests bring their own.
 pub struct Parts {
-    pub os: Arc<dyn os::Os>,
+    /// The host (mounts, runc, process groups, network).
+    pub host: Arc<dyn ::container::Host>,
     pub reporter: Arc<dyn report::Reporter>,
     pub verifier: Arc<auth::Verifier>,
     pub token: Option<Arc<auth::ClientCredentials>>,
@@ -202,7 +201,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         &config.internal_client_secret,
     ));
     let parts = Parts {
-        os: Arc::new(os::RealOs),
+        host: Arc::new(::container::RealHost),
         reporter: Arc::new(report::HttpReporter::new(&config.scheduler_url, token.clone())),
         verifier: Arc::new(auth::Verifier::from_url(
             format!("{api}/oauth/token"),
@@ -264,7 +263,7 @@ fn process_backend_checks(config: &Config, instances: &std::path::Path) -> Resul
         let open = std::fs::Permissions::from_mode(0o755);
         std::fs::set_permissions(instances, open)
             .map_err(|source| Error::DataDir { path: instances.display().to_string(), source })?;
-        if let Some(closed) = process::closed_to_others(instances) {
+        if let Some(closed) = backend::process::closed_to_others(instances) {
             return Err(Error::Config(format!(
                 "data_dir: apps run as vcap (uid {}) with backend process, and {} is closed to \
                  other users; choose a data_dir they can reach",
@@ -287,7 +286,7 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
     let ports = (config.host_port_min, config.host_port_max);
     let backend = if runc {
         let net = net::Network::new(
-            parts.os.clone(),
+            parts.host.clone(),
             net::NetConfig {
                 bridge: config.bridge.clone(),
                 subnet: config.subnet,
@@ -295,8 +294,8 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
                 port_range: ports,
             },
         );
-        backend::Backend::Runc(container::Runc {
-            os: parts.os.clone(),
+        backend::Backend::Runc(backend::runc::Runc {
+            host: parts.host.clone(),
             net: Arc::new(net),
             stack_rootfs: stack::rootfs_path(
                 &config.stacks_dir,
@@ -306,9 +305,13 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
                 .filter(|p| p.exists()),
         })
     } else {
-        backend::Backend::Process(process::Processes::new(parts.os.clone(), ports, is_root()))
+        backend::Backend::Process(backend::process::Processes::new(
+            parts.host.clone(),
+            ports,
+            is_root(),
+        ))
     };
-    let mut shared = executor::Shared::new(
+    let mut shared = shared::Shared::new(
         config.cell_id.clone(),
         config.external_ip.clone(),
         backend,

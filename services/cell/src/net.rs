@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use crate::os::{args, Os, OsError};
+use ::container::{Host, HostError, Op};
+
+pub use ::container::net::VETH_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
@@ -35,13 +37,10 @@ impl Attachment {
 }
 
 pub struct Network {
-    os: Arc<dyn Os>,
+    host: Arc<dyn Host>,
     cfg: NetConfig,
     free: Mutex<(BTreeSet<u8>, BTreeSet<u16>)>,
 }
-
-/// Host-side veth names start with this (the bridge filter matches on it).
-pub const VETH_PREFIX: &str = "pv";
 
 /// The container port apps listen on.
 pub const APP_PORT: u16 = 8080;
@@ -53,10 +52,10 @@ fn names(id: &str) -> (String, String) {
 }
 
 impl Network {
-    pub fn new(os: Arc<dyn Os>, cfg: NetConfig) -> Self {
+    pub fn new(host: Arc<dyn Host>, cfg: NetConfig) -> Self {
         let hosts: BTreeSet<u8> = (2..=254).collect();
         let ports: BTreeSet<u16> = (cfg.port_range.0..=cfg.port_range.1).collect();
-        Self { os, cfg, free: Mutex::new((hosts, ports)) }
+        Self { host, cfg, free: Mutex::new((hosts, ports)) }
     }
 
     fn ip(&self, host: u8) -> Ipv4Addr {
@@ -64,55 +63,16 @@ impl Network {
         Ipv4Addr::new(a, b, c, host)
     }
 
-    fn cidr(&self) -> String {
-        format!("{}/24", self.cfg.subnet)
-    }
-
-    async fn sh(&self, program: &str, list: &[&str]) -> Result<String, OsError> {
-        self.os.run(program, &args(list)).await
-    }
-
     /// Bridge, forwarding, NAT table and isolation rules; idempotent (start of the cell).
-    pub async fn setup(&self) -> Result<(), OsError> {
-        let (b, t) = (&self.cfg.bridge, &self.cfg.table);
-        let gw = format!("{}/24", self.ip(1));
-        if self.sh("ip", &["link", "show", b]).await.is_err() {
-            self.sh("ip", &["link", "add", b, "type", "bridge"]).await?;
-            self.sh("ip", &["addr", "add", &gw, "dev", b]).await?;
-        }
-        self.sh("ip", &["link", "set", b, "up"]).await?;
-        self.sh("sysctl", &["-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.route_localnet=1"])
-            .await?;
-        let cidr = self.cidr();
-        let rules = format!(
-            "table ip {t} {{}}\ndelete table ip {t}\n\
-             table ip {t} {{\n\
-               map ports {{ type inet_service : ipv4_addr . inet_service; }}\n\
-               chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; fib daddr type local dnat ip to tcp dport map @ports; }}\n\
-               chain output {{ type nat hook output priority -100; policy accept; fib daddr type local dnat ip to tcp dport map @ports; }}\n\
-               chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; \
-                 ip saddr 127.0.0.0/8 ip daddr {cidr} masquerade; ip saddr {cidr} ip daddr != {cidr} masquerade; }}\n\
-               chain input {{ type filter hook input priority 0; policy accept; \
-                 iifname \"{b}\" ct state established,related accept; iifname \"{b}\" drop; }}\n\
-             }}\n\
-             table bridge {t} {{}}\ndelete table bridge {t}\n\
-             table bridge {t} {{\n chain forward {{\n type filter hook forward priority 0; policy accept;\n \
-               iifname \"{VETH_PREFIX}*\" oifname \"{VETH_PREFIX}*\" drop\n }}\n}}\n"
-        );
-        let file = std::env::temp_dir().join(format!("{t}.nft"));
-        std::fs::write(&file, rules).map_err(|e| OsError {
-            program: "write".into(),
-            args: file.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let path = file.display().to_string();
-        let res = self.sh("nft", &["-f", &path]).await;
-        let _ = std::fs::remove_file(&file);
-        res.map(|_| ())
+    pub async fn setup(&self) -> Result<(), HostError> {
+        let (bridge, table) = (self.cfg.bridge.clone(), self.cfg.table.clone());
+        self.host.apply(Op::AddBridge { name: bridge.clone(), gateway: self.ip(1) }).await?;
+        self.host.apply(Op::EnableForwarding).await?;
+        self.host.apply(Op::InstallTables { table, bridge, subnet: self.cfg.subnet }).await
     }
 
     /// A namespace, veth, address and host port for container `id`.
-    pub async fn attach(&self, id: &str) -> Result<Attachment, OsError> {
+    pub async fn attach(&self, id: &str) -> Result<Attachment, HostError> {
         let (host, port) = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             let host = free.0.pop_first();
@@ -126,11 +86,7 @@ impl Network {
                     if let Some(p) = p {
                         free.1.insert(p);
                     }
-                    return Err(OsError {
-                        program: "ipam".into(),
-                        args: id.into(),
-                        message: "no free address or port".into(),
-                    });
+                    return Err(HostError::new(&format!("ipam {id}"), "no free address or port"));
                 }
             }
         };
@@ -145,33 +101,23 @@ impl Network {
 
     /// Three processes per container (a process costs more here than its work): the namespace
     /// and veth from the host, the addresses and route inside, the port mapping.
-    async fn plumb(&self, a: &Attachment) -> Result<(), OsError> {
-        let (ns, hv, b) = (a.netns.as_str(), a.host_veth.as_str(), self.cfg.bridge.as_str());
-        let host = format!(
-            "netns add {ns}\nlink add {hv} type veth peer name eth0 netns {ns}\n\
-             link set {hv} master {b} up\n"
-        );
-        self.os.run_input("ip", &args(&["-batch", "-"]), &host).await?;
-        let inside = format!(
-            "addr add {}/24 dev eth0\nlink set eth0 up\nlink set lo up\n\
-             route add default via {}\n",
-            a.ip,
-            self.ip(1)
-        );
-        self.os.run_input("ip", &args(&["-n", ns, "-batch", "-"]), &inside).await?;
-        let element = format!("{{ {} : {} . {APP_PORT} }}", a.host_port, a.ip);
-        self.sh("nft", &["add", "element", "ip", &self.cfg.table, "ports", &element]).await?;
-        Ok(())
+    async fn plumb(&self, a: &Attachment) -> Result<(), HostError> {
+        let netns = a.netns.clone();
+        let bridge = self.cfg.bridge.clone();
+        let host_veth = a.host_veth.clone();
+        self.host.apply(Op::AddNetns { netns: netns.clone(), host_veth, bridge }).await?;
+        self.host.apply(Op::ConfigureNetns { netns, address: a.ip, gateway: self.ip(1) }).await?;
+        let table = self.cfg.table.clone();
+        let map = Op::MapPort { table, host_port: a.host_port, address: a.ip, port: APP_PORT };
+        self.host.apply(map).await
     }
 
     /// Release everything `attach` made; safe to call on a half-made attachment.
     pub async fn detach(&self, a: &Attachment) {
-        let element = format!("{{ {} }}", a.host_port);
-        let _ =
-            self.sh("nft", &["delete", "element", "ip", &self.cfg.table, "ports", &element]).await;
-        // `-force`: on past a piece that is missing (a half-made attachment).
-        let gone = format!("link del {}\nnetns del {}\n", a.host_veth, a.netns);
-        let _ = self.os.run_input("ip", &args(&["-force", "-batch", "-"]), &gone).await;
+        let table = self.cfg.table.clone();
+        let _ = self.host.apply(Op::UnmapPort { table, host_port: a.host_port }).await;
+        let gone = Op::DelNetns { netns: a.netns.clone(), host_veth: a.host_veth.clone() };
+        let _ = self.host.apply(gone).await;
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = a.ip.octets().last() {
             free.0.insert(*h);
@@ -183,81 +129,103 @@ impl Network {
     /// id): its veth and network namespace. Port mappings go with the tables [`setup`] remakes.
     pub async fn sweep(&self, id: &str) {
         let (netns, host_veth) = names(id);
-        let gone = format!("link del {host_veth}\nnetns del {netns}\n");
-        let _ = self.os.run_input("ip", &args(&["-force", "-batch", "-"]), &gone).await;
+        let _ = self.host.apply(Op::DelNetns { netns, host_veth }).await;
     }
 
     /// Remove the bridge and tables (tests, and a cell that goes away for good).
     pub async fn teardown(&self) {
-        let t = &self.cfg.table;
-        let _ = self.sh("nft", &["delete", "table", "ip", t]).await;
-        let _ = self.sh("nft", &["delete", "table", "bridge", t]).await;
-        let _ = self.sh("ip", &["link", "del", &self.cfg.bridge]).await;
+        let _ = self.host.apply(Op::RemoveTables { table: self.cfg.table.clone() }).await;
+        let _ = self.host.apply(Op::DelLink { name: self.cfg.bridge.clone() }).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::RecordingOs;
+    use ::container::RecordingHost;
 
-    fn net(os: Arc<RecordingOs>) -> Network {
+    fn net(host: Arc<RecordingHost>) -> Network {
         let cfg = NetConfig {
             bridge: "pb0".into(),
             subnet: Ipv4Addr::new(10, 254, 9, 0),
             table: "paas_t".into(),
             port_range: (61000, 61001),
         };
-        Network::new(os, cfg)
+        Network::new(host, cfg)
+    }
+
+    fn del(netns: &str, host_veth: &str) -> Op {
+        Op::DelNetns { netns: netns.into(), host_veth: host_veth.into() }
     }
 
     #[tokio::test]
     async fn a_sweep_removes_what_a_crashed_run_left_by_id() {
-        let os = Arc::new(RecordingOs::default());
-        net(os.clone()).sweep("abc-123").await;
-        let calls = os.calls();
-        assert!(calls.iter().any(|c| c == "ip -force -batch -: link del pvabc123"), "{calls:?}");
-        assert!(
-            calls.iter().any(|c| c == "ip -force -batch -: netns del paas-abc-123"),
-            "{calls:?}"
+        let host = Arc::new(RecordingHost::default());
+        net(host.clone()).sweep("abc-123").await;
+        assert_eq!(host.ops(), [del("paas-abc-123", "pvabc123")]);
+    }
+
+    #[tokio::test]
+    async fn setup_makes_the_bridge_forwarding_and_tables() {
+        let host = Arc::new(RecordingHost::default());
+        net(host.clone()).setup().await.expect("setup");
+        assert_eq!(
+            host.ops(),
+            [
+                Op::AddBridge { name: "pb0".into(), gateway: Ipv4Addr::new(10, 254, 9, 1) },
+                Op::EnableForwarding,
+                Op::InstallTables {
+                    table: "paas_t".into(),
+                    bridge: "pb0".into(),
+                    subnet: Ipv4Addr::new(10, 254, 9, 0)
+                },
+            ]
         );
     }
 
     #[tokio::test]
     async fn attach_allocates_and_detach_releases() {
-        let os = Arc::new(RecordingOs::default());
-        let n = net(os.clone());
+        let host = Arc::new(RecordingHost::default());
+        let n = net(host.clone());
         let a = n.attach("abc-123").await.expect("attach");
-        assert_eq!((a.ip, a.host_port), (Ipv4Addr::new(10, 254, 9, 2), 61000));
-        let calls = os.calls();
-        for want in [
-            "ip -batch -: netns add paas-abc-123",
-            "ip -batch -: link add pvabc123 type veth peer name eth0 netns paas-abc-123",
-            "ip -batch -: link set pvabc123 master pb0 up",
-            "ip -n paas-abc-123 -batch -: addr add 10.254.9.2/24 dev eth0",
-            "ip -n paas-abc-123 -batch -: route add default via 10.254.9.1",
-            "nft add element ip paas_t ports { 61000 : 10.254.9.2 . 8080 }",
-        ] {
-            assert!(calls.iter().any(|c| c == want), "{want}: {calls:#?}");
-        }
+        let ip = Ipv4Addr::new(10, 254, 9, 2);
+        assert_eq!((a.ip, a.host_port), (ip, 61000));
+        assert_eq!(
+            host.ops(),
+            [
+                Op::AddNetns {
+                    netns: "paas-abc-123".into(),
+                    host_veth: "pvabc123".into(),
+                    bridge: "pb0".into()
+                },
+                Op::ConfigureNetns {
+                    netns: "paas-abc-123".into(),
+                    address: ip,
+                    gateway: Ipv4Addr::new(10, 254, 9, 1)
+                },
+                Op::MapPort { table: "paas_t".into(), host_port: 61000, address: ip, port: 8080 },
+            ]
+        );
         let b = n.attach("def").await.expect("second");
         assert_eq!(b.host_port, 61001);
         assert!(n.attach("ghi").await.is_err(), "ports exhausted");
         n.detach(&a).await;
-        assert!(os.calls().iter().any(|c| c == "ip -force -batch -: netns del paas-abc-123"));
+        let ops = host.ops();
+        assert!(ops.contains(&Op::UnmapPort { table: "paas_t".into(), host_port: 61000 }));
+        assert!(ops.contains(&del("paas-abc-123", "pvabc123")), "{ops:?}");
         assert_eq!(n.attach("jkl").await.expect("reused").host_port, 61000);
     }
 
     #[tokio::test]
     async fn a_failed_attach_leaves_nothing_behind() {
-        let os = Arc::new(RecordingOs::default());
-        os.fail_matching.lock().expect("lock").push("route add default".into());
-        let n = net(os.clone());
+        let host = Arc::new(RecordingHost::default());
+        host.fail_when(|op| matches!(op, Op::ConfigureNetns { .. }));
+        let n = net(host.clone());
         assert!(n.attach("x").await.is_err());
-        let calls = os.calls();
-        assert!(calls.iter().any(|c| c == "ip -force -batch -: netns del paas-x"), "{calls:?}");
-        assert!(!calls.iter().any(|c| c.starts_with("nft add")), "{calls:?}");
-        os.fail_matching.lock().expect("lock").clear();
+        let ops = host.ops();
+        assert!(ops.contains(&del("paas-x", "pvx")), "{ops:?}");
+        assert!(!ops.iter().any(|op| matches!(op, Op::MapPort { .. })), "{ops:?}");
+        host.clear_faults();
         assert_eq!(n.attach("y").await.expect("address back").ip, Ipv4Addr::new(10, 254, 9, 2));
     }
 }

@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use serde_json::json;
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, Digest as OciDigest, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    RootFsBuilder,
+};
+use oci_spec::OciSpecError;
 use sha2::{Digest, Sha256};
 
 use crate::error::StageError;
-
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// A written layer: compressed digest and size, uncompressed digest (`diff_id`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -76,31 +77,18 @@ impl ImageStore {
         std::fs::write(self.dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         let base = self.stack_layer(stack)?;
         let app = self.write_layer(|tar| droplet_layer(tar, droplet))?;
-        let config = json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {
-                "User": format!("{}:{}", stack::VCAP_UID, stack::VCAP_GID),
-                "Env": ["HOME=/home/vcap/app", "TMPDIR=/home/vcap/tmp", "DEPS_DIR=/home/vcap/deps",
-                        "LANG=C.UTF-8", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PORT=8080"],
-                "Entrypoint": [stack::LAUNCHER_PATH],
-                "Cmd": [start],
-                "WorkingDir": "/home/vcap/app",
-                "ExposedPorts": {"8080/tcp": {}}
-            },
-            "rootfs": {"type": "layers", "diff_ids": [base.diff_id, app.diff_id]},
-            "history": [{"created_by": format!("paas stack {stack}")}, {"created_by": "paas stager: droplet"}]
-        });
+        let config = image_config(stack, start, &base, &app).map_err(std::io::Error::other)?;
         let config = self.put_blob(&serde_json::to_vec(&config)?)?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": CONFIG, "digest": config.0, "size": config.1},
-            "layers": [
-                {"mediaType": LAYER, "digest": base.digest, "size": base.size},
-                {"mediaType": LAYER, "digest": app.digest, "size": app.size}
-            ]
-        });
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(MediaType::ImageConfig, &config.0, config.1)?)
+            .layers(vec![
+                descriptor(MediaType::ImageLayerGzip, &base.digest, base.size)?,
+                descriptor(MediaType::ImageLayerGzip, &app.digest, app.size)?,
+            ])
+            .build()
+            .map_err(std::io::Error::other)?;
         let (digest, size) = self.put_blob(&serde_json::to_vec(&manifest)?)?;
         let name = format!("droplet-{}", &app.diff_id.trim_start_matches("sha256:")[..32]);
         self.add_to_index(&digest, size, &name)?;
@@ -168,20 +156,74 @@ impl ImageStore {
 
     fn add_to_index(&self, digest: &str, size: u64, name: &str) -> std::io::Result<()> {
         let path = self.dir.join("index.json");
-        let mut index: serde_json::Value = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| json!({"schemaVersion": 2, "manifests": []}));
-        let entry = json!({"mediaType": MANIFEST, "digest": digest, "size": size,
-            "annotations": {"org.opencontainers.image.ref.name": name}});
-        if let Some(list) = index["manifests"].as_array_mut() {
-            list.retain(|m| m["digest"] != digest);
-            list.push(entry);
-        }
+        let mut index: ImageIndex =
+            match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                Some(index) => index,
+                None => ImageIndexBuilder::default()
+                    .schema_version(2u32)
+                    .manifests(Vec::new())
+                    .build()
+                    .map_err(std::io::Error::other)?,
+            };
+        let mut entry = descriptor(MediaType::ImageManifest, digest, size)?;
+        let ref_name = ("org.opencontainers.image.ref.name".to_owned(), name.to_owned());
+        entry.set_annotations(Some([ref_name].into_iter().collect()));
+        let mut list = index.manifests().clone();
+        list.retain(|m| m.digest().to_string() != digest);
+        list.push(entry);
+        index.set_manifests(list);
         let tmp = self.dir.join(".index.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&index)?)?;
         std::fs::rename(tmp, path)
     }
+}
+
+/// A content descriptor of the blob `digest` (`sha256:...`) of `size` bytes.
+fn descriptor(media_type: MediaType, digest: &str, size: u64) -> std::io::Result<Descriptor> {
+    let digest: OciDigest = digest.parse().map_err(std::io::Error::other)?;
+    Ok(Descriptor::new(media_type, size, digest))
+}
+
+/// The image's config: user vcap, the app's environment, the launcher as entrypoint and the
+/// start command as cmd, port 8080, the stack and droplet layers.
+fn image_config(
+    stack: &str,
+    start: &str,
+    base: &Layer,
+    app: &Layer,
+) -> Result<ImageConfiguration, OciSpecError> {
+    let env = [
+        "HOME=/home/vcap/app",
+        "TMPDIR=/home/vcap/tmp",
+        "DEPS_DIR=/home/vcap/deps",
+        "LANG=C.UTF-8",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PORT=8080",
+    ];
+    let config = ConfigBuilder::default()
+        .user(format!("{}:{}", stack::VCAP_UID, stack::VCAP_GID))
+        .env(env.map(str::to_owned).to_vec())
+        .entrypoint(vec![stack::LAUNCHER_PATH.to_owned()])
+        .cmd(vec![start.to_owned()])
+        .working_dir("/home/vcap/app")
+        .exposed_ports(vec!["8080/tcp".to_owned()])
+        .build()?;
+    let history = |by: String| HistoryBuilder::default().created_by(by).build();
+    ImageConfigurationBuilder::default()
+        .architecture(Arch::Amd64)
+        .os(Os::Linux)
+        .config(config)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(vec![base.diff_id.clone(), app.diff_id.clone()])
+                .build()?,
+        )
+        .history(vec![
+            history(format!("paas stack {stack}"))?,
+            history("paas stager: droplet".to_owned())?,
+        ])
+        .build()
 }
 
 /// The droplet's entries under `home/vcap/`, and the launcher at its mount path.
@@ -244,5 +286,51 @@ impl<W: Write> Write for Tee<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_config_and_descriptors_are_as_written_by_hand_before() {
+        let layer = |n: &str| Layer {
+            digest: format!("sha256:{}", n.repeat(64)),
+            size: 7,
+            diff_id: format!("sha256:{}", n.repeat(64)),
+        };
+        let (base, app) = (layer("a"), layer("b"));
+        let config =
+            serde_json::to_value(image_config("bookworm", "run me", &base, &app).expect("config"));
+        assert_eq!(
+            config.expect("json"),
+            json!({
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {
+                    "User": "2000:2000",
+                    "Env": ["HOME=/home/vcap/app", "TMPDIR=/home/vcap/tmp", "DEPS_DIR=/home/vcap/deps",
+                            "LANG=C.UTF-8", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PORT=8080"],
+                    "Entrypoint": [stack::LAUNCHER_PATH],
+                    "Cmd": ["run me"],
+                    "WorkingDir": "/home/vcap/app",
+                    "ExposedPorts": {"8080/tcp": {}}
+                },
+                "rootfs": {"type": "layers", "diff_ids": [base.diff_id, app.diff_id]},
+                "history": [{"created_by": "paas stack bookworm"}, {"created_by": "paas stager: droplet"}]
+            })
+        );
+        let d = descriptor(MediaType::ImageLayerGzip, &base.digest, 7).expect("descriptor");
+        assert_eq!(
+            serde_json::to_value(d).expect("json"),
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": base.digest, "size": 7})
+        );
+        let m = descriptor(MediaType::ImageManifest, &base.digest, 7).expect("descriptor");
+        assert_eq!(m.media_type().to_string(), "application/vnd.oci.image.manifest.v1+json");
+        let c = descriptor(MediaType::ImageConfig, &base.digest, 7).expect("descriptor");
+        assert_eq!(c.media_type().to_string(), "application/vnd.oci.image.config.v1+json");
+        assert!(descriptor(MediaType::ImageConfig, "nonsense", 7).is_err());
     }
 }

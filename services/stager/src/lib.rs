@@ -15,7 +15,6 @@ mod fetch;
 mod image;
 mod logs;
 mod report;
-mod runc_spec;
 mod service;
 mod stage;
 

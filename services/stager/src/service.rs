@@ -104,6 +104,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         api,
         images,
         bus: deps.bus,
+        host: Arc::new(::container::RealHost),
     };
     Ok(Service { listener, addr, ready, metrics, counters, stager: Arc::new(stager) })
 }

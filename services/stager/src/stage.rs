@@ -34,6 +34,8 @@ pub struct Stager {
     pub buildpacks: BuildpackCache,
     pub images: Option<ImageStore>,
     pub bus: bus::DynBus,
+    /// What runs and cleans up the staging containers.
+    pub host: Arc<dyn ::container::Host>,
 }
 
 impl Stager {
@@ -88,7 +90,7 @@ impl Stager {
         let run = BuildRun { buildpacks: bp_dirs.clone(), ..run };
         log.out("Staging...").await;
         let began = Instant::now();
-        let exit = container::run(self.config.backend, &run, log).await?;
+        let exit = container::run(self.config.backend, self.host.as_ref(), &run, log).await?;
         t.builder = began.elapsed();
         let ns = tokio::fs::read_to_string(run.output.join("script_ns")).await.unwrap_or_default();
         t.scripts = Duration::from_nanos(ns.trim().parse().unwrap_or(0));

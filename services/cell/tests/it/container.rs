@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cell::container::{self, ContainerPlan};
+use ::container::RealHost;
+use cell::backend::runc::{self, ContainerPlan};
 use cell::image::Images;
 use cell::net::{NetConfig, Network};
-use cell::os::RealOs;
 
 /// A droplet whose app serves its directory, and writes `ps` output at start.
 pub fn droplet(dir: &Path) -> (PathBuf, String) {
@@ -66,7 +66,7 @@ async fn droplet_runs_in_a_container_and_answers_on_its_port() {
         table: format!("paas_ct{}", pid % 10_000),
         port_range: (62100, 62199),
     };
-    let net = Network::new(Arc::new(RealOs), cfg.clone());
+    let net = Network::new(Arc::new(RealHost), cfg.clone());
     net.setup().await.expect("net");
     let id = format!("cell-test-{pid}");
     let att = net.attach(&id).await.expect("attach");
@@ -85,8 +85,8 @@ async fn droplet_runs_in_a_container_and_answers_on_its_port() {
         ca_file: None,
     };
     let _cleanup = Cleanup { plan: plan.clone(), cfg: cfg.clone() };
-    container::prepare(&RealOs, &plan).await.expect("prepare");
-    let mut child = container::run(&plan).expect("runc run");
+    runc::prepare(&RealHost, &plan).await.expect("prepare");
+    let mut child = runc::run(&plan).expect("runc run");
     let addr = format!("http://127.0.0.1:{}/index.html", att.host_port);
     let body = testkit::eventually(
         "the app answers through its host port",
@@ -102,13 +102,13 @@ async fn droplet_runs_in_a_container_and_answers_on_its_port() {
     let ps = std::fs::read_to_string(plan.upper().join("home/vcap/tmp/ps.txt")).expect("ps output");
     assert!(ps.lines().count() <= 5, "sees only its own processes:\n{ps}");
 
-    container::signal(&RealOs, &id, "TERM").await.expect("term");
+    runc::signal(&RealHost, &id, ::container::Signal::Term).await.expect("term");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("stops")
         .expect("status");
     assert_eq!(status.code(), Some(143), "the app got SIGTERM: {status:?}");
-    container::destroy(&RealOs, &plan).await;
+    runc::destroy(&RealHost, &plan).await;
     net.detach(&att).await;
     net.teardown().await;
     let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");

@@ -231,7 +231,7 @@ pub async fn start_cell_with(
     let bus: DynBus = Arc::new(InProcessBus::new());
     let envelopes = collect_envelopes(&bus).await;
     let parts = cell::Parts {
-        os: Arc::new(cell::os::RealOs),
+        host: Arc::new(::container::RealHost),
         reporter: scheduler.clone(),
         verifier: Arc::new(issuer.verifier()),
         token: None,
@@ -374,7 +374,7 @@ impl Cell {
     /// The instance directory of `l` on this cell (runc: bundle, upper layer, rootfs; process:
     /// the droplet's copy).
     pub fn instance_dir(&self, l: &LrpStart) -> PathBuf {
-        self.cfg.data_dir.join("instances").join(cell::container::short_id(&l.instance_guid))
+        self.cfg.data_dir.join("instances").join(cell::backend::runc::short_id(&l.instance_guid))
     }
 
     /// The pid of `l`'s app as its pid file says (runc writes the container's first process;
@@ -431,7 +431,7 @@ impl Drop for NetCleanup {
         let instances = self.0.data_dir.join("instances");
         for dir in std::fs::read_dir(instances).into_iter().flatten().flatten() {
             let text = std::fs::read_to_string(dir.path().join("pid")).unwrap_or_default();
-            if let Some((pgid, start)) = cell::process::parse_pid_file(&text) {
+            if let Some((pgid, start)) = cell::backend::process::parse_pid_file(&text) {
                 if cell::procfs::is_group_of(std::path::Path::new("/proc"), pgid, start) {
                     sh(format!("/usr/bin/kill -KILL -- -{pgid}"));
                 }

@@ -25,7 +25,7 @@ on_both_backends!(
 async fn released(c: &Cell, l: &LrpStart) {
     let what = format!("everything of {} released", l.instance_guid);
     let dir = c.instance_dir(l);
-    let netns = format!("paas-{}", cell::container::short_id(&l.instance_guid));
+    let netns = format!("paas-{}", cell::backend::runc::short_id(&l.instance_guid));
     let left = || {
         let mut left = Vec::new();
         let pids = processes_of_instance(&l.instance_guid);

@@ -91,7 +91,7 @@ echo INSPECTED
 
     // Its own name resolves from its /etc/hosts (no DNS round trip at start).
     let hosts = tagged(&lines, "HOSTS ");
-    let name = cell::container::container_id(&app.instance_guid);
+    let name = cell::backend::runc::container_id(&app.instance_guid);
     assert_eq!(
         hosts.first().map(|h| h.split_whitespace().collect::<Vec<_>>()),
         Some(vec![started.instance_address.as_str(), name.as_str()]),
@@ -214,7 +214,7 @@ async fn a_fork_bomb_stays_inside_its_container() {
     bomb.desired.health_check.kind = HealthCheckType::Process;
     c.send_work(&bomb).await;
     c.report("start", &bomb, Duration::from_secs(30)).await;
-    let id = cell::container::container_id(&bomb.instance_guid);
+    let id = cell::backend::runc::container_id(&bomb.instance_guid);
     testkit::eventually("the bomb hits its PIDs limit", Duration::from_secs(30), || async {
         pids_refused(&id).filter(|n| *n > 0)
     })
@@ -403,7 +403,7 @@ async fn a_hundred_start_stop_cycles_leave_nothing_behind() {
     let began = Instant::now();
     for i in 0..100 {
         let l: LrpStart = lrp(&url, &sha, SERVE, 30);
-        ids.push(cell::container::container_id(&l.instance_guid));
+        ids.push(cell::backend::runc::container_id(&l.instance_guid));
         c.send_work(&l).await;
         let r = c.report("start", &l, Duration::from_secs(30)).await;
         assert_eq!(r.ports.len(), 1);

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::container::RealHost;
 use cell::net::{NetConfig, Network};
-use cell::os::RealOs;
 
 fn sh(cmd: &str) -> String {
     let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
@@ -53,7 +53,7 @@ async fn containers_are_reachable_through_their_port_and_isolated() {
         table: format!("paas_nt{tag}"),
         port_range: (62000, 62099),
     };
-    let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
+    let net = Arc::new(Network::new(Arc::new(RealHost), cfg.clone()));
     let ours = [format!("paas-a{tag}"), format!("paas-b{tag}")];
     let _cleanup = Cleanup(cfg.clone(), Box::new(move |ns| ours.iter().any(|o| o == ns)));
     net.setup().await.expect("setup");
@@ -142,7 +142,7 @@ async fn many_attaches_at_once_each_get_their_own_answer() {
         table: format!("paas_mt{tag}"),
         port_range: (65000, 65099),
     };
-    let net = Arc::new(Network::new(Arc::new(RealOs), cfg.clone()));
+    let net = Arc::new(Network::new(Arc::new(RealHost), cfg.clone()));
     let prefix = format!("paas-m{tag}x");
     let _cleanup = Cleanup(cfg.clone(), Box::new(move |ns| ns.starts_with(&prefix)));
     net.setup().await.expect("setup");

@@ -77,7 +77,7 @@ async fn a_restarted_cell_leaves_no_orphan(backend: Backend) {
         dir.exists()
     );
     if backend == Backend::Runc {
-        let id = cell::container::container_id(&app.instance_guid);
+        let id = cell::backend::runc::container_id(&app.instance_guid);
         let runc = std::process::Command::new("runc").args(["list", "-q"]).output().expect("runc");
         assert!(!String::from_utf8_lossy(&runc.stdout).contains(&id), "container left");
         let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");

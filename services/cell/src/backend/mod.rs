@@ -1,15 +1,19 @@
-//! How this cell runs instances: in runc containers ([`crate::container`], isolated, needs
-//! root) or as plain processes ([`crate::process`], for development where runc cannot be
+//! How this cell runs instances: in runc containers ([`runc`], isolated, needs
+//! root) or as plain processes ([`process`], for development where runc cannot be
 //! used). An instance lives the same life on both (`instance.rs`); what differs is here: its
 //! network (a namespace and mapped port, or a free host port), its root, its child, how it is
 //! signalled, its memory, CPU and disk, and how it is released.
 
 use std::path::{Path, PathBuf};
 
-use crate::container::{ContainerError, Runc, RuncSandbox};
+use ::container::{HostError, Signal};
+
+pub mod process;
+pub mod runc;
+
 use crate::env::Place;
-use crate::os::OsError;
-use crate::process::{ProcessSandbox, Processes};
+use process::{ProcessSandbox, Processes};
+use runc::{ContainerError, Runc, RuncSandbox};
 
 /// This cell's backend.
 pub enum Backend {
@@ -32,7 +36,7 @@ pub struct Launch {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error(transparent)]
-    Os(#[from] OsError),
+    Host(#[from] HostError),
     #[error(transparent)]
     Container(#[from] ContainerError),
     #[error("instance directory: {0}")]
@@ -141,8 +145,8 @@ impl Sandbox {
         }
     }
 
-    /// Send `signal` (`TERM`, `KILL`) to every process of the instance; whether it was sent.
-    pub async fn signal(&self, signal: &str) -> bool {
+    /// Send `signal` to every process of the instance; whether it was sent.
+    pub async fn signal(&self, signal: Signal) -> bool {
         match self {
             Self::Runc(s) => s.signal(signal).await,
             Self::Process(s) => s.signal(signal).await,

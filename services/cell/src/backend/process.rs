@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Launch, SandboxError};
-use crate::os::{args, Os};
+use ::container::{Host, Signal};
+
+use super::{Launch, SandboxError};
 use crate::procfs;
 
 /// Host ports handed to instances: each checked free by binding it, taken in turn (a port
@@ -51,8 +52,8 @@ impl Ports {
 }
 
 /// What every process instance of this cell shares.
-struct Host {
-    os: Arc<dyn Os>,
+struct Shared {
+    os: Arc<dyn Host>,
     ports: Ports,
     /// uid and gid the apps run as (vcap when the cell is root; else the cell's own user).
     run_as: Option<(u32, u32)>,
@@ -63,12 +64,12 @@ struct Host {
 
 /// The process backend of this cell.
 pub struct Processes {
-    host: Arc<Host>,
+    host: Arc<Shared>,
 }
 
 impl Processes {
-    pub fn new(os: Arc<dyn Os>, port_range: (u16, u16), as_root: bool) -> Self {
-        let host = Host {
+    pub fn new(os: Arc<dyn Host>, port_range: (u16, u16), as_root: bool) -> Self {
+        let host = Shared {
             os,
             ports: Ports { range: port_range, state: Mutex::default() },
             run_as: as_root.then_some((stack::VCAP_UID, stack::VCAP_GID)),
@@ -102,7 +103,7 @@ impl Processes {
             if let Some((pgid, start)) = parse_pid_file(&pid) {
                 if procfs::is_group_of(&self.host.proc, pgid, start) {
                     tracing::warn!(dir = %e.path().display(), pgid, "killing an app a previous run of this cell left");
-                    kill_group(self.host.os.as_ref(), &self.host.proc, pgid, "KILL").await;
+                    kill_group(self.host.os.as_ref(), &self.host.proc, pgid, Signal::Kill).await;
                 }
             }
             let _ = tokio::fs::remove_dir_all(e.path()).await;
@@ -112,7 +113,7 @@ impl Processes {
 
 /// One instance run as a process.
 pub struct ProcessSandbox {
-    host: Arc<Host>,
+    host: Arc<Shared>,
     pub dir: PathBuf,
     pub port: u16,
     /// The environment and the start command, once prepared.
@@ -137,16 +138,13 @@ impl ProcessSandbox {
     /// hand it all to the app's user.
     pub async fn prepare(&mut self, launch: &Launch, env: Vec<String>) -> Result<(), SandboxError> {
         tokio::fs::create_dir_all(self.dir.join("home")).await?;
-        let from = launch.layer.join("home/vcap").display().to_string();
-        let to = self.dir.join("home").display().to_string();
-        self.host.os.run("cp", &args(&["-a", "--reflink=auto", &from, &to])).await?;
+        let (from, into) = (launch.layer.join("home/vcap"), self.dir.join("home"));
+        self.host.os.copy_tree(&from, &into).await?;
         tokio::fs::create_dir_all(self.vcap_root().join("tmp")).await?;
         let launcher = self.dir.join("launcher");
         tokio::fs::write(&launcher, stack::LAUNCHER).await?;
         if let Some((uid, gid)) = self.host.run_as {
-            let owner = format!("{uid}:{gid}");
-            let dir = self.dir.display().to_string();
-            self.host.os.run("chown", &args(&["-R", "-h", &owner, &dir])).await?;
+            self.host.os.chown_tree(&self.dir, uid, gid).await?;
         }
         let mut vars: Vec<(String, String)> = env
             .iter()
@@ -189,13 +187,11 @@ impl ProcessSandbox {
         self.group.is_some()
     }
 
-    /// Send `signal` (`TERM`, `KILL`) to the whole group; whether it was sent.
-    pub async fn signal(&self, signal: &str) -> bool {
+    /// Send `signal` to the whole group; whether it was sent.
+    pub async fn signal(&self, signal: Signal) -> bool {
         match self.group {
             Some((pgid, start)) if procfs::is_group_of(&self.host.proc, pgid, start) => {
-                let group = format!("-{pgid}");
-                let sig = format!("-{signal}");
-                self.host.os.run("kill", &args(&[&sig, "--", &group])).await.is_ok()
+                self.host.os.kill_group(pgid, signal).await.is_ok()
             }
             _ => false,
         }
@@ -219,7 +215,7 @@ impl ProcessSandbox {
         }
         tracing::warn!(dir = %self.dir.display(), used, limit = self.memory_limit, "killing an app over its memory limit");
         self.oom.store(true, Ordering::SeqCst);
-        let killed = self.signal("KILL").await;
+        let killed = self.signal(Signal::Kill).await;
         self.oom.store(killed, Ordering::SeqCst);
         killed
     }
@@ -232,7 +228,7 @@ impl ProcessSandbox {
     pub async fn release(self) {
         if let Some((pgid, start)) = self.group {
             if procfs::is_group_of(&self.host.proc, pgid, start) {
-                kill_group(self.host.os.as_ref(), &self.host.proc, pgid, "KILL").await;
+                kill_group(self.host.os.as_ref(), &self.host.proc, pgid, Signal::Kill).await;
             }
         }
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
@@ -241,9 +237,8 @@ impl ProcessSandbox {
 }
 
 /// Signal group `pgid` and wait (up to 2 s) until none of it is left.
-async fn kill_group(os: &dyn Os, proc: &Path, pgid: u32, signal: &str) {
-    let (group, sig) = (format!("-{pgid}"), format!("-{signal}"));
-    let _ = os.run("kill", &args(&[&sig, "--", &group])).await;
+async fn kill_group(os: &dyn Host, proc: &Path, pgid: u32, signal: Signal) {
+    let _ = os.kill_group(pgid, signal).await;
     let until = Instant::now() + Duration::from_secs(2);
     while !procfs::group(proc, pgid).is_empty() && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -2,24 +2,15 @@
 //! upper layer), an OCI runtime spec built with `oci-spec`, and `runc run` as a child whose
 //! stdout and stderr are the app's output; and the runc backend that makes one per instance.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
-use oci_spec::runtime::{
-    get_default_mounts, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
-};
+use ::container::spec::{self, ContainerSpec, Limits, MountSet, Net, OciSpecError};
+use ::container::{runc, Host, HostError, Overlay, Signal};
 
-use oci_spec::OciSpecError;
-
-use crate::backend::Launch;
+use super::Launch;
 use crate::net::{Attachment, Network};
-use crate::os::{args, Os, OsError};
 
 /// Everything that makes one container.
 #[derive(Debug, Clone)]
@@ -79,6 +70,16 @@ impl ContainerPlan {
         )
     }
 
+    /// The container's root: the droplet layer over the stack, with its own upper layer.
+    pub fn overlay(&self) -> Overlay {
+        Overlay {
+            lower: vec![self.droplet_layer.clone(), self.stack_rootfs.clone()],
+            upper: self.upper(),
+            work: self.dir.join("work"),
+            target: self.rootfs(),
+        }
+    }
+
     /// The memory cgroup (v1) runc makes for this container.
     pub fn memory_cgroup(&self) -> PathBuf {
         PathBuf::from("/sys/fs/cgroup/memory/paas").join(&self.id)
@@ -94,115 +95,43 @@ wait $child; status=$?; \
 while kill -0 $child 2>/dev/null; do wait $child; status=$?; done; \
 exit $status";
 
-fn bind(dest: &str, src: &Path, ro: bool) -> Result<Mount, OciSpecError> {
-    let mut options = vec!["rbind".to_owned(), "nosuid".to_owned(), "nodev".to_owned()];
-    options.push(if ro { "ro" } else { "rw" }.to_owned());
-    MountBuilder::default().destination(dest).typ("bind").source(src).options(options).build()
-}
-
 /// The runtime spec: own PID/mount/UTS/IPC/network namespaces, read-only /sys, minimal /dev,
 /// the launcher, user vcap, no capabilities, no new privileges, memory/cpu/pids limits.
-pub fn spec(p: &ContainerPlan) -> Result<Spec, OciSpecError> {
-    let mut mounts: Vec<Mount> = get_default_mounts()
-        .into_iter()
-        .map(|mut m| {
-            if m.destination() == Path::new("/sys")
-                || m.destination() == Path::new("/sys/fs/cgroup")
-            {
-                let mut o = m.options().clone().unwrap_or_default();
-                if !o.iter().any(|x| x == "ro") {
-                    o.push("ro".into());
-                }
-                m.set_options(Some(o));
-            }
-            m
-        })
-        .collect();
-    mounts.push(bind(stack::LAUNCHER_PATH, &p.dir.join("launcher"), true)?);
-    mounts.push(bind("/etc/resolv.conf", Path::new("/etc/resolv.conf"), true)?);
-    mounts.push(bind("/etc/hosts", &p.dir.join("hosts"), true)?);
+pub fn spec(p: &ContainerPlan) -> Result<ContainerSpec, OciSpecError> {
+    let mut mounts = spec::standard_mounts(MountSet::Standard);
+    mounts.push(spec::bind(stack::LAUNCHER_PATH, &p.dir.join("launcher"), true)?);
+    mounts.push(spec::bind("/etc/resolv.conf", Path::new("/etc/resolv.conf"), true)?);
+    mounts.push(spec::bind("/etc/hosts", &p.dir.join("hosts"), true)?);
     if let Some(ca) = &p.ca_file {
-        mounts.push(bind("/etc/ssl/certs/ca-certificates.crt", ca, true)?);
+        mounts.push(spec::bind("/etc/ssl/certs/ca-certificates.crt", ca, true)?);
     }
-    let none = HashSet::new();
-    let caps = LinuxCapabilitiesBuilder::default()
-        .bounding(none.clone())
-        .effective(none.clone())
-        .inheritable(none.clone())
-        .permitted(none.clone())
-        .ambient(none)
-        .build()?;
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .user(UserBuilder::default().uid(stack::VCAP_UID).gid(stack::VCAP_GID).build()?)
-        .args(vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            INIT_SHIM.to_owned(),
-            stack::LAUNCHER_PATH.to_owned(),
-            p.start_command.clone(),
-        ])
-        .env(p.env.clone())
-        .cwd("/home/vcap/app")
-        .capabilities(caps)
-        .no_new_privileges(true)
-        .rlimits(vec![PosixRlimitBuilder::default()
-            .typ(PosixRlimitType::RlimitNofile)
-            .hard(16384u64)
-            .soft(16384u64)
-            .build()?])
-        .build()?;
-    let ns = |t: LinuxNamespaceType| LinuxNamespaceBuilder::default().typ(t).build();
-    let network = LinuxNamespaceBuilder::default()
-        .typ(LinuxNamespaceType::Network)
-        .path(p.netns_path.clone())
-        .build()?;
-    let memory = i64::try_from(p.memory_mb.saturating_mul(1 << 20)).unwrap_or(i64::MAX);
-    let shares = p.memory_mb.clamp(2, 262_144);
-    let resources = LinuxResourcesBuilder::default()
-        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build()?])
-        .memory(LinuxMemoryBuilder::default().limit(memory).swap(memory).build()?)
-        .cpu(LinuxCpuBuilder::default().shares(shares).build()?)
-        .pids(LinuxPidsBuilder::default().limit(p.pids).build()?)
-        .build()?;
-    let linux = LinuxBuilder::default()
-        .namespaces(vec![
-            ns(LinuxNamespaceType::Pid)?,
-            ns(LinuxNamespaceType::Mount)?,
-            ns(LinuxNamespaceType::Uts)?,
-            ns(LinuxNamespaceType::Ipc)?,
-            network,
-        ])
-        .cgroups_path(PathBuf::from("/paas").join(&p.id))
-        .resources(resources)
-        .masked_paths(vec![
-            "/proc/kcore".into(),
-            "/proc/keys".into(),
-            "/proc/timer_list".into(),
-            "/sys/firmware".into(),
-        ])
-        .readonly_paths(vec![
-            "/proc/bus".into(),
-            "/proc/fs".into(),
-            "/proc/irq".into(),
-            "/proc/sys".into(),
-            "/proc/sysrq-trigger".into(),
-        ])
-        .build()?;
-    SpecBuilder::default()
-        .version("1.0.2")
-        .root(RootBuilder::default().path(p.rootfs()).readonly(false).build()?)
-        .hostname(p.hostname())
-        .mounts(mounts)
-        .process(process)
-        .linux(linux)
-        .build()
+    let args = ["/bin/sh", "-c", INIT_SHIM, stack::LAUNCHER_PATH, &p.start_command];
+    Ok(ContainerSpec {
+        rootfs: p.rootfs(),
+        readonly_root: false,
+        hostname: p.hostname(),
+        command: spec::Command {
+            args: args.map(str::to_owned).to_vec(),
+            env: p.env.clone(),
+            cwd: "/home/vcap/app".into(),
+            uid: stack::VCAP_UID,
+            gid: stack::VCAP_GID,
+        },
+        mounts,
+        net: Net::Namespace(p.netns_path.clone()),
+        cgroups_path: PathBuf::from("/paas").join(&p.id),
+        limits: Limits {
+            memory_bytes: p.memory_mb.saturating_mul(1 << 20),
+            pids: p.pids,
+            cpu_shares: Some(p.memory_mb.clamp(2, 262_144)),
+        },
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     #[error(transparent)]
-    Os(#[from] OsError),
+    Host(#[from] HostError),
     #[error("container spec: {0}")]
     Spec(#[from] OciSpecError),
     #[error("container directory: {0}")]
@@ -210,24 +139,15 @@ pub enum ContainerError {
 }
 
 /// Prepare the bundle and the overlay root.
-pub async fn prepare(os: &dyn Os, p: &ContainerPlan) -> Result<(), ContainerError> {
+pub async fn prepare(host: &dyn Host, p: &ContainerPlan) -> Result<(), ContainerError> {
     for d in [p.bundle(), p.upper(), p.dir.join("work"), p.rootfs()] {
         tokio::fs::create_dir_all(&d).await?;
     }
     tokio::fs::write(p.dir.join("launcher"), stack::LAUNCHER).await?;
     tokio::fs::write(p.dir.join("hosts"), p.hosts()).await?;
     set_mode(&p.dir.join("launcher"), 0o755)?;
-    let opts = format!(
-        "lowerdir={}:{},upperdir={},workdir={}",
-        p.droplet_layer.display(),
-        p.stack_rootfs.display(),
-        p.upper().display(),
-        p.dir.join("work").display()
-    );
-    let rootfs = p.rootfs().display().to_string();
-    os.run("mount", &args(&["-t", "overlay", "overlay", "-o", &opts, &rootfs])).await?;
-    let body = serde_json::to_vec_pretty(&spec(p)?).map_err(std::io::Error::other)?;
-    tokio::fs::write(p.bundle().join("config.json"), body).await?;
+    host.mount_overlay(p.overlay()).await?;
+    spec(p)?.write_bundle(&p.bundle())?;
     Ok(())
 }
 
@@ -240,18 +160,14 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 /// stopped container (and its cgroups, with their OOM counts) until [`destroy`]; runc writes
 /// the pid file once the app's process runs ([`started`]).
 pub fn run(p: &ContainerPlan) -> std::io::Result<tokio::process::Child> {
-    tokio::process::Command::new("runc")
-        .arg("run")
-        .arg("--keep")
-        .arg("--pid-file")
-        .arg(p.dir.join("pid"))
-        .arg("--bundle")
-        .arg(p.bundle())
-        .arg(&p.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let run = runc::Run {
+        id: p.id.clone(),
+        bundle: p.bundle(),
+        keep: true,
+        pid_file: Some(p.dir.join("pid")),
+        kill_on_drop: false,
+    };
+    run.spawn()
 }
 
 /// Whether the container's process has started (runc wrote its pid file).
@@ -260,15 +176,14 @@ pub fn started(p: &ContainerPlan) -> bool {
 }
 
 /// Send a signal to every process of the container.
-pub async fn signal(os: &dyn Os, id: &str, signal: &str) -> Result<(), OsError> {
-    os.run("runc", &args(&["kill", "--all", id, signal])).await.map(|_| ())
+pub async fn signal(host: &dyn Host, id: &str, signal: Signal) -> Result<(), HostError> {
+    host.runc_kill_all(id, signal).await
 }
 
 /// Remove the container, its mount and its directory; safe on a half-made container.
-pub async fn destroy(os: &dyn Os, p: &ContainerPlan) {
-    let _ = os.run("runc", &args(&["delete", "--force", &p.id])).await;
-    let rootfs = p.rootfs().display().to_string();
-    let _ = os.run("umount", &args(&["-l", &rootfs])).await;
+pub async fn destroy(host: &dyn Host, p: &ContainerPlan) {
+    let _ = host.runc_delete(&p.id).await;
+    let _ = host.unmount(&p.rootfs()).await;
     let _ = tokio::fs::remove_dir_all(&p.dir).await;
 }
 
@@ -285,7 +200,7 @@ pub fn oom_kills(p: &ContainerPlan) -> u64 {
 
 /// The runc backend: what every container of this cell shares.
 pub struct Runc {
-    pub os: Arc<dyn Os>,
+    pub host: Arc<dyn Host>,
     pub net: Arc<Network>,
     pub stack_rootfs: PathBuf,
     /// Host CA bundle mounted over the stack's.
@@ -294,7 +209,7 @@ pub struct Runc {
 
 impl Runc {
     /// The bridge and tables, then whatever a crashed run of this cell left removed.
-    pub async fn start(&self, instances: &Path) -> Result<(), OsError> {
+    pub async fn start(&self, instances: &Path) -> Result<(), HostError> {
         self.net.setup().await?;
         self.clean_leftovers(instances).await;
         Ok(())
@@ -304,24 +219,17 @@ impl Runc {
     /// (after a crash): removed, so nothing is orphaned. Port mappings go with the tables
     /// [`Network::setup`] remakes.
     async fn clean_leftovers(&self, instances: &Path) {
-        let os = self.os.as_ref();
+        let host = self.host.as_ref();
         // Only containers whose bundle lives under this cell's directory: other cells may
         // share the host.
-        if let Ok(list) = os.run("runc", &args(&["list", "-f", "json"])).await {
-            let entries: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap_or_default();
-            for e in entries {
-                let (Some(id), Some(bundle)) = (e["id"].as_str(), e["bundle"].as_str()) else {
-                    continue;
-                };
-                if Path::new(bundle).starts_with(instances) {
-                    let _ = os.run("runc", &args(&["delete", "--force", id])).await;
-                }
+        if let Ok(list) = host.runc_list().await {
+            for c in runc::under(&list, instances) {
+                let _ = host.runc_delete(&c.id).await;
             }
         }
         if let Ok(mut dir) = tokio::fs::read_dir(instances).await {
             while let Ok(Some(e)) = dir.next_entry().await {
-                let rootfs = e.path().join("rootfs").display().to_string();
-                let _ = os.run("umount", &args(&["-l", &rootfs])).await;
+                let _ = host.unmount(&e.path().join("rootfs")).await;
                 // The instance directory is named by the container's id, like its namespace.
                 if let Some(id) = e.file_name().to_str() {
                     self.net.sweep(id).await;
@@ -332,10 +240,10 @@ impl Runc {
     }
 
     /// The network step: a namespace, veth, address and mapped host port.
-    pub async fn place(&self, dir: PathBuf, short: &str) -> Result<RuncSandbox, OsError> {
+    pub async fn place(&self, dir: PathBuf, short: &str) -> Result<RuncSandbox, HostError> {
         let att = self.net.attach(short).await?;
         Ok(RuncSandbox {
-            os: self.os.clone(),
+            host: self.host.clone(),
             net: self.net.clone(),
             stack_rootfs: self.stack_rootfs.clone(),
             ca_file: self.ca_file.clone(),
@@ -348,7 +256,7 @@ impl Runc {
 
 /// One instance's container: its network attachment, then its plan once prepared.
 pub struct RuncSandbox {
-    os: Arc<dyn Os>,
+    host: Arc<dyn Host>,
     net: Arc<Network>,
     stack_rootfs: PathBuf,
     ca_file: Option<PathBuf>,
@@ -377,7 +285,7 @@ impl RuncSandbox {
             pids: if launch.max_pids > 0 { i64::from(launch.max_pids) } else { 1024 },
             ca_file: self.ca_file.clone(),
         };
-        prepare(self.os.as_ref(), self.plan.insert(plan)).await
+        prepare(self.host.as_ref(), self.plan.insert(plan)).await
     }
 
     pub fn spawn(&self) -> std::io::Result<tokio::process::Child> {
@@ -391,9 +299,9 @@ impl RuncSandbox {
         self.plan.as_ref().is_some_and(started)
     }
 
-    pub async fn signal(&self, sig: &str) -> bool {
+    pub async fn signal(&self, sig: Signal) -> bool {
         match &self.plan {
-            Some(p) => signal(self.os.as_ref(), &p.id, sig).await.is_ok(),
+            Some(p) => signal(self.host.as_ref(), &p.id, sig).await.is_ok(),
             None => false,
         }
     }
@@ -417,7 +325,7 @@ impl RuncSandbox {
     /// Remove the container (if it was made) and its network.
     pub async fn release(self) {
         if let Some(p) = &self.plan {
-            destroy(self.os.as_ref(), p).await;
+            destroy(self.host.as_ref(), p).await;
         }
         self.net.detach(&self.att).await;
     }
@@ -449,7 +357,8 @@ mod tests {
 
     #[test]
     fn spec_is_locked_down() {
-        let s = serde_json::to_value(spec(&plan()).expect("spec")).expect("json");
+        let s = serde_json::to_value(spec(&plan()).expect("spec").build().expect("build"))
+            .expect("json");
         assert_eq!(s["process"]["user"]["uid"], 2000);
         assert_eq!(s["process"]["noNewPrivileges"], true);
         assert_eq!(s["process"]["capabilities"]["bounding"], serde_json::json!([]));
@@ -471,21 +380,135 @@ mod tests {
         assert!(sys.expect("/sys")["options"].as_array().expect("opts").iter().any(|o| o == "ro"));
     }
 
+    /// The important fields of the spec as the cell built it before the shared driver.
+    #[test]
+    fn spec_is_the_one_built_before() {
+        use serde_json::json;
+        let p = ContainerPlan { ca_file: Some("/ca.pem".into()), ..plan() };
+        let s =
+            serde_json::to_value(spec(&p).expect("spec").build().expect("build")).expect("json");
+        let bind = |dest: &str, src: &str| {
+            json!({"destination": dest, "type": "bind", "source": src,
+                   "options": ["rbind", "nosuid", "nodev", "ro"]})
+        };
+        let mut mounts =
+            serde_json::to_value(oci_spec::runtime::get_default_mounts()).expect("defaults");
+        let list = mounts.as_array_mut().expect("list");
+        list.push(bind(stack::LAUNCHER_PATH, "/var/lib/paas/cell/instances/abc/launcher"));
+        list.push(bind("/etc/resolv.conf", "/etc/resolv.conf"));
+        list.push(bind("/etc/hosts", "/var/lib/paas/cell/instances/abc/hosts"));
+        list.push(bind("/etc/ssl/certs/ca-certificates.crt", "/ca.pem"));
+        assert_eq!(s["mounts"], mounts);
+        assert_eq!(s["ociVersion"], "1.0.2");
+        assert_eq!(s["hostname"], "p-0-abc");
+        assert_eq!(
+            s["root"],
+            json!({"path": "/var/lib/paas/cell/instances/abc/rootfs", "readonly": false})
+        );
+        let proc = &s["process"];
+        assert_eq!(proc["terminal"], false);
+        assert_eq!(proc["user"], json!({"uid": 2000, "gid": 2000}));
+        assert_eq!(
+            proc["args"],
+            json!([
+                "/bin/sh",
+                "-c",
+                INIT_SHIM,
+                stack::LAUNCHER_PATH,
+                "python3 -m http.server $PORT"
+            ])
+        );
+        assert_eq!(proc["env"], json!(["PORT=8080"]));
+        assert_eq!(proc["cwd"], "/home/vcap/app");
+        for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+            assert_eq!(proc["capabilities"][set], json!([]), "{set}");
+        }
+        assert_eq!(
+            proc["rlimits"],
+            json!([{"type": "RLIMIT_NOFILE", "hard": 16384, "soft": 16384}])
+        );
+        let linux = &s["linux"];
+        assert_eq!(
+            linux["namespaces"],
+            json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"},
+                   {"type": "network", "path": "/var/run/netns/paas-abc"}])
+        );
+        assert_eq!(linux["cgroupsPath"], "/paas/p-0-abc");
+        assert_eq!(
+            linux["resources"],
+            json!({"devices": [{"allow": false, "access": "rwm"}],
+                   "memory": {"limit": 256 << 20, "swap": 256 << 20},
+                   "cpu": {"shares": 256},
+                   "pids": {"limit": 1024}})
+        );
+        assert_eq!(
+            linux["maskedPaths"],
+            json!(["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"])
+        );
+        assert_eq!(
+            linux["readonlyPaths"],
+            json!(["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
+        );
+    }
+
     #[tokio::test]
     async fn prepare_mounts_an_overlay_of_droplet_over_stack() {
-        let os = crate::os::RecordingOs::default();
+        let host = ::container::RecordingHost::default();
         let dir = tempfile::tempdir().expect("tempdir");
         let p = ContainerPlan { dir: dir.path().join("i"), ..plan() };
-        prepare(&os, &p).await.expect("prepare");
-        let calls = os.calls();
-        assert!(
-            calls[0].starts_with("mount -t overlay overlay -o lowerdir=/l:/s,upperdir="),
-            "{calls:?}"
-        );
+        prepare(&host, &p).await.expect("prepare");
+        let ops = host.ops();
+        let ::container::Op::MountOverlay(o) = &ops[0] else { panic!("{ops:?}") };
+        assert_eq!(o.lower, [PathBuf::from("/l"), PathBuf::from("/s")]);
+        assert_eq!((&o.upper, &o.target), (&p.upper(), &p.rootfs()));
         assert!(p.bundle().join("config.json").exists());
         let hosts = std::fs::read_to_string(p.dir.join("hosts")).expect("hosts");
         assert!(hosts.lines().any(|l| l == "10.254.0.7\tp-0-abc"), "{hosts}");
-        destroy(&os, &p).await;
+        destroy(&host, &p).await;
+        assert_eq!(
+            host.ops()[1..],
+            [
+                ::container::Op::RuncDelete { id: "p-0-abc".into() },
+                ::container::Op::Unmount { target: p.rootfs() },
+            ]
+        );
         assert!(!p.dir.exists());
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_this_cell_only_are_removed_at_start() {
+        let host = Arc::new(::container::RecordingHost::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let instances = dir.path().join("instances");
+        std::fs::create_dir_all(instances.join("paas-old")).expect("leftover dir");
+        let state = |id: &str, bundle: PathBuf| runc::State {
+            id: id.into(),
+            pid: 0,
+            status: "stopped".into(),
+            bundle,
+        };
+        host.set_containers(vec![
+            state("paas-old", instances.join("paas-old/bundle")),
+            state("other", "/elsewhere/bundle".into()),
+        ]);
+        let cfg = crate::net::NetConfig {
+            bridge: "pb0".into(),
+            subnet: Ipv4Addr::new(10, 254, 9, 0),
+            table: "paas_t".into(),
+            port_range: (61000, 61001),
+        };
+        let runc = Runc {
+            host: host.clone(),
+            net: Arc::new(Network::new(host.clone(), cfg)),
+            stack_rootfs: "/s".into(),
+            ca_file: None,
+        };
+        runc.clean_leftovers(&instances).await;
+        let ops = host.ops();
+        assert!(ops.contains(&::container::Op::RuncDelete { id: "paas-old".into() }), "{ops:?}");
+        assert!(!ops.contains(&::container::Op::RuncDelete { id: "other".into() }), "{ops:?}");
+        let rootfs = instances.join("paas-old/rootfs");
+        assert!(ops.contains(&::container::Op::Unmount { target: rootfs }), "{ops:?}");
+        assert!(!instances.join("paas-old").exists());
     }
 }
