@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::desired;
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::Actor;
-use crate::http::spaces::Space;
+use crate::domain::events::Actor;
+use crate::store::spaces::Space;
 use crate::store::apps::App;
 use crate::store::processes::{Health, Process};
 use crate::store::{self, new_guid, now_ms};
@@ -32,7 +32,7 @@ pub struct NewApp {
 
 /// Create an app (STOPPED) and its web process. The caller has checked the name.
 pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor) -> ApiResult<App> {
-    crate::http::quotas::check_apps(s, &space.org_guid, &space.guid).await?;
+    crate::domain::quotas::check_apps(s, &space.org_guid, &space.guid).await?;
     let now = now_ms();
     let lifecycle =
         if new.lifecycle_type.is_empty() { "buildpack".to_owned() } else { new.lifecycle_type };
@@ -55,7 +55,7 @@ pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor)
     store::processes::insert(&mut *tx, &web).await?;
     tx.commit().await?;
     let t = space.target(&app.guid, "app", &app.name);
-    crate::http::events::record(
+    crate::domain::events::record(
         s,
         "audit.app.create",
         actor,
@@ -79,11 +79,11 @@ pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) 
         return Err(ApiError::Unprocessable("Assign a droplet before starting this app.".into()));
     }
     if state == "STARTED" {
-        let space = crate::http::spaces::find(s, &app.space_guid)
+        let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
             .await?
             .ok_or(ApiError::NotFound("Space"))?;
         for p in store::processes::of_app(&s.db.pool, &app.guid).await? {
-            crate::http::quotas::check_memory(
+            crate::domain::quotas::check_memory(
                 s,
                 &space.org_guid,
                 &space.guid,
@@ -301,7 +301,7 @@ pub async fn apply_scale(
     let new_i = instances.unwrap_or(p.instances);
     let new_m = memory.unwrap_or(p.memory_mb);
     if app.state == "STARTED" {
-        crate::http::quotas::check_memory(s, org, &app.space_guid, &p.guid, new_i, new_m).await?;
+        crate::domain::quotas::check_memory(s, org, &app.space_guid, &p.guid, new_i, new_m).await?;
     }
     let recreate = memory.is_some_and(|m| m != p.memory_mb)
         || disk.is_some_and(|d| d != p.disk_mb)

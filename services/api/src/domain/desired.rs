@@ -22,8 +22,8 @@ use crate::AppState;
 /// `VCAP_APPLICATION` without the per-instance fields the cell adds.
 pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) -> ApiResult<Value> {
     let space =
-        crate::http::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
-    let org = crate::http::orgs::find(s, &space.org_guid)
+        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
+    let org = crate::store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;
     let uris: Vec<String> = match web {
@@ -60,8 +60,8 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
         return Ok(None);
     };
     let space =
-        crate::http::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
-    let org = crate::http::orgs::find(s, &space.org_guid)
+        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
+    let org = crate::store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;
     let command = p

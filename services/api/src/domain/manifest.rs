@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::domain::{apps, desired};
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::Actor;
-use crate::http::spaces::Space;
+use crate::domain::events::Actor;
+use crate::store::spaces::Space;
 use crate::store::{self, apps::App};
 use crate::AppState;
 
@@ -75,7 +75,7 @@ async fn apply_app(
     }
     apply_routes(s, space, &app, am, actor).await?;
     let t = space.target(&app.guid, "app", &app.name);
-    crate::http::events::record(
+    crate::domain::events::record(
         s,
         "audit.app.apply_manifest",
         actor,

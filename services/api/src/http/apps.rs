@@ -14,10 +14,10 @@ use sqlx::Row as _;
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, NewApp};
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::spaces::Space;
+use crate::store::spaces::Space;
 use crate::http::util::{check_name, link, link_method, metadata, to_one, ts};
 use crate::store::{self, Select};
 use crate::AppState;
@@ -89,7 +89,7 @@ pub async fn require_with_space(
 ) -> ApiResult<(App, Space)> {
     let app = store::apps::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("App"))?;
     let space =
-        crate::http::spaces::find(s, &app.space_guid).await?.ok_or(ApiError::NotFound("App"))?;
+        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("App"))?;
     c.require_space(&space.guid, &space.org_guid, "App", need).await?;
     Ok((app, space))
 }
@@ -197,7 +197,7 @@ async fn list(
         let mut spaces: Vec<Space> = Vec::new();
         for a in &apps {
             if !spaces.iter().any(|sp| sp.guid == a.space_guid) {
-                if let Some(sp) = crate::http::spaces::find(&s, &a.space_guid).await? {
+                if let Some(sp) = crate::store::spaces::find(&s.db.pool, &a.space_guid).await? {
                     spaces.push(sp);
                 }
             }
@@ -209,7 +209,7 @@ async fn list(
         if inc.iter().any(|i| i == "space.organization") {
             let mut orgs = Vec::new();
             for sp in &spaces {
-                if let Some(o) = crate::http::orgs::find(&s, &sp.org_guid).await? {
+                if let Some(o) = crate::store::orgs::find(&s.db.pool, &sp.org_guid).await? {
                     if !orgs.iter().any(|v: &Value| v["guid"] == o.guid.as_str()) {
                         orgs.push(o.present(&s));
                     }
@@ -280,7 +280,7 @@ async fn remove(
 /// package, build, droplet and route statements of their families, which stay here until then.
 pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
-    let space = crate::http::spaces::find(s, &app.space_guid).await?;
+    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid).await?;
     crate::domain::desired::remove_app(s, &app.guid).await?;
     crate::http::services::unbind_app(s, &app.guid).await?;
     let blobs = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")

@@ -20,7 +20,7 @@ use wire::staging::{StagingOutcome, StagingRequest, StagingResult};
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, metadata, to_one, ts};
@@ -309,7 +309,7 @@ pub async fn complete(s: &AppState, guid: &str, result: &StagingResult) -> ApiRe
                 .execute(&s.db.pool)
                 .await?;
             if let Some(app) = crate::http::apps::find(s, &b.app_guid).await? {
-                if let Some(space) = crate::http::spaces::find(s, &app.space_guid).await? {
+                if let Some(space) = crate::store::spaces::find(&s.db.pool, &app.space_guid).await? {
                     let t = space.target(&app.guid, "app", &app.name);
                     events::record(
                         s,

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::store;
 use crate::AppState;
 
@@ -188,7 +188,7 @@ pub async fn run_app_events(s: AppState, shutdown: kit::Shutdown) {
 
 async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, &ev.app_guid).await? else { return Ok(()) };
-    let Some(space) = crate::http::spaces::find(s, &app.space_guid).await? else { return Ok(()) };
+    let Some(space) = crate::store::spaces::find(&s.db.pool, &app.space_guid).await? else { return Ok(()) };
     let t = space.target(&app.guid, "app", &app.name);
     let ptype = store::processes::type_of_lrp(&s.db.pool, &app.guid, &ev.process_guid)
         .await?

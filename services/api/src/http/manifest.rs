@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::access::{Caller, Need};
 use crate::domain::apps::NewApp;
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::Actor;
+use crate::domain::events::Actor;
 use crate::store::{self, apps::App};
 use crate::AppState;
 

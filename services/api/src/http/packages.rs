@@ -15,7 +15,7 @@ use sqlx::Row as _;
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
 use crate::http::upload::{self, Scratch};
@@ -104,7 +104,7 @@ pub async fn require(
     c: &Caller,
     guid: &str,
     need: Need,
-) -> ApiResult<(Package, App, crate::http::spaces::Space)> {
+) -> ApiResult<(Package, App, crate::store::spaces::Space)> {
     let p = find(s, guid).await?.ok_or(ApiError::NotFound("Package"))?;
     let (app, space) = crate::http::apps::require_with_space(s, c, &p.app_guid, need)
         .await

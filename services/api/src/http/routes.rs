@@ -16,10 +16,10 @@ use sqlx::Row as _;
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::domains::Domain;
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
-use crate::http::spaces::Space;
+use crate::store::spaces::Space;
 use crate::http::util::{link, metadata, to_one, ts};
 use crate::store::Select;
 use crate::store::{is_unique_violation, new_guid, now_ms};
@@ -134,7 +134,7 @@ pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Route>> {
 /// A route with its space, if the caller may read the space (else 404 "Route").
 async fn readable(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Route, Space)> {
     let route = find(s, guid).await?.ok_or(ApiError::NotFound("Route"))?;
-    let space = crate::http::spaces::find(s, &route.space_guid)
+    let space = crate::store::spaces::find(&s.db.pool, &route.space_guid)
         .await?
         .ok_or(ApiError::NotFound("Route"))?;
     c.require_space(&space.guid, &space.org_guid, "Route", need).await?;
@@ -222,7 +222,7 @@ async fn create_route(
             "Missing host. Routes in shared domains must have a host defined.".into(),
         ));
     }
-    crate::http::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
+    crate::domain::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
     let now = now_ms();
     let r = Route {
         guid: new_guid(),

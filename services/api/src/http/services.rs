@@ -17,10 +17,10 @@ use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::events::{self, Actor};
+use crate::domain::events::{self, Actor};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
-use crate::http::spaces::Space;
+use crate::store::spaces::Space;
 use crate::http::util::{check_name, link, metadata, to_one, ts};
 use crate::store::Select;
 use crate::store::{is_unique_violation, new_guid, now_ms};
@@ -108,7 +108,7 @@ async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<
     const WHAT: &str = "Service instance";
     let i = find(s, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space =
-        crate::http::spaces::find(s, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+        crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((i, space))
 }
@@ -260,7 +260,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             "Invalid space. Ensure that the space exists and you have access to it.".into(),
         )
     };
-    let space = crate::http::spaces::find(&s, &space_guid).await?.ok_or_else(invalid_space)?;
+    let space = crate::store::spaces::find(&s.db.pool, &space_guid).await?.ok_or_else(invalid_space)?;
     if !c.space_readable(&space.guid, &space.org_guid).await? {
         return Err(invalid_space());
     }
@@ -489,7 +489,7 @@ async fn require_binding(
     let b = Binding::from_row(&row)?;
     let i = find(s, &b.instance_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space =
-        crate::http::spaces::find(s, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+        crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((b, i, space))
 }
@@ -613,14 +613,14 @@ async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Res
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
     let i = find(&s, &instance_guid).await?.ok_or_else(missing_instance)?;
-    let space = crate::http::spaces::find(&s, &i.space_guid).await?.ok_or_else(missing_instance)?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or_else(missing_instance)?;
     if !c.space_readable(&space.guid, &space.org_guid).await? {
         return Err(missing_instance());
     }
     let missing_app = || ApiError::Unprocessable(format!("The app could not be found: {app_guid}"));
     let (app, app_space) = match crate::http::apps::find(&s, &app_guid).await? {
         Some(a) => {
-            let sp = crate::http::spaces::find(&s, &a.space_guid).await?.ok_or_else(missing_app)?;
+            let sp = crate::store::spaces::find(&s.db.pool, &a.space_guid).await?.ok_or_else(missing_app)?;
             (a, sp)
         }
         None => return Err(missing_app()),
