@@ -253,7 +253,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         http: kit::http::client(),
         tasks: tokio_util::task::TaskTracker::new(),
     };
-    http::buildpacks::install_bundled(&state, &deps.bundled_buildpacks)
+    domain::staging::install_bundled(&state, &deps.bundled_buildpacks)
         .await
         .map_err(|e| Error::Blobstore(format!("installing the bundled buildpacks: {e}")))?;
     Ok(Service { state, listener, ready, admin })
@@ -332,7 +332,7 @@ impl Service {
         );
         let resync = kit::spawn_named(
             "api-resync",
-            http::desired::run_resync(
+            domain::desired::run_resync(
                 self.state.clone(),
                 Duration::from_secs(self.state.config.resync_secs.max(1)),
                 shutdown.clone(),
@@ -340,7 +340,7 @@ impl Service {
         );
         let sweeper = kit::spawn_named(
             "api-staging-sweeper",
-            http::builds::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
+            domain::staging::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
         );
         let app_events = kit::spawn_named(
             "api-app-events",

@@ -56,7 +56,7 @@ pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) ->
 
 /// The desired LRP of one process of a started app with a staged droplet.
 pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option<DesiredLrp>> {
-    let Some(droplet) = crate::http::droplets::find(s, &app.droplet_guid).await? else {
+    let Some(droplet) = crate::store::droplets::find(&s.db.pool, &app.droplet_guid).await? else {
         return Ok(None);
     };
     let space =

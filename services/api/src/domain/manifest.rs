@@ -51,7 +51,7 @@ async fn apply_app(
 ) -> ApiResult<()> {
     let mut changed_app = false;
     if let Some(bps) = am.requested_buildpacks() {
-        crate::http::buildpacks::check_names(s, &bps).await?;
+        crate::domain::staging::check_names(s, &bps).await?;
         app.buildpacks = bps;
         changed_app = true;
     }

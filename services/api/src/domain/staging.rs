@@ -1,1 +1,451 @@
-//! staging.
+//! The staging pipeline: packages (created, copied, their upload stored), buildpacks (the
+//! bundled ones installed, admin zips stored, names resolved for a stager), and builds. A build
+//! is recorded STAGING and its staging request published; the stager reports through the
+//! internal API ([`complete`]) and a STAGED report creates the droplet; a build whose stager
+//! vanished or overran the staging timeout is failed by [`run_sweeper`], so a build never stays
+//! STAGING forever. See docs/api.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bus::BusExt as _;
+use serde_json::{json, Value};
+use wire::staging::{BuildpackRef, StagingOutcome, StagingRequest, StagingResult};
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::buildpacks::Buildpack;
+use crate::store::builds::Build;
+use crate::store::droplets::Droplet;
+use crate::store::packages::Package;
+use crate::store::{self, new_guid, now_ms};
+use crate::AppState;
+
+// ---- packages ----
+
+/// A new package of `kind` (`bits` awaiting its upload, or a READY `docker` image).
+pub async fn create_package(
+    s: &AppState,
+    app_guid: &str,
+    kind: &str,
+    image: &str,
+) -> ApiResult<Package> {
+    let now = now_ms();
+    let state = if kind == "docker" { "READY" } else { "AWAITING_UPLOAD" };
+    let p = Package {
+        guid: new_guid(),
+        app_guid: app_guid.to_owned(),
+        kind: kind.to_owned(),
+        state: state.into(),
+        sha256: String::new(),
+        size: 0,
+        error: String::new(),
+        image: image.to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::packages::insert(&s.db.pool, &p).await?;
+    Ok(p)
+}
+
+/// A READY copy of a READY package (its bits copied in the blobstore) for `app_guid`.
+pub async fn copy_package(s: &AppState, app_guid: &str, from: &Package) -> ApiResult<Package> {
+    if from.state != "READY" {
+        return Err(ApiError::Unprocessable("Only READY packages can be copied".into()));
+    }
+    let now = now_ms();
+    let p = Package {
+        guid: new_guid(),
+        app_guid: app_guid.to_owned(),
+        kind: from.kind.clone(),
+        state: "READY".into(),
+        sha256: from.sha256.clone(),
+        size: from.size,
+        error: String::new(),
+        image: from.image.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    if from.kind == "bits" {
+        s.blobs
+            .copy(&blobstore::package_key(&from.guid)?, &blobstore::package_key(&p.guid)?)
+            .await?;
+    }
+    store::packages::insert(&s.db.pool, &p).await?;
+    Ok(p)
+}
+
+/// Take a bits package AWAITING_UPLOAD for an upload (PROCESSING_UPLOAD).
+pub async fn claim_upload(s: &AppState, p: &Package) -> ApiResult<()> {
+    if p.kind != "bits" {
+        return Err(ApiError::Unprocessable(
+            "Bits can only be uploaded to a package of type 'bits'".into(),
+        ));
+    }
+    if !store::packages::claim_upload(&s.db.pool, &p.guid, now_ms()).await? {
+        return Err(ApiError::PackageBitsAlreadyUploaded);
+    }
+    Ok(())
+}
+
+/// End a claimed upload: store the assembled zip and make the package READY. A bad upload
+/// leaves the package AWAITING_UPLOAD, so the client can simply try again; a failure of ours
+/// makes it FAILED. The upload's error is returned either way.
+pub async fn finish_upload(s: &AppState, guid: &str, zip: ApiResult<PathBuf>) -> ApiResult<()> {
+    let stored = match zip {
+        Ok(zip) => s.blobs.put_file(&blobstore::package_key(guid)?, &zip).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    let pool = &s.db.pool;
+    match stored {
+        Ok(info) => {
+            let size = i64::try_from(info.size).unwrap_or(i64::MAX);
+            store::packages::set_upload(pool, guid, "READY", "", &info.sha256, size, now_ms()).await
+        }
+        Err(e) => {
+            let (state, err) = if matches!(e, ApiError::Internal(_)) {
+                ("FAILED", e.to_string())
+            } else {
+                ("AWAITING_UPLOAD", String::new())
+            };
+            store::packages::set_upload(pool, guid, state, &err, "", 0, now_ms()).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Remove a package and its bits.
+pub async fn delete_package(s: &AppState, p: &Package) -> ApiResult<()> {
+    if p.kind == "bits" {
+        s.blobs.delete(&blobstore::package_key(&p.guid)?).await?;
+    }
+    store::packages::delete(&s.db.pool, &p.guid).await
+}
+
+// ---- buildpacks ----
+
+/// Install or refresh the bundled buildpacks (`(name, position, zip)`), keeping positions an
+/// operator changed.
+pub async fn install_bundled(s: &AppState, bundled: &[(String, u32, Vec<u8>)]) -> ApiResult<()> {
+    for (name, position, zip) in bundled {
+        let old = store::buildpacks::find_unstacked(&s.db.pool, name).await?;
+        let sha = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(zip))
+        };
+        let guid = match &old {
+            Some(b) if b.sha256 == sha => continue,
+            Some(b) => b.guid.clone(),
+            None => new_guid(),
+        };
+        let data = bytes::Bytes::from(zip.clone());
+        let stream = futures::stream::once(async move { Ok(data) });
+        let info = s.blobs.put_stream(&blobstore::buildpack_key(&guid)?, Box::pin(stream)).await?;
+        let now = now_ms();
+        if old.is_some() {
+            store::buildpacks::set_bits(&s.db.pool, &guid, None, &info.sha256, now).await?;
+        } else {
+            let b = Buildpack {
+                guid,
+                name: name.clone(),
+                stack: String::new(),
+                position: i64::from(*position),
+                enabled: true,
+                locked: false,
+                filename: format!("{name}.zip"),
+                sha256: info.sha256,
+                state: "READY".into(),
+                created_at: now,
+                updated_at: now,
+            };
+            // Another api instance installing the same bundle at once is as good.
+            let taken = || ApiError::Uniqueness(String::new());
+            match store::buildpacks::insert(&s.db.pool, &b, taken).await {
+                Err(ApiError::Uniqueness(_)) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Store an admin's buildpack zip (already checked) and make the buildpack READY.
+pub async fn store_buildpack(
+    s: &AppState,
+    guid: &str,
+    filename: &str,
+    zip: &Path,
+) -> ApiResult<()> {
+    let info = s.blobs.put_file(&blobstore::buildpack_key(guid)?, zip).await?;
+    store::buildpacks::set_bits(&s.db.pool, guid, Some(filename), &info.sha256, now_ms()).await
+}
+
+/// Remove a buildpack and its zip.
+pub async fn delete_buildpack(s: &AppState, guid: &str) -> ApiResult<()> {
+    s.blobs.delete(&blobstore::buildpack_key(guid)?).await?;
+    store::buildpacks::delete(&s.db.pool, guid).await
+}
+
+/// What a build stages with.
+pub struct Resolved {
+    pub buildpacks: Vec<BuildpackRef>,
+    pub skip_detect: bool,
+}
+
+fn buildpack_ref(s: &AppState, b: &Buildpack) -> BuildpackRef {
+    let sha = &b.sha256;
+    BuildpackRef {
+        key: format!("{}-{}", b.name, &sha[..sha.len().min(12)]),
+        url: format!("{}/internal/v1/buildpacks/{}/download", s.internal_url(), b.guid),
+        name: b.name.clone(),
+        sha256: sha.clone(),
+    }
+}
+
+/// Named buildpacks in order (detection skipped, as in CF), or every enabled one by position.
+pub async fn resolve(s: &AppState, names: &[String], stack: &str) -> ApiResult<Resolved> {
+    if names.is_empty() {
+        let all = store::buildpacks::enabled_for(&s.db.pool, stack).await?;
+        if all.is_empty() {
+            return Err(ApiError::Unprocessable(
+                "No buildpacks are installed for this stack; an admin must add one.".into(),
+            ));
+        }
+        let buildpacks = all.iter().map(|b| buildpack_ref(s, b)).collect();
+        return Ok(Resolved { buildpacks, skip_detect: false });
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let b = store::buildpacks::ready_named(&s.db.pool, n, stack)
+            .await?
+            .ok_or_else(|| unknown(n))?;
+        out.push(buildpack_ref(s, &b));
+    }
+    Ok(Resolved { buildpacks: out, skip_detect: true })
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::Unprocessable(format!(
+        "Buildpack \"{name}\" must be an existing admin buildpack or a valid git URI (this platform has no internet access, so only admin buildpacks work; see 'paas buildpacks')"
+    ))
+}
+
+/// Every name must be an admin buildpack.
+pub async fn check_names(s: &AppState, names: &[String]) -> ApiResult<()> {
+    for n in names {
+        if !store::buildpacks::name_exists(&s.db.pool, n).await? {
+            return Err(unknown(n));
+        }
+    }
+    Ok(())
+}
+
+// ---- builds ----
+
+/// Only a READY bits package can be staged.
+pub fn check_stageable(p: &Package) -> ApiResult<()> {
+    if p.state != "READY" {
+        return Err(ApiError::BadRequest("Cannot stage package whose state is not ready.".into()));
+    }
+    if p.kind != "bits" {
+        return Err(ApiError::Unprocessable("Docker packages cannot be staged on this platform yet; push source code with buildpacks.".into()));
+    }
+    Ok(())
+}
+
+/// What a new build stages: the package of an app, its lifecycle and limits, who asked, and
+/// the app's environment with `VCAP_APPLICATION` and `VCAP_SERVICES`.
+pub struct NewBuild {
+    pub app_guid: String,
+    pub package_guid: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub memory_mb: i64,
+    pub disk_mb: i64,
+    pub created_by: Value,
+    pub env: BTreeMap<String, String>,
+}
+
+/// A recorded STAGING build and the request that stages it.
+pub struct Staging {
+    pub build: Build,
+    pub request: StagingRequest,
+}
+
+/// Record a STAGING build unless the app already has one; [`publish`] sends its request.
+pub async fn create_build(s: &AppState, new: NewBuild) -> ApiResult<Staging> {
+    let refs = resolve(s, &new.buildpacks, &new.stack).await?;
+    let now = now_ms();
+    let timeout_ms = i64::try_from(s.config.staging_timeout_secs).unwrap_or(900) * 1000;
+    let build = Build {
+        guid: new_guid(),
+        app_guid: new.app_guid,
+        package_guid: new.package_guid,
+        droplet_guid: new_guid(),
+        state: "STAGING".into(),
+        error: String::new(),
+        buildpacks: new.buildpacks,
+        stack: new.stack,
+        memory_mb: new.memory_mb,
+        disk_mb: new.disk_mb,
+        created_by: new.created_by,
+        deadline: now + timeout_ms,
+        created_at: now,
+        updated_at: now,
+    };
+    // Checked and inserted in one transaction, so two racing requests cannot both win.
+    let mut tx = store::begin(&s.db).await?;
+    if store::builds::staging_of_app(&mut *tx, &build.app_guid).await? {
+        return Err(ApiError::StagingInProgress);
+    }
+    store::builds::insert(&mut *tx, &build).await?;
+    tx.commit().await?;
+    let request = staging_request(s, &build, refs, new.env);
+    Ok(Staging { build, request })
+}
+
+fn staging_request(
+    s: &AppState,
+    b: &Build,
+    refs: Resolved,
+    mut env: BTreeMap<String, String>,
+) -> StagingRequest {
+    env.insert("MEMORY_LIMIT".into(), format!("{}m", b.memory_mb));
+    env.insert("CF_STACK".into(), b.stack.clone());
+    let base = s.internal_url();
+    StagingRequest {
+        build_guid: b.guid.clone(),
+        app_guid: b.app_guid.clone(),
+        package_guid: b.package_guid.clone(),
+        package_url: format!("{base}/internal/v1/packages/{}/download", b.package_guid),
+        buildpacks: refs.buildpacks,
+        skip_detect: refs.skip_detect,
+        stack: b.stack.clone(),
+        memory_mb: u64::try_from(b.memory_mb).unwrap_or(1024),
+        disk_mb: u64::try_from(b.disk_mb).unwrap_or(4096),
+        timeout_secs: s.config.staging_timeout_secs,
+        env,
+        droplet_upload_url: format!("{base}/internal/v1/builds/{}/droplet", b.guid),
+        completion_url: format!("{base}/internal/v1/builds/{}/completed", b.guid),
+    }
+}
+
+/// Send the staging request; a build whose request cannot be sent fails at once. The build
+/// as it is now.
+pub async fn publish(s: &AppState, staging: &Staging) -> ApiResult<Build> {
+    let guid = &staging.build.guid;
+    if let Err(e) = s.bus.publish_json(wire::subjects::STAGING_REQUEST, &staging.request).await {
+        let why =
+            format!("StagingError - Staging error: the staging request could not be sent ({e})");
+        fail(s, guid, &why).await?;
+    }
+    store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))
+}
+
+/// Fail a STAGING build (no effect on a finished one); whether it was STAGING.
+pub async fn fail(s: &AppState, guid: &str, error: &str) -> ApiResult<bool> {
+    let failed = store::builds::finish(&s.db.pool, guid, "FAILED", error, now_ms()).await?;
+    if failed {
+        if let Some(b) = store::builds::find(&s.db.pool, guid).await? {
+            api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
+        }
+    }
+    Ok(failed)
+}
+
+/// The stager's report. Idempotent: a repeated report of a finished build changes nothing.
+/// The build when this report staged it (its droplet was created).
+pub async fn complete(
+    s: &AppState,
+    guid: &str,
+    result: &StagingResult,
+) -> ApiResult<Option<Build>> {
+    let b = store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))?;
+    if b.state != "STAGING" {
+        return Ok(None);
+    }
+    let staged = match &result.outcome {
+        StagingOutcome::Failed(f) => {
+            fail(s, guid, &f.build_error()).await?;
+            return Ok(None);
+        }
+        StagingOutcome::Staged(staged) => staged,
+    };
+    let key = blobstore::droplet_key(&b.droplet_guid)?;
+    let info = match s.blobs.info(&key).await {
+        Ok(i) => i,
+        Err(blobstore::BlobError::NotFound { .. }) => {
+            return Err(ApiError::Unprocessable(
+                "The droplet was not uploaded before staging was reported complete.".into(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if info.sha256 != staged.droplet_sha256 {
+        fail(s, guid, "StagingError - Staging error: the uploaded droplet does not match its reported checksum").await?;
+        return Ok(None);
+    }
+    let now = now_ms();
+    let buildpacks: Vec<Value> = staged
+        .buildpacks
+        .iter()
+        .map(|b| json!({"name": b.name, "buildpack_name": b.name, "version": b.version, "detect_output": b.detect_output}))
+        .collect();
+    let droplet = Droplet {
+        guid: b.droplet_guid.clone(),
+        app_guid: b.app_guid.clone(),
+        package_guid: b.package_guid.clone(),
+        build_guid: b.guid.clone(),
+        state: "STAGED".into(),
+        error: String::new(),
+        sha256: staged.droplet_sha256.clone(),
+        size: i64::try_from(staged.droplet_size).unwrap_or(i64::MAX),
+        buildpacks: Value::Array(buildpacks),
+        process_types: staged.process_types.clone(),
+        execution_metadata: staged.execution_metadata.clone(),
+        stack: b.stack.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = store::begin(&s.db).await?;
+    store::droplets::insert(&mut *tx, &droplet).await?;
+    store::builds::finish(&mut *tx, guid, "STAGED", "", now).await?;
+    tx.commit().await?;
+    Ok(Some(b))
+}
+
+/// Fail every STAGING build past its deadline; how many.
+pub async fn sweep(s: &AppState) -> ApiResult<u64> {
+    let mut n = 0;
+    for g in store::builds::overdue(&s.db.pool, now_ms()).await? {
+        let why =
+            "StagingTimeExpired - Staging time expired: no stager finished this build in time";
+        if fail(s, &g, why).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub async fn run_sweeper(s: AppState, every: Duration, shutdown: kit::Shutdown) {
+    loop {
+        if let Err(e) = sweep(&s).await {
+            tracing::warn!(error = %e, "staging timeout sweep failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// A line in the app's log stream (`API` source), as `http::logs::api_log` writes it; here
+/// because the domain does not reach into http (merge: one shared home for both).
+async fn api_log(s: &AppState, app_guid: &str, line: &str) {
+    let env =
+        wire::envelope::Envelope::log(app_guid, "0", "API", line, wire::envelope::LogStream::Out);
+    let subject = format!("{}.API", wire::subjects::LOGS_PREFIX);
+    if let Err(e) = s.bus.publish_json(&subject, &env).await {
+        tracing::debug!(error = %e, "could not publish an API log line");
+    }
+}

@@ -76,10 +76,6 @@ impl App {
     }
 }
 
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<App>> {
-    store::apps::find(&s.db.pool, guid).await
-} // compat: removed at merge
-
 /// The app and its space, if the caller may read it (404 "App" otherwise) and has `need`.
 pub async fn require_with_space(
     s: &AppState,
@@ -139,7 +135,7 @@ async fn create(
     )?;
     let (lifecycle_type, buildpacks, stack) = lifecycle_of(&req)?;
     let env = rules::env_of(req.get("environment_variables"))?;
-    crate::http::buildpacks::check_names(&s, &buildpacks).await?;
+    crate::domain::staging::check_names(&s, &buildpacks).await?;
     check_name(&name, "App")?;
     let app = rules::create_app(
         &s,
@@ -247,7 +243,7 @@ async fn update(
             return Err(ApiError::Unprocessable("Lifecycle type cannot be changed".into()));
         }
         if req.pointer("/lifecycle/data/buildpacks").is_some() {
-            crate::http::buildpacks::check_names(&s, &bps).await?;
+            crate::domain::staging::check_names(&s, &bps).await?;
             app.buildpacks = bps;
         }
         if !stack.is_empty() {
@@ -453,7 +449,7 @@ async fn set_current_droplet(
 ) -> ApiResult<Json<Value>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
     let dg = req.pointer("/data/guid").and_then(Value::as_str).unwrap_or_default();
-    let droplet = crate::http::droplets::find(&s, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
+    let droplet = crate::store::droplets::find(&s.db.pool, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
         ApiError::Unprocessable("Unable to assign current droplet. Ensure the droplet exists and belongs to this app.".into())
     })?;
     rules::set_droplet(&s, &mut app, &droplet.guid, &droplet.process_types).await?;
@@ -475,7 +471,7 @@ async fn current_droplet(
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let app = require(&s, &c, &guid, Need::Read).await?;
-    let d = crate::http::droplets::find(&s, &app.droplet_guid)
+    let d = crate::store::droplets::find(&s.db.pool, &app.droplet_guid)
         .await?
         .ok_or(ApiError::NotFound("Droplet"))?;
     Ok(Json(d.present(&s)))

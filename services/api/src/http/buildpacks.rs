@@ -1,25 +1,22 @@
-//! Admin buildpacks and stacks: the bundled buildpacks installed on start (a changed bundle
-//! replaces the stored zip), admin uploads, positions for detection order, and the
-//! resolution of an app's buildpack names into what a stager downloads.
+//! Admin buildpacks and stacks: list, create, update, upload (the zip checked here, stored
+//! through [`crate::domain::staging`]) and delete; the bundled buildpacks installed on start
+//! and the resolution of names for a stager live in the domain.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
-use wire::staging::BuildpackRef;
 
 use crate::access::Caller;
+use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, link_method, metadata, ts};
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::buildpacks::Buildpack;
+use crate::store::{self, new_guid, now_ms, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -31,149 +28,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/stacks/{name}", get(stack))
 }
 
-fn present(s: &AppState, r: &AnyRow) -> ApiResult<Value> {
-    let guid: String = r.try_get("guid")?;
-    let base = format!("{}/buildpacks/{guid}", s.v3());
-    let stack: String = r.try_get("stack")?;
-    let filename: String = r.try_get("filename")?;
-    Ok(json!({
-        "guid": guid, "created_at": ts(r.try_get("created_at")?), "updated_at": ts(r.try_get("updated_at")?),
-        "name": r.try_get::<String, _>("name")?,
-        "stack": if stack.is_empty() { Value::Null } else { json!(stack) },
-        "state": r.try_get::<String, _>("state")?,
-        "filename": if filename.is_empty() { Value::Null } else { json!(filename) },
-        "position": r.try_get::<i64, _>("position")?,
-        "enabled": r.try_get::<i64, _>("enabled")? != 0,
-        "locked": r.try_get::<i64, _>("locked")? != 0,
-        "lifecycle": "buildpack",
-        "metadata": metadata(),
-        "links": {"self": link(base.clone()), "upload": link_method(format!("{base}/upload"), "POST")},
-    }))
-}
-
-/// Install or refresh the bundled buildpacks (`(name, position, zip)`), keeping positions an
-/// operator changed.
-pub async fn install_bundled(s: &AppState, bundled: &[(String, u32, Vec<u8>)]) -> ApiResult<()> {
-    for (name, position, zip) in bundled {
-        let row = sqlx::query("SELECT guid, sha256 FROM buildpacks WHERE name = $1 AND stack = ''")
-            .bind(name)
-            .fetch_optional(&s.db.pool)
-            .await?;
-        let sha = {
-            use sha2::Digest as _;
-            hex::encode(sha2::Sha256::digest(zip))
-        };
-        let guid = match &row {
-            Some(r) => {
-                let old: String = r.try_get("sha256")?;
-                if old == sha {
-                    continue;
-                }
-                r.try_get::<String, _>("guid")?
-            }
-            None => new_guid(),
-        };
-        let data = bytes::Bytes::from(zip.clone());
-        let stream = futures::stream::once(async move { Ok(data) });
-        let info = s.blobs.put_stream(&blobstore::buildpack_key(&guid)?, Box::pin(stream)).await?;
-        let now = now_ms();
-        if row.is_some() {
-            sqlx::query("UPDATE buildpacks SET sha256 = $1, state = 'READY', updated_at = $2 WHERE guid = $3")
-                .bind(&info.sha256)
-                .bind(now)
-                .bind(&guid)
-                .execute(&s.db.pool)
-                .await?;
-        } else {
-            let res = sqlx::query(
-                "INSERT INTO buildpacks (guid, name, stack, position, enabled, locked, filename, sha256, state, created_at, updated_at) \
-                 VALUES ($1, $2, '', $3, 1, 0, $4, $5, 'READY', $6, $6)",
-            )
-            .bind(&guid)
-            .bind(name)
-            .bind(i64::from(*position))
-            .bind(format!("{name}.zip"))
-            .bind(&info.sha256)
-            .bind(now)
-            .execute(&s.db.pool)
-            .await;
-            match res {
-                Err(e) if is_unique_violation(&e) => {}
-                r => {
-                    r?;
-                }
-            }
-        }
+impl Buildpack {
+    pub fn present(&self, s: &AppState) -> Value {
+        let base = format!("{}/buildpacks/{}", s.v3(), self.guid);
+        json!({
+            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
+            "name": self.name,
+            "stack": if self.stack.is_empty() { Value::Null } else { json!(self.stack) },
+            "state": self.state,
+            "filename": if self.filename.is_empty() { Value::Null } else { json!(self.filename) },
+            "position": self.position,
+            "enabled": self.enabled,
+            "locked": self.locked,
+            "lifecycle": "buildpack",
+            "metadata": metadata(),
+            "links": {"self": link(base.clone()), "upload": link_method(format!("{base}/upload"), "POST")},
+        })
     }
-    Ok(())
-}
-
-/// What a build stages with.
-pub struct Resolved {
-    pub buildpacks: Vec<BuildpackRef>,
-    pub skip_detect: bool,
-}
-
-fn buildpack_ref(s: &AppState, r: &AnyRow) -> ApiResult<BuildpackRef> {
-    let guid: String = r.try_get("guid")?;
-    let name: String = r.try_get("name")?;
-    let sha: String = r.try_get("sha256")?;
-    Ok(BuildpackRef {
-        key: format!("{name}-{}", &sha[..sha.len().min(12)]),
-        url: format!("{}/internal/v1/buildpacks/{guid}/download", s.internal_url()),
-        name,
-        sha256: sha,
-    })
-}
-
-/// Named buildpacks in order (detection skipped, as in CF), or every enabled one by position.
-pub async fn resolve(s: &AppState, names: &[String], stack: &str) -> ApiResult<Resolved> {
-    if names.is_empty() {
-        let rows = sqlx::query(
-            "SELECT * FROM buildpacks WHERE enabled = 1 AND state = 'READY' AND (stack = '' OR stack = $1) ORDER BY position, created_at",
-        )
-        .bind(stack)
-        .fetch_all(&s.db.pool)
-        .await?;
-        let buildpacks = rows.iter().map(|r| buildpack_ref(s, r)).collect::<ApiResult<Vec<_>>>()?;
-        if buildpacks.is_empty() {
-            return Err(ApiError::Unprocessable(
-                "No buildpacks are installed for this stack; an admin must add one.".into(),
-            ));
-        }
-        return Ok(Resolved { buildpacks, skip_detect: false });
-    }
-    let mut out = Vec::new();
-    for n in names {
-        let row = sqlx::query("SELECT * FROM buildpacks WHERE name = $1 AND state = 'READY' AND (stack = '' OR stack = $2)")
-            .bind(n)
-            .bind(stack)
-            .fetch_optional(&s.db.pool)
-            .await?
-            .ok_or_else(|| unknown(n))?;
-        out.push(buildpack_ref(s, &row)?);
-    }
-    Ok(Resolved { buildpacks: out, skip_detect: true })
-}
-
-fn unknown(name: &str) -> ApiError {
-    ApiError::Unprocessable(format!(
-        "Buildpack \"{name}\" must be an existing admin buildpack or a valid git URI (this platform has no internet access, so only admin buildpacks work; see 'paas buildpacks')"
-    ))
-}
-
-/// Every name must be an admin buildpack.
-pub async fn check_names(s: &AppState, names: &[String]) -> ApiResult<()> {
-    for n in names {
-        let hit = sqlx::query("SELECT guid FROM buildpacks WHERE name = $1")
-            .bind(n)
-            .fetch_optional(&s.db.pool)
-            .await?;
-        if hit.is_none() {
-            return Err(unknown(n));
-        }
-    }
-    Ok(())
 }
 
 async fn list(
@@ -195,16 +66,15 @@ async fn list(
         q.order_by = "position".into();
     }
     let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows.iter().map(|r| present(&s, r)).collect::<ApiResult<Vec<_>>>()?;
+    let items = rows
+        .iter()
+        .map(|r| Buildpack::from_row(r).map(|b| b.present(&s)))
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(q.envelope(&format!("{}/buildpacks", s.v3()), total, items)))
 }
 
-async fn find(s: &AppState, guid: &str) -> ApiResult<AnyRow> {
-    sqlx::query("SELECT * FROM buildpacks WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?
-        .ok_or(ApiError::NotFound("Buildpack"))
+async fn find(s: &AppState, guid: &str) -> ApiResult<Buildpack> {
+    store::buildpacks::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Buildpack"))
 }
 
 async fn show(
@@ -212,14 +82,17 @@ async fn show(
     _c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(present(&s, &find(&s, &guid).await?)?))
+    Ok(Json(find(&s, &guid).await?.present(&s)))
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let req: Value = body(&raw)?;
     let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -228,69 +101,48 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             "Name can only contain letters, digits, '_', '-' and '.'".into(),
         ));
     }
-    let stack = req.get("stack").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let position = req.get("position").and_then(Value::as_i64).unwrap_or(1).max(1);
-    let enabled = req.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-    let locked = req.get("locked").and_then(Value::as_bool).unwrap_or(false);
-    let guid = new_guid();
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO buildpacks (guid, name, stack, position, enabled, locked, filename, sha256, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, '', '', 'AWAITING_UPLOAD', $7, $7)",
-    )
-    .bind(&guid)
-    .bind(&name)
-    .bind(&stack)
-    .bind(position)
-    .bind(i64::from(enabled))
-    .bind(i64::from(locked))
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Uniqueness(format!(
-                "Buildpack with name '{name}' and an unassigned stack already exists"
-            )))
-        }
-        r => r?,
+    let b = Buildpack {
+        guid: new_guid(),
+        stack: req.get("stack").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        position: req.get("position").and_then(Value::as_i64).unwrap_or(1).max(1),
+        enabled: req.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        locked: req.get("locked").and_then(Value::as_bool).unwrap_or(false),
+        filename: String::new(),
+        sha256: String::new(),
+        state: "AWAITING_UPLOAD".into(),
+        created_at: now,
+        updated_at: now,
+        name,
     };
-    Ok((StatusCode::CREATED, Json(present(&s, &find(&s, &guid).await?)?)).into_response())
+    let taken = || {
+        ApiError::Uniqueness(format!(
+            "Buildpack with name '{}' and an unassigned stack already exists",
+            b.name
+        ))
+    };
+    store::buildpacks::insert(&s.db.pool, &b, taken).await?;
+    Ok((StatusCode::CREATED, Json(find(&s, &b.guid).await?.present(&s))).into_response())
 }
 
 async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let row = find(&s, &guid).await?;
-    let req: Value = body(&raw)?;
-    let position =
-        req.get("position").and_then(Value::as_i64).unwrap_or(row.try_get("position")?).max(1);
-    let enabled = req
-        .get("enabled")
-        .and_then(Value::as_bool)
-        .map_or(row.try_get::<i64, _>("enabled")?, i64::from);
-    let locked = req
-        .get("locked")
-        .and_then(Value::as_bool)
-        .map_or(row.try_get::<i64, _>("locked")?, i64::from);
-    let name =
-        req.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or(row.try_get("name")?);
-    sqlx::query("UPDATE buildpacks SET name = $1, position = $2, enabled = $3, locked = $4, updated_at = $5 WHERE guid = $6")
-        .bind(&name)
-        .bind(position)
-        .bind(enabled)
-        .bind(locked)
-        .bind(now_ms())
-        .bind(&guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(Json(present(&s, &find(&s, &guid).await?)?))
+    let mut b = find(&s, &guid).await?;
+    b.position = req.get("position").and_then(Value::as_i64).unwrap_or(b.position).max(1);
+    b.enabled = req.get("enabled").and_then(Value::as_bool).unwrap_or(b.enabled);
+    b.locked = req.get("locked").and_then(Value::as_bool).unwrap_or(b.locked);
+    if let Some(name) = req.get("name").and_then(Value::as_str) {
+        b.name = name.to_owned();
+    }
+    store::buildpacks::update(&s.db.pool, &b, now_ms()).await?;
+    Ok(Json(find(&s, &guid).await?.present(&s)))
 }
 
 async fn upload(
@@ -302,8 +154,7 @@ async fn upload(
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
-    let row = find(&s, &guid).await?;
-    if row.try_get::<i64, _>("locked")? != 0 {
+    if find(&s, &guid).await?.locked {
         return Err(ApiError::Unprocessable(
             "The buildpack is locked; unlock it before uploading".into(),
         ));
@@ -341,15 +192,8 @@ async fn upload(
             "The buildpack zip has neither bin/detect nor bin/supply at its root".into(),
         ));
     }
-    let info = s.blobs.put_file(&blobstore::buildpack_key(&guid)?, &dest).await?;
-    sqlx::query("UPDATE buildpacks SET filename = $1, sha256 = $2, state = 'READY', updated_at = $3 WHERE guid = $4")
-        .bind(&filename)
-        .bind(&info.sha256)
-        .bind(now_ms())
-        .bind(&guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(Json(present(&s, &find(&s, &guid).await?)?))
+    staging::store_buildpack(&s, &guid, &filename, &dest).await?;
+    Ok(Json(find(&s, &guid).await?.present(&s)))
 }
 
 async fn remove(
@@ -361,15 +205,7 @@ async fn remove(
         return Err(ApiError::NotAuthorized);
     }
     find(&s, &guid).await?;
-    let res: ApiResult<()> = async {
-        s.blobs.delete(&blobstore::buildpack_key(&guid)?).await?;
-        sqlx::query("DELETE FROM buildpacks WHERE guid = $1")
-            .bind(&guid)
-            .execute(&s.db.pool)
-            .await?;
-        Ok(())
-    }
-    .await;
+    let res = staging::delete_buildpack(&s, &guid).await;
     let job = crate::domain::jobs::run(&s, "buildpack.delete", "", "", async { res }).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }

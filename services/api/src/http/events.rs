@@ -14,8 +14,6 @@ use crate::store::events::Event;
 use crate::store::{self, Select};
 use crate::AppState;
 
-pub use crate::domain::events::{record, Actor, Target}; // compat: removed at merge
-
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v3/audit_events", get(list)).route("/v3/audit_events/{guid}", get(show))
 }

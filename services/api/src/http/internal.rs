@@ -123,7 +123,7 @@ async fn upload_droplet(
     Path(guid): Path<String>,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let b = crate::http::builds::find(&s, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
+    let b = crate::store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
     if b.state != "STAGING" {
         return Err(ApiError::Unprocessable(format!(
             "Build is {}, not STAGING; the droplet is not needed",

@@ -72,7 +72,7 @@ async fn apply(
             Some(a) => a,
             None => {
                 let buildpacks = am.requested_buildpacks().unwrap_or_default();
-                crate::http::buildpacks::check_names(&s, &buildpacks).await?;
+                crate::domain::staging::check_names(&s, &buildpacks).await?;
                 let new = NewApp {
                     name: am.name.clone(),
                     lifecycle_type: am.lifecycle_type().to_owned(),

@@ -3,7 +3,6 @@
 pub mod apps;
 pub mod buildpacks;
 pub mod builds;
-pub mod desired;
 pub mod domains;
 pub mod droplets;
 pub mod events;

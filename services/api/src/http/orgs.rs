@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/organizations/{guid}/domains/default", get(default_domain))
 }
 
-pub use crate::store::orgs::Org; // compat: removed at merge
+use crate::store::orgs::Org;
 
 impl Org {
     pub fn present(&self, s: &AppState) -> Value {
@@ -43,12 +43,6 @@ impl Org {
             },
         })
     }
-}
-
-/// The org, if it exists (no access check).
-// compat: removed at merge
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Org>> {
-    store::orgs::find(&s.db.pool, guid).await
 }
 
 /// The org if the caller may read it, else 404.

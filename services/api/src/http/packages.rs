@@ -1,27 +1,27 @@
-//! Packages (contracts/ccapi.md §4.6, §3.1 steps 5-8): bits and docker packages, the upload
-//! (multipart `resources` + `bits`), resource matching against the per-file cache, download
-//! and copy.
+//! Packages (docs/api.md): bits and docker packages, the upload (multipart `resources` +
+//! `bits`), resource matching against the per-file cache, download and copy.
 
-use axum::body::{Body, Bytes};
+use std::path::PathBuf;
+
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
+use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
 use crate::domain::events::{self, Actor};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::upload::{self, Scratch};
 use crate::http::util::{link, link_method, metadata, to_one, ts};
-use crate::store::Select;
-use crate::store::{new_guid, now_ms};
+use crate::store::packages::Package;
+use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes(max_upload: u64) -> Router<AppState> {
@@ -35,36 +35,7 @@ pub fn routes(max_upload: u64) -> Router<AppState> {
         .route("/v3/resource_matches", post(resource_matches))
 }
 
-#[derive(Debug, Clone)]
-pub struct Package {
-    pub guid: String,
-    pub app_guid: String,
-    pub kind: String,
-    pub state: String,
-    pub sha256: String,
-    pub size: i64,
-    pub error: String,
-    pub image: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl Package {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            app_guid: r.try_get("app_guid")?,
-            kind: r.try_get("type")?,
-            state: r.try_get("state")?,
-            sha256: r.try_get("sha256")?,
-            size: r.try_get("size")?,
-            error: r.try_get("error")?,
-            image: r.try_get("image")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
     pub fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/packages/{}", s.v3(), self.guid);
         let data = if self.kind == "docker" {
@@ -90,14 +61,6 @@ impl Package {
     }
 }
 
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Package>> {
-    let row = sqlx::query("SELECT * FROM packages WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Package::from_row).transpose()
-}
-
 /// The package and its app, if the caller may read them (404 "Package" otherwise).
 pub async fn require(
     s: &AppState,
@@ -105,7 +68,7 @@ pub async fn require(
     guid: &str,
     need: Need,
 ) -> ApiResult<(Package, App, crate::store::spaces::Space)> {
-    let p = find(s, guid).await?.ok_or(ApiError::NotFound("Package"))?;
+    let p = store::packages::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Package"))?;
     let (app, space) = crate::http::apps::require_with_space(s, c, &p.app_guid, need)
         .await
         .map_err(|e| match e {
@@ -115,31 +78,12 @@ pub async fn require(
     Ok((p, app, space))
 }
 
-async fn insert(s: &AppState, p: &Package) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO packages (guid, app_guid, type, state, sha256, size, error, image, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $8)",
-    )
-    .bind(&p.guid)
-    .bind(&p.app_guid)
-    .bind(&p.kind)
-    .bind(&p.state)
-    .bind(&p.sha256)
-    .bind(p.size)
-    .bind(&p.image)
-    .bind(p.created_at)
-    .execute(&s.db.pool)
-    .await?;
-    Ok(())
-}
-
 async fn create(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
     let app_guid =
         req.pointer("/relationships/app/data/guid").and_then(Value::as_str).unwrap_or_default();
     let (app, space) = crate::http::apps::require_with_space(&s, &c, app_guid, Need::Developer)
@@ -150,43 +94,17 @@ async fn create(
             }
             e => e,
         })?;
-    let now = now_ms();
     let source = q.as_deref().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "source_guid")
             .map(|(_, v)| v.into_owned())
     });
-    let mut p = Package {
-        guid: new_guid(),
-        app_guid: app.guid.clone(),
-        kind: "bits".into(),
-        state: "AWAITING_UPLOAD".into(),
-        sha256: String::new(),
-        size: 0,
-        error: String::new(),
-        image: String::new(),
-        created_at: now,
-        updated_at: now,
-    };
-    if let Some(src) = source {
+    let p = if let Some(src) = source {
         let (from, _, _) = require(&s, &c, &src, Need::Read).await?;
-        if from.state != "READY" {
-            return Err(ApiError::Unprocessable("Only READY packages can be copied".into()));
-        }
-        p.kind = from.kind.clone();
-        p.image = from.image.clone();
-        if from.kind == "bits" {
-            s.blobs
-                .copy(&blobstore::package_key(&from.guid)?, &blobstore::package_key(&p.guid)?)
-                .await?;
-        }
-        p.sha256 = from.sha256;
-        p.size = from.size;
-        p.state = "READY".into();
+        staging::copy_package(&s, &app.guid, &from).await?
     } else {
-        let kind = req.get("type").and_then(Value::as_str).unwrap_or_default();
-        match kind {
-            "bits" => {}
+        match req.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "bits" => staging::create_package(&s, &app.guid, "bits", "").await?,
             "docker" => {
                 let image = req.pointer("/data/image").and_then(Value::as_str).unwrap_or_default();
                 if image.is_empty() {
@@ -194,16 +112,13 @@ async fn create(
                         "Data image required for docker packages".into(),
                     ));
                 }
-                p.kind = "docker".into();
-                p.image = image.into();
-                p.state = "READY".into();
+                staging::create_package(&s, &app.guid, "docker", image).await?
             }
             _ => {
                 return Err(ApiError::Unprocessable("Type must be one of 'bits', 'docker'".into()))
             }
         }
-    }
-    insert(&s, &p).await?;
+    };
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         &s,
@@ -216,26 +131,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(p.present(&s))).into_response())
 }
 
-async fn set_state(
-    s: &AppState,
-    guid: &str,
-    state: &str,
-    error: &str,
-    sha256: &str,
-    size: i64,
-) -> ApiResult<()> {
-    sqlx::query("UPDATE packages SET state = $1, error = $2, sha256 = $3, size = $4, updated_at = $5 WHERE guid = $6")
-        .bind(state)
-        .bind(error)
-        .bind(sha256)
-        .bind(size)
-        .bind(now_ms())
-        .bind(guid)
-        .execute(&s.db.pool)
-        .await?;
-    Ok(())
-}
-
 async fn upload_bits(
     State(s): State<AppState>,
     c: Caller,
@@ -243,32 +138,12 @@ async fn upload_bits(
     multipart: Multipart,
 ) -> ApiResult<Json<Value>> {
     let (p, app, space) = require(&s, &c, &guid, Need::Developer).await?;
-    if p.kind != "bits" {
-        return Err(ApiError::Unprocessable(
-            "Bits can only be uploaded to a package of type 'bits'".into(),
-        ));
-    }
-    let claimed = sqlx::query("UPDATE packages SET state = 'PROCESSING_UPLOAD', updated_at = $1 WHERE guid = $2 AND state = 'AWAITING_UPLOAD'")
-        .bind(now_ms())
-        .bind(&p.guid)
-        .execute(&s.db.pool)
-        .await?;
-    if claimed.rows_affected() == 0 {
-        return Err(ApiError::PackageBitsAlreadyUploaded);
-    }
-    match receive(&s, &p, multipart).await {
-        Ok((sha256, size)) => set_state(&s, &p.guid, "READY", "", &sha256, size).await?,
-        Err(e) => {
-            // A bad upload leaves the package as it was, so the client can simply try again.
-            let (state, err) = if matches!(e, ApiError::Internal(_)) {
-                ("FAILED", e.to_string())
-            } else {
-                ("AWAITING_UPLOAD", String::new())
-            };
-            set_state(&s, &p.guid, state, &err, "", 0).await?;
-            return Err(e);
-        }
-    }
+    staging::claim_upload(&s, &p).await?;
+    let (_scratch, zip) = match receive(&s, multipart).await {
+        Ok((scratch, zip)) => (Some(scratch), Ok(zip)),
+        Err(e) => (None, Err(e)),
+    };
+    staging::finish_upload(&s, &p.guid, zip).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         &s,
@@ -278,12 +153,12 @@ async fn upload_bits(
         json!({"package_guid": p.guid}),
     )
     .await;
-    let p = find(&s, &guid).await?.ok_or(ApiError::NotFound("Package"))?;
+    let p = store::packages::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Package"))?;
     Ok(Json(p.present(&s)))
 }
 
-/// Read the multipart body, assemble the package and store it. Returns (sha256, size).
-async fn receive(s: &AppState, p: &Package, mut multipart: Multipart) -> ApiResult<(String, i64)> {
+/// Read the multipart body and assemble the package zip; the scratch space holding it.
+async fn receive(s: &AppState, mut multipart: Multipart) -> ApiResult<(Scratch, PathBuf)> {
     let scratch = Scratch::new(s, "upload")?;
     let mut resources = Vec::new();
     let mut bits = None;
@@ -317,8 +192,7 @@ async fn receive(s: &AppState, p: &Package, mut multipart: Multipart) -> ApiResu
         ));
     }
     let zip = upload::assemble(s, &scratch, bits, resources).await?;
-    let info = s.blobs.put_file(&blobstore::package_key(&p.guid)?, &zip).await?;
-    Ok((info.sha256, i64::try_from(info.size).unwrap_or(i64::MAX)))
+    Ok((scratch, zip))
 }
 
 async fn list(
@@ -385,17 +259,7 @@ async fn remove(
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
     let (p, _, _) = require(&s, &c, &guid, Need::Developer).await?;
-    let res: ApiResult<()> = async {
-        if p.kind == "bits" {
-            s.blobs.delete(&blobstore::package_key(&p.guid)?).await?;
-        }
-        sqlx::query("DELETE FROM packages WHERE guid = $1")
-            .bind(&p.guid)
-            .execute(&s.db.pool)
-            .await?;
-        Ok(())
-    }
-    .await;
+    let res = staging::delete_package(&s, &p).await;
     let job = crate::domain::jobs::run(&s, "package.delete", "", "", async { res }).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
@@ -444,9 +308,8 @@ async fn download(
 async fn resource_matches(
     State(s): State<AppState>,
     _c: Caller,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
     let list = req
         .get("resources")
         .and_then(Value::as_array)

@@ -68,11 +68,6 @@ impl Process {
     }
 }
 
-/// The app's process of one type.
-pub async fn by_type(s: &AppState, app: &str, kind: &str) -> ApiResult<Option<Process>> {
-    store::processes::find_by_type(&s.db.pool, app, kind).await
-} // compat: removed at merge
-
 /// The process, its app and space, if the caller may read them.
 async fn require(
     s: &AppState,
@@ -105,7 +100,7 @@ async fn require_typed(
 }
 
 async fn present(s: &AppState, p: &Process, app: &App) -> ApiResult<Value> {
-    let cmd = crate::http::droplets::find(s, &app.droplet_guid)
+    let cmd = crate::store::droplets::find(&s.db.pool, &app.droplet_guid)
         .await?
         .and_then(|d| d.process_types.get(&p.kind).cloned());
     Ok(p.present(s, &app.space_guid, cmd.as_deref()))

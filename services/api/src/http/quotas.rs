@@ -25,8 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/organization_quotas/{guid}/relationships/organizations", post(apply))
 }
 
-pub use crate::domain::quotas::{check_apps, check_memory, check_routes}; // compat: removed at merge
-
 fn present(s: &AppState, q: &Quota) -> Value {
     let l = &q.limits;
     json!({

@@ -135,7 +135,7 @@ async fn require(
 /// Send the routes of every app mapped to `route` to the scheduler again.
 async fn resync_route(s: &AppState, route: &str) -> ApiResult<()> {
     for app in crate::http::routes::apps_of(s, route).await? {
-        crate::http::desired::sync_app_logged(s, &app).await;
+        crate::domain::desired::sync_app_logged(s, &app).await;
     }
     Ok(())
 }

@@ -447,7 +447,7 @@ async fn remove(
     let t = space.target(&r.guid, "route", &r.host);
     events::record(&s, "audit.route.delete-request", &Actor::of(&c), &t, json!({})).await;
     for app in apps {
-        crate::http::desired::sync_app_logged(&s, &app).await;
+        crate::domain::desired::sync_app_logged(&s, &app).await;
     }
     Ok(crate::http::jobs::accepted(&s, &job))
 }
@@ -524,7 +524,7 @@ async fn add_destinations(
             json!({"route_guid": r.guid}),
         )
         .await;
-        crate::http::desired::sync_app_logged(&s, app).await;
+        crate::domain::desired::sync_app_logged(&s, app).await;
     }
     destinations_body(&s, &r).await
 }
@@ -549,7 +549,7 @@ async fn replace_destinations(
     touched.sort();
     touched.dedup();
     for app in touched {
-        crate::http::desired::sync_app_logged(&s, &app).await;
+        crate::domain::desired::sync_app_logged(&s, &app).await;
     }
     destinations_body(&s, &r).await
 }
@@ -575,7 +575,7 @@ async fn remove_destination(
     let t = space.target(&app, "app", "");
     events::record(&s, "audit.app.unmap-route", &Actor::of(&c), &t, json!({"route_guid": r.guid}))
         .await;
-    crate::http::desired::sync_app_logged(&s, &app).await;
+    crate::domain::desired::sync_app_logged(&s, &app).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -542,7 +542,7 @@ async fn list_bindings(
         if inc.iter().any(|i| i == "app") {
             let mut apps = Vec::new();
             for b in &bindings {
-                if let Some(a) = crate::http::apps::find(&s, &b.app_guid).await? {
+                if let Some(a) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
                     if !apps.iter().any(|v: &Value| v["guid"] == a.guid.as_str()) {
                         apps.push(a.present(&s));
                     }
@@ -618,7 +618,7 @@ async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Res
         return Err(missing_instance());
     }
     let missing_app = || ApiError::Unprocessable(format!("The app could not be found: {app_guid}"));
-    let (app, app_space) = match crate::http::apps::find(&s, &app_guid).await? {
+    let (app, app_space) = match crate::store::apps::find(&s.db.pool, &app_guid).await? {
         Some(a) => {
             let sp = crate::store::spaces::find(&s.db.pool, &a.space_guid).await?.ok_or_else(missing_app)?;
             (a, sp)
@@ -681,7 +681,7 @@ async fn unbind(
 ) -> ApiResult<StatusCode> {
     let (b, _, space) = require_binding(&s, &c, &guid, Need::Developer).await?;
     delete_binding_rows(&s, &b.guid).await?;
-    let name = crate::http::apps::find(&s, &b.app_guid).await?.map(|a| a.name).unwrap_or_default();
+    let name = crate::store::apps::find(&s.db.pool, &b.app_guid).await?.map(|a| a.name).unwrap_or_default();
     let t = space.target(&b.app_guid, "app", &name);
     events::record(
         &s,

@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/spaces/{guid}", get(show).patch(update).delete(delete))
 }
 
-pub use crate::store::spaces::Space; // compat: removed at merge
+use crate::store::spaces::Space;
 
 impl Space {
     pub fn present(&self, s: &AppState) -> Value {
@@ -43,11 +43,6 @@ impl Space {
             },
         })
     }
-}
-
-// compat: removed at merge
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Space>> {
-    store::spaces::find(&s.db.pool, guid).await
 }
 
 /// The space when the caller may read it and has `need` in it; 404 when not readable.

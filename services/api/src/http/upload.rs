@@ -1,4 +1,4 @@
-//! Turning an upload into a package (contracts/ccapi.md §3.3): the `bits` zip is streamed to a
+//! Turning an upload into a package (docs/api.md, "Push"): the `bits` zip is streamed to a
 //! temporary file under a size bound, extracted with the archive library's guards (paths
 //! escaping the app folder, symlinks pointing out, zip bombs, too many files), the cached
 //! `resources` the client did not send are added from the resource cache, every file is put in

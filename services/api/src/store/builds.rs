@@ -1,1 +1,122 @@
-//! The `builds` table family.
+//! The `builds` table: one row per staging of a package, STAGING until the stager reports or
+//! its deadline passes, then STAGED or FAILED.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{json_col, to_json, Exec};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub guid: String,
+    pub app_guid: String,
+    pub package_guid: String,
+    pub droplet_guid: String,
+    pub state: String,
+    pub error: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub memory_mb: i64,
+    pub disk_mb: i64,
+    pub created_by: Value,
+    pub deadline: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Build {
+    pub fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            app_guid: r.try_get("app_guid")?,
+            package_guid: r.try_get("package_guid")?,
+            droplet_guid: r.try_get("droplet_guid")?,
+            state: r.try_get("state")?,
+            error: r.try_get("error")?,
+            buildpacks: json_col(r, "builds", "buildpacks")?,
+            stack: r.try_get("stack")?,
+            memory_mb: r.try_get("staging_memory_mb")?,
+            disk_mb: r.try_get("staging_disk_mb")?,
+            created_by: json_col(r, "builds", "created_by")?,
+            deadline: r.try_get("deadline")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Build>> {
+    let row =
+        sqlx::query("SELECT * FROM builds WHERE guid = $1").bind(guid).fetch_optional(ex).await?;
+    row.as_ref().map(Build::from_row).transpose()
+}
+
+/// Whether the app has a build STAGING.
+pub async fn staging_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<bool> {
+    let row = sqlx::query("SELECT guid FROM builds WHERE app_guid = $1 AND state = 'STAGING'")
+        .bind(app)
+        .fetch_optional(ex)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// A new STAGING build.
+pub async fn insert<'e>(ex: impl Exec<'e>, b: &Build) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO builds (guid, app_guid, package_guid, droplet_guid, state, error, buildpacks, stack, \
+         staging_memory_mb, staging_disk_mb, created_by, deadline, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'STAGING', '', $5, $6, $7, $8, $9, $10, $11, $11)",
+    )
+    .bind(&b.guid)
+    .bind(&b.app_guid)
+    .bind(&b.package_guid)
+    .bind(&b.droplet_guid)
+    .bind(to_json(&b.buildpacks))
+    .bind(&b.stack)
+    .bind(b.memory_mb)
+    .bind(b.disk_mb)
+    .bind(to_json(&b.created_by))
+    .bind(b.deadline)
+    .bind(b.created_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Move a STAGING build to `state` with `error`; whether it was STAGING.
+pub async fn finish<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    state: &str,
+    error: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE builds SET state = $1, error = $2, updated_at = $3 \
+         WHERE guid = $4 AND state = 'STAGING'",
+    )
+    .bind(state)
+    .bind(error)
+    .bind(now)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// The guids of the STAGING builds whose deadline is before `now`.
+pub async fn overdue<'e>(ex: impl Exec<'e>, now: i64) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query("SELECT guid FROM builds WHERE state = 'STAGING' AND deadline < $1")
+        .bind(now)
+        .fetch_all(ex)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
+#[allow(dead_code)] // for the app deletion (domain::deletion)
+pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM builds WHERE app_guid = $1").bind(app).execute(ex).await?;
+    Ok(())
+}

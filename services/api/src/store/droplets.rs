@@ -1,1 +1,101 @@
-//! The `droplets` table family.
+//! The `droplets` table: what staging produced — process types, buildpacks, stack and the
+//! checksum cells verify.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{json_col, Exec};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct Droplet {
+    pub guid: String,
+    pub app_guid: String,
+    pub package_guid: String,
+    pub build_guid: String,
+    pub state: String,
+    pub error: String,
+    pub sha256: String,
+    pub size: i64,
+    pub buildpacks: Value,
+    pub process_types: BTreeMap<String, String>,
+    pub execution_metadata: String,
+    pub stack: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Droplet {
+    pub fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            app_guid: r.try_get("app_guid")?,
+            package_guid: r.try_get("package_guid")?,
+            build_guid: r.try_get("build_guid")?,
+            state: r.try_get("state")?,
+            error: r.try_get("error")?,
+            sha256: r.try_get("sha256")?,
+            size: r.try_get("size")?,
+            buildpacks: json_col(r, "droplets", "buildpacks")?,
+            process_types: json_col(r, "droplets", "process_types")?,
+            execution_metadata: r.try_get("execution_metadata")?,
+            stack: r.try_get("stack")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+/// The droplet; none for an empty guid (an app without a current droplet).
+pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Droplet>> {
+    if guid.is_empty() {
+        return Ok(None);
+    }
+    let row =
+        sqlx::query("SELECT * FROM droplets WHERE guid = $1").bind(guid).fetch_optional(ex).await?;
+    row.as_ref().map(Droplet::from_row).transpose()
+}
+
+/// A new droplet, created with `created_at` as its `updated_at` too.
+pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO droplets (guid, app_guid, package_guid, build_guid, state, error, sha256, size, buildpacks, \
+         process_types, execution_metadata, stack, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(&d.guid)
+    .bind(&d.app_guid)
+    .bind(&d.package_guid)
+    .bind(&d.build_guid)
+    .bind(&d.state)
+    .bind(&d.error)
+    .bind(&d.sha256)
+    .bind(d.size)
+    .bind(super::to_json(&d.buildpacks))
+    .bind(super::to_json(&d.process_types))
+    .bind(&d.execution_metadata)
+    .bind(&d.stack)
+    .bind(d.created_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// The guids of an app's droplets (their blobs go when the app does).
+#[allow(dead_code)] // for the app deletion (domain::deletion)
+pub async fn guids_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query("SELECT guid FROM droplets WHERE app_guid = $1")
+        .bind(app)
+        .fetch_all(ex)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
+#[allow(dead_code)] // for the app deletion (domain::deletion)
+pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM droplets WHERE app_guid = $1").bind(app).execute(ex).await?;
+    Ok(())
+}

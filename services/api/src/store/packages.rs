@@ -1,1 +1,122 @@
-//! The `packages` table family.
+//! The `packages` table: an app's source bits or docker image reference, with the state of its
+//! upload (AWAITING_UPLOAD → PROCESSING_UPLOAD → READY or FAILED).
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::Exec;
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub guid: String,
+    pub app_guid: String,
+    pub kind: String,
+    pub state: String,
+    pub sha256: String,
+    pub size: i64,
+    pub error: String,
+    pub image: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Package {
+    pub fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            app_guid: r.try_get("app_guid")?,
+            kind: r.try_get("type")?,
+            state: r.try_get("state")?,
+            sha256: r.try_get("sha256")?,
+            size: r.try_get("size")?,
+            error: r.try_get("error")?,
+            image: r.try_get("image")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Package>> {
+    let row =
+        sqlx::query("SELECT * FROM packages WHERE guid = $1").bind(guid).fetch_optional(ex).await?;
+    row.as_ref().map(Package::from_row).transpose()
+}
+
+pub async fn insert<'e>(ex: impl Exec<'e>, p: &Package) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO packages (guid, app_guid, type, state, sha256, size, error, image, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $8)",
+    )
+    .bind(&p.guid)
+    .bind(&p.app_guid)
+    .bind(&p.kind)
+    .bind(&p.state)
+    .bind(&p.sha256)
+    .bind(p.size)
+    .bind(&p.image)
+    .bind(p.created_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Move an AWAITING_UPLOAD package to PROCESSING_UPLOAD; whether it was awaiting one.
+pub async fn claim_upload<'e>(ex: impl Exec<'e>, guid: &str, now: i64) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE packages SET state = 'PROCESSING_UPLOAD', updated_at = $1 \
+         WHERE guid = $2 AND state = 'AWAITING_UPLOAD'",
+    )
+    .bind(now)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Record how an upload ended.
+pub async fn set_upload<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    state: &str,
+    error: &str,
+    sha256: &str,
+    size: i64,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE packages SET state = $1, error = $2, sha256 = $3, size = $4, updated_at = $5 \
+         WHERE guid = $6",
+    )
+    .bind(state)
+    .bind(error)
+    .bind(sha256)
+    .bind(size)
+    .bind(now)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM packages WHERE guid = $1").bind(guid).execute(ex).await?;
+    Ok(())
+}
+
+/// The guids of an app's packages (their blobs go when the app does).
+#[allow(dead_code)] // for the app deletion (domain::deletion)
+pub async fn guids_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
+        .bind(app)
+        .fetch_all(ex)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
+#[allow(dead_code)] // for the app deletion (domain::deletion)
+pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM packages WHERE app_guid = $1").bind(app).execute(ex).await?;
+    Ok(())
+}
