@@ -340,7 +340,11 @@ impl Service {
         );
         let sweeper = kit::spawn_named(
             "api-staging-sweeper",
-            domain::staging::run_sweeper(self.state.clone(), Duration::from_secs(5), shutdown.clone()),
+            domain::staging::run_sweeper(
+                self.state.clone(),
+                Duration::from_secs(5),
+                shutdown.clone(),
+            ),
         );
         let app_events = kit::spawn_named(
             "api-app-events",

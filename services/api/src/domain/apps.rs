@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::domain::desired;
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::Actor;
-use crate::store::spaces::Space;
+use crate::error::{ApiError, ApiResult};
 use crate::store::apps::App;
 use crate::store::processes::{Health, Process};
+use crate::store::spaces::Space;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 

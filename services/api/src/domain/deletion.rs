@@ -46,20 +46,27 @@ impl Aftermath {
         })
     }
 
-    /// Instances, blobs, resyncs and events, once the rows are gone.
-    async fn follow(self, s: &AppState, space: &Space, actor: &Actor) {
-        for (app, name) in &self.apps {
+    /// Stop the deleted apps' instances and remove their blobs.
+    async fn stop_and_remove(&self, s: &AppState) {
+        for (app, _) in &self.apps {
             if let Err(e) = crate::domain::desired::remove_app(s, app).await {
                 tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
             }
-            let t = space.target(app, "app", name);
-            events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true}))
-                .await;
         }
         for key in &self.blobs {
             if let Err(e) = s.blobs.delete(key).await {
                 tracing::warn!(key = %key, error = %e, "a deleted app's blob was not removed");
             }
+        }
+    }
+
+    /// Instances, blobs, resyncs and events, once the rows are gone.
+    async fn follow(self, s: &AppState, space: &Space, actor: &Actor) {
+        self.stop_and_remove(s).await;
+        for (app, name) in &self.apps {
+            let t = space.target(app, "app", name);
+            events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true}))
+                .await;
         }
         for (binding, route, instance) in &self.route_bindings {
             let t = space.target(binding, "service_route_binding", "");
@@ -70,6 +77,34 @@ impl Aftermath {
             crate::domain::desired::sync_app_logged(s, app).await;
         }
     }
+}
+
+/// Delete an app with everything it owns: its rows in one transaction, then its instances,
+/// its packages' and droplets' blobs, and the audit event.
+pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
+    let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
+    let space = store::spaces::find(&s.db.pool, &app.space_guid).await?;
+    let mut blobs = Vec::new();
+    for p in cascade::package_guids_of_app(&s.db.pool, guid).await? {
+        blobs.extend(blobstore::package_key(&p).ok());
+    }
+    for d in cascade::droplet_guids_of_app(&s.db.pool, guid).await? {
+        blobs.extend(blobstore::droplet_key(&d).ok());
+    }
+    let mut tx = store::begin(&s.db).await?;
+    cascade::delete_app(&mut tx, guid).await?;
+    tx.commit().await?;
+    let after = Aftermath {
+        apps: vec![(app.guid.clone(), app.name.clone())],
+        blobs,
+        route_bindings: Vec::new(),
+        routed_in: Vec::new(),
+    };
+    match space {
+        Some(space) => after.follow(s, &space, actor).await,
+        None => after.stop_and_remove(s).await,
+    }
+    Ok(())
 }
 
 /// Delete a space and everything in it.

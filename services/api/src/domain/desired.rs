@@ -21,8 +21,9 @@ use crate::AppState;
 
 /// `VCAP_APPLICATION` without the per-instance fields the cell adds.
 pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) -> ApiResult<Value> {
-    let space =
-        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
+    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound("Space"))?;
     let org = crate::store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;
@@ -59,8 +60,9 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     let Some(droplet) = crate::store::droplets::find(&s.db.pool, &app.droplet_guid).await? else {
         return Ok(None);
     };
-    let space =
-        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("Space"))?;
+    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound("Space"))?;
     let org = crate::store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;

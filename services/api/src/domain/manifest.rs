@@ -11,9 +11,9 @@ use manifest::{AppManifest, ProcessSpec};
 use rand::seq::SliceRandom as _;
 use serde_json::json;
 
+use crate::domain::events::Actor;
 use crate::domain::{apps, desired};
 use crate::error::{ApiError, ApiResult};
-use crate::domain::events::Actor;
 use crate::store::spaces::Space;
 use crate::store::{self, apps::App};
 use crate::AppState;

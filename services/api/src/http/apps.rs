@@ -9,16 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, NewApp};
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::{self, Actor};
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::store::spaces::Space;
 use crate::http::util::{check_name, link, link_method, metadata, to_one, ts};
+use crate::store::spaces::Space;
 use crate::store::{self, Select};
 use crate::AppState;
 
@@ -84,8 +83,9 @@ pub async fn require_with_space(
     need: Need,
 ) -> ApiResult<(App, Space)> {
     let app = store::apps::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("App"))?;
-    let space =
-        crate::store::spaces::find(&s.db.pool, &app.space_guid).await?.ok_or(ApiError::NotFound("App"))?;
+    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound("App"))?;
     c.require_space(&space.guid, &space.org_guid, "App", need).await?;
     Ok((app, space))
 }
@@ -264,56 +264,9 @@ async fn remove(
     let (app, _) = require_with_space(&s, &c, &guid, Need::Developer).await?;
     let actor = Actor::of(&c);
     let s2 = s.clone();
-    let work = async move { delete_app(&s2, &app.guid, &actor).await };
+    let work = async move { crate::domain::deletion::delete_app(&s2, &app.guid, &actor).await };
     let job = crate::domain::jobs::spawn(&s, "app.delete", "apps", &guid, work).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
-}
-
-/// Stop the app's instances and remove it with everything it owns (blobs included).
-///
-/// compat: removed at merge. The space deletion composes these steps in one transaction in
-/// domain/deletion.rs from `store::apps::delete`, `store::processes::delete_of_app` and the
-/// package, build, droplet and route statements of their families, which stay here until then.
-pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
-    let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
-    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid).await?;
-    crate::domain::desired::remove_app(s, &app.guid).await?;
-    crate::http::services::unbind_app(s, &app.guid).await?;
-    let blobs = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
-        .bind(guid)
-        .fetch_all(&s.db.pool)
-        .await?;
-    for r in blobs {
-        let g: String = r.try_get("guid")?;
-        if let Ok(k) = blobstore::package_key(&g) {
-            let _ = s.blobs.delete(&k).await;
-        }
-    }
-    let drops = sqlx::query("SELECT guid FROM droplets WHERE app_guid = $1")
-        .bind(guid)
-        .fetch_all(&s.db.pool)
-        .await?;
-    for r in drops {
-        let g: String = r.try_get("guid")?;
-        if let Ok(k) = blobstore::droplet_key(&g) {
-            let _ = s.blobs.delete(&k).await;
-        }
-    }
-    store::apps::unmap_routes(&s.db.pool, guid).await?;
-    store::processes::delete_of_app(&s.db.pool, guid).await?;
-    for table in ["packages", "builds", "droplets"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE app_guid = $1"))
-            .bind(guid)
-            .execute(&s.db.pool)
-            .await?;
-    }
-    store::apps::delete(&s.db.pool, guid).await?;
-    crate::http::metadata::delete_resource(s, "apps", guid).await?;
-    if let Some(space) = space {
-        let t = space.target(&app.guid, "app", &app.name);
-        events::record(s, "audit.app.delete-request", actor, &t, json!({"recursive": true})).await;
-    }
-    Ok(())
 }
 
 async fn action(

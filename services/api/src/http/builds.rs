@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use wire::staging::StagingResult;
 
 use crate::access::{Caller, Need};
+use crate::domain::events::{self, Actor};
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
-use crate::domain::events::{self, Actor};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, metadata, to_one, ts};

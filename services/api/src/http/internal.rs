@@ -15,8 +15,8 @@ use futures::StreamExt as _;
 use serde_json::json;
 
 use crate::access::{Caller, Need};
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::{self, Actor};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::AppState;
 
@@ -123,7 +123,8 @@ async fn upload_droplet(
     Path(guid): Path<String>,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let b = crate::store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
+    let b =
+        crate::store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
     if b.state != "STAGING" {
         return Err(ApiError::Unprocessable(format!(
             "Build is {}, not STAGING; the droplet is not needed",
@@ -188,7 +189,9 @@ pub async fn run_app_events(s: AppState, shutdown: kit::Shutdown) {
 
 async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, &ev.app_guid).await? else { return Ok(()) };
-    let Some(space) = crate::store::spaces::find(&s.db.pool, &app.space_guid).await? else { return Ok(()) };
+    let Some(space) = crate::store::spaces::find(&s.db.pool, &app.space_guid).await? else {
+        return Ok(());
+    };
     let t = space.target(&app.guid, "app", &app.name);
     let ptype = store::processes::type_of_lrp(&s.db.pool, &app.guid, &ev.process_guid)
         .await?

@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::NewApp;
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::Actor;
+use crate::error::{ApiError, ApiResult};
 use crate::store::{self, apps::App};
 use crate::AppState;
 

@@ -12,10 +12,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::access::{Caller, Need};
+use crate::domain::events::{self, Actor};
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
-use crate::domain::events::{self, Actor};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::upload::{self, Scratch};

@@ -13,14 +13,14 @@ use serde_json::{json, Value};
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, ScaleTo};
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::{self, Actor};
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::store::spaces::Space;
 use crate::http::util::{link, link_method, metadata, to_one, ts};
 use crate::store::apps::App;
 use crate::store::processes::Process;
+use crate::store::spaces::Space;
 use crate::store::{self, Select};
 use crate::AppState;
 

@@ -22,13 +22,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::{self, Actor};
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
 use crate::http::services::Instance;
-use crate::store::spaces::Space;
 use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::spaces::Space;
 use crate::store::Select;
 use crate::store::{is_unique_violation, new_guid, now_ms};
 use crate::AppState;
@@ -126,8 +126,9 @@ async fn require(
     let b = find(s, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let i =
         crate::http::services::find(s, &b.instance_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
-    let space =
-        crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound(WHAT))?;
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((b, i, space))
 }
@@ -170,7 +171,9 @@ async fn unbind(s: &AppState, b: &Binding, space: &Space, actor: &Actor) -> ApiR
 pub async fn unbind_instance(s: &AppState, instance: &str, actor: &Actor) -> ApiResult<()> {
     let bindings = of_instance(s, instance).await?;
     let Some(i) = crate::http::services::find(s, instance).await? else { return Ok(()) };
-    let Some(space) = crate::store::spaces::find(&s.db.pool, &i.space_guid).await? else { return Ok(()) };
+    let Some(space) = crate::store::spaces::find(&s.db.pool, &i.space_guid).await? else {
+        return Ok(());
+    };
     for b in &bindings {
         unbind(s, b, &space, actor).await?;
     }
@@ -237,7 +240,9 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
     let i = crate::http::services::find(&s, &instance_guid).await?.ok_or_else(missing_instance)?;
-    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or_else(missing_instance)?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+        .await?
+        .ok_or_else(missing_instance)?;
     if !c.space_readable(&space.guid, &space.org_guid).await? {
         return Err(missing_instance());
     }
@@ -245,8 +250,9 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
     let missing_route =
         || ApiError::Unprocessable(format!("The route could not be found: {route_guid}"));
     let route = crate::http::routes::find(&s, &route_guid).await?.ok_or_else(missing_route)?;
-    let route_space =
-        crate::store::spaces::find(&s.db.pool, &route.space_guid).await?.ok_or_else(missing_route)?;
+    let route_space = crate::store::spaces::find(&s.db.pool, &route.space_guid)
+        .await?
+        .ok_or_else(missing_route)?;
     if !c.space_readable(&route_space.guid, &route_space.org_guid).await? {
         return Err(missing_route());
     }

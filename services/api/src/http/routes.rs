@@ -14,13 +14,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
+use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::domains::Domain;
-use crate::domain::events::{self, Actor};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
-use crate::store::spaces::Space;
 use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::spaces::Space;
 use crate::store::Select;
 use crate::store::{is_unique_violation, new_guid, now_ms};
 use crate::AppState;

@@ -16,12 +16,12 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
-use crate::error::{ApiError, ApiResult};
 use crate::domain::events::{self, Actor};
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::body;
 use crate::http::paging::ListQuery;
-use crate::store::spaces::Space;
 use crate::http::util::{check_name, link, metadata, to_one, ts};
+use crate::store::spaces::Space;
 use crate::store::Select;
 use crate::store::{is_unique_violation, new_guid, now_ms};
 use crate::AppState;
@@ -107,8 +107,9 @@ pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Instance>> {
 async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Instance, Space)> {
     const WHAT: &str = "Service instance";
     let i = find(s, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
-    let space =
-        crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound(WHAT))?;
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((i, space))
 }
@@ -260,7 +261,8 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             "Invalid space. Ensure that the space exists and you have access to it.".into(),
         )
     };
-    let space = crate::store::spaces::find(&s.db.pool, &space_guid).await?.ok_or_else(invalid_space)?;
+    let space =
+        crate::store::spaces::find(&s.db.pool, &space_guid).await?.ok_or_else(invalid_space)?;
     if !c.space_readable(&space.guid, &space.org_guid).await? {
         return Err(invalid_space());
     }
@@ -403,30 +405,6 @@ async fn delete_binding_rows(s: &AppState, guid: &str) -> ApiResult<()> {
     crate::http::metadata::delete_resource(s, "service_bindings", guid).await
 }
 
-/// Every instance of a space (space deletion).
-pub async fn delete_in_space(s: &AppState, space: &str, actor: &Actor) -> ApiResult<()> {
-    let rows = sqlx::query("SELECT guid FROM service_instances WHERE space_guid = $1")
-        .bind(space)
-        .fetch_all(&s.db.pool)
-        .await?;
-    for r in rows {
-        delete_instance(s, &r.try_get::<String, _>("guid")?, actor).await?;
-    }
-    Ok(())
-}
-
-/// Every binding of an app (app deletion).
-pub async fn unbind_app(s: &AppState, app: &str) -> ApiResult<()> {
-    let rows = sqlx::query("SELECT guid FROM service_bindings WHERE app_guid = $1")
-        .bind(app)
-        .fetch_all(&s.db.pool)
-        .await?;
-    for r in rows {
-        delete_binding_rows(s, &r.try_get::<String, _>("guid")?).await?;
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone)]
 struct Binding {
     guid: String,
@@ -488,8 +466,9 @@ async fn require_binding(
         .ok_or(ApiError::NotFound(WHAT))?;
     let b = Binding::from_row(&row)?;
     let i = find(s, &b.instance_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
-    let space =
-        crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound(WHAT))?;
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((b, i, space))
 }
@@ -613,14 +592,18 @@ async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Res
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
     let i = find(&s, &instance_guid).await?.ok_or_else(missing_instance)?;
-    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid).await?.ok_or_else(missing_instance)?;
+    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+        .await?
+        .ok_or_else(missing_instance)?;
     if !c.space_readable(&space.guid, &space.org_guid).await? {
         return Err(missing_instance());
     }
     let missing_app = || ApiError::Unprocessable(format!("The app could not be found: {app_guid}"));
     let (app, app_space) = match crate::store::apps::find(&s.db.pool, &app_guid).await? {
         Some(a) => {
-            let sp = crate::store::spaces::find(&s.db.pool, &a.space_guid).await?.ok_or_else(missing_app)?;
+            let sp = crate::store::spaces::find(&s.db.pool, &a.space_guid)
+                .await?
+                .ok_or_else(missing_app)?;
             (a, sp)
         }
         None => return Err(missing_app()),
@@ -681,7 +664,10 @@ async fn unbind(
 ) -> ApiResult<StatusCode> {
     let (b, _, space) = require_binding(&s, &c, &guid, Need::Developer).await?;
     delete_binding_rows(&s, &b.guid).await?;
-    let name = crate::store::apps::find(&s.db.pool, &b.app_guid).await?.map(|a| a.name).unwrap_or_default();
+    let name = crate::store::apps::find(&s.db.pool, &b.app_guid)
+        .await?
+        .map(|a| a.name)
+        .unwrap_or_default();
     let t = space.target(&b.app_guid, "app", &name);
     events::record(
         &s,

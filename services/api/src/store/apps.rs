@@ -125,11 +125,6 @@ pub async fn update<'e>(ex: impl Exec<'e>, app: &App) -> ApiResult<()> {
     unique_or(res, || name_taken(&app.name)).map(|_| ())
 }
 
-pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM apps WHERE guid = $1").bind(guid).execute(ex).await?;
-    Ok(())
-}
-
 // merge: the two statements below are on `route_destinations` (the routing family's table);
 // they move to its store module when that exists.
 

@@ -151,9 +151,3 @@ pub async fn update<'e>(ex: impl Exec<'e>, p: &Process) -> ApiResult<()> {
     .await?;
     Ok(())
 }
-
-/// Remove every process of the app.
-pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM processes WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
-}

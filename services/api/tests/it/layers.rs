@@ -83,6 +83,22 @@ fn read_crate() -> Crate {
     Crate { deps, text: texts }
 }
 
+/// What is not split yet: the routes, domains, route bindings and service instances family
+/// still holds its SQL in `http`, and the domain reaches it there. Each entry must still be
+/// needed — the checks fail when one no longer is — so this list only shrinks.
+const PENDING_SQL: &[&str] =
+    &["http::domains", "http::route_bindings", "http::routes", "http::services"];
+const PENDING_EDGES: &[(&str, &str)] = &[
+    ("domain::desired", "http::routes"),
+    ("domain::desired", "http::services"),
+    ("domain::manifest", "http::domains"),
+    ("domain::manifest", "http::routes"),
+];
+
+fn pending_edge(from: &str, to: &str) -> bool {
+    PENDING_EDGES.iter().any(|(a, b)| *a == from && *b == to)
+}
+
 fn layer(module: &str) -> &str {
     module.split("::").next().unwrap_or(module)
 }
@@ -100,12 +116,18 @@ fn dependencies_point_from_http_to_domain_to_store() {
     for (m, deps) in &c.deps {
         let Some(ok) = allowed.get(layer(m)) else { continue };
         for d in deps {
-            if layer(d) != layer(m) && !ok.contains(&layer(d)) {
+            if layer(d) != layer(m) && !ok.contains(&layer(d)) && !pending_edge(m, d) {
                 wrong.push(format!("{m} -> {d}"));
             }
         }
     }
     assert!(wrong.is_empty(), "references against the layering:\n{}", wrong.join("\n"));
+    for (from, to) in PENDING_EDGES {
+        assert!(
+            c.deps.get(*from).is_some_and(|d| d.contains(*to)),
+            "{from} -> {to} is gone: take it off PENDING_EDGES"
+        );
+    }
 }
 
 #[test]
@@ -129,7 +151,7 @@ fn no_module_imports_one_that_imports_it_back() {
         stack.push(m.to_owned());
         for d in deps.get(m).into_iter().flatten() {
             // `lib` (the crate root: config, state, assembly) may name every module.
-            if d == "lib" {
+            if d == "lib" || pending_edge(m, d) {
                 continue;
             }
             if let Some(c) = visit(d, deps, stack, done) {
