@@ -10,4 +10,6 @@ pub mod deletion;
 pub mod desired;
 pub mod jobs;
 pub mod manifest;
+pub mod routing;
+pub mod services;
 pub mod staging;
