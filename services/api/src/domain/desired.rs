@@ -28,7 +28,7 @@ pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) ->
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;
     let uris: Vec<String> = match web {
-        Some(p) => crate::http::routes::lrp_routes(s, &app.guid, &p.kind)
+        Some(p) => crate::domain::routing::lrp_routes(s, &app.guid, &p.kind)
             .await?
             .into_iter()
             .map(|r| r.uri)
@@ -78,7 +78,7 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
     env.insert(
         "VCAP_SERVICES".into(),
-        crate::http::services::vcap_services(s, &app.guid).await?.to_string(),
+        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
     );
     env.insert("MEMORY_LIMIT".into(), format!("{}m", p.memory_mb));
     let h = &p.health;
@@ -132,7 +132,7 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
             interval_secs: secs(h.interval, 30),
             start_timeout_secs: secs(h.timeout, 60),
         },
-        routes: crate::http::routes::lrp_routes(s, &app.guid, &p.kind).await?,
+        routes: crate::domain::routing::lrp_routes(s, &app.guid, &p.kind).await?,
         placement_tags: vec![],
         metric_tags: tags,
         log_rate_limit_bytes_per_second: p.log_rate,

@@ -157,7 +157,10 @@ async fn apply_routes(
             }
             let mut found = None;
             for (host, domain) in spec.candidates() {
-                if let Some(d) = crate::http::domains::by_name(s, &domain).await? {
+                if let Some(d) =
+                    crate::store::domains::find_by_name(&s.db.pool, &domain.to_ascii_lowercase())
+                        .await?
+                {
                     found = Some((host, d));
                     break;
                 }
@@ -180,11 +183,13 @@ async fn apply_routes(
     if !random && am.default_route != Some(true) {
         return Ok(());
     }
-    let domain = crate::http::domains::default_for(s, &space.org_guid).await?.ok_or_else(|| {
-        ApiError::Unprocessable(
-            "No default domain exists; an admin must create a shared domain.".into(),
-        )
-    })?;
+    let domain = crate::store::domains::default_for(&s.db.pool, &space.org_guid)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unprocessable(
+                "No default domain exists; an admin must create a shared domain.".into(),
+            )
+        })?;
     let base = app.name.to_ascii_lowercase();
     if !random && !base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(ApiError::Unprocessable(format!(

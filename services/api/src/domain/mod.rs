@@ -13,4 +13,6 @@ pub mod events;
 pub mod jobs;
 pub mod manifest;
 pub mod quotas;
+pub mod routing;
+pub mod services;
 pub mod staging;

@@ -1,23 +1,20 @@
-//! Domains (contracts/ccapi.md §4.11): the shared app domain made at start, private domains
-//! owned by an org, route reservations.
+//! Domains (docs/api.md): the shared app domain made at start, private domains owned by an
+//! org, route reservations.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, metadata, to_one, ts};
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::domains::Domain;
+use crate::store::{self, new_guid, now_ms, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -28,29 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/organizations/{guid}/domains", get(org_domains))
 }
 
-#[derive(Debug, Clone)]
-pub struct Domain {
-    pub guid: String,
-    pub name: String,
-    pub internal: bool,
-    /// Empty for shared domains.
-    pub org_guid: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl Domain {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            name: r.try_get("name")?,
-            internal: r.try_get::<i64, _>("internal")? != 0,
-            org_guid: r.try_get("org_guid")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
     pub fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/domains/{}", s.v3(), self.guid);
         let mut links = json!({
@@ -73,52 +48,7 @@ impl Domain {
 
 /// Make sure the shared app domain exists.
 pub async fn ensure_shared(db: &kit::db::Db, name: &str) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO domains (guid, name, internal, org_guid, created_at, updated_at) VALUES ($1, $2, 0, '', $3, $3)",
-    )
-    .bind(new_guid())
-    .bind(name)
-    .bind(now)
-    .execute(&db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Ok(()),
-        r => r.map(|_| ()),
-    }
-}
-
-/// The first non-internal shared domain, else the org's first private domain.
-pub async fn default_for(s: &AppState, org: &str) -> ApiResult<Option<Domain>> {
-    let row = sqlx::query(
-        "SELECT * FROM domains WHERE internal = 0 AND (org_guid = '' OR org_guid = $1) \
-         ORDER BY CASE WHEN org_guid = '' THEN 0 ELSE 1 END, created_at, guid LIMIT 1",
-    )
-    .bind(org)
-    .fetch_optional(&s.db.pool)
-    .await?;
-    row.as_ref().map(Domain::from_row).transpose()
-}
-
-pub async fn by_name(s: &AppState, name: &str) -> ApiResult<Option<Domain>> {
-    let row = sqlx::query("SELECT * FROM domains WHERE name = $1")
-        .bind(name.to_ascii_lowercase())
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Domain::from_row).transpose()
-}
-
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Domain>> {
-    let row = sqlx::query("SELECT * FROM domains WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Domain::from_row).transpose()
-}
-
-/// Whether an org may use the domain for routes.
-pub fn usable_by(d: &Domain, org: &str) -> bool {
-    d.org_guid.is_empty() || d.org_guid == org
+    store::domains::ensure_shared(&db.pool, &new_guid(), name, now_ms()).await // compat: removed at merge
 }
 
 async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
@@ -149,11 +79,8 @@ async fn list(
 }
 
 async fn page(s: &AppState, sel: &Select, q: &ListQuery, base: String) -> ApiResult<Json<Value>> {
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Domain::from_row(r).map(|d| d.present(s)))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let (total, domains) = store::domains::page(&s.db, sel, &q.window()).await?;
+    let items = domains.iter().map(|d| d.present(s)).collect();
     Ok(Json(q.envelope(&base, total, items)))
 }
 
@@ -173,7 +100,7 @@ async fn org_domains(
 }
 
 async fn readable(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Domain> {
-    match find(s, guid).await? {
+    match store::domains::find(&s.db.pool, guid).await? {
         Some(d) if d.org_guid.is_empty() || c.org_readable(&d.org_guid).await? => Ok(d),
         _ => Err(ApiError::NotFound("Domain")),
     }
@@ -201,8 +128,11 @@ fn valid_domain(name: &str) -> bool {
         })
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     let name = req.get("name").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     if !valid_domain(&name) {
         return Err(ApiError::Unprocessable(format!("Name '{name}' is not a valid domain name")));
@@ -238,25 +168,10 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         created_at: now,
         updated_at: now,
     };
-    let res = sqlx::query(
-        "INSERT INTO domains (guid, name, internal, org_guid, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(&d.guid)
-    .bind(&d.name)
-    .bind(i64::from(d.internal))
-    .bind(&d.org_guid)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "The domain name \"{}\" is already in use",
-                d.name
-            )))
-        }
-        r => r?,
-    };
+    store::domains::insert(&s.db.pool, &d, || {
+        ApiError::Unprocessable(format!("The domain name \"{}\" is already in use", d.name))
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(d.present(&s))).into_response())
 }
 
@@ -271,19 +186,11 @@ async fn delete(
     if !allowed {
         return Err(ApiError::NotAuthorized);
     }
-    let in_use = sqlx::query("SELECT guid FROM routes WHERE domain_guid = $1 LIMIT 1")
-        .bind(&d.guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    if in_use.is_some() {
+    if store::routes::any_of_domain(&s.db.pool, &d.guid).await? {
         return Err(ApiError::Unprocessable("Domain has routes; delete them first.".into()));
     }
-    let res =
-        sqlx::query("DELETE FROM domains WHERE guid = $1").bind(&d.guid).execute(&s.db.pool).await;
-    let job = crate::domain::jobs::run(&s, "domain.delete", "", "", async {
-        res.map(|_| ()).map_err(Into::into)
-    })
-    .await?;
+    let res = store::domains::delete(&s.db.pool, &d.guid).await;
+    let job = crate::domain::jobs::run(&s, "domain.delete", "", "", async { res }).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
@@ -310,15 +217,7 @@ async fn reservations(
             }
         }
     }
-    let hit = sqlx::query(
-        "SELECT guid FROM routes WHERE domain_guid = $1 AND host = $2 AND path = $3 AND port = $4",
-    )
-    .bind(&d.guid)
-    .bind(&host)
-    .bind(&path)
-    .bind(port)
-    .fetch_optional(&s.db.pool)
-    .await?;
+    let hit = store::routes::find_by_address(&s.db.pool, &d.guid, &host, &path, port).await?;
     Ok(Json(json!({ "matching_route": hit.is_some() })))
 }
 

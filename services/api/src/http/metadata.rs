@@ -90,13 +90,6 @@ pub fn parse(v: &Value) -> ApiResult<Vec<(&'static str, String, Option<String>)>
     Ok(out)
 }
 
-/// Delete the row `guid` of `table` and its labels and annotations.
-// compat: removed at merge
-pub async fn delete_resource(s: &AppState, table: &'static str, guid: &str) -> ApiResult<()> {
-    let mut c = s.db.pool.acquire().await?;
-    crate::store::metadata::delete_resource(&mut c, table, guid).await
-}
-
 async fn store(
     s: &AppState,
     guid: &str,

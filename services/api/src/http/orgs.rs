@@ -178,7 +178,7 @@ async fn default_domain(
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let org = readable(&s, &c, &guid).await?;
-    let d = crate::http::domains::default_for(&s, &org.guid)
+    let d = crate::store::domains::default_for(&s.db.pool, &org.guid)
         .await?
         .ok_or(ApiError::NotFound("Domain"))?;
     Ok(Json(d.present(&s)))

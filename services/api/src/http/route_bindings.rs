@@ -2,7 +2,7 @@
 //! instance that has a `route_service_url`, so the router sends the route's requests through
 //! that URL first. Binding is synchronous (no broker, no job) and a route has at most one
 //! binding. The URL is read from the instance whenever the route goes to the scheduler
-//! (`routes::lrp_routes`), and every bind, unbind or change of the instance's URL resyncs the
+//! (`domain::routing::lrp_routes`), and every bind, unbind or change of the instance's URL resyncs the
 //! apps mapped to the route at once, as map and unmap do.
 //!
 //! Who may do what follows CC: space developers and supporters bind and unbind, developers
@@ -11,26 +11,25 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::services::Instance;
+use crate::http::routes::resync;
 use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::route_bindings::RouteBinding;
+use crate::store::services::Instance;
 use crate::store::spaces::Space;
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::{self, now_ms};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -43,29 +42,10 @@ pub fn routes() -> Router<AppState> {
 const WHAT: &str = "Service route binding";
 const KIND: &str = "service_route_binding";
 
-#[derive(Debug, Clone)]
-struct Binding {
-    guid: String,
-    route_guid: String,
-    instance_guid: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl Binding {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            route_guid: r.try_get("route_guid")?,
-            instance_guid: r.try_get("service_instance_guid")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
+impl RouteBinding {
     /// CC's shape for a user-provided instance's binding: no `parameters` link (CC shows it for
     /// managed instances only) and a last operation without description.
-    fn present(&self, s: &AppState, route_service_url: &str) -> Value {
+    pub fn present(&self, s: &AppState, route_service_url: &str) -> Value {
         let url = if route_service_url.is_empty() { Value::Null } else { json!(route_service_url) };
         json!({
             "guid": self.guid,
@@ -89,32 +69,6 @@ impl Binding {
     }
 }
 
-async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Binding>> {
-    let row = sqlx::query("SELECT * FROM service_route_bindings WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Binding::from_row).transpose()
-}
-
-async fn of_route(s: &AppState, route: &str) -> ApiResult<Option<Binding>> {
-    let row = sqlx::query("SELECT * FROM service_route_bindings WHERE route_guid = $1")
-        .bind(route)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Binding::from_row).transpose()
-}
-
-async fn of_instance(s: &AppState, instance: &str) -> ApiResult<Vec<Binding>> {
-    let rows = sqlx::query(
-        "SELECT * FROM service_route_bindings WHERE service_instance_guid = $1 ORDER BY created_at, guid",
-    )
-    .bind(instance)
-    .fetch_all(&s.db.pool)
-    .await?;
-    rows.iter().map(Binding::from_row).collect()
-}
-
 /// The binding with its instance and space if the caller may read it (404 otherwise) and has
 /// `need` in the space (403 otherwise).
 async fn require(
@@ -122,10 +76,11 @@ async fn require(
     c: &Caller,
     guid: &str,
     need: Need,
-) -> ApiResult<(Binding, Instance, Space)> {
-    let b = find(s, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
-    let i =
-        crate::http::services::find(s, &b.instance_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+) -> ApiResult<(RouteBinding, Instance, Space)> {
+    let b = store::route_bindings::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let i = store::services::find(&s.db.pool, &b.instance_guid)
+        .await?
+        .ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
@@ -133,29 +88,8 @@ async fn require(
     Ok((b, i, space))
 }
 
-/// Send the routes of every app mapped to `route` to the scheduler again.
-async fn resync_route(s: &AppState, route: &str) -> ApiResult<()> {
-    for app in crate::http::routes::apps_of(s, route).await? {
-        crate::domain::desired::sync_app_logged(s, &app).await;
-    }
-    Ok(())
-}
-
-/// After a change of an instance's `route_service_url`: resync the apps of its routes.
-pub async fn resync_instance(s: &AppState, instance: &str) -> ApiResult<()> {
-    for b in of_instance(s, instance).await? {
-        resync_route(s, &b.route_guid).await?;
-    }
-    Ok(())
-}
-
-async fn delete_rows(s: &AppState, guid: &str) -> ApiResult<()> {
-    crate::http::metadata::delete_resource(s, "service_route_bindings", guid).await
-}
-
-/// Unbind: rows gone, the audit event CC records, the route's apps resynced.
-async fn unbind(s: &AppState, b: &Binding, space: &Space, actor: &Actor) -> ApiResult<()> {
-    delete_rows(s, &b.guid).await?;
+/// The audit event of an unbinding, as CC records it.
+pub async fn record_unbind(s: &AppState, b: &RouteBinding, space: &Space, actor: &Actor) {
     events::record(
         s,
         "audit.service_route_binding.delete",
@@ -164,27 +98,13 @@ async fn unbind(s: &AppState, b: &Binding, space: &Space, actor: &Actor) -> ApiR
         json!({"request": {"route_guid": b.route_guid, "service_instance_guid": b.instance_guid}}),
     )
     .await;
-    resync_route(s, &b.route_guid).await
 }
 
-/// Every binding of an instance that is being deleted (CC deletes them with it).
-pub async fn unbind_instance(s: &AppState, instance: &str, actor: &Actor) -> ApiResult<()> {
-    let bindings = of_instance(s, instance).await?;
-    let Some(i) = crate::http::services::find(s, instance).await? else { return Ok(()) };
-    let Some(space) = crate::store::spaces::find(&s.db.pool, &i.space_guid).await? else {
-        return Ok(());
-    };
-    for b in &bindings {
-        unbind(s, b, &space, actor).await?;
-    }
-    Ok(())
-}
-
-/// The binding of a route that is being deleted (its apps are resynced by the deletion).
-pub async fn forget_route(s: &AppState, route: &str) -> ApiResult<()> {
-    if let Some(b) = of_route(s, route).await? {
-        delete_rows(s, &b.guid).await?;
-    }
+/// Unbind: rows gone, the audit event CC records, the route's apps resynced.
+async fn unbind(s: &AppState, b: &RouteBinding, space: &Space, actor: &Actor) -> ApiResult<()> {
+    let apps = routing::unbind_route_service(s, b).await?;
+    record_unbind(s, b, space, actor).await;
+    resync(s, &apps).await;
     Ok(())
 }
 
@@ -233,13 +153,17 @@ fn create_request(req: &Value) -> ApiResult<(String, String)> {
     }
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     let (route_guid, instance_guid) = create_request(&req)?;
     let missing_instance = || {
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
-    let i = crate::http::services::find(&s, &instance_guid).await?.ok_or_else(missing_instance)?;
+    let i =
+        store::services::find(&s.db.pool, &instance_guid).await?.ok_or_else(missing_instance)?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or_else(missing_instance)?;
@@ -249,7 +173,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
     c.require_space(&space.guid, &space.org_guid, "Service instance", Need::AppManager).await?;
     let missing_route =
         || ApiError::Unprocessable(format!("The route could not be found: {route_guid}"));
-    let route = crate::http::routes::find(&s, &route_guid).await?.ok_or_else(missing_route)?;
+    let route = store::routes::find(&s.db.pool, &route_guid).await?.ok_or_else(missing_route)?;
     let route_space = crate::store::spaces::find(&s.db.pool, &route.space_guid)
         .await?
         .ok_or_else(missing_route)?;
@@ -266,7 +190,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             "This service instance does not support route binding".into(),
         ));
     }
-    let domain = crate::http::domains::find(&s, &route.domain_guid).await?;
+    let domain = store::domains::find(&s.db.pool, &route.domain_guid).await?;
     if domain.is_some_and(|d| d.internal) {
         return Err(ApiError::Unprocessable(
             "Route services cannot be bound to internal routes".into(),
@@ -277,7 +201,7 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
             "The service instance and the route are in different spaces".into(),
         ));
     }
-    let b = insert(&s, &route.guid, &i.guid).await?;
+    let b = routing::bind_route_service(&s, &route.guid, &i.guid).await?;
     let request: Map<String, Value> = req
         .as_object()
         .map(|o| o.iter().filter(|(k, _)| *k != "parameters").map(|(k, v)| (k.clone(), v.clone())))
@@ -292,48 +216,8 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         json!({"request": request}),
     )
     .await;
-    resync_route(&s, &route.guid).await?;
+    resync(&s, &routing::apps_of(&s, &route.guid).await?).await;
     Ok((StatusCode::CREATED, Json(b.present(&s, &i.route_service_url))).into_response())
-}
-
-/// The one binding of a route: CC's two errors when the route already has one.
-async fn insert(s: &AppState, route: &str, instance: &str) -> ApiResult<Binding> {
-    let taken = |existing: Binding| {
-        if existing.instance_guid == instance {
-            ApiError::RouteAlreadyBound
-        } else {
-            ApiError::Unprocessable("A route may only be bound to a single service instance".into())
-        }
-    };
-    if let Some(existing) = of_route(s, route).await? {
-        return Err(taken(existing));
-    }
-    let now = now_ms();
-    let b = Binding {
-        guid: new_guid(),
-        route_guid: route.to_owned(),
-        instance_guid: instance.to_owned(),
-        created_at: now,
-        updated_at: now,
-    };
-    let res = sqlx::query(
-        "INSERT INTO service_route_bindings (guid, route_guid, service_instance_guid, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4)",
-    )
-    .bind(&b.guid)
-    .bind(&b.route_guid)
-    .bind(&b.instance_guid)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        // Another request bound the route in between.
-        Err(e) if is_unique_violation(&e) => match of_route(s, route).await? {
-            Some(existing) => Err(taken(existing)),
-            None => Err(e.into()),
-        },
-        r => r.map(|_| b).map_err(Into::into),
-    }
 }
 
 async fn show(
@@ -350,19 +234,14 @@ async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let req: Value = body(&raw)?;
     let (mut b, i, space) = require(&s, &c, &guid, Need::Developer).await?;
     if let Some(problem) = unknown_fields(&req, &["metadata"]) {
         return Err(ApiError::Unprocessable(problem));
     }
     b.updated_at = now_ms().max(b.created_at);
-    sqlx::query("UPDATE service_route_bindings SET updated_at = $1 WHERE guid = $2")
-        .bind(b.updated_at)
-        .bind(&b.guid)
-        .execute(&s.db.pool)
-        .await?;
+    store::route_bindings::set_updated_at(&s.db.pool, &b.guid, b.updated_at).await?;
     events::record(
         &s,
         "audit.service_route_binding.update",
@@ -422,19 +301,16 @@ async fn list(
             "Invalid included resource: '{bad}'. Valid included resources are: 'route', 'service_instance'"
         )));
     }
-    let mut sel = Select::from("service_route_bindings").join(
-        "JOIN service_instances si ON si.guid = service_route_bindings.service_instance_guid",
-    );
+    let mut sel = store::route_bindings::select();
     crate::http::metadata::select(&mut sel, &q, "service_route_bindings.guid")?;
     sel.filter(q.filter("guids"), "service_route_bindings.guid")
         .filter(q.filter("route_guids"), "service_route_bindings.route_guid")
         .filter(q.filter("service_instance_guids"), "service_route_bindings.service_instance_guid")
         .filter(q.filter("service_instance_names"), "si.name");
     sel.visible("si.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let bindings = rows.iter().map(Binding::from_row).collect::<ApiResult<Vec<_>>>()?;
+    let (total, bindings) = store::route_bindings::page(&s.db, &sel, &q.window()).await?;
     let instances = instances_of(&s, &bindings).await?;
-    let url = |b: &Binding| {
+    let url = |b: &RouteBinding| {
         instances.get(&b.instance_guid).map(|i| i.route_service_url.as_str()).unwrap_or("")
     };
     let items = bindings.iter().map(|b| b.present(&s, url(b))).collect();
@@ -447,7 +323,7 @@ async fn list(
                 if routes.iter().any(|r| r["guid"] == b.route_guid.as_str()) {
                     continue;
                 }
-                if let Some(r) = crate::http::routes::find(&s, &b.route_guid).await? {
+                if let Some(r) = store::routes::find(&s.db.pool, &b.route_guid).await? {
                     routes.push(crate::http::routes::present(&s, &r).await?);
                 }
             }
@@ -472,21 +348,15 @@ async fn list(
 }
 
 /// The instances of a page of bindings, by guid (one query).
-async fn instances_of(s: &AppState, bindings: &[Binding]) -> ApiResult<HashMap<String, Instance>> {
+async fn instances_of(
+    s: &AppState,
+    bindings: &[RouteBinding],
+) -> ApiResult<HashMap<String, Instance>> {
     let mut guids: Vec<String> = bindings.iter().map(|b| b.instance_guid.clone()).collect();
     guids.sort();
     guids.dedup();
-    if guids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut sel = Select::from("service_instances");
-    sel.any("guid", &guids);
-    let mut out = HashMap::new();
-    for r in sel.all_unordered(&s.db).await? {
-        let i = Instance::from_row(&r)?;
-        out.insert(i.guid.clone(), i);
-    }
-    Ok(out)
+    let instances = store::services::find_all(&s.db, &guids).await?;
+    Ok(instances.into_iter().map(|i| (i.guid.clone(), i)).collect())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! Routes and their destinations (contracts/ccapi.md §4.10, §3.5): host + domain + path,
-//! unique platform-wide, owned by a space; destinations send a route's traffic to an app's
-//! process. Every destination change reaches the scheduler as the process's new route list;
-//! a route bound to a route service (`route_bindings`) carries the service's URL in it.
+//! Routes and their destinations (docs/api.md): host + domain + path, unique platform-wide,
+//! owned by a space; destinations send a route's traffic to an app's process. Every
+//! destination change reaches the scheduler as the process's new route list; a route bound to
+//! a route service (`route_bindings`) carries the service's URL in it.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -10,19 +10,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
-use crate::http::domains::Domain;
-use crate::http::extract::body;
+use crate::http::extract::{body, CfJson};
 use crate::http::paging::ListQuery;
 use crate::http::util::{link, metadata, to_one, ts};
+use crate::store::domains::Domain;
+use crate::store::routes::Route;
 use crate::store::spaces::Space;
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -37,48 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/routes", get(app_routes))
 }
 
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub guid: String,
-    pub host: String,
-    pub path: String,
-    pub port: i64,
-    pub domain_guid: String,
-    pub space_guid: String,
-    pub loadbalancing: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl Route {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            host: r.try_get("host")?,
-            path: r.try_get("path")?,
-            port: r.try_get("port")?,
-            domain_guid: r.try_get("domain_guid")?,
-            space_guid: r.try_get("space_guid")?,
-            loadbalancing: r.try_get("loadbalancing")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
-    /// `host.domain/path` (no scheme), as CF shows it.
-    pub fn url(&self, domain: &str) -> String {
-        let host = if self.host.is_empty() {
-            domain.to_owned()
-        } else {
-            format!("{}.{domain}", self.host)
-        };
-        format!("{host}{}", self.path)
-    }
-}
-
 pub async fn present(s: &AppState, r: &Route) -> ApiResult<Value> {
     let domain =
-        crate::http::domains::find(s, &r.domain_guid).await?.map(|d| d.name).unwrap_or_default();
+        store::domains::find(&s.db.pool, &r.domain_guid).await?.map(|d| d.name).unwrap_or_default();
     let base = format!("{}/routes/{}", s.v3(), r.guid);
     let mut options = json!({});
     if !r.loadbalancing.is_empty() {
@@ -103,70 +63,30 @@ pub async fn present(s: &AppState, r: &Route) -> ApiResult<Value> {
 }
 
 async fn destination_list(s: &AppState, route: &str) -> ApiResult<Vec<Value>> {
-    let rows = sqlx::query(
-        "SELECT * FROM route_destinations WHERE route_guid = $1 ORDER BY created_at, guid",
-    )
-    .bind(route)
-    .fetch_all(&s.db.pool)
-    .await?;
-    rows.iter()
+    let dests = store::routes::destinations(&s.db.pool, route).await?;
+    Ok(dests
+        .iter()
         .map(|d| {
-            Ok(json!({
-                "guid": d.try_get::<String, _>("guid")?,
-                "app": {"guid": d.try_get::<String, _>("app_guid")?, "process": {"type": d.try_get::<String, _>("process_type")?}},
+            json!({
+                "guid": d.guid,
+                "app": {"guid": d.app_guid, "process": {"type": d.process_type}},
                 "weight": null,
-                "port": d.try_get::<i64, _>("port")?,
-                "protocol": d.try_get::<String, _>("protocol")?,
-                "created_at": ts(d.try_get("created_at")?), "updated_at": ts(d.try_get("updated_at")?),
-            }))
+                "port": d.port,
+                "protocol": d.protocol,
+                "created_at": ts(d.created_at), "updated_at": ts(d.updated_at),
+            })
         })
-        .collect()
-}
-
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Route>> {
-    let row = sqlx::query("SELECT * FROM routes WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Route::from_row).transpose()
+        .collect())
 }
 
 /// A route with its space, if the caller may read the space (else 404 "Route").
 async fn readable(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Route, Space)> {
-    let route = find(s, guid).await?.ok_or(ApiError::NotFound("Route"))?;
+    let route = store::routes::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Route"))?;
     let space = crate::store::spaces::find(&s.db.pool, &route.space_guid)
         .await?
         .ok_or(ApiError::NotFound("Route"))?;
     c.require_space(&space.guid, &space.org_guid, "Route", need).await?;
     Ok((route, space))
-}
-
-/// Host label rules: letters, digits, hyphens; `*` alone for wildcard routes.
-fn check_host(host: &str) -> ApiResult<()> {
-    let ok = host.is_empty()
-        || host == "*"
-        || (host.len() <= 63
-            && !host.starts_with('-')
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Unprocessable(format!(
-            "Host '{host}' must be a valid host name (letters, digits and hyphens)"
-        )))
-    }
-}
-
-fn check_path(path: &str) -> ApiResult<()> {
-    if path.is_empty()
-        || (path.starts_with('/') && path != "/" && !path.contains('?') && !path.contains(".."))
-    {
-        Ok(())
-    } else {
-        Err(ApiError::Unprocessable(format!(
-            "Path '{path}' must begin with a '/', not be '/' alone, and contain no '?'"
-        )))
-    }
 }
 
 /// Find the route or create it in `space` (checks: domain usable, uniqueness, route quota).
@@ -179,22 +99,7 @@ pub async fn find_or_create(
     actor: &Actor,
 ) -> ApiResult<Route> {
     let host = host.to_ascii_lowercase();
-    let existing = sqlx::query(
-        "SELECT * FROM routes WHERE host = $1 AND domain_guid = $2 AND path = $3 AND port = 0",
-    )
-    .bind(&host)
-    .bind(&domain.guid)
-    .bind(path)
-    .fetch_optional(&s.db.pool)
-    .await?;
-    if let Some(r) = existing {
-        let r = Route::from_row(&r)?;
-        if r.space_guid != space.guid {
-            return Err(ApiError::Unprocessable(format!(
-                "Route '{}' already exists in another space and cannot be used here.",
-                r.url(&domain.name)
-            )));
-        }
+    if let Some(r) = routing::existing_route(s, &space.guid, domain, &host, path).await? {
         return Ok(r);
     }
     create_route(s, space, domain, &host, path, "", actor).await
@@ -209,54 +114,9 @@ async fn create_route(
     lb: &str,
     actor: &Actor,
 ) -> ApiResult<Route> {
-    check_host(host)?;
-    check_path(path)?;
-    if !crate::http::domains::usable_by(domain, &space.org_guid) {
-        return Err(ApiError::Unprocessable(format!(
-            "Domain '{}' is not available in the space's organization.",
-            domain.name
-        )));
-    }
-    if host.is_empty() && domain.org_guid.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "Missing host. Routes in shared domains must have a host defined.".into(),
-        ));
-    }
+    routing::check_new_route(domain, &space.org_guid, host, path)?;
     crate::domain::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
-    let now = now_ms();
-    let r = Route {
-        guid: new_guid(),
-        host: host.to_owned(),
-        path: path.to_owned(),
-        port: 0,
-        domain_guid: domain.guid.clone(),
-        space_guid: space.guid.clone(),
-        loadbalancing: lb.to_owned(),
-        created_at: now,
-        updated_at: now,
-    };
-    let res = sqlx::query(
-        "INSERT INTO routes (guid, host, path, port, domain_guid, space_guid, loadbalancing, created_at, updated_at) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $7)",
-    )
-    .bind(&r.guid)
-    .bind(&r.host)
-    .bind(&r.path)
-    .bind(&r.domain_guid)
-    .bind(&r.space_guid)
-    .bind(&r.loadbalancing)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "Route already exists for '{}'.",
-                r.url(&domain.name)
-            )))
-        }
-        r => r?,
-    };
+    let r = routing::insert_route(s, &space.guid, domain, host, path, lb).await?;
     let url = r.url(&domain.name);
     let t = space.target(&r.guid, "route", &url);
     events::record(
@@ -270,7 +130,14 @@ async fn create_route(
     Ok(r)
 }
 
-/// Map `app`'s process to the route (idempotent); the scheduler learns at once.
+/// Send the routes of every app in `apps` to the scheduler again (after the change).
+pub async fn resync(s: &AppState, apps: &[String]) {
+    for app in apps {
+        crate::domain::desired::sync_app_logged(s, app).await;
+    }
+}
+
+/// Map `app`'s process to the route (idempotent); the caller resyncs the app.
 pub async fn map(
     s: &AppState,
     route: &Route,
@@ -278,37 +145,14 @@ pub async fn map(
     process_type: &str,
     protocol: &str,
 ) -> ApiResult<()> {
-    let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO route_destinations (guid, route_guid, app_guid, process_type, port, protocol, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 8080, $5, $6, $6)",
-    )
-    .bind(new_guid())
-    .bind(&route.guid)
-    .bind(app)
-    .bind(process_type)
-    .bind(protocol)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Ok(()),
-        r => r.map(|_| ()).map_err(Into::into),
-    }
+    routing::map(s, &route.guid, app, process_type, protocol).await // compat: removed at merge
 }
 
-/// Apps whose destinations a change touched, to resync them with the scheduler.
-pub async fn apps_of(s: &AppState, route: &str) -> ApiResult<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT DISTINCT app_guid FROM route_destinations WHERE route_guid = $1")
-            .bind(route)
-            .fetch_all(&s.db.pool)
-            .await?;
-    Ok(rows.iter().map(|r| r.try_get("app_guid")).collect::<Result<Vec<String>, _>>()?)
-}
-
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     let space_guid =
         req.pointer("/relationships/space/data/guid").and_then(Value::as_str).unwrap_or_default();
     let domain_guid =
@@ -322,9 +166,9 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
                 e => e,
             }
         })?;
-    let domain = crate::http::domains::find(&s, domain_guid)
+    let domain = store::domains::find(&s.db.pool, domain_guid)
         .await?
-        .filter(|d| crate::http::domains::usable_by(d, &space.org_guid))
+        .filter(|d| routing::usable_by(d, &space.org_guid))
         .ok_or_else(|| {
             ApiError::Unprocessable(
                 "Invalid domain. Ensure that the domain exists and you have access to it.".into(),
@@ -374,23 +218,18 @@ async fn list_with(
         .filter(q.filter("paths"), "routes.path")
         .filter(q.filter("space_guids"), "routes.space_guid");
     if let Some(apps) = q.filter("app_guids") {
-        let apps = apps.to_vec();
-        sel = sel.join("JOIN route_destinations rd ON rd.route_guid = routes.guid");
-        sel.any("rd.app_guid", &apps);
+        sel = store::routes::with_apps(sel, apps);
     }
     if let Some(orgs) = q.filter("organization_guids") {
-        let orgs = orgs.to_vec();
-        sel = sel.join("JOIN spaces sp ON sp.guid = routes.space_guid");
-        sel.any("sp.org_guid", &orgs);
+        sel = store::routes::in_orgs(sel, orgs);
     }
     sel.visible("routes.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
+    let (total, routes) = store::routes::page(&s.db, &sel, &q.window()).await?;
     let mut items = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for r in &rows {
-        let route = Route::from_row(r)?;
+    for route in &routes {
         if seen.insert(route.guid.clone()) {
-            items.push(present(s, &route).await?);
+            items.push(present(s, route).await?);
         }
     }
     Ok(Json(q.envelope(&base, total, items)))
@@ -402,7 +241,7 @@ async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
-    list_with(&s, &c, q, Select::from("routes"), format!("{}/routes", s.v3())).await
+    list_with(&s, &c, q, store::routes::select(), format!("{}/routes", s.v3())).await
 }
 
 async fn app_routes(
@@ -411,10 +250,11 @@ async fn app_routes(
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
+    let app = require_app(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
     q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
-    list_with(&s, &c, q, Select::from("routes"), format!("{}/apps/{guid}/routes", s.v3())).await
+    let base = format!("{}/apps/{guid}/routes", s.v3());
+    list_with(&s, &c, q, store::routes::select(), base).await
 }
 
 async fn show(
@@ -432,23 +272,12 @@ async fn remove(
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
-    let apps = apps_of(&s, &r.guid).await?;
-    let res: ApiResult<()> = async {
-        crate::http::route_bindings::forget_route(&s, &r.guid).await?;
-        sqlx::query("DELETE FROM route_destinations WHERE route_guid = $1")
-            .bind(&r.guid)
-            .execute(&s.db.pool)
-            .await?;
-        sqlx::query("DELETE FROM routes WHERE guid = $1").bind(&r.guid).execute(&s.db.pool).await?;
-        Ok(())
-    }
-    .await;
+    let apps = routing::apps_of(&s, &r.guid).await?;
+    let res = routing::delete_route(&s, &r.guid).await;
     let job = crate::domain::jobs::run(&s, "route.delete", "", "", async { res }).await?;
     let t = space.target(&r.guid, "route", &r.host);
     events::record(&s, "audit.route.delete-request", &Actor::of(&c), &t, json!({})).await;
-    for app in apps {
-        crate::domain::desired::sync_app_logged(&s, &app).await;
-    }
+    resync(&s, &apps).await;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
@@ -469,7 +298,8 @@ async fn destinations(
     destinations_body(&s, &r).await
 }
 
-/// Validate `{"destinations":[{app:{guid, process:{type}}, port?, protocol?}]}`.
+/// Validate `{"destinations":[{app:{guid, process:{type}}, port?, protocol?}]}`. Read after the
+/// route's access check (an unknown route is a 404 whatever the body), hence the raw bytes.
 async fn parse_destinations(
     s: &AppState,
     c: &Caller,
@@ -490,7 +320,7 @@ async fn parse_destinations(
                 "Destinations protocol must be 'http1' or 'http2'".into(),
             ));
         }
-        let a = crate::http::apps::require(s, c, app, Need::Read).await.map_err(|_| {
+        let a = require_app(s, c, app, Need::Read).await.map_err(|_| {
             ApiError::Unprocessable(format!(
                 "App(s) with guid(s) \"{app}\" do not exist or you do not have access."
             ))
@@ -513,8 +343,8 @@ async fn add_destinations(
 ) -> ApiResult<Json<Value>> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
     let dests = parse_destinations(&s, &c, &space, &raw).await?;
-    for (app, ptype, proto) in &dests {
-        map(&s, &r, app, ptype, proto).await?;
+    routing::add_destinations(&s, &r.guid, &dests).await?;
+    for (app, _, _) in &dests {
         let t = space.target(app, "app", "");
         events::record(
             &s,
@@ -537,20 +367,7 @@ async fn replace_destinations(
 ) -> ApiResult<Json<Value>> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
     let dests = parse_destinations(&s, &c, &space, &raw).await?;
-    let mut touched = apps_of(&s, &r.guid).await?;
-    sqlx::query("DELETE FROM route_destinations WHERE route_guid = $1")
-        .bind(&r.guid)
-        .execute(&s.db.pool)
-        .await?;
-    for (app, ptype, proto) in &dests {
-        map(&s, &r, app, ptype, proto).await?;
-        touched.push(app.clone());
-    }
-    touched.sort();
-    touched.dedup();
-    for app in touched {
-        crate::domain::desired::sync_app_logged(&s, &app).await;
-    }
+    resync(&s, &routing::replace_destinations(&s, &r.guid, &dests).await?).await;
     destinations_body(&s, &r).await
 }
 
@@ -560,18 +377,7 @@ async fn remove_destination(
     Path((guid, dest)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
-    let row =
-        sqlx::query("SELECT app_guid FROM route_destinations WHERE guid = $1 AND route_guid = $2")
-            .bind(&dest)
-            .bind(&r.guid)
-            .fetch_optional(&s.db.pool)
-            .await?
-            .ok_or(ApiError::NotFound("Destination"))?;
-    let app: String = row.try_get("app_guid")?;
-    sqlx::query("DELETE FROM route_destinations WHERE guid = $1")
-        .bind(&dest)
-        .execute(&s.db.pool)
-        .await?;
+    let app = routing::remove_destination(&s, &r.guid, &dest).await?;
     let t = space.target(&app, "app", "");
     events::record(&s, "audit.app.unmap-route", &Actor::of(&c), &t, json!({"route_guid": r.guid}))
         .await;
@@ -579,43 +385,19 @@ async fn remove_destination(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The routes of an app's process, as the scheduler and router take them; a route bound to a
-/// route service carries the bound instance's current `route_service_url`.
-pub async fn lrp_routes(
+pub use crate::domain::routing::lrp_routes; // compat: removed at merge
+
+/// The app if the caller may read it (404 "App" otherwise) and has `need` in its space.
+async fn require_app(
     s: &AppState,
-    app: &str,
-    process_type: &str,
-) -> ApiResult<Vec<wire::lrp::Route>> {
-    let rows = sqlx::query(
-        "SELECT r.host, r.path, r.loadbalancing, d.name AS domain, rd.port, rd.protocol, \
-         COALESCE(si.route_service_url, '') AS route_service_url \
-         FROM route_destinations rd JOIN routes r ON r.guid = rd.route_guid \
-         JOIN domains d ON d.guid = r.domain_guid \
-         LEFT JOIN service_route_bindings srb ON srb.route_guid = r.guid \
-         LEFT JOIN service_instances si ON si.guid = srb.service_instance_guid \
-         WHERE rd.app_guid = $1 AND rd.process_type = $2 ORDER BY rd.created_at, rd.guid",
-    )
-    .bind(app)
-    .bind(process_type)
-    .fetch_all(&s.db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let host: String = r.try_get("host")?;
-            let domain: String = r.try_get("domain")?;
-            let path: String = r.try_get("path")?;
-            let lb: String = r.try_get("loadbalancing")?;
-            let proto: String = r.try_get("protocol")?;
-            let port: i64 = r.try_get("port")?;
-            let route_service: String = r.try_get("route_service_url")?;
-            let fqdn = if host.is_empty() { domain } else { format!("{host}.{domain}") };
-            Ok(wire::lrp::Route {
-                uri: format!("{fqdn}{path}"),
-                port: u16::try_from(port).unwrap_or(8080),
-                protocol: Some(proto).filter(|p| !p.is_empty()),
-                loadbalancing: Some(lb).filter(|l| !l.is_empty()),
-                route_service_url: Some(route_service).filter(|u| !u.is_empty()),
-            })
-        })
-        .collect()
+    c: &Caller,
+    guid: &str,
+    need: Need,
+) -> ApiResult<crate::store::apps::App> {
+    let app = crate::store::apps::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("App"))?;
+    let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+        .await?
+        .ok_or(ApiError::NotFound("App"))?;
+    c.require_space(&space.guid, &space.org_guid, "App", need).await?;
+    Ok(app)
 }

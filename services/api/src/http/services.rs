@@ -1,29 +1,27 @@
-//! User-provided service instances (`/v3/service_instances`, contracts/ccapi.md §4.15) and
-//! their bindings to apps (`/v3/service_credential_bindings`, §4.16). Bindings put the
+//! User-provided service instances (`/v3/service_instances`, docs/api.md) and their bindings
+//! to apps (`/v3/service_credential_bindings`). Bindings put the
 //! instance's credentials into the app's `VCAP_SERVICES` (at the next staging or start) and
 //! its `syslog_drain_url` into the drain list the logs service reads
 //! (`GET /internal/v1/syslog_drains`, at once). An instance's `route_service_url` makes it a
 //! route service (`route_bindings`). Managed services (brokers) are not offered.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row as _;
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::body;
+use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::util::{check_name, link, metadata, to_one, ts};
+use crate::store::services::{Binding, Instance};
 use crate::store::spaces::Space;
-use crate::store::Select;
-use crate::store::{is_unique_violation, new_guid, now_ms};
+use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -36,39 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
 }
 
-/// Drain URL schemes the logs service forwards to.
-const DRAIN_SCHEMES: [&str; 3] = ["syslog", "syslog-tls", "https"];
-
-#[derive(Debug, Clone)]
-pub struct Instance {
-    pub guid: String,
-    pub name: String,
-    pub space_guid: String,
-    pub credentials: Value,
-    pub tags: Vec<String>,
-    pub syslog_drain_url: String,
-    pub route_service_url: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl Instance {
-    pub fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        let credentials: String = r.try_get("credentials")?;
-        let tags: String = r.try_get("tags")?;
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            name: r.try_get("name")?,
-            space_guid: r.try_get("space_guid")?,
-            credentials: serde_json::from_str(&credentials).unwrap_or_else(|_| json!({})),
-            tags: serde_json::from_str(&tags).unwrap_or_default(),
-            syslog_drain_url: r.try_get("syslog_drain_url")?,
-            route_service_url: r.try_get("route_service_url")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
     pub fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/service_instances/{}", s.v3(), self.guid);
         let opt = |v: &str| if v.is_empty() { Value::Null } else { json!(v) };
@@ -95,18 +61,10 @@ impl Instance {
     }
 }
 
-pub async fn find(s: &AppState, guid: &str) -> ApiResult<Option<Instance>> {
-    let row = sqlx::query("SELECT * FROM service_instances WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
-        .await?;
-    row.as_ref().map(Instance::from_row).transpose()
-}
-
 /// The instance and its space if the caller may read it (404 otherwise) and has `need`.
 async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Instance, Space)> {
     const WHAT: &str = "Service instance";
-    let i = find(s, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let i = store::services::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
@@ -152,38 +110,14 @@ fn fields(req: &Value) -> ApiResult<Fields> {
     }
     if let Some(v) = req.get("syslog_drain_url").filter(|v| !v.is_null()) {
         let u = v.as_str().ok_or_else(|| bad("Syslog drain url must be a string"))?;
-        f.syslog_drain_url = Some(check_drain_url(u)?);
+        f.syslog_drain_url = Some(services::check_drain_url(u)?);
     }
     if let Some(v) = req.get("route_service_url").filter(|v| !v.is_null()) {
         let u = v.as_str().ok_or_else(|| bad("Route service url must be a string"))?;
-        if !u.is_empty() {
-            let ok = url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host().is_some());
-            if !ok {
-                return Err(bad("Route service url must be https"));
-            }
-        }
+        services::check_route_service_url(u)?;
         f.route_service_url = Some(u.to_owned());
     }
     Ok(f)
-}
-
-/// An empty URL (no drain) or one with a scheme the logs service forwards to and a host.
-fn check_drain_url(u: &str) -> ApiResult<String> {
-    if u.is_empty() {
-        return Ok(String::new());
-    }
-    let parsed = url::Url::parse(u).map_err(|_| {
-        ApiError::Unprocessable(format!("Syslog drain url '{u}' is not a valid URL"))
-    })?;
-    if !DRAIN_SCHEMES.contains(&parsed.scheme()) || parsed.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::Unprocessable(format!(
-            "Syslog drain url must be syslog://host:port, syslog-tls://host:port or https://host/path (got '{u}')"
-        )));
-    }
-    if parsed.scheme() != "https" && parsed.port().is_none() {
-        return Err(ApiError::Unprocessable(format!("Syslog drain url '{u}' needs a port")));
-    }
-    Ok(u.to_owned())
 }
 
 async fn list(
@@ -196,7 +130,7 @@ async fn list(
         &["guids", "names", "type", "space_guids", "organization_guids", "label_selector"],
         &["name"],
     )?;
-    let mut sel = Select::from("service_instances");
+    let mut sel = store::services::select();
     crate::http::metadata::select(&mut sel, &q, "service_instances.guid")?;
     sel.filter(q.filter("guids"), "service_instances.guid")
         .filter(q.filter("names"), "service_instances.name")
@@ -207,16 +141,11 @@ async fn list(
         }
     }
     if let Some(orgs) = q.filter("organization_guids") {
-        let orgs = orgs.to_vec();
-        sel = sel.join("JOIN spaces sp ON sp.guid = service_instances.space_guid");
-        sel.any("sp.org_guid", &orgs);
+        sel = store::services::in_orgs(sel, orgs);
     }
     sel.visible("service_instances.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Instance::from_row(r).map(|i| i.present(&s)))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let (total, instances) = store::services::page(&s.db, &sel, &q.window()).await?;
+    let items = instances.iter().map(|i| i.present(&s)).collect();
     Ok(Json(q.envelope(&format!("{}/service_instances", s.v3()), total, items)))
 }
 
@@ -241,8 +170,11 @@ async fn credentials(
     Ok(Json(i.credentials))
 }
 
-async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     match req.get("type").and_then(Value::as_str) {
         Some("user-provided") => {}
         Some("managed") => {
@@ -267,31 +199,19 @@ async fn create(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<R
         return Err(invalid_space());
     }
     c.require_space(&space.guid, &space.org_guid, "Space", Need::Developer).await?;
-    let guid = new_guid();
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO service_instances (guid, name, space_guid, credentials, tags, syslog_drain_url, route_service_url, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(&guid)
-    .bind(&name)
-    .bind(&space.guid)
-    .bind(f.credentials.unwrap_or_else(|| json!({})).to_string())
-    .bind(json!(f.tags.unwrap_or_default()).to_string())
-    .bind(f.syslog_drain_url.unwrap_or_default())
-    .bind(f.route_service_url.unwrap_or_default())
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "The service instance name is taken: {name}."
-            )))
-        }
-        r => r?,
+    let i = Instance {
+        guid: new_guid(),
+        name,
+        space_guid: space.guid.clone(),
+        credentials: f.credentials.unwrap_or_else(|| json!({})),
+        tags: f.tags.unwrap_or_default(),
+        syslog_drain_url: f.syslog_drain_url.unwrap_or_default(),
+        route_service_url: f.route_service_url.unwrap_or_default(),
+        created_at: now,
+        updated_at: now,
     };
-    let i = find(&s, &guid).await?.ok_or(ApiError::NotFound("Service instance"))?;
+    services::create_instance(&s, &i).await?;
     let t = space.target(&i.guid, "service_instance", &i.name);
     events::record(
         &s,
@@ -308,9 +228,8 @@ async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    raw: Bytes,
+    CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let req: Value = body(&raw)?;
     let (mut i, space) = require(&s, &c, &guid, Need::Developer).await?;
     let f = fields(&req)?;
     if let Some(n) = f.name {
@@ -329,30 +248,8 @@ async fn update(
         i.route_service_url.clone_from(v);
     }
     i.updated_at = now_ms().max(i.created_at + 1);
-    let res = sqlx::query(
-        "UPDATE service_instances SET name = $1, credentials = $2, tags = $3, syslog_drain_url = $4, route_service_url = $5, updated_at = $6 WHERE guid = $7",
-    )
-    .bind(&i.name)
-    .bind(i.credentials.to_string())
-    .bind(json!(i.tags).to_string())
-    .bind(&i.syslog_drain_url)
-    .bind(&i.route_service_url)
-    .bind(i.updated_at)
-    .bind(&i.guid)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(format!(
-                "The service instance name is taken: {}.",
-                i.name
-            )))
-        }
-        r => r?,
-    };
-    if f.route_service_url.is_some() {
-        crate::http::route_bindings::resync_instance(&s, &i.guid).await?;
-    }
+    let resync = services::update_instance(&s, &i, f.route_service_url.is_some()).await?;
+    crate::http::routes::resync(&s, &resync).await;
     let t = space.target(&i.guid, "service_instance", &i.name);
     let keys: Vec<&str> =
         req.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
@@ -387,46 +284,23 @@ async fn remove(
 }
 
 /// Remove an instance with its bindings to apps and routes (user-provided instances need no
-/// broker), as CC does.
+/// broker), as CC does: the route bindings' audit events, their routes' apps resynced.
 async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
-    crate::http::route_bindings::unbind_instance(s, guid, actor).await?;
-    let bindings = sqlx::query("SELECT guid FROM service_bindings WHERE instance_guid = $1")
-        .bind(guid)
-        .fetch_all(&s.db.pool)
-        .await?;
-    for b in bindings {
-        let g: String = b.try_get("guid")?;
-        delete_binding_rows(s, &g).await?;
+    let space = match store::services::find(&s.db.pool, guid).await? {
+        Some(i) => crate::store::spaces::find(&s.db.pool, &i.space_guid).await?,
+        None => None,
+    };
+    let deleted = services::delete_instance(s, guid).await?;
+    if let Some(space) = space {
+        for b in &deleted.route_bindings {
+            crate::http::route_bindings::record_unbind(s, b, &space, actor).await;
+        }
     }
-    crate::http::metadata::delete_resource(s, "service_instances", guid).await
-}
-
-async fn delete_binding_rows(s: &AppState, guid: &str) -> ApiResult<()> {
-    crate::http::metadata::delete_resource(s, "service_bindings", guid).await
-}
-
-#[derive(Debug, Clone)]
-struct Binding {
-    guid: String,
-    name: String,
-    app_guid: String,
-    instance_guid: String,
-    created_at: i64,
-    updated_at: i64,
+    crate::http::routes::resync(s, &deleted.resync).await;
+    Ok(())
 }
 
 impl Binding {
-    fn from_row(r: &AnyRow) -> ApiResult<Self> {
-        Ok(Self {
-            guid: r.try_get("guid")?,
-            name: r.try_get("name")?,
-            app_guid: r.try_get("app_guid")?,
-            instance_guid: r.try_get("instance_guid")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-
     fn present(&self, s: &AppState) -> Value {
         let base = format!("{}/service_credential_bindings/{}", s.v3(), self.guid);
         json!({
@@ -459,13 +333,11 @@ async fn require_binding(
     need: Need,
 ) -> ApiResult<(Binding, Instance, Space)> {
     const WHAT: &str = "Service credential binding";
-    let row = sqlx::query("SELECT * FROM service_bindings WHERE guid = $1")
-        .bind(guid)
-        .fetch_optional(&s.db.pool)
+    let b =
+        store::services::find_binding(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
+    let i = store::services::find(&s.db.pool, &b.instance_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
-    let b = Binding::from_row(&row)?;
-    let i = find(s, &b.instance_guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
@@ -493,9 +365,7 @@ async fn list_bindings(
         ],
         &["name"],
     )?;
-    let mut sel = Select::from("service_bindings")
-        .join("JOIN service_instances si ON si.guid = service_bindings.instance_guid")
-        .join("JOIN apps ap ON ap.guid = service_bindings.app_guid");
+    let mut sel = store::services::select_bindings();
     crate::http::metadata::select(&mut sel, &q, "service_bindings.guid")?;
     sel.filter(q.filter("guids"), "service_bindings.guid")
         .filter(q.filter("names"), "service_bindings.name")
@@ -512,8 +382,7 @@ async fn list_bindings(
         }
     }
     sel.visible("si.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let bindings = rows.iter().map(Binding::from_row).collect::<ApiResult<Vec<_>>>()?;
+    let (total, bindings) = store::services::page_bindings(&s.db, &sel, &q.window()).await?;
     let items = bindings.iter().map(|b| b.present(&s)).collect();
     let mut env = q.envelope(&format!("{}/service_credential_bindings", s.v3()), total, items);
     if let Some(inc) = q.filter("include") {
@@ -532,7 +401,7 @@ async fn list_bindings(
         if inc.iter().any(|i| i == "service_instance") {
             let mut instances = Vec::new();
             for b in &bindings {
-                if let Some(i) = find(&s, &b.instance_guid).await? {
+                if let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? {
                     if !instances.iter().any(|v: &Value| v["guid"] == i.guid.as_str()) {
                         instances.push(i.present(&s));
                     }
@@ -567,8 +436,11 @@ async fn binding_details(
     Ok(Json(json!({"credentials": i.credentials, "syslog_drain_url": drain, "volume_mounts": []})))
 }
 
-async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Response> {
-    let req: Value = body(&raw)?;
+async fn bind(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Response> {
     match req.get("type").and_then(Value::as_str) {
         Some("app") => {}
         Some("key") => {
@@ -591,7 +463,8 @@ async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Res
     let missing_instance = || {
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
-    let i = find(&s, &instance_guid).await?.ok_or_else(missing_instance)?;
+    let i =
+        store::services::find(&s.db.pool, &instance_guid).await?.ok_or_else(missing_instance)?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or_else(missing_instance)?;
@@ -617,34 +490,16 @@ async fn bind(State(s): State<AppState>, c: Caller, raw: Bytes) -> ApiResult<Res
         ));
     }
     c.require_space(&space.guid, &space.org_guid, "App", Need::Developer).await?;
-    let guid = new_guid();
     let now = now_ms();
-    let res = sqlx::query(
-        "INSERT INTO service_bindings (guid, name, app_guid, instance_guid, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(&guid)
-    .bind(&name)
-    .bind(&app.guid)
-    .bind(&i.guid)
-    .bind(now)
-    .execute(&s.db.pool)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Unprocessable(
-                "The app is already bound to the service instance".into(),
-            ))
-        }
-        r => r?,
-    };
     let b = Binding {
-        guid,
+        guid: new_guid(),
         name,
         app_guid: app.guid.clone(),
         instance_guid: i.guid.clone(),
         created_at: now,
         updated_at: now,
     };
+    services::bind(&s, &b).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         &s,
@@ -663,7 +518,7 @@ async fn unbind(
     Path(guid): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (b, _, space) = require_binding(&s, &c, &guid, Need::Developer).await?;
-    delete_binding_rows(&s, &b.guid).await?;
+    services::unbind(&s, &b.guid).await?;
     let name = crate::store::apps::find(&s.db.pool, &b.app_guid)
         .await?
         .map(|a| a.name)
@@ -680,92 +535,4 @@ async fn unbind(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `VCAP_SERVICES` of an app (contracts/ccapi.md §7.3): `{}` without bindings.
-pub async fn vcap_services(s: &AppState, app: &str) -> ApiResult<Value> {
-    let rows = sqlx::query(
-        "SELECT b.guid AS binding_guid, b.name AS binding_name, si.* FROM service_bindings b \
-         JOIN service_instances si ON si.guid = b.instance_guid WHERE b.app_guid = $1 ORDER BY b.created_at, b.guid",
-    )
-    .bind(app)
-    .fetch_all(&s.db.pool)
-    .await?;
-    let mut ups = Vec::new();
-    for r in &rows {
-        let i = Instance::from_row(r)?;
-        let binding_name: String = r.try_get("binding_name")?;
-        let drain =
-            if i.syslog_drain_url.is_empty() { Value::Null } else { json!(i.syslog_drain_url) };
-        ups.push(json!({
-            "label": "user-provided",
-            "name": if binding_name.is_empty() { i.name.clone() } else { binding_name.clone() },
-            "tags": i.tags,
-            "instance_guid": i.guid, "instance_name": i.name,
-            "binding_guid": r.try_get::<String, _>("binding_guid")?,
-            "binding_name": if binding_name.is_empty() { Value::Null } else { json!(binding_name) },
-            "credentials": i.credentials, "syslog_drain_url": drain, "volume_mounts": [],
-        }));
-    }
-    Ok(if ups.is_empty() { json!({}) } else { json!({"user-provided": ups}) })
-}
-
-/// One DNS-label-like part of a drain HOSTNAME: ASCII letters, digits and `-`, at most 63.
-fn host_part(s: &str) -> String {
-    let cleaned: String =
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-    let trimmed = cleaned.trim_matches('-');
-    trimmed.chars().take(63).collect()
-}
-
-/// Every app bound to an instance with a drain URL, for the logs service.
-pub async fn syslog_drains(s: &AppState) -> ApiResult<wire::drains::SyslogDrains> {
-    let rows = sqlx::query(
-        "SELECT b.guid AS binding_guid, b.app_guid, si.syslog_drain_url, ap.name AS app_name, \
-         sp.name AS space_name, o.name AS org_name FROM service_bindings b \
-         JOIN service_instances si ON si.guid = b.instance_guid \
-         JOIN apps ap ON ap.guid = b.app_guid \
-         JOIN spaces sp ON sp.guid = ap.space_guid \
-         JOIN organizations o ON o.guid = sp.org_guid \
-         WHERE si.syslog_drain_url <> '' ORDER BY b.guid",
-    )
-    .fetch_all(&s.db.pool)
-    .await?;
-    let mut drains = Vec::with_capacity(rows.len());
-    for r in rows {
-        let part = |k: &str| r.try_get::<String, _>(k).map(|v| host_part(&v));
-        drains.push(wire::drains::SyslogDrain {
-            binding_guid: r.try_get("binding_guid")?,
-            app_guid: r.try_get("app_guid")?,
-            url: r.try_get("syslog_drain_url")?,
-            hostname: format!(
-                "{}.{}.{}",
-                part("org_name")?,
-                part("space_name")?,
-                part("app_name")?
-            ),
-        });
-    }
-    Ok(wire::drains::SyslogDrains { drains })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drain_urls_need_a_known_scheme_a_host_and_a_port() {
-        assert!(check_drain_url("syslog://logs.example.com:514").is_ok());
-        assert!(check_drain_url("syslog-tls://logs.example.com:6514?drain-data=all").is_ok());
-        assert!(check_drain_url("https://logs.example.com/drain").is_ok());
-        assert_eq!(check_drain_url("").ok(), Some(String::new()));
-        for bad in ["syslog://logs.example.com", "ftp://x:1", "not a url", "syslog://:514"] {
-            assert!(check_drain_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn hostnames_are_sanitized_labels() {
-        assert_eq!(host_part("My Org_1"), "My-Org-1");
-        assert_eq!(host_part(&"a".repeat(80)).len(), 63);
-        assert_eq!(host_part("-x-"), "x");
-    }
-}
+pub use crate::domain::services::{syslog_drains, vcap_services}; // compat: removed at merge

@@ -9,24 +9,6 @@ use crate::error::ApiResult;
 /// One label or annotation: `(kind, key, value)`, kind `label` or `annotation`.
 pub type Entry = (String, String, String);
 
-/// Delete the row `guid` of `table` (a resource with a `guid` column) and its labels and
-/// annotations.
-pub async fn delete_resource(
-    c: &mut AnyConnection,
-    table: &'static str,
-    guid: &str,
-) -> ApiResult<()> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE guid = $1"))
-        .bind(guid)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
-        .bind(guid)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
 /// Set (`Some`) or remove (`None`) each `(kind, key)` of a resource.
 pub async fn put(
     c: &mut AnyConnection,

@@ -1,1 +1,296 @@
-//! The `services` table family.
+//! The `service_instances` and `service_bindings` tables: user-provided service instances
+//! (credentials and tags as JSON text) and their bindings to apps. Labels and annotations of
+//! both live in `resource_metadata` and go with them.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use sqlx::Row as _;
+
+use super::{decode, json_col, to_json, unique_or, Exec, Select, Window};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub guid: String,
+    pub name: String,
+    pub space_guid: String,
+    pub credentials: Value,
+    pub tags: Vec<String>,
+    pub syslog_drain_url: String,
+    pub route_service_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Instance {
+    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            name: r.try_get("name")?,
+            space_guid: r.try_get("space_guid")?,
+            credentials: json_col(r, "service_instances", "credentials")?,
+            tags: json_col(r, "service_instances", "tags")?,
+            syslog_drain_url: r.try_get("syslog_drain_url")?,
+            route_service_url: r.try_get("route_service_url")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+/// A binding of an instance to an app (a "service credential binding" of type `app`).
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub guid: String,
+    /// Empty when the binding has no name.
+    pub name: String,
+    pub app_guid: String,
+    pub instance_guid: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Binding {
+    fn from_row(r: &AnyRow) -> ApiResult<Self> {
+        Ok(Self {
+            guid: r.try_get("guid")?,
+            name: r.try_get("name")?,
+            app_guid: r.try_get("app_guid")?,
+            instance_guid: r.try_get("instance_guid")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+/// An app's binding with its instance, for `VCAP_SERVICES`.
+#[derive(Debug, Clone)]
+pub struct BoundInstance {
+    pub binding_guid: String,
+    /// Empty when the binding has no name.
+    pub binding_name: String,
+    pub instance: Instance,
+}
+
+/// A binding whose instance has a syslog drain URL, with the names the drain's HOSTNAME is
+/// made of.
+#[derive(Debug, Clone)]
+pub struct DrainBinding {
+    pub binding_guid: String,
+    pub app_guid: String,
+    pub url: String,
+    pub app_name: String,
+    pub space_name: String,
+    pub org_name: String,
+}
+
+pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Instance>> {
+    let row = sqlx::query("SELECT * FROM service_instances WHERE guid = $1")
+        .bind(guid)
+        .fetch_optional(ex)
+        .await?;
+    row.as_ref().map(Instance::from_row).transpose()
+}
+
+/// The instances with one of `guids`, in no particular order.
+pub async fn find_all(db: &kit::db::Db, guids: &[String]) -> ApiResult<Vec<Instance>> {
+    if guids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sel = Select::from("service_instances");
+    sel.any("guid", guids);
+    decode(&sel.all_unordered(db).await?, Instance::from_row)
+}
+
+/// A list of instances, filters named `service_instances.<column>`.
+pub fn select() -> Select {
+    Select::from("service_instances")
+}
+
+/// Only instances of spaces in one of `orgs`.
+pub fn in_orgs(sel: Select, orgs: &[String]) -> Select {
+    let mut sel = sel.join("JOIN spaces sp ON sp.guid = service_instances.space_guid");
+    sel.any("sp.org_guid", orgs);
+    sel
+}
+
+/// One page of a list of instances.
+pub async fn page(
+    db: &kit::db::Db,
+    sel: &Select,
+    window: &Window,
+) -> ApiResult<(i64, Vec<Instance>)> {
+    let (total, rows) = sel.page(db, window).await?;
+    Ok((total, decode(&rows, Instance::from_row)?))
+}
+
+/// A new instance; `taken()` when its name is in use in the space.
+pub async fn insert<'e>(
+    ex: impl Exec<'e>,
+    i: &Instance,
+    taken: impl FnOnce() -> ApiError,
+) -> ApiResult<()> {
+    let res = sqlx::query(
+        "INSERT INTO service_instances (guid, name, space_guid, credentials, tags, \
+         syslog_drain_url, route_service_url, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&i.guid)
+    .bind(&i.name)
+    .bind(&i.space_guid)
+    .bind(to_json(&i.credentials))
+    .bind(to_json(&i.tags))
+    .bind(&i.syslog_drain_url)
+    .bind(&i.route_service_url)
+    .bind(i.created_at)
+    .bind(i.updated_at)
+    .execute(ex)
+    .await;
+    unique_or(res, taken).map(|_| ())
+}
+
+/// Write an instance's fields back; `taken()` when its new name is in use in the space.
+pub async fn update<'e>(
+    ex: impl Exec<'e>,
+    i: &Instance,
+    taken: impl FnOnce() -> ApiError,
+) -> ApiResult<()> {
+    let res = sqlx::query(
+        "UPDATE service_instances SET name = $1, credentials = $2, tags = $3, \
+         syslog_drain_url = $4, route_service_url = $5, updated_at = $6 WHERE guid = $7",
+    )
+    .bind(&i.name)
+    .bind(to_json(&i.credentials))
+    .bind(to_json(&i.tags))
+    .bind(&i.syslog_drain_url)
+    .bind(&i.route_service_url)
+    .bind(i.updated_at)
+    .bind(&i.guid)
+    .execute(ex)
+    .await;
+    unique_or(res, taken).map(|_| ())
+}
+
+/// An instance with its bindings to routes and apps, and the labels and annotations of all
+/// of them (several statements: pass `&mut tx`).
+pub async fn delete_instance_rows(conn: &mut AnyConnection, guid: &str) -> ApiResult<()> {
+    const ROUTE_BINDINGS: &str =
+        "SELECT guid FROM service_route_bindings WHERE service_instance_guid = $1";
+    const BINDINGS: &str = "SELECT guid FROM service_bindings WHERE instance_guid = $1";
+    for sql in [
+        format!("DELETE FROM resource_metadata WHERE resource_guid IN ({ROUTE_BINDINGS})"),
+        "DELETE FROM service_route_bindings WHERE service_instance_guid = $1".to_owned(),
+        format!("DELETE FROM resource_metadata WHERE resource_guid IN ({BINDINGS})"),
+        "DELETE FROM service_bindings WHERE instance_guid = $1".to_owned(),
+        "DELETE FROM resource_metadata WHERE resource_guid = $1".to_owned(),
+        "DELETE FROM service_instances WHERE guid = $1".to_owned(),
+    ] {
+        sqlx::query(&sql).bind(guid).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn find_binding<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Binding>> {
+    let row = sqlx::query("SELECT * FROM service_bindings WHERE guid = $1")
+        .bind(guid)
+        .fetch_optional(ex)
+        .await?;
+    row.as_ref().map(Binding::from_row).transpose()
+}
+
+/// A list of bindings joined with their instances (`si`) and apps (`ap`), filters named
+/// `service_bindings.<column>`, `si.<column>` or `ap.<column>`.
+pub fn select_bindings() -> Select {
+    Select::from("service_bindings")
+        .join("JOIN service_instances si ON si.guid = service_bindings.instance_guid")
+        .join("JOIN apps ap ON ap.guid = service_bindings.app_guid")
+}
+
+/// One page of a list of bindings.
+pub async fn page_bindings(
+    db: &kit::db::Db,
+    sel: &Select,
+    window: &Window,
+) -> ApiResult<(i64, Vec<Binding>)> {
+    let (total, rows) = sel.page(db, window).await?;
+    Ok((total, decode(&rows, Binding::from_row)?))
+}
+
+/// A new binding; `taken()` when the app is bound to the instance already.
+pub async fn insert_binding<'e>(
+    ex: impl Exec<'e>,
+    b: &Binding,
+    taken: impl FnOnce() -> ApiError,
+) -> ApiResult<()> {
+    let res = sqlx::query(
+        "INSERT INTO service_bindings (guid, name, app_guid, instance_guid, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&b.guid)
+    .bind(&b.name)
+    .bind(&b.app_guid)
+    .bind(&b.instance_guid)
+    .bind(b.created_at)
+    .bind(b.updated_at)
+    .execute(ex)
+    .await;
+    unique_or(res, taken).map(|_| ())
+}
+
+/// A binding with its labels and annotations (two statements: pass `&mut tx`).
+pub async fn delete_binding(conn: &mut AnyConnection, guid: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM resource_metadata WHERE resource_guid = $1")
+        .bind(guid)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM service_bindings WHERE guid = $1")
+        .bind(guid)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An app's bindings with their instances, in the order they were made.
+pub async fn bound_to_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<BoundInstance>> {
+    let rows = sqlx::query(
+        "SELECT b.guid AS binding_guid, b.name AS binding_name, si.* FROM service_bindings b \
+         JOIN service_instances si ON si.guid = b.instance_guid WHERE b.app_guid = $1 \
+         ORDER BY b.created_at, b.guid",
+    )
+    .bind(app)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, |r| {
+        Ok(BoundInstance {
+            binding_guid: r.try_get("binding_guid")?,
+            binding_name: r.try_get("binding_name")?,
+            instance: Instance::from_row(r)?,
+        })
+    })
+}
+
+/// Every binding whose instance has a syslog drain URL, by binding guid.
+pub async fn drain_bindings<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<DrainBinding>> {
+    let rows = sqlx::query(
+        "SELECT b.guid AS binding_guid, b.app_guid, si.syslog_drain_url, ap.name AS app_name, \
+         sp.name AS space_name, o.name AS org_name FROM service_bindings b \
+         JOIN service_instances si ON si.guid = b.instance_guid \
+         JOIN apps ap ON ap.guid = b.app_guid \
+         JOIN spaces sp ON sp.guid = ap.space_guid \
+         JOIN organizations o ON o.guid = sp.org_guid \
+         WHERE si.syslog_drain_url <> '' ORDER BY b.guid",
+    )
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, |r| {
+        Ok(DrainBinding {
+            binding_guid: r.try_get("binding_guid")?,
+            app_guid: r.try_get("app_guid")?,
+            url: r.try_get("syslog_drain_url")?,
+            app_name: r.try_get("app_name")?,
+            space_name: r.try_get("space_name")?,
+            org_name: r.try_get("org_name")?,
+        })
+    })
+}
