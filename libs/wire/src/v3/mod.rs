@@ -50,6 +50,7 @@ pub mod org;
 pub mod package;
 pub mod process;
 pub mod quota;
+pub mod resource;
 pub mod role;
 pub mod route;
 pub mod service_binding;
