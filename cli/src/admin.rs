@@ -2,49 +2,81 @@
 
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::v3::org::OrganizationCreate;
+use wire::v3::quota::{
+    AppLimitsCreate, OrganizationQuota, OrganizationQuotaCreate, RouteLimitsCreate,
+};
+use wire::v3::role::{RoleCreate, UserCreate};
+use wire::v3::space::{SpaceCreate, SpaceCreateRelationships};
+use wire::v3::stack::{Buildpack, BuildpackChange, Stack};
+use wire::v3::{Guid, Organization, Page, Role, Space, ToMany, ToOne, User};
 
-use crate::apps::guid;
-use crate::client::{query, Client, Result};
+use crate::client::{query, Client, Ignored, Result};
+use crate::config::Named;
 use crate::error::CliError;
-use crate::output::{bold, print_json, table};
+use crate::output::{bold, confirm, print_json, table};
 
-pub async fn org(c: &mut Client, name: &str) -> Result<Value> {
-    c.list(&format!("/v3/organizations{}", query(&[("names", name)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Organization '{name}' not found.")))
+/// A user in UAA's SCIM API (`/Users`).
+#[derive(Debug, Default, Deserialize)]
+struct ScimUser {
+    #[serde(default)]
+    id: String,
 }
 
-async fn space(c: &mut Client, org_guid: &str, name: &str) -> Result<Value> {
-    c.list(&format!("/v3/spaces{}", query(&[("names", name), ("organization_guids", org_guid)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Space '{name}' not found.")))
+#[derive(Debug, Default, Deserialize)]
+struct ScimUsers {
+    #[serde(default)]
+    resources: Vec<ScimUser>,
 }
 
-fn names(list: &[Value], key: &str) -> Vec<Vec<String>> {
-    list.iter().map(|v| vec![v[key].as_str().unwrap_or("").to_owned()]).collect()
+/// `--json` output: the list as the API sent it.
+async fn print_list(c: &mut Client, path: &str) -> Result<()> {
+    let list: Vec<Value> = c.list(path).await?;
+    print_json(&Value::Array(list));
+    Ok(())
+}
+
+fn named_org(o: &Organization) -> Named {
+    Named { guid: o.guid.clone(), name: o.name.clone() }
+}
+
+fn named_space(s: &Space) -> Named {
+    Named { guid: s.guid.clone(), name: s.name.clone() }
+}
+
+/// The org, or with `space_name` that space of it: `("organization" | "space", target)`.
+async fn scope(
+    c: &mut Client,
+    org_name: &str,
+    space_name: Option<&str>,
+) -> Result<(&'static str, Named)> {
+    let o = c.org(org_name).await?;
+    Ok(match space_name {
+        Some(s) => ("space", named_space(&c.space(&o.guid, s).await?)),
+        None => ("organization", named_org(&o)),
+    })
 }
 
 pub async fn orgs(c: &mut Client, json_out: bool) -> Result<()> {
     c.cfg.require_login()?;
-    let list = c.list("/v3/organizations?order_by=name").await?;
+    let path = "/v3/organizations?order_by=name";
     if json_out {
-        print_json(&Value::Array(list));
-    } else {
-        println!("Getting orgs as {}...\n", c.cfg.user().unwrap_or_default());
-        println!("{}", table(&["name"], &names(&list, "name")));
+        return print_list(c, path).await;
     }
+    let list: Vec<Organization> = c.list(path).await?;
+    println!("Getting orgs as {}...\n", c.cfg.user().unwrap_or_default());
+    let rows: Vec<Vec<String>> = list.into_iter().map(|o| vec![o.name]).collect();
+    println!("{}", table(&["name"], &rows));
     Ok(())
 }
 
 pub async fn create_org(c: &mut Client, name: &str) -> Result<()> {
     c.cfg.require_login()?;
     println!("Creating org {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
-    let o = match c.post("/v3/organizations", json!({"name": name})).await {
+    let body = OrganizationCreate { name: name.to_owned(), suspended: None };
+    let o: Organization = match c.post("/v3/organizations", &body).await {
         Ok(o) => o,
         Err(CliError::Api { detail, .. }) if detail.contains("already exists") => {
             println!("{detail}\nOK");
@@ -53,21 +85,22 @@ pub async fn create_org(c: &mut Client, name: &str) -> Result<()> {
         Err(e) => return Err(e),
     };
     if let Some(user) = c.cfg.user() {
-        let _ = c.post("/v3/roles", json!({"type": "organization_manager", "relationships": {"user": {"data": {"username": user, "origin": "uaa"}}, "organization": {"data": {"guid": guid(&o)}}}})).await;
+        let role = RoleCreate::for_username("organization_manager", &user, "organization", &o.guid);
+        let _ = c.post::<Ignored>("/v3/roles", &role).await;
     }
     println!("OK\n\nTIP: Use 'paas target -o \"{name}\"' to target new org");
     Ok(())
 }
 
 pub async fn delete_org(c: &mut Client, name: &str, force: bool) -> Result<()> {
-    if !force && !crate::apps::confirm(&format!("Really delete the org {name}, including its spaces, apps, service instances, routes, private domains and space-scoped service brokers?"))? {
+    if !force && !confirm(&format!("Really delete the org {name}, including its spaces, apps, service instances, routes, private domains and space-scoped service brokers?"))? {
         println!("Delete cancelled");
         return Ok(());
     }
-    let o = org(c, name).await?;
+    let o = c.org(name).await?;
     println!("Deleting org {} ...", bold(name));
-    c.delete(&format!("/v3/organizations/{}", guid(&o))).await?;
-    if c.cfg.org.as_ref().is_some_and(|t| t.guid == guid(&o)) {
+    c.delete(&format!("/v3/organizations/{}", o.guid)).await?;
+    if c.cfg.org.as_ref().is_some_and(|t| t.guid == o.guid) {
         c.cfg.org = None;
         c.cfg.space = None;
         c.cfg.save()?;
@@ -78,37 +111,29 @@ pub async fn delete_org(c: &mut Client, name: &str, force: bool) -> Result<()> {
 
 pub async fn spaces(c: &mut Client, json_out: bool) -> Result<()> {
     let o = c.cfg.require_org()?.clone();
-    let list = c
-        .list(&format!(
-            "/v3/spaces{}",
-            query(&[("organization_guids", &o.guid), ("order_by", "name")])
-        ))
-        .await?;
+    let path =
+        format!("/v3/spaces{}", query(&[("organization_guids", &o.guid), ("order_by", "name")]));
     if json_out {
-        print_json(&Value::Array(list));
-    } else {
-        println!("Getting spaces in org {} ...\n", o.name);
-        println!("{}", table(&["name"], &names(&list, "name")));
+        return print_list(c, &path).await;
     }
+    let list: Vec<Space> = c.list(&path).await?;
+    println!("Getting spaces in org {} ...\n", o.name);
+    let rows: Vec<Vec<String>> = list.into_iter().map(|s| vec![s.name]).collect();
+    println!("{}", table(&["name"], &rows));
     Ok(())
 }
 
 pub async fn create_space(c: &mut Client, name: &str, org_name: Option<&str>) -> Result<()> {
     let o = match org_name {
-        Some(n) => org(c, n).await?,
-        None => {
-            let t = c.cfg.require_org()?.clone();
-            json!({"guid": t.guid, "name": t.name})
-        }
+        Some(n) => named_org(&c.org(n).await?),
+        None => c.cfg.require_org()?.clone(),
     };
-    println!("Creating space {} in org {} ...", bold(name), o["name"].as_str().unwrap_or(""));
-    let s = match c
-        .post(
-            "/v3/spaces",
-            json!({"name": name, "relationships": {"organization": {"data": {"guid": guid(&o)}}}}),
-        )
-        .await
-    {
+    println!("Creating space {} in org {} ...", bold(name), o.name);
+    let body = SpaceCreate {
+        name: name.to_owned(),
+        relationships: SpaceCreateRelationships { organization: ToOne::of(&o.guid) },
+    };
+    let s: Space = match c.post("/v3/spaces", &body).await {
         Ok(s) => s,
         Err(CliError::Api { detail, .. }) if detail.contains("must be unique") => {
             println!("Space {name} already exists\nOK");
@@ -118,27 +143,24 @@ pub async fn create_space(c: &mut Client, name: &str, org_name: Option<&str>) ->
     };
     if let Some(user) = c.cfg.user() {
         for kind in ["space_manager", "space_developer"] {
-            let body = json!({"type": kind, "relationships": {"user": {"data": {"username": user, "origin": "uaa"}}, "space": {"data": {"guid": guid(&s)}}}});
-            let _ = c.post("/v3/roles", body).await;
+            let role = RoleCreate::for_username(kind, &user, "space", &s.guid);
+            let _ = c.post::<Ignored>("/v3/roles", &role).await;
         }
     }
-    println!(
-        "OK\n\nTIP: Use 'paas target -o \"{}\" -s \"{name}\"' to target new space",
-        o["name"].as_str().unwrap_or("")
-    );
+    println!("OK\n\nTIP: Use 'paas target -o \"{}\" -s \"{name}\"' to target new space", o.name);
     Ok(())
 }
 
 pub async fn delete_space(c: &mut Client, name: &str, force: bool) -> Result<()> {
     let o = c.cfg.require_org()?.clone();
-    if !force && !crate::apps::confirm(&format!("Really delete the space {name}?"))? {
+    if !force && !confirm(&format!("Really delete the space {name}?"))? {
         println!("Delete cancelled");
         return Ok(());
     }
-    let s = space(c, &o.guid, name).await?;
+    let s = c.space(&o.guid, name).await?;
     println!("Deleting space {} in org {} ...", bold(name), o.name);
-    c.delete(&format!("/v3/spaces/{}", guid(&s))).await?;
-    if c.cfg.space.as_ref().is_some_and(|t| t.guid == guid(&s)) {
+    c.delete(&format!("/v3/spaces/{}", s.guid)).await?;
+    if c.cfg.space.as_ref().is_some_and(|t| t.guid == s.guid) {
         c.cfg.space = None;
         c.cfg.save()?;
     }
@@ -164,14 +186,14 @@ pub async fn create_user(c: &mut Client, name: &str, password: &str) -> Result<(
     if !res.status().is_success() {
         return Err(crate::client::api_error(res).await);
     }
-    let u: Value = res.json().await?;
-    c.post("/v3/users", json!({"guid": u["id"]})).await?;
+    let u: ScimUser = res.json().await?;
+    let _: Ignored = c.post("/v3/users", &UserCreate { guid: u.id }).await?;
     println!("OK\n\nTIP: Assign roles with 'paas set-org-role' and 'paas set-space-role'.");
     Ok(())
 }
 
 pub async fn delete_user(c: &mut Client, name: &str, force: bool) -> Result<()> {
-    if !force && !crate::apps::confirm(&format!("Really delete the user {name}?"))? {
+    if !force && !confirm(&format!("Really delete the user {name}?"))? {
         println!("Delete cancelled");
         return Ok(());
     }
@@ -187,8 +209,8 @@ pub async fn delete_user(c: &mut Client, name: &str, force: bool) -> Result<()> 
     if !res.status().is_success() {
         return Err(crate::client::api_error(res).await);
     }
-    let found: Value = res.json().await?;
-    let Some(id) = found["resources"][0]["id"].as_str() else {
+    let found: ScimUsers = res.json().await?;
+    let Some(id) = found.resources.first().map(|u| u.id.as_str()) else {
         println!("User '{name}' does not exist.\nOK");
         return Ok(());
     };
@@ -247,21 +269,16 @@ pub async fn set_role(
     space_name: Option<&str>,
     role: &str,
 ) -> Result<()> {
-    let o = org(c, org_name).await?;
+    let o = c.org(org_name).await?;
     let (scope, target) = match space_name {
-        Some(s) => ("space", space(c, &guid(&o), s).await?),
-        None => ("organization", o.clone()),
+        Some(s) => ("space", named_space(&c.space(&o.guid, s).await?)),
+        None => ("organization", named_org(&o)),
     };
     let kind = role_kind(scope, role)?;
-    println!(
-        "Assigning role {} to user {} in {scope} {} ...",
-        bold(role),
-        bold(user),
-        target["name"].as_str().unwrap_or("")
-    );
+    println!("Assigning role {} to user {} in {scope} {} ...", bold(role), bold(user), target.name);
     if scope == "space" {
-        let body = json!({"type": "organization_user", "relationships": {"user": {"data": {"username": user, "origin": "uaa"}}, "organization": {"data": {"guid": guid(&o)}}}});
-        match c.post("/v3/roles", body).await {
+        let body = RoleCreate::for_username("organization_user", user, "organization", &o.guid);
+        match c.post::<Ignored>("/v3/roles", &body).await {
             Ok(_) => {}
             Err(CliError::Api { detail, .. }) if detail.contains("already has") => {}
             Err(CliError::Api { detail, .. }) if detail.contains("Invalid user") => {
@@ -270,8 +287,8 @@ pub async fn set_role(
             Err(e) => return Err(e),
         }
     }
-    let body = json!({"type": kind, "relationships": {"user": {"data": {"username": user, "origin": "uaa"}}, scope: {"data": {"guid": guid(&target)}}}});
-    match c.post("/v3/roles", body).await {
+    let body = RoleCreate::for_username(&kind, user, scope, &target.guid);
+    match c.post::<Ignored>("/v3/roles", &body).await {
         Ok(_) => {}
         Err(CliError::Api { detail, .. }) if detail.contains("already has") => println!("{detail}"),
         Err(CliError::Api { detail, .. }) if detail.contains("Invalid user") => {
@@ -290,30 +307,26 @@ pub async fn unset_role(
     space_name: Option<&str>,
     role: &str,
 ) -> Result<()> {
-    let o = org(c, org_name).await?;
-    let (scope, target) = match space_name {
-        Some(s) => ("space", space(c, &guid(&o), s).await?),
-        None => ("organization", o.clone()),
-    };
+    let (scope, target) = scope(c, org_name, space_name).await?;
     let kind = role_kind(scope, role)?;
     println!(
         "Removing role {} from user {} in {scope} {} ...",
         bold(role),
         bold(user),
-        target["name"].as_str().unwrap_or("")
+        target.name
     );
     let filter = if scope == "space" { "space_guids" } else { "organization_guids" };
-    let roles = c
+    let roles: Vec<Role> = c
         .list(&format!(
             "/v3/roles{}",
-            query(&[("types", &kind), (filter, &guid(&target)), ("include", "user")])
+            query(&[("types", &kind), (filter, &target.guid), ("include", "user")])
         ))
         .await?;
-    let users = c.get(&format!("/v3/users{}", query(&[("usernames", user)]))).await?;
-    let uid = users["resources"][0]["guid"].as_str().unwrap_or("").to_owned();
+    let users: Page<User> = c.get(&format!("/v3/users{}", query(&[("usernames", user)]))).await?;
+    let uid = users.resources.first().map(|u| u.guid.clone()).unwrap_or_default();
     for r in roles {
-        if r["relationships"]["user"]["data"]["guid"].as_str() == Some(uid.as_str()) {
-            c.delete(&format!("/v3/roles/{}", guid(&r))).await?;
+        if r.relationships.user.guid() == Some(uid.as_str()) {
+            c.delete(&format!("/v3/roles/{}", r.guid)).await?;
         }
     }
     println!("OK");
@@ -326,55 +339,47 @@ pub async fn users_of(
     space_name: Option<&str>,
     json_out: bool,
 ) -> Result<()> {
-    let o = org(c, org_name).await?;
-    let (filter, target) = match space_name {
-        Some(s) => ("space_guids", space(c, &guid(&o), s).await?),
-        None => ("organization_guids", o.clone()),
-    };
-    let roles = c
-        .list(&format!("/v3/roles{}", query(&[(filter, &guid(&target)), ("include", "user")])))
-        .await?;
-    let mut names = std::collections::HashMap::new();
-    for u in c.list("/v3/users").await.unwrap_or_default() {
-        names.insert(guid(&u), u["username"].as_str().unwrap_or("").to_owned());
-    }
+    let (scope, target) = scope(c, org_name, space_name).await?;
+    let filter = if scope == "space" { "space_guids" } else { "organization_guids" };
+    let path = format!("/v3/roles{}", query(&[(filter, &target.guid), ("include", "user")]));
     if json_out {
-        print_json(&Value::Array(roles));
-        return Ok(());
+        return print_list(c, &path).await;
+    }
+    let roles: Vec<Role> = c.list(&path).await?;
+    let mut names = std::collections::HashMap::new();
+    for u in c.list::<User>("/v3/users").await.unwrap_or_default() {
+        names.insert(u.guid, u.username.unwrap_or_default());
     }
     let mut rows: Vec<Vec<String>> = roles
         .iter()
         .map(|r| {
-            let u = r["relationships"]["user"]["data"]["guid"].as_str().unwrap_or("");
-            vec![
-                r["type"].as_str().unwrap_or("").to_owned(),
-                names.get(u).cloned().unwrap_or_else(|| u.to_owned()),
-            ]
+            let u = r.relationships.user.guid().unwrap_or("");
+            vec![r.kind.clone(), names.get(u).cloned().unwrap_or_else(|| u.to_owned())]
         })
         .collect();
     rows.sort();
-    println!("Getting users in {} ...\n", target["name"].as_str().unwrap_or(""));
+    println!("Getting users in {} ...\n", target.name);
     println!("{}", table(&["role", "user"], &rows));
     Ok(())
 }
 
 pub async fn quotas(c: &mut Client, json_out: bool) -> Result<()> {
     c.cfg.require_login()?;
-    let list = c.list("/v3/organization_quotas").await?;
+    let path = "/v3/organization_quotas";
     if json_out {
-        print_json(&Value::Array(list));
-        return Ok(());
+        return print_list(c, path).await;
     }
-    let show = |v: &Value| if v.is_null() { "unlimited".to_owned() } else { v.to_string() };
+    let list: Vec<OrganizationQuota> = c.list(path).await?;
+    let show = |v: Option<i64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|q| {
             vec![
-                q["name"].as_str().unwrap_or("").to_owned(),
-                show(&q["apps"]["total_memory_in_mb"]),
-                show(&q["apps"]["per_process_memory_in_mb"]),
-                show(&q["routes"]["total_routes"]),
-                show(&q["apps"]["total_instances"]),
+                q.name.clone(),
+                show(q.apps.total_memory_in_mb),
+                show(q.apps.per_process_memory_in_mb),
+                show(q.routes.total_routes),
+                show(q.apps.total_instances),
             ]
         })
         .collect();
@@ -396,56 +401,63 @@ pub async fn create_quota(
     routes: Option<i64>,
     instances: Option<i64>,
 ) -> Result<()> {
-    let mb = |s: Option<&str>| -> Result<Value> {
-        match s {
-            None => Ok(Value::Null),
-            Some(v) => manifest::parse_size_mb(v)
-                .map(|n| json!(n))
-                .map_err(|e| CliError::Usage(format!("invalid size '{v}': {e}"))),
-        }
+    let mb = |s: Option<&str>| -> Result<Option<i64>> {
+        s.map(|v| {
+            manifest::parse_size_mb(v)
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .map_err(|e| CliError::Usage(format!("invalid size '{v}': {e}")))
+        })
+        .transpose()
     };
     println!("Creating org quota {} ...", bold(name));
-    c.post("/v3/organization_quotas", json!({"name": name, "apps": {"total_memory_in_mb": mb(memory)?, "per_process_memory_in_mb": mb(instance_memory)?, "total_instances": instances}, "routes": {"total_routes": routes}})).await?;
+    let body = OrganizationQuotaCreate {
+        name: name.to_owned(),
+        apps: AppLimitsCreate {
+            total_memory_in_mb: mb(memory)?,
+            per_process_memory_in_mb: mb(instance_memory)?,
+            total_instances: instances,
+        },
+        routes: RouteLimitsCreate { total_routes: routes },
+    };
+    let _: Ignored = c.post("/v3/organization_quotas", &body).await?;
     println!("OK");
     Ok(())
 }
 
 pub async fn set_quota(c: &mut Client, org_name: &str, quota: &str) -> Result<()> {
-    let o = org(c, org_name).await?;
-    let q = c
+    let o = c.org(org_name).await?;
+    let q: OrganizationQuota = c
         .list(&format!("/v3/organization_quotas{}", query(&[("names", quota)])))
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| CliError::NotFound(format!("Quota '{quota}' not found.")))?;
     println!("Setting quota {} to org {} ...", bold(quota), bold(org_name));
-    c.post(
-        &format!("/v3/organization_quotas/{}/relationships/organizations", guid(&q)),
-        json!({"data": [{"guid": guid(&o)}]}),
-    )
-    .await?;
+    let body = ToMany { data: vec![Guid::new(o.guid)] };
+    let path = format!("/v3/organization_quotas/{}/relationships/organizations", q.guid);
+    let _: Ignored = c.post(&path, &body).await?;
     println!("OK");
     Ok(())
 }
 
 pub async fn buildpacks(c: &mut Client, json_out: bool) -> Result<()> {
     c.cfg.require_login()?;
-    let list = c.list("/v3/buildpacks?order_by=position").await?;
+    let path = "/v3/buildpacks?order_by=position";
     if json_out {
-        print_json(&Value::Array(list));
-        return Ok(());
+        return print_list(c, path).await;
     }
+    let list: Vec<Buildpack> = c.list(path).await?;
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|b| {
             vec![
-                b["position"].to_string(),
-                b["name"].as_str().unwrap_or("").to_owned(),
-                b["stack"].as_str().unwrap_or("").to_owned(),
-                b["enabled"].to_string(),
-                b["locked"].to_string(),
-                b["state"].as_str().unwrap_or("").to_lowercase(),
-                b["filename"].as_str().unwrap_or("").to_owned(),
+                b.position.to_string(),
+                b.name.clone(),
+                b.stack.clone().unwrap_or_default(),
+                b.enabled.to_string(),
+                b.locked.to_string(),
+                b.state.to_lowercase(),
+                b.filename.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -490,9 +502,14 @@ pub async fn create_buildpack(
         return Err(CliError::Usage(format!("{} is not a buildpack zip file", path.display())));
     }
     println!("Creating buildpack {} ...", bold(name));
-    let bp = c.post("/v3/buildpacks", json!({"name": name, "position": position})).await?;
+    let body = BuildpackChange {
+        name: Some(name.to_owned()),
+        position: Some(position),
+        ..Default::default()
+    };
+    let bp: Buildpack = c.post("/v3/buildpacks", &body).await?;
     println!("Uploading buildpack {} ...", bold(name));
-    upload_buildpack(c, &guid(&bp), path).await?;
+    upload_buildpack(c, &bp.guid, path).await?;
     println!("OK");
     Ok(())
 }
@@ -505,26 +522,17 @@ pub async fn update_buildpack(
     enable: Option<bool>,
     lock: Option<bool>,
 ) -> Result<()> {
-    let bp = c
+    let bp: Buildpack = c
         .list(&format!("/v3/buildpacks{}", query(&[("names", name)])))
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| CliError::NotFound(format!("Buildpack '{name}' not found.")))?;
     println!("Updating buildpack {} ...", bold(name));
-    let mut body = json!({});
-    if let Some(p) = position {
-        body["position"] = json!(p);
-    }
-    if let Some(e) = enable {
-        body["enabled"] = json!(e);
-    }
-    if let Some(l) = lock {
-        body["locked"] = json!(l);
-    }
-    c.patch(&format!("/v3/buildpacks/{}", guid(&bp)), body).await?;
+    let body = BuildpackChange { name: None, position, enabled: enable, locked: lock };
+    let _: Ignored = c.patch(&format!("/v3/buildpacks/{}", bp.guid), &body).await?;
     if let Some(p) = path {
-        upload_buildpack(c, &guid(&bp), p).await?;
+        upload_buildpack(c, &bp.guid, p).await?;
     }
     println!("OK");
     Ok(())
@@ -532,20 +540,12 @@ pub async fn update_buildpack(
 
 pub async fn stacks(c: &mut Client, json_out: bool) -> Result<()> {
     c.cfg.require_login()?;
-    let list = c.list("/v3/stacks").await?;
     if json_out {
-        print_json(&Value::Array(list));
-        return Ok(());
+        return print_list(c, "/v3/stacks").await;
     }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|s| {
-            vec![
-                s["name"].as_str().unwrap_or("").to_owned(),
-                s["description"].as_str().unwrap_or("").to_owned(),
-            ]
-        })
-        .collect();
+    let list: Vec<Stack> = c.list("/v3/stacks").await?;
+    let rows: Vec<Vec<String>> =
+        list.into_iter().map(|s| vec![s.name, s.description.unwrap_or_default()]).collect();
     println!("{}", table(&["name", "description"], &rows));
     Ok(())
 }

@@ -4,32 +4,39 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use wire::v3::app::{AppEnv, CurrentDroplet, EnvironmentVariables};
+use wire::v3::event::AuditEvent;
+use wire::v3::process::{ProcessScale, ProcessStatsList};
+use wire::v3::{App, AppState, Droplet, InstanceState, Page, Process, ProcessStats, Route};
 
-use crate::client::{query, Client, Result};
+use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
-use crate::output::{bad, bold, bytes, ok, pairs, print_json, table};
+use crate::output::{bad, bold, bytes, confirm, ok, pairs, print_json, table};
 
-/// The app of this name in the targeted space.
-pub async fn find(c: &mut Client, name: &str) -> Result<Value> {
-    let space = c.cfg.require_space()?.guid.clone();
-    let list =
-        c.list(&format!("/v3/apps{}", query(&[("names", name), ("space_guids", &space)]))).await?;
-    list.into_iter().next().ok_or_else(|| CliError::NotFound(format!("App '{name}' not found.")))
+/// The instances of a process.
+async fn stats(c: &mut Client, process: &Process) -> Result<Vec<ProcessStats>> {
+    let list: ProcessStatsList = c.get(&format!("/v3/processes/{}/stats", process.guid)).await?;
+    Ok(list.resources)
 }
 
-pub fn guid(v: &Value) -> String {
-    v["guid"].as_str().unwrap_or_default().to_owned()
+fn running(stats: &[ProcessStats]) -> usize {
+    stats.iter().filter(|s| s.state == InstanceState::Running).count()
+}
+
+async fn urls(c: &mut Client, app: &App) -> Result<String> {
+    let routes: Vec<Route> = c.list(&format!("/v3/apps/{}/routes", app.guid)).await?;
+    Ok(routes.iter().map(|r| r.url.as_str()).collect::<Vec<_>>().join(", "))
 }
 
 pub async fn apps(c: &mut Client, json_out: bool) -> Result<()> {
     let space = c.cfg.require_space()?.clone();
-    let list = c
-        .list(&format!("/v3/apps{}", query(&[("space_guids", &space.guid), ("order_by", "name")])))
-        .await?;
+    let path = format!("/v3/apps{}", query(&[("space_guids", &space.guid), ("order_by", "name")]));
     if json_out {
+        let list: Vec<Value> = c.list(&path).await?;
         print_json(&Value::Array(list));
         return Ok(());
     }
+    let list: Vec<App> = c.list(&path).await?;
     println!(
         "Getting apps in org {} / space {}...\n",
         c.cfg.org.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
@@ -37,22 +44,17 @@ pub async fn apps(c: &mut Client, json_out: bool) -> Result<()> {
     );
     let mut rows = Vec::new();
     for a in &list {
-        let g = guid(a);
-        let procs = c.list(&format!("/v3/apps/{g}/processes")).await?;
+        let procs: Vec<Process> = c.list(&format!("/v3/apps/{}/processes", a.guid)).await?;
         let mut parts = Vec::new();
         for p in &procs {
-            let stats = c.get(&format!("/v3/processes/{}/stats", guid(p))).await?;
-            let all = stats["resources"].as_array().cloned().unwrap_or_default();
-            let running = all.iter().filter(|s| s["state"] == "RUNNING").count();
-            parts.push(format!("{}:{running}/{}", p["type"].as_str().unwrap_or(""), all.len()));
+            let all = stats(c, p).await?;
+            parts.push(format!("{}:{}/{}", p.kind, running(&all), all.len()));
         }
-        let routes = c.list(&format!("/v3/apps/{g}/routes")).await?;
-        let urls: Vec<&str> = routes.iter().filter_map(|r| r["url"].as_str()).collect();
         rows.push(vec![
-            a["name"].as_str().unwrap_or("").to_owned(),
-            a["state"].as_str().unwrap_or("").to_lowercase(),
+            a.name.clone(),
+            a.state.as_str().to_lowercase(),
             parts.join(", "),
-            urls.join(", "),
+            urls(c, a).await?,
         ]);
     }
     if rows.is_empty() {
@@ -69,78 +71,59 @@ fn since(uptime: i64) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// One row of the instance table.
+fn instance_row(s: &ProcessStats) -> Vec<String> {
+    let st = s.state.as_str().to_lowercase();
+    let state = match s.state {
+        InstanceState::Running => ok(&st),
+        InstanceState::Crashed => bad(&st),
+        _ => st,
+    };
+    let u = &s.usage;
+    let quota = |q: Option<u64>| q.map(bytes).unwrap_or_default();
+    vec![
+        format!("#{}", s.index),
+        state,
+        since(s.uptime),
+        u.cpu.map(|c| format!("{:.1}%", c * 100.0)).unwrap_or_else(|| "0.0%".into()),
+        format!("{} of {}", u.mem.map(bytes).unwrap_or_else(|| "0".into()), quota(s.mem_quota)),
+        format!("{} of {}", u.disk.map(bytes).unwrap_or_else(|| "0".into()), quota(s.disk_quota)),
+        s.details.clone().unwrap_or_default(),
+    ]
+}
+
 /// The app summary (`paas app`, end of `paas push`).
-pub async fn summary(c: &mut Client, app: &Value) -> Result<()> {
-    let g = guid(app);
-    let routes = c.list(&format!("/v3/apps/{g}/routes")).await?;
-    let urls: Vec<&str> = routes.iter().filter_map(|r| r["url"].as_str()).collect();
-    let droplet = c.get(&format!("/v3/apps/{g}/droplets/current")).await.ok();
+pub async fn summary(c: &mut Client, app: &App) -> Result<()> {
+    let g = &app.guid;
+    let routes = urls(c, app).await?;
+    let droplet: Option<Droplet> = c.get(&format!("/v3/apps/{g}/droplets/current")).await.ok();
     let bps: Vec<String> = droplet
         .as_ref()
-        .and_then(|d| d["buildpacks"].as_array())
-        .map(|b| b.iter().filter_map(|x| x["name"].as_str().map(str::to_owned)).collect())
+        .map(|d| d.buildpacks.iter().map(|b| b.name.clone()).collect())
         .unwrap_or_default();
     println!(
         "{}\n",
         pairs(&[
-            ("name", app["name"].as_str().unwrap_or("").to_owned()),
-            ("requested state", app["state"].as_str().unwrap_or("").to_lowercase()),
-            ("routes", urls.join(", ")),
-            (
-                "last uploaded",
-                droplet.as_ref().and_then(|d| d["created_at"].as_str()).unwrap_or("").to_owned()
-            ),
-            ("stack", droplet.as_ref().and_then(|d| d["stack"].as_str()).unwrap_or("").to_owned()),
+            ("name", app.name.clone()),
+            ("requested state", app.state.as_str().to_lowercase()),
+            ("routes", routes),
+            ("last uploaded", droplet.as_ref().map(|d| d.created_at.clone()).unwrap_or_default()),
+            ("stack", droplet.as_ref().and_then(|d| d.stack.clone()).unwrap_or_default()),
             ("buildpacks", bps.join(", ")),
         ])
     );
-    for p in c.list(&format!("/v3/apps/{g}/processes")).await? {
-        let stats = c.get(&format!("/v3/processes/{}/stats", guid(&p))).await?;
-        let all = stats["resources"].as_array().cloned().unwrap_or_default();
-        let running = all.iter().filter(|s| s["state"] == "RUNNING").count();
+    let procs: Vec<Process> = c.list(&format!("/v3/apps/{g}/processes")).await?;
+    for p in procs {
+        let all = stats(c, &p).await?;
         println!(
             "{}",
             pairs(&[
-                ("type", p["type"].as_str().unwrap_or("").to_owned()),
-                ("instances", format!("{running}/{}", all.len())),
-                ("memory usage", format!("{}M", p["memory_in_mb"])),
+                ("type", p.kind.clone()),
+                ("instances", format!("{}/{}", running(&all), all.len())),
+                ("memory usage", format!("{}M", p.memory_in_mb)),
             ])
         );
-        let rows: Vec<Vec<String>> = all
-            .iter()
-            .map(|s| {
-                let st = s["state"].as_str().unwrap_or("").to_lowercase();
-                let state = if st == "running" {
-                    ok(&st)
-                } else if st == "crashed" {
-                    bad(&st)
-                } else {
-                    st
-                };
-                let u = &s["usage"];
-                let quota = |k: &str| s[k].as_u64().map(bytes).unwrap_or_default();
-                vec![
-                    format!("#{}", s["index"]),
-                    state,
-                    since(s["uptime"].as_i64().unwrap_or(0)),
-                    u["cpu"]
-                        .as_f64()
-                        .map(|c| format!("{:.1}%", c * 100.0))
-                        .unwrap_or_else(|| "0.0%".into()),
-                    format!(
-                        "{} of {}",
-                        u["mem"].as_u64().map(bytes).unwrap_or_else(|| "0".into()),
-                        quota("mem_quota")
-                    ),
-                    format!(
-                        "{} of {}",
-                        u["disk"].as_u64().map(bytes).unwrap_or_else(|| "0".into()),
-                        quota("disk_quota")
-                    ),
-                    s["details"].as_str().unwrap_or("").to_owned(),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = all.iter().map(instance_row).collect();
         if !rows.is_empty() {
             println!(
                 "{}",
@@ -152,44 +135,51 @@ pub async fn summary(c: &mut Client, app: &Value) -> Result<()> {
     Ok(())
 }
 
+/// `paas app --json`: the app, its processes with their stats, and its routes, as the API
+/// sent them.
+async fn app_json(c: &mut Client, a: &App) -> Result<()> {
+    let g = &a.guid;
+    let app: Value = c.get(&format!("/v3/apps/{g}")).await?;
+    let mut procs = Vec::new();
+    let list: Vec<Value> = c.list(&format!("/v3/apps/{g}/processes")).await?;
+    for p in list {
+        let guid = p["guid"].as_str().unwrap_or_default().to_owned();
+        let stats: Value = c.get(&format!("/v3/processes/{guid}/stats")).await?;
+        procs.push(json!({"process": p, "stats": stats["resources"]}));
+    }
+    let routes: Vec<Value> = c.list(&format!("/v3/apps/{g}/routes")).await?;
+    print_json(&json!({"app": app, "processes": procs, "routes": routes}));
+    Ok(())
+}
+
 pub async fn app(c: &mut Client, name: &str, json_out: bool, guid_only: bool) -> Result<()> {
-    let a = find(c, name).await?;
+    let a = c.app(name).await?;
     if guid_only {
-        println!("{}", guid(&a));
+        println!("{}", a.guid);
         return Ok(());
     }
     if json_out {
-        let g = guid(&a);
-        let mut procs = Vec::new();
-        for p in c.list(&format!("/v3/apps/{g}/processes")).await? {
-            let stats = c.get(&format!("/v3/processes/{}/stats", guid(&p))).await?;
-            procs.push(json!({"process": p, "stats": stats["resources"]}));
-        }
-        print_json(
-            &json!({"app": a, "processes": procs, "routes": c.list(&format!("/v3/apps/{g}/routes")).await?}),
-        );
-        return Ok(());
+        return app_json(c, &a).await;
     }
     println!("Showing health and status for app {} ...\n", bold(name));
     summary(c, &a).await
 }
 
 /// Wait until every process has 0 instances or at least one RUNNING.
-pub async fn wait_running(c: &mut Client, app: &Value) -> Result<()> {
+pub async fn wait_running(c: &mut Client, app: &App) -> Result<()> {
     let mins =
         std::env::var("CF_STARTUP_TIMEOUT").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(5);
     let deadline = Instant::now() + Duration::from_secs(mins * 60);
-    let g = guid(app);
-    let name = app["name"].as_str().unwrap_or("").to_owned();
+    let name = &app.name;
     loop {
         let mut stable = true;
-        for p in c.list(&format!("/v3/apps/{g}/processes")).await? {
-            let stats = c.get(&format!("/v3/processes/{}/stats", guid(&p))).await?;
-            let all = stats["resources"].as_array().cloned().unwrap_or_default();
-            if all.is_empty() || all.iter().any(|s| s["state"] == "RUNNING") {
+        let procs: Vec<Process> = c.list(&format!("/v3/apps/{}/processes", app.guid)).await?;
+        for p in procs {
+            let all = stats(c, &p).await?;
+            if all.is_empty() || running(&all) > 0 {
                 continue;
             }
-            if all.iter().all(|s| s["state"] == "CRASHED") {
+            if all.iter().all(|s| s.state == InstanceState::Crashed) {
                 return Err(CliError::Failed(format!(
                     "Start unsuccessful: all instances of '{name}' crashed.\nTIP: use 'paas logs {name} --recent' for more information"
                 )));
@@ -208,49 +198,53 @@ pub async fn wait_running(c: &mut Client, app: &Value) -> Result<()> {
     }
 }
 
+/// `POST /v3/apps/:guid/actions/<action>`: the app as it is afterwards.
+pub async fn action(c: &mut Client, app: &str, action: &str) -> Result<App> {
+    c.post(&format!("/v3/apps/{app}/actions/{action}"), &json!({})).await
+}
+
 pub async fn start(c: &mut Client, name: &str) -> Result<()> {
-    let a = find(c, name).await?;
+    let a = c.app(name).await?;
     println!("Starting app {} ...\n", bold(name));
-    let a = c.post(&format!("/v3/apps/{}/actions/start", guid(&a)), json!({})).await?;
+    let a = action(c, &a.guid, "start").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
 }
 
 pub async fn stop(c: &mut Client, name: &str) -> Result<()> {
-    let a = find(c, name).await?;
+    let a = c.app(name).await?;
     println!("Stopping app {} ...", bold(name));
-    c.post(&format!("/v3/apps/{}/actions/stop", guid(&a)), json!({})).await?;
+    action(c, &a.guid, "stop").await?;
     println!("OK");
     Ok(())
 }
 
 pub async fn restart(c: &mut Client, name: &str) -> Result<()> {
-    let a = find(c, name).await?;
+    let a = c.app(name).await?;
     println!("Restarting app {} ...\n", bold(name));
-    let a = c.post(&format!("/v3/apps/{}/actions/restart", guid(&a)), json!({})).await?;
+    let a = action(c, &a.guid, "restart").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
 }
 
+/// Make `droplet` the app's current one.
+pub async fn set_droplet(c: &mut Client, app: &App, droplet: &str) -> Result<()> {
+    let rel = format!("/v3/apps/{}/relationships/current_droplet", app.guid);
+    let _: Ignored = c.patch(&rel, &CurrentDroplet::set(droplet)).await?;
+    Ok(())
+}
+
 pub async fn restage(c: &mut Client, name: &str) -> Result<()> {
-    let a = find(c, name).await?;
-    let g = guid(&a);
-    let droplet = c.get(&format!("/v3/apps/{g}/droplets/current")).await.map_err(|_| {
-        CliError::Failed(format!("App '{name}' has no droplet to restage; push it first."))
-    })?;
-    let pkg = droplet["links"]["package"]["href"]
-        .as_str()
-        .and_then(|h| h.rsplit('/').next())
-        .unwrap_or("")
-        .to_owned();
+    let a = c.app(name).await?;
+    let droplet: Droplet =
+        c.get(&format!("/v3/apps/{}/droplets/current", a.guid)).await.map_err(|_| {
+            CliError::Failed(format!("App '{name}' has no droplet to restage; push it first."))
+        })?;
+    let pkg = droplet.package_guid().unwrap_or_default().to_owned();
     println!("Restaging app {} ...\n", bold(name));
-    let droplet = crate::push::stage(c, &a, &pkg).await?;
-    c.patch(
-        &format!("/v3/apps/{g}/relationships/current_droplet"),
-        json!({"data": {"guid": droplet}}),
-    )
-    .await?;
-    let a = c.post(&format!("/v3/apps/{g}/actions/restart"), json!({})).await?;
+    let droplet = crate::staging::stage(c, &a, &pkg).await?;
+    set_droplet(c, &a, &droplet).await?;
+    let a = action(c, &a.guid, "restart").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
 }
@@ -263,35 +257,38 @@ pub async fn scale(
     disk: Option<String>,
     process: &str,
 ) -> Result<()> {
-    let a = find(c, name).await?;
-    let mut body = json!({});
-    if let Some(i) = instances {
-        body["instances"] = json!(i);
-    }
-    let mb = |s: &str| {
-        manifest::parse_size_mb(s).map_err(|e| CliError::Usage(format!("invalid size '{s}': {e}")))
+    let a = c.app(name).await?;
+    let mb = |s: &Option<String>| -> Result<Option<i64>> {
+        s.as_deref()
+            .map(|s| {
+                manifest::parse_size_mb(s)
+                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                    .map_err(|e| CliError::Usage(format!("invalid size '{s}': {e}")))
+            })
+            .transpose()
     };
-    if let Some(m) = &memory {
-        body["memory_in_mb"] = json!(mb(m)?);
-    }
-    if let Some(d) = &disk {
-        body["disk_in_mb"] = json!(mb(d)?);
-    }
-    if body.as_object().is_some_and(|o| o.is_empty()) {
-        let p = c.get(&format!("/v3/apps/{}/processes/{process}", guid(&a))).await?;
+    let body = ProcessScale {
+        instances,
+        memory_in_mb: mb(&memory)?,
+        disk_in_mb: mb(&disk)?,
+        ..Default::default()
+    };
+    if body.is_empty() {
+        let p: Process = c.get(&format!("/v3/apps/{}/processes/{process}", a.guid)).await?;
         println!(
             "{}",
             pairs(&[
-                ("memory", format!("{}M", p["memory_in_mb"])),
-                ("disk", format!("{}M", p["disk_in_mb"])),
-                ("instances", p["instances"].to_string())
+                ("memory", format!("{}M", p.memory_in_mb)),
+                ("disk", format!("{}M", p.disk_in_mb)),
+                ("instances", p.instances.to_string())
             ])
         );
         return Ok(());
     }
     println!("Scaling app {} ...", bold(name));
-    c.post(&format!("/v3/apps/{}/processes/{process}/actions/scale", guid(&a)), body).await?;
-    if a["state"] == "STARTED" {
+    let path = format!("/v3/apps/{}/processes/{process}/actions/scale", a.guid);
+    let _: Ignored = c.post(&path, &body).await?;
+    if a.state == AppState::Started {
         wait_running(c, &a).await?;
     }
     println!("OK");
@@ -303,7 +300,7 @@ pub async fn delete(c: &mut Client, name: &str, force: bool, routes: bool) -> Re
         println!("Delete cancelled");
         return Ok(());
     }
-    let a = match find(c, name).await {
+    let a = match c.app(name).await {
         Ok(a) => a,
         Err(CliError::NotFound(_)) => {
             println!("App '{name}' does not exist.\nOK");
@@ -312,81 +309,74 @@ pub async fn delete(c: &mut Client, name: &str, force: bool, routes: bool) -> Re
         Err(e) => return Err(e),
     };
     println!("Deleting app {} ...", bold(name));
-    let g = guid(&a);
-    let mapped = if routes { c.list(&format!("/v3/apps/{g}/routes")).await? } else { vec![] };
+    let g = &a.guid;
+    let mapped: Vec<Route> =
+        if routes { c.list(&format!("/v3/apps/{g}/routes")).await? } else { vec![] };
     c.delete(&format!("/v3/apps/{g}")).await?;
     for r in mapped {
-        c.delete(&format!("/v3/routes/{}", guid(&r))).await?;
+        c.delete(&format!("/v3/routes/{}", r.guid)).await?;
     }
     println!("OK");
     Ok(())
 }
 
-pub fn confirm(question: &str) -> Result<bool> {
-    use std::io::Write as _;
-    print!("{question} [yN]: ");
-    let _ = std::io::stdout().flush();
-    let mut s = String::new();
-    std::io::stdin().read_line(&mut s).map_err(|e| CliError::Other(e.to_string()))?;
-    Ok(matches!(s.trim(), "y" | "Y" | "yes"))
-}
-
 pub async fn env(c: &mut Client, name: &str, json_out: bool) -> Result<()> {
-    let a = find(c, name).await?;
-    let e = c.get(&format!("/v3/apps/{}/env", guid(&a))).await?;
+    let a = c.app(name).await?;
+    let path = format!("/v3/apps/{}/env", a.guid);
     if json_out {
+        let e: Value = c.get(&path).await?;
         print_json(&e);
         return Ok(());
     }
+    let e: AppEnv = c.get(&path).await?;
     println!("Getting env variables for app {} ...\n", bold(name));
-    println!(
-        "System-Provided:\n{}\n",
-        serde_json::to_string_pretty(&e["system_env_json"]).unwrap_or_default()
-    );
-    println!("{}\n", serde_json::to_string_pretty(&e["application_env_json"]).unwrap_or_default());
+    let pretty = |m| serde_json::to_string_pretty(m).unwrap_or_default();
+    println!("System-Provided:\n{}\n", pretty(&e.system_env_json));
+    println!("{}\n", pretty(&e.application_env_json));
     println!("User-Provided:");
-    if let Some(vars) = e["environment_variables"].as_object() {
-        for (k, v) in vars {
-            println!("{k}: {}", v.as_str().unwrap_or(""));
-        }
+    for (k, v) in &e.environment_variables {
+        println!("{k}: {}", v.as_str().unwrap_or(""));
     }
     Ok(())
 }
 
 pub async fn set_env(c: &mut Client, name: &str, key: &str, value: Option<&str>) -> Result<()> {
-    let a = find(c, name).await?;
+    let a = c.app(name).await?;
     match value {
         Some(_) => println!("Setting env variable {} for app {} ...", bold(key), bold(name)),
         None => println!("Removing env variable {} from app {} ...", bold(key), bold(name)),
     }
-    c.patch(&format!("/v3/apps/{}/environment_variables", guid(&a)), json!({"var": {key: value}}))
-        .await?;
+    let body = EnvironmentVariables {
+        var: [(key.to_owned(), value.map(str::to_owned))].into_iter().collect(),
+        ..Default::default()
+    };
+    let _: Ignored = c.patch(&format!("/v3/apps/{}/environment_variables", a.guid), &body).await?;
     println!("OK\nTIP: Use 'paas restage {name}' to ensure your env variable changes take effect.");
     Ok(())
 }
 
 pub async fn events(c: &mut Client, name: &str, json_out: bool) -> Result<()> {
-    let a = find(c, name).await?;
-    let list = c
-        .get(&format!(
-            "/v3/audit_events{}",
-            query(&[("target_guids", &guid(&a)), ("order_by", "-created_at"), ("per_page", "50")])
-        ))
-        .await?;
-    let list = list["resources"].as_array().cloned().unwrap_or_default();
+    let a = c.app(name).await?;
+    let path = format!(
+        "/v3/audit_events{}",
+        query(&[("target_guids", &a.guid), ("order_by", "-created_at"), ("per_page", "50")])
+    );
     if json_out {
-        print_json(&Value::Array(list));
+        let page: Page<Value> = c.get(&path).await?;
+        print_json(&Value::Array(page.resources));
         return Ok(());
     }
+    let page: Page<AuditEvent> = c.get(&path).await?;
     println!("Getting events for app {} ...\n", bold(name));
-    let rows: Vec<Vec<String>> = list
+    let rows: Vec<Vec<String>> = page
+        .resources
         .iter()
         .map(|e| {
             vec![
-                e["created_at"].as_str().unwrap_or("").to_owned(),
-                e["type"].as_str().unwrap_or("").to_owned(),
-                e["actor"]["name"].as_str().unwrap_or("").to_owned(),
-                e["data"].get("request").map(|r| r.to_string()).unwrap_or_default(),
+                e.created_at.clone(),
+                e.kind.clone(),
+                e.actor.name.clone(),
+                e.data.get("request").map(|r| r.to_string()).unwrap_or_default(),
             ]
         })
         .collect();

@@ -1,43 +1,36 @@
 //! Talking to the API: bearer tokens refreshed before they expire (and once more after a
-//! `CF-InvalidAuthToken`), CF v3 errors turned into [`CliError`]s, lists followed through
-//! `pagination.next`, jobs polled to the end.
+//! `CF-InvalidAuthToken`), CF v3 errors turned into [`CliError`]s, answers read as the types of
+//! `wire::v3`, lists followed through `pagination.next`, jobs polled to the end.
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use reqwest::Method;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wire::v3::{ErrorEntry, Job, JobState, Page};
 
 use crate::config::Config;
 use crate::error::CliError;
+use crate::token::{self, Grant};
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
-/// The payload of a JWT, unverified (the CLI only reads its own token).
-pub fn claims(token: &str) -> Option<Value> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// Whether the token expires within a minute (or cannot be read).
-pub fn expiring(token: &str) -> bool {
-    claims(token)
-        .and_then(|c| c.get("exp").and_then(Value::as_i64))
-        .is_none_or(|exp| exp < now() + 60)
-}
+/// For answers whose body the caller does not need.
+pub type Ignored = serde::de::IgnoredAny;
 
 /// A request body.
 pub enum Body {
     None,
-    Json(Value),
+    Json(String),
     Yaml(String),
+}
+
+impl Body {
+    pub fn json(body: &impl Serialize) -> Result<Self> {
+        serde_json::to_string(body)
+            .map(Self::Json)
+            .map_err(|e| CliError::Other(format!("cannot encode the request: {e}")))
+    }
 }
 
 pub struct Client {
@@ -55,32 +48,38 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// What an error answer may hold: CF v3's `errors`, or the token endpoint's OAuth error.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Option<Vec<ErrorEntry>>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
 /// The error of a non-2xx answer.
 pub async fn api_error(res: reqwest::Response) -> CliError {
     let status = res.status().as_u16();
     let request_id =
         res.headers().get("x-vcap-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let text = res.text().await.unwrap_or_default();
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if let Some(e) = v.get("errors").and_then(|e| e.get(0)) {
-        let detail = v["errors"]
-            .as_array()
-            .map(|all| {
-                all.iter().filter_map(|e| e["detail"].as_str()).collect::<Vec<_>>().join("\n")
-            })
-            .unwrap_or_default();
-        return CliError::Api {
-            status,
-            title: e["title"].as_str().unwrap_or_default().to_owned(),
-            detail,
-            request_id,
-        };
+    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(all) = body.errors.filter(|e| !e.is_empty()) {
+        let detail = all
+            .iter()
+            .map(|e| e.detail.as_str())
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return CliError::Api { status, title: all[0].title.clone(), detail, request_id };
     }
-    if let Some(d) = v.get("error_description").and_then(Value::as_str) {
+    if let Some(d) = body.error_description {
         return CliError::Api {
             status,
-            title: v["error"].as_str().unwrap_or_default().to_owned(),
-            detail: d.to_owned(),
+            title: body.error.unwrap_or_default(),
+            detail: d,
             request_id,
         };
     }
@@ -127,17 +126,17 @@ impl Client {
                 "Your session has expired. Use 'paas login' to log in again.".into(),
             ));
         }
-        let v: Value = res.json().await?;
-        self.cfg.access_token = v["access_token"].as_str().unwrap_or_default().to_owned();
-        if let Some(rt) = v["refresh_token"].as_str() {
-            self.cfg.refresh_token = rt.to_owned();
+        let grant: Grant = res.json().await?;
+        self.cfg.access_token = grant.access_token;
+        if let Some(rt) = grant.refresh_token {
+            self.cfg.refresh_token = rt;
         }
         self.cfg.save()
     }
 
     pub async fn token(&mut self) -> Result<String> {
         self.cfg.require_login()?;
-        if expiring(&self.cfg.access_token) {
+        if token::expiring(&self.cfg.access_token) {
             self.refresh().await?;
         }
         Ok(self.cfg.access_token.clone())
@@ -157,7 +156,7 @@ impl Client {
             .header("accept", "application/json");
         match body {
             Body::None => {}
-            Body::Json(v) => req = req.json(v),
+            Body::Json(j) => req = req.header("content-type", "application/json").body(j.clone()),
             Body::Yaml(y) => req = req.header("content-type", "application/x-yaml").body(y.clone()),
         }
         req
@@ -185,28 +184,39 @@ impl Client {
         }
     }
 
-    async fn json(res: reqwest::Response) -> Result<Value> {
+    /// The answer's body as `T` (an empty body reads as JSON `null`).
+    async fn read<T: DeserializeOwned>(res: reqwest::Response) -> Result<T> {
         let text = res.text().await?;
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text)
-            .map_err(|e| CliError::Other(format!("the API sent something that is not JSON: {e}")))
+        let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                CliError::Other(format!("the API sent an answer this CLI cannot read: {e}"))
+            }
+            _ => CliError::Other(format!("the API sent something that is not JSON: {e}")),
+        })
     }
 
-    pub async fn get(&mut self, path: &str) -> Result<Value> {
+    pub async fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T> {
         let res = self.send(Method::GET, path, Body::None).await?;
-        Self::json(res).await
+        Self::read(res).await
     }
 
-    pub async fn post(&mut self, path: &str, body: Value) -> Result<Value> {
-        let res = self.send(Method::POST, path, Body::Json(body)).await?;
-        Self::json(res).await
+    pub async fn post<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T> {
+        let res = self.send(Method::POST, path, Body::json(body)?).await?;
+        Self::read(res).await
     }
 
-    pub async fn patch(&mut self, path: &str, body: Value) -> Result<Value> {
-        let res = self.send(Method::PATCH, path, Body::Json(body)).await?;
-        Self::json(res).await
+    pub async fn patch<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T> {
+        let res = self.send(Method::PATCH, path, Body::json(body)?).await?;
+        Self::read(res).await
     }
 
     /// DELETE, waiting for the job when the API answers with one.
@@ -221,15 +231,13 @@ impl Client {
     }
 
     /// Every resource of a list, following `pagination.next`.
-    pub async fn list(&mut self, path: &str) -> Result<Vec<Value>> {
+    pub async fn list<T: DeserializeOwned>(&mut self, path: &str) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut next = Some(path.to_owned());
         while let Some(p) = next {
-            let page = self.get(&p).await?;
-            if let Some(r) = page["resources"].as_array() {
-                out.extend(r.iter().cloned());
-            }
-            next = page["pagination"]["next"]["href"].as_str().map(str::to_owned);
+            let page: Page<T> = self.get(&p).await?;
+            next = page.next_href().map(str::to_owned);
+            out.extend(page.resources);
         }
         Ok(out)
     }
@@ -237,15 +245,19 @@ impl Client {
     /// Poll a job until it completes; a failed job is an error with its first detail.
     pub async fn wait_job(&mut self, location: &str) -> Result<()> {
         loop {
-            let job = self.get(location).await?;
-            match job["state"].as_str() {
-                Some("COMPLETE") => return Ok(()),
-                Some("FAILED") => {
-                    let detail =
-                        job["errors"][0]["detail"].as_str().unwrap_or("the job failed").to_owned();
+            let job: Job = self.get(location).await?;
+            match job.state {
+                JobState::Complete => return Ok(()),
+                JobState::Failed => {
+                    let detail = job
+                        .errors
+                        .into_iter()
+                        .map(|e| e.detail)
+                        .find(|d| !d.is_empty())
+                        .unwrap_or_else(|| "the job failed".into());
                     return Err(CliError::Failed(detail));
                 }
-                _ => tokio::time::sleep(self.poll).await,
+                JobState::Processing | JobState::Polling => tokio::time::sleep(self.poll).await,
             }
         }
     }
@@ -263,21 +275,6 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn jwt(payload: &str) -> String {
-        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!("{}.{}.sig", b("{\"alg\":\"RS256\"}"), b(payload))
-    }
-
-    #[test]
-    fn tokens_near_expiry_are_refreshed() {
-        let soon = jwt(&format!("{{\"exp\": {}}}", now() + 30));
-        let later = jwt(&format!("{{\"exp\": {}, \"user_name\": \"ann\"}}", now() + 3600));
-        assert!(expiring(&soon));
-        assert!(!expiring(&later));
-        assert!(expiring("garbage"));
-        assert_eq!(claims(&later).expect("claims")["user_name"], "ann");
-    }
 
     #[test]
     fn queries_are_encoded() {

@@ -113,7 +113,6 @@ impl Config {
 
     /// The user name in the access token, if any.
     pub fn user(&self) -> Option<String> {
-        let claims = crate::client::claims(&self.access_token)?;
-        claims.get("user_name").and_then(|v| v.as_str()).map(str::to_owned)
+        crate::token::user_name(&self.access_token)
     }
 }

@@ -83,9 +83,8 @@ impl Tail {
 }
 
 pub async fn logs(c: &mut Client, name: &str, recent: bool) -> Result<()> {
-    let app = crate::apps::find(c, name).await?;
-    let g = crate::apps::guid(&app);
-    let mut tail = Tail::new(&g, 0, None);
+    let app = c.app(name).await?;
+    let mut tail = Tail::new(&app.guid, 0, None);
     if recent {
         println!("Retrieving logs for app {name}...\n");
         let mut batch = tail.read(c, "?envelope_types=LOG&limit=1000&descending=true").await?;

@@ -9,12 +9,15 @@ mod client;
 mod config;
 mod error;
 mod logs;
+mod lookup;
 mod output;
 mod push;
 mod route_services;
 mod routes;
 mod services;
 mod session;
+mod staging;
+mod token;
 mod upload;
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Output: aligned tables, colour only on a terminal, `--json` for scripts.
+//! Output: aligned tables, colour only on a terminal, `--json` for scripts, confirmations.
 
 use std::io::IsTerminal as _;
 
@@ -63,6 +63,16 @@ pub fn pairs(items: &[(&str, String)]) -> String {
         .map(|(k, v)| format!("{:<w$}   {v}", format!("{k}:")))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Ask a yes/no question on the terminal; only `y`, `Y` and `yes` are a yes.
+pub fn confirm(question: &str) -> Result<bool, crate::error::CliError> {
+    use std::io::Write as _;
+    print!("{question} [yN]: ");
+    let _ = std::io::stdout().flush();
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s).map_err(|e| crate::error::CliError::Other(e.to_string()))?;
+    Ok(matches!(s.trim(), "y" | "Y" | "yes"))
 }
 
 pub fn print_json(v: &serde_json::Value) {

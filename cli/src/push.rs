@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt as _;
 use manifest::{AppManifest, Manifest};
-use serde_json::{json, Value};
+use wire::v3::package::PackageCreate;
+use wire::v3::resource::{Resource, ResourceMatches};
+use wire::v3::{App, AppState, Package, PackageState};
 
-use crate::apps::{guid, summary, wait_running};
+use crate::apps::{action, set_droplet, summary, wait_running};
 use crate::client::{Client, Result};
 use crate::error::CliError;
 use crate::output::{bold, tty};
@@ -167,44 +169,53 @@ pub async fn push(c: &mut Client, a: PushArgs) -> Result<()> {
         c.wait_job(&loc).await?;
     }
     for (name, dir) in names.iter().zip(dirs) {
-        let app = crate::apps::find(c, name).await?;
+        let app = c.app(name).await?;
         push_bits(c, &app, &dir, a.no_start).await?;
     }
     Ok(())
 }
 
-async fn push_bits(c: &mut Client, app: &Value, dir: &Path, no_start: bool) -> Result<()> {
-    let g = guid(app);
-    let name = app["name"].as_str().unwrap_or("").to_owned();
+/// The files of `files` the platform already has, asked in batches of 5000.
+async fn matched(c: &mut Client, files: &[crate::upload::AppFile]) -> Result<Vec<Resource>> {
+    let resources: Vec<Resource> =
+        files.iter().filter(|f| !f.symlink && f.size > 0).map(|f| f.resource()).collect();
+    let mut matched = Vec::new();
+    for chunk in resources.chunks(5000) {
+        let body = ResourceMatches { resources: chunk.to_vec() };
+        let res: ResourceMatches = c.post("/v3/resource_matches", &body).await?;
+        matched.extend(res.resources);
+    }
+    Ok(matched)
+}
+
+/// Wait for the package's upload to be processed.
+async fn wait_ready(c: &mut Client, pkg: &str) -> Result<()> {
+    loop {
+        let p: Package = c.get(&format!("/v3/packages/{pkg}")).await?;
+        match p.state {
+            PackageState::Ready => return Ok(()),
+            PackageState::Failed => {
+                return Err(CliError::Failed("Package processing failed".into()))
+            }
+            PackageState::Expired => return Err(CliError::Failed("Package expired".into())),
+            _ => tokio::time::sleep(c.poll).await,
+        }
+    }
+}
+
+async fn push_bits(c: &mut Client, app: &App, dir: &Path, no_start: bool) -> Result<()> {
+    let g = &app.guid;
     let files = crate::upload::walk(dir)?;
     println!("Packaging files to upload...");
-    let resources: Vec<Value> =
-        files.iter().filter(|f| !f.symlink && f.size > 0).map(|f| f.resource()).collect();
-    let mut matched: Vec<Value> = Vec::new();
-    for chunk in resources.chunks(5000) {
-        let res = c.post("/v3/resource_matches", json!({"resources": chunk})).await?;
-        matched.extend(res["resources"].as_array().cloned().unwrap_or_default());
-    }
-    let have: std::collections::HashSet<(String, String)> = matched
-        .iter()
-        .map(|r| {
-            (
-                r["path"].as_str().unwrap_or("").to_owned(),
-                r["checksum"]["value"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let matched = matched(c, &files).await?;
+    let have: std::collections::HashSet<(&str, &str)> =
+        matched.iter().map(|r| (r.path.as_str(), r.checksum.value.as_str())).collect();
     let send: Vec<&crate::upload::AppFile> = files
         .iter()
-        .filter(|f| !have.contains(&(f.rel.to_string_lossy().into_owned(), f.sha1.clone())))
+        .filter(|f| !have.contains(&(f.rel.to_string_lossy().as_ref(), f.sha1.as_str())))
         .collect();
-    let pkg = c
-        .post(
-            "/v3/packages",
-            json!({"type": "bits", "relationships": {"app": {"data": {"guid": g}}}}),
-        )
-        .await?;
-    let pkg = guid(&pkg);
+    let pkg: Package = c.post("/v3/packages", &PackageCreate::bits(g)).await?;
+    let pkg = pkg.guid;
     let tmp = tempdir()?;
     let zip_path = tmp.join("package.zip");
     let size = if send.is_empty() { 0 } else { crate::upload::zip(dir, &send, &zip_path)? };
@@ -216,30 +227,18 @@ async fn push_bits(c: &mut Client, app: &Value, dir: &Path, no_start: bool) -> R
     );
     upload(c, &pkg, &matched, if send.is_empty() { None } else { Some((&zip_path, size)) }).await?;
     let _ = std::fs::remove_dir_all(&tmp);
-    loop {
-        let p = c.get(&format!("/v3/packages/{pkg}")).await?;
-        match p["state"].as_str() {
-            Some("READY") => break,
-            Some("FAILED") => return Err(CliError::Failed("Package processing failed".into())),
-            Some("EXPIRED") => return Err(CliError::Failed("Package expired".into())),
-            _ => tokio::time::sleep(c.poll).await,
-        }
-    }
+    wait_ready(c, &pkg).await?;
     if no_start {
-        if app["state"] == "STARTED" {
-            c.post(&format!("/v3/apps/{g}/actions/stop"), json!({})).await?;
+        if app.state == AppState::Started {
+            action(c, g, "stop").await?;
         }
         println!("OK (not started: --no-start)");
         return Ok(());
     }
-    let droplet = stage(c, app, &pkg).await?;
-    c.patch(
-        &format!("/v3/apps/{g}/relationships/current_droplet"),
-        json!({"data": {"guid": droplet}}),
-    )
-    .await?;
-    println!("Waiting for app {} to start...\n", bold(&name));
-    let app = c.post(&format!("/v3/apps/{g}/actions/restart"), json!({})).await?;
+    let droplet = crate::staging::stage(c, app, &pkg).await?;
+    set_droplet(c, app, &droplet).await?;
+    println!("Waiting for app {} to start...\n", bold(&app.name));
+    let app = action(c, g, "restart").await?;
     wait_running(c, &app).await?;
     summary(c, &app).await
 }
@@ -258,13 +257,14 @@ fn tempdir() -> Result<PathBuf> {
 async fn upload(
     c: &mut Client,
     pkg: &str,
-    matched: &[Value],
+    matched: &[Resource],
     zip: Option<(&Path, u64)>,
 ) -> Result<()> {
     for attempt in 0..3 {
         let token = c.token().await?;
-        let mut form = reqwest::multipart::Form::new()
-            .text("resources", Value::Array(matched.to_vec()).to_string());
+        let resources = serde_json::to_string(matched)
+            .map_err(|e| CliError::Other(format!("cannot encode the resources: {e}")))?;
+        let mut form = reqwest::multipart::Form::new().text("resources", resources);
         if let Some((path, size)) = zip {
             let file =
                 tokio::fs::File::open(path).await.map_err(|e| CliError::Other(e.to_string()))?;
@@ -321,42 +321,6 @@ async fn upload(
     Err(CliError::Failed(
         "the upload failed three times; check your connection and try again".into(),
     ))
-}
-
-/// Create a build for `pkg`, stream its staging output, and return the droplet guid.
-pub async fn stage(c: &mut Client, app: &Value, pkg: &str) -> Result<String> {
-    let name = app["name"].as_str().unwrap_or("").to_owned();
-    println!("Staging app and tracing logs...");
-    let since = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 - 1_000_000_000;
-    let build = c.post("/v3/builds", json!({"package": {"guid": pkg}})).await?;
-    let build = guid(&build);
-    let mut tail = crate::logs::Tail::new(&guid(app), since, Some("STG"));
-    loop {
-        tail.print_new(c).await;
-        let b = c.get(&format!("/v3/builds/{build}")).await?;
-        match b["state"].as_str() {
-            Some("STAGED") => {
-                tail.print_new(c).await;
-                return b["droplet"]["guid"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| CliError::Other("the build has no droplet".into()));
-            }
-            Some("FAILED") => {
-                tail.print_new(c).await;
-                let err = b["error"].as_str().unwrap_or("staging failed");
-                let msg = if err.starts_with("NoAppDetectedError") {
-                    format!("{err}\nTIP: Buildpacks are detected when 'paas push' runs in the app's folder; check 'paas buildpacks', or name one with -b.")
-                } else {
-                    err.to_owned()
-                };
-                return Err(CliError::Failed(format!(
-                    "{msg}\nTIP: use 'paas logs {name} --recent' for more information"
-                )));
-            }
-            _ => tokio::time::sleep(c.poll.min(std::time::Duration::from_millis(500))).await,
-        }
-    }
 }
 
 #[cfg(test)]

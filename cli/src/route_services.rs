@@ -2,17 +2,18 @@
 //! CLI v8 has them. A route (domain, `--hostname`, `--path`) bound to a user-provided service
 //! instance with a route service URL has its requests sent through that URL by the router.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
+use wire::v3::service_binding::{RouteBindingCreate, RouteBindingRelationships};
+use wire::v3::{Page, Route, RouteBinding, ToOne};
 
-use crate::apps::guid;
-use crate::client::{query, Client, Result};
+use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
-use crate::output::bold;
-use crate::routes::{find_route, url};
+use crate::lookup::route_url as url;
+use crate::output::{bold, confirm};
 
 /// The route, or a not-found error that says how to find or make it.
-async fn route(c: &mut Client, domain: &str, host: &str, path: &str) -> Result<Value> {
-    find_route(c, domain, host, path).await?.ok_or_else(|| {
+async fn route(c: &mut Client, domain: &str, host: &str, path: &str) -> Result<Route> {
+    c.route(domain, host, path).await?.ok_or_else(|| {
         let shown_path = if path.is_empty() { "/" } else { path };
         CliError::NotFound(format!(
             "Route with host '{host}', domain '{domain}', and path '{shown_path}' not found. See 'paas routes', or create it with 'paas create-route'."
@@ -21,10 +22,10 @@ async fn route(c: &mut Client, domain: &str, host: &str, path: &str) -> Result<V
 }
 
 /// `-c` as cf takes it: a JSON object, or a file holding one.
-fn parameters(c: &str) -> Result<Value> {
+fn parameters(c: &str) -> Result<Map<String, Value>> {
     let text = std::fs::read_to_string(c).unwrap_or_else(|_| c.to_owned());
     match serde_json::from_str::<Value>(&text) {
-        Ok(v) if v.is_object() => Ok(v),
+        Ok(Value::Object(v)) => Ok(v),
         _ => Err(CliError::Usage(format!(
             "-c takes parameters as a JSON object or a file holding one, e.g. -c '{{\"key\":\"value\"}}' (got '{c}')"
         ))),
@@ -41,17 +42,17 @@ pub struct RouteServiceArgs {
 pub async fn bind(c: &mut Client, a: &RouteServiceArgs, params: Option<&str>) -> Result<()> {
     let u = url(&a.hostname, &a.domain, &a.path);
     let params = params.map(parameters).transpose()?;
-    let si = crate::services::require(c, &a.service).await?;
+    let si = c.require_service_instance(&a.service).await?;
     let r = route(c, &a.domain, &a.hostname, &a.path).await?;
     println!("Binding route {} to service instance {} ...", bold(&u), bold(&a.service));
-    let mut body = json!({"relationships": {
-        "route": {"data": {"guid": guid(&r)}},
-        "service_instance": {"data": {"guid": guid(&si)}},
-    }});
-    if let Some(p) = params {
-        body["parameters"] = p;
-    }
-    match c.post("/v3/service_route_bindings", body).await {
+    let body = RouteBindingCreate {
+        relationships: RouteBindingRelationships {
+            service_instance: ToOne::of(&si.guid),
+            route: ToOne::of(&r.guid),
+        },
+        parameters: params,
+    };
+    match c.post::<Ignored>("/v3/service_route_bindings", &body).await {
         Ok(_) => {}
         Err(CliError::Api { title, .. })
             if title == "CF-ServiceInstanceAlreadyBoundToSameRoute" =>
@@ -76,21 +77,21 @@ pub async fn bind(c: &mut Client, a: &RouteServiceArgs, params: Option<&str>) ->
 pub async fn unbind(c: &mut Client, a: &RouteServiceArgs, force: bool) -> Result<()> {
     let u = url(&a.hostname, &a.domain, &a.path);
     let question = format!("Really unbind route {u} from service instance {}?", a.service);
-    if !force && !crate::apps::confirm(&question)? {
+    if !force && !confirm(&question)? {
         println!("Unbind cancelled");
         return Ok(());
     }
-    let si = crate::services::require(c, &a.service).await?;
+    let si = c.require_service_instance(&a.service).await?;
     let r = route(c, &a.domain, &a.hostname, &a.path).await?;
     println!("Unbinding route {} from service instance {} ...", bold(&u), bold(&a.service));
-    let bindings = c
+    let bindings: Vec<RouteBinding> = c
         .list(&format!(
             "/v3/service_route_bindings{}",
-            query(&[("route_guids", &guid(&r)), ("service_instance_guids", &guid(&si))])
+            query(&[("route_guids", &r.guid), ("service_instance_guids", &si.guid)])
         ))
         .await?;
     match bindings.first() {
-        Some(b) => c.delete(&format!("/v3/service_route_bindings/{}", guid(b))).await?,
+        Some(b) => c.delete(&format!("/v3/service_route_bindings/{}", b.guid)).await?,
         None => println!("Route {u} was not bound to service instance {}.", a.service),
     }
     println!("OK");
@@ -100,12 +101,12 @@ pub async fn unbind(c: &mut Client, a: &RouteServiceArgs, force: bool) -> Result
 /// The name of the service instance bound to each of `routes` (by route guid), for `routes`.
 pub async fn bound_instances(
     c: &mut Client,
-    routes: &[Value],
+    routes: &[Route],
 ) -> Result<std::collections::HashMap<String, String>> {
     let mut out = std::collections::HashMap::new();
-    let guids: Vec<String> = routes.iter().map(guid).collect();
+    let guids: Vec<&str> = routes.iter().map(|r| r.guid.as_str()).collect();
     for batch in guids.chunks(50) {
-        let page = c
+        let page: Page<RouteBinding> = c
             .get(&format!(
                 "/v3/service_route_bindings{}",
                 query(&[
@@ -115,16 +116,15 @@ pub async fn bound_instances(
                 ])
             ))
             .await?;
-        let included =
-            page["included"]["service_instances"].as_array().cloned().unwrap_or_default();
-        for b in page["resources"].as_array().cloned().unwrap_or_default() {
-            let si = b["relationships"]["service_instance"]["data"]["guid"].as_str();
+        let included = page.included.and_then(|i| i.service_instances).unwrap_or_default();
+        for b in page.resources {
+            let si = b.relationships.service_instance.guid();
             let name = included
                 .iter()
-                .find(|i| i["guid"].as_str() == si)
-                .and_then(|i| i["name"].as_str())
+                .find(|i| Some(i.guid.as_str()) == si)
+                .map(|i| i.name.as_str())
                 .unwrap_or_default();
-            if let Some(r) = b["relationships"]["route"]["data"]["guid"].as_str() {
+            if let Some(r) = b.relationships.route.guid() {
                 out.insert(r.to_owned(), name.to_owned());
             }
         }

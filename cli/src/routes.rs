@@ -1,71 +1,40 @@
 //! `routes` (with the route service bound to each), `create-route`, `map-route`,
 //! `unmap-route`, `delete-route`, `domains`, `create-private-domain`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::domain::{DomainCreate, DomainCreateRelationships};
+use wire::v3::route::{Destinations, NewDestination, RouteCreate, RouteRelationships};
+use wire::v3::{App, Domain, Guid, Route, ToOne};
 
-use crate::apps::guid;
-use crate::client::{query, Client, Result};
+use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
-use crate::output::{bold, print_json, table};
-
-async fn domain(c: &mut Client, name: &str) -> Result<Value> {
-    c.list(&format!("/v3/domains{}", query(&[("names", name)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            CliError::NotFound(format!("Domain '{name}' not found. See 'paas domains'."))
-        })
-}
-
-pub async fn find_route(
-    c: &mut Client,
-    domain_name: &str,
-    host: &str,
-    path: &str,
-) -> Result<Option<Value>> {
-    let d = domain(c, domain_name).await?;
-    let list = c
-        .list(&format!(
-            "/v3/routes{}",
-            query(&[("domain_guids", &guid(&d)), ("hosts", host), ("paths", path)])
-        ))
-        .await?;
-    Ok(list.into_iter().next())
-}
-
-pub fn url(host: &str, domain: &str, path: &str) -> String {
-    if host.is_empty() {
-        format!("{domain}{path}")
-    } else {
-        format!("{host}.{domain}{path}")
-    }
-}
+use crate::lookup::route_url as url;
+use crate::output::{bold, confirm, print_json, table};
 
 pub async fn routes(c: &mut Client, json_out: bool) -> Result<()> {
     let space = c.cfg.require_space()?.clone();
-    let list = c.list(&format!("/v3/routes{}", query(&[("space_guids", &space.guid)]))).await?;
+    let path = format!("/v3/routes{}", query(&[("space_guids", &space.guid)]));
     if json_out {
+        let list: Vec<Value> = c.list(&path).await?;
         print_json(&Value::Array(list));
         return Ok(());
     }
+    let list: Vec<Route> = c.list(&path).await?;
     println!("Getting routes in space {} ...\n", space.name);
     let services = crate::route_services::bound_instances(c, &list).await?;
     let mut rows = Vec::new();
     for r in &list {
         let mut apps = Vec::new();
-        for d in r["destinations"].as_array().cloned().unwrap_or_default() {
-            if let Some(g) = d["app"]["guid"].as_str() {
-                if let Ok(a) = c.get(&format!("/v3/apps/{g}")).await {
-                    apps.push(a["name"].as_str().unwrap_or("").to_owned());
-                }
+        for d in &r.destinations {
+            if let Ok(a) = c.get::<App>(&format!("/v3/apps/{}", d.app.guid)).await {
+                apps.push(a.name);
             }
         }
         rows.push(vec![
             space.name.clone(),
-            r["url"].as_str().unwrap_or("").to_owned(),
+            r.url.clone(),
             apps.join(", "),
-            services.get(&guid(r)).cloned().unwrap_or_default(),
+            services.get(&r.guid).cloned().unwrap_or_default(),
         ]);
     }
     if rows.is_empty() {
@@ -81,19 +50,26 @@ pub async fn create_route(
     domain_name: &str,
     host: &str,
     path: &str,
-) -> Result<Value> {
+) -> Result<Route> {
     let space = c.cfg.require_space()?.clone();
-    let d = domain(c, domain_name).await?;
+    let d = c.domain(domain_name).await?;
     println!("Creating route {} ...", bold(&url(host, domain_name, path)));
-    let body = json!({"host": host, "path": path, "relationships": {"space": {"data": {"guid": space.guid}}, "domain": {"data": {"guid": guid(&d)}}}});
-    match c.post("/v3/routes", body).await {
+    let body = RouteCreate {
+        host: host.to_owned(),
+        path: path.to_owned(),
+        relationships: RouteRelationships {
+            space: ToOne::of(&space.guid),
+            domain: ToOne::of(&d.guid),
+        },
+    };
+    match c.post("/v3/routes", &body).await {
         Ok(r) => {
             println!("OK");
             Ok(r)
         }
         Err(CliError::Api { detail, .. }) if detail.contains("already exists") => {
             println!("Route {} already exists.\nOK", url(host, domain_name, path));
-            find_route(c, domain_name, host, path).await?.ok_or(CliError::Failed(detail))
+            c.route(domain_name, host, path).await?.ok_or(CliError::Failed(detail))
         }
         Err(e) => Err(e),
     }
@@ -107,21 +83,19 @@ pub async fn map_route(
     path: &str,
     protocol: Option<&str>,
 ) -> Result<()> {
-    let a = crate::apps::find(c, app).await?;
-    let r = match find_route(c, domain_name, host, path).await? {
+    let a = c.app(app).await?;
+    let r = match c.route(domain_name, host, path).await? {
         Some(r) => r,
         None => create_route(c, domain_name, host, path).await?,
     };
     println!("Mapping route {} to app {} ...", bold(&url(host, domain_name, path)), bold(app));
-    let mut destination = json!({"app": {"guid": guid(&a)}});
-    if let Some(p) = protocol {
-        destination["protocol"] = json!(p);
-    }
-    c.post(
-        &format!("/v3/routes/{}/destinations", guid(&r)),
-        json!({"destinations": [destination]}),
-    )
-    .await?;
+    let destination = NewDestination {
+        app: Guid::new(a.guid),
+        protocol: protocol.map(str::to_owned),
+        ..Default::default()
+    };
+    let body = Destinations { destinations: vec![destination] };
+    let _: Ignored = c.post(&format!("/v3/routes/{}/destinations", r.guid), &body).await?;
     println!("OK");
     Ok(())
 }
@@ -133,15 +107,13 @@ pub async fn unmap_route(
     host: &str,
     path: &str,
 ) -> Result<()> {
-    let a = crate::apps::find(c, app).await?;
-    let r = find_route(c, domain_name, host, path).await?.ok_or_else(|| {
+    let a = c.app(app).await?;
+    let r = c.route(domain_name, host, path).await?.ok_or_else(|| {
         CliError::NotFound(format!("Route {} not found.", url(host, domain_name, path)))
     })?;
     println!("Removing route {} from app {} ...", bold(&url(host, domain_name, path)), bold(app));
-    for d in r["destinations"].as_array().cloned().unwrap_or_default() {
-        if d["app"]["guid"].as_str() == Some(guid(&a).as_str()) {
-            c.delete(&format!("/v3/routes/{}/destinations/{}", guid(&r), guid(&d))).await?;
-        }
+    for d in r.destinations.iter().filter(|d| d.app.guid == a.guid) {
+        c.delete(&format!("/v3/routes/{}/destinations/{}", r.guid, d.guid)).await?;
     }
     println!("OK");
     Ok(())
@@ -155,13 +127,13 @@ pub async fn delete_route(
     force: bool,
 ) -> Result<()> {
     let u = url(host, domain_name, path);
-    if !force && !crate::apps::confirm(&format!("Really delete the route {u}?"))? {
+    if !force && !confirm(&format!("Really delete the route {u}?"))? {
         println!("Delete cancelled");
         return Ok(());
     }
     println!("Deleting route {} ...", bold(&u));
-    match find_route(c, domain_name, host, path).await? {
-        Some(r) => c.delete(&format!("/v3/routes/{}", guid(&r))).await?,
+    match c.route(domain_name, host, path).await? {
+        Some(r) => c.delete(&format!("/v3/routes/{}", r.guid)).await?,
         None => println!("Unable to delete. Route {u} does not exist."),
     }
     println!("OK");
@@ -170,20 +142,21 @@ pub async fn delete_route(
 
 pub async fn domains(c: &mut Client, json_out: bool) -> Result<()> {
     let org = c.cfg.require_org()?.clone();
-    let list = c.list(&format!("/v3/organizations/{}/domains", org.guid)).await?;
+    let path = format!("/v3/organizations/{}/domains", org.guid);
     if json_out {
+        let list: Vec<Value> = c.list(&path).await?;
         print_json(&Value::Array(list));
         return Ok(());
     }
+    let list: Vec<Domain> = c.list(&path).await?;
     println!("Getting domains in org {} ...\n", org.name);
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|d| {
-            let shared = d["relationships"]["organization"]["data"].is_null();
             vec![
-                d["name"].as_str().unwrap_or("").to_owned(),
-                if shared { "shared".into() } else { "private".into() },
-                if d["internal"] == true { "true".into() } else { String::new() },
+                d.name.clone(),
+                if d.is_shared() { "shared".into() } else { "private".into() },
+                if d.internal { "true".into() } else { String::new() },
             ]
         })
         .collect();
@@ -192,13 +165,14 @@ pub async fn domains(c: &mut Client, json_out: bool) -> Result<()> {
 }
 
 pub async fn create_private_domain(c: &mut Client, org: &str, name: &str) -> Result<()> {
-    let o = crate::admin::org(c, org).await?;
+    let o = c.org(org).await?;
     println!("Creating private domain {} for org {} ...", bold(name), bold(org));
-    c.post(
-        "/v3/domains",
-        json!({"name": name, "relationships": {"organization": {"data": {"guid": guid(&o)}}}}),
-    )
-    .await?;
+    let body = DomainCreate {
+        name: name.to_owned(),
+        internal: None,
+        relationships: DomainCreateRelationships { organization: ToOne::of(&o.guid) },
+    };
+    let _: Ignored = c.post("/v3/domains", &body).await?;
     println!("OK");
     Ok(())
 }

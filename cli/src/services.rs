@@ -2,40 +2,24 @@
 //! `update-user-provided-service` (`uups`), `delete-service`, `bind-service`,
 //! `unbind-service`.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
+use wire::v3::service_binding::{CredentialBindingCreate, CredentialBindingRelationships};
+use wire::v3::service_instance::{ServiceInstanceRelationships, UserProvidedChange};
+use wire::v3::{CredentialBinding, Page, ServiceInstance, ToOne};
 
-use crate::apps::guid;
-use crate::client::{query, Client, Result};
+use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
-use crate::output::{bold, print_json, table};
-
-/// The service instance of this name in the targeted space.
-async fn find(c: &mut Client, name: &str) -> Result<Option<Value>> {
-    let space = c.cfg.require_space()?.guid.clone();
-    let list = c
-        .list(&format!(
-            "/v3/service_instances{}",
-            query(&[("names", name), ("space_guids", &space)])
-        ))
-        .await?;
-    Ok(list.into_iter().next())
-}
-
-pub async fn require(c: &mut Client, name: &str) -> Result<Value> {
-    find(c, name).await?.ok_or_else(|| {
-        CliError::NotFound(format!("Service instance '{name}' not found. See 'paas services'."))
-    })
-}
+use crate::output::{bold, confirm, print_json, table};
 
 /// `-p` as CF takes it: a JSON object, a file holding one, or a comma-separated list of
 /// field names (prompting is not offered: give the values as JSON).
-fn credentials(p: &str) -> Result<Value> {
+fn credentials(p: &str) -> Result<Map<String, Value>> {
     let text = match std::fs::read_to_string(p) {
         Ok(t) => t,
         Err(_) => p.to_owned(),
     };
     match serde_json::from_str::<Value>(&text) {
-        Ok(v) if v.is_object() => Ok(v),
+        Ok(Value::Object(v)) => Ok(v),
         _ => Err(CliError::Usage(format!(
             "-p takes credentials as a JSON object or a file holding one, e.g. -p '{{\"uri\":\"postgres://...\"}}' (got '{p}')"
         ))),
@@ -54,43 +38,41 @@ pub struct UpsArgs {
     pub tags: Option<String>,
 }
 
-fn body(a: &UpsArgs) -> Result<Value> {
-    let mut b = json!({});
-    if let Some(p) = &a.credentials {
-        b["credentials"] = credentials(p)?;
-    }
-    if let Some(l) = &a.syslog_drain_url {
-        b["syslog_drain_url"] = json!(l);
-    }
-    if let Some(r) = &a.route_service_url {
-        b["route_service_url"] = json!(r);
-    }
-    if let Some(t) = &a.tags {
-        b["tags"] = json!(tags(t));
-    }
-    Ok(b)
+fn body(a: &UpsArgs) -> Result<UserProvidedChange> {
+    Ok(UserProvidedChange {
+        credentials: a.credentials.as_deref().map(credentials).transpose()?,
+        syslog_drain_url: a.syslog_drain_url.clone(),
+        route_service_url: a.route_service_url.clone(),
+        tags: a.tags.as_deref().map(tags),
+        ..Default::default()
+    })
 }
 
 pub async fn create(c: &mut Client, a: UpsArgs) -> Result<()> {
     let space = c.cfg.require_space()?.clone();
-    let mut b = body(&a)?;
-    b["type"] = json!("user-provided");
-    b["name"] = json!(a.name);
-    b["relationships"] = json!({"space": {"data": {"guid": space.guid}}});
+    let b = UserProvidedChange {
+        kind: Some("user-provided".into()),
+        name: Some(a.name.clone()),
+        relationships: Some(ServiceInstanceRelationships {
+            space: ToOne::of(&space.guid),
+            service_plan: None,
+        }),
+        ..body(&a)?
+    };
     println!("Creating user provided service {} in space {} ...", bold(&a.name), bold(&space.name));
-    c.post("/v3/service_instances", b).await?;
+    let _: Ignored = c.post("/v3/service_instances", &b).await?;
     println!("OK");
     Ok(())
 }
 
 pub async fn update(c: &mut Client, a: UpsArgs) -> Result<()> {
-    let si = require(c, &a.name).await?;
+    let si = c.require_service_instance(&a.name).await?;
     let b = body(&a)?;
-    if b.as_object().is_some_and(serde_json::Map::is_empty) {
+    if b.is_empty() {
         return Err(CliError::Usage("nothing to update: give -p, -l, -r or -t".into()));
     }
     println!("Updating user provided service {} ...", bold(&a.name));
-    c.patch(&format!("/v3/service_instances/{}", guid(&si)), b).await?;
+    let _: Ignored = c.patch(&format!("/v3/service_instances/{}", si.guid), &b).await?;
     println!("OK");
     if a.credentials.is_some() {
         println!(
@@ -101,13 +83,13 @@ pub async fn update(c: &mut Client, a: UpsArgs) -> Result<()> {
 }
 
 pub async fn delete(c: &mut Client, name: &str, force: bool) -> Result<()> {
-    if !force && !crate::apps::confirm(&format!("Really delete the service {name}?"))? {
+    if !force && !confirm(&format!("Really delete the service {name}?"))? {
         println!("Delete cancelled");
         return Ok(());
     }
     println!("Deleting service {} ...", bold(name));
-    match find(c, name).await? {
-        Some(si) => c.delete(&format!("/v3/service_instances/{}", guid(&si))).await?,
+    match c.service_instance(name).await? {
+        Some(si) => c.delete(&format!("/v3/service_instances/{}", si.guid)).await?,
         None => println!("Service {name} does not exist."),
     }
     println!("OK");
@@ -116,23 +98,23 @@ pub async fn delete(c: &mut Client, name: &str, force: bool) -> Result<()> {
 
 pub async fn services(c: &mut Client, json_out: bool) -> Result<()> {
     let space = c.cfg.require_space()?.clone();
-    let list = c
-        .list(&format!(
-            "/v3/service_instances{}",
-            query(&[("space_guids", &space.guid), ("order_by", "name")])
-        ))
-        .await?;
+    let path = format!(
+        "/v3/service_instances{}",
+        query(&[("space_guids", &space.guid), ("order_by", "name")])
+    );
     if json_out {
+        let list: Vec<Value> = c.list(&path).await?;
         print_json(&Value::Array(list));
         return Ok(());
     }
+    let list: Vec<ServiceInstance> = c.list(&path).await?;
     println!("Getting service instances in space {} ...\n", space.name);
     // One request for every binding of the space, with the bound apps included.
     let (bindings, apps) = if list.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        let guids: Vec<String> = list.iter().map(guid).collect();
-        let page = c
+        let guids: Vec<&str> = list.iter().map(|si| si.guid.as_str()).collect();
+        let page: Page<CredentialBinding> = c
             .get(&format!(
                 "/v3/service_credential_bindings{}",
                 query(&[
@@ -142,29 +124,25 @@ pub async fn services(c: &mut Client, json_out: bool) -> Result<()> {
                 ])
             ))
             .await?;
-        let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
-        (arr(&page["resources"]), arr(&page["included"]["apps"]))
+        let apps = page.included.and_then(|i| i.apps).unwrap_or_default();
+        (page.resources, apps)
     };
     let app_name = |g: &str| {
-        apps.iter()
-            .find(|a| a["guid"] == g)
-            .and_then(|a| a["name"].as_str())
-            .unwrap_or(g)
-            .to_owned()
+        apps.iter().find(|a| a.guid == g).map(|a| a.name.as_str()).unwrap_or(g).to_owned()
     };
     let mut rows = Vec::new();
     for si in &list {
         let bound: Vec<String> = bindings
             .iter()
-            .filter(|b| b["relationships"]["service_instance"]["data"]["guid"] == guid(si).as_str())
-            .filter_map(|b| b["relationships"]["app"]["data"]["guid"].as_str())
+            .filter(|b| b.relationships.service_instance.guid() == Some(si.guid.as_str()))
+            .filter_map(|b| b.relationships.app.as_ref().and_then(ToOne::guid))
             .map(app_name)
             .collect();
         rows.push(vec![
-            si["name"].as_str().unwrap_or("").to_owned(),
+            si.name.clone(),
             "user-provided".into(),
             bound.join(", "),
-            si["syslog_drain_url"].as_str().unwrap_or("").to_owned(),
+            si.syslog_drain_url.clone().unwrap_or_default(),
         ]);
     }
     if rows.is_empty() {
@@ -181,17 +159,18 @@ pub async fn bind(
     service: &str,
     binding_name: Option<&str>,
 ) -> Result<()> {
-    let a = crate::apps::find(c, app).await?;
-    let si = require(c, service).await?;
+    let a = c.app(app).await?;
+    let si = c.require_service_instance(service).await?;
     println!("Binding service instance {} to app {} ...", bold(service), bold(app));
-    let mut b = json!({"type": "app", "relationships": {
-        "app": {"data": {"guid": guid(&a)}},
-        "service_instance": {"data": {"guid": guid(&si)}},
-    }});
-    if let Some(n) = binding_name {
-        b["name"] = json!(n);
-    }
-    match c.post("/v3/service_credential_bindings", b).await {
+    let b = CredentialBindingCreate {
+        kind: "app".into(),
+        name: binding_name.map(str::to_owned),
+        relationships: CredentialBindingRelationships {
+            app: Some(ToOne::of(&a.guid)),
+            service_instance: ToOne::of(&si.guid),
+        },
+    };
+    match c.post::<Ignored>("/v3/service_credential_bindings", &b).await {
         Ok(_) => {}
         Err(CliError::Api { detail, .. }) if detail.contains("already bound") => {
             println!("App {app} is already bound to service instance {service}.");
@@ -204,17 +183,17 @@ pub async fn bind(
 }
 
 pub async fn unbind(c: &mut Client, app: &str, service: &str) -> Result<()> {
-    let a = crate::apps::find(c, app).await?;
-    let si = require(c, service).await?;
+    let a = c.app(app).await?;
+    let si = c.require_service_instance(service).await?;
     println!("Unbinding app {} from service {} ...", bold(app), bold(service));
-    let list = c
+    let list: Vec<CredentialBinding> = c
         .list(&format!(
             "/v3/service_credential_bindings{}",
-            query(&[("app_guids", &guid(&a)), ("service_instance_guids", &guid(&si))])
+            query(&[("app_guids", &a.guid), ("service_instance_guids", &si.guid)])
         ))
         .await?;
     match list.first() {
-        Some(b) => c.delete(&format!("/v3/service_credential_bindings/{}", guid(b))).await?,
+        Some(b) => c.delete(&format!("/v3/service_credential_bindings/{}", b.guid)).await?,
         None => println!("Binding between {service} and {app} did not exist"),
     }
     println!("OK");

@@ -1,11 +1,13 @@
 //! `paas api`, `login`, `logout`, `target`.
 
 use serde_json::Value;
+use wire::v3::{Organization, Space};
 
 use crate::client::{self, query, Client, Result};
 use crate::config::{Config, Named};
 use crate::error::CliError;
 use crate::output::{bold, pairs};
+use crate::token::{Grant, GrantError};
 
 /// Read the root document of `url` into the config.
 pub async fn set_api(cfg: &mut Config, url: &str) -> Result<()> {
@@ -97,8 +99,8 @@ pub async fn password_grant(cfg: &mut Config, user: &str, password: &str) -> Res
         .send()
         .await?;
     if res.status() == reqwest::StatusCode::UNAUTHORIZED {
-        let v: Value = res.json().await.unwrap_or(Value::Null);
-        let d = v["error_description"].as_str().unwrap_or("Bad credentials");
+        let e: GrantError = res.json().await.unwrap_or_default();
+        let d = e.error_description.as_deref().unwrap_or("Bad credentials");
         let msg = if d == "Bad credentials" {
             "Credentials were rejected, please try again.".to_owned()
         } else {
@@ -109,9 +111,9 @@ pub async fn password_grant(cfg: &mut Config, user: &str, password: &str) -> Res
     if !res.status().is_success() {
         return Err(client::api_error(res).await);
     }
-    let v: Value = res.json().await?;
-    cfg.access_token = v["access_token"].as_str().unwrap_or_default().to_owned();
-    cfg.refresh_token = v["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let grant: Grant = res.json().await?;
+    cfg.access_token = grant.access_token;
+    cfg.refresh_token = grant.refresh_token.unwrap_or_default();
     Ok(())
 }
 
@@ -164,7 +166,7 @@ pub async fn login(a: LoginArgs) -> Result<()> {
 
 /// Target the named org/space, or the only one there is.
 async fn choose_target(c: &mut Client, org: Option<&str>, space: Option<&str>) -> Result<()> {
-    let orgs = match org {
+    let orgs: Vec<Organization> = match org {
         Some(o) => c.list(&format!("/v3/organizations{}", query(&[("names", o)]))).await?,
         None => c.list("/v3/organizations?order_by=name").await?,
     };
@@ -175,9 +177,9 @@ async fn choose_target(c: &mut Client, org: Option<&str>, space: Option<&str>) -
         _ => None,
     };
     let Some(o) = chosen else { return Ok(()) };
-    c.cfg.org = Some(named(o));
-    let org_guid = o["guid"].as_str().unwrap_or_default().to_owned();
-    let spaces = match space {
+    c.cfg.org = Some(Named { guid: o.guid.clone(), name: o.name.clone() });
+    let org_guid = o.guid.clone();
+    let spaces: Vec<Space> = match space {
         Some(s) => {
             c.list(&format!(
                 "/v3/spaces{}",
@@ -200,17 +202,12 @@ async fn choose_target(c: &mut Client, org: Option<&str>, space: Option<&str>) -
                 c.cfg.org.as_ref().map(|o| o.name.as_str()).unwrap_or("")
             )))
         }
-        (Some(_), _) | (None, 1) => c.cfg.space = Some(named(&spaces[0])),
+        (Some(_), _) | (None, 1) => {
+            c.cfg.space = Some(Named { guid: spaces[0].guid.clone(), name: spaces[0].name.clone() })
+        }
         _ => c.cfg.space = None,
     }
     Ok(())
-}
-
-pub fn named(v: &Value) -> Named {
-    Named {
-        guid: v["guid"].as_str().unwrap_or_default().to_owned(),
-        name: v["name"].as_str().unwrap_or_default().to_owned(),
-    }
 }
 
 pub fn show_target(cfg: &Config) {

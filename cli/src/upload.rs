@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde_json::{json, Value};
+use wire::v3::resource::{Resource, ResourceChecksum};
 
 use crate::error::CliError;
 
@@ -78,9 +78,14 @@ pub struct AppFile {
 }
 
 impl AppFile {
-    pub fn resource(&self) -> Value {
-        json!({"path": self.rel.to_string_lossy(), "mode": format!("{:o}", self.mode & 0o777),
-               "checksum": {"value": self.sha1}, "size_in_bytes": self.size})
+    /// The file as resource matching names it.
+    pub fn resource(&self) -> Resource {
+        Resource {
+            path: self.rel.to_string_lossy().into_owned(),
+            mode: format!("{:o}", self.mode & 0o777),
+            checksum: ResourceChecksum { value: self.sha1.clone() },
+            size_in_bytes: self.size,
+        }
     }
 }
 
@@ -197,7 +202,7 @@ mod tests {
         assert_eq!(names, ["app.py", "lib/x.py"]);
         use sha1::Digest as _;
         assert_eq!(files[0].sha1, hex::encode(sha1::Sha1::digest(b"print(1)\n")));
-        assert_eq!(files[0].resource()["mode"], "755");
+        assert_eq!(files[0].resource().mode, "755");
         let out = d.path().join("out.zip");
         zip(d.path(), &[&files[1]], &out).expect("zip");
         let extracted = tempfile::tempdir().expect("tmp");

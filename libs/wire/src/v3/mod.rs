@@ -1,0 +1,115 @@
+//! Cloud Controller v3 resources as the public API renders them (contracts/ccapi.md §4): one
+//! module per resource, with the request bodies clients send, the closed sets of states as
+//! enums and, for resources with a life (app, package, build, droplet, job), the allowed state
+//! changes as one table each.
+//!
+//! Serialization gives CC's JSON: same field names and nesting, `null` where CC writes `null`,
+//! absent where CC leaves a field out, timestamps as `YYYY-MM-DDThh:mm:ssZ` strings.
+//! Deserialization is lenient where CC may omit a field (`#[serde(default)]`), so clients read
+//! real CC answers as well as ours.
+
+/// A closed set of CC states: the enum, its CC spelling (`as_str`, `Display`) and `ALL`.
+macro_rules! states {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every state, in CC's documented order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            /// The state as CC writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+pub mod app;
+pub mod build;
+pub mod common;
+pub mod domain;
+pub mod droplet;
+pub mod error;
+pub mod event;
+pub mod job;
+pub mod org;
+pub mod package;
+pub mod process;
+pub mod quota;
+pub mod resource;
+pub mod role;
+pub mod route;
+pub mod service_binding;
+pub mod service_instance;
+pub mod space;
+pub mod stack;
+
+pub use app::{App, AppState};
+pub use build::{Build, BuildState};
+pub use common::{
+    timestamp, Guid, Included, Lifecycle, LifecycleData, Link, Links, Metadata, Page, Pagination,
+    ToMany, ToOne,
+};
+pub use domain::Domain;
+pub use droplet::{Droplet, DropletState};
+pub use error::{ErrorEntry, Errors};
+pub use job::{Job, JobState};
+pub use org::Organization;
+pub use package::{Package, PackageState};
+pub use process::{InstanceState, Process, ProcessStats};
+pub use role::{Role, User};
+pub use route::{Destination, Route};
+pub use service_binding::{CredentialBinding, RouteBinding};
+pub use service_instance::ServiceInstance;
+pub use space::Space;
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+    use serde_json::Value;
+
+    /// Parse `json` as `T`, serialize it back, and require the same JSON value.
+    pub fn round_trip<T: Serialize + DeserializeOwned>(json: &str) -> T {
+        let want: Value = serde_json::from_str(json).expect("example is JSON");
+        let typed: T = serde_json::from_value(want.clone()).expect("example parses");
+        let back = serde_json::to_value(&typed).expect("serializes");
+        assert_eq!(back, want, "round trip changed the JSON");
+        typed
+    }
+
+    /// Require `allows` to answer the table for the listed pairs and `false` for every other.
+    pub fn check_table<S: Copy + PartialEq + std::fmt::Debug>(
+        all: &[S],
+        allowed: &[(S, S)],
+        allows: fn(S, S) -> bool,
+    ) {
+        for &from in all {
+            for &to in all {
+                let want = allowed.contains(&(from, to));
+                assert_eq!(allows(from, to), want, "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    /// Require `as_str` to be the serde spelling of every state.
+    pub fn check_spelling<S: Serialize + Copy + std::fmt::Display>(all: &[S]) {
+        for s in all {
+            assert_eq!(serde_json::to_value(s).expect("state"), Value::from(s.to_string()));
+        }
+    }
+}

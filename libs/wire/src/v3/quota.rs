@@ -1,0 +1,106 @@
+//! Organization quotas (CC's `organization_quota` resource); `null` limits are unlimited.
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{Links, ToMany};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationQuota {
+    pub guid: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    pub name: String,
+    #[serde(default)]
+    pub apps: AppLimits,
+    #[serde(default)]
+    pub services: ServiceLimits,
+    #[serde(default)]
+    pub routes: RouteLimits,
+    #[serde(default)]
+    pub domains: DomainLimits,
+    #[serde(default)]
+    pub relationships: QuotaRelationships,
+    #[serde(default)]
+    pub links: Links,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppLimits {
+    pub total_memory_in_mb: Option<i64>,
+    pub per_process_memory_in_mb: Option<i64>,
+    pub total_instances: Option<i64>,
+    pub per_app_tasks: Option<i64>,
+    pub log_rate_limit_in_bytes_per_second: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceLimits {
+    pub paid_services_allowed: bool,
+    pub total_service_instances: Option<i64>,
+    pub total_service_keys: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RouteLimits {
+    pub total_routes: Option<i64>,
+    pub total_reserved_ports: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DomainLimits {
+    pub total_domains: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaRelationships {
+    #[serde(default)]
+    pub organizations: ToMany,
+}
+
+/// `POST /v3/organization_quotas` with the limits clients set (`null` = unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationQuotaCreate {
+    pub name: String,
+    pub apps: AppLimitsCreate,
+    pub routes: RouteLimitsCreate,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLimitsCreate {
+    pub total_memory_in_mb: Option<i64>,
+    pub per_process_memory_in_mb: Option<i64>,
+    pub total_instances: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteLimitsCreate {
+    pub total_routes: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v3::testing::round_trip;
+
+    #[test]
+    fn a_quota_survives_a_round_trip() {
+        let q: OrganizationQuota = round_trip(
+            r#"{"guid": "q-1", "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z",
+                "name": "small",
+                "apps": {"total_memory_in_mb": 512, "per_process_memory_in_mb": 256, "total_instances": null,
+                         "per_app_tasks": null, "log_rate_limit_in_bytes_per_second": null},
+                "services": {"paid_services_allowed": true, "total_service_instances": null, "total_service_keys": null},
+                "routes": {"total_routes": 10, "total_reserved_ports": null},
+                "domains": {"total_domains": null},
+                "relationships": {"organizations": {"data": []}},
+                "links": {"self": {"href": "https://api.example.com/v3/organization_quotas/q-1"}}}"#,
+        );
+        assert_eq!((q.apps.total_memory_in_mb, q.apps.total_instances), (Some(512), None));
+    }
+}
