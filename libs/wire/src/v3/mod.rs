@@ -28,6 +28,14 @@ macro_rules! states {
                     $(Self::$variant => $text,)+
                 }
             }
+
+            /// The state CC writes as `text`, if it is one.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -111,5 +119,25 @@ pub(crate) mod testing {
         for s in all {
             assert_eq!(serde_json::to_value(s).expect("state"), Value::from(s.to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_parses_back_from_its_spelling_and_nothing_else_does() {
+        for s in AppState::ALL {
+            assert_eq!(AppState::parse(s.as_str()), Some(*s));
+        }
+        for s in BuildState::ALL {
+            assert_eq!(BuildState::parse(s.as_str()), Some(*s));
+        }
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(AppState::parse("started"), None);
+        assert_eq!(PackageState::parse(""), None);
     }
 }

@@ -7,6 +7,8 @@ use std::future::Future;
 
 use serde_json::{json, Value};
 
+use wire::v3::JobState;
+
 use crate::error::{ApiError, ApiResult};
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
@@ -56,12 +58,13 @@ async fn start(s: &AppState, operation: &str, rtype: &str, rguid: &str) -> ApiRe
 /// Settle a job with the operation's outcome.
 async fn finish(s: &AppState, guid: &str, outcome: ApiResult<()>) {
     let (state, errors) = match &outcome {
-        Ok(()) => ("COMPLETE", json!([])),
+        Ok(()) => (JobState::Complete, json!([])),
         Err(e) => {
             e.log();
-            ("FAILED", Value::Array(e.entries()))
+            (JobState::Failed, Value::Array(e.entries()))
         }
     };
+    debug_assert!(wire::v3::job::allows(JobState::Processing, state));
     if let Err(e) = store::jobs::settle(&s.db.pool, guid, state, &errors, now_ms()).await {
         tracing::error!(error = %e, job = guid, "could not settle a job");
     }

@@ -200,14 +200,15 @@ async fn list(
         }
         let mut included = json!({});
         if inc.iter().any(|i| i == "space" || i == "space.organization") {
-            included["spaces"] = Value::Array(spaces.iter().map(|sp| sp.present(&s)).collect());
+            included["spaces"] =
+                Value::Array(spaces.iter().map(|sp| json!(sp.present(&s))).collect());
         }
         if inc.iter().any(|i| i == "space.organization") {
             let mut orgs = Vec::new();
             for sp in &spaces {
                 if let Some(o) = crate::store::orgs::find(&s.db.pool, &sp.org_guid).await? {
                     if !orgs.iter().any(|v: &Value| v["guid"] == o.guid.as_str()) {
-                        orgs.push(o.present(&s));
+                        orgs.push(json!(o.present(&s)));
                     }
                 }
             }

@@ -6,11 +6,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use wire::v3::{self, Link};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::http::util::{link, ts};
+use crate::http::util::{links, ts};
 use crate::store;
 use crate::AppState;
 
@@ -28,20 +28,22 @@ async fn show(
     State(s): State<AppState>,
     _c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Job>> {
     let job = store::jobs::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Job"))?;
-    let mut links = serde_json::Map::new();
-    links.insert("self".into(), link(format!("{}/jobs/{guid}", s.v3())));
+    let mut links = links([("self", Link::new(format!("{}/jobs/{guid}", s.v3())))]);
     if !job.resource_type.is_empty() {
         let name = job.resource_type.trim_end_matches('s').to_owned();
-        links.insert(name, link(format!("{}/{}/{}", s.v3(), job.resource_type, job.resource_guid)));
+        let href = format!("{}/{}/{}", s.v3(), job.resource_type, job.resource_guid);
+        links.insert(name, Link::new(href));
     }
-    Ok(Json(json!({
-        "guid": job.guid,
-        "created_at": ts(job.created_at), "updated_at": ts(job.updated_at),
-        "operation": job.operation,
-        "state": job.state,
-        "errors": job.errors, "warnings": job.warnings,
-        "links": links,
-    })))
+    Ok(Json(v3::Job {
+        guid: job.guid,
+        created_at: ts(job.created_at),
+        updated_at: ts(job.updated_at),
+        operation: job.operation,
+        state: job.state,
+        errors: job.errors,
+        warnings: job.warnings,
+        links,
+    }))
 }

@@ -2,19 +2,20 @@
 //! (org managers), delete as a job that removes every space, app and route inside.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::v3::org::OrganizationRelationships;
+use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::Caller;
 use crate::domain::events::{self, Actor, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{check_name, link, metadata, ts};
+use crate::http::util::{check_name, created, links, ts};
 use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
@@ -29,19 +30,23 @@ pub fn routes() -> Router<AppState> {
 use crate::store::orgs::Org;
 
 impl Org {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::Organization {
         let base = format!("{}/organizations/{}", s.v3(), self.guid);
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name, "suspended": self.suspended,
-            "relationships": {"quota": {"data": {"guid": self.quota_guid}}},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()), "domains": link(format!("{base}/domains")),
-                "default_domain": link(format!("{base}/domains/default")),
-                "quota": link(format!("{}/organization_quotas/{}", s.v3(), self.quota_guid)),
-            },
-        })
+        v3::Organization {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            suspended: self.suspended,
+            relationships: OrganizationRelationships { quota: ToOne::always(&self.quota_guid) },
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("domains", Link::new(format!("{base}/domains"))),
+                ("default_domain", Link::new(format!("{base}/domains/default"))),
+                ("quota", Link::new(format!("{}/organization_quotas/{}", s.v3(), self.quota_guid))),
+            ]),
+        }
     }
 }
 
@@ -90,14 +95,14 @@ async fn create(
         ..Default::default()
     };
     events::record(&s, "audit.organization.create", &Actor::of(&c), &t, json!({})).await;
-    Ok((StatusCode::CREATED, Json(org.present(&s))).into_response())
+    Ok(created(org.present(&s)))
 }
 
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Organization>>> {
     let q = ListQuery::parse(q.as_deref(), &["names", "guids", "label_selector"], &["name"])?;
     let mut sel = Select::from("organizations");
     crate::http::metadata::select(&mut sel, &q, "organizations.guid")?;
@@ -105,14 +110,14 @@ async fn list(
     sel.visible("guid", &c.visible_orgs().await?);
     let (total, orgs) = store::orgs::page(&s.db, &sel, &q.window()).await?;
     let items = orgs.iter().map(|o| o.present(&s)).collect();
-    Ok(Json(q.envelope(&format!("{}/organizations", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/organizations", s.v3()), total, items)))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Organization>> {
     Ok(Json(readable(&s, &c, &guid).await?.present(&s)))
 }
 
@@ -130,7 +135,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<UpdateOrg>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Organization>> {
     let mut org = readable(&s, &c, &guid).await?;
     if !c.org_manager(&org.guid).await? || (req.suspended.is_some() && !c.admin()) {
         return Err(ApiError::NotAuthorized);

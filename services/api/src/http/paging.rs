@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::{Link, Page, Pagination};
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::Window;
@@ -96,7 +97,7 @@ impl ListQuery {
         Window { page: self.page, per_page: self.per_page, order_by: self.order_by.clone() }
     }
 
-    fn href(&self, base: &str, page: i64) -> Value {
+    fn href(&self, base: &str, page: i64) -> Link {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         ser.append_pair("page", &page.to_string());
         ser.append_pair("per_page", &self.per_page.to_string());
@@ -105,22 +106,30 @@ impl ListQuery {
                 ser.append_pair(k, v);
             }
         }
-        json!({ "href": format!("{base}?{}", ser.finish()) })
+        Link::new(format!("{base}?{}", ser.finish()))
     }
 
-    /// The list envelope for one page of `total` results.
-    pub fn envelope(&self, base: &str, total: i64, resources: Vec<Value>) -> Value {
+    /// One page of `total` results: the list envelope with absolute links that repeat every
+    /// filter, `next` and `previous` null at the ends.
+    pub fn page<T>(&self, base: &str, total: i64, resources: Vec<T>) -> Page<T> {
         let pages = ((total + self.per_page - 1) / self.per_page).max(1);
-        let next = if self.page < pages { self.href(base, self.page + 1) } else { Value::Null };
-        let prev = if self.page > 1 { self.href(base, self.page - 1) } else { Value::Null };
-        json!({
-            "pagination": {
-                "total_results": total, "total_pages": pages,
-                "first": self.href(base, 1), "last": self.href(base, pages),
-                "next": next, "previous": prev,
+        Page {
+            pagination: Pagination {
+                total_results: total,
+                total_pages: pages,
+                first: self.href(base, 1),
+                last: self.href(base, pages),
+                next: (self.page < pages).then(|| self.href(base, self.page + 1)),
+                previous: (self.page > 1).then(|| self.href(base, self.page - 1)),
             },
-            "resources": resources,
-        })
+            resources,
+            included: None,
+        }
+    }
+
+    /// [`ListQuery::page`] as JSON, for lists not yet typed.
+    pub fn envelope(&self, base: &str, total: i64, resources: Vec<Value>) -> Value {
+        serde_json::to_value(self.page(base, total, resources)).unwrap_or(Value::Null)
     }
 }
 

@@ -2,19 +2,20 @@
 //! managers, seen by their members; deleting one is a job that removes its apps and routes.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::v3::space::SpaceRelationships;
+use wire::v3::{self, Included, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{check_name, link, link_method, metadata, rel_guid, to_one, ts};
+use crate::http::util::{check_name, created, links, rel_guid, ts};
 use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
@@ -28,20 +29,29 @@ pub fn routes() -> Router<AppState> {
 use crate::store::spaces::Space;
 
 impl Space {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::Space {
         let base = format!("{}/spaces/{}", s.v3(), self.guid);
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name, "suspended": false,
-            "relationships": {"organization": to_one(&self.org_guid), "quota": to_one(&self.quota_guid)},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "features": link(format!("{base}/features")),
-                "organization": link(format!("{}/organizations/{}", s.v3(), self.org_guid)),
-                "apply_manifest": link_method(format!("{base}/actions/apply_manifest"), "POST"),
+        v3::Space {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            suspended: false,
+            relationships: SpaceRelationships {
+                organization: ToOne::of(&self.org_guid),
+                quota: ToOne::of(&self.quota_guid),
             },
-        })
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("features", Link::new(format!("{base}/features"))),
+                ("organization", Link::new(format!("{}/organizations/{}", s.v3(), self.org_guid))),
+                (
+                    "apply_manifest",
+                    Link::with_method(format!("{base}/actions/apply_manifest"), "POST"),
+                ),
+            ]),
+        }
     }
 }
 
@@ -91,14 +101,14 @@ async fn create(
     store::spaces::insert(&s.db.pool, &space).await?;
     let t = space.target(&space.guid, "space", &space.name);
     events::record(&s, "audit.space.create", &Actor::of(&c), &t, json!({})).await;
-    Ok((StatusCode::CREATED, Json(space.present(&s))).into_response())
+    Ok(created(space.present(&s)))
 }
 
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Space>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["names", "guids", "organization_guids", "label_selector", "include"],
@@ -115,27 +125,28 @@ async fn list(
         sel.visible("guid", &c.visible_spaces().await?);
     }
     let (total, spaces) = store::spaces::page(&s.db, &sel, &q.window()).await?;
-    let items: Vec<Value> = spaces.iter().map(|sp| sp.present(&s)).collect();
-    let mut env = q.envelope(&format!("{}/spaces", s.v3()), total, items);
+    let items = spaces.iter().map(|sp| sp.present(&s)).collect();
+    let mut page = q.page(&format!("{}/spaces", s.v3()), total, items);
     if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "organization")) {
-        let mut orgs = Vec::new();
+        let mut orgs: Vec<v3::Organization> = Vec::new();
         for sp in &spaces {
+            if orgs.iter().any(|o| o.guid == sp.org_guid) {
+                continue;
+            }
             if let Some(o) = store::orgs::find(&s.db.pool, &sp.org_guid).await? {
-                if !orgs.iter().any(|v: &Value| v["guid"] == o.guid.as_str()) {
-                    orgs.push(o.present(&s));
-                }
+                orgs.push(o.present(&s));
             }
         }
-        env["included"] = json!({ "organizations": orgs });
+        page.included = Some(Included { organizations: Some(orgs), ..Included::default() });
     }
-    Ok(Json(env))
+    Ok(Json(page))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Space>> {
     Ok(Json(require(&s, &c, &guid, Need::Read).await?.present(&s)))
 }
 
@@ -152,7 +163,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<UpdateSpace>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Space>> {
     let mut space = require(&s, &c, &guid, Need::SpaceManager).await?;
     if let Some(n) = req.name {
         check_name(&n, "Space")?;

@@ -2,15 +2,24 @@
 //! relationships, empty metadata; and the name and relationship checks of request bodies.
 
 use serde_json::{json, Value};
+use wire::v3::{Link, Links};
 
 use crate::error::{ApiError, ApiResult};
 
 /// `YYYY-MM-DDThh:mm:ssZ`, second precision, as CC renders timestamps.
 pub fn ts(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&f).unwrap_or_default()
+    wire::v3::timestamp(ms)
+}
+
+/// A resource's `links` from `(name, link)` pairs.
+pub fn links<const N: usize>(items: [(&str, Link); N]) -> Links {
+    items.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `201 Created` with a resource.
+pub fn created<T: serde::Serialize>(resource: T) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (axum::http::StatusCode::CREATED, axum::Json(resource)).into_response()
 }
 
 pub fn link(url: String) -> Value {

@@ -3,17 +3,19 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
+use wire::v3::job::Warning;
+use wire::v3::{ErrorEntry, JobState};
 
-use super::{json_col, Exec};
+use super::{json_col, state_col, Exec};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
 pub struct Job {
     pub guid: String,
     pub operation: String,
-    pub state: String,
-    pub errors: Value,
-    pub warnings: Value,
+    pub state: JobState,
+    pub errors: Vec<ErrorEntry>,
+    pub warnings: Vec<Warning>,
     pub resource_type: String,
     pub resource_guid: String,
     pub created_at: i64,
@@ -25,7 +27,7 @@ impl Job {
         Ok(Self {
             guid: r.try_get("guid")?,
             operation: r.try_get("operation")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "jobs", "state", JobState::parse)?,
             errors: json_col(r, "jobs", "errors")?,
             warnings: json_col(r, "jobs", "warnings")?,
             resource_type: r.try_get("resource_type")?,
@@ -65,15 +67,18 @@ pub async fn insert<'e>(
     Ok(())
 }
 
+/// Move a PROCESSING job to `state` with `errors`.
 pub async fn settle<'e>(
     ex: impl Exec<'e>,
     guid: &str,
-    state: &str,
+    state: JobState,
     errors: &Value,
     now: i64,
 ) -> ApiResult<()> {
-    sqlx::query("UPDATE jobs SET state = $1, errors = $2, updated_at = $3 WHERE guid = $4")
-        .bind(state)
+    sqlx::query(
+        "UPDATE jobs SET state = $1, errors = $2, updated_at = $3 WHERE guid = $4 AND state = 'PROCESSING'",
+    )
+        .bind(state.as_str())
         .bind(errors.to_string())
         .bind(now)
         .bind(guid)

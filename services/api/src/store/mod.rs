@@ -92,6 +92,21 @@ pub fn json_col<T: DeserializeOwned>(r: &AnyRow, table: &'static str, col: &str)
     })
 }
 
+/// A state column decoded with `parse` (a `wire::v3` state's), or [`ApiError::Corrupt`].
+pub fn state_col<T>(
+    r: &AnyRow,
+    table: &'static str,
+    col: &str,
+    parse: fn(&str) -> Option<T>,
+) -> ApiResult<T> {
+    let raw: String = r.try_get(col)?;
+    parse(&raw).ok_or_else(|| ApiError::Corrupt {
+        table,
+        id: r.try_get::<String, _>("guid").unwrap_or_else(|_| "?".into()),
+        detail: format!("column {col}: unknown state '{raw}'"),
+    })
+}
+
 /// A value's JSON text for a JSON column.
 pub fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
