@@ -433,7 +433,7 @@ pub async fn set_quota(c: &mut Client, org_name: &str, quota: &str) -> Result<()
         .next()
         .ok_or_else(|| CliError::NotFound(format!("Quota '{quota}' not found.")))?;
     println!("Setting quota {} to org {} ...", bold(quota), bold(org_name));
-    let body = ToMany { data: vec![Guid::new(o.guid)] };
+    let body = ToMany { data: vec![Guid::new(o.guid)], ..ToMany::default() };
     let path = format!("/v3/organization_quotas/{}/relationships/organizations", q.guid);
     let _: Ignored = c.post(&path, &body).await?;
     println!("OK");

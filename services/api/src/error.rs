@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use wire::v3::{ErrorEntry, Errors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -79,13 +79,13 @@ impl ApiError {
     }
 
     /// The `errors[]` entries of this error (jobs carry the same objects).
-    pub fn entries(&self) -> Vec<serde_json::Value> {
+    pub fn entries(&self) -> Vec<ErrorEntry> {
         let (_, code, title) = self.parts();
+        let entry =
+            |detail: String| ErrorEntry { code: i64::from(code), title: title.to_owned(), detail };
         match self {
-            Self::UnprocessableMany(all) => {
-                all.iter().map(|d| json!({"code": code, "title": title, "detail": d})).collect()
-            }
-            _ => vec![json!({"code": code, "title": title, "detail": self.to_string()})],
+            Self::UnprocessableMany(all) => all.iter().cloned().map(entry).collect(),
+            _ => vec![entry(self.to_string())],
         }
     }
 
@@ -119,7 +119,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let (status, ..) = self.parts();
-        (status, Json(json!({ "errors": self.entries() }))).into_response()
+        (status, Json(Errors { errors: self.entries() })).into_response()
     }
 }
 
@@ -152,9 +152,9 @@ mod tests {
         let e = ApiError::NotFound("App");
         assert_eq!(e.status(), StatusCode::NOT_FOUND);
         let v = &e.entries()[0];
-        assert_eq!(v["code"], 10010);
-        assert_eq!(v["title"], "CF-ResourceNotFound");
-        assert_eq!(v["detail"], "App not found");
+        assert_eq!(v.code, 10010);
+        assert_eq!(v.title, "CF-ResourceNotFound");
+        assert_eq!(v.detail, "App not found");
     }
 
     #[test]

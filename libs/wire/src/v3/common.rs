@@ -67,11 +67,19 @@ impl ToOne {
     }
 }
 
-/// `{"data": [{"guid": ...}, ...]}`.
+/// `{"data": [{"guid": ...}, ...]}`, with `links` when answered by a relationship endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToMany {
     #[serde(default)]
     pub data: Vec<Guid>,
+    #[serde(default, skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+}
+
+impl ToMany {
+    pub fn of<'a>(guids: impl IntoIterator<Item = &'a str>) -> Self {
+        Self { data: guids.into_iter().map(Guid::new).collect(), links: Links::new() }
+    }
 }
 
 /// Labels and annotations.

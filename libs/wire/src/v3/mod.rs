@@ -60,6 +60,7 @@ pub mod process;
 pub mod quota;
 pub mod resource;
 pub mod role;
+pub mod root;
 pub mod route;
 pub mod service_binding;
 pub mod service_instance;

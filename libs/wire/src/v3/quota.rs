@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Links, ToMany};
+use super::common::{Links, ToMany, ToOne};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationQuota {
@@ -83,6 +83,35 @@ pub struct RouteLimitsCreate {
     pub total_routes: Option<i64>,
 }
 
+/// A space quota: the org's bounds narrowed for some of its spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceQuota {
+    pub guid: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    pub name: String,
+    #[serde(default)]
+    pub apps: AppLimits,
+    #[serde(default)]
+    pub services: ServiceLimits,
+    #[serde(default)]
+    pub routes: RouteLimits,
+    #[serde(default)]
+    pub relationships: SpaceQuotaRelationships,
+    #[serde(default)]
+    pub links: Links,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceQuotaRelationships {
+    #[serde(default)]
+    pub organization: ToOne,
+    #[serde(default)]
+    pub spaces: ToMany,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +131,21 @@ mod tests {
                 "links": {"self": {"href": "https://api.example.com/v3/organization_quotas/q-1"}}}"#,
         );
         assert_eq!((q.apps.total_memory_in_mb, q.apps.total_instances), (Some(512), None));
+    }
+
+    #[test]
+    fn a_space_quota_survives_a_round_trip() {
+        let q: SpaceQuota = round_trip(
+            r#"{"guid": "sq-1", "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z",
+                "name": "small",
+                "apps": {"total_memory_in_mb": 512, "per_process_memory_in_mb": null, "total_instances": null,
+                         "per_app_tasks": null, "log_rate_limit_in_bytes_per_second": null},
+                "services": {"paid_services_allowed": true, "total_service_instances": null, "total_service_keys": null},
+                "routes": {"total_routes": 4, "total_reserved_ports": null},
+                "relationships": {"organization": {"data": {"guid": "o-1"}}, "spaces": {"data": [{"guid": "s-1"}]}},
+                "links": {"self": {"href": "https://api.example.com/v3/space_quotas/sq-1"}}}"#,
+        );
+        assert_eq!(q.relationships.organization.guid(), Some("o-1"));
+        assert_eq!(q.apps.total_memory_in_mb, Some(512));
     }
 }

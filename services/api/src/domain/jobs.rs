@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use wire::v3::JobState;
 
@@ -61,7 +61,7 @@ async fn finish(s: &AppState, guid: &str, outcome: ApiResult<()>) {
         Ok(()) => (JobState::Complete, json!([])),
         Err(e) => {
             e.log();
-            (JobState::Failed, Value::Array(e.entries()))
+            (JobState::Failed, json!(e.entries()))
         }
     };
     debug_assert!(wire::v3::job::allows(JobState::Processing, state));
@@ -72,9 +72,9 @@ async fn finish(s: &AppState, guid: &str, outcome: ApiResult<()>) {
 
 /// Jobs left PROCESSING by a previous run can never finish: fail them.
 pub async fn fail_orphans(db: &kit::db::Db) -> ApiResult<u64> {
-    let err = ApiError::Internal(String::new()).entries();
-    let mut err = Value::Array(err);
-    err[0]["detail"] =
-        json!("The api restarted while this job was running; run the operation again.");
-    store::jobs::fail_processing(&db.pool, &err, now_ms()).await
+    let mut entries = ApiError::Internal(String::new()).entries();
+    for e in &mut entries {
+        e.detail = "The api restarted while this job was running; run the operation again.".into();
+    }
+    store::jobs::fail_processing(&db.pool, &json!(entries), now_ms()).await
 }

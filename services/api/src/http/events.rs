@@ -4,12 +4,13 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use wire::v3::event::{AuditEvent, Party};
+use wire::v3::{Guid, Link, Page};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, ts};
+use crate::http::util::{links, ts};
 use crate::store::events::Event;
 use crate::store::{self, Select};
 use crate::AppState;
@@ -18,17 +19,25 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v3/audit_events", get(list)).route("/v3/audit_events/{guid}", get(show))
 }
 
-fn present(s: &AppState, e: &Event) -> Value {
-    let guid_or_null = |g: &str| if g.is_empty() { Value::Null } else { json!({ "guid": g }) };
-    json!({
-        "guid": e.guid, "created_at": ts(e.created_at), "updated_at": ts(e.created_at),
-        "type": e.kind,
-        "actor": {"guid": e.actor_guid, "type": e.actor_type, "name": e.actor_name},
-        "target": {"guid": e.target_guid, "type": e.target_type, "name": e.target_name},
-        "data": e.data,
-        "space": guid_or_null(&e.space_guid), "organization": guid_or_null(&e.org_guid),
-        "links": {"self": link(format!("{}/audit_events/{}", s.v3(), e.guid))},
-    })
+fn present(s: &AppState, e: &Event) -> AuditEvent {
+    let guid_or_null = |g: &str| (!g.is_empty()).then(|| Guid::new(g));
+    let party = |guid: &str, kind: &str, name: &str| Party {
+        guid: guid.to_owned(),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+    };
+    AuditEvent {
+        guid: e.guid.clone(),
+        created_at: ts(e.created_at),
+        updated_at: ts(e.created_at),
+        kind: e.kind.clone(),
+        actor: party(&e.actor_guid, &e.actor_type, &e.actor_name),
+        target: party(&e.target_guid, &e.target_type, &e.target_name),
+        data: e.data.clone(),
+        space: guid_or_null(&e.space_guid),
+        organization: guid_or_null(&e.org_guid),
+        links: links([("self", Link::new(format!("{}/audit_events/{}", s.v3(), e.guid)))]),
+    }
 }
 
 /// Events the caller may see: global readers all; others those of their spaces and orgs.
@@ -51,7 +60,11 @@ async fn scope(c: &Caller, sel: &mut Select) -> ApiResult<()> {
     Ok(())
 }
 
-async fn list(s: State<AppState>, c: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+async fn list(
+    s: State<AppState>,
+    c: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<AuditEvent>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["types", "target_guids", "space_guids", "organization_guids"],
@@ -65,14 +78,14 @@ async fn list(s: State<AppState>, c: Caller, RawQuery(q): RawQuery) -> ApiResult
     scope(&c, &mut sel).await?;
     let (total, events) = store::events::page(&s.db, &sel, &q.window()).await?;
     let items = events.iter().map(|e| present(&s, e)).collect();
-    Ok(Json(q.envelope(&format!("{}/audit_events", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/audit_events", s.v3()), total, items)))
 }
 
 async fn show(
     s: State<AppState>,
     c: Caller,
     axum::extract::Path(guid): axum::extract::Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditEvent>> {
     let mut sel = Select::from("audit_events");
     sel.eq("guid", &guid);
     scope(&c, &mut sel).await?;

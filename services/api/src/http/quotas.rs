@@ -2,17 +2,20 @@
 //! of an org, checked whenever an action would exceed them (`/v3/organization_quotas`).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::quota::{
+    AppLimits, DomainLimits, OrganizationQuota, QuotaRelationships, RouteLimits, ServiceLimits,
+};
+use wire::v3::{Link, Page, ToMany};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{check_name, link, ts};
+use crate::http::util::{check_name, created, links, ts};
 use crate::store::quotas::{Limits, Quota};
 use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
@@ -25,37 +28,56 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/organization_quotas/{guid}/relationships/organizations", post(apply))
 }
 
-fn present(s: &AppState, q: &Quota) -> Value {
-    let l = &q.limits;
-    json!({
-        "guid": q.guid, "created_at": ts(q.created_at), "updated_at": ts(q.updated_at),
-        "name": q.name,
-        "apps": {
-            "total_memory_in_mb": l.total_memory_mb,
-            "per_process_memory_in_mb": l.instance_memory_mb,
-            "total_instances": l.total_instances,
-            "per_app_tasks": null, "log_rate_limit_in_bytes_per_second": null,
-        },
-        "services": {"paid_services_allowed": true, "total_service_instances": null, "total_service_keys": null},
-        "routes": {"total_routes": l.total_routes, "total_reserved_ports": null},
-        "domains": {"total_domains": null},
-        "relationships": {"organizations": {"data": []}},
-        "links": {"self": link(format!("{}/organization_quotas/{}", s.v3(), q.guid))},
-    })
+pub(crate) fn app_limits(l: &Limits) -> AppLimits {
+    AppLimits {
+        total_memory_in_mb: l.total_memory_mb,
+        per_process_memory_in_mb: l.instance_memory_mb,
+        total_instances: l.total_instances,
+        per_app_tasks: None,
+        log_rate_limit_in_bytes_per_second: None,
+    }
+}
+
+/// What the api does not bound: shown unlimited, paid services allowed.
+pub(crate) fn service_limits() -> ServiceLimits {
+    ServiceLimits {
+        paid_services_allowed: true,
+        total_service_instances: None,
+        total_service_keys: None,
+    }
+}
+
+pub(crate) fn route_limits(l: &Limits) -> RouteLimits {
+    RouteLimits { total_routes: l.total_routes, total_reserved_ports: None }
+}
+
+fn present(s: &AppState, q: &Quota) -> OrganizationQuota {
+    OrganizationQuota {
+        guid: q.guid.clone(),
+        created_at: ts(q.created_at),
+        updated_at: ts(q.updated_at),
+        name: q.name.clone(),
+        apps: app_limits(&q.limits),
+        services: service_limits(),
+        routes: route_limits(&q.limits),
+        domains: DomainLimits { total_domains: None },
+        relationships: QuotaRelationships { organizations: ToMany::default() },
+        links: links([("self", Link::new(format!("{}/organization_quotas/{}", s.v3(), q.guid)))]),
+    }
 }
 
 async fn list(
     State(s): State<AppState>,
     _c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<OrganizationQuota>>> {
     let q = ListQuery::parse(q.as_deref(), &["guids", "names", "organization_guids"], &["name"])?;
     let mut sel = Select::from("org_quotas");
     crate::http::metadata::select(&mut sel, &q, "org_quotas.guid")?;
     sel.filter(q.filter("guids"), "guid").filter(q.filter("names"), "name");
     let (total, quotas) = store::quotas::page(&s.db, false, &sel, &q.window()).await?;
     let items = quotas.iter().map(|q| present(&s, q)).collect();
-    Ok(Json(q.envelope(&format!("{}/organization_quotas", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/organization_quotas", s.v3()), total, items)))
 }
 
 async fn find(s: &AppState, guid: &str) -> ApiResult<Quota> {
@@ -68,7 +90,7 @@ async fn show(
     State(s): State<AppState>,
     _c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrganizationQuota>> {
     Ok(Json(present(&s, &find(&s, &guid).await?)))
 }
 
@@ -127,7 +149,7 @@ async fn create(
         }
     }
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(present(&s, &quota))).into_response())
+    Ok(created(present(&s, &quota)))
 }
 
 async fn update(
@@ -135,7 +157,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrganizationQuota>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
@@ -177,7 +199,7 @@ async fn apply(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToMany>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
@@ -189,7 +211,14 @@ async fn apply(
         assign(&mut tx, &guid, g).await?;
     }
     tx.commit().await?;
-    Ok(Json(
-        json!({"data": orgs, "links": {"self": link(format!("{}/organization_quotas/{guid}/relationships/organizations", s.v3()))}}),
-    ))
+    let href = format!("{}/organization_quotas/{guid}/relationships/organizations", s.v3());
+    Ok(Json(relationship(&orgs, href)))
+}
+
+/// A relationship endpoint's answer: the guids of the request's `data`, and its own link.
+pub(crate) fn relationship(data: &[Value], href: String) -> ToMany {
+    let guids = data.iter().map(|d| d.get("guid").and_then(Value::as_str).unwrap_or_default());
+    let mut to_many = ToMany::of(guids);
+    to_many.links = links([("self", Link::new(href))]);
+    to_many
 }

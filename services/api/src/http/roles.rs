@@ -3,18 +3,19 @@
 //! users the token issuer knows.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use wire::v3::role::{RoleRelationships, User};
+use wire::v3::{self, Included, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, ORG_ROLES, SPACE_ROLES};
 use crate::domain::events::{self, Actor, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, metadata, to_one, ts};
+use crate::http::util::{created, links, ts};
 use crate::store::roles::Role;
 use crate::store::users::UserRef;
 use crate::store::Select;
@@ -31,27 +32,30 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/spaces/{guid}/users", get(space_users))
 }
 
-fn present(s: &AppState, r: &Role) -> Value {
+fn present(s: &AppState, r: &Role) -> v3::Role {
     let is_space = !r.space_guid.is_empty();
-    let mut links = json!({
-        "self": link(format!("{}/roles/{}", s.v3(), r.guid)),
-        "user": link(format!("{}/users/{}", s.v3(), r.user_guid)),
-    });
+    let mut links = links([
+        ("self", Link::new(format!("{}/roles/{}", s.v3(), r.guid))),
+        ("user", Link::new(format!("{}/users/{}", s.v3(), r.user_guid))),
+    ]);
     if is_space {
-        links["space"] = link(format!("{}/spaces/{}", s.v3(), r.space_guid));
+        links.insert("space".into(), Link::new(format!("{}/spaces/{}", s.v3(), r.space_guid)));
     } else {
-        links["organization"] = link(format!("{}/organizations/{}", s.v3(), r.org_guid));
+        let org = Link::new(format!("{}/organizations/{}", s.v3(), r.org_guid));
+        links.insert("organization".into(), org);
     }
-    json!({
-        "guid": r.guid, "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
-        "type": r.kind,
-        "relationships": {
-            "user": to_one(&r.user_guid),
-            "organization": to_one(if is_space { "" } else { &r.org_guid }),
-            "space": to_one(&r.space_guid),
+    v3::Role {
+        guid: r.guid.clone(),
+        created_at: ts(r.created_at),
+        updated_at: ts(r.updated_at),
+        kind: r.kind.clone(),
+        relationships: RoleRelationships {
+            user: ToOne::of(&r.user_guid),
+            organization: ToOne::of(if is_space { "" } else { &r.org_guid }),
+            space: ToOne::of(&r.space_guid),
         },
-        "links": links,
-    })
+        links,
+    }
 }
 
 /// The user named by a role request: `{guid}` or `{username, origin}`.
@@ -132,7 +136,7 @@ async fn create(
     let t = Target { guid: &user_guid, kind: "user", name: &username, space: &space, org: &org };
     let ev = format!("audit.user.{target_kind}_{short}_add");
     events::record(&s, &ev, &Actor::of(&c), &t, json!({"role": kind})).await;
-    Ok((StatusCode::CREATED, Json(present(&s, &role))).into_response())
+    Ok(created(present(&s, &role)))
 }
 
 async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
@@ -146,7 +150,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Role>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["guids", "types", "space_guids", "organization_guids", "user_guids", "include"],
@@ -162,7 +166,7 @@ async fn list(
     visible(&c, &mut sel).await?;
     let (total, roles) = store::roles::page(&s.db, &sel, &q.window()).await?;
     let items = roles.iter().map(|r| present(&s, r)).collect();
-    let mut env = q.envelope(&format!("{}/roles", s.v3()), total, items);
+    let mut page = q.page(&format!("{}/roles", s.v3()), total, items);
     if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "user")) {
         let mut users = Vec::new();
         for r in &roles {
@@ -170,9 +174,9 @@ async fn list(
                 users.push(present_user(&s, &u));
             }
         }
-        env["included"] = json!({ "users": users });
+        page.included = Some(Included { users: Some(users), ..Included::default() });
     }
-    Ok(Json(env))
+    Ok(Json(page))
 }
 
 async fn find_visible(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Role> {
@@ -186,7 +190,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Role>> {
     Ok(Json(present(&s, &find_visible(&s, &c, &guid).await?)))
 }
 
@@ -215,13 +219,17 @@ async fn delete(
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
-fn present_user(s: &AppState, u: &UserRef) -> Value {
-    json!({
-        "guid": u.guid, "created_at": ts(u.created_at), "updated_at": ts(u.updated_at),
-        "username": u.username, "presentation_name": u.username, "origin": u.origin,
-        "metadata": metadata(),
-        "links": {"self": link(format!("{}/users/{}", s.v3(), u.guid))},
-    })
+fn present_user(s: &AppState, u: &UserRef) -> User {
+    User {
+        guid: u.guid.clone(),
+        created_at: ts(u.created_at),
+        updated_at: ts(u.updated_at),
+        username: Some(u.username.clone()),
+        presentation_name: u.username.clone(),
+        origin: Some(u.origin.clone()),
+        metadata: Metadata::default(),
+        links: links([("self", Link::new(format!("{}/users/{}", s.v3(), u.guid)))]),
+    }
 }
 
 /// Users the caller can see: everyone for global readers and org managers' orgs, else the
@@ -232,7 +240,7 @@ async fn users_page(
     q: &ListQuery,
     within: Option<(&str, &str)>,
     base: String,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<User>>> {
     let mut sel = Select::from("users");
     crate::http::metadata::select(&mut sel, q, "users.guid")?;
     sel.filter(q.filter("guids"), "guid")
@@ -250,7 +258,7 @@ async fn users_page(
     }
     let (total, users) = store::users::page(&s.db, &sel, &q.window()).await?;
     let items = users.iter().map(|u| present_user(s, u)).collect();
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 const USER_FILTERS: [&str; 5] =
@@ -260,7 +268,7 @@ async fn list_users(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<User>>> {
     let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
     users_page(&s, &c, &q, None, format!("{}/users", s.v3())).await
 }
@@ -270,7 +278,7 @@ async fn org_users(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<User>>> {
     let org = crate::http::orgs::readable(&s, &c, &guid).await?;
     let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
     users_page(
@@ -288,7 +296,7 @@ async fn space_users(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<User>>> {
     let space = crate::http::spaces::require(&s, &c, &guid, crate::access::Need::Read).await?;
     let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
     users_page(
@@ -305,10 +313,10 @@ async fn show_user(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<User>> {
     let q = ListQuery::parse(Some(&format!("guids={guid}")), &USER_FILTERS, &[])?;
     let Json(page) = users_page(&s, &c, &q, None, String::new()).await?;
-    let first = page["resources"].get(0).cloned().ok_or(ApiError::NotFound("User"))?;
+    let first = page.resources.into_iter().next().ok_or(ApiError::NotFound("User"))?;
     Ok(Json(first))
 }
 
@@ -324,5 +332,5 @@ async fn create_user(
     }
     let (guid, _) = resolve_user(&s, &req).await?;
     let user = store::users::find_ref(&s.db, &guid).await?.ok_or(ApiError::NotFound("User"))?;
-    Ok((StatusCode::CREATED, Json(present_user(&s, &user))).into_response())
+    Ok(created(present_user(&s, &user)))
 }

@@ -4,7 +4,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use wire::v3::root::{Info, Root, RootLinks, V3Root, Version, VersionedLink};
+use wire::v3::{Link, Links};
 
 use crate::AppState;
 
@@ -20,31 +21,28 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn href(url: String) -> Value {
-    json!({ "href": url })
-}
-
-async fn root(State(s): State<AppState>) -> Json<Value> {
+async fn root(State(s): State<AppState>) -> Json<Root> {
     let api = s.config.external_url.trim_end_matches('/').to_owned();
     let logs = s.config.logs_url.trim_end_matches('/').to_owned();
     let ws = logs.replacen("http", "ws", 1);
-    Json(json!({ "links": {
-        "self": href(api.clone()),
-        "cloud_controller_v3": { "href": format!("{api}/v3"), "meta": { "version": CC_API_VERSION } },
-        "network_policy_v0": null,
-        "network_policy_v1": null,
-        "login": href(api.clone()),
-        "uaa": href(api.clone()),
-        "credhub": null,
-        "routing": null,
-        "logging": href(ws),
-        "log_cache": href(logs.clone()),
-        "log_stream": href(logs),
-        "app_ssh": null,
-    }}))
+    Json(Root {
+        links: RootLinks {
+            this: Some(Link::new(api.clone())),
+            cloud_controller_v3: Some(VersionedLink {
+                href: format!("{api}/v3"),
+                meta: Version { version: CC_API_VERSION.into() },
+            }),
+            login: Some(Link::new(api.clone())),
+            uaa: Some(Link::new(api)),
+            logging: Some(Link::new(ws)),
+            log_cache: Some(Link::new(logs.clone())),
+            log_stream: Some(Link::new(logs)),
+            ..RootLinks::default()
+        },
+    })
 }
 
-async fn v3(State(s): State<AppState>) -> Json<Value> {
+async fn v3(State(s): State<AppState>) -> Json<V3Root> {
     let base = format!("{}/v3", s.config.external_url.trim_end_matches('/'));
     let names = [
         "apps",
@@ -69,19 +67,18 @@ async fn v3(State(s): State<AppState>) -> Json<Value> {
         "tasks",
         "users",
     ];
-    let mut links = serde_json::Map::new();
-    links.insert("self".into(), href(base.clone()));
+    let mut links = Links::new();
+    links.insert("self".into(), Link::new(base.clone()));
     for n in names {
-        links.insert(n.into(), href(format!("{base}/{n}")));
+        links.insert(n.into(), Link::new(format!("{base}/{n}")));
     }
-    Json(json!({ "links": links }))
+    Json(V3Root { links })
 }
 
-async fn info(State(s): State<AppState>) -> Json<Value> {
+async fn info(State(s): State<AppState>) -> Json<Info> {
     let base = format!("{}/v3/info", s.config.external_url.trim_end_matches('/'));
-    Json(json!({
-        "build": "", "cli_version": {"minimum": "", "recommended": ""}, "custom": {},
-        "description": "paas", "name": "paas", "version": 0, "osbapi_version": "",
-        "links": {"self": href(base), "support": {"href": ""}},
-    }))
+    let mut links = Links::new();
+    links.insert("self".into(), Link::new(base));
+    links.insert("support".into(), Link::new(""));
+    Json(Info { description: "paas".into(), name: "paas".into(), links, ..Info::default() })
 }

@@ -3,17 +3,19 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::quota::{SpaceQuota, SpaceQuotaRelationships};
+use wire::v3::{Link, Page, ToMany, ToOne};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::quotas::parse_limits;
-use crate::http::util::{check_name, link, to_one, ts};
+use crate::http::quotas::{app_limits, parse_limits, relationship, route_limits, service_limits};
+use crate::http::util::{check_name, created, links, ts};
 use crate::store::quotas::Quota;
 use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
@@ -27,27 +29,22 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/space_quotas/{guid}/relationships/spaces/{space}", delete(unapply))
 }
 
-async fn present(s: &AppState, q: &Quota) -> ApiResult<Value> {
-    let spaces: Vec<Value> = store::quotas::spaces_of(&s.db.pool, &q.guid)
-        .await?
-        .into_iter()
-        .map(|g| json!({"guid": g}))
-        .collect();
-    let l = &q.limits;
-    Ok(json!({
-        "guid": q.guid, "created_at": ts(q.created_at), "updated_at": ts(q.updated_at),
-        "name": q.name,
-        "apps": {
-            "total_memory_in_mb": l.total_memory_mb,
-            "per_process_memory_in_mb": l.instance_memory_mb,
-            "total_instances": l.total_instances,
-            "per_app_tasks": null, "log_rate_limit_in_bytes_per_second": null,
+async fn present(s: &AppState, q: &Quota) -> ApiResult<SpaceQuota> {
+    let spaces = store::quotas::spaces_of(&s.db.pool, &q.guid).await?;
+    Ok(SpaceQuota {
+        guid: q.guid.clone(),
+        created_at: ts(q.created_at),
+        updated_at: ts(q.updated_at),
+        name: q.name.clone(),
+        apps: app_limits(&q.limits),
+        services: service_limits(),
+        routes: route_limits(&q.limits),
+        relationships: SpaceQuotaRelationships {
+            organization: ToOne::of(&q.org_guid),
+            spaces: ToMany::of(spaces.iter().map(String::as_str)),
         },
-        "services": {"paid_services_allowed": true, "total_service_instances": null, "total_service_keys": null},
-        "routes": {"total_routes": l.total_routes, "total_reserved_ports": null},
-        "relationships": {"organization": to_one(&q.org_guid), "spaces": {"data": spaces}},
-        "links": {"self": link(format!("{}/space_quotas/{}", s.v3(), q.guid))},
-    }))
+        links: links([("self", Link::new(format!("{}/space_quotas/{}", s.v3(), q.guid)))]),
+    })
 }
 
 /// The quota if the caller may read its org; writes need the org's manager.
@@ -68,7 +65,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<SpaceQuota>>> {
     let q = ListQuery::parse(q.as_deref(), &["guids", "names", "organization_guids"], &["name"])?;
     let mut sel = Select::from("space_quotas");
     sel.filter(q.filter("guids"), "guid")
@@ -80,14 +77,14 @@ async fn list(
     for quota in &quotas {
         items.push(present(&s, quota).await?);
     }
-    Ok(Json(q.envelope(&format!("{}/space_quotas", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/space_quotas", s.v3()), total, items)))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SpaceQuota>> {
     let q = find(&s, &c, &guid, false).await?;
     Ok(Json(present(&s, &q).await?))
 }
@@ -128,7 +125,7 @@ async fn create(
     store::quotas::insert(&mut *tx, &quota, true).await?;
     assign(&mut tx, &quota, &spaces).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(present(&s, &quota).await?)).into_response())
+    Ok(created(present(&s, &quota).await?))
 }
 
 async fn assign(tx: &mut store::Tx, quota: &Quota, spaces: &[Value]) -> ApiResult<()> {
@@ -150,15 +147,14 @@ async fn apply(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToMany>> {
     let quota = find(&s, &c, &guid, true).await?;
     let spaces = req.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut tx = store::begin(&s.db).await?;
     assign(&mut tx, &quota, &spaces).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({"data": spaces, "links": {"self": link(format!("{}/space_quotas/{guid}/relationships/spaces", s.v3()))}}),
-    ))
+    let href = format!("{}/space_quotas/{guid}/relationships/spaces", s.v3());
+    Ok(Json(relationship(&spaces, href)))
 }
 
 async fn unapply(
