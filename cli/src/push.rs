@@ -1,4 +1,4 @@
-//! `paas push`: the cf CLI's push (contracts/ccapi.md §3.1) — manifest from file and flags,
+//! `paas push`: the cf CLI's push — manifest from file and flags,
 //! apply_manifest, resource matching, upload with a progress bar, staging with its output
 //! streamed live, the droplet set, a restart, the wait for instances and the summary.
 

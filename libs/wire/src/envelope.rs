@@ -1,5 +1,5 @@
 //! Loggregator v2 envelopes in their JSON (protobuf-JSON) form: the unit of every log line and
-//! metric on the bus and in the aggregator's read API (contracts/runtime.md §3.1).
+//! metric on the bus and in the aggregator's read API.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The scheduler's data model (our Diego, contracts/runtime.md §1) and the bodies of the HTTP
+//! The scheduler's data model (our Diego) and the bodies of the HTTP
 //! APIs around it: api → scheduler (desired state), scheduler → cell (work), cell → scheduler
 //! (presence, instance reports).
 
@@ -140,7 +140,7 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loadbalancing: Option<String>,
     /// The https URL of the route service bound to this route: the router sends each request
-    /// there first (contracts/runtime.md §2.6).
+    /// there first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_service_url: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! gorouter's NATS messages (contracts/runtime.md §2.1): what cells publish for each running
+//! gorouter's NATS messages: what cells publish for each running
 //! instance and what routers announce.
 
 use std::collections::BTreeMap;

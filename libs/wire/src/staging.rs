@@ -1,5 +1,5 @@
 //! Staging: the request the api publishes on `staging.request` and the result a stager reports
-//! back over the api's internal HTTP API (DESIGN.md step 2, contracts/buildpacks.md).
+//! back over the api's internal HTTP API.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Bus subjects, named once (DESIGN.md, "The message bus").
+//! Bus subjects, named once.
 
 /// Route registrations from cells (and the api for its own route), gorouter JSON.
 pub const ROUTER_REGISTER: &str = "router.register";

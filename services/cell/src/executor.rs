@@ -200,7 +200,7 @@ impl Executor {
 
     /// Drain: take no new work and hand every instance over to the scheduler, stopping each
     /// once the scheduler says its replacement runs (or it cannot be reached), until none is
-    /// left or `timeout` passed (contracts/runtime.md §1.9). What is left is for [`stop_all`].
+    /// left or `timeout` passed. What is left is for [`stop_all`].
     pub async fn evacuate(
         &self,
         reporter: &dyn crate::report::Reporter,

@@ -1,4 +1,4 @@
-//! Health checks (contracts/runtime.md §1.10): port (TCP connect), http (GET, 200), process
+//! Health checks: port (TCP connect), http (GET, 200), process
 //! (none: healthy while the process lives).
 
 use std::time::Duration;

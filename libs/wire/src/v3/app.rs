@@ -1,4 +1,4 @@
-//! Apps (contracts/ccapi.md §4.5): the resource, its requested state, the environment
+//! Apps: the resource, its requested state, the environment
 //! documents, and the bodies that change them.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Builds: staging a package into a droplet (contracts/ccapi.md §4.7).
+//! Builds: staging a package into a droplet.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

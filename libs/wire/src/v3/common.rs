@@ -1,4 +1,4 @@
-//! What every v3 resource shares (contracts/ccapi.md §4.0, §4.1): links, relationships,
+//! What every v3 resource shares: links, relationships,
 //! metadata, lifecycle, timestamps, and the paginated list envelope with `included`.
 
 use std::collections::BTreeMap;

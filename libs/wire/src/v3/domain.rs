@@ -1,4 +1,4 @@
-//! Domains (contracts/ccapi.md §4.11): shared (no organization) or private to one.
+//! Domains: shared (no organization) or private to one.
 
 use serde::{Deserialize, Serialize};
 

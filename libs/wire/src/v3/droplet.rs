@@ -1,4 +1,4 @@
-//! Droplets: staged apps ready to run (contracts/ccapi.md §4.8).
+//! Droplets: staged apps ready to run.
 
 use std::collections::BTreeMap;
 

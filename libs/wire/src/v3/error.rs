@@ -1,4 +1,4 @@
-//! The v3 error envelope (contracts/ccapi.md §5.1): `{"errors": [{code, title, detail}]}`.
+//! The v3 error envelope: `{"errors": [{code, title, detail}]}`.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Audit events (contracts/ccapi.md §4.14).
+//! Audit events.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

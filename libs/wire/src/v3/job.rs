@@ -1,4 +1,4 @@
-//! Jobs: what a `202 Accepted` answer's `Location` points to (contracts/ccapi.md §4.13).
+//! Jobs: what a `202 Accepted` answer's `Location` points to.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Cloud Controller v3 resources as the public API renders them (contracts/ccapi.md §4): one
+//! Cloud Controller v3 resources as the public API renders them: one
 //! module per resource, with the request bodies clients send, the closed sets of states as
 //! enums and, for resources with a life (app, package, build, droplet, job), the allowed state
 //! changes as one table each.

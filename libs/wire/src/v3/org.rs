@@ -1,4 +1,4 @@
-//! Organizations (contracts/ccapi.md §4.3).
+//! Organizations.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Packages: an app's bits or docker image, before staging (contracts/ccapi.md §4.6, §3.3).
+//! Packages: an app's bits or docker image, before staging.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Processes and their instances' stats (contracts/ccapi.md §4.9, §3.4).
+//! Processes and their instances' stats.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Resource matching (`POST /v3/resource_matches`, contracts/ccapi.md §3.3): the files a client
+//! Resource matching (`POST /v3/resource_matches`): the files a client
 //! need not upload because the platform has them, and the `resources` part of a package upload.
 
 use serde::{Deserialize, Serialize};

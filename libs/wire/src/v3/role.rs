@@ -1,4 +1,4 @@
-//! Roles and users (contracts/ccapi.md §4.12).
+//! Roles and users.
 
 use serde::{Deserialize, Serialize};
 

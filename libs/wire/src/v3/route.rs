@@ -1,4 +1,4 @@
-//! Routes and their destinations (contracts/ccapi.md §4.10).
+//! Routes and their destinations.
 
 use serde::{Deserialize, Serialize};
 

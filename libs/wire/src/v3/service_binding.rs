@@ -1,4 +1,4 @@
-//! Bindings of service instances: credential bindings to apps (contracts/ccapi.md §4.16) and
+//! Bindings of service instances: credential bindings to apps and
 //! route bindings (route services).
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Service instances (contracts/ccapi.md §4.15); this platform has user-provided ones.
+//! Service instances; this platform has user-provided ones.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

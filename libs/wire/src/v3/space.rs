@@ -1,4 +1,4 @@
-//! Spaces (contracts/ccapi.md §4.4).
+//! Spaces.
 
 use serde::{Deserialize, Serialize};
 

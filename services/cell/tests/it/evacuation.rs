@@ -1,4 +1,4 @@
-//! Evacuation on shutdown (contracts/runtime.md §1.9): a draining cell says so in its presence,
+//! Evacuation on shutdown: a draining cell says so in its presence,
 //! hands each instance to the scheduler, keeps it running and answering while the scheduler
 //! says "keep", and stops it once told its replacement runs — by its answer, or by a stop
 //! through the cell's API, which stays open (new work refused) until the cell is empty.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The lifecycle builder: runs inside the staging container as vcap (contracts/buildpacks.md).
+# The lifecycle builder: runs inside the staging container as vcap.
 # Inputs (environment, with the container defaults):
 #   PAAS_BUILD_DIR=/tmp/app PAAS_CACHE_DIR=/tmp/cache PAAS_DEPS_DIR=/tmp/deps
 #   PAAS_BUILDPACKS_DIR=/tmp/buildpacks (one directory per buildpack: 0, 1, ...)
