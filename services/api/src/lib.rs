@@ -225,7 +225,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let admin = domain::admin::settle_password(&config.data_dir, config.admin_password.as_deref())
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
-    let users = store::users::Users::new(db.clone());
+    let users = domain::users::Users::new(db.clone());
     let password = domain::admin::stored_password(&config.data_dir)
         .ok_or_else(|| Error::Config("admin_password: could not be settled".into()))?;
     users.ensure_admin(&password, now).await.map_err(|e| Error::Db(e.into()))?;

@@ -16,3 +16,4 @@ pub mod quotas;
 pub mod routing;
 pub mod services;
 pub mod staging;
+pub mod users;

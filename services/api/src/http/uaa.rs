@@ -13,8 +13,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::users::{Login, User, Users};
 use crate::store::keys::{SigningKey, KID};
-use crate::store::users::{Login, User, Users};
 
 /// Public clients with an empty secret.
 const PUBLIC_CLIENTS: [&str; 2] = ["cf", "paas"];
@@ -346,7 +346,7 @@ async fn create_user(
             "A username and a password are required",
         );
     }
-    match u.users.create(name, password, crate::store::users::USER_SCOPES, now_ms()).await {
+    match u.users.create(name, password, crate::domain::users::USER_SCOPES, now_ms()).await {
         Ok(Some(user)) => (StatusCode::CREATED, Json(scim_user(&user))).into_response(),
         Ok(None) => uaa_error(
             StatusCode::CONFLICT,
