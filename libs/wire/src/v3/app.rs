@@ -89,6 +89,51 @@ impl CurrentDroplet {
     }
 }
 
+/// `GET /v3/apps/:guid/ssh_enabled`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshEnabled {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A rolling deployment of an app (`GET /v3/deployments`); only what identifies it and
+/// where it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub guid: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub status: DeploymentStatus,
+    #[serde(default)]
+    pub strategy: String,
+    #[serde(default)]
+    pub relationships: DeploymentRelationships,
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// `{"value": "ACTIVE"|"FINALIZED", "reason": ...}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentStatus {
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRelationships {
+    #[serde(default)]
+    pub app: ToOne,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +206,19 @@ mod tests {
             serde_json::to_string(&CurrentDroplet::set("d")).expect("json"),
             r#"{"data":{"guid":"d"}}"#
         );
+    }
+
+    #[test]
+    fn ssh_and_deployments_round_trip() {
+        round_trip::<SshEnabled>(r#"{"enabled": false, "reason": "SSH is not offered"}"#);
+        let d: Deployment = round_trip(
+            r#"{"guid": "d-1", "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z",
+                "status": {"value": "ACTIVE", "reason": "DEPLOYING"}, "strategy": "rolling",
+                "relationships": {"app": {"data": {"guid": "a-1"}}},
+                "metadata": {"labels": {}, "annotations": {}},
+                "links": {"self": {"href": "https://api.example.com/v3/deployments/d-1"}}}"#,
+        );
+        assert_eq!(d.relationships.app.guid(), Some("a-1"));
     }
 
     #[test]

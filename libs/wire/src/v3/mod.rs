@@ -67,7 +67,7 @@ pub mod service_instance;
 pub mod space;
 pub mod stack;
 
-pub use app::{App, AppState};
+pub use app::{App, AppState, Deployment};
 pub use build::{Build, BuildState};
 pub use common::{
     timestamp, Guid, Included, Lifecycle, LifecycleData, Link, Links, Metadata, Page, Pagination,
@@ -79,7 +79,7 @@ pub use error::{ErrorEntry, Errors};
 pub use job::{Job, JobState};
 pub use org::Organization;
 pub use package::{Package, PackageState};
-pub use process::{InstanceState, Process, ProcessStats};
+pub use process::{InstanceState, Process, ProcessStats, Sidecar};
 pub use role::{Role, User};
 pub use route::{Destination, Route};
 pub use service_binding::{CredentialBinding, RouteBinding};

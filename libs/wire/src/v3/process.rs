@@ -101,6 +101,34 @@ impl ProcessScale {
     }
 }
 
+/// A sidecar of a process (`GET /v3/processes/:guid/sidecars`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub guid: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub process_types: Vec<String>,
+    #[serde(default)]
+    pub memory_in_mb: Option<i64>,
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default)]
+    pub relationships: SidecarRelationships,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidecarRelationships {
+    #[serde(default)]
+    pub app: ToOne,
+}
+
 states! {
     /// An instance as process stats show it.
     InstanceState {
@@ -239,6 +267,16 @@ mod tests {
         assert_eq!(stats.resources[0].usage.mem, Some(19_177_472));
         assert_eq!(stats.resources[1].usage, Usage::default());
         check_spelling(InstanceState::ALL);
+    }
+
+    #[test]
+    fn a_sidecar_round_trips() {
+        let s: Sidecar = round_trip(
+            r#"{"guid": "sc-1", "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z",
+                "name": "auth", "command": "./auth", "process_types": ["web"], "memory_in_mb": null,
+                "origin": "user", "relationships": {"app": {"data": {"guid": "a-1"}}}}"#,
+        );
+        assert_eq!(s.process_types, ["web"]);
     }
 
     #[test]

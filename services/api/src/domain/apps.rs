@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
+use wire::v3::{self, AppState as Desired};
 
 use crate::domain::desired;
 use crate::domain::events::Actor;
@@ -40,7 +41,7 @@ pub async fn create_app(s: &AppState, space: &Space, new: NewApp, actor: &Actor)
         guid: new_guid(),
         name: new.name,
         space_guid: space.guid.clone(),
-        state: "STOPPED".into(),
+        state: Desired::Stopped,
         lifecycle_type: lifecycle,
         buildpacks: new.buildpacks,
         stack: if new.stack.is_empty() { s.config.default_stack.clone() } else { new.stack },
@@ -72,13 +73,33 @@ pub async fn save(s: &AppState, app: &mut App) -> ApiResult<()> {
     store::apps::update(&s.db.pool, app).await
 }
 
+/// The app may go from `from` to `to` (the app lifecycle table), else 422.
+pub fn check_transition(from: Desired, to: Desired) -> ApiResult<()> {
+    refuse_unless(v3::app::allows(from, to), from, to)
+}
+
+fn refuse_unless(allowed: bool, from: Desired, to: Desired) -> ApiResult<()> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable(format!("App cannot transition from {from} to {to}.")))
+    }
+}
+
 /// Set the desired state; STARTED needs a droplet (docker apps excepted) and must fit the
 /// memory quotas. Starting, or restarting, gives every process a new version.
-pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) -> ApiResult<()> {
-    if state == "STARTED" && app.droplet_guid.is_empty() && app.lifecycle_type != "docker" {
+pub async fn set_state(
+    s: &AppState,
+    app: &mut App,
+    state: Desired,
+    restart: bool,
+) -> ApiResult<()> {
+    check_transition(app.state, state)?;
+    let to_start = state == Desired::Started;
+    if to_start && app.droplet_guid.is_empty() && app.lifecycle_type != "docker" {
         return Err(ApiError::Unprocessable("Assign a droplet before starting this app.".into()));
     }
-    if state == "STARTED" {
+    if to_start {
         let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
             .await?
             .ok_or(ApiError::NotFound("Space"))?;
@@ -94,8 +115,8 @@ pub async fn set_state(s: &AppState, app: &mut App, state: &str, restart: bool) 
             .await?;
         }
     }
-    let starting = state == "STARTED" && (app.state != "STARTED" || restart);
-    app.state = state.to_owned();
+    let starting = to_start && (app.state != Desired::Started || restart);
+    app.state = state;
     app.updated_at = now_ms();
     let mut tx = store::begin(&s.db).await?;
     store::apps::update(&mut *tx, app).await?;
@@ -300,7 +321,7 @@ pub async fn apply_scale(
     }
     let new_i = instances.unwrap_or(p.instances);
     let new_m = memory.unwrap_or(p.memory_mb);
-    if app.state == "STARTED" {
+    if app.state == Desired::Started {
         crate::domain::quotas::check_memory(s, org, &app.space_guid, &p.guid, new_i, new_m).await?;
     }
     let recreate = memory.is_some_and(|m| m != p.memory_mb)
@@ -333,6 +354,23 @@ mod tests {
             assert!(matches!(env_of(Some(&bad)), Err(ApiError::Unprocessable(_))), "{bad}");
         }
         assert!(env_of(None).expect("none").is_empty());
+    }
+
+    #[test]
+    fn app_state_changes_follow_the_lifecycle_table() {
+        use Desired::{Started, Stopped};
+        // CC's start, stop and restart are idempotent: the table refuses no change ...
+        for (from, to) in
+            [(Stopped, Started), (Started, Stopped), (Started, Started), (Stopped, Stopped)]
+        {
+            check_transition(from, to).expect("allowed");
+        }
+        // ... and a change the table refuses is a 422.
+        let e = refuse_unless(false, Started, Stopped).expect_err("refused");
+        assert!(
+            matches!(&e, ApiError::Unprocessable(d) if d.contains("STARTED to STOPPED")),
+            "{e}"
+        );
     }
 
     #[test]

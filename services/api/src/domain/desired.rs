@@ -143,7 +143,7 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
 /// What the scheduler should run for the app right now.
 async fn wanted(s: &AppState, app_guid: &str) -> ApiResult<Vec<DesiredLrp>> {
     let Some(app) = store::apps::find(&s.db.pool, app_guid).await? else { return Ok(vec![]) };
-    if app.state != "STARTED" {
+    if app.state != wire::v3::AppState::Started {
         return Ok(vec![]);
     }
     let mut out = Vec::new();

@@ -4,11 +4,13 @@
 //! the scheduler through [`crate::domain::desired`].
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use wire::v3::app::{AppEnv, AppRelationships, CurrentDroplet, EnvironmentVariables, SshEnabled};
+use wire::v3::{self, Included, Lifecycle, LifecycleData, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, NewApp};
@@ -16,7 +18,7 @@ use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{check_name, link, link_method, metadata, to_one, ts};
+use crate::http::util::{check_name, created, links, ts};
 use crate::store::spaces::Space;
 use crate::store::{self, Select};
 use crate::AppState;
@@ -43,35 +45,44 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl App {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::App {
         let base = format!("{}/apps/{}", s.v3(), self.guid);
         let data = if self.lifecycle_type == "docker" {
-            json!({})
+            LifecycleData::default()
         } else {
-            json!({"buildpacks": self.buildpacks, "stack": self.stack})
+            LifecycleData {
+                buildpacks: Some(self.buildpacks.clone()),
+                stack: Some(self.stack.clone()),
+            }
         };
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name, "state": self.state,
-            "lifecycle": {"type": self.lifecycle_type, "data": data},
-            "relationships": {"space": to_one(&self.space_guid), "current_droplet": to_one(&self.droplet_guid)},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "space": link(format!("{}/spaces/{}", s.v3(), self.space_guid)),
-                "processes": link(format!("{base}/processes")),
-                "packages": link(format!("{base}/packages")),
-                "environment_variables": link(format!("{base}/environment_variables")),
-                "current_droplet": link(format!("{base}/droplets/current")),
-                "droplets": link(format!("{base}/droplets")),
-                "tasks": link(format!("{base}/tasks")),
-                "start": link_method(format!("{base}/actions/start"), "POST"),
-                "stop": link_method(format!("{base}/actions/stop"), "POST"),
-                "revisions": link(format!("{base}/revisions")),
-                "deployed_revisions": link(format!("{base}/revisions/deployed")),
-                "features": link(format!("{base}/features")),
+        v3::App {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            state: self.state,
+            lifecycle: Lifecycle { kind: self.lifecycle_type.clone(), data },
+            relationships: AppRelationships {
+                space: ToOne::of(&self.space_guid),
+                current_droplet: ToOne::of(&self.droplet_guid),
             },
-        })
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("space", Link::new(format!("{}/spaces/{}", s.v3(), self.space_guid))),
+                ("processes", Link::new(format!("{base}/processes"))),
+                ("packages", Link::new(format!("{base}/packages"))),
+                ("environment_variables", Link::new(format!("{base}/environment_variables"))),
+                ("current_droplet", Link::new(format!("{base}/droplets/current"))),
+                ("droplets", Link::new(format!("{base}/droplets"))),
+                ("tasks", Link::new(format!("{base}/tasks"))),
+                ("start", Link::with_method(format!("{base}/actions/start"), "POST")),
+                ("stop", Link::with_method(format!("{base}/actions/stop"), "POST")),
+                ("revisions", Link::new(format!("{base}/revisions"))),
+                ("deployed_revisions", Link::new(format!("{base}/revisions/deployed"))),
+                ("features", Link::new(format!("{base}/features"))),
+            ]),
+        }
     }
 }
 
@@ -144,14 +155,14 @@ async fn create(
         &Actor::of(&c),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(app.present(&s))).into_response())
+    Ok(created(app.present(&s)))
 }
 
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::App>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &[
@@ -188,7 +199,7 @@ async fn list(
     let (total, rows) = sel.page(&s.db, &q.window()).await?;
     let apps = store::decode(&rows, App::from_row)?;
     let items = apps.iter().map(|a| a.present(&s)).collect();
-    let mut env = q.envelope(&format!("{}/apps", s.v3()), total, items);
+    let mut page = q.page(&format!("{}/apps", s.v3()), total, items);
     if let Some(inc) = q.filter("include") {
         let mut spaces: Vec<Space> = Vec::new();
         for a in &apps {
@@ -198,32 +209,31 @@ async fn list(
                 }
             }
         }
-        let mut included = json!({});
+        let mut included = Included::default();
         if inc.iter().any(|i| i == "space" || i == "space.organization") {
-            included["spaces"] =
-                Value::Array(spaces.iter().map(|sp| json!(sp.present(&s))).collect());
+            included.spaces = Some(spaces.iter().map(|sp| sp.present(&s)).collect());
         }
         if inc.iter().any(|i| i == "space.organization") {
-            let mut orgs = Vec::new();
+            let mut orgs: Vec<v3::Organization> = Vec::new();
             for sp in &spaces {
                 if let Some(o) = crate::store::orgs::find(&s.db.pool, &sp.org_guid).await? {
-                    if !orgs.iter().any(|v: &Value| v["guid"] == o.guid.as_str()) {
-                        orgs.push(json!(o.present(&s)));
+                    if !orgs.iter().any(|v| v.guid == o.guid) {
+                        orgs.push(o.present(&s));
                     }
                 }
             }
-            included["organizations"] = Value::Array(orgs);
+            included.organizations = Some(orgs);
         }
-        env["included"] = included;
+        page.included = Some(included);
     }
-    Ok(Json(env))
+    Ok(Json(page))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::App>> {
     Ok(Json(require(&s, &c, &guid, Need::Read).await?.present(&s)))
 }
 
@@ -232,7 +242,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::App>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::Developer).await?;
     if let Some(n) = req.get("name").and_then(Value::as_str) {
         check_name(n, "App")?;
@@ -274,10 +284,10 @@ async fn action(
     s: AppState,
     c: Caller,
     guid: String,
-    state: &str,
+    state: v3::AppState,
     restart: bool,
     event: &str,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::App>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
     rules::set_state(&s, &mut app, state, restart).await?;
     let t = space.target(&app.guid, "app", &app.name);
@@ -289,41 +299,41 @@ async fn start(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
-    action(s, c, guid, "STARTED", false, "audit.app.start").await
+) -> ApiResult<Json<v3::App>> {
+    action(s, c, guid, v3::AppState::Started, false, "audit.app.start").await
 }
 
 async fn stop(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
-    action(s, c, guid, "STOPPED", false, "audit.app.stop").await
+) -> ApiResult<Json<v3::App>> {
+    action(s, c, guid, v3::AppState::Stopped, false, "audit.app.stop").await
 }
 
 async fn restart(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
-    action(s, c, guid, "STARTED", true, "audit.app.restart").await
+) -> ApiResult<Json<v3::App>> {
+    action(s, c, guid, v3::AppState::Started, true, "audit.app.restart").await
 }
 
-fn env_body(s: &AppState, app: &App) -> Value {
-    json!({
-        "var": app.env,
-        "links": {
-            "self": link(format!("{}/apps/{}/environment_variables", s.v3(), app.guid)),
-            "app": link(format!("{}/apps/{}", s.v3(), app.guid)),
-        },
-    })
+fn env_body(s: &AppState, app: &App) -> EnvironmentVariables {
+    EnvironmentVariables {
+        var: app.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        links: links([
+            ("self", Link::new(format!("{}/apps/{}/environment_variables", s.v3(), app.guid))),
+            ("app", Link::new(format!("{}/apps/{}", s.v3(), app.guid))),
+        ]),
+    }
 }
 
 async fn env_vars(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EnvironmentVariables>> {
     let (app, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
     if !c.secrets_readable(&space.guid).await?
         && c.require_space(&space.guid, &space.org_guid, "App", Need::AppManager).await.is_err()
@@ -338,7 +348,7 @@ async fn patch_env_vars(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EnvironmentVariables>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
     let Some(Value::Object(vars)) = req.get("var") else {
         return Err(ApiError::Unprocessable("Var must be an object".into()));
@@ -361,36 +371,43 @@ async fn env(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppEnv>> {
     let (app, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
     if !c.secrets_readable(&space.guid).await? {
         return Err(ApiError::NotAuthorized);
     }
     let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(&s, &app, web.as_ref()).await?;
-    Ok(Json(json!({
-        "staging_env_json": {}, "running_env_json": {},
-        "environment_variables": app.env,
-        "system_env_json": {"VCAP_SERVICES": crate::http::services::vcap_services(&s, &app.guid).await?},
-        "application_env_json": {"VCAP_APPLICATION": vcap},
-    })))
+    let services = crate::http::services::vcap_services(&s, &app.guid).await?;
+    Ok(Json(AppEnv {
+        staging_env_json: Default::default(),
+        running_env_json: Default::default(),
+        environment_variables: app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+        system_env_json: [("VCAP_SERVICES".to_owned(), services)].into_iter().collect(),
+        application_env_json: [("VCAP_APPLICATION".to_owned(), vcap)].into_iter().collect(),
+    }))
 }
 
-fn droplet_rel(s: &AppState, app: &App) -> Value {
-    json!({
-        "data": if app.droplet_guid.is_empty() { Value::Null } else { json!({"guid": app.droplet_guid}) },
-        "links": {
-            "self": link(format!("{}/apps/{}/relationships/current_droplet", s.v3(), app.guid)),
-            "related": link(format!("{}/apps/{}/droplets/current", s.v3(), app.guid)),
-        },
-    })
+fn droplet_rel(s: &AppState, app: &App) -> CurrentDroplet {
+    let base = format!("{}/apps/{}", s.v3(), app.guid);
+    CurrentDroplet {
+        data: ToOne::of(&app.droplet_guid).data,
+        links: links([
+            ("self", Link::new(format!("{base}/relationships/current_droplet"))),
+            ("related", Link::new(format!("{base}/droplets/current"))),
+        ]),
+    }
 }
 
 async fn current_droplet_rel(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CurrentDroplet>> {
     let app = require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(droplet_rel(&s, &app)))
 }
@@ -400,7 +417,7 @@ async fn set_current_droplet(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CurrentDroplet>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
     let dg = req.pointer("/data/guid").and_then(Value::as_str).unwrap_or_default();
     let droplet = crate::store::droplets::find(&s.db.pool, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
@@ -423,12 +440,12 @@ async fn current_droplet(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let app = require(&s, &c, &guid, Need::Read).await?;
     let d = crate::store::droplets::find(&s.db.pool, &app.droplet_guid)
         .await?
         .ok_or(ApiError::NotFound("Droplet"))?;
-    Ok(Json(d.present(&s)))
+    Ok(Json(d.present(&s)).into_response())
 }
 
 async fn generated_manifest(
@@ -448,9 +465,9 @@ async fn ssh_enabled(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SshEnabled>> {
     require(&s, &c, &guid, Need::Read).await?;
-    Ok(Json(json!({"enabled": false, "reason": "SSH is not offered by this platform"})))
+    Ok(Json(SshEnabled { enabled: false, reason: "SSH is not offered by this platform".into() }))
 }
 
 /// Rolling deployments are not offered: every restart replaces all instances at once, so there
@@ -459,11 +476,11 @@ async fn deployments(
     State(s): State<AppState>,
     _c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Deployment>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["app_guids", "states", "status_reasons", "status_values", "guids", "label_selector"],
         &[],
     )?;
-    Ok(Json(q.envelope(&format!("{}/deployments", s.v3()), 0, vec![])))
+    Ok(Json(q.page(&format!("{}/deployments", s.v3()), 0, vec![])))
 }

@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
-use manifest::{AppManifest, Manifest, ManifestError};
-use serde_json::json;
+use axum::Router;
+use manifest::{AppManifest, DiffOp, Manifest, ManifestError};
+use serde::Serialize;
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::NewApp;
@@ -90,6 +89,13 @@ async fn apply(
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
+/// The answer of `manifest_diff`: the operations turning the current manifest into the
+/// pushed one (no v3 resource: CC answers this document only here).
+#[derive(Serialize)]
+struct ManifestDiff {
+    diff: Vec<DiffOp>,
+}
+
 async fn diff(
     State(s): State<AppState>,
     c: Caller,
@@ -105,7 +111,7 @@ async fn diff(
         }
     }
     let ops = manifest::diff(&current, &desired);
-    Ok((StatusCode::CREATED, Json(json!({ "diff": ops }))).into_response())
+    Ok(crate::http::util::created(ManifestDiff { diff: ops }))
 }
 
 /// The app as a manifest entry (sizes in CF's units, routes as URLs).

@@ -10,6 +10,10 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::v3::process::{
+    HealthCheck, HealthCheckData, ProcessRelationships, ProcessStatsList, ReadinessCheck,
+};
+use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, ScaleTo};
@@ -17,7 +21,7 @@ use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, link_method, metadata, to_one, ts};
+use crate::http::util::{links, ts};
 use crate::store::apps::App;
 use crate::store::processes::Process;
 use crate::store::spaces::Space;
@@ -39,32 +43,48 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl Process {
-    pub fn present(&self, s: &AppState, space: &str, droplet_cmd: Option<&str>) -> Value {
+    pub fn present(&self, s: &AppState, space: &str, droplet_cmd: Option<&str>) -> v3::Process {
         let base = format!("{}/processes/{}", s.v3(), self.guid);
         let h = &self.health;
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "version": self.version, "type": self.kind,
-            "command": self.command.as_deref().or(droplet_cmd),
-            "user": "vcap",
-            "instances": self.instances, "memory_in_mb": self.memory_mb, "disk_in_mb": self.disk_mb,
-            "log_rate_limit_in_bytes_per_second": self.log_rate,
-            "health_check": {"type": h.kind, "data": {
-                "timeout": h.timeout, "invocation_timeout": h.invocation_timeout,
-                "interval": h.interval, "endpoint": h.endpoint,
-            }},
-            "readiness_health_check": {"type": "process", "data": {"invocation_timeout": null, "interval": null, "endpoint": null}},
-            "relationships": {"app": to_one(&self.app_guid), "revision": to_one("")},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "scale": link_method(format!("{base}/actions/scale"), "POST"),
-                "app": link(format!("{}/apps/{}", s.v3(), self.app_guid)),
-                "space": link(format!("{}/spaces/{space}", s.v3())),
-                "stats": link(format!("{base}/stats")),
-                "process_instances": link(format!("{base}/process_instances")),
+        v3::Process {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            version: self.version.clone(),
+            kind: self.kind.clone(),
+            command: self.command.as_deref().or(droplet_cmd).map(str::to_owned),
+            user: Some("vcap".into()),
+            instances: self.instances,
+            memory_in_mb: self.memory_mb,
+            disk_in_mb: self.disk_mb,
+            log_rate_limit_in_bytes_per_second: Some(self.log_rate),
+            health_check: HealthCheck {
+                kind: h.kind.clone(),
+                data: HealthCheckData {
+                    timeout: h.timeout,
+                    invocation_timeout: h.invocation_timeout,
+                    interval: h.interval,
+                    endpoint: h.endpoint.clone(),
+                },
             },
-        })
+            readiness_health_check: ReadinessCheck {
+                kind: "process".into(),
+                data: Default::default(),
+            },
+            relationships: ProcessRelationships {
+                app: ToOne::of(&self.app_guid),
+                revision: ToOne::of(""),
+            },
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("scale", Link::with_method(format!("{base}/actions/scale"), "POST")),
+                ("app", Link::new(format!("{}/apps/{}", s.v3(), self.app_guid))),
+                ("space", Link::new(format!("{}/spaces/{space}", s.v3()))),
+                ("stats", Link::new(format!("{base}/stats"))),
+                ("process_instances", Link::new(format!("{base}/process_instances"))),
+            ]),
+        }
     }
 }
 
@@ -99,7 +119,7 @@ async fn require_typed(
     Ok((p, a, space))
 }
 
-async fn present(s: &AppState, p: &Process, app: &App) -> ApiResult<Value> {
+async fn present(s: &AppState, p: &Process, app: &App) -> ApiResult<v3::Process> {
     let cmd = crate::store::droplets::find(&s.db.pool, &app.droplet_guid)
         .await?
         .and_then(|d| d.process_types.get(&p.kind).cloned());
@@ -110,7 +130,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Process>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["guids", "types", "app_guids", "space_guids", "organization_guids", "label_selector"],
@@ -119,7 +139,12 @@ async fn list(
     list_with(&s, &c, q, format!("{}/processes", s.v3())).await
 }
 
-async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
+async fn list_with(
+    s: &AppState,
+    c: &Caller,
+    q: ListQuery,
+    base: String,
+) -> ApiResult<Json<Page<v3::Process>>> {
     let mut sel = Select::from("processes").join("JOIN apps a ON a.guid = processes.app_guid");
     crate::http::metadata::select(&mut sel, &q, "processes.guid")?;
     sel.filter(q.filter("guids"), "processes.guid")
@@ -140,7 +165,7 @@ async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiR
             items.push(present(s, &p, &app).await?);
         }
     }
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn app_processes(
@@ -148,7 +173,7 @@ async fn app_processes(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Process>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &["guids", "types", "label_selector"], &[])?;
     q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
@@ -159,7 +184,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Process>> {
     let (p, app, _) = require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(present(&s, &p, &app).await?))
 }
@@ -168,7 +193,7 @@ async fn app_process(
     State(s): State<AppState>,
     c: Caller,
     Path((guid, ptype)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Process>> {
     let (p, app, _) = require_typed(&s, &c, &guid, &ptype, Need::Read).await?;
     Ok(Json(present(&s, &p, &app).await?))
 }
@@ -178,7 +203,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Process>> {
     let (mut p, app, space) = require(&s, &c, &guid, Need::AppManager).await?;
     match req.get("command") {
         None => {}
@@ -257,20 +282,20 @@ async fn app_scale(
     do_scale(s, c, p, app, space, req).await
 }
 
-async fn stats_body(s: &AppState, p: &Process, app: &App) -> ApiResult<Json<Value>> {
-    let actual = if app.state == "STARTED" {
+async fn stats_body(s: &AppState, p: &Process, app: &App) -> ApiResult<Json<ProcessStatsList>> {
+    let actual = if app.state == v3::AppState::Started {
         crate::domain::desired::actual(s, &p.lrp_guid()).await?
     } else {
         vec![]
     };
-    Ok(Json(json!({ "resources": crate::http::stats::entries(s, p, app, &actual).await })))
+    Ok(Json(ProcessStatsList { resources: crate::http::stats::entries(s, p, app, &actual).await }))
 }
 
 async fn stats(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProcessStatsList>> {
     let (p, app, _) = require(&s, &c, &guid, Need::Read).await?;
     stats_body(&s, &p, &app).await
 }
@@ -279,7 +304,7 @@ async fn app_stats(
     State(s): State<AppState>,
     c: Caller,
     Path((guid, ptype)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProcessStatsList>> {
     let (p, app, _) = require_typed(&s, &c, &guid, &ptype, Need::Read).await?;
     stats_body(&s, &p, &app).await
 }
@@ -288,10 +313,10 @@ async fn sidecars(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Sidecar>>> {
     require(&s, &c, &guid, Need::Read).await?;
     let q = ListQuery::parse(None, &[], &[])?;
-    Ok(Json(q.envelope(&format!("{}/processes/{guid}/sidecars", s.v3()), 0, vec![])))
+    Ok(Json(q.page(&format!("{}/processes/{guid}/sidecars", s.v3()), 0, vec![])))
 }
 
 async fn restart_instance(
@@ -301,7 +326,7 @@ async fn restart_instance(
 ) -> ApiResult<StatusCode> {
     let (p, app, space) = require(&s, &c, &guid, Need::AppManager).await?;
     let idx: u32 = index.parse().map_err(|_| ApiError::NotFound("Instance"))?;
-    if i64::from(idx) >= p.instances || app.state != "STARTED" {
+    if i64::from(idx) >= p.instances || app.state != v3::AppState::Started {
         return Err(ApiError::NotFound("Instance"));
     }
     crate::domain::desired::restart_instance(&s, &p.lrp_guid(), idx).await?;

@@ -392,7 +392,7 @@ async fn list_bindings(
             for b in &bindings {
                 if let Some(a) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
                     if !apps.iter().any(|v: &Value| v["guid"] == a.guid.as_str()) {
-                        apps.push(a.present(&s));
+                        apps.push(serde_json::json!(a.present(&s)));
                     }
                 }
             }

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use wire::envelope::{Message, ReadResponse};
+use wire::v3::process::Usage;
 
 use crate::AppState;
 
 /// `instance index → usage` from the newest gauge of each instance.
-pub async fn latest(s: &AppState, app_guid: &str) -> HashMap<String, Value> {
+pub async fn latest(s: &AppState, app_guid: &str) -> HashMap<String, Usage> {
     let mut out = HashMap::new();
     let Ok(token) = s.uaa.internal_token() else { return out };
     let url = format!(
@@ -32,10 +32,14 @@ pub async fn latest(s: &AppState, app_guid: &str) -> HashMap<String, Value> {
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
         out.insert(
             env.instance_id.clone(),
-            json!({
-                "time": t, "cpu": get("cpu") / 100.0, "cpu_entitlement": null,
-                "mem": get("memory") as u64, "disk": get("disk") as u64, "log_rate": 0,
-            }),
+            Usage {
+                time: t,
+                cpu: Some(get("cpu") / 100.0),
+                cpu_entitlement: Some(None),
+                mem: Some(get("memory") as u64),
+                disk: Some(get("disk") as u64),
+                log_rate: Some(0),
+            },
         );
     }
     out

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
+use wire::v3::AppState;
 
-use super::{json_col, to_json, unique_or, Exec};
+use super::{json_col, state_col, to_json, unique_or, Exec};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -14,7 +15,8 @@ pub struct App {
     pub guid: String,
     pub name: String,
     pub space_guid: String,
-    pub state: String,
+    /// What the developer asked for.
+    pub state: AppState,
     pub lifecycle_type: String,
     pub buildpacks: Vec<String>,
     pub stack: String,
@@ -30,7 +32,7 @@ impl App {
             guid: r.try_get("guid")?,
             name: r.try_get("name")?,
             space_guid: r.try_get("space_guid")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "apps", "state", AppState::parse)?,
             lifecycle_type: r.try_get("lifecycle_type")?,
             buildpacks: json_col(r, "apps", "buildpacks")?,
             stack: r.try_get("stack")?,
@@ -78,7 +80,10 @@ pub async fn guids_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec
 
 /// Guids of the apps whose desired state is STARTED.
 pub async fn started_guids<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<String>> {
-    let rows = sqlx::query("SELECT guid FROM apps WHERE state = 'STARTED'").fetch_all(ex).await?;
+    let rows = sqlx::query("SELECT guid FROM apps WHERE state = $1")
+        .bind(AppState::Started.as_str())
+        .fetch_all(ex)
+        .await?;
     Ok(rows.iter().map(|r| r.try_get("guid")).collect::<Result<_, _>>()?)
 }
 
@@ -92,7 +97,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, app: &App) -> ApiResult<()> {
     .bind(&app.name)
     .bind(app.name.to_lowercase())
     .bind(&app.space_guid)
-    .bind(&app.state)
+    .bind(app.state.as_str())
     .bind(&app.lifecycle_type)
     .bind(to_json(&app.buildpacks))
     .bind(&app.stack)
@@ -113,7 +118,7 @@ pub async fn update<'e>(ex: impl Exec<'e>, app: &App) -> ApiResult<()> {
     )
     .bind(&app.name)
     .bind(app.name.to_lowercase())
-    .bind(&app.state)
+    .bind(app.state.as_str())
     .bind(to_json(&app.buildpacks))
     .bind(&app.stack)
     .bind(&app.droplet_guid)
