@@ -4,6 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Links, Metadata};
 
+states! {
+    /// An admin buildpack's state: created without its zip, then READY once one is stored.
+    BuildpackState {
+        AwaitingUpload = "AWAITING_UPLOAD",
+        Ready = "READY",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stack {
     pub guid: String,
@@ -39,7 +47,8 @@ pub struct Buildpack {
     /// `null`: any stack.
     #[serde(default)]
     pub stack: Option<String>,
-    /// `AWAITING_UPLOAD` or `READY`.
+    /// `AWAITING_UPLOAD` or `READY` ([`BuildpackState`]); a string, so an answer of a CC with
+    /// other states still reads.
     #[serde(default)]
     pub state: String,
     #[serde(default)]
@@ -94,6 +103,8 @@ mod tests {
                           "upload": {"href": "https://api.example.com/v3/buildpacks/bp-1/upload", "method": "POST"}}}"#,
         );
         assert_eq!((b.position, b.enabled, b.locked), (1, true, false));
+        assert_eq!(BuildpackState::parse(&b.state), Some(BuildpackState::Ready));
+        crate::v3::testing::check_spelling(BuildpackState::ALL);
         let patch = BuildpackChange { enabled: Some(false), ..Default::default() };
         assert_eq!(serde_json::to_string(&patch).expect("json"), r#"{"enabled":false}"#);
     }

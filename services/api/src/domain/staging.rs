@@ -3,15 +3,20 @@
 //! is recorded STAGING and its staging request published; the stager reports through the
 //! internal API ([`complete`]) and a STAGED report creates the droplet; a build whose stager
 //! vanished or overran the staging timeout is failed by [`run_sweeper`], so a build never stays
-//! STAGING forever. See docs/api.md.
+//! STAGING forever. Every change of a package's, build's or droplet's state is checked against
+//! its lifecycle in `wire::v3` first ([`package_change`], [`build_change`], [`droplet_change`]).
+//! See docs/api.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bus::BusExt as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wire::staging::{BuildpackRef, StagingOutcome, StagingRequest, StagingResult};
+use wire::v3::droplet::DropletBuildpack;
+use wire::v3::stack::BuildpackState;
+use wire::v3::{build, droplet, package, BuildState, DropletState, PackageState};
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::buildpacks::Buildpack;
@@ -20,6 +25,36 @@ use crate::store::droplets::Droplet;
 use crate::store::packages::Package;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
+
+// ---- state changes ----
+
+/// A package may go from `from` to `to`: an upload to a package that is not AWAITING_UPLOAD is
+/// CC's `PackageBitsAlreadyUploaded`; any other change outside the lifecycle is a 422.
+pub fn package_change(from: PackageState, to: PackageState) -> ApiResult<()> {
+    if package::allows(from, to) {
+        return Ok(());
+    }
+    if to == PackageState::ProcessingUpload {
+        return Err(ApiError::PackageBitsAlreadyUploaded);
+    }
+    Err(ApiError::Unprocessable(format!("Package state cannot change from {from} to {to}")))
+}
+
+/// A build may go from `from` to `to`: only a STAGING build finishes, once.
+pub fn build_change(from: BuildState, to: BuildState) -> ApiResult<()> {
+    if build::allows(from, to) {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable(format!("Build is {from}, not STAGING; it cannot become {to}")))
+}
+
+/// A droplet may go from `from` to `to`.
+pub fn droplet_change(from: DropletState, to: DropletState) -> ApiResult<()> {
+    if droplet::allows(from, to) {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable(format!("Droplet state cannot change from {from} to {to}")))
+}
 
 // ---- packages ----
 
@@ -31,12 +66,12 @@ pub async fn create_package(
     image: &str,
 ) -> ApiResult<Package> {
     let now = now_ms();
-    let state = if kind == "docker" { "READY" } else { "AWAITING_UPLOAD" };
+    let state = if kind == "docker" { PackageState::Ready } else { PackageState::AwaitingUpload };
     let p = Package {
         guid: new_guid(),
         app_guid: app_guid.to_owned(),
         kind: kind.to_owned(),
-        state: state.into(),
+        state,
         sha256: String::new(),
         size: 0,
         error: String::new(),
@@ -50,7 +85,7 @@ pub async fn create_package(
 
 /// A READY copy of a READY package (its bits copied in the blobstore) for `app_guid`.
 pub async fn copy_package(s: &AppState, app_guid: &str, from: &Package) -> ApiResult<Package> {
-    if from.state != "READY" {
+    if from.state != PackageState::Ready {
         return Err(ApiError::Unprocessable("Only READY packages can be copied".into()));
     }
     let now = now_ms();
@@ -58,7 +93,7 @@ pub async fn copy_package(s: &AppState, app_guid: &str, from: &Package) -> ApiRe
         guid: new_guid(),
         app_guid: app_guid.to_owned(),
         kind: from.kind.clone(),
-        state: "READY".into(),
+        state: PackageState::Ready,
         sha256: from.sha256.clone(),
         size: from.size,
         error: String::new(),
@@ -82,7 +117,10 @@ pub async fn claim_upload(s: &AppState, p: &Package) -> ApiResult<()> {
             "Bits can only be uploaded to a package of type 'bits'".into(),
         ));
     }
-    if !store::packages::claim_upload(&s.db.pool, &p.guid, now_ms()).await? {
+    let (from, to) = (p.state, PackageState::ProcessingUpload);
+    package_change(from, to)?;
+    // The package may have changed since it was read: only one upload wins.
+    if !store::packages::set_state(&s.db.pool, &p.guid, from, to, now_ms()).await? {
         return Err(ApiError::PackageBitsAlreadyUploaded);
     }
     Ok(())
@@ -97,18 +135,24 @@ pub async fn finish_upload(s: &AppState, guid: &str, zip: ApiResult<PathBuf>) ->
         Err(e) => Err(e),
     };
     let pool = &s.db.pool;
+    let from = PackageState::ProcessingUpload;
     match stored {
         Ok(info) => {
+            let to = PackageState::Ready;
+            package_change(from, to)?;
             let size = i64::try_from(info.size).unwrap_or(i64::MAX);
-            store::packages::set_upload(pool, guid, "READY", "", &info.sha256, size, now_ms()).await
+            store::packages::set_upload(pool, guid, from, to, "", &info.sha256, size, now_ms())
+                .await?;
+            Ok(())
         }
         Err(e) => {
-            let (state, err) = if matches!(e, ApiError::Internal(_)) {
-                ("FAILED", e.to_string())
+            let (to, err) = if matches!(e, ApiError::Internal(_)) {
+                (PackageState::Failed, e.to_string())
             } else {
-                ("AWAITING_UPLOAD", String::new())
+                (PackageState::AwaitingUpload, String::new())
             };
-            store::packages::set_upload(pool, guid, state, &err, "", 0, now_ms()).await?;
+            package_change(from, to)?;
+            store::packages::set_upload(pool, guid, from, to, &err, "", 0, now_ms()).await?;
             Err(e)
         }
     }
@@ -154,7 +198,7 @@ pub async fn install_bundled(s: &AppState, bundled: &[(String, u32, Vec<u8>)]) -
                 locked: false,
                 filename: format!("{name}.zip"),
                 sha256: info.sha256,
-                state: "READY".into(),
+                state: BuildpackState::Ready,
                 created_at: now,
                 updated_at: now,
             };
@@ -244,7 +288,7 @@ pub async fn check_names(s: &AppState, names: &[String]) -> ApiResult<()> {
 
 /// Only a READY bits package can be staged.
 pub fn check_stageable(p: &Package) -> ApiResult<()> {
-    if p.state != "READY" {
+    if p.state != PackageState::Ready {
         return Err(ApiError::BadRequest("Cannot stage package whose state is not ready.".into()));
     }
     if p.kind != "bits" {
@@ -282,7 +326,7 @@ pub async fn create_build(s: &AppState, new: NewBuild) -> ApiResult<Staging> {
         app_guid: new.app_guid,
         package_guid: new.package_guid,
         droplet_guid: new_guid(),
-        state: "STAGING".into(),
+        state: BuildState::Staging,
         error: String::new(),
         buildpacks: new.buildpacks,
         stack: new.stack,
@@ -342,13 +386,17 @@ pub async fn publish(s: &AppState, staging: &Staging) -> ApiResult<Build> {
     store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))
 }
 
-/// Fail a STAGING build (no effect on a finished one); whether it was STAGING.
+/// Fail a STAGING build (no effect on a finished one, nor on one that is gone); whether it
+/// was STAGING.
 pub async fn fail(s: &AppState, guid: &str, error: &str) -> ApiResult<bool> {
-    let failed = store::builds::finish(&s.db.pool, guid, "FAILED", error, now_ms()).await?;
+    let Some(b) = store::builds::find(&s.db.pool, guid).await? else { return Ok(false) };
+    let (from, to) = (b.state, BuildState::Failed);
+    if build_change(from, to).is_err() {
+        return Ok(false);
+    }
+    let failed = store::builds::finish(&s.db.pool, guid, from, to, error, now_ms()).await?;
     if failed {
-        if let Some(b) = store::builds::find(&s.db.pool, guid).await? {
-            api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
-        }
+        api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
     }
     Ok(failed)
 }
@@ -361,7 +409,12 @@ pub async fn complete(
     result: &StagingResult,
 ) -> ApiResult<Option<Build>> {
     let b = store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))?;
-    if b.state != "STAGING" {
+    let to = match result.outcome {
+        StagingOutcome::Failed(_) => BuildState::Failed,
+        StagingOutcome::Staged(_) => BuildState::Staged,
+    };
+    // A finished build stays as it is: a repeated report changes nothing.
+    if build_change(b.state, to).is_err() {
         return Ok(None);
     }
     let staged = match &result.outcome {
@@ -381,26 +434,34 @@ pub async fn complete(
         }
         Err(e) => return Err(e.into()),
     };
+    // The stager's upload is processed: the droplet is STAGED when its checksum matches.
+    droplet_change(DropletState::ProcessingUpload, DropletState::Staged)?;
     if info.sha256 != staged.droplet_sha256 {
+        droplet_change(DropletState::ProcessingUpload, DropletState::Failed)?;
         fail(s, guid, "StagingError - Staging error: the uploaded droplet does not match its reported checksum").await?;
         return Ok(None);
     }
     let now = now_ms();
-    let buildpacks: Vec<Value> = staged
+    let buildpacks = staged
         .buildpacks
         .iter()
-        .map(|b| json!({"name": b.name, "buildpack_name": b.name, "version": b.version, "detect_output": b.detect_output}))
+        .map(|b| DropletBuildpack {
+            name: b.name.clone(),
+            buildpack_name: Some(b.name.clone()),
+            version: Some(b.version.clone()),
+            detect_output: Some(b.detect_output.clone()),
+        })
         .collect();
     let droplet = Droplet {
         guid: b.droplet_guid.clone(),
         app_guid: b.app_guid.clone(),
         package_guid: b.package_guid.clone(),
         build_guid: b.guid.clone(),
-        state: "STAGED".into(),
+        state: DropletState::Staged,
         error: String::new(),
         sha256: staged.droplet_sha256.clone(),
         size: i64::try_from(staged.droplet_size).unwrap_or(i64::MAX),
-        buildpacks: Value::Array(buildpacks),
+        buildpacks,
         process_types: staged.process_types.clone(),
         execution_metadata: staged.execution_metadata.clone(),
         stack: b.stack.clone(),
@@ -409,7 +470,10 @@ pub async fn complete(
     };
     let mut tx = store::begin(&s.db).await?;
     store::droplets::insert(&mut *tx, &droplet).await?;
-    store::builds::finish(&mut *tx, guid, "STAGED", "", now).await?;
+    if !store::builds::finish(&mut *tx, guid, b.state, to, "", now).await? {
+        // Failed (timed out) meanwhile: the droplet goes with the transaction.
+        return Ok(None);
+    }
     tx.commit().await?;
     Ok(Some(b))
 }
@@ -447,5 +511,45 @@ async fn api_log(s: &AppState, app_guid: &str, line: &str) {
     let subject = format!("{}.API", wire::subjects::LOGS_PREFIX);
     if let Err(e) = s.bus.publish_json(&subject, &env).await {
         tracing::debug!(error = %e, "could not publish an API log line");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_changes_only_along_its_lifecycle() {
+        use PackageState::*;
+        assert!(package_change(AwaitingUpload, ProcessingUpload).is_ok());
+        assert!(package_change(ProcessingUpload, AwaitingUpload).is_ok());
+        for from in [Ready, Failed, ProcessingUpload, Copying, Expired] {
+            assert!(matches!(
+                package_change(from, ProcessingUpload),
+                Err(ApiError::PackageBitsAlreadyUploaded)
+            ));
+        }
+        assert!(matches!(package_change(Failed, Ready), Err(ApiError::Unprocessable(_))));
+    }
+
+    #[test]
+    fn a_build_finishes_once() {
+        use BuildState::*;
+        assert!(build_change(Staging, Staged).is_ok());
+        assert!(build_change(Staging, Failed).is_ok());
+        for (from, to) in [(Staged, Failed), (Failed, Staged), (Staged, Staged), (Staging, Staging)]
+        {
+            assert!(matches!(build_change(from, to), Err(ApiError::Unprocessable(_))));
+        }
+    }
+
+    #[test]
+    fn a_droplet_is_staged_only_from_its_processed_upload() {
+        use DropletState::*;
+        assert!(droplet_change(ProcessingUpload, Staged).is_ok());
+        assert!(droplet_change(ProcessingUpload, Failed).is_ok());
+        for (from, to) in [(Expired, Staged), (Failed, Staged), (Staged, ProcessingUpload)] {
+            assert!(matches!(droplet_change(from, to), Err(ApiError::Unprocessable(_))));
+        }
     }
 }

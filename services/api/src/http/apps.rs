@@ -420,7 +420,7 @@ async fn set_current_droplet(
 ) -> ApiResult<Json<CurrentDroplet>> {
     let (mut app, space) = require_with_space(&s, &c, &guid, Need::AppManager).await?;
     let dg = req.pointer("/data/guid").and_then(Value::as_str).unwrap_or_default();
-    let droplet = crate::store::droplets::find(&s.db.pool, dg).await?.filter(|d| d.app_guid == app.guid && d.state == "STAGED").ok_or_else(|| {
+    let droplet = crate::store::droplets::find(&s.db.pool, dg).await?.filter(|d| d.app_guid == app.guid && d.state == wire::v3::DropletState::Staged).ok_or_else(|| {
         ApiError::Unprocessable("Unable to assign current droplet. Ensure the droplet exists and belongs to this app.".into())
     })?;
     rules::set_droplet(&s, &mut app, &droplet.guid, &droplet.process_types).await?;
@@ -440,12 +440,12 @@ async fn current_droplet(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<wire::v3::Droplet>> {
     let app = require(&s, &c, &guid, Need::Read).await?;
     let d = crate::store::droplets::find(&s.db.pool, &app.droplet_guid)
         .await?
         .ok_or(ApiError::NotFound("Droplet"))?;
-    Ok(Json(d.present(&s)).into_response())
+    Ok(Json(d.present(&s)))
 }
 
 async fn generated_manifest(

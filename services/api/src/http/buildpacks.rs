@@ -3,18 +3,19 @@
 //! and the resolution of names for a stager live in the domain.
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::stack::{self as v3stack, BuildpackState};
+use wire::v3::{Link, Metadata, Page};
 
 use crate::access::Caller;
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, link_method, metadata, ts};
+use crate::http::util::{created, links, ts};
 use crate::store::buildpacks::Buildpack;
 use crate::store::{self, new_guid, now_ms, Select};
 use crate::AppState;
@@ -29,21 +30,27 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl Buildpack {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3stack::Buildpack {
         let base = format!("{}/buildpacks/{}", s.v3(), self.guid);
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name,
-            "stack": if self.stack.is_empty() { Value::Null } else { json!(self.stack) },
-            "state": self.state,
-            "filename": if self.filename.is_empty() { Value::Null } else { json!(self.filename) },
-            "position": self.position,
-            "enabled": self.enabled,
-            "locked": self.locked,
-            "lifecycle": "buildpack",
-            "metadata": metadata(),
-            "links": {"self": link(base.clone()), "upload": link_method(format!("{base}/upload"), "POST")},
-        })
+        let some = |x: &str| (!x.is_empty()).then(|| x.to_owned());
+        v3stack::Buildpack {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            stack: some(&self.stack),
+            state: self.state.as_str().to_owned(),
+            filename: some(&self.filename),
+            position: self.position,
+            enabled: self.enabled,
+            locked: self.locked,
+            lifecycle: Some("buildpack".into()),
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("upload", Link::with_method(format!("{base}/upload"), "POST")),
+            ]),
+        }
     }
 }
 
@@ -51,7 +58,7 @@ async fn list(
     State(s): State<AppState>,
     _c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3stack::Buildpack>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["names", "stacks", "label_selector", "lifecycle"],
@@ -70,7 +77,7 @@ async fn list(
         .iter()
         .map(|r| Buildpack::from_row(r).map(|b| b.present(&s)))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.envelope(&format!("{}/buildpacks", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/buildpacks", s.v3()), total, items)))
 }
 
 async fn find(s: &AppState, guid: &str) -> ApiResult<Buildpack> {
@@ -81,7 +88,7 @@ async fn show(
     State(s): State<AppState>,
     _c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3stack::Buildpack>> {
     Ok(Json(find(&s, &guid).await?.present(&s)))
 }
 
@@ -110,7 +117,7 @@ async fn create(
         locked: req.get("locked").and_then(Value::as_bool).unwrap_or(false),
         filename: String::new(),
         sha256: String::new(),
-        state: "AWAITING_UPLOAD".into(),
+        state: BuildpackState::AwaitingUpload,
         created_at: now,
         updated_at: now,
         name,
@@ -122,7 +129,7 @@ async fn create(
         ))
     };
     store::buildpacks::insert(&s.db.pool, &b, taken).await?;
-    Ok((StatusCode::CREATED, Json(find(&s, &b.guid).await?.present(&s))).into_response())
+    Ok(created(find(&s, &b.guid).await?.present(&s)))
 }
 
 async fn update(
@@ -130,7 +137,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3stack::Buildpack>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
@@ -150,7 +157,7 @@ async fn upload(
     c: Caller,
     Path(guid): Path<String>,
     mut mp: Multipart,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3stack::Buildpack>> {
     if !c.admin() {
         return Err(ApiError::NotAuthorized);
     }
@@ -210,23 +217,29 @@ async fn remove(
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
-fn present_stack(s: &AppState, name: &str) -> Value {
-    json!({
-        "guid": name, "created_at": ts(0), "updated_at": ts(0), "name": name,
-        "description": "Debian 12 (bookworm) with runtimes from Debian packages",
-        "build_rootfs_image": name, "run_rootfs_image": name,
-        "default": name == s.config.default_stack, "state": "ACTIVE", "metadata": metadata(),
-        "links": {"self": link(format!("{}/stacks/{name}", s.v3()))},
-    })
+fn present_stack(s: &AppState, name: &str) -> v3stack::Stack {
+    v3stack::Stack {
+        guid: name.to_owned(),
+        created_at: ts(0),
+        updated_at: ts(0),
+        name: name.to_owned(),
+        description: Some("Debian 12 (bookworm) with runtimes from Debian packages".into()),
+        build_rootfs_image: Some(name.to_owned()),
+        run_rootfs_image: Some(name.to_owned()),
+        default: name == s.config.default_stack,
+        state: Some("ACTIVE".into()),
+        metadata: Metadata::default(),
+        links: links([("self", Link::new(format!("{}/stacks/{name}", s.v3())))]),
+    }
 }
 
 async fn stacks(
     State(s): State<AppState>,
     _c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3stack::Stack>>> {
     let q = ListQuery::parse(q.as_deref(), &["names", "default"], &["name"])?;
-    let items: Vec<Value> = s
+    let items: Vec<_> = s
         .config
         .stacks
         .iter()
@@ -234,14 +247,14 @@ async fn stacks(
         .map(|n| present_stack(&s, n))
         .collect();
     let total = items.len() as i64;
-    Ok(Json(q.envelope(&format!("{}/stacks", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/stacks", s.v3()), total, items)))
 }
 
 async fn stack(
     State(s): State<AppState>,
     _c: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3stack::Stack>> {
     if !s.config.stacks.contains(&name) {
         return Err(ApiError::NotFound("Stack"));
     }

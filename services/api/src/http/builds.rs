@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use wire::staging::StagingResult;
+use wire::v3::build::BuildRelationships;
+use wire::v3::{self, BuildState, Guid, Lifecycle, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -20,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, metadata, to_one, ts};
+use crate::http::util::{created, links, ts};
 use crate::store::builds::Build;
 use crate::store::{self, Select};
 use crate::AppState;
@@ -33,28 +34,33 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl Build {
-    pub fn present(&self, s: &AppState) -> Value {
-        let base = format!("{}/builds/{}", s.v3(), self.guid);
-        let staged = self.state == "STAGED";
-        let mut links =
-            json!({"self": link(base), "app": link(format!("{}/apps/{}", s.v3(), self.app_guid))});
+    pub fn present(&self, s: &AppState) -> v3::Build {
+        let staged = self.state == BuildState::Staged;
+        let mut links = links([
+            ("self", Link::new(format!("{}/builds/{}", s.v3(), self.guid))),
+            ("app", Link::new(format!("{}/apps/{}", s.v3(), self.app_guid))),
+        ]);
         if staged {
-            links["droplet"] = link(format!("{}/droplets/{}", s.v3(), self.droplet_guid));
+            let href = format!("{}/droplets/{}", s.v3(), self.droplet_guid);
+            links.insert("droplet".into(), Link::new(href));
         }
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "state": self.state,
-            "staging_memory_in_mb": self.memory_mb, "staging_disk_in_mb": self.disk_mb,
-            "staging_log_rate_limit_bytes_per_second": -1,
-            "error": if self.error.is_empty() { Value::Null } else { json!(self.error) },
-            "lifecycle": {"type": "buildpack", "data": {"buildpacks": self.buildpacks, "stack": self.stack}},
-            "package": {"guid": self.package_guid},
-            "droplet": if staged { json!({"guid": self.droplet_guid}) } else { Value::Null },
-            "created_by": self.created_by,
-            "relationships": {"app": to_one(&self.app_guid)},
-            "metadata": metadata(),
-            "links": links,
-        })
+        v3::Build {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            state: self.state,
+            staging_memory_in_mb: self.memory_mb,
+            staging_disk_in_mb: self.disk_mb,
+            staging_log_rate_limit_bytes_per_second: Some(-1),
+            error: (!self.error.is_empty()).then(|| self.error.clone()),
+            lifecycle: Lifecycle::buildpack(self.buildpacks.clone(), self.stack.clone()),
+            package: Guid::new(&self.package_guid),
+            droplet: staged.then(|| Guid::new(&self.droplet_guid)),
+            created_by: self.created_by.clone(),
+            relationships: BuildRelationships { app: ToOne::of(&self.app_guid) },
+            metadata: Metadata::default(),
+            links,
+        }
     }
 }
 
@@ -113,7 +119,7 @@ async fn create(
     )
     .await;
     let build = staging::publish(&s, &staged).await?;
-    Ok((StatusCode::CREATED, Json(build.present(&s))).into_response())
+    Ok(created(build.present(&s)))
 }
 
 /// The app's environment with `VCAP_APPLICATION` and `VCAP_SERVICES`, as staging sees it.
@@ -152,7 +158,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Build>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["states", "app_guids", "package_guids", "label_selector"],
@@ -161,7 +167,12 @@ async fn list(
     list_with(&s, &c, q, format!("{}/builds", s.v3())).await
 }
 
-async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
+async fn list_with(
+    s: &AppState,
+    c: &Caller,
+    q: ListQuery,
+    base: String,
+) -> ApiResult<Json<Page<v3::Build>>> {
     let mut sel = Select::from("builds").join("JOIN apps a ON a.guid = builds.app_guid");
     crate::http::metadata::select(&mut sel, &q, "builds.guid")?;
     sel.filter(q.filter("states"), "builds.state")
@@ -173,7 +184,7 @@ async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiR
         .iter()
         .map(|r| Build::from_row(r).map(|b| b.present(s)))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn app_builds(
@@ -181,7 +192,7 @@ async fn app_builds(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Build>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &["states", "label_selector"], &[])?;
     q.filters.insert("app_guids".into(), vec![app.guid]);
@@ -192,7 +203,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Build>> {
     let b = store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
     crate::http::apps::require(&s, &c, &b.app_guid, Need::Read).await.map_err(|e| match e {
         ApiError::NotFound(_) => ApiError::NotFound("Build"),

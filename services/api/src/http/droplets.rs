@@ -5,12 +5,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use wire::v3::droplet::{Checksum, DropletRelationships};
+use wire::v3::{self, Lifecycle, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, link_method, metadata, to_one, ts};
+use crate::http::util::{links, ts};
 use crate::store::droplets::Droplet;
 use crate::store::{self, Select};
 use crate::AppState;
@@ -25,29 +26,35 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl Droplet {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::Droplet {
         let base = format!("{}/droplets/{}", s.v3(), self.guid);
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "state": self.state,
-            "error": if self.error.is_empty() { Value::Null } else { json!(self.error) },
-            "lifecycle": {"type": "buildpack", "data": {}},
-            "execution_metadata": self.execution_metadata,
-            "process_types": self.process_types,
-            "checksum": {"type": "sha256", "value": self.sha256},
-            "buildpacks": self.buildpacks,
-            "stack": self.stack,
-            "image": null,
-            "relationships": {"app": to_one(&self.app_guid)},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "package": link(format!("{}/packages/{}", s.v3(), self.package_guid)),
-                "app": link(format!("{}/apps/{}", s.v3(), self.app_guid)),
-                "assign_current_droplet": link_method(format!("{}/apps/{}/relationships/current_droplet", s.v3(), self.app_guid), "PATCH"),
-                "download": link(format!("{base}/download")),
-            },
-        })
+        let app = format!("{}/apps/{}", s.v3(), self.app_guid);
+        v3::Droplet {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            state: self.state,
+            error: (!self.error.is_empty()).then(|| self.error.clone()),
+            lifecycle: Lifecycle { kind: "buildpack".into(), data: Default::default() },
+            execution_metadata: self.execution_metadata.clone(),
+            process_types: self.process_types.clone(),
+            checksum: Some(Checksum { kind: "sha256".into(), value: Some(self.sha256.clone()) }),
+            buildpacks: self.buildpacks.clone(),
+            stack: Some(self.stack.clone()),
+            image: None,
+            relationships: DropletRelationships { app: ToOne::of(&self.app_guid) },
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("package", Link::new(format!("{}/packages/{}", s.v3(), self.package_guid))),
+                ("app", Link::new(app.clone())),
+                (
+                    "assign_current_droplet",
+                    Link::with_method(format!("{app}/relationships/current_droplet"), "PATCH"),
+                ),
+                ("download", Link::new(format!("{base}/download"))),
+            ]),
+        }
     }
 }
 
@@ -64,7 +71,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Droplet>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["guids", "states", "app_guids", "space_guids", "organization_guids", "label_selector"],
@@ -73,7 +80,12 @@ async fn list(
     list_with(&s, &c, q, format!("{}/droplets", s.v3())).await
 }
 
-async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
+async fn list_with(
+    s: &AppState,
+    c: &Caller,
+    q: ListQuery,
+    base: String,
+) -> ApiResult<Json<Page<v3::Droplet>>> {
     let mut sel = Select::from("droplets").join("JOIN apps a ON a.guid = droplets.app_guid");
     crate::http::metadata::select(&mut sel, &q, "droplets.guid")?;
     sel.filter(q.filter("guids"), "droplets.guid")
@@ -87,7 +99,7 @@ async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiR
         .iter()
         .map(|r| Droplet::from_row(r).map(|d| d.present(s)))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn app_droplets(
@@ -95,7 +107,7 @@ async fn app_droplets(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Droplet>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
     let mut q =
         ListQuery::parse(q.as_deref(), &["guids", "states", "current", "label_selector"], &[])?;
@@ -112,7 +124,7 @@ async fn package_droplets(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Droplet>>> {
     let (p, _, _) = crate::http::packages::require(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &["guids", "states"], &[])?;
     q.filters.insert("package_guids".into(), vec![p.guid]);
@@ -123,7 +135,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Droplet>> {
     Ok(Json(require(&s, &c, &guid, Need::Read).await?.present(&s)))
 }
 

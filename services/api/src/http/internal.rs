@@ -125,7 +125,7 @@ async fn upload_droplet(
 ) -> ApiResult<Json<serde_json::Value>> {
     let b =
         crate::store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
-    if b.state != "STAGING" {
+    if b.state != wire::v3::BuildState::Staging {
         return Err(ApiError::Unprocessable(format!(
             "Build is {}, not STAGING; the droplet is not needed",
             b.state

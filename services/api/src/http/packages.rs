@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use wire::v3::droplet::Checksum;
+use wire::v3::package::{PackageData, PackageRelationships};
+use wire::v3::{self, Link, Metadata, PackageState, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -19,7 +22,7 @@ use crate::http::apps::App;
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::upload::{self, Scratch};
-use crate::http::util::{link, link_method, metadata, to_one, ts};
+use crate::http::util::{created, links, ts};
 use crate::store::packages::Package;
 use crate::store::{self, Select};
 use crate::AppState;
@@ -36,28 +39,33 @@ pub fn routes(max_upload: u64) -> Router<AppState> {
 }
 
 impl Package {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::Package {
         let base = format!("{}/packages/{}", s.v3(), self.guid);
+        let some = |x: &str| (!x.is_empty()).then(|| x.to_owned());
         let data = if self.kind == "docker" {
-            json!({"image": self.image, "username": null, "password": null})
+            PackageData::Docker { image: self.image.clone(), username: None, password: None }
         } else {
-            json!({
-                "checksum": {"type": "sha256", "value": if self.sha256.is_empty() { Value::Null } else { json!(self.sha256) }},
-                "error": if self.error.is_empty() { Value::Null } else { json!(self.error) },
-            })
+            PackageData::Bits {
+                checksum: Checksum { kind: "sha256".into(), value: some(&self.sha256) },
+                error: some(&self.error),
+            }
         };
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "type": self.kind, "data": data, "state": self.state,
-            "relationships": {"app": to_one(&self.app_guid)},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "upload": link_method(format!("{base}/upload"), "POST"),
-                "download": link_method(format!("{base}/download"), "GET"),
-                "app": link(format!("{}/apps/{}", s.v3(), self.app_guid)),
-            },
-        })
+        v3::Package {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            kind: self.kind.clone(),
+            data,
+            state: self.state,
+            relationships: PackageRelationships { app: ToOne::of(&self.app_guid) },
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("upload", Link::with_method(format!("{base}/upload"), "POST")),
+                ("download", Link::with_method(format!("{base}/download"), "GET")),
+                ("app", Link::new(format!("{}/apps/{}", s.v3(), self.app_guid))),
+            ]),
+        }
     }
 }
 
@@ -128,7 +136,7 @@ async fn create(
         json!({"package_guid": p.guid}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(p.present(&s))).into_response())
+    Ok(created(p.present(&s)))
 }
 
 async fn upload_bits(
@@ -136,7 +144,7 @@ async fn upload_bits(
     c: Caller,
     Path(guid): Path<String>,
     multipart: Multipart,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Package>> {
     let (p, app, space) = require(&s, &c, &guid, Need::Developer).await?;
     staging::claim_upload(&s, &p).await?;
     let (_scratch, zip) = match receive(&s, multipart).await {
@@ -199,7 +207,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Package>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &[
@@ -216,7 +224,12 @@ async fn list(
     list_with(&s, &c, q, format!("{}/packages", s.v3())).await
 }
 
-async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiResult<Json<Value>> {
+async fn list_with(
+    s: &AppState,
+    c: &Caller,
+    q: ListQuery,
+    base: String,
+) -> ApiResult<Json<Page<v3::Package>>> {
     let mut sel = Select::from("packages").join("JOIN apps a ON a.guid = packages.app_guid");
     crate::http::metadata::select(&mut sel, &q, "packages.guid")?;
     sel.filter(q.filter("guids"), "packages.guid")
@@ -230,7 +243,7 @@ async fn list_with(s: &AppState, c: &Caller, q: ListQuery, base: String) -> ApiR
         .iter()
         .map(|r| Package::from_row(r).map(|p| p.present(s)))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn app_packages(
@@ -238,7 +251,7 @@ async fn app_packages(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Package>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &["guids", "states", "types"], &[])?;
     q.filters.insert("app_guids".into(), vec![app.guid]);
@@ -249,7 +262,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Package>> {
     Ok(Json(require(&s, &c, &guid, Need::Read).await?.0.present(&s)))
 }
 
@@ -296,7 +309,7 @@ async fn download(
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
     let (p, _, _) = require(&s, &c, &guid, Need::Developer).await?;
-    if p.kind != "bits" || p.state != "READY" {
+    if p.kind != "bits" || p.state != PackageState::Ready {
         return Err(ApiError::Unprocessable(
             "Package has no bits to download; only READY bits packages do".into(),
         ));

@@ -26,10 +26,6 @@ pub fn link(url: String) -> Value {
     json!({ "href": url })
 }
 
-pub fn link_method(url: String, method: &str) -> Value {
-    json!({ "href": url, "method": method })
-}
-
 pub fn to_one(guid: &str) -> Value {
     if guid.is_empty() {
         json!({ "data": null })

@@ -4,7 +4,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::Exec;
+use wire::v3::stack::BuildpackState;
+
+use super::{state_col, Exec};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -18,7 +20,7 @@ pub struct Buildpack {
     pub locked: bool,
     pub filename: String,
     pub sha256: String,
-    pub state: String,
+    pub state: BuildpackState,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -34,7 +36,7 @@ impl Buildpack {
             locked: r.try_get::<i64, _>("locked")? != 0,
             filename: r.try_get("filename")?,
             sha256: r.try_get("sha256")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "buildpacks", "state", BuildpackState::parse)?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -78,10 +80,11 @@ pub async fn ready_named<'e>(
     stack: &str,
 ) -> ApiResult<Option<Buildpack>> {
     let row = sqlx::query(
-        "SELECT * FROM buildpacks WHERE name = $1 AND state = 'READY' AND (stack = '' OR stack = $2)",
+        "SELECT * FROM buildpacks WHERE name = $1 AND state = $3 AND (stack = '' OR stack = $2)",
     )
     .bind(name)
     .bind(stack)
+    .bind(BuildpackState::Ready.as_str())
     .fetch_optional(ex)
     .await?;
     row.as_ref().map(Buildpack::from_row).transpose()
@@ -90,10 +93,11 @@ pub async fn ready_named<'e>(
 /// Every enabled READY buildpack usable on `stack`, in detection order.
 pub async fn enabled_for<'e>(ex: impl Exec<'e>, stack: &str) -> ApiResult<Vec<Buildpack>> {
     let rows = sqlx::query(
-        "SELECT * FROM buildpacks WHERE enabled = 1 AND state = 'READY' AND (stack = '' OR stack = $1) \
+        "SELECT * FROM buildpacks WHERE enabled = 1 AND state = $2 AND (stack = '' OR stack = $1) \
          ORDER BY position, created_at",
     )
     .bind(stack)
+    .bind(BuildpackState::Ready.as_str())
     .fetch_all(ex)
     .await?;
     decode(&rows)
@@ -117,7 +121,7 @@ pub async fn insert<'e>(
     .bind(i64::from(b.locked))
     .bind(&b.filename)
     .bind(&b.sha256)
-    .bind(&b.state)
+    .bind(b.state.as_str())
     .bind(b.created_at)
     .bind(b.updated_at)
     .execute(ex)
@@ -152,15 +156,15 @@ pub async fn set_bits<'e>(
 ) -> ApiResult<()> {
     let q = match filename {
         Some(f) => sqlx::query(
-            "UPDATE buildpacks SET filename = $1, sha256 = $2, state = 'READY', updated_at = $3 \
-             WHERE guid = $4",
+            "UPDATE buildpacks SET filename = $1, sha256 = $2, state = $3, updated_at = $4 \
+             WHERE guid = $5",
         )
         .bind(f),
         None => sqlx::query(
-            "UPDATE buildpacks SET sha256 = $1, state = 'READY', updated_at = $2 WHERE guid = $3",
+            "UPDATE buildpacks SET sha256 = $1, state = $2, updated_at = $3 WHERE guid = $4",
         ),
     };
-    q.bind(sha256).bind(now).bind(guid).execute(ex).await?;
+    q.bind(sha256).bind(BuildpackState::Ready.as_str()).bind(now).bind(guid).execute(ex).await?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::{json_col, to_json, Exec};
+use wire::v3::BuildState;
+
+use super::{json_col, state_col, to_json, Exec};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
@@ -14,7 +16,7 @@ pub struct Build {
     pub app_guid: String,
     pub package_guid: String,
     pub droplet_guid: String,
-    pub state: String,
+    pub state: BuildState,
     pub error: String,
     pub buildpacks: Vec<String>,
     pub stack: String,
@@ -33,7 +35,7 @@ impl Build {
             app_guid: r.try_get("app_guid")?,
             package_guid: r.try_get("package_guid")?,
             droplet_guid: r.try_get("droplet_guid")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "builds", "state", BuildState::parse)?,
             error: r.try_get("error")?,
             buildpacks: json_col(r, "builds", "buildpacks")?,
             stack: r.try_get("stack")?,
@@ -55,24 +57,26 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Build>>
 
 /// Whether the app has a build STAGING.
 pub async fn staging_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<bool> {
-    let row = sqlx::query("SELECT guid FROM builds WHERE app_guid = $1 AND state = 'STAGING'")
+    let row = sqlx::query("SELECT guid FROM builds WHERE app_guid = $1 AND state = $2")
         .bind(app)
+        .bind(BuildState::Staging.as_str())
         .fetch_optional(ex)
         .await?;
     Ok(row.is_some())
 }
 
-/// A new STAGING build.
+/// A new build (STAGING).
 pub async fn insert<'e>(ex: impl Exec<'e>, b: &Build) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO builds (guid, app_guid, package_guid, droplet_guid, state, error, buildpacks, stack, \
          staging_memory_mb, staging_disk_mb, created_by, deadline, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'STAGING', '', $5, $6, $7, $8, $9, $10, $11, $11)",
+         VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9, $10, $11, $12, $12)",
     )
     .bind(&b.guid)
     .bind(&b.app_guid)
     .bind(&b.package_guid)
     .bind(&b.droplet_guid)
+    .bind(b.state.as_str())
     .bind(to_json(&b.buildpacks))
     .bind(&b.stack)
     .bind(b.memory_mb)
@@ -85,22 +89,24 @@ pub async fn insert<'e>(ex: impl Exec<'e>, b: &Build) -> ApiResult<()> {
     Ok(())
 }
 
-/// Move a STAGING build to `state` with `error`; whether it was STAGING.
+/// Move a build from `from` to `to` with `error` (the caller checked the change); whether it
+/// was `from`.
 pub async fn finish<'e>(
     ex: impl Exec<'e>,
     guid: &str,
-    state: &str,
+    from: BuildState,
+    to: BuildState,
     error: &str,
     now: i64,
 ) -> ApiResult<bool> {
     let r = sqlx::query(
-        "UPDATE builds SET state = $1, error = $2, updated_at = $3 \
-         WHERE guid = $4 AND state = 'STAGING'",
+        "UPDATE builds SET state = $1, error = $2, updated_at = $3 WHERE guid = $4 AND state = $5",
     )
-    .bind(state)
+    .bind(to.as_str())
     .bind(error)
     .bind(now)
     .bind(guid)
+    .bind(from.as_str())
     .execute(ex)
     .await?;
     Ok(r.rows_affected() > 0)
@@ -108,7 +114,8 @@ pub async fn finish<'e>(
 
 /// The guids of the STAGING builds whose deadline is before `now`.
 pub async fn overdue<'e>(ex: impl Exec<'e>, now: i64) -> ApiResult<Vec<String>> {
-    let rows = sqlx::query("SELECT guid FROM builds WHERE state = 'STAGING' AND deadline < $1")
+    let rows = sqlx::query("SELECT guid FROM builds WHERE state = $1 AND deadline < $2")
+        .bind(BuildState::Staging.as_str())
         .bind(now)
         .fetch_all(ex)
         .await?;

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
+use wire::v3::droplet::DropletBuildpack;
+use wire::v3::DropletState;
 
-use super::{json_col, Exec};
+use super::{json_col, state_col, Exec};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
@@ -16,11 +17,11 @@ pub struct Droplet {
     pub app_guid: String,
     pub package_guid: String,
     pub build_guid: String,
-    pub state: String,
+    pub state: DropletState,
     pub error: String,
     pub sha256: String,
     pub size: i64,
-    pub buildpacks: Value,
+    pub buildpacks: Vec<DropletBuildpack>,
     pub process_types: BTreeMap<String, String>,
     pub execution_metadata: String,
     pub stack: String,
@@ -35,7 +36,7 @@ impl Droplet {
             app_guid: r.try_get("app_guid")?,
             package_guid: r.try_get("package_guid")?,
             build_guid: r.try_get("build_guid")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "droplets", "state", DropletState::parse)?,
             error: r.try_get("error")?,
             sha256: r.try_get("sha256")?,
             size: r.try_get("size")?,
@@ -70,7 +71,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
     .bind(&d.app_guid)
     .bind(&d.package_guid)
     .bind(&d.build_guid)
-    .bind(&d.state)
+    .bind(d.state.as_str())
     .bind(&d.error)
     .bind(&d.sha256)
     .bind(d.size)

@@ -1,10 +1,12 @@
 //! The `packages` table: an app's source bits or docker image reference, with the state of its
-//! upload (AWAITING_UPLOAD → PROCESSING_UPLOAD → READY or FAILED).
+//! upload ([`PackageState`]: AWAITING_UPLOAD → PROCESSING_UPLOAD → READY or FAILED).
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::Exec;
+use wire::v3::PackageState;
+
+use super::{state_col, Exec};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
@@ -12,7 +14,7 @@ pub struct Package {
     pub guid: String,
     pub app_guid: String,
     pub kind: String,
-    pub state: String,
+    pub state: PackageState,
     pub sha256: String,
     pub size: i64,
     pub error: String,
@@ -27,7 +29,7 @@ impl Package {
             guid: r.try_get("guid")?,
             app_guid: r.try_get("app_guid")?,
             kind: r.try_get("type")?,
-            state: r.try_get("state")?,
+            state: state_col(r, "packages", "state", PackageState::parse)?,
             sha256: r.try_get("sha256")?,
             size: r.try_get("size")?,
             error: r.try_get("error")?,
@@ -52,7 +54,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, p: &Package) -> ApiResult<()> {
     .bind(&p.guid)
     .bind(&p.app_guid)
     .bind(&p.kind)
-    .bind(&p.state)
+    .bind(p.state.as_str())
     .bind(&p.sha256)
     .bind(p.size)
     .bind(&p.image)
@@ -62,42 +64,52 @@ pub async fn insert<'e>(ex: impl Exec<'e>, p: &Package) -> ApiResult<()> {
     Ok(())
 }
 
-/// Move an AWAITING_UPLOAD package to PROCESSING_UPLOAD; whether it was awaiting one.
-pub async fn claim_upload<'e>(ex: impl Exec<'e>, guid: &str, now: i64) -> ApiResult<bool> {
+/// Move the package from `from` to `to` (the caller checked the change); whether it was `from`.
+pub async fn set_state<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    from: PackageState,
+    to: PackageState,
+    now: i64,
+) -> ApiResult<bool> {
     let r = sqlx::query(
-        "UPDATE packages SET state = 'PROCESSING_UPLOAD', updated_at = $1 \
-         WHERE guid = $2 AND state = 'AWAITING_UPLOAD'",
+        "UPDATE packages SET state = $1, updated_at = $2 WHERE guid = $3 AND state = $4",
     )
+    .bind(to.as_str())
     .bind(now)
     .bind(guid)
+    .bind(from.as_str())
     .execute(ex)
     .await?;
     Ok(r.rows_affected() > 0)
 }
 
-/// Record how an upload ended.
+/// Record how an upload ended: the package goes from `from` to `to`; whether it was `from`.
+#[allow(clippy::too_many_arguments)]
 pub async fn set_upload<'e>(
     ex: impl Exec<'e>,
     guid: &str,
-    state: &str,
+    from: PackageState,
+    to: PackageState,
     error: &str,
     sha256: &str,
     size: i64,
     now: i64,
-) -> ApiResult<()> {
-    sqlx::query(
+) -> ApiResult<bool> {
+    let r = sqlx::query(
         "UPDATE packages SET state = $1, error = $2, sha256 = $3, size = $4, updated_at = $5 \
-         WHERE guid = $6",
+         WHERE guid = $6 AND state = $7",
     )
-    .bind(state)
+    .bind(to.as_str())
     .bind(error)
     .bind(sha256)
     .bind(size)
     .bind(now)
     .bind(guid)
+    .bind(from.as_str())
     .execute(ex)
     .await?;
-    Ok(())
+    Ok(r.rows_affected() > 0)
 }
 
 pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
