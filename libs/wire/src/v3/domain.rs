@@ -41,6 +41,12 @@ pub struct DomainRelationships {
     pub shared_organizations: ToMany,
 }
 
+/// `GET /v3/domains/:guid/route_reservations`: whether the route asked about exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteReservation {
+    pub matching_route: bool,
+}
+
 /// `POST /v3/domains`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainCreate {
@@ -81,5 +87,11 @@ mod tests {
                           "organization": {"href": "https://api.example.com/v3/organizations/o-1"}}}"#,
         );
         assert!(!private.is_shared());
+    }
+
+    #[test]
+    fn a_route_reservation_survives_a_round_trip() {
+        let r: RouteReservation = round_trip(r#"{"matching_route": true}"#);
+        assert!(r.matching_route);
     }
 }

@@ -73,7 +73,7 @@ pub use common::{
     timestamp, Guid, Included, Lifecycle, LifecycleData, Link, Links, Metadata, Page, Pagination,
     ToMany, ToOne,
 };
-pub use domain::Domain;
+pub use domain::{Domain, RouteReservation};
 pub use droplet::{Droplet, DropletState};
 pub use error::{ErrorEntry, Errors};
 pub use job::{Job, JobState};
@@ -81,9 +81,9 @@ pub use org::Organization;
 pub use package::{Package, PackageState};
 pub use process::{InstanceState, Process, ProcessStats, Sidecar};
 pub use role::{Role, User};
-pub use route::{Destination, Route};
-pub use service_binding::{CredentialBinding, RouteBinding};
-pub use service_instance::ServiceInstance;
+pub use route::{Destination, Route, RouteDestinations};
+pub use service_binding::{CredentialBinding, CredentialBindingDetails, RouteBinding};
+pub use service_instance::{LastOperation, OperationState, OperationType, ServiceInstance};
 pub use space::Space;
 
 #[cfg(test)]

@@ -82,6 +82,15 @@ pub struct RouteRelationships {
     pub domain: ToOne,
 }
 
+/// `GET /v3/routes/:guid/destinations`, and the answer to adding or replacing them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteDestinations {
+    #[serde(default)]
+    pub destinations: Vec<Destination>,
+    #[serde(default)]
+    pub links: Links,
+}
+
 /// `POST /v3/routes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteCreate {
@@ -140,6 +149,20 @@ mod tests {
                 .replace(r#""options": {}"#, r#""options": {"loadbalancing": "least-connection"}"#),
         );
         assert_eq!(balanced.options.loadbalancing.as_deref(), Some("least-connection"));
+    }
+
+    #[test]
+    fn a_destination_list_survives_a_round_trip() {
+        let list: RouteDestinations = round_trip(
+            r#"{"destinations": [{"guid": "dst-1", "app": {"guid": "a-1", "process": {"type": "web"}},
+                    "weight": null, "port": 8080, "protocol": "http2",
+                    "created_at": "2026-11-25T04:41:46Z", "updated_at": "2026-11-25T04:41:46Z"}],
+                "links": {"self": {"href": "https://api.example.com/v3/routes/r-1/destinations"},
+                          "route": {"href": "https://api.example.com/v3/routes/r-1"}}}"#,
+        );
+        assert_eq!(list.destinations[0].protocol.as_deref(), Some("http2"));
+        let empty: RouteDestinations = round_trip(r#"{"destinations": [], "links": {}}"#);
+        assert!(empty.destinations.is_empty());
     }
 
     #[test]

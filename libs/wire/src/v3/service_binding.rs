@@ -48,6 +48,18 @@ pub struct CredentialBindingCreate {
     pub relationships: CredentialBindingRelationships,
 }
 
+/// `GET /v3/service_credential_bindings/:guid/details`: what the app is given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CredentialBindingDetails {
+    /// The instance's credentials as the user gave them (an object).
+    #[serde(default)]
+    pub credentials: Value,
+    #[serde(default)]
+    pub syslog_drain_url: Option<String>,
+    #[serde(default)]
+    pub volume_mounts: Vec<Value>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteBinding {
     pub guid: String,
@@ -103,6 +115,18 @@ mod tests {
                           "app": {"href": "https://api.example.com/v3/apps/a-1"}}}"#,
         );
         assert_eq!(b.relationships.app.as_ref().and_then(ToOne::guid), Some("a-1"));
+    }
+
+    #[test]
+    fn binding_details_survive_a_round_trip() {
+        let d: CredentialBindingDetails = round_trip(
+            r#"{"credentials": {"user": "u", "port": 5432}, "syslog_drain_url": null, "volume_mounts": []}"#,
+        );
+        assert_eq!(d.credentials["user"], "u");
+        let drained: CredentialBindingDetails = round_trip(
+            r#"{"credentials": {}, "syslog_drain_url": "syslog://logs.example.com:514", "volume_mounts": []}"#,
+        );
+        assert_eq!(drained.syslog_drain_url.as_deref(), Some("syslog://logs.example.com:514"));
     }
 
     #[test]

@@ -33,20 +33,107 @@ pub struct ServiceInstance {
 }
 
 /// The last create, update or delete of an instance or binding.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastOperation {
-    /// `create`, `update` or `delete`.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// `initial`, `in progress`, `succeeded` or `failed`.
-    #[serde(default)]
-    pub state: String,
+    #[serde(rename = "type")]
+    pub kind: OperationType,
+    pub state: OperationState,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+}
+
+impl LastOperation {
+    /// A finished operation of `kind`.
+    pub fn succeeded(
+        kind: OperationType,
+        description: Option<&str>,
+        created_at: String,
+        updated_at: String,
+    ) -> Self {
+        Self {
+            kind,
+            state: OperationState::Succeeded,
+            description: description.map(str::to_owned),
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+/// What a last operation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationType {
+    Create,
+    Update,
+    Delete,
+}
+
+impl OperationType {
+    pub const ALL: &'static [Self] = &[Self::Create, Self::Update, Self::Delete];
+
+    /// The type as CC writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// The type CC writes as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OperationType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a last operation is (CC writes these in lower case, `in progress` with a space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OperationState {
+    #[serde(rename = "initial")]
+    Initial,
+    #[serde(rename = "in progress")]
+    InProgress,
+    #[serde(rename = "succeeded")]
+    Succeeded,
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl OperationState {
+    pub const ALL: &'static [Self] =
+        &[Self::Initial, Self::InProgress, Self::Succeeded, Self::Failed];
+
+    /// The state as CC writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::InProgress => "in progress",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The state CC writes as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OperationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +194,30 @@ mod tests {
                           "service_route_bindings": {"href": "https://api.example.com/v3/service_route_bindings?service_instance_guids=si-1"}}}"#,
         );
         assert_eq!(si.route_service_url, None);
+        let op = si.last_operation.expect("last operation");
+        assert_eq!((op.kind, op.state), (OperationType::Create, OperationState::Succeeded));
         assert_eq!(si.syslog_drain_url.as_deref(), Some("syslog://logs.example.com:514"));
+    }
+
+    #[test]
+    fn operation_types_and_states_are_spelled_as_cc_does() {
+        crate::v3::testing::check_spelling(OperationType::ALL);
+        crate::v3::testing::check_spelling(OperationState::ALL);
+        for t in OperationType::ALL {
+            assert_eq!(OperationType::parse(t.as_str()), Some(*t));
+        }
+        for s in OperationState::ALL {
+            assert_eq!(OperationState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(OperationState::InProgress.as_str(), "in progress");
+        assert_eq!(OperationState::parse("SUCCEEDED"), None);
+        let op: LastOperation = round_trip(
+            r#"{"type": "delete", "state": "in progress", "description": null,
+                "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z"}"#,
+        );
+        assert_eq!(op.state, OperationState::InProgress);
+        assert!(serde_json::from_str::<LastOperation>(r#"{"type": "create", "state": "done"}"#)
+            .is_err());
     }
 
     #[test]

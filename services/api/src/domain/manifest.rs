@@ -168,11 +168,12 @@ async fn apply_routes(
             let (host, domain) = found.ok_or_else(|| {
                 ApiError::Unprocessable(format!("No domains exist for route {}", entry.route))
             })?;
-            let route =
-                crate::http::routes::find_or_create(s, space, &domain, &host, &spec.path, actor)
-                    .await?;
+            let route = crate::domain::routing::find_or_create_route(
+                s, space, &domain, &host, &spec.path, actor,
+            )
+            .await?;
             let protocol = entry.protocol.clone().unwrap_or_else(|| "http1".into());
-            crate::http::routes::map(s, &route, &app.guid, "web", &protocol).await?;
+            crate::domain::routing::map_route(s, &route, &app.guid, "web", &protocol).await?;
         }
         return Ok(());
     }
@@ -198,8 +199,9 @@ async fn apply_routes(
         )));
     }
     let host = if random { random_host(&base) } else { base };
-    let route = crate::http::routes::find_or_create(s, space, &domain, &host, "", actor).await?;
-    crate::http::routes::map(s, &route, &app.guid, "web", "http1").await
+    let route =
+        crate::domain::routing::find_or_create_route(s, space, &domain, &host, "", actor).await?;
+    crate::domain::routing::map_route(s, &route, &app.guid, "web", "http1").await
 }
 
 fn random_host(name: &str) -> String {

@@ -3,10 +3,14 @@
 //! the scheduler (with the bound route service's current URL). Every change answers which
 //! apps it touched; the caller resyncs those with the scheduler after the commit.
 
+use serde_json::json;
+
+use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::store::domains::Domain;
 use crate::store::route_bindings::RouteBinding;
 use crate::store::routes::{Destination, Route};
+use crate::store::spaces::Space;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -47,7 +51,7 @@ fn check_path(path: &str) -> ApiResult<()> {
 }
 
 /// The checks of a new route in a space of `org`, before the route quota's.
-pub fn check_new_route(domain: &Domain, org: &str, host: &str, path: &str) -> ApiResult<()> {
+fn check_new_route(domain: &Domain, org: &str, host: &str, path: &str) -> ApiResult<()> {
     check_host(host)?;
     check_path(path)?;
     if !usable_by(domain, org) {
@@ -65,7 +69,7 @@ pub fn check_new_route(domain: &Domain, org: &str, host: &str, path: &str) -> Ap
 }
 
 /// Store a new route (checked with [`check_new_route`]) in `space`.
-pub async fn insert_route(
+async fn insert_route(
     s: &AppState,
     space: &str,
     domain: &Domain,
@@ -92,9 +96,53 @@ pub async fn insert_route(
     Ok(r)
 }
 
+/// Create a route in `space` (host lower-cased by the caller): the checks of a new route, the
+/// route quota of the space and its org, the row, and the audit event CC records.
+pub async fn create_route(
+    s: &AppState,
+    space: &Space,
+    domain: &Domain,
+    host: &str,
+    path: &str,
+    loadbalancing: &str,
+    actor: &Actor,
+) -> ApiResult<Route> {
+    check_new_route(domain, &space.org_guid, host, path)?;
+    crate::domain::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
+    let r = insert_route(s, &space.guid, domain, host, path, loadbalancing).await?;
+    let url = r.url(&domain.name);
+    let t = space.target(&r.guid, "route", &url);
+    events::record(
+        s,
+        "audit.route.create",
+        actor,
+        &t,
+        json!({"request": {"host": host, "path": path}}),
+    )
+    .await;
+    Ok(r)
+}
+
+/// The route at `host` + domain + `path` in `space`, created (as [`create_route`] does) when
+/// there is none; 422 when it belongs to another space.
+pub async fn find_or_create_route(
+    s: &AppState,
+    space: &Space,
+    domain: &Domain,
+    host: &str,
+    path: &str,
+    actor: &Actor,
+) -> ApiResult<Route> {
+    let host = host.to_ascii_lowercase();
+    if let Some(r) = existing_route(s, &space.guid, domain, &host, path).await? {
+        return Ok(r);
+    }
+    create_route(s, space, domain, &host, path, "", actor).await
+}
+
 /// The HTTP route at `host` + domain + `path` if it exists and belongs to `space` (422 if it
 /// belongs to another space).
-pub async fn existing_route(
+async fn existing_route(
     s: &AppState,
     space: &str,
     domain: &Domain,
@@ -128,15 +176,17 @@ fn destination(route: &str, app: &str, process_type: &str, protocol: &str) -> De
     }
 }
 
-/// Map `app`'s process to the route (idempotent). The caller resyncs the app.
-pub async fn map(
+/// Map `app`'s process to the route (idempotent). The caller resyncs the app after its commit
+/// (the manifest apply does once, after all of the app's changes): `domain::desired` reads
+/// this module, so the resync cannot start here.
+pub async fn map_route(
     s: &AppState,
-    route: &str,
+    route: &Route,
     app: &str,
     process_type: &str,
     protocol: &str,
 ) -> ApiResult<()> {
-    let d = destination(route, app, process_type, protocol);
+    let d = destination(&route.guid, app, process_type, protocol);
     store::routes::insert_destination(&s.db.pool, &d).await.map(|_| ())
 }
 

@@ -2,17 +2,18 @@
 //! org, route reservations.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::v3::domain::DomainRelationships;
+use wire::v3::{self, Link, Links, Metadata, Page, ToMany, ToOne};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, metadata, to_one, ts};
+use crate::http::util::{created, ts};
 use crate::store::domains::Domain;
 use crate::store::{self, new_guid, now_ms, Select};
 use crate::AppState;
@@ -26,23 +27,36 @@ pub fn routes() -> Router<AppState> {
 }
 
 impl Domain {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::Domain {
         let base = format!("{}/domains/{}", s.v3(), self.guid);
-        let mut links = json!({
-            "self": link(base.clone()),
-            "route_reservations": link(format!("{base}/route_reservations")),
-            "shared_organizations": link(format!("{base}/relationships/shared_organizations")),
-        });
+        let mut links = Links::new();
+        links.insert("self".into(), Link::new(base.clone()));
+        links.insert("route_reservations".into(), Link::new(format!("{base}/route_reservations")));
+        links.insert(
+            "shared_organizations".into(),
+            Link::new(format!("{base}/relationships/shared_organizations")),
+        );
         if !self.org_guid.is_empty() {
-            links["organization"] = link(format!("{}/organizations/{}", s.v3(), self.org_guid));
+            links.insert(
+                "organization".into(),
+                Link::new(format!("{}/organizations/{}", s.v3(), self.org_guid)),
+            );
         }
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name, "internal": self.internal, "router_group": null,
-            "supported_protocols": ["http"],
-            "relationships": {"organization": to_one(&self.org_guid), "shared_organizations": {"data": []}},
-            "metadata": metadata(), "links": links,
-        })
+        v3::Domain {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            internal: self.internal,
+            router_group: None,
+            supported_protocols: vec!["http".into()],
+            relationships: DomainRelationships {
+                organization: ToOne::of(&self.org_guid),
+                shared_organizations: ToMany::default(),
+            },
+            metadata: Metadata::default(),
+            links,
+        }
     }
 }
 
@@ -63,7 +77,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Domain>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["guids", "names", "organization_guids", "label_selector"],
@@ -78,10 +92,15 @@ async fn list(
     page(&s, &sel, &q, format!("{}/domains", s.v3())).await
 }
 
-async fn page(s: &AppState, sel: &Select, q: &ListQuery, base: String) -> ApiResult<Json<Value>> {
+async fn page(
+    s: &AppState,
+    sel: &Select,
+    q: &ListQuery,
+    base: String,
+) -> ApiResult<Json<Page<v3::Domain>>> {
     let (total, domains) = store::domains::page(&s.db, sel, &q.window()).await?;
     let items = domains.iter().map(|d| d.present(s)).collect();
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn org_domains(
@@ -89,7 +108,7 @@ async fn org_domains(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Domain>>> {
     let org = crate::http::orgs::readable(&s, &c, &guid).await?;
     let q = ListQuery::parse(q.as_deref(), &["guids", "names", "label_selector"], &["name"])?;
     let mut sel = Select::from("domains");
@@ -110,7 +129,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Domain>> {
     Ok(Json(readable(&s, &c, &guid).await?.present(&s)))
 }
 
@@ -172,7 +191,7 @@ async fn create(
         ApiError::Unprocessable(format!("The domain name \"{}\" is already in use", d.name))
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(d.present(&s))).into_response())
+    Ok(created(d.present(&s)))
 }
 
 async fn delete(
@@ -199,7 +218,7 @@ async fn reservations(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteReservation>> {
     let d = readable(&s, &c, &guid).await?;
     let mut host = String::new();
     let mut path = String::new();
@@ -218,7 +237,7 @@ async fn reservations(
         }
     }
     let hit = store::routes::find_by_address(&s.db.pool, &d.guid, &host, &path, port).await?;
-    Ok(Json(json!({ "matching_route": hit.is_some() })))
+    Ok(Json(v3::RouteReservation { matching_route: hit.is_some() }))
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ pub async fn app_manifest(s: &AppState, app: &App) -> ApiResult<AppManifest> {
     }
     let mut routes = Vec::new();
     if let Some(web) = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await? {
-        for r in crate::http::routes::lrp_routes(s, &app.guid, &web.kind).await? {
+        for r in crate::domain::routing::lrp_routes(s, &app.guid, &web.kind).await? {
             routes.push(manifest::RouteEntry {
                 route: r.uri,
                 protocol: r.protocol,

@@ -181,7 +181,7 @@ async fn default_domain(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Domain>> {
     let org = readable(&s, &c, &guid).await?;
     let d = crate::store::domains::default_for(&s.db.pool, &org.guid)
         .await?

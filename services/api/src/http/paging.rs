@@ -1,9 +1,9 @@
 //! List endpoints: query parsing with CF's rules (unknown
-//! parameters are a 400, lists are comma-separated), and the pagination envelope with absolute links that repeat every filter.
+//! parameters are a 400, lists are comma-separated), and the typed page with absolute links
+//! that repeat every filter.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
 use wire::v3::{Link, Page, Pagination};
 
 use crate::error::{ApiError, ApiResult};
@@ -126,11 +126,6 @@ impl ListQuery {
             included: None,
         }
     }
-
-    /// [`ListQuery::page`] as JSON, for lists not yet typed.
-    pub fn envelope(&self, base: &str, total: i64, resources: Vec<Value>) -> Value {
-        serde_json::to_value(self.page(base, total, resources)).unwrap_or(Value::Null)
-    }
 }
 
 fn positive(k: &str, v: &str) -> ApiResult<i64> {
@@ -156,14 +151,16 @@ mod tests {
         let q = ListQuery::parse(Some("names=a,b&per_page=2&page=2"), &["names"], &[])
             .expect("test value");
         assert_eq!(q.filter("names").expect("test value"), ["a", "b"]);
-        let v = q.envelope("http://api/v3/apps", 5, vec![]);
+        let v = serde_json::to_value(q.page::<()>("http://api/v3/apps", 5, vec![])).expect("json");
         assert_eq!(v["pagination"]["total_pages"], 3);
         let next = v["pagination"]["next"]["href"].as_str().expect("test value");
         assert!(next.starts_with("http://api/v3/apps?page=3&per_page=2"), "{next}");
         assert!(next.contains("names=a%2Cb"), "{next}");
-        let last = q.envelope("http://api/v3/apps", 4, vec![]);
+        let last =
+            serde_json::to_value(q.page::<()>("http://api/v3/apps", 4, vec![])).expect("json");
         assert!(last["pagination"]["next"].is_null());
-        assert_eq!(q.envelope("x", 0, vec![])["pagination"]["total_pages"], 1);
+        assert!(last["pagination"]["previous"].is_object());
+        assert_eq!(q.page::<()>("x", 0, vec![]).pagination.total_pages, 1);
     }
 
     #[test]

@@ -13,10 +13,12 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+use wire::v3::service_binding::RouteBindingRelationships;
+use wire::v3::{self, Included, LastOperation, Link, Metadata, OperationType, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -25,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
 use crate::http::routes::resync;
-use crate::http::util::{link, metadata, to_one, ts};
+use crate::http::util::{created, links, ts};
 use crate::store::route_bindings::RouteBinding;
 use crate::store::services::Instance;
 use crate::store::spaces::Space;
@@ -45,27 +47,33 @@ const KIND: &str = "service_route_binding";
 impl RouteBinding {
     /// CC's shape for a user-provided instance's binding: no `parameters` link (CC shows it for
     /// managed instances only) and a last operation without description.
-    pub fn present(&self, s: &AppState, route_service_url: &str) -> Value {
-        let url = if route_service_url.is_empty() { Value::Null } else { json!(route_service_url) };
-        json!({
-            "guid": self.guid,
-            "route_service_url": url,
-            "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "last_operation": {
-                "type": "create", "state": "succeeded", "description": null,
-                "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
+    pub fn present(&self, s: &AppState, route_service_url: &str) -> v3::RouteBinding {
+        v3::RouteBinding {
+            guid: self.guid.clone(),
+            route_service_url: (!route_service_url.is_empty())
+                .then(|| route_service_url.to_owned()),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            last_operation: Some(LastOperation::succeeded(
+                OperationType::Create,
+                None,
+                ts(self.created_at),
+                ts(self.updated_at),
+            )),
+            metadata: Metadata::default(),
+            relationships: RouteBindingRelationships {
+                service_instance: ToOne::of(&self.instance_guid),
+                route: ToOne::of(&self.route_guid),
             },
-            "metadata": metadata(),
-            "relationships": {
-                "service_instance": to_one(&self.instance_guid),
-                "route": to_one(&self.route_guid),
-            },
-            "links": {
-                "self": link(format!("{}/service_route_bindings/{}", s.v3(), self.guid)),
-                "service_instance": link(format!("{}/service_instances/{}", s.v3(), self.instance_guid)),
-                "route": link(format!("{}/routes/{}", s.v3(), self.route_guid)),
-            },
-        })
+            links: links([
+                ("self", Link::new(format!("{}/service_route_bindings/{}", s.v3(), self.guid))),
+                (
+                    "service_instance",
+                    Link::new(format!("{}/service_instances/{}", s.v3(), self.instance_guid)),
+                ),
+                ("route", Link::new(format!("{}/routes/{}", s.v3(), self.route_guid))),
+            ]),
+        }
     }
 }
 
@@ -217,14 +225,14 @@ async fn create(
     )
     .await;
     resync(&s, &routing::apps_of(&s, &route.guid).await?).await;
-    Ok((StatusCode::CREATED, Json(b.present(&s, &i.route_service_url))).into_response())
+    Ok(created(b.present(&s, &i.route_service_url)))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteBinding>> {
     let (b, i, _) = require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(b.present(&s, &i.route_service_url)))
 }
@@ -235,7 +243,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteBinding>> {
     let (mut b, i, space) = require(&s, &c, &guid, Need::Developer).await?;
     if let Some(problem) = unknown_fields(&req, &["metadata"]) {
         return Err(ApiError::Unprocessable(problem));
@@ -282,7 +290,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::RouteBinding>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &[
@@ -314,37 +322,35 @@ async fn list(
         instances.get(&b.instance_guid).map(|i| i.route_service_url.as_str()).unwrap_or("")
     };
     let items = bindings.iter().map(|b| b.present(&s, url(b))).collect();
-    let mut env = q.envelope(&format!("{}/service_route_bindings", s.v3()), total, items);
+    let mut page = q.page(&format!("{}/service_route_bindings", s.v3()), total, items);
     if !include.is_empty() {
-        let mut included = Map::new();
+        let mut included = Included::default();
         if include.iter().any(|i| i == "route") {
-            let mut routes: Vec<Value> = Vec::new();
+            let mut routes: Vec<v3::Route> = Vec::new();
             for b in &bindings {
-                if routes.iter().any(|r| r["guid"] == b.route_guid.as_str()) {
+                if routes.iter().any(|r| r.guid == b.route_guid) {
                     continue;
                 }
                 if let Some(r) = store::routes::find(&s.db.pool, &b.route_guid).await? {
                     routes.push(crate::http::routes::present(&s, &r).await?);
                 }
             }
-            included.insert("routes".into(), Value::Array(routes));
+            included.routes = Some(routes);
         }
         if include.iter().any(|i| i == "service_instance") {
-            let mut seen = Vec::new();
-            let mut list = Vec::new();
+            let mut list: Vec<v3::ServiceInstance> = Vec::new();
             for b in &bindings {
                 if let Some(i) = instances.get(&b.instance_guid) {
-                    if !seen.contains(&i.guid) {
-                        seen.push(i.guid.clone());
+                    if !list.iter().any(|x| x.guid == i.guid) {
                         list.push(i.present(&s));
                     }
                 }
             }
-            included.insert("service_instances".into(), Value::Array(list));
+            included.service_instances = Some(list);
         }
-        env["included"] = Value::Object(included);
+        page.included = Some(included);
     }
-    Ok(Json(env))
+    Ok(Json(page))
 }
 
 /// The instances of a page of bindings, by guid (one query).

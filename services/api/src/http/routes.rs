@@ -6,10 +6,12 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use wire::v3::route::{DestinationApp, ProcessType, RouteOptions, RouteRelationships};
+use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -17,8 +19,7 @@ use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{body, CfJson};
 use crate::http::paging::ListQuery;
-use crate::http::util::{link, metadata, to_one, ts};
-use crate::store::domains::Domain;
+use crate::http::util::{created, links, ts};
 use crate::store::routes::Route;
 use crate::store::spaces::Space;
 use crate::store::{self, Select};
@@ -36,45 +37,52 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/routes", get(app_routes))
 }
 
-pub async fn present(s: &AppState, r: &Route) -> ApiResult<Value> {
+pub async fn present(s: &AppState, r: &Route) -> ApiResult<v3::Route> {
     let domain =
         store::domains::find(&s.db.pool, &r.domain_guid).await?.map(|d| d.name).unwrap_or_default();
     let base = format!("{}/routes/{}", s.v3(), r.guid);
-    let mut options = json!({});
-    if !r.loadbalancing.is_empty() {
-        options["loadbalancing"] = json!(r.loadbalancing);
-    }
-    Ok(json!({
-        "guid": r.guid, "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
-        "protocol": "http", "host": r.host, "path": r.path,
-        "port": if r.port == 0 { Value::Null } else { json!(r.port) },
-        "url": r.url(&domain),
-        "destinations": destination_list(s, &r.guid).await?,
-        "options": options,
-        "relationships": {"space": to_one(&r.space_guid), "domain": to_one(&r.domain_guid)},
-        "metadata": metadata(),
-        "links": {
-            "self": link(base.clone()),
-            "space": link(format!("{}/spaces/{}", s.v3(), r.space_guid)),
-            "domain": link(format!("{}/domains/{}", s.v3(), r.domain_guid)),
-            "destinations": link(format!("{base}/destinations")),
+    Ok(v3::Route {
+        guid: r.guid.clone(),
+        created_at: ts(r.created_at),
+        updated_at: ts(r.updated_at),
+        protocol: "http".into(),
+        host: r.host.clone(),
+        path: r.path.clone(),
+        port: (r.port != 0).then_some(r.port),
+        url: r.url(&domain),
+        destinations: destination_list(s, &r.guid).await?,
+        options: RouteOptions {
+            loadbalancing: (!r.loadbalancing.is_empty()).then(|| r.loadbalancing.clone()),
         },
-    }))
+        relationships: RouteRelationships {
+            space: ToOne::of(&r.space_guid),
+            domain: ToOne::of(&r.domain_guid),
+        },
+        metadata: Metadata::default(),
+        links: links([
+            ("self", Link::new(base.clone())),
+            ("space", Link::new(format!("{}/spaces/{}", s.v3(), r.space_guid))),
+            ("domain", Link::new(format!("{}/domains/{}", s.v3(), r.domain_guid))),
+            ("destinations", Link::new(format!("{base}/destinations"))),
+        ]),
+    })
 }
 
-async fn destination_list(s: &AppState, route: &str) -> ApiResult<Vec<Value>> {
+async fn destination_list(s: &AppState, route: &str) -> ApiResult<Vec<v3::Destination>> {
     let dests = store::routes::destinations(&s.db.pool, route).await?;
     Ok(dests
-        .iter()
-        .map(|d| {
-            json!({
-                "guid": d.guid,
-                "app": {"guid": d.app_guid, "process": {"type": d.process_type}},
-                "weight": null,
-                "port": d.port,
-                "protocol": d.protocol,
-                "created_at": ts(d.created_at), "updated_at": ts(d.updated_at),
-            })
+        .into_iter()
+        .map(|d| v3::Destination {
+            guid: d.guid,
+            app: DestinationApp {
+                guid: d.app_guid,
+                process: Some(ProcessType { kind: d.process_type }),
+            },
+            weight: None,
+            port: Some(d.port),
+            protocol: Some(d.protocol),
+            created_at: Some(ts(d.created_at)),
+            updated_at: Some(ts(d.updated_at)),
         })
         .collect())
 }
@@ -89,63 +97,11 @@ async fn readable(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult
     Ok((route, space))
 }
 
-/// Find the route or create it in `space` (checks: domain usable, uniqueness, route quota).
-pub async fn find_or_create(
-    s: &AppState,
-    space: &Space,
-    domain: &Domain,
-    host: &str,
-    path: &str,
-    actor: &Actor,
-) -> ApiResult<Route> {
-    let host = host.to_ascii_lowercase();
-    if let Some(r) = routing::existing_route(s, &space.guid, domain, &host, path).await? {
-        return Ok(r);
-    }
-    create_route(s, space, domain, &host, path, "", actor).await
-}
-
-async fn create_route(
-    s: &AppState,
-    space: &Space,
-    domain: &Domain,
-    host: &str,
-    path: &str,
-    lb: &str,
-    actor: &Actor,
-) -> ApiResult<Route> {
-    routing::check_new_route(domain, &space.org_guid, host, path)?;
-    crate::domain::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
-    let r = routing::insert_route(s, &space.guid, domain, host, path, lb).await?;
-    let url = r.url(&domain.name);
-    let t = space.target(&r.guid, "route", &url);
-    events::record(
-        s,
-        "audit.route.create",
-        actor,
-        &t,
-        json!({"request": {"host": host, "path": path}}),
-    )
-    .await;
-    Ok(r)
-}
-
 /// Send the routes of every app in `apps` to the scheduler again (after the change).
 pub async fn resync(s: &AppState, apps: &[String]) {
     for app in apps {
         crate::domain::desired::sync_app_logged(s, app).await;
     }
-}
-
-/// Map `app`'s process to the route (idempotent); the caller resyncs the app.
-pub async fn map(
-    s: &AppState,
-    route: &Route,
-    app: &str,
-    process_type: &str,
-    protocol: &str,
-) -> ApiResult<()> {
-    routing::map(s, &route.guid, app, process_type, protocol).await // compat: removed at merge
 }
 
 async fn create(
@@ -187,8 +143,8 @@ async fn create(
             "Loadbalancing must be 'round-robin' or 'least-connection'".into(),
         ));
     }
-    let r = create_route(&s, &space, &domain, &host, path, lb, &Actor::of(&c)).await?;
-    Ok((StatusCode::CREATED, Json(present(&s, &r).await?)).into_response())
+    let r = routing::create_route(&s, &space, &domain, &host, path, lb, &Actor::of(&c)).await?;
+    Ok(created(present(&s, &r).await?))
 }
 
 const FILTERS: [&str; 10] = [
@@ -210,7 +166,7 @@ async fn list_with(
     q: ListQuery,
     mut sel: Select,
     base: String,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Route>>> {
     crate::http::metadata::select(&mut sel, &q, "routes.guid")?;
     sel.filter(q.filter("guids"), "routes.guid")
         .filter(q.filter("domain_guids"), "routes.domain_guid")
@@ -232,14 +188,14 @@ async fn list_with(
             items.push(present(s, route).await?);
         }
     }
-    Ok(Json(q.envelope(&base, total, items)))
+    Ok(Json(q.page(&base, total, items)))
 }
 
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Route>>> {
     let q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
     list_with(&s, &c, q, store::routes::select(), format!("{}/routes", s.v3())).await
 }
@@ -249,7 +205,7 @@ async fn app_routes(
     c: Caller,
     Path(guid): Path<String>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::Route>>> {
     let app = require_app(&s, &c, &guid, Need::Read).await?;
     let mut q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
     q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
@@ -261,7 +217,7 @@ async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::Route>> {
     let (r, _) = readable(&s, &c, &guid, Need::Read).await?;
     Ok(Json(present(&s, &r).await?))
 }
@@ -281,19 +237,22 @@ async fn remove(
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
-async fn destinations_body(s: &AppState, r: &Route) -> ApiResult<Json<Value>> {
+async fn destinations_body(s: &AppState, r: &Route) -> ApiResult<Json<v3::RouteDestinations>> {
     let base = format!("{}/routes/{}", s.v3(), r.guid);
-    Ok(Json(json!({
-        "destinations": destination_list(s, &r.guid).await?,
-        "links": {"self": link(format!("{base}/destinations")), "route": link(base)},
-    })))
+    Ok(Json(v3::RouteDestinations {
+        destinations: destination_list(s, &r.guid).await?,
+        links: links([
+            ("self", Link::new(format!("{base}/destinations"))),
+            ("route", Link::new(base)),
+        ]),
+    }))
 }
 
 async fn destinations(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteDestinations>> {
     let (r, _) = readable(&s, &c, &guid, Need::Read).await?;
     destinations_body(&s, &r).await
 }
@@ -340,7 +299,7 @@ async fn add_destinations(
     c: Caller,
     Path(guid): Path<String>,
     raw: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteDestinations>> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
     let dests = parse_destinations(&s, &c, &space, &raw).await?;
     routing::add_destinations(&s, &r.guid, &dests).await?;
@@ -364,7 +323,7 @@ async fn replace_destinations(
     c: Caller,
     Path(guid): Path<String>,
     raw: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::RouteDestinations>> {
     let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
     let dests = parse_destinations(&s, &c, &space, &raw).await?;
     resync(&s, &routing::replace_destinations(&s, &r.guid, &dests).await?).await;
@@ -384,8 +343,6 @@ async fn remove_destination(
     crate::domain::desired::sync_app_logged(&s, &app).await;
     Ok(StatusCode::NO_CONTENT)
 }
-
-pub use crate::domain::routing::lrp_routes; // compat: removed at merge
 
 /// The app if the caller may read it (404 "App" otherwise) and has `need` in its space.
 async fn require_app(

@@ -7,10 +7,13 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use wire::v3::service_binding::CredentialBindingRelationships;
+use wire::v3::service_instance::ServiceInstanceRelationships;
+use wire::v3::{self, Included, LastOperation, Link, Metadata, OperationType, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -18,7 +21,7 @@ use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::paging::ListQuery;
-use crate::http::util::{check_name, link, metadata, to_one, ts};
+use crate::http::util::{check_name, created, links, ts};
 use crate::store::services::{Binding, Instance};
 use crate::store::spaces::Space;
 use crate::store::{self, new_guid, now_ms};
@@ -34,30 +37,61 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
 }
 
+/// `Some(v)` unless `v` is empty (CC's `null`).
+fn non_empty(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
 impl Instance {
-    pub fn present(&self, s: &AppState) -> Value {
+    pub fn present(&self, s: &AppState) -> v3::ServiceInstance {
         let base = format!("{}/service_instances/{}", s.v3(), self.guid);
-        let opt = |v: &str| if v.is_empty() { Value::Null } else { json!(v) };
-        let op_type = if self.updated_at > self.created_at { "update" } else { "create" };
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": self.name, "type": "user-provided", "tags": self.tags,
-            "syslog_drain_url": opt(&self.syslog_drain_url),
-            "route_service_url": opt(&self.route_service_url),
-            "last_operation": {
-                "type": op_type, "state": "succeeded", "description": "Operation succeeded",
-                "created_at": ts(self.updated_at), "updated_at": ts(self.updated_at),
+        let op_type = if self.updated_at > self.created_at {
+            OperationType::Update
+        } else {
+            OperationType::Create
+        };
+        v3::ServiceInstance {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: self.name.clone(),
+            kind: "user-provided".into(),
+            tags: self.tags.clone(),
+            syslog_drain_url: non_empty(&self.syslog_drain_url),
+            route_service_url: non_empty(&self.route_service_url),
+            last_operation: Some(LastOperation::succeeded(
+                op_type,
+                Some("Operation succeeded"),
+                ts(self.updated_at),
+                ts(self.updated_at),
+            )),
+            relationships: ServiceInstanceRelationships {
+                space: ToOne::of(&self.space_guid),
+                service_plan: None,
             },
-            "relationships": {"space": to_one(&self.space_guid)},
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "space": link(format!("{}/spaces/{}", s.v3(), self.space_guid)),
-                "credentials": link(format!("{base}/credentials")),
-                "service_credential_bindings": link(format!("{}/service_credential_bindings?service_instance_guids={}", s.v3(), self.guid)),
-                "service_route_bindings": link(format!("{}/service_route_bindings?service_instance_guids={}", s.v3(), self.guid)),
-            },
-        })
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("space", Link::new(format!("{}/spaces/{}", s.v3(), self.space_guid))),
+                ("credentials", Link::new(format!("{base}/credentials"))),
+                (
+                    "service_credential_bindings",
+                    Link::new(format!(
+                        "{}/service_credential_bindings?service_instance_guids={}",
+                        s.v3(),
+                        self.guid
+                    )),
+                ),
+                (
+                    "service_route_bindings",
+                    Link::new(format!(
+                        "{}/service_route_bindings?service_instance_guids={}",
+                        s.v3(),
+                        self.guid
+                    )),
+                ),
+            ]),
+        }
     }
 }
 
@@ -124,7 +158,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::ServiceInstance>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &["guids", "names", "type", "space_guids", "organization_guids", "label_selector"],
@@ -146,14 +180,14 @@ async fn list(
     sel.visible("service_instances.space_guid", &c.visible_spaces().await?);
     let (total, instances) = store::services::page(&s.db, &sel, &q.window()).await?;
     let items = instances.iter().map(|i| i.present(&s)).collect();
-    Ok(Json(q.envelope(&format!("{}/service_instances", s.v3()), total, items)))
+    Ok(Json(q.page(&format!("{}/service_instances", s.v3()), total, items)))
 }
 
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::ServiceInstance>> {
     let (i, _) = require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(i.present(&s)))
 }
@@ -221,7 +255,7 @@ async fn create(
         json!({"request": {"name": i.name, "tags": i.tags}}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(i.present(&s))).into_response())
+    Ok(created(i.present(&s)))
 }
 
 async fn update(
@@ -229,7 +263,7 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::ServiceInstance>> {
     let (mut i, space) = require(&s, &c, &guid, Need::Developer).await?;
     let f = fields(&req)?;
     if let Some(n) = f.name {
@@ -301,28 +335,35 @@ async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<(
 }
 
 impl Binding {
-    fn present(&self, s: &AppState) -> Value {
+    fn present(&self, s: &AppState) -> v3::CredentialBinding {
         let base = format!("{}/service_credential_bindings/{}", s.v3(), self.guid);
-        json!({
-            "guid": self.guid, "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
-            "name": if self.name.is_empty() { Value::Null } else { json!(self.name) },
-            "type": "app",
-            "last_operation": {
-                "type": "create", "state": "succeeded", "description": "Operation succeeded",
-                "created_at": ts(self.created_at), "updated_at": ts(self.updated_at),
+        v3::CredentialBinding {
+            guid: self.guid.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+            name: non_empty(&self.name),
+            kind: "app".into(),
+            last_operation: Some(LastOperation::succeeded(
+                OperationType::Create,
+                Some("Operation succeeded"),
+                ts(self.created_at),
+                ts(self.updated_at),
+            )),
+            relationships: CredentialBindingRelationships {
+                app: Some(ToOne::of(&self.app_guid)),
+                service_instance: ToOne::of(&self.instance_guid),
             },
-            "relationships": {
-                "app": to_one(&self.app_guid),
-                "service_instance": to_one(&self.instance_guid),
-            },
-            "metadata": metadata(),
-            "links": {
-                "self": link(base.clone()),
-                "details": link(format!("{base}/details")),
-                "service_instance": link(format!("{}/service_instances/{}", s.v3(), self.instance_guid)),
-                "app": link(format!("{}/apps/{}", s.v3(), self.app_guid)),
-            },
-        })
+            metadata: Metadata::default(),
+            links: links([
+                ("self", Link::new(base.clone())),
+                ("details", Link::new(format!("{base}/details"))),
+                (
+                    "service_instance",
+                    Link::new(format!("{}/service_instances/{}", s.v3(), self.instance_guid)),
+                ),
+                ("app", Link::new(format!("{}/apps/{}", s.v3(), self.app_guid))),
+            ]),
+        }
     }
 }
 
@@ -349,7 +390,7 @@ async fn list_bindings(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<v3::CredentialBinding>>> {
     let q = ListQuery::parse(
         q.as_deref(),
         &[
@@ -384,41 +425,41 @@ async fn list_bindings(
     sel.visible("si.space_guid", &c.visible_spaces().await?);
     let (total, bindings) = store::services::page_bindings(&s.db, &sel, &q.window()).await?;
     let items = bindings.iter().map(|b| b.present(&s)).collect();
-    let mut env = q.envelope(&format!("{}/service_credential_bindings", s.v3()), total, items);
+    let mut page = q.page(&format!("{}/service_credential_bindings", s.v3()), total, items);
     if let Some(inc) = q.filter("include") {
-        let mut included = Map::new();
+        let mut included = Included::default();
         if inc.iter().any(|i| i == "app") {
-            let mut apps = Vec::new();
+            let mut apps: Vec<v3::App> = Vec::new();
             for b in &bindings {
                 if let Some(a) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
-                    if !apps.iter().any(|v: &Value| v["guid"] == a.guid.as_str()) {
-                        apps.push(serde_json::json!(a.present(&s)));
+                    if !apps.iter().any(|x| x.guid == a.guid) {
+                        apps.push(a.present(&s));
                     }
                 }
             }
-            included.insert("apps".into(), Value::Array(apps));
+            included.apps = Some(apps);
         }
         if inc.iter().any(|i| i == "service_instance") {
-            let mut instances = Vec::new();
+            let mut instances: Vec<v3::ServiceInstance> = Vec::new();
             for b in &bindings {
                 if let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? {
-                    if !instances.iter().any(|v: &Value| v["guid"] == i.guid.as_str()) {
+                    if !instances.iter().any(|x| x.guid == i.guid) {
                         instances.push(i.present(&s));
                     }
                 }
             }
-            included.insert("service_instances".into(), Value::Array(instances));
+            included.service_instances = Some(instances);
         }
-        env["included"] = Value::Object(included);
+        page.included = Some(included);
     }
-    Ok(Json(env))
+    Ok(Json(page))
 }
 
 async fn show_binding(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::CredentialBinding>> {
     let (b, _, _) = require_binding(&s, &c, &guid, Need::Read).await?;
     Ok(Json(b.present(&s)))
 }
@@ -427,13 +468,16 @@ async fn binding_details(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<v3::CredentialBindingDetails>> {
     let (_, i, space) = require_binding(&s, &c, &guid, Need::Read).await?;
     if !c.secrets_readable(&space.guid).await? {
         return Err(ApiError::NotAuthorized);
     }
-    let drain = if i.syslog_drain_url.is_empty() { Value::Null } else { json!(i.syslog_drain_url) };
-    Ok(Json(json!({"credentials": i.credentials, "syslog_drain_url": drain, "volume_mounts": []})))
+    Ok(Json(v3::CredentialBindingDetails {
+        syslog_drain_url: non_empty(&i.syslog_drain_url),
+        credentials: i.credentials,
+        volume_mounts: Vec::new(),
+    }))
 }
 
 async fn bind(
@@ -509,7 +553,7 @@ async fn bind(
         json!({"request": {"service_instance_guid": i.guid, "binding_guid": b.guid}}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(b.present(&s))).into_response())
+    Ok(created(b.present(&s)))
 }
 
 async fn unbind(

@@ -1,7 +1,7 @@
 //! How CF v3 renders the pieces every resource shares: timestamps, links, to-one
 //! relationships, empty metadata; and the name and relationship checks of request bodies.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use wire::v3::{Link, Links};
 
 use crate::error::{ApiError, ApiResult};
@@ -20,22 +20,6 @@ pub fn links<const N: usize>(items: [(&str, Link); N]) -> Links {
 pub fn created<T: serde::Serialize>(resource: T) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     (axum::http::StatusCode::CREATED, axum::Json(resource)).into_response()
-}
-
-pub fn link(url: String) -> Value {
-    json!({ "href": url })
-}
-
-pub fn to_one(guid: &str) -> Value {
-    if guid.is_empty() {
-        json!({ "data": null })
-    } else {
-        json!({ "data": { "guid": guid } })
-    }
-}
-
-pub fn metadata() -> Value {
-    json!({ "labels": {}, "annotations": {} })
 }
 
 /// Reads a `{"data":{"guid":"..."}}` relationship.

@@ -83,15 +83,6 @@ fn read_crate() -> Crate {
     Crate { deps, text: texts }
 }
 
-/// Not split yet: the manifest apply still creates and maps routes through `http::routes`
-/// (`find_or_create`, `map`), which record the events and resync the apps. Each entry must
-/// still be needed — the check fails when one is not — so this list only shrinks.
-const PENDING_EDGES: &[(&str, &str)] = &[("domain::manifest", "http::routes")];
-
-fn pending_edge(from: &str, to: &str) -> bool {
-    PENDING_EDGES.iter().any(|(a, b)| *a == from && *b == to)
-}
-
 fn layer(module: &str) -> &str {
     module.split("::").next().unwrap_or(module)
 }
@@ -109,18 +100,12 @@ fn dependencies_point_from_http_to_domain_to_store() {
     for (m, deps) in &c.deps {
         let Some(ok) = allowed.get(layer(m)) else { continue };
         for d in deps {
-            if layer(d) != layer(m) && !ok.contains(&layer(d)) && !pending_edge(m, d) {
+            if layer(d) != layer(m) && !ok.contains(&layer(d)) {
                 wrong.push(format!("{m} -> {d}"));
             }
         }
     }
     assert!(wrong.is_empty(), "references against the layering:\n{}", wrong.join("\n"));
-    for (from, to) in PENDING_EDGES {
-        assert!(
-            c.deps.get(*from).is_some_and(|d| d.contains(*to)),
-            "{from} -> {to} is gone: take it off PENDING_EDGES"
-        );
-    }
 }
 
 #[test]
@@ -144,7 +129,7 @@ fn no_module_imports_one_that_imports_it_back() {
         stack.push(m.to_owned());
         for d in deps.get(m).into_iter().flatten() {
             // `lib` (the crate root: config, state, assembly) may name every module.
-            if d == "lib" || pending_edge(m, d) {
+            if d == "lib" {
                 continue;
             }
             if let Some(c) = visit(d, deps, stack, done) {
