@@ -36,21 +36,10 @@ pub fn user_name(token: &str) -> Option<String> {
     claims(token)?.user_name
 }
 
-/// The answer of `POST /oauth/token` (password and refresh-token grants).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Grant {
-    #[serde(default)]
-    pub access_token: String,
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-}
-
 /// The error answer of the token endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct GrantError {
-    #[serde(default)]
-    pub error_description: Option<String>,
-}
+pub use wire::uaa::OAuthError as GrantError;
+/// The answer of `POST /oauth/token` (password and refresh-token grants).
+pub use wire::uaa::TokenGrant as Grant;
 
 #[cfg(test)]
 mod tests {

@@ -98,6 +98,13 @@ impl StagingFailure {
     }
 }
 
+/// The api's answer to a droplet upload: what it stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropletStored {
+    pub sha256: String,
+    pub size: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

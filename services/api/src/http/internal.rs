@@ -122,7 +122,7 @@ async fn upload_droplet(
     _c: Component,
     Path(guid): Path<String>,
     body: Body,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<wire::staging::DropletStored>> {
     let b =
         crate::store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
     if b.state != wire::v3::BuildState::Staging {
@@ -146,7 +146,7 @@ async fn upload_droplet(
         .put_stream(&blobstore::droplet_key(&b.droplet_guid)?, Box::pin(stream))
         .await
         .map_err(|e| ApiError::BadRequest(format!("droplet upload failed: {e}")))?;
-    Ok(Json(json!({"sha256": info.sha256, "size": info.size})))
+    Ok(Json(wire::staging::DropletStored { sha256: info.sha256, size: info.size }))
 }
 
 async fn completed(

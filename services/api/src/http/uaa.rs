@@ -13,6 +13,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use wire::uaa::{
+    AppVersion, LoginInfo, OAuthError, ScimEmail, ScimList, ScimUser, TokenGrant, UserInfo,
+};
+
 use crate::domain::users::{Login, User, Users};
 use crate::store::keys::{SigningKey, KID};
 
@@ -88,9 +92,8 @@ fn now_ms() -> i64 {
 }
 
 fn uaa_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut res =
-        (status, Json(serde_json::json!({"error": error, "error_description": description})))
-            .into_response();
+    let body = OAuthError { error: error.into(), error_description: Some(description.into()) };
+    let mut res = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         if let Ok(v) =
             format!("Bearer error=\"{error}\", error_description=\"{description}\"").parse()
@@ -195,10 +198,14 @@ async fn token(
         Some("client_credentials") if internal => {
             let scopes: Vec<String> = INTERNAL_SCOPES.iter().map(|s| (*s).to_owned()).collect();
             match sign(&u, None, &client_id, "client_credentials", &scopes, now) {
-                Ok((access, jti)) => Json(serde_json::json!({
-                    "access_token": access, "token_type": "bearer", "expires_in": ACCESS_TTL_SECS - 1,
-                    "scope": scopes.join(" "), "jti": jti,
-                }))
+                Ok((access, jti)) => Json(TokenGrant {
+                    access_token: access,
+                    token_type: "bearer".into(),
+                    refresh_token: None,
+                    expires_in: ACCESS_TTL_SECS - 1,
+                    scope: scopes.join(" "),
+                    jti,
+                })
                 .into_response(),
                 Err(e) => internal_error(&e),
             }
@@ -267,32 +274,47 @@ async fn issue_user_tokens(
     {
         return internal_error(&e);
     }
-    Json(serde_json::json!({
-        "access_token": access, "token_type": "bearer", "refresh_token": refresh,
-        "expires_in": ACCESS_TTL_SECS - 1, "scope": user.scopes.join(" "), "jti": jti,
-    }))
+    Json(TokenGrant {
+        access_token: access,
+        token_type: "bearer".into(),
+        refresh_token: Some(refresh),
+        expires_in: ACCESS_TTL_SECS - 1,
+        scope: user.scopes.join(" "),
+        jti,
+    })
     .into_response()
 }
 
 async fn userinfo(State(u): State<Arc<Uaa>>, headers: HeaderMap) -> Response {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     match u.verifier.verify(auth).await {
-        Ok(c) if c.user_id.is_some() => Json(serde_json::json!({
-            "user_id": c.user_id, "sub": c.sub, "user_name": c.user_name, "email": c.email,
-            "name": c.user_name, "origin": c.origin, "zid": "uaa",
-        }))
+        Ok(c) if c.user_id.is_some() => Json(UserInfo {
+            user_id: c.user_id,
+            sub: c.sub,
+            name: c.user_name.clone(),
+            user_name: c.user_name,
+            email: c.email,
+            origin: c.origin,
+            zid: "uaa".into(),
+        })
         .into_response(),
         _ => uaa_error(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid access token"),
     }
 }
 
 async fn login_info() -> Response {
-    Json(serde_json::json!({
-        "app": {"version": env!("CARGO_PKG_VERSION")},
-        "zone_name": "uaa",
-        "prompts": {"username": ["text", "Email"], "password": ["password", "Password"]},
-        "links": {},
-    }))
+    let prompt = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
+    Json(LoginInfo {
+        app: AppVersion { version: env!("CARGO_PKG_VERSION").into() },
+        zone_name: "uaa".into(),
+        prompts: [
+            ("username".to_owned(), prompt("text", "Email")),
+            ("password".to_owned(), prompt("password", "Password")),
+        ]
+        .into_iter()
+        .collect(),
+        links: Default::default(),
+    })
     .into_response()
 }
 
@@ -310,12 +332,16 @@ async fn scim_admin(u: &Uaa, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn scim_user(user: &User) -> serde_json::Value {
-    serde_json::json!({
-        "id": user.guid, "userName": user.username, "origin": user.origin,
-        "emails": [{"value": user.email, "primary": true}], "active": true, "verified": true,
-        "schemas": ["urn:scim:schemas:core:1.0"],
-    })
+fn scim_user(user: &User) -> ScimUser {
+    ScimUser {
+        id: user.guid.clone(),
+        user_name: user.username.clone(),
+        origin: user.origin.clone(),
+        emails: vec![ScimEmail { value: user.email.clone(), primary: true }],
+        active: true,
+        verified: true,
+        schemas: vec!["urn:scim:schemas:core:1.0".into()],
+    }
 }
 
 /// `POST /Users` (cf create-user): `{userName, password, emails?}`.
@@ -385,8 +411,14 @@ async fn find_users(
     };
     match u.users.by_name(&name).await {
         Ok(found) => {
-            let list: Vec<serde_json::Value> = found.iter().map(scim_user).collect();
-            Json(serde_json::json!({"resources": list, "totalResults": list.len(), "startIndex": 1, "itemsPerPage": 100})).into_response()
+            let resources: Vec<ScimUser> = found.iter().map(scim_user).collect();
+            let list = ScimList {
+                total_results: resources.len(),
+                resources,
+                start_index: 1,
+                items_per_page: 100,
+            };
+            Json(list).into_response()
         }
         Err(e) => internal_error(&e),
     }
