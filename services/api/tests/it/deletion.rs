@@ -111,3 +111,49 @@ async fn a_space_deletion_that_fails_half_way_leaves_everything_in_place() {
         p.stop().await;
     }
 }
+
+/// A job still running when the api is told to stop finishes before the api is gone: the
+/// shutdown drains the jobs' background work (here a space deletion whose scheduler calls take
+/// a second each), so the job is COMPLETE, not left PROCESSING for the next start to fail.
+#[tokio::test]
+async fn a_job_running_at_shutdown_completes_before_the_api_stops() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (_, space) = crate::push::org_and_space(&admin, "acme").await;
+        let app = started_app(&admin, &space).await;
+        p.scheduler_delay.store(1000, std::sync::atomic::Ordering::SeqCst);
+        let res = admin
+            .http
+            .delete(format!("{}/v3/spaces/{space}", p.url))
+            .bearer_auth(&p.admin_token)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(res.status(), 202);
+        let job = res.headers()["location"]
+            .to_str()
+            .expect("location")
+            .rsplit('/')
+            .next()
+            .map(str::to_owned);
+        let job = job.expect("job guid");
+        p.stop().await;
+
+        let conn = kit::db::Db::connect(&db.url, 1).await.expect("connect");
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE guid = $1")
+            .bind(&job)
+            .fetch_one(&conn.pool)
+            .await
+            .expect("job row");
+        assert_eq!(state, "COMPLETE", "{engine:?}: the deletion was cut off by the shutdown");
+        let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE guid = $1")
+            .bind(&app)
+            .fetch_one(&conn.pool)
+            .await
+            .expect("count");
+        assert_eq!(apps, 0);
+        conn.pool.close().await;
+    }
+}

@@ -20,6 +20,8 @@ pub struct Platform {
     pub url: String,
     pub admin_token: String,
     pub desired: Desired,
+    /// How long the fake scheduler takes to answer.
+    pub scheduler_delay: Delay,
     pub staged: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
     pub data: tempfile::TempDir,
     shutdown: kit::Shutdown,
@@ -40,7 +42,8 @@ fn buildpacks() -> Vec<(String, u32, Vec<u8>)> {
 
 pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platform {
     let desired: Desired = Arc::new(Mutex::new(BTreeMap::new()));
-    let sched = fake_scheduler(desired.clone()).await;
+    let scheduler_delay = Delay::default();
+    let sched = fake_scheduler(desired.clone(), scheduler_delay.clone()).await;
     let port = testkit::free_port();
     let data = tempfile::tempdir().expect("tempdir");
     let mut config = api::Config {
@@ -66,7 +69,7 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
     let task = tokio::spawn(service.run(shutdown.clone()));
     testkit::wait_http_ok(&format!("{url}/readyz"), Duration::from_secs(10)).await.expect("ready");
     let admin_token = password_token(&url, "admin", "admin-secret-pw").await;
-    Platform { url, admin_token, desired, staged, data, shutdown, task }
+    Platform { url, admin_token, desired, scheduler_delay, staged, data, shutdown, task }
 }
 
 impl Platform {
@@ -237,7 +240,10 @@ struct Filter {
     process_guid: Option<String>,
 }
 
-async fn fake_scheduler(desired: Desired) -> String {
+/// Milliseconds the fake scheduler waits before answering any request (0: at once).
+pub type Delay = Arc<std::sync::atomic::AtomicU64>;
+
+async fn fake_scheduler(desired: Desired, delay: Delay) -> String {
     let app =
         Router::new()
             .route(
@@ -338,7 +344,16 @@ async fn fake_scheduler(desired: Desired) -> String {
                 }),
             )
             .route("/v1/actual_lrps/{guid}/{index}", delete(|| async { StatusCode::NO_CONTENT }))
-            .with_state(desired);
+            .with_state(desired)
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let ms = delay.load(std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        next.run(req).await
+                    }
+                },
+            ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
