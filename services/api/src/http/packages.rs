@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -351,10 +351,18 @@ async fn resource_matches(
         if matches!(s.blobs.info(&key).await, Ok(info) if info.size == size) {
             let mut r = r.clone();
             if r.get("mode").is_none() {
-                r["mode"] = json!("644");
+                r["mode"] = Value::from("644");
             }
             found.push(r);
         }
     }
-    Ok((StatusCode::CREATED, Json(json!({ "resources": found }))).into_response())
+    Ok(created(Matches { resources: found }))
+}
+
+/// The answer of `POST /v3/resource_matches`: the matched entries as the client sent them
+/// (v3 `checksum`/`size_in_bytes` or the older `sha1`/`size`, with any other fields), so a
+/// client finds its own entries back unchanged.
+#[derive(serde::Serialize)]
+struct Matches {
+    resources: Vec<Value>,
 }
