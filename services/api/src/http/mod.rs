@@ -9,6 +9,7 @@ pub mod events;
 pub mod extract;
 pub mod internal;
 pub mod jobs;
+pub mod list;
 pub mod logs;
 pub mod manifest;
 pub mod metadata;
