@@ -3,6 +3,8 @@
 //! present it, and fill `included`. A list not read from a table (stacks, or one that is
 //! always empty) uses `Query` alone.
 
+use std::future::Future;
+
 use wire::v3::{Included, Page};
 
 use crate::error::ApiResult;
@@ -193,6 +195,11 @@ pub struct Rows<R> {
 }
 
 impl<R> Rows<R> {
+    /// The rows read.
+    pub fn rows(&self) -> &[R] {
+        &self.rows
+    }
+
     /// When the client asked for `include=`, what `f` finds for these rows and those values.
     pub async fn include(
         mut self,
@@ -210,13 +217,13 @@ impl<R> Rows<R> {
         self.into_page(items)
     }
 
-    /// The page, each row presented by `f`, which may read more.
-    pub async fn present_async<T>(
-        self,
-        mut f: impl AsyncFnMut(&R) -> ApiResult<T>,
-    ) -> ApiResult<Page<T>> {
+    /// The page, each row presented in turn by `f`, which may read more.
+    pub async fn present_async<T, F>(mut self, mut f: impl FnMut(R) -> F) -> ApiResult<Page<T>>
+    where
+        F: Future<Output = ApiResult<T>>,
+    {
         let mut items = Vec::with_capacity(self.rows.len());
-        for r in &self.rows {
+        for r in std::mem::take(&mut self.rows) {
             items.push(f(r).await?);
         }
         Ok(self.into_page(items))
@@ -325,7 +332,7 @@ mod tests {
             })
             .await
             .expect("include");
-        let page = rows.present_async(async |r| Ok(r.len())).await.expect("page");
+        let page = rows.present_async(|r| async move { Ok(r.len()) }).await.expect("page");
         assert!(page.included.is_some());
         let ordered = list("order_by=-name", &[], "apps").expect("list").default_order("position");
         assert_eq!(ordered.query().order_by, "-name");
