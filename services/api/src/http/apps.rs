@@ -17,7 +17,7 @@ use crate::domain::apps::{self as rules, NewApp};
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Query};
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::spaces::Space;
 use crate::store::{self, Select};
@@ -163,70 +163,68 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::App>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &[
-            "guids",
-            "names",
-            "space_guids",
-            "organization_guids",
-            "stacks",
-            "lifecycle_type",
-            "label_selector",
-            "include",
-        ],
-        &["name", "state"],
-    )?;
-    let mut sel = Select::from("apps");
-    crate::http::metadata::select(&mut sel, &q, "apps.guid")?;
-    sel.filter(q.filter("guids"), "apps.guid")
-        .filter(q.filter("space_guids"), "apps.space_guid")
-        .filter(q.filter("stacks"), "apps.stack");
-    if let Some(names) = q.filter("names") {
-        let keys: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        sel.any("apps.name_key", &keys);
+    const FILTERS: [&str; 8] = [
+        "guids",
+        "names",
+        "space_guids",
+        "organization_guids",
+        "stacks",
+        "lifecycle_type",
+        "label_selector",
+        "include",
+    ];
+    let list = List::parse(&s, q.as_deref(), "apps", "apps", &FILTERS, &["name", "state"])?
+        .filter("guids", "apps.guid")
+        .filter("space_guids", "apps.space_guid")
+        .filter("stacks", "apps.stack")
+        .filter_lower("names", "apps.name_key")
+        .filter("lifecycle_type", "apps.lifecycle_type")
+        .filter_with("organization_guids", in_orgs)
+        .visible("apps.space_guid", &c.visible_spaces().await?);
+    let apps = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            Ok((total, store::decode(&rows, App::from_row)?))
+        })
+        .await?;
+    let apps = apps.include(async |apps, inc| include_spaces(&s, apps, inc).await).await?;
+    Ok(Json(apps.present(|a| a.present(&s))))
+}
+
+/// Only apps of spaces in one of `orgs`.
+fn in_orgs(sel: Select, orgs: &[String]) -> Select {
+    let mut sel = sel.join("JOIN spaces sp ON sp.guid = apps.space_guid");
+    sel.any("sp.org_guid", orgs);
+    sel
+}
+
+/// `include=space` and `include=space.organization`: the apps' spaces and their orgs, each
+/// once.
+async fn include_spaces(s: &AppState, apps: &[App], inc: &[String]) -> ApiResult<Option<Included>> {
+    let mut spaces: Vec<Space> = Vec::new();
+    for a in apps {
+        if !spaces.iter().any(|sp| sp.guid == a.space_guid) {
+            if let Some(sp) = crate::store::spaces::find(&s.db.pool, &a.space_guid).await? {
+                spaces.push(sp);
+            }
+        }
     }
-    if let Some(t) = q.filter("lifecycle_type") {
-        let t = t.to_vec();
-        sel.any("apps.lifecycle_type", &t);
+    let mut included = Included::default();
+    if inc.iter().any(|i| i == "space" || i == "space.organization") {
+        included.spaces = Some(spaces.iter().map(|sp| sp.present(s)).collect());
     }
-    if let Some(orgs) = q.filter("organization_guids") {
-        let orgs = orgs.to_vec();
-        sel = sel.join("JOIN spaces sp ON sp.guid = apps.space_guid");
-        sel.any("sp.org_guid", &orgs);
-    }
-    sel.visible("apps.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let apps = store::decode(&rows, App::from_row)?;
-    let items = apps.iter().map(|a| a.present(&s)).collect();
-    let mut page = q.page(&format!("{}/apps", s.v3()), total, items);
-    if let Some(inc) = q.filter("include") {
-        let mut spaces: Vec<Space> = Vec::new();
-        for a in &apps {
-            if !spaces.iter().any(|sp| sp.guid == a.space_guid) {
-                if let Some(sp) = crate::store::spaces::find(&s.db.pool, &a.space_guid).await? {
-                    spaces.push(sp);
+    if inc.iter().any(|i| i == "space.organization") {
+        let mut orgs: Vec<v3::Organization> = Vec::new();
+        for sp in &spaces {
+            if let Some(o) = crate::store::orgs::find(&s.db.pool, &sp.org_guid).await? {
+                if !orgs.iter().any(|v| v.guid == o.guid) {
+                    orgs.push(o.present(s));
                 }
             }
         }
-        let mut included = Included::default();
-        if inc.iter().any(|i| i == "space" || i == "space.organization") {
-            included.spaces = Some(spaces.iter().map(|sp| sp.present(&s)).collect());
-        }
-        if inc.iter().any(|i| i == "space.organization") {
-            let mut orgs: Vec<v3::Organization> = Vec::new();
-            for sp in &spaces {
-                if let Some(o) = crate::store::orgs::find(&s.db.pool, &sp.org_guid).await? {
-                    if !orgs.iter().any(|v| v.guid == o.guid) {
-                        orgs.push(o.present(&s));
-                    }
-                }
-            }
-            included.organizations = Some(orgs);
-        }
-        page.included = Some(included);
+        included.organizations = Some(orgs);
     }
-    Ok(Json(page))
+    Ok(Some(included))
 }
 
 async fn show(
@@ -477,10 +475,7 @@ async fn deployments(
     _c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Deployment>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["app_guids", "states", "status_reasons", "status_values", "guids", "label_selector"],
-        &[],
-    )?;
-    Ok(Json(q.page(&format!("{}/deployments", s.v3()), 0, vec![])))
+    const FILTERS: [&str; 6] =
+        ["app_guids", "states", "status_reasons", "status_values", "guids", "label_selector"];
+    Ok(Json(Query::parse(&s, q.as_deref(), "deployments", &FILTERS, &[])?.page(0, vec![])))
 }

@@ -14,10 +14,10 @@ use crate::access::Caller;
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Query};
 use crate::http::util::{created, links, ts};
 use crate::store::buildpacks::Buildpack;
-use crate::store::{self, new_guid, now_ms, Select};
+use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -59,25 +59,19 @@ async fn list(
     _c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3stack::Buildpack>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["names", "stacks", "label_selector", "lifecycle"],
-        &["position", "name"],
-    )?;
-    let explicit = q.order_by != "created_at";
-    let mut sel = Select::from("buildpacks");
-    crate::http::metadata::select(&mut sel, &q, "buildpacks.guid")?;
-    sel.filter(q.filter("names"), "name").filter(q.filter("stacks"), "stack");
-    let mut q = q;
-    if !explicit {
-        q.order_by = "position".into();
-    }
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Buildpack::from_row(r).map(|b| b.present(&s)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.page(&format!("{}/buildpacks", s.v3()), total, items)))
+    const FILTERS: [&str; 4] = ["names", "stacks", "label_selector", "lifecycle"];
+    let orders = ["position", "name"];
+    let list = List::parse(&s, q.as_deref(), "buildpacks", "buildpacks", &FILTERS, &orders)?
+        .filter("names", "name")
+        .filter("stacks", "stack")
+        .default_order("position");
+    let buildpacks = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            Ok((total, store::decode(&rows, Buildpack::from_row)?))
+        })
+        .await?;
+    Ok(Json(buildpacks.present(|b| b.present(&s))))
 }
 
 async fn find(s: &AppState, guid: &str) -> ApiResult<Buildpack> {
@@ -238,7 +232,7 @@ async fn stacks(
     _c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3stack::Stack>>> {
-    let q = ListQuery::parse(q.as_deref(), &["names", "default"], &["name"])?;
+    let q = Query::parse(&s, q.as_deref(), "stacks", &["names", "default"], &["name"])?;
     let items: Vec<_> = s
         .config
         .stacks
@@ -247,7 +241,7 @@ async fn stacks(
         .map(|n| present_stack(&s, n))
         .collect();
     let total = items.len() as i64;
-    Ok(Json(q.page(&format!("{}/stacks", s.v3()), total, items)))
+    Ok(Json(q.page(total, items)))
 }
 
 async fn stack(

@@ -20,10 +20,10 @@ use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{created, links, ts};
+use crate::store;
 use crate::store::builds::Build;
-use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -159,32 +159,24 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Build>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["states", "app_guids", "package_guids", "label_selector"],
-        &[],
-    )?;
-    list_with(&s, &c, q, format!("{}/builds", s.v3())).await
+    const FILTERS: [&str; 4] = ["states", "app_guids", "package_guids", "label_selector"];
+    list_with(&s, &c, List::parse(&s, q.as_deref(), "builds", "builds", &FILTERS, &[])?).await
 }
 
-async fn list_with(
-    s: &AppState,
-    c: &Caller,
-    q: ListQuery,
-    base: String,
-) -> ApiResult<Json<Page<v3::Build>>> {
-    let mut sel = Select::from("builds").join("JOIN apps a ON a.guid = builds.app_guid");
-    crate::http::metadata::select(&mut sel, &q, "builds.guid")?;
-    sel.filter(q.filter("states"), "builds.state")
-        .filter(q.filter("app_guids"), "builds.app_guid")
-        .filter(q.filter("package_guids"), "builds.package_guid");
-    sel.visible("a.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Build::from_row(r).map(|b| b.present(s)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.page(&base, total, items)))
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Build>>> {
+    let list = list
+        .join("JOIN apps a ON a.guid = builds.app_guid")
+        .filter("states", "builds.state")
+        .filter("app_guids", "builds.app_guid")
+        .filter("package_guids", "builds.package_guid")
+        .visible("a.space_guid", &c.visible_spaces().await?);
+    let builds = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            Ok((total, store::decode(&rows, Build::from_row)?))
+        })
+        .await?;
+    Ok(Json(builds.present(|b| b.present(s))))
 }
 
 async fn app_builds(
@@ -194,9 +186,10 @@ async fn app_builds(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Build>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
-    let mut q = ListQuery::parse(q.as_deref(), &["states", "label_selector"], &[])?;
-    q.filters.insert("app_guids".into(), vec![app.guid]);
-    list_with(&s, &c, q, format!("{}/apps/{guid}/builds", s.v3())).await
+    let path = format!("apps/{guid}/builds");
+    let list = List::parse(&s, q.as_deref(), &path, "builds", &["states", "label_selector"], &[])?
+        .set("app_guids", vec![app.guid]);
+    list_with(&s, &c, list).await
 }
 
 async fn show(

@@ -12,7 +12,7 @@ use wire::v3::{self, Link, Links, Metadata, Page, ToMany, ToOne};
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{created, ts};
 use crate::store::domains::Domain;
 use crate::store::{self, new_guid, now_ms, Select};
@@ -78,29 +78,18 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Domain>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["guids", "names", "organization_guids", "label_selector"],
-        &["name"],
-    )?;
-    let mut sel = Select::from("domains");
-    crate::http::metadata::select(&mut sel, &q, "domains.guid")?;
-    sel.filter(q.filter("guids"), "guid")
-        .filter(q.filter("names"), "name")
-        .filter(q.filter("organization_guids"), "org_guid");
-    visible(&c, &mut sel).await?;
-    page(&s, &sel, &q, format!("{}/domains", s.v3())).await
+    const FILTERS: [&str; 4] = ["guids", "names", "organization_guids", "label_selector"];
+    let mut list = List::parse(&s, q.as_deref(), "domains", "domains", &FILTERS, &["name"])?
+        .filter("guids", "guid")
+        .filter("names", "name")
+        .filter("organization_guids", "org_guid");
+    visible(&c, list.select()).await?;
+    page(&s, list).await
 }
 
-async fn page(
-    s: &AppState,
-    sel: &Select,
-    q: &ListQuery,
-    base: String,
-) -> ApiResult<Json<Page<v3::Domain>>> {
-    let (total, domains) = store::domains::page(&s.db, sel, &q.window()).await?;
-    let items = domains.iter().map(|d| d.present(s)).collect();
-    Ok(Json(q.page(&base, total, items)))
+async fn page(s: &AppState, list: List) -> ApiResult<Json<Page<v3::Domain>>> {
+    let domains = list.fetch(async |sel, w| store::domains::page(&s.db, sel, w).await).await?;
+    Ok(Json(domains.present(|d| d.present(s))))
 }
 
 async fn org_domains(
@@ -110,12 +99,13 @@ async fn org_domains(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Domain>>> {
     let org = crate::http::orgs::readable(&s, &c, &guid).await?;
-    let q = ListQuery::parse(q.as_deref(), &["guids", "names", "label_selector"], &["name"])?;
-    let mut sel = Select::from("domains");
-    crate::http::metadata::select(&mut sel, &q, "domains.guid")?;
-    sel.filter(q.filter("guids"), "guid").filter(q.filter("names"), "name");
-    sel.any("org_guid", &[String::new(), org.guid.clone()]);
-    page(&s, &sel, &q, format!("{}/organizations/{guid}/domains", s.v3())).await
+    const FILTERS: [&str; 3] = ["guids", "names", "label_selector"];
+    let path = format!("organizations/{guid}/domains");
+    let list = List::parse(&s, q.as_deref(), &path, "domains", &FILTERS, &["name"])?
+        .filter("guids", "guid")
+        .filter("names", "name")
+        .any("org_guid", &[String::new(), org.guid.clone()]);
+    page(&s, list).await
 }
 
 async fn readable(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Domain> {

@@ -10,10 +10,10 @@ use wire::v3::{self, Lifecycle, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{links, ts};
+use crate::store;
 use crate::store::droplets::Droplet;
-use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -72,34 +72,28 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Droplet>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["guids", "states", "app_guids", "space_guids", "organization_guids", "label_selector"],
-        &[],
-    )?;
-    list_with(&s, &c, q, format!("{}/droplets", s.v3())).await
+    const FILTERS: [&str; 6] =
+        ["guids", "states", "app_guids", "space_guids", "organization_guids", "label_selector"];
+    let list = List::parse(&s, q.as_deref(), "droplets", "droplets", &FILTERS, &[])?;
+    list_with(&s, &c, list).await
 }
 
-async fn list_with(
-    s: &AppState,
-    c: &Caller,
-    q: ListQuery,
-    base: String,
-) -> ApiResult<Json<Page<v3::Droplet>>> {
-    let mut sel = Select::from("droplets").join("JOIN apps a ON a.guid = droplets.app_guid");
-    crate::http::metadata::select(&mut sel, &q, "droplets.guid")?;
-    sel.filter(q.filter("guids"), "droplets.guid")
-        .filter(q.filter("states"), "droplets.state")
-        .filter(q.filter("app_guids"), "droplets.app_guid")
-        .filter(q.filter("package_guids"), "droplets.package_guid")
-        .filter(q.filter("space_guids"), "a.space_guid");
-    sel.visible("a.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Droplet::from_row(r).map(|d| d.present(s)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.page(&base, total, items)))
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Droplet>>> {
+    let list = list
+        .join("JOIN apps a ON a.guid = droplets.app_guid")
+        .filter("guids", "droplets.guid")
+        .filter("states", "droplets.state")
+        .filter("app_guids", "droplets.app_guid")
+        .filter("package_guids", "droplets.package_guid")
+        .filter("space_guids", "a.space_guid")
+        .visible("a.space_guid", &c.visible_spaces().await?);
+    let droplets = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            Ok((total, store::decode(&rows, Droplet::from_row)?))
+        })
+        .await?;
+    Ok(Json(droplets.present(|d| d.present(s))))
 }
 
 async fn app_droplets(
@@ -109,14 +103,14 @@ async fn app_droplets(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Droplet>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
-    let mut q =
-        ListQuery::parse(q.as_deref(), &["guids", "states", "current", "label_selector"], &[])?;
-    q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
-    if q.filter("current").is_some_and(|v| v.iter().any(|x| x == "true")) {
-        q.filters.insert("guids".into(), vec![app.droplet_guid.clone()]);
+    const FILTERS: [&str; 4] = ["guids", "states", "current", "label_selector"];
+    let path = format!("apps/{guid}/droplets");
+    let mut list = List::parse(&s, q.as_deref(), &path, "droplets", &FILTERS, &[])?
+        .set("app_guids", vec![app.guid.clone()]);
+    if list.query().filter("current").is_some_and(|v| v.iter().any(|x| x == "true")) {
+        list = list.set("guids", vec![app.droplet_guid.clone()]);
     }
-    q.filters.remove("current");
-    list_with(&s, &c, q, format!("{}/apps/{guid}/droplets", s.v3())).await
+    list_with(&s, &c, list).await
 }
 
 async fn package_droplets(
@@ -126,9 +120,10 @@ async fn package_droplets(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Droplet>>> {
     let (p, _, _) = crate::http::packages::require(&s, &c, &guid, Need::Read).await?;
-    let mut q = ListQuery::parse(q.as_deref(), &["guids", "states"], &[])?;
-    q.filters.insert("package_guids".into(), vec![p.guid]);
-    list_with(&s, &c, q, format!("{}/packages/{guid}/droplets", s.v3())).await
+    let path = format!("packages/{guid}/droplets");
+    let list = List::parse(&s, q.as_deref(), &path, "droplets", &["guids", "states"], &[])?
+        .set("package_guids", vec![p.guid]);
+    list_with(&s, &c, list).await
 }
 
 async fn show(

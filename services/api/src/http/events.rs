@@ -9,7 +9,7 @@ use wire::v3::{Guid, Link, Page};
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{links, ts};
 use crate::store::events::Event;
 use crate::store::{self, Select};
@@ -65,20 +65,15 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<AuditEvent>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["types", "target_guids", "space_guids", "organization_guids"],
-        &[],
-    )?;
-    let mut sel = Select::from("audit_events");
-    sel.filter(q.filter("types"), "type")
-        .filter(q.filter("target_guids"), "target_guid")
-        .filter(q.filter("space_guids"), "space_guid")
-        .filter(q.filter("organization_guids"), "org_guid");
-    scope(&c, &mut sel).await?;
-    let (total, events) = store::events::page(&s.db, &sel, &q.window()).await?;
-    let items = events.iter().map(|e| present(&s, e)).collect();
-    Ok(Json(q.page(&format!("{}/audit_events", s.v3()), total, items)))
+    const FILTERS: [&str; 4] = ["types", "target_guids", "space_guids", "organization_guids"];
+    let mut list = List::parse(&s, q.as_deref(), "audit_events", "audit_events", &FILTERS, &[])?
+        .filter("types", "type")
+        .filter("target_guids", "target_guid")
+        .filter("space_guids", "space_guid")
+        .filter("organization_guids", "org_guid");
+    scope(&c, list.select()).await?;
+    let events = list.fetch(async |sel, w| store::events::page(&s.db, sel, w).await).await?;
+    Ok(Json(events.present(|e| present(&s, e))))
 }
 
 async fn show(

@@ -1,4 +1,5 @@
-//! The HTTP layer: routers grouped by audience, extractors, presenters, CF errors and paging.
+//! The HTTP layer: routers grouped by audience, extractors, presenters, CF errors, and lists
+//! (`list` builds every list endpoint over `paging`'s query and page).
 
 pub mod apps;
 pub mod buildpacks;
@@ -9,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod internal;
 pub mod jobs;
+pub mod list;
 pub mod logs;
 pub mod manifest;
 pub mod metadata;

@@ -14,9 +14,8 @@ use crate::access::Caller;
 use crate::domain::events::{self, Actor, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{check_name, created, links, ts};
-use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -103,14 +102,14 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Organization>>> {
-    let q = ListQuery::parse(q.as_deref(), &["names", "guids", "label_selector"], &["name"])?;
-    let mut sel = Select::from("organizations");
-    crate::http::metadata::select(&mut sel, &q, "organizations.guid")?;
-    sel.filter(q.filter("names"), "name").filter(q.filter("guids"), "guid");
-    sel.visible("guid", &c.visible_orgs().await?);
-    let (total, orgs) = store::orgs::page(&s.db, &sel, &q.window()).await?;
-    let items = orgs.iter().map(|o| o.present(&s)).collect();
-    Ok(Json(q.page(&format!("{}/organizations", s.v3()), total, items)))
+    const FILTERS: [&str; 3] = ["names", "guids", "label_selector"];
+    let list =
+        List::parse(&s, q.as_deref(), "organizations", "organizations", &FILTERS, &["name"])?
+            .filter("names", "name")
+            .filter("guids", "guid")
+            .visible("guid", &c.visible_orgs().await?);
+    let orgs = list.fetch(async |sel, w| store::orgs::page(&s.db, sel, w).await).await?;
+    Ok(Json(orgs.present(|o| o.present(&s))))
 }
 
 async fn show(

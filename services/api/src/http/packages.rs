@@ -20,11 +20,11 @@ use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::apps::App;
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::upload::{self, Scratch};
 use crate::http::util::{created, links, ts};
+use crate::store;
 use crate::store::packages::Package;
-use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes(max_upload: u64) -> Router<AppState> {
@@ -208,42 +208,34 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Package>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &[
-            "guids",
-            "states",
-            "types",
-            "app_guids",
-            "space_guids",
-            "organization_guids",
-            "label_selector",
-        ],
-        &[],
-    )?;
-    list_with(&s, &c, q, format!("{}/packages", s.v3())).await
+    const FILTERS: [&str; 7] = [
+        "guids",
+        "states",
+        "types",
+        "app_guids",
+        "space_guids",
+        "organization_guids",
+        "label_selector",
+    ];
+    list_with(&s, &c, List::parse(&s, q.as_deref(), "packages", "packages", &FILTERS, &[])?).await
 }
 
-async fn list_with(
-    s: &AppState,
-    c: &Caller,
-    q: ListQuery,
-    base: String,
-) -> ApiResult<Json<Page<v3::Package>>> {
-    let mut sel = Select::from("packages").join("JOIN apps a ON a.guid = packages.app_guid");
-    crate::http::metadata::select(&mut sel, &q, "packages.guid")?;
-    sel.filter(q.filter("guids"), "packages.guid")
-        .filter(q.filter("states"), "packages.state")
-        .filter(q.filter("types"), "packages.type")
-        .filter(q.filter("app_guids"), "packages.app_guid")
-        .filter(q.filter("space_guids"), "a.space_guid");
-    sel.visible("a.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let items = rows
-        .iter()
-        .map(|r| Package::from_row(r).map(|p| p.present(s)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(q.page(&base, total, items)))
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Package>>> {
+    let list = list
+        .join("JOIN apps a ON a.guid = packages.app_guid")
+        .filter("guids", "packages.guid")
+        .filter("states", "packages.state")
+        .filter("types", "packages.type")
+        .filter("app_guids", "packages.app_guid")
+        .filter("space_guids", "a.space_guid")
+        .visible("a.space_guid", &c.visible_spaces().await?);
+    let packages = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            Ok((total, store::decode(&rows, Package::from_row)?))
+        })
+        .await?;
+    Ok(Json(packages.present(|p| p.present(s))))
 }
 
 async fn app_packages(
@@ -253,9 +245,11 @@ async fn app_packages(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Package>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
-    let mut q = ListQuery::parse(q.as_deref(), &["guids", "states", "types"], &[])?;
-    q.filters.insert("app_guids".into(), vec![app.guid]);
-    list_with(&s, &c, q, format!("{}/apps/{guid}/packages", s.v3())).await
+    let path = format!("apps/{guid}/packages");
+    let list =
+        List::parse(&s, q.as_deref(), &path, "packages", &["guids", "states", "types"], &[])?
+            .set("app_guids", vec![app.guid]);
+    list_with(&s, &c, list).await
 }
 
 async fn show(

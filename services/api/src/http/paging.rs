@@ -1,4 +1,4 @@
-//! List endpoints: query parsing with CF's rules (unknown
+//! List queries and pages: query parsing with CF's rules (unknown
 //! parameters are a 400, lists are comma-separated), and the typed page with absolute links
 //! that repeat every filter.
 

@@ -20,7 +20,7 @@ use crate::domain::apps::{self as rules, ScaleTo};
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Query};
 use crate::http::util::{links, ts};
 use crate::store::apps::App;
 use crate::store::processes::Process;
@@ -131,41 +131,42 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Process>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["guids", "types", "app_guids", "space_guids", "organization_guids", "label_selector"],
-        &[],
-    )?;
-    list_with(&s, &c, q, format!("{}/processes", s.v3())).await
+    const FILTERS: [&str; 6] =
+        ["guids", "types", "app_guids", "space_guids", "organization_guids", "label_selector"];
+    let list = List::parse(&s, q.as_deref(), "processes", "processes", &FILTERS, &[])?;
+    list_with(&s, &c, list).await
 }
 
-async fn list_with(
-    s: &AppState,
-    c: &Caller,
-    q: ListQuery,
-    base: String,
-) -> ApiResult<Json<Page<v3::Process>>> {
-    let mut sel = Select::from("processes").join("JOIN apps a ON a.guid = processes.app_guid");
-    crate::http::metadata::select(&mut sel, &q, "processes.guid")?;
-    sel.filter(q.filter("guids"), "processes.guid")
-        .filter(q.filter("types"), "processes.type")
-        .filter(q.filter("app_guids"), "processes.app_guid")
-        .filter(q.filter("space_guids"), "a.space_guid");
-    if let Some(orgs) = q.filter("organization_guids") {
-        let orgs = orgs.to_vec();
-        sel = sel.join("JOIN spaces sp ON sp.guid = a.space_guid");
-        sel.any("sp.org_guid", &orgs);
-    }
-    sel.visible("a.space_guid", &c.visible_spaces().await?);
-    let (total, rows) = sel.page(&s.db, &q.window()).await?;
-    let mut items = Vec::new();
-    for r in &rows {
-        let p = Process::from_row(r)?;
-        if let Some(app) = store::apps::find(&s.db.pool, &p.app_guid).await? {
-            items.push(present(s, &p, &app).await?);
-        }
-    }
-    Ok(Json(q.page(&base, total, items)))
+/// A page of processes, each with its app (a process whose app is gone is left out).
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Process>>> {
+    let list = list
+        .join("JOIN apps a ON a.guid = processes.app_guid")
+        .filter("guids", "processes.guid")
+        .filter("types", "processes.type")
+        .filter("app_guids", "processes.app_guid")
+        .filter("space_guids", "a.space_guid")
+        .filter_with("organization_guids", in_orgs)
+        .visible("a.space_guid", &c.visible_spaces().await?);
+    let processes = list
+        .fetch(async |sel, w| {
+            let (total, rows) = sel.page(&s.db, w).await?;
+            let mut found = Vec::new();
+            for p in store::decode(&rows, Process::from_row)? {
+                if let Some(app) = store::apps::find(&s.db.pool, &p.app_guid).await? {
+                    found.push((p, app));
+                }
+            }
+            Ok((total, found))
+        })
+        .await?;
+    Ok(Json(processes.present_async(|(p, app)| async move { present(s, &p, &app).await }).await?))
+}
+
+/// Only processes of apps in spaces of one of `orgs`.
+fn in_orgs(sel: Select, orgs: &[String]) -> Select {
+    let mut sel = sel.join("JOIN spaces sp ON sp.guid = a.space_guid");
+    sel.any("sp.org_guid", orgs);
+    sel
 }
 
 async fn app_processes(
@@ -175,9 +176,17 @@ async fn app_processes(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Process>>> {
     let app = crate::http::apps::require(&s, &c, &guid, Need::Read).await?;
-    let mut q = ListQuery::parse(q.as_deref(), &["guids", "types", "label_selector"], &[])?;
-    q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
-    list_with(&s, &c, q, format!("{}/apps/{guid}/processes", s.v3())).await
+    let path = format!("apps/{guid}/processes");
+    let list = List::parse(
+        &s,
+        q.as_deref(),
+        &path,
+        "processes",
+        &["guids", "types", "label_selector"],
+        &[],
+    )?
+    .set("app_guids", vec![app.guid.clone()]);
+    list_with(&s, &c, list).await
 }
 
 async fn show(
@@ -315,8 +324,8 @@ async fn sidecars(
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Page<v3::Sidecar>>> {
     require(&s, &c, &guid, Need::Read).await?;
-    let q = ListQuery::parse(None, &[], &[])?;
-    Ok(Json(q.page(&format!("{}/processes/{guid}/sidecars", s.v3()), 0, vec![])))
+    let q = Query::parse(&s, None, &format!("processes/{guid}/sidecars"), &[], &[])?;
+    Ok(Json(q.page(0, vec![])))
 }
 
 async fn restart_instance(

@@ -14,10 +14,9 @@ use wire::v3::{Link, Page, ToMany};
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::quotas::{Limits, Quota};
-use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -71,13 +70,13 @@ async fn list(
     _c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<OrganizationQuota>>> {
-    let q = ListQuery::parse(q.as_deref(), &["guids", "names", "organization_guids"], &["name"])?;
-    let mut sel = Select::from("org_quotas");
-    crate::http::metadata::select(&mut sel, &q, "org_quotas.guid")?;
-    sel.filter(q.filter("guids"), "guid").filter(q.filter("names"), "name");
-    let (total, quotas) = store::quotas::page(&s.db, false, &sel, &q.window()).await?;
-    let items = quotas.iter().map(|q| present(&s, q)).collect();
-    Ok(Json(q.page(&format!("{}/organization_quotas", s.v3()), total, items)))
+    const FILTERS: [&str; 3] = ["guids", "names", "organization_guids"];
+    let path = "organization_quotas";
+    let list = List::parse(&s, q.as_deref(), path, "org_quotas", &FILTERS, &["name"])?
+        .filter("guids", "guid")
+        .filter("names", "name");
+    let quotas = list.fetch(async |sel, w| store::quotas::page(&s.db, false, sel, w).await).await?;
+    Ok(Json(quotas.present(|q| present(&s, q))))
 }
 
 async fn find(s: &AppState, guid: &str) -> ApiResult<Quota> {

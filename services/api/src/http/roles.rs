@@ -14,7 +14,7 @@ use crate::access::{Caller, ORG_ROLES, SPACE_ROLES};
 use crate::domain::events::{self, Actor, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{created, links, ts};
 use crate::store::roles::Role;
 use crate::store::users::UserRef;
@@ -151,32 +151,36 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Role>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["guids", "types", "space_guids", "organization_guids", "user_guids", "include"],
-        &[],
-    )?;
-    let mut sel = Select::from("roles");
-    crate::http::metadata::select(&mut sel, &q, "roles.guid")?;
-    sel.filter(q.filter("guids"), "guid")
-        .filter(q.filter("types"), "type")
-        .filter(q.filter("space_guids"), "space_guid")
-        .filter(q.filter("organization_guids"), "org_guid")
-        .filter(q.filter("user_guids"), "user_guid");
-    visible(&c, &mut sel).await?;
-    let (total, roles) = store::roles::page(&s.db, &sel, &q.window()).await?;
-    let items = roles.iter().map(|r| present(&s, r)).collect();
-    let mut page = q.page(&format!("{}/roles", s.v3()), total, items);
-    if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "user")) {
-        let mut users = Vec::new();
-        for r in &roles {
-            if let Some(u) = store::users::find_ref(&s.db, &r.user_guid).await? {
-                users.push(present_user(&s, &u));
-            }
-        }
-        page.included = Some(Included { users: Some(users), ..Included::default() });
+    const FILTERS: [&str; 6] =
+        ["guids", "types", "space_guids", "organization_guids", "user_guids", "include"];
+    let mut list = List::parse(&s, q.as_deref(), "roles", "roles", &FILTERS, &[])?
+        .filter("guids", "guid")
+        .filter("types", "type")
+        .filter("space_guids", "space_guid")
+        .filter("organization_guids", "org_guid")
+        .filter("user_guids", "user_guid");
+    visible(&c, list.select()).await?;
+    let roles = list.fetch(async |sel, w| store::roles::page(&s.db, sel, w).await).await?;
+    let roles = roles.include(async |roles, inc| include_users(&s, roles, inc).await).await?;
+    Ok(Json(roles.present(|r| present(&s, r))))
+}
+
+/// `include=user`: the roles' users.
+async fn include_users(
+    s: &AppState,
+    roles: &[Role],
+    inc: &[String],
+) -> ApiResult<Option<Included>> {
+    if !inc.iter().any(|x| x == "user") {
+        return Ok(None);
     }
-    Ok(Json(page))
+    let mut users = Vec::new();
+    for r in roles {
+        if let Some(u) = store::users::find_ref(&s.db, &r.user_guid).await? {
+            users.push(present_user(s, &u));
+        }
+    }
+    Ok(Some(Included { users: Some(users), ..Included::default() }))
 }
 
 async fn find_visible(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Role> {
@@ -237,40 +241,38 @@ fn present_user(s: &AppState, u: &UserRef) -> User {
 async fn users_page(
     s: &AppState,
     c: &Caller,
-    q: &ListQuery,
+    list: List,
     within: Option<(&str, &str)>,
-    base: String,
 ) -> ApiResult<Json<Page<User>>> {
-    let mut sel = Select::from("users");
-    crate::http::metadata::select(&mut sel, q, "users.guid")?;
-    sel.filter(q.filter("guids"), "guid")
-        .filter(q.filter("usernames"), "username")
-        .filter(q.filter("origins"), "origin");
+    let mut list =
+        list.filter("guids", "guid").filter("usernames", "username").filter("origins", "origin");
     if let Some((col, guid)) = within {
         let ids = store::roles::users_within(&s.db.pool, col == "space_guid", guid).await?;
-        sel.any("guid", &ids);
+        list = list.any("guid", &ids);
     } else if let Some(orgs) = c.visible_orgs().await? {
         let mut ids = vec![c.guid().to_owned()];
         for org in orgs {
             ids.extend(store::roles::users_within(&s.db.pool, false, &org).await?);
         }
-        sel.any("guid", &ids);
+        list = list.any("guid", &ids);
     }
-    let (total, users) = store::users::page(&s.db, &sel, &q.window()).await?;
-    let items = users.iter().map(|u| present_user(s, u)).collect();
-    Ok(Json(q.page(&base, total, items)))
+    let users = list.fetch(async |sel, w| store::users::page(&s.db, sel, w).await).await?;
+    Ok(Json(users.present(|u| present_user(s, u))))
 }
 
 const USER_FILTERS: [&str; 5] =
     ["guids", "usernames", "partial_usernames", "origins", "label_selector"];
+
+fn parse_users(s: &AppState, q: Option<&str>, path: &str, orders: &[&str]) -> ApiResult<List> {
+    List::parse(s, q, path, "users", &USER_FILTERS, orders)
+}
 
 async fn list_users(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<User>>> {
-    let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
-    users_page(&s, &c, &q, None, format!("{}/users", s.v3())).await
+    users_page(&s, &c, parse_users(&s, q.as_deref(), "users", &["username"])?, None).await
 }
 
 async fn org_users(
@@ -280,15 +282,9 @@ async fn org_users(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<User>>> {
     let org = crate::http::orgs::readable(&s, &c, &guid).await?;
-    let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
-    users_page(
-        &s,
-        &c,
-        &q,
-        Some(("org_guid", &org.guid)),
-        format!("{}/organizations/{guid}/users", s.v3()),
-    )
-    .await
+    let list =
+        parse_users(&s, q.as_deref(), &format!("organizations/{guid}/users"), &["username"])?;
+    users_page(&s, &c, list, Some(("org_guid", &org.guid))).await
 }
 
 async fn space_users(
@@ -298,15 +294,8 @@ async fn space_users(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<User>>> {
     let space = crate::http::spaces::require(&s, &c, &guid, crate::access::Need::Read).await?;
-    let q = ListQuery::parse(q.as_deref(), &USER_FILTERS, &["username"])?;
-    users_page(
-        &s,
-        &c,
-        &q,
-        Some(("space_guid", &space.guid)),
-        format!("{}/spaces/{guid}/users", s.v3()),
-    )
-    .await
+    let list = parse_users(&s, q.as_deref(), &format!("spaces/{guid}/users"), &["username"])?;
+    users_page(&s, &c, list, Some(("space_guid", &space.guid))).await
 }
 
 async fn show_user(
@@ -314,8 +303,8 @@ async fn show_user(
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<User>> {
-    let q = ListQuery::parse(Some(&format!("guids={guid}")), &USER_FILTERS, &[])?;
-    let Json(page) = users_page(&s, &c, &q, None, String::new()).await?;
+    let list = parse_users(&s, Some(&format!("guids={guid}")), &format!("users/{guid}"), &[])?;
+    let Json(page) = users_page(&s, &c, list, None).await?;
     let first = page.resources.into_iter().next().ok_or(ApiError::NotFound("User"))?;
     Ok(Json(first))
 }

@@ -25,7 +25,7 @@ use crate::domain::events::{self, Actor};
 use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Table};
 use crate::http::routes::resync;
 use crate::http::util::{created, links, ts};
 use crate::store::route_bindings::RouteBinding;
@@ -291,66 +291,72 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::RouteBinding>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &[
-            "guids",
-            "route_guids",
-            "service_instance_guids",
-            "service_instance_names",
-            "label_selector",
-            "include",
-        ],
-        &[],
-    )?;
-    let include: Vec<String> = q.filter("include").map(<[String]>::to_vec).unwrap_or_default();
+    const FILTERS: [&str; 6] = [
+        "guids",
+        "route_guids",
+        "service_instance_guids",
+        "service_instance_names",
+        "label_selector",
+        "include",
+    ];
+    let table = Table::with("service_route_bindings", store::route_bindings::select());
+    let list = List::parse(&s, q.as_deref(), "service_route_bindings", table, &FILTERS, &[])?;
+    let include = list.query().filter("include").unwrap_or_default();
     if let Some(bad) = include.iter().find(|i| !INCLUDES.contains(&i.as_str())) {
         return Err(ApiError::BadQuery(format!(
             "Invalid included resource: '{bad}'. Valid included resources are: 'route', 'service_instance'"
         )));
     }
-    let mut sel = store::route_bindings::select();
-    crate::http::metadata::select(&mut sel, &q, "service_route_bindings.guid")?;
-    sel.filter(q.filter("guids"), "service_route_bindings.guid")
-        .filter(q.filter("route_guids"), "service_route_bindings.route_guid")
-        .filter(q.filter("service_instance_guids"), "service_route_bindings.service_instance_guid")
-        .filter(q.filter("service_instance_names"), "si.name");
-    sel.visible("si.space_guid", &c.visible_spaces().await?);
-    let (total, bindings) = store::route_bindings::page(&s.db, &sel, &q.window()).await?;
-    let instances = instances_of(&s, &bindings).await?;
+    let list = list
+        .filter("guids", "service_route_bindings.guid")
+        .filter("route_guids", "service_route_bindings.route_guid")
+        .filter("service_instance_guids", "service_route_bindings.service_instance_guid")
+        .filter("service_instance_names", "si.name")
+        .visible("si.space_guid", &c.visible_spaces().await?);
+    let bindings =
+        list.fetch(async |sel, w| store::route_bindings::page(&s.db, sel, w).await).await?;
+    let instances = instances_of(&s, bindings.rows()).await?;
+    let bindings =
+        bindings.include(async |b, inc| include_bound(&s, &instances, b, inc).await).await?;
     let url = |b: &RouteBinding| {
         instances.get(&b.instance_guid).map(|i| i.route_service_url.as_str()).unwrap_or("")
     };
-    let items = bindings.iter().map(|b| b.present(&s, url(b))).collect();
-    let mut page = q.page(&format!("{}/service_route_bindings", s.v3()), total, items);
-    if !include.is_empty() {
-        let mut included = Included::default();
-        if include.iter().any(|i| i == "route") {
-            let mut routes: Vec<v3::Route> = Vec::new();
-            for b in &bindings {
-                if routes.iter().any(|r| r.guid == b.route_guid) {
-                    continue;
-                }
-                if let Some(r) = store::routes::find(&s.db.pool, &b.route_guid).await? {
-                    routes.push(crate::http::routes::present(&s, &r).await?);
-                }
+    Ok(Json(bindings.present(|b| b.present(&s, url(b)))))
+}
+
+/// `include=route` and `include=service_instance`: the bindings' routes and instances, each
+/// once.
+async fn include_bound(
+    s: &AppState,
+    instances: &HashMap<String, Instance>,
+    bindings: &[RouteBinding],
+    include: &[String],
+) -> ApiResult<Option<Included>> {
+    let mut included = Included::default();
+    if include.iter().any(|i| i == "route") {
+        let mut routes: Vec<v3::Route> = Vec::new();
+        for b in bindings {
+            if routes.iter().any(|r| r.guid == b.route_guid) {
+                continue;
             }
-            included.routes = Some(routes);
-        }
-        if include.iter().any(|i| i == "service_instance") {
-            let mut list: Vec<v3::ServiceInstance> = Vec::new();
-            for b in &bindings {
-                if let Some(i) = instances.get(&b.instance_guid) {
-                    if !list.iter().any(|x| x.guid == i.guid) {
-                        list.push(i.present(&s));
-                    }
-                }
+            if let Some(r) = store::routes::find(&s.db.pool, &b.route_guid).await? {
+                routes.push(crate::http::routes::present(s, &r).await?);
             }
-            included.service_instances = Some(list);
         }
-        page.included = Some(included);
+        included.routes = Some(routes);
     }
-    Ok(Json(page))
+    if include.iter().any(|i| i == "service_instance") {
+        let mut list: Vec<v3::ServiceInstance> = Vec::new();
+        for b in bindings {
+            if let Some(i) = instances.get(&b.instance_guid) {
+                if !list.iter().any(|x| x.guid == i.guid) {
+                    list.push(i.present(s));
+                }
+            }
+        }
+        included.service_instances = Some(list);
+    }
+    Ok(Some(included))
 }
 
 /// The instances of a page of bindings, by guid (one query).

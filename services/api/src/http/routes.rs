@@ -18,11 +18,11 @@ use crate::domain::events::{self, Actor};
 use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{body, CfJson};
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Table};
 use crate::http::util::{created, links, ts};
+use crate::store;
 use crate::store::routes::Route;
 use crate::store::spaces::Space;
-use crate::store::{self, Select};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -160,35 +160,30 @@ const FILTERS: [&str; 10] = [
     "guids",
 ];
 
-async fn list_with(
-    s: &AppState,
-    c: &Caller,
-    q: ListQuery,
-    mut sel: Select,
-    base: String,
-) -> ApiResult<Json<Page<v3::Route>>> {
-    crate::http::metadata::select(&mut sel, &q, "routes.guid")?;
-    sel.filter(q.filter("guids"), "routes.guid")
-        .filter(q.filter("domain_guids"), "routes.domain_guid")
-        .filter(q.filter("hosts"), "routes.host")
-        .filter(q.filter("paths"), "routes.path")
-        .filter(q.filter("space_guids"), "routes.space_guid");
-    if let Some(apps) = q.filter("app_guids") {
-        sel = store::routes::with_apps(sel, apps);
-    }
-    if let Some(orgs) = q.filter("organization_guids") {
-        sel = store::routes::in_orgs(sel, orgs);
-    }
-    sel.visible("routes.space_guid", &c.visible_spaces().await?);
-    let (total, routes) = store::routes::page(&s.db, &sel, &q.window()).await?;
-    let mut items = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for route in &routes {
-        if seen.insert(route.guid.clone()) {
-            items.push(present(s, route).await?);
-        }
-    }
-    Ok(Json(q.page(&base, total, items)))
+/// A page of routes, each once (a route comes once per destination of a filtered app).
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Route>>> {
+    let list = list
+        .filter("guids", "routes.guid")
+        .filter("domain_guids", "routes.domain_guid")
+        .filter("hosts", "routes.host")
+        .filter("paths", "routes.path")
+        .filter("space_guids", "routes.space_guid")
+        .filter_with("app_guids", store::routes::with_apps)
+        .filter_with("organization_guids", store::routes::in_orgs)
+        .visible("routes.space_guid", &c.visible_spaces().await?);
+    let routes = list
+        .fetch(async |sel, w| {
+            let (total, mut routes) = store::routes::page(&s.db, sel, w).await?;
+            let mut seen = std::collections::HashSet::new();
+            routes.retain(|r| seen.insert(r.guid.clone()));
+            Ok((total, routes))
+        })
+        .await?;
+    Ok(Json(routes.present_async(|r| async move { present(s, &r).await }).await?))
+}
+
+fn parse(s: &AppState, q: Option<&str>, path: &str) -> ApiResult<List> {
+    List::parse(s, q, path, Table::with("routes", store::routes::select()), &FILTERS, &[])
 }
 
 async fn list(
@@ -196,8 +191,7 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Route>>> {
-    let q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
-    list_with(&s, &c, q, store::routes::select(), format!("{}/routes", s.v3())).await
+    list_with(&s, &c, parse(&s, q.as_deref(), "routes")?).await
 }
 
 async fn app_routes(
@@ -207,10 +201,9 @@ async fn app_routes(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Route>>> {
     let app = require_app(&s, &c, &guid, Need::Read).await?;
-    let mut q = ListQuery::parse(q.as_deref(), &FILTERS, &[])?;
-    q.filters.insert("app_guids".into(), vec![app.guid.clone()]);
-    let base = format!("{}/apps/{guid}/routes", s.v3());
-    list_with(&s, &c, q, store::routes::select(), base).await
+    let list = parse(&s, q.as_deref(), &format!("apps/{guid}/routes"))?
+        .set("app_guids", vec![app.guid.clone()]);
+    list_with(&s, &c, list).await
 }
 
 async fn show(

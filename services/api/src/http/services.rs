@@ -20,7 +20,7 @@ use crate::domain::events::{self, Actor};
 use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::{List, Table};
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::services::{Binding, Instance};
 use crate::store::spaces::Space;
@@ -159,28 +159,18 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::ServiceInstance>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["guids", "names", "type", "space_guids", "organization_guids", "label_selector"],
-        &["name"],
-    )?;
-    let mut sel = store::services::select();
-    crate::http::metadata::select(&mut sel, &q, "service_instances.guid")?;
-    sel.filter(q.filter("guids"), "service_instances.guid")
-        .filter(q.filter("names"), "service_instances.name")
-        .filter(q.filter("space_guids"), "service_instances.space_guid");
-    if let Some(t) = q.filter("type") {
-        if !t.iter().any(|t| t == "user-provided") {
-            sel.any("service_instances.guid", &[]);
-        }
-    }
-    if let Some(orgs) = q.filter("organization_guids") {
-        sel = store::services::in_orgs(sel, orgs);
-    }
-    sel.visible("service_instances.space_guid", &c.visible_spaces().await?);
-    let (total, instances) = store::services::page(&s.db, &sel, &q.window()).await?;
-    let items = instances.iter().map(|i| i.present(&s)).collect();
-    Ok(Json(q.page(&format!("{}/service_instances", s.v3()), total, items)))
+    const FILTERS: [&str; 6] =
+        ["guids", "names", "type", "space_guids", "organization_guids", "label_selector"];
+    let table = Table::with("service_instances", store::services::select());
+    let list = List::parse(&s, q.as_deref(), "service_instances", table, &FILTERS, &["name"])?
+        .filter("guids", "service_instances.guid")
+        .filter("names", "service_instances.name")
+        .filter("space_guids", "service_instances.space_guid")
+        .filter_fixed("type", "user-provided")
+        .filter_with("organization_guids", store::services::in_orgs)
+        .visible("service_instances.space_guid", &c.visible_spaces().await?);
+    let instances = list.fetch(async |sel, w| store::services::page(&s.db, sel, w).await).await?;
+    Ok(Json(instances.present(|i| i.present(&s))))
 }
 
 async fn show(
@@ -391,68 +381,64 @@ async fn list_bindings(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::CredentialBinding>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &[
-            "guids",
-            "names",
-            "service_instance_guids",
-            "service_instance_names",
-            "app_guids",
-            "app_names",
-            "type",
-            "label_selector",
-            "include",
-        ],
-        &["name"],
-    )?;
-    let mut sel = store::services::select_bindings();
-    crate::http::metadata::select(&mut sel, &q, "service_bindings.guid")?;
-    sel.filter(q.filter("guids"), "service_bindings.guid")
-        .filter(q.filter("names"), "service_bindings.name")
-        .filter(q.filter("service_instance_guids"), "service_bindings.instance_guid")
-        .filter(q.filter("service_instance_names"), "si.name")
-        .filter(q.filter("app_guids"), "service_bindings.app_guid");
-    if let Some(names) = q.filter("app_names") {
-        let keys: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        sel.any("ap.name_key", &keys);
-    }
-    if let Some(t) = q.filter("type") {
-        if !t.iter().any(|t| t == "app") {
-            sel.any("service_bindings.guid", &[]);
-        }
-    }
-    sel.visible("si.space_guid", &c.visible_spaces().await?);
-    let (total, bindings) = store::services::page_bindings(&s.db, &sel, &q.window()).await?;
-    let items = bindings.iter().map(|b| b.present(&s)).collect();
-    let mut page = q.page(&format!("{}/service_credential_bindings", s.v3()), total, items);
-    if let Some(inc) = q.filter("include") {
-        let mut included = Included::default();
-        if inc.iter().any(|i| i == "app") {
-            let mut apps: Vec<v3::App> = Vec::new();
-            for b in &bindings {
-                if let Some(a) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
-                    if !apps.iter().any(|x| x.guid == a.guid) {
-                        apps.push(a.present(&s));
-                    }
+    const FILTERS: [&str; 9] = [
+        "guids",
+        "names",
+        "service_instance_guids",
+        "service_instance_names",
+        "app_guids",
+        "app_names",
+        "type",
+        "label_selector",
+        "include",
+    ];
+    let table = Table::with("service_bindings", store::services::select_bindings());
+    let path = "service_credential_bindings";
+    let list = List::parse(&s, q.as_deref(), path, table, &FILTERS, &["name"])?
+        .filter("guids", "service_bindings.guid")
+        .filter("names", "service_bindings.name")
+        .filter("service_instance_guids", "service_bindings.instance_guid")
+        .filter("service_instance_names", "si.name")
+        .filter("app_guids", "service_bindings.app_guid")
+        .filter_lower("app_names", "ap.name_key")
+        .filter_fixed("type", "app")
+        .visible("si.space_guid", &c.visible_spaces().await?);
+    let bindings =
+        list.fetch(async |sel, w| store::services::page_bindings(&s.db, sel, w).await).await?;
+    let bindings = bindings.include(async |b, inc| include_bound(&s, b, inc).await).await?;
+    Ok(Json(bindings.present(|b| b.present(&s))))
+}
+
+/// `include=app` and `include=service_instance`: the bindings' apps and instances, each once.
+async fn include_bound(
+    s: &AppState,
+    bindings: &[Binding],
+    inc: &[String],
+) -> ApiResult<Option<Included>> {
+    let mut included = Included::default();
+    if inc.iter().any(|i| i == "app") {
+        let mut apps: Vec<v3::App> = Vec::new();
+        for b in bindings {
+            if let Some(a) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
+                if !apps.iter().any(|x| x.guid == a.guid) {
+                    apps.push(a.present(s));
                 }
             }
-            included.apps = Some(apps);
         }
-        if inc.iter().any(|i| i == "service_instance") {
-            let mut instances: Vec<v3::ServiceInstance> = Vec::new();
-            for b in &bindings {
-                if let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? {
-                    if !instances.iter().any(|x| x.guid == i.guid) {
-                        instances.push(i.present(&s));
-                    }
+        included.apps = Some(apps);
+    }
+    if inc.iter().any(|i| i == "service_instance") {
+        let mut instances: Vec<v3::ServiceInstance> = Vec::new();
+        for b in bindings {
+            if let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? {
+                if !instances.iter().any(|x| x.guid == i.guid) {
+                    instances.push(i.present(s));
                 }
             }
-            included.service_instances = Some(instances);
         }
-        page.included = Some(included);
+        included.service_instances = Some(instances);
     }
-    Ok(Json(page))
+    Ok(Some(included))
 }
 
 async fn show_binding(

@@ -13,11 +13,10 @@ use wire::v3::{Link, Page, ToMany, ToOne};
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::quotas::{app_limits, parse_limits, relationship, route_limits, service_limits};
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::quotas::Quota;
-use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -66,18 +65,15 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<SpaceQuota>>> {
-    let q = ListQuery::parse(q.as_deref(), &["guids", "names", "organization_guids"], &["name"])?;
-    let mut sel = Select::from("space_quotas");
-    sel.filter(q.filter("guids"), "guid")
-        .filter(q.filter("names"), "name")
-        .filter(q.filter("organization_guids"), "org_guid");
-    sel.visible("org_guid", &c.visible_orgs().await?);
-    let (total, quotas) = store::quotas::page(&s.db, true, &sel, &q.window()).await?;
-    let mut items = Vec::new();
-    for quota in &quotas {
-        items.push(present(&s, quota).await?);
-    }
-    Ok(Json(q.page(&format!("{}/space_quotas", s.v3()), total, items)))
+    const FILTERS: [&str; 3] = ["guids", "names", "organization_guids"];
+    let list = List::parse(&s, q.as_deref(), "space_quotas", "space_quotas", &FILTERS, &["name"])?
+        .filter("guids", "guid")
+        .filter("names", "name")
+        .filter("organization_guids", "org_guid")
+        .visible("org_guid", &c.visible_orgs().await?);
+    let quotas = list.fetch(async |sel, w| store::quotas::page(&s.db, true, sel, w).await).await?;
+    let s = &s;
+    Ok(Json(quotas.present_async(|q| async move { present(s, &q).await }).await?))
 }
 
 async fn show(

@@ -14,9 +14,8 @@ use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::paging::ListQuery;
+use crate::http::list::List;
 use crate::http::util::{check_name, created, links, rel_guid, ts};
-use crate::store::Select;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -109,37 +108,40 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::Space>>> {
-    let q = ListQuery::parse(
-        q.as_deref(),
-        &["names", "guids", "organization_guids", "label_selector", "include"],
-        &["name"],
-    )?;
-    let mut sel = Select::from("spaces");
-    crate::http::metadata::select(&mut sel, &q, "spaces.guid")?;
-    sel.filter(q.filter("names"), "name")
-        .filter(q.filter("guids"), "guid")
-        .filter(q.filter("organization_guids"), "org_guid");
-    if !c.global_reader() {
-        // Members see the spaces they have roles in; org members see the org's spaces list
-        // only through their own roles, as in CF.
-        sel.visible("guid", &c.visible_spaces().await?);
+    const FILTERS: [&str; 5] =
+        ["names", "guids", "organization_guids", "label_selector", "include"];
+    // Members see the spaces they have roles in; org members see the org's spaces list only
+    // through their own roles, as in CF.
+    let visible = if c.global_reader() { None } else { c.visible_spaces().await? };
+    let list = List::parse(&s, q.as_deref(), "spaces", "spaces", &FILTERS, &["name"])?
+        .filter("names", "name")
+        .filter("guids", "guid")
+        .filter("organization_guids", "org_guid")
+        .visible("guid", &visible);
+    let spaces = list.fetch(async |sel, w| store::spaces::page(&s.db, sel, w).await).await?;
+    let spaces = spaces.include(async |spaces, inc| include_orgs(&s, spaces, inc).await).await?;
+    Ok(Json(spaces.present(|sp| sp.present(&s))))
+}
+
+/// `include=organization`: the spaces' orgs, each once.
+async fn include_orgs(
+    s: &AppState,
+    spaces: &[Space],
+    inc: &[String],
+) -> ApiResult<Option<Included>> {
+    if !inc.iter().any(|x| x == "organization") {
+        return Ok(None);
     }
-    let (total, spaces) = store::spaces::page(&s.db, &sel, &q.window()).await?;
-    let items = spaces.iter().map(|sp| sp.present(&s)).collect();
-    let mut page = q.page(&format!("{}/spaces", s.v3()), total, items);
-    if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "organization")) {
-        let mut orgs: Vec<v3::Organization> = Vec::new();
-        for sp in &spaces {
-            if orgs.iter().any(|o| o.guid == sp.org_guid) {
-                continue;
-            }
-            if let Some(o) = store::orgs::find(&s.db.pool, &sp.org_guid).await? {
-                orgs.push(o.present(&s));
-            }
+    let mut orgs: Vec<v3::Organization> = Vec::new();
+    for sp in spaces {
+        if orgs.iter().any(|o| o.guid == sp.org_guid) {
+            continue;
         }
-        page.included = Some(Included { organizations: Some(orgs), ..Included::default() });
+        if let Some(o) = store::orgs::find(&s.db.pool, &sp.org_guid).await? {
+            orgs.push(o.present(s));
+        }
     }
-    Ok(Json(page))
+    Ok(Some(Included { organizations: Some(orgs), ..Included::default() }))
 }
 
 async fn show(
