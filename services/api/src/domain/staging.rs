@@ -396,7 +396,7 @@ pub async fn fail(s: &AppState, guid: &str, error: &str) -> ApiResult<bool> {
     }
     let failed = store::builds::finish(&s.db.pool, guid, from, to, error, now_ms()).await?;
     if failed {
-        api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
+        crate::domain::events::api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
     }
     Ok(failed)
 }
@@ -500,17 +500,6 @@ pub async fn run_sweeper(s: AppState, every: Duration, shutdown: kit::Shutdown) 
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-    }
-}
-
-/// A line in the app's log stream (`API` source), as `http::logs::api_log` writes it; here
-/// because the domain does not reach into http (merge: one shared home for both).
-async fn api_log(s: &AppState, app_guid: &str, line: &str) {
-    let env =
-        wire::envelope::Envelope::log(app_guid, "0", "API", line, wire::envelope::LogStream::Out);
-    let subject = format!("{}.API", wire::subjects::LOGS_PREFIX);
-    if let Err(e) = s.bus.publish_json(&subject, &env).await {
-        tracing::debug!(error = %e, "could not publish an API log line");
     }
 }
 

@@ -211,7 +211,7 @@ async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResul
             .await;
         }
         wire::events::AppEventKind::PlacementFailed { error } => {
-            crate::http::logs::api_log(
+            crate::domain::events::api_log(
                 s,
                 &app.guid,
                 &format!("Instance {} could not be placed: {error}", ev.index),

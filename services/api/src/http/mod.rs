@@ -11,7 +11,6 @@ pub mod extract;
 pub mod internal;
 pub mod jobs;
 pub mod list;
-pub mod logs;
 pub mod manifest;
 pub mod metadata;
 pub mod orgs;
