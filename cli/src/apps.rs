@@ -371,15 +371,55 @@ pub async fn events(c: &mut Client, name: &str, json_out: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = page
         .resources
         .iter()
-        .map(|e| {
-            vec![
-                e.created_at.clone(),
-                e.kind.clone(),
-                e.actor.name.clone(),
-                e.data.get("request").map(|r| r.to_string()).unwrap_or_default(),
-            ]
-        })
+        .map(|e| vec![e.created_at.clone(), e.kind.clone(), e.actor.name.clone(), description(e)])
         .collect();
     println!("{}", table(&["time", "event", "actor", "description"], &rows));
     Ok(())
+}
+
+/// The description column of `events`, as cf shows it: a crash's index, reason, cell, instance
+/// and exit description; for other events what was asked.
+fn description(e: &AuditEvent) -> String {
+    if e.kind == "audit.app.process.crash" || e.kind == "app.crash" {
+        return ["index", "reason", "cell_id", "instance", "exit_description"]
+            .iter()
+            .filter_map(|key| {
+                let value = match e.data.get(*key)? {
+                    Value::String(s) => s.clone(),
+                    Value::Null => return None,
+                    other => other.to_string(),
+                };
+                Some(format!("{key}: {value}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    e.data.get("request").map(|r| r.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, data: Value) -> AuditEvent {
+        serde_json::from_value(json!({"guid": "e", "type": kind, "data": data})).expect("event")
+    }
+
+    #[test]
+    fn crash_events_are_described_as_cf_does() {
+        let crash = event(
+            "audit.app.process.crash",
+            json!({"index": 0, "reason": "CRASHED", "cell_id": "cell-1", "instance": "i-1",
+                "exit_description": "APP/PROC/WEB: Exited with status 1", "crash_count": 1}),
+        );
+        assert_eq!(
+            description(&crash),
+            "index: 0, reason: CRASHED, cell_id: cell-1, instance: i-1, \
+             exit_description: APP/PROC/WEB: Exited with status 1"
+        );
+        let unplaced = event("audit.app.process.crash", json!({"index": 2, "reason": "CRASHED"}));
+        assert_eq!(description(&unplaced), "index: 2, reason: CRASHED");
+        let update = event("audit.app.update", json!({"request": {"name": "b"}}));
+        assert_eq!(description(&update), r#"{"name":"b"}"#);
+    }
 }
