@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use wire::v3::app::{AppEnv, CurrentDroplet, EnvironmentVariables};
 use wire::v3::event::AuditEvent;
 use wire::v3::process::{ProcessScale, ProcessStatsList};
-use wire::v3::{App, AppState, Droplet, InstanceState, Page, Process, ProcessStats, Route};
+use wire::v3::{
+    App, AppState, Droplet, InstanceState, Package, Page, Process, ProcessStats, Route,
+};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
@@ -206,6 +208,7 @@ pub async fn action(c: &mut Client, app: &str, action: &str) -> Result<App> {
 pub async fn start(c: &mut Client, name: &str) -> Result<()> {
     let a = c.app(name).await?;
     println!("Starting app {} ...\n", bold(name));
+    stage_if_unstaged(c, &a).await?;
     let a = action(c, &a.guid, "start").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
@@ -222,9 +225,30 @@ pub async fn stop(c: &mut Client, name: &str) -> Result<()> {
 pub async fn restart(c: &mut Client, name: &str) -> Result<()> {
     let a = c.app(name).await?;
     println!("Restarting app {} ...\n", bold(name));
+    stage_if_unstaged(c, &a).await?;
     let a = action(c, &a.guid, "restart").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
+}
+
+/// As cf v8 before `start` and `restart`: an app without a droplet (pushed with `--no-start`)
+/// has its newest READY package staged, with the staging output shown, and the droplet set.
+/// Without a package the start goes ahead and the API answers why it cannot.
+async fn stage_if_unstaged(c: &mut Client, a: &App) -> Result<()> {
+    match c.get::<Droplet>(&format!("/v3/apps/{}/droplets/current", a.guid)).await {
+        Ok(_) => return Ok(()),
+        Err(CliError::Api { status: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let path = format!(
+        "/v3/apps/{}/packages{}",
+        a.guid,
+        query(&[("states", "READY"), ("order_by", "-created_at"), ("per_page", "1")])
+    );
+    let page: Page<Package> = c.get(&path).await?;
+    let Some(pkg) = page.resources.into_iter().next() else { return Ok(()) };
+    let droplet = crate::staging::stage(c, a, &pkg.guid).await?;
+    set_droplet(c, a, &droplet).await
 }
 
 /// Make `droplet` the app's current one.
@@ -371,15 +395,55 @@ pub async fn events(c: &mut Client, name: &str, json_out: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = page
         .resources
         .iter()
-        .map(|e| {
-            vec![
-                e.created_at.clone(),
-                e.kind.clone(),
-                e.actor.name.clone(),
-                e.data.get("request").map(|r| r.to_string()).unwrap_or_default(),
-            ]
-        })
+        .map(|e| vec![e.created_at.clone(), e.kind.clone(), e.actor.name.clone(), description(e)])
         .collect();
     println!("{}", table(&["time", "event", "actor", "description"], &rows));
     Ok(())
+}
+
+/// The description column of `events`, as cf shows it: a crash's index, reason, cell, instance
+/// and exit description; for other events what was asked.
+fn description(e: &AuditEvent) -> String {
+    if e.kind == "audit.app.process.crash" || e.kind == "app.crash" {
+        return ["index", "reason", "cell_id", "instance", "exit_description"]
+            .iter()
+            .filter_map(|key| {
+                let value = match e.data.get(*key)? {
+                    Value::String(s) => s.clone(),
+                    Value::Null => return None,
+                    other => other.to_string(),
+                };
+                Some(format!("{key}: {value}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    e.data.get("request").map(|r| r.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, data: Value) -> AuditEvent {
+        serde_json::from_value(json!({"guid": "e", "type": kind, "data": data})).expect("event")
+    }
+
+    #[test]
+    fn crash_events_are_described_as_cf_does() {
+        let crash = event(
+            "audit.app.process.crash",
+            json!({"index": 0, "reason": "CRASHED", "cell_id": "cell-1", "instance": "i-1",
+                "exit_description": "APP/PROC/WEB: Exited with status 1", "crash_count": 1}),
+        );
+        assert_eq!(
+            description(&crash),
+            "index: 0, reason: CRASHED, cell_id: cell-1, instance: i-1, \
+             exit_description: APP/PROC/WEB: Exited with status 1"
+        );
+        let unplaced = event("audit.app.process.crash", json!({"index": 2, "reason": "CRASHED"}));
+        assert_eq!(description(&unplaced), "index: 2, reason: CRASHED");
+        let update = event("audit.app.update", json!({"request": {"name": "b"}}));
+        assert_eq!(description(&update), r#"{"name":"b"}"#);
+    }
 }

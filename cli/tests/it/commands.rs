@@ -121,6 +121,7 @@ async fn every_command_with_its_messages_and_exit_codes() {
     dev.ok(&["restart", "web"]);
     dev.ok(&["restage", "web"]);
     assert!(dev.ok(&["events", "web"]).contains("audit.app.restart"));
+    start_stages_an_app_pushed_without_starting(&dev);
     dev.ok(&["create-route", "apps.localhost", "--hostname", "extra"]);
     dev.ok(&["map-route", "web", "apps.localhost", "--hostname", "extra"]);
     assert!(dev.ok(&["routes"]).contains("extra.apps.localhost"));
@@ -252,4 +253,38 @@ async fn every_command_with_its_messages_and_exit_codes() {
     assert!(!admin.ok(&["orgs"]).contains("acme"));
     admin.ok(&["logout"]);
     assert_eq!(admin.run(None, &["orgs"]).code, 3);
+}
+
+/// As cf v8: `start` of an app pushed with `--no-start` stages its package first, with the
+/// staging output, and an app without any package fails with the API's reason.
+fn start_stages_an_app_pushed_without_starting(dev: &Paas) {
+    let dir = tempfile::tempdir().expect("app");
+    std::fs::write(dir.path().join("Procfile"), "web: python3 -m http.server $PORT\n")
+        .expect("procfile");
+    let r = dev.run(Some(dir.path()), &["push", "later", "--no-start", "--no-route", "-m", "64M"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(r.out.contains("not started"), "{}", r.out);
+    let r = dev.run(None, &["start", "later"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(
+        r.out.contains("Staging app and tracing logs") && r.out.contains("procfile_buildpack"),
+        "start stages first, showing the output:\n{}",
+        r.out
+    );
+    assert!(r.out.contains("#0   running"), "{}", r.out);
+    let r = dev.run(None, &["restart", "later"]);
+    assert!(!r.out.contains("Staging app"), "a staged app is not staged again:\n{}", r.out);
+    dev.ok(&["delete", "later", "-f"]);
+
+    let spaces: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["curl", "/v3/spaces?names=dev"])).expect("JSON");
+    let space = spaces["resources"][0]["guid"].as_str().expect("space guid");
+    let body = format!(
+        r#"{{"name":"empty","relationships":{{"space":{{"data":{{"guid":"{space}"}}}}}}}}"#
+    );
+    dev.ok(&["curl", "/v3/apps", "-X", "POST", "-d", &body]);
+    let r = dev.run(None, &["start", "empty"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("Assign a droplet before starting this app."), "{}", r.err);
+    dev.ok(&["delete", "empty", "-f"]);
 }

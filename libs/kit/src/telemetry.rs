@@ -1,6 +1,9 @@
 //! Tracing set-up for a process: human-readable or JSON lines on stderr, filtered by
 //! `RUST_LOG` (default `info`), plus any extra layer (the logs service adds one that ships
-//! every event to the aggregator).
+//! every event to the aggregator). Text lines carry ANSI colour only when stderr is a terminal
+//! and `NO_COLOR` is unset (<https://no-color.org>).
+
+use std::io::IsTerminal as _;
 
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -37,9 +40,34 @@ pub fn init(config: &TelemetryConfig, extra: Vec<BoxLayer>) {
                 .with_writer(std::io::stderr),
         )
     } else {
-        Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        Box::new(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colour(
+                    std::io::stderr().is_terminal(),
+                    std::env::var_os("NO_COLOR").as_deref(),
+                ))
+                .with_writer(std::io::stderr),
+        )
     };
     let mut layers = vec![fmt];
     layers.extend(extra);
     let _ = tracing_subscriber::registry().with(layers.with_filter(filter)).try_init();
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set to anything but the empty string.
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(!colour(false, None));
+        assert!(!colour(true, Some("1".as_ref())));
+        assert!(colour(true, Some("".as_ref())), "an empty NO_COLOR is unset");
+    }
 }

@@ -19,8 +19,30 @@ use crate::config::PaasdConfig;
 #[derive(Parser)]
 #[command(name = "paasd", version, about = "The paas platform daemon")]
 struct Cli {
+    /// Log lines as text or JSON (overrides `[telemetry] json`).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Load the configuration and apply `--log-format` over it.
+fn load(
+    file: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    format: Option<LogFormat>,
+) -> Result<PaasdConfig, kit::config::ConfigError> {
+    let mut cfg = PaasdConfig::load(file, data_dir)?;
+    if let Some(f) = format {
+        cfg.telemetry.json = matches!(f, LogFormat::Json);
+    }
+    Ok(cfg)
 }
 
 #[derive(Subcommand)]
@@ -86,13 +108,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.log_format;
     match cli.command {
         Command::Dev { data_dir, config } => {
-            let cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            let cfg = load(config.as_deref(), data_dir, format)?;
             compose::dev(cfg).await
         }
         Command::Run { services, config, data_dir } => {
-            let mut cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            let mut cfg = load(config.as_deref(), data_dir, format)?;
             if !services.is_empty() {
                 cfg.services = services;
             }
@@ -106,7 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             compose::run(cfg).await
         }
         Command::Stack { command: StackCommand::Build { data_dir, config } } => {
-            let cfg = PaasdConfig::load(config.as_deref(), data_dir)?;
+            let cfg = load(config.as_deref(), data_dir, format)?;
             kit::telemetry::init(&cfg.telemetry, Vec::new());
             let dir = cfg.data_dir.join("stacks");
             let rootfs = stack::ensure(&dir, &stack::StackSpec::default()).await?;
@@ -114,7 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let cfg = PaasdConfig::load(config.as_deref(), None)?;
+            let cfg = load(config.as_deref(), None, format)?;
             let mut shown = toml::Value::try_from(&cfg)?;
             secrets::hide(&mut shown);
             println!("{}", toml::to_string_pretty(&shown)?);

@@ -187,6 +187,26 @@ pub async fn run_app_events(s: AppState, shutdown: kit::Shutdown) {
     }
 }
 
+/// The data of `audit.app.process.crash` under Cloud Controller's names: `reason` is always
+/// `CRASHED`, the why is `exit_description`, `crash_timestamp` in Unix ns; `cell_id` and
+/// `instance` only where known.
+fn crash_data(
+    ev: &wire::events::AppEvent,
+    exit_description: &str,
+    crash_count: u32,
+    process_type: &str,
+) -> serde_json::Value {
+    let mut data = json!({"index": ev.index, "reason": "CRASHED",
+        "exit_description": exit_description, "crash_count": crash_count,
+        "crash_timestamp": ev.timestamp, "process_type": process_type});
+    for (key, value) in [("instance", &ev.instance_guid), ("cell_id", &ev.cell_id)] {
+        if !value.is_empty() {
+            data[key] = json!(value);
+        }
+    }
+    data
+}
+
 async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, &ev.app_guid).await? else { return Ok(()) };
     let Some(space) = crate::store::spaces::find(&s.db.pool, &app.space_guid).await? else {
@@ -197,10 +217,8 @@ async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResul
         .await?
         .unwrap_or_else(|| "web".into());
     match &ev.kind {
-        wire::events::AppEventKind::Crash { reason, exit_status, crash_count } => {
-            let data = json!({"instance": ev.instance_guid, "index": ev.index, "cell_id": ev.cell_id,
-                "exit_description": reason, "exit_status": exit_status, "crash_count": crash_count,
-                "process_type": ptype});
+        wire::events::AppEventKind::Crash { reason, crash_count, .. } => {
+            let data = crash_data(ev, reason, *crash_count, &ptype);
             events::record(
                 s,
                 "audit.app.process.crash",

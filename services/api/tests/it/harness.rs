@@ -23,6 +23,8 @@ pub struct Platform {
     /// How long the fake scheduler takes to answer.
     pub scheduler_delay: Delay,
     pub staged: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
+    /// The api's bus, for publishing what other components would.
+    pub bus: bus::DynBus,
     pub data: tempfile::TempDir,
     shutdown: kit::Shutdown,
     task: tokio::task::JoinHandle<Result<(), api::Error>>,
@@ -62,14 +64,15 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
     let staged = Arc::new(Mutex::new(Vec::new()));
     let url = format!("http://127.0.0.1:{port}");
     fake_stager(bus.clone(), url.clone(), staged.clone()).await;
-    let service = api::build(config, api::Deps { bus, bundled_buildpacks: buildpacks() })
-        .await
-        .expect("build");
+    let service =
+        api::build(config, api::Deps { bus: bus.clone(), bundled_buildpacks: buildpacks() })
+            .await
+            .expect("build");
     let shutdown = kit::Shutdown::new();
     let task = tokio::spawn(service.run(shutdown.clone()));
     testkit::wait_http_ok(&format!("{url}/readyz"), Duration::from_secs(10)).await.expect("ready");
     let admin_token = password_token(&url, "admin", "admin-secret-pw").await;
-    Platform { url, admin_token, desired, scheduler_delay, staged, data, shutdown, task }
+    Platform { url, admin_token, desired, scheduler_delay, staged, bus, data, shutdown, task }
 }
 
 impl Platform {

@@ -3,6 +3,7 @@
 mod config_errors;
 mod dev;
 mod multi_process;
+mod output;
 mod push;
 
 use std::path::Path;
@@ -15,6 +16,16 @@ pub struct Paasd {
 
 impl Paasd {
     pub fn spawn(args: &[&str], env: &[(&str, String)], data_dir: &Path) -> Self {
+        Self::spawn_with(args, env, data_dir, |_| {})
+    }
+
+    /// [`Paasd::spawn`], with the command adjusted by `adjust` before it starts.
+    pub fn spawn_with(
+        args: &[&str],
+        env: &[(&str, String)],
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paasd"));
         cmd.args(args)
             .env("PAAS_DATA_DIR", data_dir)
@@ -25,6 +36,7 @@ impl Paasd {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        adjust(&mut cmd);
         Self { child: cmd.spawn().expect("paasd starts") }
     }
 
