@@ -207,9 +207,14 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     );
     db.migrate(sqlite, postgres).await?;
     store::quotas::ensure_default(&db.pool).await.map_err(|e| Error::Store(e.detail()))?;
-    http::domains::ensure_shared(&db, &config.apps_domain)
-        .await
-        .map_err(|e| Error::Db(e.into()))?;
+    store::domains::ensure_shared(
+        &db.pool,
+        &store::new_guid(),
+        &config.apps_domain,
+        store::now_ms(),
+    )
+    .await
+    .map_err(|e| Error::Db(e.into()))?;
     let orphans = domain::jobs::fail_orphans(&db).await.map_err(|e| Error::Store(e.detail()))?;
     if orphans > 0 {
         tracing::warn!(jobs = orphans, "failed jobs left running by a previous start");

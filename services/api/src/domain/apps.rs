@@ -3,9 +3,6 @@
 //! new version (new instances); a current droplet brings a process for each of its types.
 //! Process rules live here too: scale limits, health checks, which changes recreate instances.
 //! Every change reaches the scheduler through [`crate::domain::desired`] after its commit.
-//!
-//! merge: the http paths below (spaces, quotas, events) belong to other families and
-//! are reached through their http modules until those move to store/domain.
 
 use std::collections::BTreeMap;
 

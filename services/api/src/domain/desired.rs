@@ -16,9 +16,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{self, apps::App, processes::Process};
 use crate::AppState;
 
-// merge: the http lookups below reach the spaces, orgs, routes, droplets and
-// services families through their http modules until those move to store/domain.
-
 /// `VCAP_APPLICATION` without the per-instance fields the cell adds.
 pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) -> ApiResult<Value> {
     let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)

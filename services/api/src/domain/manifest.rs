@@ -2,10 +2,6 @@
 //! process (created when missing; command, health check, scale), then its routes (explicit,
 //! none, or a default or random route on the org's default domain), an audit event and a
 //! desired-state sync. The first app that fails fails the job, naming the app.
-//!
-//! merge: the http paths below (buildpacks, domains, routes, spaces, events) belong
-//! to other families and are reached through their http modules until those move to
-//! store/domain.
 
 use manifest::{AppManifest, ProcessSpec};
 use rand::seq::SliceRandom as _;
@@ -142,7 +138,7 @@ async fn apply_routes(
     actor: &Actor,
 ) -> ApiResult<()> {
     if am.no_route == Some(true) {
-        store::apps::unmap_routes(&s.db.pool, &app.guid).await?;
+        store::routes::unmap_app(&s.db.pool, &app.guid).await?;
         return Ok(());
     }
     if let Some(routes) = &am.routes {
@@ -177,7 +173,7 @@ async fn apply_routes(
         }
         return Ok(());
     }
-    if store::apps::has_routes(&s.db.pool, &app.guid).await? {
+    if store::routes::app_has_routes(&s.db.pool, &app.guid).await? {
         return Ok(());
     }
     let random = am.random_route == Some(true);

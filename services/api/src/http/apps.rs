@@ -23,7 +23,7 @@ use crate::store::spaces::Space;
 use crate::store::{self, Select};
 use crate::AppState;
 
-pub use crate::store::apps::App; // compat: removed at merge
+use crate::store::apps::App;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -376,7 +376,7 @@ async fn env(
     }
     let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(&s, &app, web.as_ref()).await?;
-    let services = crate::http::services::vcap_services(&s, &app.guid).await?;
+    let services = crate::domain::services::vcap_services(&s, &app.guid).await?;
     Ok(Json(AppEnv {
         staging_env_json: Default::default(),
         running_env_json: Default::default(),

@@ -18,11 +18,11 @@ use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
-use crate::http::apps::App;
 use crate::http::extract::CfJson;
 use crate::http::list::List;
 use crate::http::util::{created, links, ts};
 use crate::store;
+use crate::store::apps::App;
 use crate::store::builds::Build;
 use crate::AppState;
 
@@ -130,7 +130,7 @@ async fn staging_env(s: &AppState, app: &App) -> ApiResult<BTreeMap<String, Stri
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
     env.insert(
         "VCAP_SERVICES".into(),
-        crate::http::services::vcap_services(s, &app.guid).await?.to_string(),
+        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
     );
     Ok(env)
 }

@@ -60,11 +60,6 @@ impl Domain {
     }
 }
 
-/// Make sure the shared app domain exists.
-pub async fn ensure_shared(db: &kit::db::Db, name: &str) -> Result<(), sqlx::Error> {
-    store::domains::ensure_shared(&db.pool, &new_guid(), name, now_ms()).await // compat: removed at merge
-}
-
 async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
     if let Some(mut orgs) = c.visible_orgs().await? {
         orgs.push(String::new());

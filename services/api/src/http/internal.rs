@@ -71,7 +71,7 @@ async fn syslog_drains(
     State(s): State<AppState>,
     _c: Component,
 ) -> ApiResult<Json<wire::drains::SyslogDrains>> {
-    Ok(Json(crate::http::services::syslog_drains(&s).await?))
+    Ok(Json(crate::domain::services::syslog_drains(&s).await?))
 }
 
 async fn package(

@@ -18,12 +18,12 @@ use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
-use crate::http::apps::App;
 use crate::http::extract::CfJson;
 use crate::http::list::List;
 use crate::http::upload::{self, Scratch};
 use crate::http::util::{created, links, ts};
 use crate::store;
+use crate::store::apps::App;
 use crate::store::packages::Package;
 use crate::AppState;
 

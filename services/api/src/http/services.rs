@@ -564,5 +564,3 @@ async fn unbind(
     .await;
     Ok(StatusCode::NO_CONTENT)
 }
-
-pub use crate::domain::services::{syslog_drains, vcap_services}; // compat: removed at merge

@@ -68,16 +68,6 @@ pub async fn find_by_name<'e>(
     row.as_ref().map(App::from_row).transpose()
 }
 
-/// Guids of the apps of a space.
-#[allow(dead_code)] // for the space deletion in domain/deletion.rs, which calls it after the merge
-pub async fn guids_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec<String>> {
-    let rows = sqlx::query("SELECT guid FROM apps WHERE space_guid = $1")
-        .bind(space)
-        .fetch_all(ex)
-        .await?;
-    Ok(rows.iter().map(|r| r.try_get("guid")).collect::<Result<_, _>>()?)
-}
-
 /// Guids of the apps whose desired state is STARTED.
 pub async fn started_guids<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<String>> {
     let rows = sqlx::query("SELECT guid FROM apps WHERE state = $1")
@@ -128,22 +118,4 @@ pub async fn update<'e>(ex: impl Exec<'e>, app: &App) -> ApiResult<()> {
     .execute(ex)
     .await;
     unique_or(res, || name_taken(&app.name)).map(|_| ())
-}
-
-// merge: the two statements below are on `route_destinations` (the routing family's table);
-// they move to its store module when that exists.
-
-/// Whether any route is mapped to the app.
-pub async fn has_routes<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<bool> {
-    let r = sqlx::query("SELECT guid FROM route_destinations WHERE app_guid = $1 LIMIT 1")
-        .bind(app)
-        .fetch_optional(ex)
-        .await?;
-    Ok(r.is_some())
-}
-
-/// Unmap every route from the app.
-pub async fn unmap_routes<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM route_destinations WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
 }

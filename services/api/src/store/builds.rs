@@ -121,9 +121,3 @@ pub async fn overdue<'e>(ex: impl Exec<'e>, now: i64) -> ApiResult<Vec<String>> 
         .await?;
     rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
 }
-
-#[allow(dead_code)] // for the app deletion (domain::deletion)
-pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM builds WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
-}

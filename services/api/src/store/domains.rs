@@ -113,10 +113,3 @@ pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM domains WHERE guid = $1").bind(guid).execute(ex).await?;
     Ok(())
 }
-
-/// The private domains of an org (org deletion).
-#[allow(dead_code)] // called by domain::deletion once merged
-pub async fn delete_of_org<'e>(ex: impl Exec<'e>, org: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM domains WHERE org_guid = $1").bind(org).execute(ex).await?;
-    Ok(())
-}

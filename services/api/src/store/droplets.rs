@@ -84,19 +84,3 @@ pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
     .await?;
     Ok(())
 }
-
-/// The guids of an app's droplets (their blobs go when the app does).
-#[allow(dead_code)] // for the app deletion (domain::deletion)
-pub async fn guids_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<String>> {
-    let rows = sqlx::query("SELECT guid FROM droplets WHERE app_guid = $1")
-        .bind(app)
-        .fetch_all(ex)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
-}
-
-#[allow(dead_code)] // for the app deletion (domain::deletion)
-pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM droplets WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
-}

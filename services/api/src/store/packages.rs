@@ -116,19 +116,3 @@ pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM packages WHERE guid = $1").bind(guid).execute(ex).await?;
     Ok(())
 }
-
-/// The guids of an app's packages (their blobs go when the app does).
-#[allow(dead_code)] // for the app deletion (domain::deletion)
-pub async fn guids_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<String>> {
-    let rows = sqlx::query("SELECT guid FROM packages WHERE app_guid = $1")
-        .bind(app)
-        .fetch_all(ex)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
-}
-
-#[allow(dead_code)] // for the app deletion (domain::deletion)
-pub async fn delete_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM packages WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
-}

@@ -116,23 +116,3 @@ pub async fn delete(conn: &mut AnyConnection, guid: &str) -> ApiResult<()> {
         .await?;
     Ok(())
 }
-
-/// The bindings of a space's instances and routes with their labels and annotations (space
-/// deletion; two statements: pass `&mut tx`).
-#[allow(dead_code)] // called by domain::deletion once merged
-pub async fn delete_of_space(conn: &mut AnyConnection, space: &str) -> ApiResult<()> {
-    const OF_SPACE: &str = "SELECT guid FROM service_route_bindings WHERE \
-        service_instance_guid IN (SELECT guid FROM service_instances WHERE space_guid = $1) \
-        OR route_guid IN (SELECT guid FROM routes WHERE space_guid = $2)";
-    sqlx::query(&format!("DELETE FROM resource_metadata WHERE resource_guid IN ({OF_SPACE})"))
-        .bind(space)
-        .bind(space)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(&format!("DELETE FROM service_route_bindings WHERE guid IN ({OF_SPACE})"))
-        .bind(space)
-        .bind(space)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}

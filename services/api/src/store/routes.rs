@@ -177,13 +177,6 @@ pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Every route of a space (space deletion; their destinations go first).
-#[allow(dead_code)] // called by domain::deletion once merged
-pub async fn delete_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM routes WHERE space_guid = $1").bind(space).execute(ex).await?;
-    Ok(())
-}
-
 /// A route's destinations in the order they were made.
 pub async fn destinations<'e>(ex: impl Exec<'e>, route: &str) -> ApiResult<Vec<Destination>> {
     let rows = sqlx::query(
@@ -243,26 +236,6 @@ pub async fn delete_destinations<'e>(ex: impl Exec<'e>, route: &str) -> ApiResul
     Ok(())
 }
 
-/// Every destination of an app (app deletion).
-#[allow(dead_code)] // called by domain::deletion once merged
-pub async fn delete_destinations_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM route_destinations WHERE app_guid = $1").bind(app).execute(ex).await?;
-    Ok(())
-}
-
-/// Every destination of the routes of a space (space deletion).
-#[allow(dead_code)] // called by domain::deletion once merged
-pub async fn delete_destinations_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<()> {
-    sqlx::query(
-        "DELETE FROM route_destinations WHERE route_guid IN \
-         (SELECT guid FROM routes WHERE space_guid = $1)",
-    )
-    .bind(space)
-    .execute(ex)
-    .await?;
-    Ok(())
-}
-
 /// The apps with a destination on the route.
 pub async fn apps_of<'e>(ex: impl Exec<'e>, route: &str) -> ApiResult<Vec<String>> {
     let rows =
@@ -304,4 +277,19 @@ pub async fn of_process<'e>(
             route_service_url: r.try_get("route_service_url")?,
         })
     })
+}
+
+/// Whether any route is mapped to the app.
+pub async fn app_has_routes<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<bool> {
+    let r = sqlx::query("SELECT guid FROM route_destinations WHERE app_guid = $1 LIMIT 1")
+        .bind(app)
+        .fetch_optional(ex)
+        .await?;
+    Ok(r.is_some())
+}
+
+/// Unmap every route from the app.
+pub async fn unmap_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM route_destinations WHERE app_guid = $1").bind(app).execute(ex).await?;
+    Ok(())
 }
