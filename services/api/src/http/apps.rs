@@ -181,12 +181,7 @@ async fn list(
         .filter("lifecycle_type", "apps.lifecycle_type")
         .filter_with("organization_guids", in_orgs)
         .visible("apps.space_guid", &c.visible_spaces().await?);
-    let apps = list
-        .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
-            Ok((total, store::decode(&rows, App::from_row)?))
-        })
-        .await?;
+    let apps = list.fetch(async |sel, w| sel.page_of(&s.db, w, App::from_row).await).await?;
     let apps = apps.include(async |apps, inc| include_spaces(&s, apps, inc).await).await?;
     Ok(Json(apps.present(|a| a.present(&s))))
 }

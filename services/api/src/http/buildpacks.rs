@@ -65,12 +65,8 @@ async fn list(
         .filter("names", "name")
         .filter("stacks", "stack")
         .default_order("position");
-    let buildpacks = list
-        .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
-            Ok((total, store::decode(&rows, Buildpack::from_row)?))
-        })
-        .await?;
+    let buildpacks =
+        list.fetch(async |sel, w| sel.page_of(&s.db, w, Buildpack::from_row).await).await?;
     Ok(Json(buildpacks.present(|b| b.present(&s))))
 }
 

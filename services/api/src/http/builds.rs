@@ -170,12 +170,7 @@ async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<
         .filter("app_guids", "builds.app_guid")
         .filter("package_guids", "builds.package_guid")
         .visible("a.space_guid", &c.visible_spaces().await?);
-    let builds = list
-        .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
-            Ok((total, store::decode(&rows, Build::from_row)?))
-        })
-        .await?;
+    let builds = list.fetch(async |sel, w| sel.page_of(&s.db, w, Build::from_row).await).await?;
     Ok(Json(builds.present(|b| b.present(s))))
 }
 

@@ -87,12 +87,8 @@ async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<
         .filter("package_guids", "droplets.package_guid")
         .filter("space_guids", "a.space_guid")
         .visible("a.space_guid", &c.visible_spaces().await?);
-    let droplets = list
-        .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
-            Ok((total, store::decode(&rows, Droplet::from_row)?))
-        })
-        .await?;
+    let droplets =
+        list.fetch(async |sel, w| sel.page_of(&s.db, w, Droplet::from_row).await).await?;
     Ok(Json(droplets.present(|d| d.present(s))))
 }
 

@@ -229,12 +229,8 @@ async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<
         .filter("app_guids", "packages.app_guid")
         .filter("space_guids", "a.space_guid")
         .visible("a.space_guid", &c.visible_spaces().await?);
-    let packages = list
-        .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
-            Ok((total, store::decode(&rows, Package::from_row)?))
-        })
-        .await?;
+    let packages =
+        list.fetch(async |sel, w| sel.page_of(&s.db, w, Package::from_row).await).await?;
     Ok(Json(packages.present(|p| p.present(s))))
 }
 

@@ -149,9 +149,9 @@ async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<
         .visible("a.space_guid", &c.visible_spaces().await?);
     let processes = list
         .fetch(async |sel, w| {
-            let (total, rows) = sel.page(&s.db, w).await?;
+            let (total, processes) = sel.page_of(&s.db, w, Process::from_row).await?;
             let mut found = Vec::new();
-            for p in store::decode(&rows, Process::from_row)? {
+            for p in processes {
                 if let Some(app) = store::apps::find(&s.db.pool, &p.app_guid).await? {
                     found.push((p, app));
                 }

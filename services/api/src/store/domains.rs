@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::{decode, is_unique_violation, unique_or, Exec, Select, Window};
+use super::{is_unique_violation, unique_or, Exec, Select, Window};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -62,8 +62,7 @@ pub async fn page(
     sel: &Select,
     window: &Window,
 ) -> ApiResult<(i64, Vec<Domain>)> {
-    let (total, rows) = sel.page(db, window).await?;
-    Ok((total, decode(&rows, Domain::from_row)?))
+    sel.page_of(db, window, Domain::from_row).await
 }
 
 /// A new domain; `taken()` when its name is in use.

@@ -66,8 +66,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, e: &Event) -> ApiResult<()> {
 }
 
 pub async fn page(db: &kit::db::Db, sel: &Select, w: &Window) -> ApiResult<(i64, Vec<Event>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(Event::from_row).collect::<ApiResult<_>>()?))
+    sel.page_of(db, w, Event::from_row).await
 }
 
 pub async fn all(db: &kit::db::Db, sel: &Select) -> ApiResult<Vec<Event>> {

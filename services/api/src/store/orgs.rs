@@ -46,8 +46,7 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Org>> {
 
 /// One page of the orgs `sel` selects.
 pub async fn page(db: &kit::db::Db, sel: &Select, w: &Window) -> ApiResult<(i64, Vec<Org>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(Org::from_row).collect::<ApiResult<_>>()?))
+    sel.page_of(db, w, Org::from_row).await
 }
 
 pub async fn insert<'e>(ex: impl Exec<'e>, org: &Org) -> ApiResult<()> {

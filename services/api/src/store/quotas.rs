@@ -194,8 +194,7 @@ pub async fn page(
     sel: &Select,
     w: &Window,
 ) -> ApiResult<(i64, Vec<Quota>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(|r| Quota::from_row(r, space_quota)).collect::<ApiResult<_>>()?))
+    sel.page_of(db, w, |r| Quota::from_row(r, space_quota)).await
 }
 
 /// A new org quota (empty `org_guid`) or space quota; a taken name is a 422 saying so.

@@ -82,8 +82,7 @@ pub async fn insert<'e>(
 }
 
 pub async fn page(db: &kit::db::Db, sel: &Select, w: &Window) -> ApiResult<(i64, Vec<Role>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(Role::from_row).collect::<ApiResult<_>>()?))
+    sel.page_of(db, w, Role::from_row).await
 }
 
 pub async fn all(db: &kit::db::Db, sel: &Select) -> ApiResult<Vec<Role>> {

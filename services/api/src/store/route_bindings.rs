@@ -72,8 +72,7 @@ pub async fn page(
     sel: &Select,
     window: &Window,
 ) -> ApiResult<(i64, Vec<RouteBinding>)> {
-    let (total, rows) = sel.page(db, window).await?;
-    Ok((total, decode(&rows, RouteBinding::from_row)?))
+    sel.page_of(db, window, RouteBinding::from_row).await
 }
 
 /// A new binding; `false` when the route is bound already.

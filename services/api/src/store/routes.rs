@@ -144,8 +144,7 @@ pub fn in_orgs(sel: Select, orgs: &[String]) -> Select {
 
 /// One page of a list of routes.
 pub async fn page(db: &kit::db::Db, sel: &Select, window: &Window) -> ApiResult<(i64, Vec<Route>)> {
-    let (total, rows) = sel.page(db, window).await?;
-    Ok((total, decode(&rows, Route::from_row)?))
+    sel.page_of(db, window, Route::from_row).await
 }
 
 /// A new route; `taken()` when its address is in use.

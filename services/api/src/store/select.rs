@@ -3,7 +3,7 @@
 
 use sqlx::any::AnyRow;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// One page of a list: which page, its size, and the order (`name`, `-created_at`, ...). The
 /// order field has been checked against the endpoint's allowed fields before it gets here.
@@ -120,6 +120,21 @@ impl Select {
         args.iter().fold(q, |q, a| match a {
             Arg::Text(s) => q.bind(s.as_str()),
         })
+    }
+
+    /// [`Select::page`] with every row decoded by `decode`.
+    pub async fn page_of<T, E>(
+        &self,
+        db: &kit::db::Db,
+        w: &Window,
+        decode: impl Fn(&AnyRow) -> Result<T, E>,
+    ) -> ApiResult<(i64, Vec<T>)>
+    where
+        ApiError: From<E>,
+    {
+        let (total, rows) = self.page(db, w).await?;
+        let items = rows.iter().map(decode).collect::<Result<Vec<T>, E>>()?;
+        Ok((total, items))
     }
 
     /// Total count and the rows of the requested page.

@@ -121,8 +121,7 @@ pub async fn page(
     sel: &Select,
     window: &Window,
 ) -> ApiResult<(i64, Vec<Instance>)> {
-    let (total, rows) = sel.page(db, window).await?;
-    Ok((total, decode(&rows, Instance::from_row)?))
+    sel.page_of(db, window, Instance::from_row).await
 }
 
 /// A new instance; `taken()` when its name is in use in the space.
@@ -213,8 +212,7 @@ pub async fn page_bindings(
     sel: &Select,
     window: &Window,
 ) -> ApiResult<(i64, Vec<Binding>)> {
-    let (total, rows) = sel.page(db, window).await?;
-    Ok((total, decode(&rows, Binding::from_row)?))
+    sel.page_of(db, window, Binding::from_row).await
 }
 
 /// A new binding; `taken()` when the app is bound to the instance already.

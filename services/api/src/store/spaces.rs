@@ -48,8 +48,7 @@ pub async fn guids_of_org<'e>(ex: impl Exec<'e>, org: &str) -> ApiResult<Vec<Str
 
 /// One page of the spaces `sel` selects.
 pub async fn page(db: &kit::db::Db, sel: &Select, w: &Window) -> ApiResult<(i64, Vec<Space>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(Space::from_row).collect::<ApiResult<_>>()?))
+    sel.page_of(db, w, Space::from_row).await
 }
 
 /// A new space; a name taken in the org is a 422.

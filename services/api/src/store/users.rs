@@ -225,6 +225,5 @@ pub async fn page(
     sel: &crate::store::Select,
     w: &crate::store::Window,
 ) -> crate::error::ApiResult<(i64, Vec<UserRef>)> {
-    let (total, rows) = sel.page(db, w).await?;
-    Ok((total, rows.iter().map(UserRef::from_row).collect::<Result<_, _>>()?))
+    sel.page_of(db, w, UserRef::from_row).await
 }
