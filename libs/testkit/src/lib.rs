@@ -24,11 +24,15 @@ pub use pg::Postgres;
 const PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// A port nobody listens on right now, picked at random below the ephemeral range (not one
-/// the kernel hands to outgoing connections, which port 0 would give).
+/// the kernel hands to outgoing connections, which port 0 would give), and never handed out
+/// twice in this process: tests running side by side pick ports before their servers bind them.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..1000 {
         let port = rand::Rng::gen_range(&mut rand::thread_rng(), PORTS);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }

@@ -91,6 +91,10 @@ enum StackCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // What paasd writes for apps (droplets, stacks, instance directories, builders) must be
+    // readable by the apps' user inside and outside containers, whatever umask the operator's
+    // shell has; files that hold secrets are written 0600 explicitly.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

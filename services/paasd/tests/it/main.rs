@@ -9,6 +9,15 @@ mod push;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// A data directory for a `paasd` that runs apps with the process backend. As root those apps
+/// run as vcap, who must reach their directories under it: open to others whatever the umask.
+pub fn data_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
 /// A `paasd` child process, killed (SIGTERM, then SIGKILL) when dropped.
 pub struct Paasd {
     pub child: Child,
@@ -26,7 +35,30 @@ impl Paasd {
         data_dir: &Path,
         adjust: impl FnOnce(&mut Command),
     ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paasd"));
+        Self::spawn_from(Command::new(env!("CARGO_BIN_EXE_paasd")), args, env, data_dir, adjust)
+    }
+
+    /// [`Paasd::spawn`] with the file mode creation mask `umask` (as a user's shell sets it).
+    pub fn spawn_with_umask(
+        umask: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+        data_dir: &Path,
+    ) -> Self {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_paasd"));
+        Self::spawn_from(sh, args, env, data_dir, |_| {})
+    }
+
+    fn spawn_from(
+        mut cmd: Command,
+        args: &[&str],
+        env: &[(&str, String)],
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Self {
         cmd.args(args)
             .env("PAAS_DATA_DIR", data_dir)
             .env("RUST_LOG", "warn")
@@ -113,12 +145,27 @@ impl Ports {
             .collect()
     }
 
-    /// Wait until every service answers its `/readyz`, all within `deadline`; how long it took.
-    pub async fn wait_ready(&self, deadline: std::time::Duration) -> std::time::Duration {
+    /// Wait until every service of `paasd` answers its `/readyz`, all within `deadline`; how
+    /// long it took. A paasd that exits meanwhile fails the test at once, with its exit status.
+    pub async fn wait_ready(
+        &self,
+        paasd: &mut Paasd,
+        deadline: std::time::Duration,
+    ) -> std::time::Duration {
         let started = std::time::Instant::now();
+        let http = reqwest::Client::new();
         for url in self.readyz() {
-            let left = deadline.saturating_sub(started.elapsed());
-            testkit::wait_http_ok(&url, left).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            loop {
+                if let Ok(Some(status)) = paasd.child.try_wait() {
+                    panic!("paasd exited ({status}) before {url} was ready");
+                }
+                let probe = http.get(&url).timeout(std::time::Duration::from_secs(1)).send().await;
+                if probe.is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                assert!(started.elapsed() < deadline, "{url}: not ready after {deadline:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
         started.elapsed()
     }

@@ -8,7 +8,7 @@ use crate::{Paasd, Ports};
 #[tokio::test]
 async fn processes_exchange_messages_over_nats() {
     let nats = testkit::NatsServer::start().await.expect("nats");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::data_dir();
     let ports = Ports::free();
     let mut env = ports.env();
     env.push(("PAAS_BUS_KIND", "nats".into()));
@@ -50,7 +50,7 @@ async fn a_push_through_separate_processes_over_nats_and_postgres() {
     let nats = testkit::NatsServer::start().await.expect("nats");
     let api_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("api db");
     let sched_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("scheduler db");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::data_dir();
     let ports = Ports::free();
     let (_cleanup, runc_env) = crate::push::runc_cell(dir.path(), 1);
     let url = |p: u16| format!("http://127.0.0.1:{p}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::{Paasd, Ports};
 
 /// Start `paasd dev` with stdout and stderr piped, wait until ready, stop it; its output.
+/// Both pipes are read from the start: a pipe nobody reads fills up and blocks paasd's logging.
 async fn run_dev(extra: &[&str], data_dir: &std::path::Path) -> (String, String) {
     let ports = Ports::free();
     let mut args = extra.to_vec();
@@ -15,17 +16,23 @@ async fn run_dev(extra: &[&str], data_dir: &std::path::Path) -> (String, String)
     let mut paasd = Paasd::spawn_with(&args, &ports.env(), data_dir, |cmd| {
         cmd.env("RUST_LOG", "info").env_remove("NO_COLOR").stderr(Stdio::piped());
     });
-    ports.wait_ready(Duration::from_secs(30)).await;
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).expect("read paasd output");
+            text
+        })
+    };
+    let out = drain(Box::new(paasd.child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(paasd.child.stderr.take().expect("stderr")));
+    ports.wait_ready(&mut paasd, Duration::from_secs(60)).await;
     assert!(paasd.terminate().success(), "clean shutdown");
-    let (mut out, mut err) = (String::new(), String::new());
-    paasd.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
-    paasd.child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
-    (out, err)
+    (out.join().expect("stdout reader"), err.join().expect("stderr reader"))
 }
 
 #[tokio::test]
 async fn dev_output_to_pipes_has_one_banner_plain_logs_and_json_on_request() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::data_dir();
     let (out, err) = run_dev(&[], dir.path()).await;
     let count = |needle: &str| out.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(count("Log in with:"), 1, "the login line once:\n{out}");

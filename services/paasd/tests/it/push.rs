@@ -243,8 +243,10 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     env.retain(|(k, _)| *k != "PAAS_CELL_BACKEND");
     env.extend(runc_env);
     env.push(("PAAS_ADMIN_PASSWORD", "e2e-admin-password".to_owned()));
-    let mut paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    ports.wait_ready(Duration::from_secs(60)).await;
+    // Under a strict umask, as an operator's shell may have: what paasd writes for the apps'
+    // user (builder, droplet, image, instance directories) must still be readable by it.
+    let mut paasd = Paasd::spawn_with_umask("077", &["dev"], &env, dir.path());
+    ports.wait_ready(&mut paasd, Duration::from_secs(60)).await;
     let api = format!("http://127.0.0.1:{}", ports.api);
     let router = format!("http://127.0.0.1:{}", ports.router);
     let (app, cf) = push_hello(&api, &router, "e2e-admin-password").await;
@@ -280,8 +282,8 @@ async fn a_push_runs_in_a_container_behind_the_router() {
     // the scheduler, and the instance is placed again and served.
     let _ = paasd.child.kill();
     let _ = paasd.child.wait();
-    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    ports.wait_ready(Duration::from_secs(60)).await;
+    let mut paasd = Paasd::spawn(&["dev"], &env, dir.path());
+    ports.wait_ready(&mut paasd, Duration::from_secs(60)).await;
     // Served again after the restart (placed anew after the bulk sync).
     routed(&http, &router, "hello.apps.localhost", true, Duration::from_secs(90)).await;
     let stats = cf.get(&format!("/v3/processes/{app}/stats")).await;
@@ -312,18 +314,17 @@ async fn a_push_runs_in_a_container_behind_the_router() {
 /// router and stopped.
 #[tokio::test]
 async fn a_push_runs_as_plain_processes_without_runc() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // As root the apps run as vcap, who must reach their directories under the data dir.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let dir = crate::data_dir();
     let ports = Ports::free();
     let mut env = ports.env();
     env.push(("PAAS_ADMIN_PASSWORD", "process-admin-password".to_owned()));
     // The router trusts the test's route service (see below).
     let cert = testkit::route_service::Cert::localhost();
     env.push(("PAAS_ROUTER_ROUTE_SERVICES_CA_FILE", cert.ca_file()));
-    let _paasd = Paasd::spawn(&["dev"], &env, dir.path());
-    ports.wait_ready(Duration::from_secs(60)).await;
+    // Under a strict umask, as an operator's shell may have: what paasd writes for the apps'
+    // user (builder, droplet, image, instance directories) must still be readable by it.
+    let mut paasd = Paasd::spawn_with_umask("077", &["dev"], &env, dir.path());
+    ports.wait_ready(&mut paasd, Duration::from_secs(60)).await;
     let api = format!("http://127.0.0.1:{}", ports.api);
     let router = format!("http://127.0.0.1:{}", ports.router);
     let (app, cf) = push_hello(&api, &router, "process-admin-password").await;
