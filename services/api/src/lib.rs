@@ -72,6 +72,9 @@ pub struct Config {
     pub resource_cache_min_bytes: u64,
     /// Seconds between full desired-state resyncs with the scheduler.
     pub resync_secs: u64,
+    /// Milliseconds between passes of the deployment updater (each advances every active
+    /// deployment one step).
+    pub deployment_tick_ms: u64,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             max_droplet_bytes: 4 << 30,
             resource_cache_min_bytes: 1,
             resync_secs: 30,
+            deployment_tick_ms: 1000,
         }
     }
 }
@@ -202,7 +206,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (4, "metadata", "0004_metadata.sql"),
             (5, "space_quotas", "0005_space_quotas.sql"),
             (6, "services", "0006_services.sql"),
-            (7, "route_bindings", "0007_route_bindings.sql")
+            (7, "route_bindings", "0007_route_bindings.sql"),
+            (8, "deployments", "0008_deployments.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -296,6 +301,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::processes::routes())
         .merge(http::packages::routes(config.max_upload_bytes))
         .merge(http::builds::routes())
+        .merge(http::deployments::routes())
         .merge(http::droplets::routes())
         .merge(http::buildpacks::routes())
         .merge(http::manifest::routes())
@@ -343,6 +349,14 @@ impl Service {
                 shutdown.clone(),
             ),
         );
+        let updater = kit::spawn_named(
+            "api-deployment-updater",
+            domain::deployments::run_updater(
+                self.state.clone(),
+                Duration::from_millis(self.state.config.deployment_tick_ms.max(100)),
+                shutdown.clone(),
+            ),
+        );
         let sweeper = kit::spawn_named(
             "api-staging-sweeper",
             domain::staging::run_sweeper(
@@ -368,6 +382,7 @@ impl Service {
         health.abort();
         resync.abort();
         sweeper.abort();
+        updater.abort();
         app_events.abort();
         self.state.db.pool.close().await;
         served.map_err(Error::Listen)

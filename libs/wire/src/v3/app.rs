@@ -98,42 +98,6 @@ pub struct SshEnabled {
     pub reason: String,
 }
 
-/// A rolling deployment of an app (`GET /v3/deployments`); only what identifies it and
-/// where it stands.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployment {
-    pub guid: String,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: String,
-    #[serde(default)]
-    pub status: DeploymentStatus,
-    #[serde(default)]
-    pub strategy: String,
-    #[serde(default)]
-    pub relationships: DeploymentRelationships,
-    #[serde(default)]
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub links: Links,
-}
-
-/// `{"value": "ACTIVE"|"FINALIZED", "reason": ...}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentStatus {
-    #[serde(default)]
-    pub value: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentRelationships {
-    #[serde(default)]
-    pub app: ToOne,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,16 +173,8 @@ mod tests {
     }
 
     #[test]
-    fn ssh_and_deployments_round_trip() {
+    fn ssh_enabled_round_trips() {
         round_trip::<SshEnabled>(r#"{"enabled": false, "reason": "SSH is not offered"}"#);
-        let d: Deployment = round_trip(
-            r#"{"guid": "d-1", "created_at": "2026-11-25T04:41:45Z", "updated_at": "2026-11-25T04:41:45Z",
-                "status": {"value": "ACTIVE", "reason": "DEPLOYING"}, "strategy": "rolling",
-                "relationships": {"app": {"data": {"guid": "a-1"}}},
-                "metadata": {"labels": {}, "annotations": {}},
-                "links": {"self": {"href": "https://api.example.com/v3/deployments/d-1"}}}"#,
-        );
-        assert_eq!(d.relationships.app.guid(), Some("a-1"));
     }
 
     #[test]

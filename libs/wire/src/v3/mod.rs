@@ -49,6 +49,7 @@ macro_rules! states {
 pub mod app;
 pub mod build;
 pub mod common;
+pub mod deployment;
 pub mod domain;
 pub mod droplet;
 pub mod error;
@@ -59,6 +60,7 @@ pub mod package;
 pub mod process;
 pub mod quota;
 pub mod resource;
+pub mod revision;
 pub mod role;
 pub mod root;
 pub mod route;
@@ -67,12 +69,13 @@ pub mod service_instance;
 pub mod space;
 pub mod stack;
 
-pub use app::{App, AppState, Deployment};
+pub use app::{App, AppState};
 pub use build::{Build, BuildState};
 pub use common::{
     timestamp, Guid, Included, Lifecycle, LifecycleData, Link, Links, Metadata, Page, Pagination,
     ToMany, ToOne,
 };
+pub use deployment::{Deployment, DeploymentReason, DeploymentValue};
 pub use domain::{Domain, RouteReservation};
 pub use droplet::{Droplet, DropletState};
 pub use error::{ErrorEntry, Errors};
@@ -80,6 +83,7 @@ pub use job::{Job, JobState};
 pub use org::Organization;
 pub use package::{Package, PackageState};
 pub use process::{InstanceState, Process, ProcessStats, Sidecar};
+pub use revision::Revision;
 pub use role::{Role, User};
 pub use route::{Destination, Route, RouteDestinations};
 pub use service_binding::{CredentialBinding, CredentialBindingDetails, RouteBinding};

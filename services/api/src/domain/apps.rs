@@ -117,12 +117,23 @@ pub async fn set_state(
     app.updated_at = now_ms();
     let mut tx = store::begin(&s.db).await?;
     store::apps::update(&mut *tx, app).await?;
+    if starting || state == Desired::Stopped {
+        // All instances replaced at once, or none left: an active deployment ends here.
+        let reason = if starting {
+            wire::v3::DeploymentReason::Superseded
+        } else {
+            wire::v3::DeploymentReason::Canceled
+        };
+        crate::domain::deployments::end_active(&mut tx, &app.guid, reason).await?;
+    }
     if starting {
-        for mut p in store::processes::of_app(&mut *tx, &app.guid).await? {
+        let mut procs = store::processes::of_app(&mut *tx, &app.guid).await?;
+        for p in &mut procs {
             p.version = new_guid();
             p.updated_at = now_ms();
-            store::processes::update(&mut *tx, &p).await?;
+            store::processes::update(&mut *tx, p).await?;
         }
+        crate::domain::revisions::record(&mut tx, app, &procs, None).await?;
     }
     tx.commit().await?;
     desired::sync_app(s, &app.guid).await
@@ -195,7 +206,7 @@ fn default_health(kind: &str) -> Health {
 
 /// A new process of `kind` for the app (web: guid = app guid, 1 instance; others 0), with the
 /// configured default memory and disk.
-fn new_process(s: &AppState, app: &App, kind: &str, command: Option<&str>) -> Process {
+pub fn new_process(s: &AppState, app: &App, kind: &str, command: Option<&str>) -> Process {
     let now = now_ms();
     Process {
         guid: if kind == "web" { app.guid.clone() } else { new_guid() },
@@ -318,6 +329,14 @@ pub async fn apply_scale(
     }
     let new_i = instances.unwrap_or(p.instances);
     let new_m = memory.unwrap_or(p.memory_mb);
+    if p.kind == "web"
+        && (new_i != p.instances || memory.is_some() || disk.is_some() || log_rate.is_some())
+        && store::deployments::active_of_app(&s.db.pool, &app.guid).await?.is_some()
+    {
+        return Err(ApiError::Unprocessable(
+            "Cannot scale this process while a deployment is in flight.".into(),
+        ));
+    }
     if app.state == Desired::Started {
         crate::domain::quotas::check_memory(s, org, &app.space_guid, &p.guid, new_i, new_m).await?;
     }

@@ -137,19 +137,32 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     }))
 }
 
-/// What the scheduler should run for the app right now.
-async fn wanted(s: &AppState, app_guid: &str) -> ApiResult<Vec<DesiredLrp>> {
-    let Some(app) = store::apps::find(&s.db.pool, app_guid).await? else { return Ok(vec![]) };
+/// What the scheduler should run for the app right now, and the versions of its web process
+/// an active deployment is retiring (kept with their instances and the web routes).
+async fn wanted(s: &AppState, app_guid: &str) -> ApiResult<(Vec<DesiredLrp>, Vec<DesiredLrp>)> {
+    let Some(app) = store::apps::find(&s.db.pool, app_guid).await? else {
+        return Ok((vec![], vec![]));
+    };
     if app.state != wire::v3::AppState::Started {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
+    let deployment = store::deployments::active_of_app(&s.db.pool, &app.guid).await?;
     let mut out = Vec::new();
+    let mut keep = Vec::new();
     for p in store::processes::of_app(&s.db.pool, &app.guid).await? {
-        if let Some(lrp) = build_lrp(s, &app, &p).await? {
-            out.push(lrp);
+        let Some(mut lrp) = build_lrp(s, &app, &p).await? else { continue };
+        if let Some(d) = deployment.as_ref().filter(|d| d.process_guid == p.guid) {
+            lrp.instances = u32::try_from(d.new_instances).unwrap_or(0);
+            for r in &d.retiring {
+                let mut old = lrp.clone();
+                old.process_guid = r.lrp_guid.clone();
+                old.instances = u32::try_from(r.instances).unwrap_or(0);
+                keep.push(old);
+            }
         }
+        out.push(lrp);
     }
-    Ok(out)
+    Ok((out, keep))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
@@ -168,19 +181,38 @@ fn sched(s: &AppState, path: &str) -> String {
 
 /// Bring the scheduler in line with the app: put what should run, remove what should not.
 pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
-    let want = wanted(s, app_guid).await?;
+    let (want, keep) = wanted(s, app_guid).await?;
     let url = sched(s, &format!("/v1/desired_lrps?log_guid={app_guid}"));
     let res = call(s, s.http.get(url)).await?;
     if !res.status().is_success() {
         return Err(unavailable(format!("listing desired LRPs answered {}", res.status())));
     }
     let have: Vec<DesiredLrp> = res.json().await.map_err(unavailable)?;
-    for old in have.iter().filter(|h| !want.iter().any(|w| w.process_guid == h.process_guid)) {
+    let listed =
+        |h: &DesiredLrp| want.iter().chain(&keep).any(|w| w.process_guid == h.process_guid);
+    for old in have.iter().filter(|h| !listed(h)) {
         let url = sched(s, &format!("/v1/desired_lrps/{}", old.process_guid));
         let res = call(s, s.http.delete(url)).await?;
         if !res.status().is_success() && res.status() != reqwest::StatusCode::NOT_FOUND {
             return Err(unavailable(format!(
                 "removing {} answered {}",
+                old.process_guid,
+                res.status()
+            )));
+        }
+    }
+    // A retiring version is never created anew: only its instances and routes change.
+    for old in keep.iter().filter(|k| have.iter().any(|h| h.process_guid == k.process_guid)) {
+        let url = sched(s, &format!("/v1/desired_lrps/{}", old.process_guid));
+        let update = DesiredLrpUpdate {
+            instances: Some(old.instances),
+            routes: Some(old.routes.clone()),
+            ..DesiredLrpUpdate::default()
+        };
+        let res = call(s, s.http.patch(url).json(&update)).await?;
+        if !res.status().is_success() && res.status() != reqwest::StatusCode::NOT_FOUND {
+            return Err(unavailable(format!(
+                "updating {} answered {}",
                 old.process_guid,
                 res.status()
             )));

@@ -8,11 +8,13 @@
 pub mod admin;
 pub mod apps;
 pub mod deletion;
+pub mod deployments;
 pub mod desired;
 pub mod events;
 pub mod jobs;
 pub mod manifest;
 pub mod quotas;
+pub mod revisions;
 pub mod routing;
 pub mod services;
 pub mod staging;

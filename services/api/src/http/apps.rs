@@ -17,7 +17,7 @@ use crate::domain::apps::{self as rules, NewApp};
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
-use crate::http::list::{List, Query};
+use crate::http::list::List;
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::spaces::Space;
 use crate::store::{self, Select};
@@ -41,7 +41,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/droplets/current", get(current_droplet))
         .route("/v3/apps/{guid}/manifest", get(generated_manifest))
         .route("/v3/apps/{guid}/ssh_enabled", get(ssh_enabled))
-        .route("/v3/deployments", get(deployments))
 }
 
 impl App {
@@ -461,16 +460,4 @@ async fn ssh_enabled(
 ) -> ApiResult<Json<SshEnabled>> {
     require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(SshEnabled { enabled: false, reason: "SSH is not offered by this platform".into() }))
-}
-
-/// Rolling deployments are not offered: every restart replaces all instances at once, so there
-/// is never an active deployment to list (the cf CLI asks after each push).
-async fn deployments(
-    State(s): State<AppState>,
-    _c: Caller,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<Page<v3::Deployment>>> {
-    const FILTERS: [&str; 6] =
-        ["app_guids", "states", "status_reasons", "status_values", "guids", "label_selector"];
-    Ok(Json(Query::parse(&s, q.as_deref(), "deployments", &FILTERS, &[])?.page(0, vec![])))
 }

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod buildpacks;
 pub mod builds;
+pub mod deployments;
 pub mod domains;
 pub mod droplets;
 pub mod events;

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/processes/{ptype}", get(app_process))
         .route("/v3/apps/{guid}/processes/{ptype}/actions/scale", post(app_scale))
         .route("/v3/apps/{guid}/processes/{ptype}/stats", get(app_stats))
+        .route("/v3/apps/{guid}/processes/{ptype}/instances/{index}", delete(app_restart_instance))
 }
 
 impl Process {
@@ -334,16 +335,38 @@ async fn restart_instance(
     Path((guid, index)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (p, app, space) = require(&s, &c, &guid, Need::AppManager).await?;
+    terminate_instance(&s, &c, &p, &app, &space, &index).await
+}
+
+/// The form of `cf restart-app-instance`: the app's process by type.
+async fn app_restart_instance(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((guid, ptype, index)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let (p, app, space) = require_typed(&s, &c, &guid, &ptype, Need::AppManager).await?;
+    terminate_instance(&s, &c, &p, &app, &space, &index).await
+}
+
+/// Stop instance `index` of `p`; the scheduler starts it again.
+async fn terminate_instance(
+    s: &AppState,
+    c: &Caller,
+    p: &Process,
+    app: &App,
+    space: &Space,
+    index: &str,
+) -> ApiResult<StatusCode> {
     let idx: u32 = index.parse().map_err(|_| ApiError::NotFound("Instance"))?;
     if i64::from(idx) >= p.instances || app.state != v3::AppState::Started {
         return Err(ApiError::NotFound("Instance"));
     }
-    crate::domain::desired::restart_instance(&s, &p.lrp_guid(), idx).await?;
+    crate::domain::desired::restart_instance(s, &p.lrp_guid(), idx).await?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
-        &s,
+        s,
         "audit.app.process.terminate_instance",
-        &Actor::of(&c),
+        &Actor::of(c),
         &t,
         json!({"process_guid": p.guid, "process_index": idx}),
     )

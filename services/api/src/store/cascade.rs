@@ -71,8 +71,8 @@ async fn run(c: &mut AnyConnection, sql: &str, key: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// An app's rows: its bindings, destinations, processes, packages, builds, droplets, labels
-/// and the app itself.
+/// An app's rows: its bindings, destinations, deployments, revisions, processes, packages,
+/// builds, droplets, labels and the app itself.
 pub async fn delete_app(c: &mut AnyConnection, app: &str) -> ApiResult<()> {
     run(
         c,
@@ -81,9 +81,23 @@ pub async fn delete_app(c: &mut AnyConnection, app: &str) -> ApiResult<()> {
         app,
     )
     .await?;
-    for table in
-        ["service_bindings", "route_destinations", "processes", "packages", "builds", "droplets"]
-    {
+    run(
+        c,
+        "DELETE FROM resource_metadata WHERE resource_guid IN \
+         (SELECT guid FROM deployments WHERE app_guid = $1 UNION SELECT guid FROM revisions WHERE app_guid = $1)",
+        app,
+    )
+    .await?;
+    for table in [
+        "service_bindings",
+        "route_destinations",
+        "deployments",
+        "revisions",
+        "processes",
+        "packages",
+        "builds",
+        "droplets",
+    ] {
         run(c, &format!("DELETE FROM {table} WHERE app_guid = $1"), app).await?;
     }
     run(c, "DELETE FROM resource_metadata WHERE resource_guid = $1", app).await?;

@@ -2,6 +2,7 @@
 
 mod crash_events;
 mod deletion;
+mod deployments;
 mod forged;
 mod harness;
 mod labels;
