@@ -124,7 +124,7 @@ pub async fn set_state(
         } else {
             wire::v3::DeploymentReason::Canceled
         };
-        crate::domain::deployments::end_active(&mut tx, &app.guid, reason).await?;
+        store::deployments::end_active(&mut tx, &app.guid, reason).await?;
     }
     if starting {
         let mut procs = store::processes::of_app(&mut *tx, &app.guid).await?;

@@ -438,20 +438,6 @@ pub async fn cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<De
     Ok(next)
 }
 
-/// End the app's active deployment with `reason` inside `tx` (a stop, a restart, the app's
-/// scale set anew): its retiring versions go with the next sync.
-pub async fn end_active(tx: &mut sqlx::AnyConnection, app: &str, reason: Reason) -> ApiResult<()> {
-    if let Some(d) = store::deployments::active_of_app(&mut *tx, app).await? {
-        let mut next = d.clone();
-        next.reason = reason;
-        next.retiring.clear();
-        next.last_status_change = now_ms();
-        next.updated_at = now_ms().max(d.updated_at + 1);
-        store::deployments::update_if(&mut *tx, &next, d.updated_at).await?;
-    }
-    Ok(())
-}
-
 /// The updater loop: every active deployment advanced once per `every`.
 pub async fn run_updater(s: AppState, every: Duration, shutdown: kit::Shutdown) {
     loop {

@@ -187,3 +187,22 @@ pub async fn active<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<Deployment>> {
     .await?;
     super::decode(&rows, Deployment::from_row)
 }
+
+/// End the app's active deployment, if any, with `reason` (a stop, or a restart that replaces
+/// every instance at once): its retiring versions go with the next sync.
+pub async fn end_active(
+    c: &mut sqlx::AnyConnection,
+    app: &str,
+    reason: DeploymentReason,
+) -> ApiResult<()> {
+    if let Some(d) = active_of_app(&mut *c, app).await? {
+        let mut next = d.clone();
+        next.reason = reason;
+        next.retiring.clear();
+        let now = super::now_ms();
+        next.last_status_change = now;
+        next.updated_at = now.max(d.updated_at + 1);
+        update_if(&mut *c, &next, d.updated_at).await?;
+    }
+    Ok(())
+}
