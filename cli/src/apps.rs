@@ -114,6 +114,9 @@ pub async fn summary(c: &mut Client, app: &App) -> Result<()> {
             ("buildpacks", bps.join(", ")),
         ])
     );
+    if let Some(lines) = crate::deploy::summary_lines(c, app).await? {
+        println!("{lines}\n");
+    }
     let procs: Vec<Process> = c.list(&format!("/v3/apps/{g}/processes")).await?;
     for p in procs {
         let all = stats(c, &p).await?;
@@ -222,10 +225,15 @@ pub async fn stop(c: &mut Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn restart(c: &mut Client, name: &str) -> Result<()> {
+pub async fn restart(c: &mut Client, name: &str, strategy: &crate::deploy::Strategy) -> Result<()> {
     let a = c.app(name).await?;
     println!("Restarting app {} ...\n", bold(name));
     stage_if_unstaged(c, &a).await?;
+    if strategy.wanted()? {
+        crate::deploy::deploy(c, &a, None, None, strategy).await?;
+        let a = c.app(name).await?;
+        return summary(c, &a).await;
+    }
     let a = action(c, &a.guid, "restart").await?;
     wait_running(c, &a).await?;
     summary(c, &a).await
@@ -258,7 +266,8 @@ pub async fn set_droplet(c: &mut Client, app: &App, droplet: &str) -> Result<()>
     Ok(())
 }
 
-pub async fn restage(c: &mut Client, name: &str) -> Result<()> {
+pub async fn restage(c: &mut Client, name: &str, strategy: &crate::deploy::Strategy) -> Result<()> {
+    let deploying = strategy.wanted()?;
     let a = c.app(name).await?;
     let droplet: Droplet =
         c.get(&format!("/v3/apps/{}/droplets/current", a.guid)).await.map_err(|_| {
@@ -267,6 +276,11 @@ pub async fn restage(c: &mut Client, name: &str) -> Result<()> {
     let pkg = droplet.package_guid().unwrap_or_default().to_owned();
     println!("Restaging app {} ...\n", bold(name));
     let droplet = crate::staging::stage(c, &a, &pkg).await?;
+    if deploying {
+        crate::deploy::deploy(c, &a, Some(&droplet), None, strategy).await?;
+        let a = c.app(name).await?;
+        return summary(c, &a).await;
+    }
     set_droplet(c, &a, &droplet).await?;
     let a = action(c, &a.guid, "restart").await?;
     wait_running(c, &a).await?;

@@ -7,6 +7,7 @@ mod admin;
 mod apps;
 mod client;
 mod config;
+mod deploy;
 mod error;
 mod logs;
 mod lookup;
@@ -99,6 +100,8 @@ enum Command {
         no_route: bool,
         #[arg(long)]
         random_route: bool,
+        #[command(flatten)]
+        strategy: deploy::Strategy,
     },
     /// List apps in the target space
     Apps {
@@ -117,10 +120,53 @@ enum Command {
     Start { name: String },
     /// Stop an app
     Stop { name: String },
-    /// Stop all instances, then start them again
-    Restart { name: String },
-    /// Stage the app's current package again, then restart it
-    Restage { name: String },
+    /// Stop all instances, then start them again (or replace them one by one with --strategy)
+    Restart {
+        name: String,
+        #[command(flatten)]
+        strategy: deploy::Strategy,
+    },
+    /// Stage the app's current package again, then restart it (with --strategy: no downtime)
+    Restage {
+        name: String,
+        #[command(flatten)]
+        strategy: deploy::Strategy,
+    },
+    /// Cancel the app's active deployment: the previous version comes back
+    CancelDeployment { name: String },
+    /// Continue a paused canary deployment
+    ContinueDeployment {
+        name: String,
+        /// Return once the first new instance of the next step is healthy
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// List the app's revisions
+    Revisions { name: String },
+    /// Show one revision of the app
+    Revision {
+        name: String,
+        #[arg(long)]
+        version: i64,
+    },
+    /// Deploy an earlier revision of the app again (a new revision)
+    Rollback {
+        name: String,
+        #[arg(long)]
+        version: i64,
+        /// Do not ask for confirmation
+        #[arg(short = 'f')]
+        force: bool,
+        #[command(flatten)]
+        strategy: deploy::Strategy,
+    },
+    /// Stop one instance of the app; the platform starts it again
+    RestartAppInstance {
+        name: String,
+        index: u32,
+        #[arg(long = "process", default_value = "web")]
+        process: String,
+    },
     /// Change or show instance count, memory and disk
     Scale {
         name: String,
@@ -491,6 +537,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             no_start,
             no_route,
             random_route,
+            strategy,
         } => {
             let mut c = client()?;
             let args = push::PushArgs {
@@ -509,6 +556,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 health_check_type,
                 endpoint,
                 timeout,
+                strategy,
             };
             push::push(&mut c, args).await
         }
@@ -516,8 +564,20 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::App { name, json, guid } => apps::app(&mut client()?, &name, json, guid).await,
         C::Start { name } => apps::start(&mut client()?, &name).await,
         C::Stop { name } => apps::stop(&mut client()?, &name).await,
-        C::Restart { name } => apps::restart(&mut client()?, &name).await,
-        C::Restage { name } => apps::restage(&mut client()?, &name).await,
+        C::Restart { name, strategy } => apps::restart(&mut client()?, &name, &strategy).await,
+        C::Restage { name, strategy } => apps::restage(&mut client()?, &name, &strategy).await,
+        C::CancelDeployment { name } => deploy::cancel(&mut client()?, &name).await,
+        C::ContinueDeployment { name, no_wait } => {
+            deploy::resume(&mut client()?, &name, no_wait).await
+        }
+        C::Revisions { name } => deploy::revisions(&mut client()?, &name).await,
+        C::Revision { name, version } => deploy::revision(&mut client()?, &name, version).await,
+        C::Rollback { name, version, force, strategy } => {
+            deploy::rollback(&mut client()?, &name, version, force, &strategy).await
+        }
+        C::RestartAppInstance { name, index, process } => {
+            deploy::restart_instance(&mut client()?, &name, index, &process).await
+        }
         C::Scale { name, instances, memory, disk, process } => {
             apps::scale(&mut client()?, &name, instances, memory, disk, &process).await
         }

@@ -33,6 +33,7 @@ pub struct PushArgs {
     pub health_check_type: Option<String>,
     pub endpoint: Option<String>,
     pub timeout: Option<i64>,
+    pub strategy: crate::deploy::Strategy,
 }
 
 /// The manifest to apply and each app's folder.
@@ -168,9 +169,13 @@ pub async fn push(c: &mut Client, a: PushArgs) -> Result<()> {
     {
         c.wait_job(&loc).await?;
     }
+    let deploying = a.strategy.wanted()?;
+    if deploying && a.no_start {
+        return Err(CliError::Usage("--strategy and --no-start cannot be used together".into()));
+    }
     for (name, dir) in names.iter().zip(dirs) {
         let app = c.app(name).await?;
-        push_bits(c, &app, &dir, a.no_start).await?;
+        push_bits(c, &app, &dir, a.no_start, deploying.then_some(&a.strategy)).await?;
     }
     Ok(())
 }
@@ -203,7 +208,13 @@ async fn wait_ready(c: &mut Client, pkg: &str) -> Result<()> {
     }
 }
 
-async fn push_bits(c: &mut Client, app: &App, dir: &Path, no_start: bool) -> Result<()> {
+async fn push_bits(
+    c: &mut Client,
+    app: &App,
+    dir: &Path,
+    no_start: bool,
+    strategy: Option<&crate::deploy::Strategy>,
+) -> Result<()> {
     let g = &app.guid;
     let files = crate::upload::walk(dir)?;
     println!("Packaging files to upload...");
@@ -236,6 +247,11 @@ async fn push_bits(c: &mut Client, app: &App, dir: &Path, no_start: bool) -> Res
         return Ok(());
     }
     let droplet = crate::staging::stage(c, app, &pkg).await?;
+    if let Some(strategy) = strategy {
+        crate::deploy::deploy(c, app, Some(&droplet), None, strategy).await?;
+        let app = c.app(&app.name).await?;
+        return summary(c, &app).await;
+    }
     set_droplet(c, app, &droplet).await?;
     println!("Waiting for app {} to start...\n", bold(&app.name));
     let app = action(c, g, "restart").await?;

@@ -298,6 +298,11 @@ impl Instance {
     async fn stop_container(&self, sb: &Sandbox, child: &mut tokio::process::Child) -> End {
         self.shared.emitter.unregister(&self.start.instance_guid).await;
         self.cell_log(&format!("Stopping instance {}", self.start.instance_guid)).await;
+        // Routers drop the instance first; requests under way finish (or it exits by itself).
+        tokio::select! {
+            _ = child.wait() => {}
+            () = tokio::time::sleep(self.shared.route_drain) => {}
+        }
         if !self.signal_until_exit(sb, child, Signal::Term, self.shared.grace).await {
             self.signal_until_exit(sb, child, Signal::Kill, Duration::from_secs(5)).await;
         }

@@ -65,6 +65,9 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// Seconds between SIGTERM and SIGKILL when stopping an instance.
     pub graceful_stop_secs: u64,
+    /// Milliseconds between unregistering a stopping instance's routes and its SIGTERM, so
+    /// routers stop sending it requests before it goes and the ones under way finish.
+    pub route_drain_ms: u64,
     /// Seconds between container metrics (cpu, memory, disk and quotas) of each instance.
     pub metrics_secs: u64,
     /// Seconds between measurements of each instance's disk use against its quota.
@@ -109,6 +112,7 @@ impl Default for Config {
             host_port_max: 61999,
             heartbeat_secs: 5,
             graceful_stop_secs: 10,
+            route_drain_ms: 1000,
             metrics_secs: 15,
             disk_check_secs: 5,
             drain_secs: 10,
@@ -323,6 +327,7 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
     );
     shared.zone = config.zone.clone();
     shared.grace = Duration::from_secs(config.graceful_stop_secs);
+    shared.route_drain = Duration::from_millis(config.route_drain_ms);
     shared.metrics_interval = Duration::from_secs(config.metrics_secs);
     shared.disk_interval = Duration::from_secs(config.disk_check_secs);
     let shared = Arc::new(shared);

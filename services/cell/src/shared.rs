@@ -26,6 +26,8 @@ pub struct Shared {
     pub bus: DynBus,
     pub instances_dir: PathBuf,
     pub grace: Duration,
+    /// Between unregistering a stopping instance's routes and signalling it.
+    pub route_drain: Duration,
     pub metrics_interval: Duration,
     pub disk_interval: Duration,
     cpu: Mutex<HashMap<String, (u64, Instant)>>,
@@ -54,6 +56,7 @@ impl Shared {
             bus,
             instances_dir,
             grace: Duration::from_secs(10),
+            route_drain: Duration::from_secs(1),
             metrics_interval: Duration::from_secs(15),
             disk_interval: Duration::from_secs(5),
             cpu: Mutex::new(HashMap::new()),

@@ -165,10 +165,11 @@ fn readyz(p: &Ports) -> Vec<String> {
         .collect()
 }
 
-async fn dev_platform() -> Platform {
+/// `paasd dev`; `slot` (0-3) keeps its bridge, subnet and host ports apart from other tests'.
+async fn dev_platform(slot: u32) -> Platform {
     let dir = tempfile::tempdir().expect("tmp");
     let p = ports();
-    let (env, cleanup) = base_env(dir.path(), &p, 0);
+    let (env, cleanup) = base_env(dir.path(), &p, slot);
     let procs = vec![spawn(&["dev"], &env, dir.path())];
     ready(&readyz(&p)).await;
     Platform {
@@ -182,13 +183,14 @@ async fn dev_platform() -> Platform {
     }
 }
 
-async fn distributed_platform() -> Platform {
+/// Six `paasd run` processes over NATS and PostgreSQL; `slot` as for [`dev_platform`].
+async fn distributed_platform(slot: u32) -> Platform {
     let nats = testkit::NatsServer::start().await.expect("nats");
     let api_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("api db");
     let sched_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("scheduler db");
     let dir = tempfile::tempdir().expect("tmp");
     let p = ports();
-    let (mut env, cleanup) = base_env(dir.path(), &p, 1);
+    let (mut env, cleanup) = base_env(dir.path(), &p, slot);
     let secret = "e2e-component-secret".to_owned();
     for (k, v) in [
         ("PAAS_BUS_KIND", "nats".to_owned()),
@@ -507,10 +509,202 @@ async fn user_journey(p: Platform, label: &str) {
 
 #[tokio::test]
 async fn a_developer_pushes_and_runs_apps_on_paasd_dev() {
-    user_journey(dev_platform().await, "dev").await;
+    user_journey(dev_platform(0).await, "dev").await;
 }
 
 #[tokio::test]
 async fn a_developer_pushes_and_runs_apps_on_separate_processes() {
-    user_journey(distributed_platform().await, "distributed").await;
+    user_journey(distributed_platform(1).await, "distributed").await;
+}
+
+/// Requests through the router at a steady pace while deployments happen: every answer's
+/// status and body, until stopped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Result<(u16, String), String>>>,
+}
+
+impl Load {
+    /// GET `/` of `host` every 5 ms (≥ 100 requests per second), on a fresh connection each
+    /// time half of the time, so pooled and new connections both meet the rollout.
+    fn start(router: &str, host: &str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (router, host, flag) = (router.to_owned(), host.to_owned(), stop.clone());
+        let task = tokio::spawn(async move {
+            let pooled = reqwest::Client::new();
+            let mut out = Vec::new();
+            // Bounded: at most ten minutes of requests.
+            for n in 0..120_000u32 {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let fresh;
+                let client = if n % 2 == 0 {
+                    &pooled
+                } else {
+                    fresh = reqwest::Client::builder()
+                        .pool_max_idle_per_host(0)
+                        .build()
+                        .expect("client");
+                    &fresh
+                };
+                let res = client
+                    .get(format!("{router}/"))
+                    .header("host", &host)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                out.push(match res {
+                    Ok(r) => {
+                        let st = r.status().as_u16();
+                        Ok((st, r.text().await.unwrap_or_default()))
+                    }
+                    Err(e) => Err(e.to_string()),
+                });
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            out
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> Vec<Result<(u16, String), String>> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.expect("load task")
+    }
+}
+
+/// The binary fixture as a 3-instance app named `roll`, answering with `version`.
+fn roll_app(dir: &Path, version: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binary");
+    copy_dir(&src, dir);
+    std::fs::copy(env!("CARGO_BIN_EXE_fixture-server"), dir.join("fixture-server"))
+        .expect("server");
+    std::fs::write(
+        dir.join("manifest.yml"),
+        "applications:\n- name: roll\n  memory: 64M\n  instances: 3\n  buildpacks:\n  - binary_buildpack\n",
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("version.txt"), version).expect("version");
+}
+
+/// Re-push, roll back, canary and a broken release of a 3-instance app while requests flow
+/// through the router: not one fails, each comes from the old or the new version.
+async fn deployment_journey(p: Platform, label: &str) {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let app = scratch.path().join("roll");
+    roll_app(&app, "v1");
+    let dana = User::new();
+    let admin = User::new();
+    admin.ok(None, &["login", "-a", &p.api, "-u", "admin", "-p", &p.admin_password]);
+    admin.ok(None, &["create-org", "acme"]);
+    admin.ok(None, &["create-space", "dev", "-o", "acme"]);
+    admin.ok(None, &["create-user", "dana", "dana-password"]);
+    admin.ok(None, &["set-space-role", "dana", "acme", "dev", "SpaceDeveloper"]);
+    dana.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "dana", "-p", "dana-password", "-o", "acme", "-s", "dev"],
+    );
+    let host = "roll.apps.localhost";
+    dana.ok(Some(&app), &["push"]);
+    served(&p.router, host, "version v1").await;
+    testkit::eventually("three instances running", Duration::from_secs(60), || async {
+        let out = dana.run_in(None, &["app", "roll"]);
+        String::from_utf8_lossy(&out.stdout).contains("3/3").then_some(())
+    })
+    .await
+    .expect("3/3");
+
+    let load = Load::start(&p.router, host);
+    let started = Instant::now();
+    std::fs::write(app.join("version.txt"), "v2").expect("v2");
+    let out = dana.ok(Some(&app), &["push", "--strategy", "rolling"]);
+    assert!(out.contains("DEPLOYED"), "{out}");
+    let rollout = started.elapsed();
+    served(&p.router, host, "version v2").await;
+
+    let revs = dana.ok(None, &["revisions", "roll"]);
+    assert!(revs.contains("Initial revision.") && revs.contains("New droplet deployed."), "{revs}");
+    let out = dana.ok(None, &["rollback", "roll", "--version", "1", "-f"]);
+    assert!(out.contains("DEPLOYED"), "{out}");
+    served(&p.router, host, "version v1").await;
+    let rev = dana.ok(None, &["revision", "roll", "--version", "3"]);
+    assert!(rev.contains("Rolled back to revision 1.") && rev.contains("deployed:"), "{rev}");
+
+    std::fs::write(app.join("version.txt"), "v3").expect("v3");
+    let out = dana.ok(Some(&app), &["push", "--strategy", "canary"]);
+    assert!(out.contains("PAUSED") && out.contains("continue-deployment"), "{out}");
+    let shown = dana.ok(None, &["app", "roll"]);
+    assert!(shown.contains("Active deployment with status PAUSED"), "{shown}");
+    let out = dana.ok(None, &["continue-deployment", "roll"]);
+    assert!(out.contains("DEPLOYED"), "{out}");
+    served(&p.router, host, "version v3").await;
+
+    // A release that crashes at start: the rollout stops, the old version keeps serving.
+    std::fs::write(app.join("version.txt"), "crash").expect("crash");
+    let out = dana.run_in(Some(&app), &["push", "--strategy", "rolling"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a crashing release fails the push:\n{text}");
+    assert!(text.contains("not progressing") && text.contains("cancel-deployment"), "{text}");
+    let shown = dana.ok(None, &["app", "roll"]);
+    assert!(
+        shown.contains("Active deployment with status DEPLOYING") && shown.contains("error:"),
+        "{shown}"
+    );
+    let events = dana.ok(None, &["events", "roll"]);
+    assert!(events.contains("audit.app.process.crash"), "{events}");
+    assert!(events.contains("audit.app.deployment.create"), "{events}");
+    dana.ok(None, &["cancel-deployment", "roll"]);
+    testkit::eventually("the deployment is canceled", Duration::from_secs(60), || async {
+        let out = dana.run_in(None, &["app", "roll"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!text.contains("Active deployment")).then_some(())
+    })
+    .await
+    .expect("canceled");
+    served(&p.router, host, "version v3").await;
+    dana.ok(None, &["restart-app-instance", "roll", "0"]);
+
+    let results = load.finish().await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok((200, body)) if body.contains("binary fixture") => None,
+            Ok((st, body)) => Some(format!("{st}: {body}")),
+            Err(e) => Some(e.clone()),
+        })
+        .collect();
+    eprintln!(
+        "[{label}] {} requests during the deployments, {} failed; rolling deployment of 3 \
+         instances (push → FINALIZED): {rollout:?}",
+        results.len(),
+        failed.len()
+    );
+    assert!(results.len() > 500, "the load ran: {} requests", results.len());
+    assert!(failed.is_empty(), "failed requests: {:?}", &failed[..failed.len().min(10)]);
+    // Another tenant's deployment commands are refused.
+    let eve = User::new();
+    admin.ok(None, &["create-org", "other"]);
+    admin.ok(None, &["create-space", "dev", "-o", "other"]);
+    admin.ok(None, &["create-user", "eve", "eve-password"]);
+    admin.ok(None, &["set-space-role", "eve", "other", "dev", "SpaceDeveloper"]);
+    eve.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "eve", "-p", "eve-password", "-o", "other", "-s", "dev"],
+    );
+    let out = eve.run_in(None, &["rollback", "roll", "--version", "1", "-f"]);
+    assert_eq!(out.status.code(), Some(4), "another tenant's app is not found");
+}
+
+// The CLI runs block their thread: the load runs on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_deploys_without_downtime_on_paasd_dev() {
+    deployment_journey(dev_platform(2).await, "dev").await;
+}
+
+// The CLI runs block their thread: the load runs on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_deploys_without_downtime_on_separate_processes() {
+    deployment_journey(distributed_platform(3).await, "distributed").await;
 }

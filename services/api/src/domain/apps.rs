@@ -330,7 +330,10 @@ pub async fn apply_scale(
     let new_i = instances.unwrap_or(p.instances);
     let new_m = memory.unwrap_or(p.memory_mb);
     if p.kind == "web"
-        && (new_i != p.instances || memory.is_some() || disk.is_some() || log_rate.is_some())
+        && (new_i != p.instances
+            || memory.is_some_and(|m| m != p.memory_mb)
+            || disk.is_some_and(|d| d != p.disk_mb)
+            || log_rate.is_some_and(|l| l != p.log_rate))
         && store::deployments::active_of_app(&s.db.pool, &app.guid).await?.is_some()
     {
         return Err(ApiError::Unprocessable(
