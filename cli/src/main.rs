@@ -39,6 +39,8 @@ struct Cli {
     command: Command,
 }
 
+// One command is parsed once per run: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Show or set the API endpoint

@@ -5,7 +5,9 @@
 //! Python with a PyPI dependency, Node.js with an npm dependency, a binary with a Procfile),
 //! reach each through the router, scale, kill an instance, read and follow logs, re-push,
 //! stop/start/restart/delete, and be refused another tenant's apps. It also measures the time
-//! from `paas push` to the first 200 through the router.
+//! from `paas push` to the first 200 through the router. A second journey re-pushes, rolls
+//! back, canary-deploys and ships a crashing release of a 3-instance app under a steady request
+//! load through the router, and requires not one failed request.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
