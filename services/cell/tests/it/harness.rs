@@ -221,6 +221,8 @@ pub async fn start_cell_with(
         host_port_min: port_min,
         host_port_max: port_max,
         graceful_stop_secs: 2,
+        // No router listens here: stops need not wait for one to drop the routes.
+        route_drain_ms: 0,
         bulk_sync_secs: 1,
         ..Default::default()
     };
