@@ -55,7 +55,7 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
             (m, f.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_owned()))
         }
         None => {
-            let name = a.name.clone().ok_or_else(|| CliError::Usage("Incorrect usage: the push command requires an app name, given as an argument or in a manifest.yml.".into()))?;
+            let name = a.name.clone().ok_or_else(|| CliError::Usage(NAME_REQUIRED.into()))?;
             (
                 Manifest {
                     applications: vec![AppManifest { name, ..Default::default() }],
@@ -65,14 +65,7 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
             )
         }
     };
-    if let Some(name) = &a.name {
-        m.applications.retain(|app| &app.name == name);
-        if m.applications.is_empty() {
-            return Err(CliError::Usage(format!(
-                "Could not find app named '{name}' in the manifest"
-            )));
-        }
-    }
+    select_app(&mut m, a.name.as_deref())?;
     let overrides = a.memory.is_some()
         || a.disk.is_some()
         || a.instances.is_some()
@@ -101,6 +94,35 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
     }
     Ok((m, dirs))
 }
+
+/// The app named on the command line, as the cf CLI v8 picks it: the manifest's app of that
+/// name; else, when the manifest has a single app, that app renamed; else an error. Without a
+/// name every app is pushed, and each must have one.
+fn select_app(m: &mut Manifest, name: Option<&str>) -> Result<()> {
+    let unnamed = m.applications.iter().any(|app| app.name.trim().is_empty());
+    if m.applications.len() > 1 && unnamed {
+        return Err(CliError::Usage("Found an application with no name specified.".into()));
+    }
+    match name {
+        Some(name) => {
+            if let Some(i) = m.applications.iter().position(|app| app.name == name) {
+                let app = m.applications.swap_remove(i);
+                m.applications = vec![app];
+            } else if let [only] = m.applications.as_mut_slice() {
+                only.name = name.to_owned();
+            } else {
+                return Err(CliError::Usage(format!(
+                    "Could not find app named '{name}' in manifest"
+                )));
+            }
+        }
+        None if unnamed => return Err(CliError::Usage(NAME_REQUIRED.into())),
+        None => {}
+    }
+    Ok(())
+}
+
+const NAME_REQUIRED: &str = "Incorrect usage: the push command requires an app name, given as an argument or in a manifest.yml.";
 
 fn merge(app: &mut AppManifest, a: &PushArgs) {
     if let Some(v) = &a.memory {
@@ -364,8 +386,50 @@ mod tests {
         assert_eq!(app.buildpacks.as_deref(), Some(&["python_buildpack".to_owned()][..]));
         assert_eq!(app.default_route, Some(true));
         assert_eq!(dirs[0], d.path());
-        let b = PushArgs { name: Some("other".into()), ..Default::default() };
-        assert!(plan(&b, d.path()).is_err(), "unknown app name in the manifest");
+    }
+
+    #[test]
+    fn a_name_on_the_command_line_picks_or_renames_the_app_as_cf_does() {
+        let d = tempfile::tempdir().expect("tmp");
+        let named = |n: &str| PushArgs { name: Some(n.into()), ..Default::default() };
+        std::fs::write(
+            d.path().join("manifest.yml"),
+            "applications:\n- name: web\n  memory: 64M\n",
+        )
+        .expect("w");
+        let (m, _) = plan(&named("renamed"), d.path()).expect("a single app is renamed");
+        assert_eq!(m.applications.len(), 1);
+        assert_eq!(m.applications[0].name, "renamed");
+        assert_eq!(m.applications[0].memory.as_deref(), Some("64M"), "the rest is kept");
+
+        std::fs::write(
+            d.path().join("manifest.yml"),
+            "applications:\n- name: web\n  memory: 64M\n- name: worker\n  memory: 32M\n",
+        )
+        .expect("w");
+        let (m, _) = plan(&named("worker"), d.path()).expect("the named app is picked");
+        assert_eq!(m.applications.len(), 1);
+        assert_eq!(m.applications[0].memory.as_deref(), Some("32M"));
+        match plan(&named("other"), d.path()) {
+            Err(CliError::Usage(msg)) => {
+                assert_eq!(msg, "Could not find app named 'other' in manifest")
+            }
+            other => panic!("several apps and none named so: {other:?}"),
+        }
+        let (m, _) = plan(&PushArgs::default(), d.path()).expect("no name: every app");
+        assert_eq!(m.applications.len(), 2);
+
+        std::fs::write(
+            d.path().join("manifest.yml"),
+            "applications:\n- name: web\n- memory: 32M\n",
+        )
+        .expect("w");
+        match plan(&named("web"), d.path()) {
+            Err(CliError::Usage(msg)) => {
+                assert_eq!(msg, "Found an application with no name specified.")
+            }
+            other => panic!("an app without a name among several: {other:?}"),
+        }
     }
 
     #[test]

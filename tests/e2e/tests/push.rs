@@ -9,6 +9,8 @@
 //! back, canary-deploys and ships a crashing release of a 3-instance app under a steady request
 //! load through the router, and requires not one failed request.
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -294,7 +296,11 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read fixture") {
         let e = e.expect("entry");
-        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
     }
 }
 
@@ -709,4 +715,88 @@ async fn a_developer_deploys_without_downtime_on_paasd_dev() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_deploys_without_downtime_on_separate_processes() {
     deployment_journey(distributed_platform(3).await, "distributed").await;
+}
+
+/// Stdout and stderr of a `paas` run, for messages.
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// What public apps expect of cf and the CF buildpacks: a single-app manifest pushed under
+/// another name, Python compile hooks that are not executable, and `pkg_resources` at run
+/// time (with the buildpack's setuptools, and with the app's own pin).
+#[tokio::test]
+async fn public_apps_push_as_on_cloud_foundry() {
+    let p = dev_platform().await;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for f in ["renamed", "python-hooks", "python-pkg-resources"] {
+        copy_dir(&src.join(f), &scratch.path().join(f));
+    }
+    let app = |f: &str| scratch.path().join(f);
+    let dev = User::new();
+    dev.ok(None, &["login", "-a", &p.api, "-u", "admin", "-p", &p.admin_password]);
+    dev.ok(None, &["create-org", "acme"]);
+    dev.ok(None, &["create-space", "dev", "-o", "acme"]);
+    dev.ok(None, &["target", "-o", "acme", "-s", "dev"]);
+
+    // 1. The name on the command line renames the manifest's single app; with several apps
+    //    it must match one of them, as the cf CLI v8 has it.
+    let out = dev.ok(Some(&app("renamed")), &["push", "given-name"]);
+    assert!(out.contains("Pushing app given-name"), "{out}");
+    served(&p.router, "given-name.apps.localhost", "pushed under the name given").await;
+    let apps = dev.ok(None, &["apps"]);
+    assert!(!apps.contains("name-in-manifest"), "no app of the manifest's name:\n{apps}");
+    std::fs::write(
+        app("renamed").join("manifest.yml"),
+        "applications:\n- name: one\n- name: two\n",
+    )
+    .expect("two-app manifest");
+    let out = dev.run_in(Some(&app("renamed")), &["push", "three"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("Could not find app named 'three' in manifest"), "{}", text(&out));
+
+    // 2. bin/pre_compile and bin/post_compile, not executable, run around the dependencies.
+    let hooks = app("python-hooks");
+    for h in ["pre_compile", "post_compile"] {
+        std::fs::set_permissions(hooks.join("bin").join(h), Permissions::from_mode(0o644))
+            .expect("chmod");
+    }
+    let out = dev.ok(Some(&hooks), &["push"]);
+    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle}:\n{out}"));
+    let pre = at("Running bin/pre_compile hook");
+    at("pre_compile: before the dependencies, tomli importable: no");
+    let install = at("Installing requirements with pip");
+    let post = at("Running bin/post_compile hook");
+    at("post_compile: after the dependencies, tomli 2.0.1");
+    assert!(pre < install && install < post, "hooks around the install:\n{out}");
+    served(
+        &p.router,
+        "py-hooks.apps.localhost",
+        "pre_compile ran in app; post_compile saw tomli 2.0.1",
+    )
+    .await;
+
+    // 3. An app whose dependency imports pkg_resources: the buildpack's setuptools has it.
+    let out = dev.ok(Some(&app("python-pkg-resources")), &["push"]);
+    assert!(
+        out.contains("setuptools==80.10.2") && out.contains("(pinned by the buildpack)"),
+        "{out}"
+    );
+    assert!(out.contains("setuptools 80.10.2 in the app's environment"), "{out}");
+    served(&p.router, "py-pkg-resources.apps.localhost", "pkg_resources from setuptools 80.10.2")
+        .await;
+    // The app's own pin wins.
+    let reqs = app("python-pkg-resources").join("requirements.txt");
+    let mut pinned = std::fs::read_to_string(&reqs).expect("requirements");
+    pinned.push_str("setuptools==75.8.0\n");
+    std::fs::write(&reqs, pinned).expect("pin");
+    let out = dev.ok(Some(&app("python-pkg-resources")), &["push", "py-own-setuptools"]);
+    assert!(
+        out.contains("requirements.txt names setuptools: its version requirement wins"),
+        "{out}"
+    );
+    assert!(out.contains("setuptools 75.8.0 in the app's environment"), "{out}");
+    served(&p.router, "py-own-setuptools.apps.localhost", "pkg_resources from setuptools 75.8.0")
+        .await;
 }
