@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use axum::response::Response;
 use bus::DynBus;
 use hyper::body::Incoming;
@@ -19,12 +19,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::access::{self, AccessLog};
-use crate::errors::{request_host, router_error};
+use crate::errors::{request_host, RouterError};
 use crate::h1::BackendPool;
 use crate::metrics::RouterMetrics;
 use crate::pick::{Lease, NoPick, Picker};
 use crate::route_service::{self, RouteServices, Via};
-use crate::table::{Endpoint, Pool, Shared};
+use crate::table::{Endpoint, Pool, Shared, Table};
 use crate::{sticky, websocket};
 
 pub(crate) const MAX_ATTEMPTS: usize = 3;
@@ -134,6 +134,25 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A request's context, with a new request id.
+    pub fn new(
+        host: String,
+        remote: Peer,
+        https: bool,
+        started: Instant,
+        start_wall: time::OffsetDateTime,
+    ) -> Self {
+        Self {
+            host,
+            remote,
+            https,
+            request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
+            started,
+            start_wall,
+            backend_ns: AtomicU64::new(0),
+        }
+    }
+
     /// Time since the request came in, and the router's own share of it.
     pub fn times(&self) -> (Duration, Duration) {
         let total = self.started.elapsed();
@@ -163,13 +182,29 @@ pub(crate) fn bodiless(h: &HeaderMap) -> bool {
             .is_none_or(|v| v.trim() == "0")
 }
 
+/// The routing phase both HTTP paths share: the request's host and its route's endpoints.
+pub(crate) fn find_route(
+    table: &Table,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(String, Arc<Pool>), RouterError> {
+    let host = request_host(headers, uri).ok_or(RouterError::EmptyHost)?;
+    let Some(pool) = table.lookup(&host, uri.path()) else {
+        return Err(RouterError::UnknownRoute(host));
+    };
+    if pool.endpoints.is_empty() {
+        return Err(RouterError::NoEndpoints(host));
+    }
+    Ok((host, pool))
+}
+
 /// `X-CF-APP-INSTANCE: <app guid>:<index>` narrows the pool to that instance; a bad header
-/// or an unknown instance is a 400 with this error kind and message.
+/// or an unknown instance is a 400.
 pub(crate) fn pinned(
     pool: &Pool,
     headers: &HeaderMap,
     host: &str,
-) -> Result<Option<Pool>, (&'static str, String)> {
+) -> Result<Option<Pool>, RouterError> {
     let Some(v) = headers.get("x-cf-app-instance").or_else(|| headers.get("x-cf-process-instance"))
     else {
         return Ok(None);
@@ -179,19 +214,27 @@ pub(crate) fn pinned(
             !g.is_empty() && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
         });
     let Some((guid, index)) = parsed else {
-        return Err(("invalid_cf_app_instance_header", "Invalid X-CF-App-Instance Header".into()));
+        return Err(RouterError::InvalidPin);
     };
     let found: Vec<Arc<Endpoint>> =
         pool.endpoints.iter().filter(|e| e.app == guid && e.index == index).cloned().collect();
     if found.is_empty() {
-        return Err((
-            "unknown_route",
-            format!(
-                "Requested instance ('{index}') with guid ('{guid}') does not exist for route ('{host}')"
-            ),
-        ));
+        return Err(RouterError::UnknownInstance {
+            index: index.to_owned(),
+            guid: guid.to_owned(),
+            host: host.to_owned(),
+        });
     }
     Ok(Some(Pool { endpoints: found, ..Default::default() }))
+}
+
+/// The pinned instance's pool when the request names one, else `pool` itself.
+pub(crate) fn narrowed(
+    pool: Arc<Pool>,
+    headers: &HeaderMap,
+    host: &str,
+) -> Result<Arc<Pool>, RouterError> {
+    Ok(pinned(&pool, headers, host)?.map_or(pool, Arc::new))
 }
 
 fn is_websocket<B>(req: &Request<B>) -> bool {
@@ -209,49 +252,23 @@ async fn route(
     started: Instant,
 ) -> Response {
     let start_wall = time::OffsetDateTime::now_utc();
-    let Some(host) = request_host(req.headers(), req.uri()) else {
-        return router_error(
-            StatusCode::BAD_REQUEST,
-            "empty_host",
-            "Request had empty Host header",
-        );
-    };
     let table = p.table.load();
-    let Some(mut pool) = table.lookup(&host, req.uri().path()) else {
-        return router_error(
-            StatusCode::NOT_FOUND,
-            "unknown_route",
-            &format!("Requested route ('{host}') does not exist."),
-        );
+    let (host, pool) = match find_route(&table, req.headers(), req.uri()) {
+        Ok(found) => found,
+        Err(e) => return e.response(),
     };
-    if pool.endpoints.is_empty() {
-        return router_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_endpoints",
-            &format!("Requested route ('{host}') has no available endpoints."),
-        );
-    }
     let websocket = is_websocket(&req);
     let service = match route_service::decide(p, &table, &pool, req.headers(), websocket) {
         Via::App => None,
         Via::Service(url) => Some(url),
         Via::Answer(res) => return res,
     };
-    match pinned(&pool, req.headers(), &host) {
-        Ok(Some(only)) => pool = Arc::new(only),
-        Ok(None) => {}
-        Err((kind, message)) => return router_error(StatusCode::BAD_REQUEST, kind, &message),
-    }
-    let sticky = sticky::requested_instance(req.headers());
-    let ctx = Ctx {
-        host,
-        remote,
-        https,
-        request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
-        started,
-        start_wall,
-        backend_ns: AtomicU64::new(0),
+    let pool = match narrowed(pool, req.headers(), &host) {
+        Ok(pool) => pool,
+        Err(e) => return e.response(),
     };
+    let sticky = sticky::requested_instance(req.headers());
+    let ctx = Ctx::new(host, remote, https, started, start_wall);
     if let Some(url) = service {
         let (parts, body) = req.into_parts();
         return route_service::forward(p, &url, &ctx, &parts, body, &pool).await;
@@ -317,28 +334,14 @@ async fn route(
                 p.picker.bench(&ep.addr);
                 break;
             }
-            Err(_) => {
-                return router_error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "endpoint_failure (request timeout)",
-                    "Request timed out.",
-                );
-            }
+            Err(_) => return RouterError::Timeout.response(),
         }
     }
     if tried.is_empty() && last == NoPick::AtLimit {
         p.metrics.backend_exhausted_conns.inc();
-        return router_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Connection Limit Reached",
-            &format!("Requested route ('{}') has reached the connection limit.", ctx.host),
-        );
+        return RouterError::ConnectionLimit(ctx.host).response();
     }
-    router_error(
-        StatusCode::BAD_GATEWAY,
-        "endpoint_failure",
-        "Registered endpoint failed to handle the request.",
-    )
+    RouterError::EndpointFailure.response()
 }
 
 /// The backend answered: sticky cookie, access log.

@@ -7,6 +7,7 @@ mod limits;
 mod protocol;
 mod route_services;
 mod sessions;
+mod smuggling;
 mod tls;
 mod websockets;
 

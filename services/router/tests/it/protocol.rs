@@ -1,7 +1,7 @@
 //! HTTP/1.1 on the wire, through the router: bodies both ways (length, chunked, until close)
 //! streamed rather than buffered, keep-alive and pipelining, HEAD and 204, backends that
-//! close kept connections, request timeouts, the requests hyper serves (HTTP/1.0,
-//! absolute-form, chunked uploads), `Connection: close`, and draining on shutdown.
+//! close kept connections, request timeouts, chunked uploads, the requests hyper serves
+//! (HTTP/1.0, absolute-form), `Connection: close`, and draining on shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -169,7 +169,7 @@ async fn bodies_go_both_ways_and_keep_alive_carries_pipelined_requests() {
         );
         assert_eq!(String::from_utf8_lossy(&body), want);
     }
-    // A chunked upload (served by hyper) arrives whole.
+    // A chunked upload arrives whole.
     c.get_mut()
         .write_all(b"PUT /chunked HTTP/1.1\r\nHost: echo.apps.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
         .await
@@ -203,7 +203,7 @@ async fn response_bodies_stream_in_every_framing() {
                         // The first chunk, then the rest only once the client saw it.
                         let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n").await;
                         gate.notified().await;
-                        let _ = s.write_all(b"6\r\n second\r\n0\r\nx-trailer: t\r\n\r\n").await;
+                        let _ = s.write_all(b"7\r\n second\r\n0\r\nx-trailer: t\r\n\r\n").await;
                     }
                     "/length" => {
                         let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nfirst").await;
@@ -267,7 +267,7 @@ async fn response_bodies_stream_in_every_framing() {
                 assert!(n > 0);
                 rest.extend_from_slice(&buf[..n]);
             }
-            assert_eq!(String::from_utf8_lossy(&rest), "6\r\n second\r\n0\r\nx-trailer: t\r\n\r\n");
+            assert_eq!(String::from_utf8_lossy(&rest), "7\r\n second\r\n0\r\nx-trailer: t\r\n\r\n");
         }
         // Keep-alive survives a streamed body.
         c.get_mut()

@@ -1,0 +1,440 @@
+//! The client's side of the HTTP/1.1 path: every request head read on a plain connection
+//! passes the strict framing rules ([`super::framing`]) before anything else happens — a
+//! refused one is answered 400 (431 when too large) and its connection closed, whichever
+//! path would have served it. A clear request of the common shape is proxied here, its body
+//! (of a length, or chunked and checked as it goes) copied as it comes; one that needs more
+//! (HTTP/1.0, upgrades, `Expect`, absolute-form targets, HTTP/2) goes to hyper.
+
+use axum::http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use bytes::{Buf as _, BytesMut};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::chunked::Chunks;
+use super::framing::{check_line_ends, BodyLen, Fault, Lengths};
+use super::{Failure, BUF};
+use crate::errors::RouterError;
+use crate::proxy::{Ctx, HOP_BY_HOP};
+use crate::table::Endpoint;
+
+/// Largest request head, as gorouter's default `max_header_kb`; a bigger one is refused
+/// with 431.
+pub(super) const MAX_HEAD: usize = 1024 * 1024;
+/// Most header fields in a request; more are refused with 431.
+const MAX_HEADERS: usize = 128;
+
+/// A parsed request head the fast path takes.
+pub(super) struct Head {
+    pub parts: http::request::Parts,
+    /// Length of the head in the buffer.
+    pub len: usize,
+    pub body: ReqBody,
+    pub close: bool,
+}
+
+/// How a request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReqBody {
+    /// `Content-Length` (0 without one).
+    Length(u64),
+    Chunked,
+}
+
+impl ReqBody {
+    pub fn is_empty(self) -> bool {
+        self == Self::Length(0)
+    }
+}
+
+/// What of a request body is still to be copied.
+pub(super) enum Rest {
+    Length(u64),
+    Chunked(Chunks),
+}
+
+pub(super) enum Parsed {
+    Fast(Box<Head>),
+    Partial,
+    /// Clear, but hyper serves it (and the rest of the connection).
+    Hyper,
+    /// Answered with this error, and the connection closed.
+    Refused(RouterError),
+}
+
+fn refused(f: Fault) -> Parsed {
+    Parsed::Refused(RouterError::Malformed(f.as_str()))
+}
+
+/// What a request head says beyond its fields: whether hyper must serve it, and whether
+/// the client asked to close.
+#[derive(Default)]
+struct Shape {
+    hyper: bool,
+    close: bool,
+}
+
+pub(super) fn parse_request(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
+            return Parsed::Refused(RouterError::HeadTooLarge)
+        }
+        // HTTP/2 with prior knowledge.
+        Err(_) if buf.starts_with(b"PRI * HTTP/2.0\r\n") => return Parsed::Hyper,
+        Err(_) => return refused(Fault::Malformed),
+    };
+    if let Err(f) = check_line_ends(&buf[..len]) {
+        return refused(f);
+    }
+    let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+        return refused(Fault::Malformed);
+    };
+    let http10 = version == 0;
+    let mut shape = Shape { hyper: http10, close: false };
+    let mut lengths = Lengths::default();
+    let mut hosts = 0;
+    for h in req.headers.iter() {
+        if let Err(f) = lengths.field(h.name, h.value) {
+            return refused(f);
+        }
+        if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            if hosts > 1 {
+                return refused(Fault::RepeatedHost);
+            }
+        }
+        look_at(&mut shape, h);
+    }
+    let body = match lengths.finish(http10) {
+        Ok(BodyLen::Chunked) => ReqBody::Chunked,
+        Ok(BodyLen::Length(n)) => ReqBody::Length(n),
+        Ok(BodyLen::Unframed) => ReqBody::Length(0),
+        Err(f) => return refused(f),
+    };
+    if shape.hyper || !path.starts_with('/') || method == "CONNECT" {
+        return Parsed::Hyper;
+    }
+    match head_parts(method, path, req.headers) {
+        Some(parts) => Parsed::Fast(Box::new(Head { parts, len, body, close: shape.close })),
+        None => refused(Fault::Malformed),
+    }
+}
+
+/// Note what one header field asks for beyond the fast path.
+fn look_at(shape: &mut Shape, h: &httparse::Header<'_>) {
+    if h.name.eq_ignore_ascii_case("upgrade") || h.name.eq_ignore_ascii_case("expect") {
+        shape.hyper = true;
+    } else if h.name.eq_ignore_ascii_case("connection") {
+        for token in h.value.split(|b| *b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") {
+                shape.close = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                shape.hyper = true;
+            }
+        }
+    }
+}
+
+fn head_parts(
+    method: &str,
+    path: &str,
+    headers: &[httparse::Header<'_>],
+) -> Option<http::request::Parts> {
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    let uri = path.parse::<Uri>().ok()?;
+    let mut map = HeaderMap::with_capacity(headers.len() + 8);
+    for h in headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    parts.headers = map;
+    Some(parts)
+}
+
+/// The request head for the backend: what [`crate::proxy::outgoing`] makes for the hyper
+/// path (origin-form target, hop-by-hop and incoming `X-CF-*` headers dropped, CF's headers
+/// set), written straight into `out`. A chunked body goes on as it came, so it keeps its
+/// `Transfer-Encoding`.
+pub(super) fn request_head(
+    out: &mut Vec<u8>,
+    parts: &http::request::Parts,
+    body: ReqBody,
+    ep: &Endpoint,
+    ctx: &Ctx,
+) {
+    let line = |out: &mut Vec<u8>, k: &[u8], v: &[u8]| {
+        out.extend_from_slice(k);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    };
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |q| q.as_str()).as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let h = &parts.headers;
+    for (k, v) in h {
+        let name = k.as_str();
+        if HOP_BY_HOP.contains(&name)
+            || name.starts_with("x-cf-")
+            || name == "x-forwarded-for"
+            || name == "x-vcap-request-id"
+        {
+            continue;
+        }
+        line(out, name.as_bytes(), v.as_bytes());
+    }
+    if !h.contains_key(header::HOST) {
+        line(out, b"host", ctx.host.as_bytes());
+    }
+    if body == ReqBody::Chunked {
+        line(out, b"transfer-encoding", b"chunked");
+    }
+    if crate::proxy::wants_trailers(h) {
+        line(out, b"te", b"trailers");
+    }
+    let ip = &ctx.remote.ip;
+    match h.get("x-forwarded-for") {
+        Some(prev) => {
+            out.extend_from_slice(b"x-forwarded-for: ");
+            out.extend_from_slice(prev.as_bytes());
+            out.extend_from_slice(b", ");
+            out.extend_from_slice(ip.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        None => line(out, b"x-forwarded-for", ip.as_bytes()),
+    }
+    if !h.contains_key("x-forwarded-proto") {
+        line(out, b"x-forwarded-proto", if ctx.https { b"https" } else { b"http" });
+    }
+    if !h.contains_key("x-request-start") {
+        let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
+        line(out, b"x-request-start", ms.to_string().as_bytes());
+    }
+    line(out, b"x-vcap-request-id", ctx.request_id.as_bytes());
+    line(out, b"x-cf-applicationid", ep.app.as_bytes());
+    line(out, b"x-cf-instanceindex", ep.index.as_bytes());
+    line(out, b"x-cf-instanceid", ep.instance_id.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The bytes at the start of `buf` that belong to the body, and what is left of it after
+/// them. A chunked body is checked as it goes.
+pub(super) fn body_start(body: ReqBody, buf: &[u8]) -> Result<(usize, Option<Rest>), Failure> {
+    Ok(match body {
+        ReqBody::Length(n) => {
+            let have = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+            (have, ((have as u64) < n).then(|| Rest::Length(n - have as u64)))
+        }
+        ReqBody::Chunked => {
+            let mut scan = Chunks::default();
+            match scan.feed(buf).map_err(|e| Failure::Malformed(e.as_str()))? {
+                Some(end) => (end, None),
+                None => (buf.len(), Some(Rest::Chunked(scan))),
+            }
+        }
+    })
+}
+
+/// Copy the rest of the request body from the client to the backend; bytes after it (a
+/// pipelined request) stay in `buf`. A chunked body that breaks its framing stops the copy
+/// before the offending bytes.
+pub(super) async fn copy_body(
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+    backend: &mut TcpStream,
+    mut rest: Rest,
+) -> Result<(), Failure> {
+    loop {
+        buf.clear();
+        if buf.capacity() < BUF {
+            buf.reserve(BUF);
+        }
+        match client.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(Failure::Client),
+            Ok(_) => {}
+        }
+        let (take, done) = match &mut rest {
+            Rest::Length(left) => {
+                let take = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                *left -= take as u64;
+                (take, *left == 0)
+            }
+            Rest::Chunked(scan) => match scan.feed(buf) {
+                Ok(Some(end)) => (end, true),
+                Ok(None) => (buf.len(), false),
+                Err(e) => return Err(Failure::Malformed(e.as_str())),
+            },
+        };
+        backend
+            .write_all(&buf[..take])
+            .await
+            .map_err(|e| Failure::Backend(format!("sending the request body: {e}")))?;
+        buf.advance(take);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::proxy::Peer;
+
+    fn refusal(raw: &[u8]) -> Option<RouterError> {
+        match parse_request(raw) {
+            Parsed::Refused(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn simple_requests_take_the_fast_path_and_the_rest_goes_to_hyper() {
+        let fast = |raw: &[u8]| matches!(parse_request(raw), Parsed::Fast(_));
+        let hyper = |raw: &[u8]| matches!(parse_request(raw), Parsed::Hyper);
+        assert!(fast(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(fast(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+        assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial));
+        assert!(hyper(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"));
+        assert!(hyper(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(hyper(b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let Parsed::Fast(h) =
+            parse_request(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\tchunked\r\n\r\n")
+        else {
+            panic!("fast");
+        };
+        assert_eq!(h.body, ReqBody::Chunked);
+        assert!(hyper(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        ));
+        assert!(hyper(
+            b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"
+        ));
+        let Parsed::Fast(h) =
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n")
+        else {
+            panic!("fast");
+        };
+        assert!(h.close);
+    }
+
+    #[test]
+    fn requests_that_could_be_framed_two_ways_are_refused() {
+        let bad: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding\t: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nX: 1\r\n Transfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\nX: 1\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\n\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            b"GET / HTTP/1.2\r\nHost: x\r\n\r\n",
+            b"garbage\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        ];
+        for raw in bad {
+            let e = refusal(raw);
+            assert!(
+                matches!(e, Some(RouterError::Malformed(_))),
+                "{:?}: {e:?}",
+                String::from_utf8_lossy(raw)
+            );
+            let e = e.expect("refused");
+            assert_eq!((e.status().as_u16(), e.closes(), e.kind()), (400, true, None));
+        }
+        let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
+        big.resize(MAX_HEAD + 10, b'a');
+        assert_eq!(refusal(&big), Some(RouterError::HeadTooLarge));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(refusal(&many), Some(RouterError::HeadTooLarge));
+    }
+
+    #[test]
+    fn the_fast_path_sends_the_headers_the_hyper_path_sends() {
+        let raw = b"GET /p?q=1 HTTP/1.1\r\nHost: a.apps.localhost\r\nUser-Agent: t\r\n\
+            X-Forwarded-For: 10.0.0.1\r\nX-CF-InstanceID: spoofed\r\nX-Vcap-Request-Id: old\r\n\
+            TE: trailers\r\nConnection: keep-alive\r\nX-Request-Start: 1\r\nCookie: a=1\r\n\r\n";
+        let Parsed::Fast(head) = parse_request(raw) else { panic!("fast") };
+        let ep = Endpoint {
+            addr: "127.0.0.1:1".into(),
+            app: "app-guid".into(),
+            instance_id: "inst".into(),
+            index: "2".into(),
+            updated: Instant::now(),
+            ttl: Duration::from_secs(120),
+            least_connection: false,
+            route_service_url: None,
+            http2: false,
+            zone: None,
+            inflight: Default::default(),
+        };
+        let ctx = Ctx {
+            host: "a.apps.localhost".into(),
+            remote: Peer::new("192.0.2.7:4000".parse().expect("addr")),
+            https: false,
+            request_id: "req-id".into(),
+            started: Instant::now(),
+            start_wall: time::OffsetDateTime::now_utc(),
+            backend_ns: AtomicU64::new(0),
+        };
+        let p = &head.parts;
+        let hyper = crate::proxy::outgoing(
+            &p.method,
+            &p.uri,
+            &p.headers,
+            &ep,
+            &ctx,
+            axum::body::Body::empty(),
+        );
+        let mut want: Vec<(String, String)> = hyper
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().expect("ascii").to_owned()))
+            .collect();
+        want.sort();
+        let mut out = Vec::new();
+        request_head(&mut out, p, ReqBody::Length(0), &ep, &ctx);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(&out).expect("parses").is_complete());
+        assert_eq!(
+            (req.method, req.path),
+            (Some("GET"), hyper.uri().path_and_query().map(|q| q.as_str()))
+        );
+        let mut got: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+        assert!(got.contains(&("x-forwarded-for".into(), "10.0.0.1, 192.0.2.7".into())));
+        assert!(got.contains(&("x-cf-instanceid".into(), "inst".into())));
+    }
+}
