@@ -96,7 +96,7 @@ impl Drop for Platform {
 }
 
 fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCleanup) {
-    let n = (std::process::id() % 1000) * 4 + slot;
+    let n = (std::process::id() % 1000) * 5 + slot;
     let a = |port: u16| format!("127.0.0.1:{port}");
     let stacks = stack::test_cache_dir().display().to_string();
     let env: Vec<(&str, String)> = vec![
@@ -169,7 +169,7 @@ fn readyz(p: &Ports) -> Vec<String> {
         .collect()
 }
 
-/// `paasd dev`; `slot` (0-3) keeps its bridge, subnet and host ports apart from other tests'.
+/// `paasd dev`; `slot` (0-4) keeps its bridge, subnet and host ports apart from other tests'.
 async fn dev_platform(slot: u32) -> Platform {
     let dir = tempfile::tempdir().expect("tmp");
     let p = ports();
@@ -727,7 +727,7 @@ fn text(out: &Output) -> String {
 /// time (with the buildpack's setuptools, and with the app's own pin).
 #[tokio::test]
 async fn public_apps_push_as_on_cloud_foundry() {
-    let p = dev_platform().await;
+    let p = dev_platform(4).await;
     let scratch = tempfile::tempdir().expect("scratch");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for f in ["renamed", "python-hooks", "python-pkg-resources"] {
