@@ -165,6 +165,19 @@ pub async fn create(
     let space = store::spaces::find(&s.db.pool, &app.space_guid)
         .await?
         .ok_or(ApiError::NotFound("Space"))?;
+    // What runs once the rollout is done must fit the quotas; the surge while both versions
+    // run is allowed, as in CC.
+    if let Some(web) = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await? {
+        crate::domain::quotas::check_memory(
+            s,
+            &space.org_guid,
+            &space.guid,
+            &web.guid,
+            opts.web_instances.unwrap_or(web.instances),
+            opts.memory_in_mb.unwrap_or(web.memory_mb),
+        )
+        .await?;
+    }
 
     let now = now_ms();
     let mut tx = store::begin(&s.db).await?;

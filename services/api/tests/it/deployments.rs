@@ -46,6 +46,15 @@ async fn watch(
     }
 }
 
+/// Wait until the scheduler has only one version of the web process.
+async fn one_version(p: &Platform, app: &str) {
+    testkit::eventually("one version of web", Duration::from_secs(10), || async {
+        (web_lrps(p, app).len() == 1).then_some(())
+    })
+    .await
+    .expect("every older version retired");
+}
+
 fn reason(d: &Value) -> &str {
     d["status"]["reason"].as_str().unwrap_or_default()
 }
@@ -60,7 +69,7 @@ async fn rolling_canary_cancel_and_rollback() {
         let db = TestDb::new(engine).await.expect("db");
         let p = harness::start(&db, |c| c.deployment_tick_ms = 100).await;
         let c = Client::new(&p.url, &p.admin_token);
-        let (_, space) = org_and_space(&c, "acme").await;
+        let (org, space) = org_and_space(&c, "acme").await;
         let (st, app) = c
             .post(
                 "/v3/apps",
@@ -93,6 +102,23 @@ async fn rolling_canary_cancel_and_rollback() {
         assert_eq!(old.len(), 1);
         assert_eq!(old[0].1, 3);
 
+        // Quotas hold what runs after the rollout, not the surge while both versions run.
+        let (st, q) = c
+            .post("/v3/space_quotas", json!({"name": "three-gigs", "apps": {"total_memory_in_mb": 3072},
+                "relationships": {"organization": {"data": {"guid": org}}, "spaces": {"data": [{"guid": space}]}}}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{q}");
+        let (st, e) = deploy(
+            &c,
+            json!({"options": {"web_instances": 4}, "relationships": {"app": {"data": {"guid": app}}}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(
+            e["errors"][0]["detail"].as_str().unwrap_or_default().contains("Memory quota exceeded"),
+            "{e}"
+        );
+
         // Rolling: new droplet, one instance at a time, then the old version is gone.
         let (_, d2) = push_bits(&c, &app, &[("app.py", b"print('v2')\n")]).await;
         let (st, roll) = deploy(
@@ -116,8 +142,14 @@ async fn rolling_canary_cancel_and_rollback() {
         let done = watch(&c, &p, &app, &roll_guid, 3, |d| reason(d) == "DEPLOYED").await;
         assert_eq!(done["status"]["value"], "FINALIZED");
         assert!(done["status"]["details"]["last_successful_healthcheck"].is_string(), "{done}");
-        let now = web_lrps(&p, &app);
-        assert_eq!(now.len(), 1, "only the new version is left: {now:?}");
+        // The row says DEPLOYED first; the old version's removal reaches the scheduler next.
+        let now =
+            testkit::eventually("the old version removed", Duration::from_secs(10), || async {
+                let now = web_lrps(&p, &app);
+                (now.len() == 1).then_some(now)
+            })
+            .await
+            .expect("only the new version is left");
         assert_eq!(now[0].1, 3);
         assert_ne!(now[0].0, old[0].0);
         let (_, cur) = c.get(&format!("/v3/apps/{app}/droplets/current")).await;
@@ -183,7 +215,7 @@ async fn rolling_canary_cancel_and_rollback() {
         watch(&c, &p, &app, &dg, 3, |d| reason(d) == "CANCELED").await;
         let (_, cur) = c.get(&format!("/v3/apps/{app}/droplets/current")).await;
         assert_eq!(cur["guid"], d1.as_str(), "the previous droplet is back");
-        assert_eq!(web_lrps(&p, &app).len(), 1);
+        one_version(&p, &app).await;
         let (st, twice) = c.post(&format!("/v3/deployments/{dg}/actions/cancel"), json!({})).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{twice}");
 
@@ -198,7 +230,7 @@ async fn rolling_canary_cancel_and_rollback() {
         assert_eq!(reason(&a), "SUPERSEDED", "{a}");
         watch(&c, &p, &app, b["guid"].as_str().expect("guid"), 3, |d| reason(d) == "DEPLOYED")
             .await;
-        assert_eq!(web_lrps(&p, &app).len(), 1, "every older version retired");
+        one_version(&p, &app).await;
         let (_, legacy) = c.get(&format!("/v3/deployments?app_guids={app}&states=CANCELED")).await;
         assert_eq!(legacy["pagination"]["total_results"], 1, "{legacy}");
 
