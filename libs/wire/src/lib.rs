@@ -11,6 +11,7 @@ pub mod lrp;
 pub mod routing;
 pub mod staging;
 pub mod subjects;
+pub mod task;
 pub mod uaa;
 pub mod v3;
 

@@ -24,6 +24,8 @@ pub fn routes(api: Api) -> Router {
         .route("/internal/v1/work", post(work))
         .route("/internal/v1/stop", post(stop))
         .route("/internal/v1/routes", post(update_routes))
+        .route("/internal/v1/tasks", post(run_task))
+        .route("/internal/v1/tasks/cancel", post(cancel_task))
         .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
         .with_state(api)
 }
@@ -59,5 +61,21 @@ async fn update_routes(State(api): State<Api>, Json(r): Json<RoutesUpdate>) -> R
         StatusCode::ACCEPTED.into_response()
     } else {
         (StatusCode::NOT_FOUND, "no instance of this process on this cell\n").into_response()
+    }
+}
+
+async fn run_task(State(api): State<Api>, Json(t): Json<wire::task::TaskDefinition>) -> Response {
+    if api.executor.run_task(t) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "this cell cannot take the task now\n").into_response()
+    }
+}
+
+async fn cancel_task(State(api): State<Api>, Json(r): Json<wire::task::TaskCancel>) -> Response {
+    if api.executor.cancel_task(&r.task_guid) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such task on this cell\n").into_response()
     }
 }

@@ -18,24 +18,41 @@ struct Running {
     stop: kit::Shutdown,
 }
 
+/// A task running here: what it takes, and how to stop it.
+struct RunningTask {
+    memory_mb: u64,
+    disk_mb: u64,
+    stop: kit::Shutdown,
+}
+
 #[derive(Clone)]
 pub struct Executor {
     shared: Arc<Shared>,
     total: Capacity,
     running: Arc<Mutex<HashMap<String, Running>>>,
+    tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
     evacuating: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Executor {
     pub fn new(shared: Arc<Shared>, total: Capacity) -> Self {
-        Self { shared, total, running: Arc::default(), evacuating: Arc::default() }
+        Self {
+            shared,
+            total,
+            running: Arc::default(),
+            tasks: Arc::default(),
+            evacuating: Arc::default(),
+        }
     }
 
     pub fn state(&self) -> CellState {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let (mem, disk): (u64, u64) =
             running.values().fold((0, 0), |(m, d), r| (m + r.memory_mb, d + r.disk_mb));
-        let used = u32::try_from(running.len()).unwrap_or(u32::MAX);
+        let (mem, disk) =
+            tasks.values().fold((mem, disk), |(m, d), t| (m + t.memory_mb, d + t.disk_mb));
+        let used = u32::try_from(running.len() + tasks.len()).unwrap_or(u32::MAX);
         CellState {
             cell_id: self.shared.cell_id.clone(),
             available: Capacity {
@@ -114,6 +131,50 @@ impl Executor {
             running.remove(&guid);
             emitter.forget(&guid);
         });
+    }
+
+    /// Run a task once, if it fits and is not here already; whether it was taken.
+    pub fn run_task(&self, def: wire::task::TaskDefinition) -> bool {
+        if self.evacuating.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let state = self.state();
+        if state.available.memory_mb < def.memory_mb
+            || state.available.disk_mb < def.disk_mb
+            || state.available.containers == 0
+        {
+            return false;
+        }
+        let stop = kit::Shutdown::new();
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if tasks.contains_key(&def.task_guid) {
+                return true;
+            }
+            let t =
+                RunningTask { memory_mb: def.memory_mb, disk_mb: def.disk_mb, stop: stop.clone() };
+            tasks.insert(def.task_guid.clone(), t);
+        }
+        let guid = def.task_guid.clone();
+        let run = crate::task::TaskRun { shared: self.shared.clone(), def, stop };
+        let tasks = self.tasks.clone();
+        kit::spawn_named("task", async move {
+            run.run().await;
+            tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&guid);
+        });
+        true
+    }
+
+    /// Stop a running task; false if it is not here.
+    pub fn cancel_task(&self, guid: &str) -> bool {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        match tasks.get(guid) {
+            Some(t) => {
+                t.stop.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stop one instance (SIGTERM, grace, SIGKILL happen in its task).

@@ -426,7 +426,7 @@ impl Limits {
     }
 }
 
-async fn publish(bus: &DynBus, env: &Envelope) {
+pub(crate) async fn publish(bus: &DynBus, env: &Envelope) {
     if let Ok(body) = serde_json::to_vec(env) {
         let _ = bus.publish(&env.subject(), body.into()).await;
     }

@@ -19,6 +19,7 @@ pub mod net;
 pub mod procfs;
 pub mod report;
 pub mod shared;
+mod task;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -27,6 +27,13 @@ pub trait Reporter: Send + Sync + 'static {
     fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>>;
     /// The instances the scheduler has on `cell_id` (every state and presence).
     fn actual<'a>(&'a self, cell_id: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>>;
+    /// How a task ended.
+    fn task_completed<'a>(
+        &'a self,
+        done: &'a wire::task::TaskCompletion,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Err(format!("task {} not reported: no scheduler", done.task_guid)) })
+    }
 }
 
 /// HTTP to `<scheduler>/v1/...` with the component token.
@@ -99,6 +106,15 @@ impl Reporter for HttpReporter {
         r: &'a InstanceReport,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.post(&format!("/v1/actual_lrps/{kind}"), r).await })
+    }
+
+    fn task_completed<'a>(
+        &'a self,
+        done: &'a wire::task::TaskCompletion,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.post(&format!("/v1/tasks/{}/completed", done.task_guid), done).await
+        })
     }
 
     fn evacuate<'a>(&'a self, r: &'a InstanceReport) -> BoxFuture<'a, Result<bool, String>> {

@@ -44,6 +44,10 @@ pub fn routes(api: Api) -> Router {
         .route("/v1/cells/presence", post(presence))
         .route("/v1/cells", get(list_cells))
         .route("/v1/events", get(events))
+        .route("/v1/tasks", get(list_tasks))
+        .route("/v1/tasks/{guid}", put(put_task).get(get_task))
+        .route("/v1/tasks/{guid}/cancel", post(cancel_task))
+        .route("/v1/tasks/{guid}/completed", post(task_completed))
         .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
         .with_state(api)
 }
@@ -296,4 +300,62 @@ async fn events(State(api): State<Api>) -> Response {
         Some(Ok::<_, Infallible>(Event::default().data(serde_json::to_string(&e).ok()?)))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct TaskFilter {
+    domain: Option<String>,
+}
+
+async fn list_tasks(State(api): State<Api>, Query(f): Query<TaskFilter>) -> Response {
+    match api.engine.list_tasks(f.domain.as_deref()).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_task(State(api): State<Api>, Path(guid): Path<String>) -> Response {
+    match api.engine.get_task(&guid).await {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such task"),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn put_task(
+    State(api): State<Api>,
+    Path(guid): Path<String>,
+    Json(def): Json<wire::task::TaskDefinition>,
+) -> Response {
+    if def.task_guid != guid {
+        return error(StatusCode::BAD_REQUEST, "task_guid differs from the path");
+    }
+    match api.engine.desire_task(def).await {
+        Ok(true) => StatusCode::CREATED.into_response(),
+        Ok(false) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cancel_task(State(api): State<Api>, Path(guid): Path<String>) -> Response {
+    match api.engine.cancel_task(&guid).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(EngineError::NotFound) => error(StatusCode::NOT_FOUND, "no such task"),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn task_completed(
+    State(api): State<Api>,
+    Path(guid): Path<String>,
+    Json(done): Json<wire::task::TaskCompletion>,
+) -> Response {
+    if done.task_guid != guid {
+        return error(StatusCode::BAD_REQUEST, "task_guid differs from the path");
+    }
+    match api.engine.task_completed(&done).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(EngineError::NotFound) => error(StatusCode::NOT_FOUND, "no such task"),
+        Err(e) => e.into_response(),
+    }
 }

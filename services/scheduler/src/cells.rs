@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use wire::lrp::{CellState, RoutesUpdate, StopRequest, Work, WorkResult};
+use wire::task::{TaskCancel, TaskCompletion, TaskDefinition};
 
 pub trait CellClient: Send + Sync + 'static {
     fn state<'a>(&'a self, rep_url: &'a str) -> BoxFuture<'a, Result<CellState, String>>;
@@ -20,6 +21,30 @@ pub trait CellClient: Send + Sync + 'static {
         rep_url: &'a str,
         req: RoutesUpdate,
     ) -> BoxFuture<'a, Result<(), String>>;
+    /// Run a task once on the cell.
+    fn run_task<'a>(
+        &'a self,
+        rep_url: &'a str,
+        _task: TaskDefinition,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Err(format!("{rep_url} runs no tasks")) })
+    }
+    /// Stop a task running on the cell.
+    fn cancel_task<'a>(
+        &'a self,
+        rep_url: &'a str,
+        _req: TaskCancel,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Err(format!("{rep_url} runs no tasks")) })
+    }
+    /// Tell a task's owner how it ended (its completion callback URL).
+    fn task_callback<'a>(
+        &'a self,
+        url: &'a str,
+        _done: TaskCompletion,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Err(format!("no callbacks to {url}")) })
+    }
 }
 
 pub type DynCellClient = Arc<dyn CellClient>;
@@ -74,6 +99,31 @@ impl CellClient for HttpCells {
         req: RoutesUpdate,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.accepted(self.http.post(format!("{rep_url}/internal/v1/routes")).json(&req)))
+    }
+
+    fn run_task<'a>(
+        &'a self,
+        rep_url: &'a str,
+        task: TaskDefinition,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.accepted(self.http.post(format!("{rep_url}/internal/v1/tasks")).json(&task)))
+    }
+
+    fn cancel_task<'a>(
+        &'a self,
+        rep_url: &'a str,
+        req: TaskCancel,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let url = format!("{rep_url}/internal/v1/tasks/cancel");
+        Box::pin(self.accepted(self.http.post(url).json(&req)))
+    }
+
+    fn task_callback<'a>(
+        &'a self,
+        url: &'a str,
+        done: TaskCompletion,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.accepted(self.http.post(url).json(&done)))
     }
 }
 

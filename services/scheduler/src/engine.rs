@@ -39,10 +39,10 @@ pub enum EngineError {
 pub struct Engine {
     pub repo: Repo,
     clock: DynClock,
-    cells: DynCellClient,
+    pub(crate) cells: DynCellClient,
     bus: DynBus,
     events: broadcast::Sender<LrpEvent>,
-    cell_ttl_ns: i64,
+    pub(crate) cell_ttl_ns: i64,
     /// An EVACUATING copy older than this is stopped even without a running replacement.
     pub(crate) evacuation_timeout_ns: i64,
     /// `starting_container_count_maximum`: 0 is no limit.
@@ -356,7 +356,7 @@ impl Engine {
     // ---- auction ----------------------------------------------------------------------------
 
     /// Live cells (heartbeat within the TTL) with their current state.
-    async fn bidders(&self) -> Result<Vec<Bidder>, EngineError> {
+    pub(crate) async fn bidders(&self) -> Result<Vec<Bidder>, EngineError> {
         let now = self.now();
         let live: Vec<CellPresence> = self
             .repo

@@ -13,6 +13,7 @@ mod evacuate;
 pub mod leader;
 pub mod lifecycle;
 pub mod repo;
+mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -170,7 +171,10 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
 /// Connect to the scheduler database and apply its migrations.
 pub async fn open_db(config: &Config) -> Result<Db, Error> {
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
-    let (sqlite, postgres) = kit::migrations!("scheduler", [(1, "init", "0001_init.sql")]);
+    let (sqlite, postgres) = kit::migrations!(
+        "scheduler",
+        [(1, "init", "0001_init.sql"), (2, "tasks", "0002_tasks.sql")]
+    );
     db.migrate(sqlite, postgres).await?;
     Ok(db)
 }
@@ -286,6 +290,10 @@ async fn convergence_loop(
                 continue;
             }
         };
+        // Tasks wait for no interval: pending ones are placed, callbacks retried every second.
+        if let Err(e) = engine.converge_tasks().await {
+            tracing::warn!(error = %e, "task convergence failed");
+        }
         let newly_lost = lost.difference(&known_lost).next().is_some();
         known_lost = lost;
         if took_over || newly_lost || last.elapsed() >= interval {

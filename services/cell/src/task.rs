@@ -1,0 +1,179 @@
+//! One task on this cell: the droplet in a container (or a process, as instances) running the
+//! task's command once with the app's environment, its output as `APP/TASK/<name>` logs, no
+//! health check, no routes, never restarted. How it ended goes to the scheduler; a cancel stops
+//! it as an instance is stopped (SIGTERM, grace, SIGKILL).
+
+use std::sync::Arc;
+
+use ::container::Signal;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use wire::envelope::{Envelope, LogStream};
+use wire::lrp::{DesiredLrp, HealthCheck, HealthCheckType, LrpStart};
+use wire::task::{TaskCompletion, TaskDefinition};
+
+use crate::backend::{runc, Launch, Sandbox};
+use crate::shared::Shared;
+
+pub struct TaskRun {
+    pub shared: Arc<Shared>,
+    pub def: TaskDefinition,
+    pub stop: kit::Shutdown,
+}
+
+impl TaskRun {
+    fn source_type(&self) -> String {
+        format!("APP/TASK/{}", self.def.name)
+    }
+
+    async fn log(&self, line: &str, stream: LogStream) {
+        let env = Envelope::log(&self.def.log_guid, "0", &self.source_type(), line, stream);
+        crate::instance::publish(&self.shared.bus, &env).await;
+    }
+
+    /// Run to the end, release everything, report.
+    pub async fn run(self) {
+        let guid = self.def.task_guid.clone();
+        let short = runc::short_id(&guid);
+        let mut sandbox = None;
+        let failure = self.live(&short, &mut sandbox).await;
+        if let Some(sb) = sandbox {
+            sb.release().await;
+        }
+        let done = TaskCompletion {
+            task_guid: guid.clone(),
+            failed: failure.is_some(),
+            failure_reason: failure.clone().unwrap_or_default(),
+            cell_id: self.shared.cell_id.clone(),
+        };
+        match &failure {
+            None => self.log("Exit status 0", LogStream::Out).await,
+            Some(reason) => self.log(reason, LogStream::Err).await,
+        }
+        for attempt in 0..5u32 {
+            match self.shared.reporter.task_completed(&done).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(task = %guid, attempt, error = %e, "task report failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// The task's run; `Some(reason)` when it failed.
+    async fn live(&self, short: &str, sandbox: &mut Option<Sandbox>) -> Option<String> {
+        let d = &self.def;
+        let layer =
+            match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await {
+                Ok(l) => l,
+                Err(e) => return Some(format!("Failed to create container: {e}")),
+            };
+        let dir = self.shared.instances_dir.join(short);
+        let sb = match self.shared.backend.place(dir, short).await {
+            Ok(sb) => sandbox.insert(sb),
+            Err(e) => return Some(format!("Failed to create container: {e}")),
+        };
+        let start = LrpStart { desired: as_lrp(d), index: 0, instance_guid: d.task_guid.clone() };
+        let env = crate::env::app_env(&start, &self.shared.external_ip, &sb.env_place());
+        let launch = Launch {
+            instance_guid: d.task_guid.clone(),
+            layer,
+            start_command: d.command.clone(),
+            memory_mb: d.memory_mb,
+            max_pids: 1024,
+        };
+        if let Err(e) = sb.prepare(&launch, env).await {
+            return Some(format!("Failed to create container: {e}"));
+        }
+        let mut child = match sb.spawn() {
+            Ok(c) => c,
+            Err(e) => return Some(format!("Failed to create container: {e}")),
+        };
+        let outs = [
+            self.pump(child.stdout.take(), LogStream::Out),
+            self.pump(child.stderr.take(), LogStream::Err),
+        ];
+        let status = tokio::select! {
+            s = child.wait() => s,
+            () = self.stop.cancelled() => {
+                let _ = sb.signal(Signal::Term).await;
+                let grace = tokio::time::sleep(self.shared.grace);
+                tokio::select! {
+                    _ = child.wait() => {}
+                    () = grace => { let _ = sb.signal(Signal::Kill).await; let _ = child.wait().await; }
+                }
+                for o in outs.into_iter().flatten() {
+                    let _ = o.await;
+                }
+                return Some("task was cancelled".into());
+            }
+        };
+        // Every line is out before the end is told.
+        for o in outs.into_iter().flatten() {
+            let _ = o.await;
+        }
+        let code = status.as_ref().ok().and_then(|s| sb.exit_code(*s));
+        match code {
+            Some(0) => None,
+            Some(c) if sb.out_of_memory() => {
+                Some(format!("{}: Exited with status {c} (out of memory)", self.source_type()))
+            }
+            Some(c) => Some(format!("{}: Exited with status {c}", self.source_type())),
+            None => Some(format!("{}: Exited with an unknown status", self.source_type())),
+        }
+    }
+
+    /// Output → `APP/TASK/<name>` envelopes.
+    fn pump<R: AsyncRead + Unpin + Send + 'static>(
+        &self,
+        src: Option<R>,
+        stream: LogStream,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let src = src?;
+        let (bus, source, kind) =
+            (self.shared.bus.clone(), self.def.log_guid.clone(), self.source_type());
+        let tags = self.def.metric_tags.clone();
+        Some(tokio::spawn(async move {
+            let mut lines = BufReader::new(src).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut env = Envelope::log(&source, "0", &kind, line.as_bytes(), stream);
+                for (k, v) in &tags {
+                    env.tags.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                crate::instance::publish(&bus, &env).await;
+            }
+        }))
+    }
+}
+
+/// The task as the environment builder sees an instance.
+fn as_lrp(d: &TaskDefinition) -> DesiredLrp {
+    DesiredLrp {
+        process_guid: d.task_guid.clone(),
+        domain: d.domain.clone(),
+        log_guid: d.log_guid.clone(),
+        log_source: "TASK".into(),
+        instances: 1,
+        memory_mb: d.memory_mb,
+        disk_mb: d.disk_mb,
+        max_pids: 1024,
+        cpu_weight: 1,
+        stack: d.stack.clone(),
+        image: d.image.clone(),
+        start_command: d.command.clone(),
+        env: d.env.clone(),
+        ports: vec![8080],
+        health_check: HealthCheck {
+            kind: HealthCheckType::Process,
+            endpoint: None,
+            invocation_timeout_secs: 1,
+            interval_secs: 30,
+            start_timeout_secs: 60,
+        },
+        routes: vec![],
+        placement_tags: vec![],
+        metric_tags: d.metric_tags.clone(),
+        log_rate_limit_bytes_per_second: -1,
+        annotation: String::new(),
+    }
+}
