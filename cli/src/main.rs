@@ -18,6 +18,7 @@ mod routes;
 mod services;
 mod session;
 mod staging;
+mod tasks;
 mod token;
 mod upload;
 
@@ -162,6 +163,32 @@ enum Command {
         #[command(flatten)]
         strategy: deploy::Strategy,
     },
+    /// Run a one-off task with the app's droplet and environment
+    RunTask {
+        name: String,
+        /// The command to run (cf v8 also takes it as a second argument)
+        command_arg: Option<String>,
+        #[arg(short = 'c', long = "command")]
+        command: Option<String>,
+        #[arg(long = "name")]
+        task_name: Option<String>,
+        #[arg(short = 'm')]
+        memory: Option<String>,
+        #[arg(short = 'k')]
+        disk: Option<String>,
+        /// Run the command of this process type (and its memory and disk)
+        #[arg(long = "process")]
+        process: Option<String>,
+        /// Wait until the task ends; fail if it fails
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List the app's tasks
+    Tasks { name: String },
+    /// Show one task of the app
+    Task { name: String, id: i64 },
+    /// Stop a running task of the app
+    TerminateTask { name: String, id: i64 },
     /// Stop one instance of the app; the platform starts it again
     RestartAppInstance {
         name: String,
@@ -577,6 +604,20 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Rollback { name, version, force, strategy } => {
             deploy::rollback(&mut client()?, &name, version, force, &strategy).await
         }
+        C::RunTask { name, command_arg, command, task_name, memory, disk, process, wait } => {
+            let r = tasks::RunTask {
+                command: command.or(command_arg),
+                name: task_name,
+                memory,
+                disk,
+                process,
+                wait,
+            };
+            tasks::run(&mut client()?, &name, r).await
+        }
+        C::Tasks { name } => tasks::list(&mut client()?, &name).await,
+        C::Task { name, id } => tasks::show(&mut client()?, &name, id).await,
+        C::TerminateTask { name, id } => tasks::terminate(&mut client()?, &name, id).await,
         C::RestartAppInstance { name, index, process } => {
             deploy::restart_instance(&mut client()?, &name, index, &process).await
         }

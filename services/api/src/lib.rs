@@ -207,7 +207,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (5, "space_quotas", "0005_space_quotas.sql"),
             (6, "services", "0006_services.sql"),
             (7, "route_bindings", "0007_route_bindings.sql"),
-            (8, "deployments", "0008_deployments.sql")
+            (8, "deployments", "0008_deployments.sql"),
+            (9, "tasks", "0009_tasks.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -302,6 +303,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::packages::routes(config.max_upload_bytes))
         .merge(http::builds::routes())
         .merge(http::deployments::routes())
+        .merge(http::tasks::routes())
         .merge(http::droplets::routes())
         .merge(http::buildpacks::routes())
         .merge(http::manifest::routes())

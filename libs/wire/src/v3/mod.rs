@@ -68,6 +68,7 @@ pub mod service_binding;
 pub mod service_instance;
 pub mod space;
 pub mod stack;
+pub mod task;
 
 pub use app::{App, AppState};
 pub use build::{Build, BuildState};
@@ -89,6 +90,7 @@ pub use route::{Destination, Route, RouteDestinations};
 pub use service_binding::{CredentialBinding, CredentialBindingDetails, RouteBinding};
 pub use service_instance::{LastOperation, OperationState, OperationType, ServiceInstance};
 pub use space::Space;
+pub use task::{Task, TaskState};
 
 #[cfg(test)]
 pub(crate) mod testing {

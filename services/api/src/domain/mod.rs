@@ -18,4 +18,5 @@ pub mod revisions;
 pub mod routing;
 pub mod services;
 pub mod staging;
+pub mod tasks;
 pub mod users;

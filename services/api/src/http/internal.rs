@@ -54,6 +54,7 @@ pub fn routes(max_droplet: u64) -> Router<AppState> {
         .route("/internal/v1/builds/{guid}/completed", post(completed))
         .route("/internal/v1/syslog_drains", get(syslog_drains))
         .route("/internal/v4/log_access/{guid}", get(log_access))
+        .route("/internal/v4/tasks/{guid}/completed", post(task_completed))
 }
 
 /// The logs service asks with the reader's token whether they may read an app's logs.
@@ -238,4 +239,15 @@ async fn record_app_event(s: &AppState, ev: &wire::events::AppEvent) -> ApiResul
         }
     }
     Ok(())
+}
+
+/// The scheduler: a task ended.
+async fn task_completed(
+    State(s): State<AppState>,
+    _c: Component,
+    Path(guid): Path<String>,
+    Json(done): Json<wire::task::TaskCompletion>,
+) -> ApiResult<StatusCode> {
+    crate::http::tasks::completed(&s, &guid, &done).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,7 @@ pub mod services;
 pub mod space_quotas;
 pub mod spaces;
 pub mod stats;
+pub mod tasks;
 pub mod uaa;
 pub mod upload;
 pub mod usage;

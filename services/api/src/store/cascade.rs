@@ -84,7 +84,8 @@ pub async fn delete_app(c: &mut AnyConnection, app: &str) -> ApiResult<()> {
     run(
         c,
         "DELETE FROM resource_metadata WHERE resource_guid IN \
-         (SELECT guid FROM deployments WHERE app_guid = $1 UNION SELECT guid FROM revisions WHERE app_guid = $1)",
+         (SELECT guid FROM deployments WHERE app_guid = $1 UNION SELECT guid FROM revisions WHERE app_guid = $1 \
+         UNION SELECT guid FROM tasks WHERE app_guid = $1)",
         app,
     )
     .await?;
@@ -93,6 +94,7 @@ pub async fn delete_app(c: &mut AnyConnection, app: &str) -> ApiResult<()> {
         "route_destinations",
         "deployments",
         "revisions",
+        "tasks",
         "processes",
         "packages",
         "builds",

@@ -125,7 +125,7 @@ fn started_except(scope: Scope<'_>) -> String {
 
 /// Memory (MB) of the started processes of a scope, but `process`.
 pub async fn started_memory<'e>(
-    ex: impl Exec<'e>,
+    ex: impl Exec<'e> + Copy,
     scope: Scope<'_>,
     process: &str,
 ) -> ApiResult<i64> {
@@ -133,7 +133,13 @@ pub async fn started_memory<'e>(
         "SELECT CAST(SUM(p.instances * p.memory_mb) AS BIGINT) AS n {}",
         started_except(scope)
     );
-    count(ex, &sql, scope, process).await
+    // Tasks count while they run.
+    let tasks = format!(
+        "SELECT CAST(SUM(t.memory_mb) AS BIGINT) AS n FROM tasks t JOIN apps a ON a.guid = t.app_guid \
+         JOIN spaces sp ON sp.guid = a.space_guid WHERE {} AND t.state IN ('PENDING', 'RUNNING', 'CANCELING')",
+        scope.spaces()
+    );
+    Ok(count(ex, &sql, scope, process).await? + count(ex, &tasks, scope, "").await?)
 }
 
 /// Instances of the started processes of a scope, but `process`.
