@@ -26,7 +26,7 @@ impl TaskRun {
     }
 
     async fn log(&self, line: &str, stream: LogStream) {
-        let env = Envelope::log(&self.def.log_guid, "0", &self.source_type(), line, stream);
+        let env = Envelope::log(&self.def.log_guid, "0", self.source_type(), line, stream);
         crate::instance::publish(&self.shared.bus, &env).await;
     }
 

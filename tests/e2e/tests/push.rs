@@ -96,7 +96,7 @@ impl Drop for Platform {
 }
 
 fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCleanup) {
-    let n = (std::process::id() % 1000) * 5 + slot;
+    let n = (std::process::id() % 1000) * 10 + slot;
     let a = |port: u16| format!("127.0.0.1:{port}");
     let stacks = stack::test_cache_dir().display().to_string();
     let env: Vec<(&str, String)> = vec![
@@ -169,7 +169,7 @@ fn readyz(p: &Ports) -> Vec<String> {
         .collect()
 }
 
-/// `paasd dev`; `slot` (0-4) keeps its bridge, subnet and host ports apart from other tests'.
+/// `paasd dev`; `slot` (0-9) keeps its bridge, subnet and host ports apart from other tests'.
 async fn dev_platform(slot: u32) -> Platform {
     let dir = tempfile::tempdir().expect("tmp");
     let p = ports();
@@ -799,4 +799,91 @@ async fn public_apps_push_as_on_cloud_foundry() {
     assert!(out.contains("setuptools 75.8.0 in the app's environment"), "{out}");
     served(&p.router, "py-own-setuptools.apps.localhost", "pkg_resources from setuptools 75.8.0")
         .await;
+}
+
+/// One-off tasks of a pushed app, as a developer runs migrations and batch jobs: one that
+/// succeeds (its output in the app's logs as `APP/TASK/<name>`), one that fails with its exit
+/// status, a long one terminated; another tenant cannot run one.
+#[tokio::test]
+async fn a_developer_runs_tasks_on_paasd_dev() {
+    let p = dev_platform(5).await;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let app = scratch.path().join("roll");
+    roll_app(&app, "v1");
+    let admin = User::new();
+    admin.ok(None, &["login", "-a", &p.api, "-u", "admin", "-p", &p.admin_password]);
+    admin.ok(None, &["create-org", "acme"]);
+    admin.ok(None, &["create-space", "dev", "-o", "acme"]);
+    admin.ok(None, &["target", "-o", "acme", "-s", "dev"]);
+    admin.ok(Some(&app), &["push", "-i", "1"]);
+
+    let out = admin.ok(
+        None,
+        &[
+            "run-task",
+            "roll",
+            "--command",
+            "echo migrated $MEMORY_LIMIT; cat version.txt",
+            "--name",
+            "migrate",
+            "-m",
+            "64M",
+            "--wait",
+        ],
+    );
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let logs = testkit::eventually("task output in the logs", Duration::from_secs(30), || async {
+        let out = admin.run_in(None, &["logs", "roll", "--recent"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.contains("APP/TASK/migrate") && text.contains("migrated 64m") && text.contains("v1"))
+            .then_some(text)
+    })
+    .await
+    .expect("APP/TASK lines");
+    assert!(logs.contains("Exit status 0"), "{logs}");
+
+    let out = admin
+        .run_in(None, &["run-task", "roll", "--command", "exit 3", "--name", "broken", "--wait"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FAILED") && text.contains("Exited with status 3"), "{text}");
+
+    admin.ok(None, &["run-task", "roll", "--command", "sleep 600", "--name", "long"]);
+    testkit::eventually("the long task runs", Duration::from_secs(30), || async {
+        let out = admin.run_in(None, &["task", "roll", "3"]);
+        String::from_utf8_lossy(&out.stdout).contains("RUNNING").then_some(())
+    })
+    .await
+    .expect("running");
+    admin.ok(None, &["terminate-task", "roll", "3"]);
+    let shown =
+        testkit::eventually("the long task is cancelled", Duration::from_secs(60), || async {
+            let out = admin.run_in(None, &["task", "roll", "3"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("FAILED").then_some(text)
+        })
+        .await
+        .expect("cancelled");
+    assert!(shown.contains("task was cancelled"), "{shown}");
+    let list = admin.ok(None, &["tasks", "roll"]);
+    assert!(
+        list.contains("migrate") && list.contains("SUCCEEDED") && list.contains("broken"),
+        "{list}"
+    );
+    let out = admin.run_in(None, &["terminate-task", "roll", "1"]);
+    assert!(!out.status.success(), "a finished task cannot be terminated");
+
+    // Another tenant: the app is not found.
+    admin.ok(None, &["create-org", "other"]);
+    admin.ok(None, &["create-space", "dev", "-o", "other"]);
+    admin.ok(None, &["create-user", "eve", "eve-password"]);
+    admin.ok(None, &["set-space-role", "eve", "other", "dev", "SpaceDeveloper"]);
+    let eve = User::new();
+    eve.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "eve", "-p", "eve-password", "-o", "other", "-s", "dev"],
+    );
+    let out = eve.run_in(None, &["run-task", "roll", "--command", "id"]);
+    assert_eq!(out.status.code(), Some(4), "another tenant's app is not found");
 }
