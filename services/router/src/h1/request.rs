@@ -5,6 +5,8 @@
 //! (of a length, or chunked and checked as it goes) copied as it comes; one that needs more
 //! (HTTP/1.0, upgrades, `Expect`, absolute-form targets, HTTP/2) goes to hyper.
 
+use std::mem::MaybeUninit;
+
 use axum::http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use bytes::{Buf as _, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -74,9 +76,10 @@ struct Shape {
 }
 
 pub(super) fn parse_request(buf: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+    // Left uninitialised: parsing writes only the fields it finds.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
         Ok(_) | Err(httparse::Error::TooManyHeaders) => {
