@@ -11,10 +11,12 @@ use axum::{Json, Router};
 use wire::lrp::{RoutesUpdate, StopRequest, Work};
 
 use crate::executor::Executor;
+use crate::shared::Shared;
 
 #[derive(Clone)]
 pub struct Api {
     pub executor: Executor,
+    pub shared: Arc<Shared>,
     pub verifier: Arc<auth::Verifier>,
 }
 
@@ -24,6 +26,8 @@ pub fn routes(api: Api) -> Router {
         .route("/internal/v1/work", post(work))
         .route("/internal/v1/stop", post(stop))
         .route("/internal/v1/routes", post(update_routes))
+        .route("/internal/v1/instances/{guid}/exec", post(crate::ssh::exec))
+        .route("/internal/v1/instances/{guid}/connect", post(crate::ssh::connect))
         .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
         .with_state(api)
 }

@@ -17,5 +17,6 @@ pub mod quotas;
 pub mod revisions;
 pub mod routing;
 pub mod services;
+pub mod ssh;
 pub mod staging;
 pub mod users;
