@@ -82,6 +82,8 @@ pub struct Config {
     pub ssh_endpoint: String,
     /// The SSH endpoint's host key fingerprint (`SHA256:...`), advertised with it.
     pub ssh_host_key_fingerprint: String,
+    /// Seconds a one-time SSH code may wait to be redeemed (as CF: 120).
+    pub ssh_code_ttl_secs: i64,
 }
 
 impl Default for Config {
@@ -122,6 +124,7 @@ impl Default for Config {
             allow_app_ssh_access: true,
             ssh_endpoint: String::new(),
             ssh_host_key_fingerprint: String::new(),
+            ssh_code_ttl_secs: wire::ssh::CODE_TTL_SECS,
         }
     }
 }

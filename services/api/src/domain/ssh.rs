@@ -3,7 +3,7 @@
 //! the token issuer hands out, and their redemption by the SSH endpoint, which answers who is
 //! entering which instance and where it runs.
 //!
-//! A code is never stored in clear, works once and for `wire::ssh::CODE_TTL_SECS`; whoever
+//! A code is never stored in clear, works once and for `ssh_code_ttl_secs` (CF: 2 minutes); whoever
 //! redeems it gets the rights of the user it was issued to, checked at redemption.
 
 use base64::Engine as _;
@@ -11,7 +11,7 @@ use rand::RngCore as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use wire::lrp::{ActualLrp, ActualState, Presence};
-use wire::ssh::{Authorize, Authorized, CODE_TTL_SECS};
+use wire::ssh::{Authorize, Authorized};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
@@ -67,8 +67,14 @@ pub async fn issue_code(s: &AppState, c: &Caller) -> ApiResult<String> {
     rand::thread_rng().fill_bytes(&mut raw);
     let code = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let now = now_ms();
-    store::ssh::insert_code(&s.db.pool, &hash(&code), &c.claims, now + CODE_TTL_SECS * 1000, now)
-        .await?;
+    store::ssh::insert_code(
+        &s.db.pool,
+        &hash(&code),
+        &c.claims,
+        now + s.config.ssh_code_ttl_secs * 1000,
+        now,
+    )
+    .await?;
     if let Err(e) = store::ssh::sweep_codes(&s.db.pool, now).await {
         tracing::warn!(error = %e, "could not remove expired ssh codes");
     }
@@ -104,7 +110,7 @@ pub enum Refusal {
 pub async fn authorize(s: &AppState, req: &Authorize) -> Result<Authorized, Refusal> {
     let (claims, expires) =
         store::ssh::take_code(&s.db.pool, &hash(&req.code)).await?.ok_or(Refusal::BadCode)?;
-    if expires < now_ms() {
+    if expires <= now_ms() {
         return Err(Refusal::BadCode);
     }
     let c = Caller::new(claims, s.db.clone());
