@@ -15,10 +15,12 @@ use wire::ssh::{ExecRequest, UPGRADE};
 use crate::api::Api;
 use crate::exec::{self, Target};
 
-fn target(api: &Api, guid: &str) -> Result<Target, Response> {
-    api.shared.exec_target(guid).ok_or_else(|| {
-        (StatusCode::NOT_FOUND, "no running instance of that guid on this cell\n").into_response()
-    })
+fn target(api: &Api, guid: &str) -> Option<Target> {
+    api.shared.exec_target(guid)
+}
+
+fn not_here() -> Response {
+    (StatusCode::NOT_FOUND, "no running instance of that guid on this cell\n").into_response()
 }
 
 fn switching() -> Response {
@@ -36,10 +38,7 @@ fn wants_upgrade(req: &Request) -> bool {
 }
 
 pub async fn exec(State(api): State<Api>, Path(guid): Path<String>, req: Request) -> Response {
-    let t = match target(&api, &guid) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let Some(t) = target(&api, &guid) else { return not_here() };
     let spec = req
         .headers()
         .get("x-paas-exec")
@@ -81,10 +80,7 @@ pub async fn connect(
     Query(q): Query<PortQuery>,
     req: Request,
 ) -> Response {
-    let t = match target(&api, &guid) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let Some(t) = target(&api, &guid) else { return not_here() };
     if !wants_upgrade(&req) {
         return (StatusCode::BAD_REQUEST, "Upgrade: paas-ssh is needed\n").into_response();
     }
