@@ -814,14 +814,11 @@ fn ssh_through_a_pty(user: &User, app: &str, input: &str) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("script runs");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("input");
-        // Keep the terminal open until the remote shell has exited.
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("input");
+    // The input stays open until the remote shell has exited (its `exit` ends `paas ssh`).
     let out = child.wait_with_output().expect("script ends");
+    drop(stdin);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
