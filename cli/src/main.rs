@@ -17,6 +17,7 @@ mod route_services;
 mod routes;
 mod services;
 mod session;
+mod ssh;
 mod staging;
 mod tasks;
 mod token;
@@ -189,6 +190,46 @@ enum Command {
     Task { name: String, id: i64 },
     /// Stop a running task of the app
     TerminateTask { name: String, id: i64 },
+    /// Open a shell, run a command or forward ports into an app instance over SSH
+    #[command(
+        after_help = "Examples:\n  paas ssh myapp\n  paas ssh myapp -i 1 -c 'ps aux'\n  paas ssh myapp -N -L 9000:localhost:8080\n\nThe app, its space and the platform must allow SSH (see 'paas ssh-enabled')."
+    )]
+    Ssh {
+        name: String,
+        /// Instance index
+        #[arg(short = 'i', long = "app-instance-index", default_value_t = 0)]
+        index: u32,
+        /// Process type
+        #[arg(long = "process", default_value = "web")]
+        process: String,
+        /// Command to run instead of a shell (may be given several times)
+        #[arg(short = 'c', long = "command")]
+        command: Vec<String>,
+        /// Local port forwarding: [BIND_ADDRESS:]LOCAL_PORT:REMOTE_HOST:REMOTE_PORT
+        #[arg(short = 'L')]
+        forward: Vec<String>,
+        /// Run no command: only forward ports
+        #[arg(short = 'N')]
+        no_command: bool,
+        /// Ask for a terminal even for a command
+        #[arg(short = 't', long = "force-pseudo-tty", conflicts_with = "disable_tty")]
+        force_tty: bool,
+        /// Never ask for a terminal
+        #[arg(short = 'T', long = "disable-pseudo-tty")]
+        disable_tty: bool,
+    },
+    /// Print a one-time code for an SSH login (user cf:<process guid>/<index>)
+    SshCode,
+    /// Allow SSH into an app
+    EnableSsh { name: String },
+    /// Refuse SSH into an app
+    DisableSsh { name: String },
+    /// Show whether SSH into an app is allowed, and if not why
+    SshEnabled { name: String },
+    /// Allow SSH into the apps of a space of the targeted org (space managers)
+    AllowSpaceSsh { space: String },
+    /// Refuse SSH into the apps of a space of the targeted org (space managers)
+    DisallowSpaceSsh { space: String },
     /// Stop one instance of the app; the platform starts it again
     RestartAppInstance {
         name: String,
@@ -618,6 +659,26 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Tasks { name } => tasks::list(&mut client()?, &name).await,
         C::Task { name, id } => tasks::show(&mut client()?, &name, id).await,
         C::TerminateTask { name, id } => tasks::terminate(&mut client()?, &name, id).await,
+        C::Ssh { name, index, process, command, forward, no_command, force_tty, disable_tty } => {
+            let r = ssh::Request {
+                app: name,
+                index,
+                process,
+                commands: command,
+                forwards: forward,
+                no_command,
+                force_tty,
+                disable_tty,
+            };
+            let code = ssh::ssh(&mut client()?, r).await?;
+            std::process::exit(code)
+        }
+        C::SshCode => ssh::print_code(&mut client()?).await,
+        C::EnableSsh { name } => ssh::set_app(&mut client()?, &name, true).await,
+        C::DisableSsh { name } => ssh::set_app(&mut client()?, &name, false).await,
+        C::SshEnabled { name } => ssh::enabled(&mut client()?, &name).await,
+        C::AllowSpaceSsh { space } => ssh::set_space(&mut client()?, &space, true).await,
+        C::DisallowSpaceSsh { space } => ssh::set_space(&mut client()?, &space, false).await,
         C::RestartAppInstance { name, index, process } => {
             deploy::restart_instance(&mut client()?, &name, index, &process).await
         }

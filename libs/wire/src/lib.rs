@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod events;
 pub mod lrp;
 pub mod routing;
+pub mod ssh;
 pub mod staging;
 pub mod subjects;
 pub mod task;

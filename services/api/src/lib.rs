@@ -75,6 +75,15 @@ pub struct Config {
     /// Milliseconds between passes of the deployment updater (each advances every active
     /// deployment one step).
     pub deployment_tick_ms: u64,
+    /// SSH into app instances for the whole platform (CC's `allow_app_ssh_access`).
+    pub allow_app_ssh_access: bool,
+    /// Where the SSH endpoint listens as clients reach it (`host:port`, `links.app_ssh`);
+    /// empty: no SSH endpoint is advertised.
+    pub ssh_endpoint: String,
+    /// The SSH endpoint's host key fingerprint (`SHA256:...`), advertised with it.
+    pub ssh_host_key_fingerprint: String,
+    /// Seconds a one-time SSH code may wait to be redeemed (as CF: 120).
+    pub ssh_code_ttl_secs: i64,
 }
 
 impl Default for Config {
@@ -112,6 +121,10 @@ impl Default for Config {
             resource_cache_min_bytes: 1,
             resync_secs: 30,
             deployment_tick_ms: 1000,
+            allow_app_ssh_access: true,
+            ssh_endpoint: String::new(),
+            ssh_host_key_fingerprint: String::new(),
+            ssh_code_ttl_secs: wire::ssh::CODE_TTL_SECS,
         }
     }
 }
@@ -208,7 +221,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (6, "services", "0006_services.sql"),
             (7, "route_bindings", "0007_route_bindings.sql"),
             (8, "deployments", "0008_deployments.sql"),
-            (9, "tasks", "0009_tasks.sql")
+            (9, "tasks", "0009_tasks.sql"),
+            (10, "ssh", "0010_ssh.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -281,6 +295,7 @@ pub fn routes(state: AppState, ready: Readiness) -> Router {
                 .layer(axum::middleware::from_fn_with_state(state.clone(), http::metadata::layer))
                 .with_state(state.clone()),
         )
+        .merge(http::ssh::oauth_routes().with_state(state.clone()))
         .merge(internal_routes(&state.config).with_state(state.clone()))
         .merge(kit::http::ops_routes(ready, state.metrics.clone()))
         .fallback(not_found)
@@ -309,11 +324,12 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::manifest::routes())
         .merge(http::jobs::routes())
         .merge(http::events::routes())
+        .merge(http::ssh::routes())
 }
 
 /// The API stagers, cells and the logs service call (`/internal`).
 fn internal_routes(config: &Config) -> Router<AppState> {
-    http::internal::routes(config.max_droplet_bytes)
+    http::internal::routes(config.max_droplet_bytes).merge(http::ssh::internal_routes())
 }
 
 /// CF's answer for a path the api does not know.

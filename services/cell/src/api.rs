@@ -11,10 +11,12 @@ use axum::{Json, Router};
 use wire::lrp::{RoutesUpdate, StopRequest, Work};
 
 use crate::executor::Executor;
+use crate::shared::Shared;
 
 #[derive(Clone)]
 pub struct Api {
     pub executor: Executor,
+    pub shared: Arc<Shared>,
     pub verifier: Arc<auth::Verifier>,
 }
 
@@ -26,6 +28,8 @@ pub fn routes(api: Api) -> Router {
         .route("/internal/v1/routes", post(update_routes))
         .route("/internal/v1/tasks", post(run_task))
         .route("/internal/v1/tasks/cancel", post(cancel_task))
+        .route("/internal/v1/instances/{guid}/exec", post(crate::ssh::exec))
+        .route("/internal/v1/instances/{guid}/connect", post(crate::ssh::connect))
         .layer(axum::middleware::from_fn_with_state(api.clone(), internal_only))
         .with_state(api)
 }

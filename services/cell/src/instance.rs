@@ -83,6 +83,7 @@ impl Instance {
         let mut sandbox: Option<Sandbox> = None;
         let end = self.live(&short, &mut sandbox).await;
         if let Some(sb) = sandbox {
+            self.shared.forget(&self.start.instance_guid);
             self.shared.emitter.unregister(&self.start.instance_guid).await;
             sb.release().await;
             self.shared.forget(&self.start.instance_guid);
@@ -136,6 +137,9 @@ impl Instance {
             Ok(c) => c,
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
+        if let Some(t) = sb.exec_target() {
+            self.shared.enterable(&self.start.instance_guid, t);
+        }
         self.cell_log("Successfully created container").await;
         self.pump(child.stdout.take(), LogStream::Out);
         self.pump(child.stderr.take(), LogStream::Err);

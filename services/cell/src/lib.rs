@@ -11,6 +11,7 @@ pub mod backend;
 pub mod disk;
 pub mod emitter;
 pub mod env;
+pub mod exec;
 pub mod executor;
 pub mod health;
 pub mod image;
@@ -19,6 +20,7 @@ pub mod net;
 pub mod procfs;
 pub mod report;
 pub mod shared;
+mod ssh;
 mod task;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -394,6 +396,7 @@ impl Service {
             ));
             app = app.merge(api::routes(api::Api {
                 executor: rt.executor.clone(),
+                shared: rt.shared.clone(),
                 verifier: self.verifier.clone(),
             }));
         }

@@ -31,6 +31,8 @@ pub struct Shared {
     pub metrics_interval: Duration,
     pub disk_interval: Duration,
     cpu: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Where SSH sessions of each running instance go, by instance guid.
+    exec: Mutex<HashMap<String, crate::exec::Target>>,
 }
 
 impl Shared {
@@ -60,12 +62,27 @@ impl Shared {
             metrics_interval: Duration::from_secs(15),
             disk_interval: Duration::from_secs(5),
             cpu: Mutex::new(HashMap::new()),
+            exec: Mutex::new(HashMap::new()),
         }
     }
 
     /// Drop what the cell remembers about an instance that is gone.
     pub fn forget(&self, instance_guid: &str) {
         self.cpu.lock().unwrap_or_else(|e| e.into_inner()).remove(instance_guid);
+        self.exec.lock().unwrap_or_else(|e| e.into_inner()).remove(instance_guid);
+    }
+
+    /// An instance's app runs: SSH sessions may enter it.
+    pub fn enterable(&self, instance_guid: &str, target: crate::exec::Target) {
+        self.exec
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(instance_guid.to_owned(), target);
+    }
+
+    /// Where an SSH session of a running instance goes.
+    pub fn exec_target(&self, instance_guid: &str) -> Option<crate::exec::Target> {
+        self.exec.lock().unwrap_or_else(|e| e.into_inner()).get(instance_guid).cloned()
     }
 
     /// CPU use of an instance since its last sample, in percent of one core, from its CPU

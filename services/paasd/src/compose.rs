@@ -45,6 +45,7 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     }
     resolve_ports(&mut cfg)?;
     wire_dev(&mut cfg, &secret);
+    advertise_ssh(&mut cfg, &ServiceName::ALL)?;
     let runc = cell::uses_runc(&cfg.cell.backend);
     stage_like_the_cell(&mut cfg, runc);
     let bus: DynBus = Arc::new(InProcessBus::new());
@@ -68,6 +69,8 @@ pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     derive_paths(&mut cfg);
+    let which = cfg.selected();
+    advertise_ssh(&mut cfg, &which)?;
     let bus: DynBus = match cfg.bus.kind {
         BusKind::Nats => {
             let opts = NatsOptions {
@@ -135,6 +138,7 @@ fn resolve_ports(cfg: &mut PaasdConfig) -> anyhow::Result<()> {
         &mut cfg.scheduler.addr,
         &mut cfg.cell.addr,
         &mut cfg.stager.status_addr,
+        &mut cfg.ssh.addr,
     ] {
         if addr.port() == 0 {
             let l = std::net::TcpListener::bind(*addr)
@@ -161,11 +165,12 @@ fn derive_paths(cfg: &mut PaasdConfig) {
     }
     let d = cfg.data_dir.clone();
     let sqlite = |p: &str| format!("sqlite://{}", d.join(p).display());
-    let (api, sch, cell, stager) = (
+    let (api, sch, cell, stager, ssh) = (
         api::Config::default(),
         scheduler::Config::default(),
         cell::Config::default(),
         stager::Config::default(),
+        ssh::Config::default(),
     );
     place(&mut cfg.api.data_dir, api.data_dir, d.join("api"));
     place(&mut cfg.api.database_url, api.database_url, sqlite("api/api.db"));
@@ -174,6 +179,30 @@ fn derive_paths(cfg: &mut PaasdConfig) {
     place(&mut cfg.cell.stacks_dir, cell.stacks_dir, d.join("stacks"));
     place(&mut cfg.stager.work_dir, stager.work_dir, d.join("stager"));
     place(&mut cfg.stager.stacks_dir, stager.stacks_dir, d.join("stacks"));
+    place(&mut cfg.ssh.host_key_file, ssh.host_key_file, d.join("ssh/host_key"));
+}
+
+/// The SSH endpoint's host key is made before anything starts, so the api can advertise its
+/// fingerprint (`links.app_ssh`) along with the endpoint's address, when both run here or
+/// share the data directory.
+fn advertise_ssh(cfg: &mut PaasdConfig, which: &[ServiceName]) -> anyhow::Result<()> {
+    if !which.contains(&ServiceName::Ssh) && !cfg.ssh.host_key_file.exists() {
+        return Ok(());
+    }
+    if !which.contains(&ServiceName::Ssh) && !which.contains(&ServiceName::Api) {
+        return Ok(());
+    }
+    let key = ssh::host_key::load_or_create(&cfg.ssh.host_key_file)?;
+    if cfg.api.ssh_host_key_fingerprint.is_empty() {
+        cfg.api.ssh_host_key_fingerprint = ssh::host_key::fingerprint(&key);
+    }
+    if cfg.api.ssh_endpoint.is_empty() {
+        let a = cfg.ssh.addr;
+        let host =
+            if a.ip().is_unspecified() { "127.0.0.1".to_owned() } else { a.ip().to_string() };
+        cfg.api.ssh_endpoint = format!("{host}:{}", a.port());
+    }
+    Ok(())
 }
 
 /// Point every service at the others (dev: all in this process, addresses known).
@@ -195,8 +224,11 @@ fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
     cfg.cell.internal_client_secret = secret.to_owned();
     // One process, one cell: nothing to hand instances over to on shutdown.
     cfg.cell.evacuation_timeout_secs = 0;
-    cfg.stager.api_url = api;
+    cfg.stager.api_url = api.clone();
     cfg.stager.internal_client_secret = secret.to_owned();
+    cfg.ssh.api_url = api;
+    cfg.ssh.scheduler_url = url_of(cfg.scheduler.addr);
+    cfg.ssh.internal_client_secret = secret.to_owned();
 }
 
 macro_rules! launch {
@@ -263,6 +295,7 @@ async fn start(
             ServiceName::Router => {
                 launch!(name, format!("router/{}", cfg.router.index), router, cfg.router, bus)
             }
+            ServiceName::Ssh => launch!(name, "ssh".into(), ssh, cfg.ssh, bus),
         };
         running.push(r);
     }
@@ -326,6 +359,7 @@ fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Durati
         cfg.router.addr.port()
     );
     println!("  logs:   {}", url_of(cfg.logs.addr));
+    println!("  ssh:    {} (host key {})", cfg.api.ssh_endpoint, cfg.api.ssh_host_key_fingerprint);
     println!("  data:   {}", cfg.data_dir.display());
     match admin {
         Some((user, password)) => {

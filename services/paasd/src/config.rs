@@ -16,18 +16,20 @@ pub enum ServiceName {
     Cell,
     Stager,
     Router,
+    Ssh,
 }
 
 impl ServiceName {
     /// Start order (shutdown runs in reverse): logs first so everyone's logs have a home, the
     /// router last so traffic arrives once backends can be registered.
-    pub const ALL: [ServiceName; 6] = [
+    pub const ALL: [ServiceName; 7] = [
         ServiceName::Logs,
         ServiceName::Api,
         ServiceName::Scheduler,
         ServiceName::Cell,
         ServiceName::Stager,
         ServiceName::Router,
+        ServiceName::Ssh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +40,7 @@ impl ServiceName {
             Self::Cell => "cell",
             Self::Stager => "stager",
             Self::Router => "router",
+            Self::Ssh => "ssh",
         }
     }
 }
@@ -46,7 +49,9 @@ impl FromStr for ServiceName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL.into_iter().find(|n| n.as_str() == s.trim()).ok_or_else(|| {
-            format!("unknown service {s:?} (known: api, stager, scheduler, cell, router, logs)")
+            format!(
+                "unknown service {s:?} (known: api, stager, scheduler, cell, router, logs, ssh)"
+            )
         })
     }
 }
@@ -91,6 +96,7 @@ pub struct PaasdConfig {
     pub cell: cell::Config,
     pub router: router::Config,
     pub logs: logs::Config,
+    pub ssh: ssh::Config,
 }
 
 impl Default for PaasdConfig {
@@ -107,6 +113,7 @@ impl Default for PaasdConfig {
             cell: cell::Config::default(),
             router: router::Config::default(),
             logs: logs::Config::default(),
+            ssh: ssh::Config::default(),
         }
     }
 }

@@ -73,6 +73,7 @@ struct Ports {
     scheduler: u16,
     cell: u16,
     stager: u16,
+    ssh: u16,
 }
 
 /// A running platform.
@@ -107,6 +108,7 @@ fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCle
         ("PAAS_SCHEDULER_ADDR", a(p.scheduler)),
         ("PAAS_CELL_ADDR", a(p.cell)),
         ("PAAS_STAGER_STATUS_ADDR", a(p.stager)),
+        ("PAAS_SSH_ADDR", a(p.ssh)),
         ("PAAS_CELL_BACKEND", "runc".into()),
         // The test stops cells with SIGTERM: no waiting for a hand-over to other cells.
         ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "0".into()),
@@ -147,6 +149,7 @@ fn ports() -> Ports {
         scheduler: f(),
         cell: f(),
         stager: f(),
+        ssh: f(),
     }
 }
 
@@ -799,6 +802,157 @@ async fn public_apps_push_as_on_cloud_foundry() {
     assert!(out.contains("setuptools 75.8.0 in the app's environment"), "{out}");
     served(&p.router, "py-own-setuptools.apps.localhost", "pkg_resources from setuptools 75.8.0")
         .await;
+}
+
+/// `paas ssh` with its stdin a terminal (`script` gives it one), fed `input`.
+fn ssh_through_a_pty(user: &User, app: &str, input: &str) -> String {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("{} ssh {app}", bin("paas").display()), "/dev/null"])
+        .env("PAAS_HOME", user.home.path())
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("input");
+    // The input stays open until the remote shell has exited (its `exit` ends `paas ssh`).
+    let out = child.wait_with_output().expect("script ends");
+    drop(stdin);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An OpenSSH client, the code as password through `SSH_ASKPASS` (no terminal: `setsid`).
+fn openssh(dir: &Path, port: &str, user: &str, code: &str, command: &str) -> Output {
+    let askpass = dir.join("askpass.sh");
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{code}'\n")).expect("askpass");
+    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    Command::new("setsid")
+        .args([
+            "-w",
+            "ssh",
+            "-p",
+            port,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            &format!("{user}@127.0.0.1"),
+            command,
+        ])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh runs")
+}
+
+#[tokio::test]
+async fn a_developer_enters_an_instance_over_ssh() {
+    let p = dev_platform(6).await;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let apps = fixtures(scratch.path());
+    let admin = User::new();
+    admin.ok(None, &["login", "-a", &p.api, "-u", "admin", "-p", &p.admin_password]);
+    admin.ok(None, &["create-org", "acme"]);
+    admin.ok(None, &["create-space", "dev", "-o", "acme"]);
+    admin.ok(None, &["create-space", "other", "-o", "acme"]);
+    admin.ok(None, &["create-user", "dana", "dana-password"]);
+    admin.ok(None, &["create-user", "eve", "eve-password"]);
+    admin.ok(None, &["set-space-role", "dana", "acme", "dev", "SpaceDeveloper"]);
+    admin.ok(None, &["set-space-role", "eve", "acme", "other", "SpaceDeveloper"]);
+    let dana = User::new();
+    dana.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "dana", "-p", "dana-password", "-o", "acme", "-s", "dev"],
+    );
+    dana.ok(Some(&apps.join("binary")), &["push"]);
+    served(&p.router, "bin-app.apps.localhost", "binary fixture").await;
+
+    // A command answers from inside the container: vcap, the container's host name.
+    let out = dana.ok(None, &["ssh", "bin-app", "-c", "id; hostname"]);
+    assert!(out.contains("uid=2000"), "{out}");
+    let host =
+        String::from_utf8_lossy(&Command::new("hostname").output().expect("hostname").stdout)
+            .trim()
+            .to_owned();
+    assert!(!out.lines().any(|l| l.trim() == host), "the session ran on the host:\n{out}");
+    let status = dana.run_in(None, &["ssh", "bin-app", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(status.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&status.stderr).contains("oops"));
+
+    // An interactive shell through a terminal.
+    let out = ssh_through_a_pty(&dana, "bin-app", "tty; echo term=$TERM; id -u; exit\n");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("term=xterm") && out.contains("2000"), "{out}");
+
+    // -L to the app's port, answered by the app.
+    let local = testkit::free_port().to_string();
+    let mut fwd = Command::new(bin("paas"))
+        .args(["ssh", "bin-app", "-N", "-L", &format!("{local}:localhost:8080")])
+        .env("PAAS_HOME", dana.home.path())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("forwarding");
+    let url = format!("http://127.0.0.1:{local}/");
+    let body = testkit::eventually("-L answers", Duration::from_secs(30), || async {
+        let res = reqwest::get(&url).await.ok()?;
+        res.text().await.ok().filter(|b| b.contains("binary fixture"))
+    })
+    .await;
+    let _ = fwd.kill();
+    let _ = fwd.wait();
+    body.expect("the app answers through -L");
+
+    // OpenSSH with a one-time code, as against CF; the code works once.
+    let root: serde_json::Value =
+        reqwest::get(format!("{}/", p.api)).await.expect("root").json().await.expect("json");
+    let href = root["links"]["app_ssh"]["href"].as_str().expect("app_ssh").to_owned();
+    assert!(root["links"]["app_ssh"]["meta"]["host_key_fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("SHA256:")));
+    let port = href.rsplit(':').next().expect("port").to_owned();
+    let guid = dana.ok(None, &["app", "bin-app", "--guid"]).trim().to_owned();
+    let code = dana.ok(None, &["ssh-code"]).trim().to_owned();
+    let login = format!("cf:{guid}/0");
+    let out = openssh(scratch.path(), &port, &login, &code, "echo hello-from-$(id -u)");
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("hello-from-2000"), "{so}\n{}", String::from_utf8_lossy(&out.stderr));
+    let again = openssh(scratch.path(), &port, &login, &code, "true");
+    assert!(!again.status.success(), "a used code is refused");
+
+    // Another tenant is refused; so is a disabled app, and a disabled space.
+    let eve = User::new();
+    eve.ok(
+        None,
+        &["login", "-a", &p.api, "-u", "eve", "-p", "eve-password", "-o", "acme", "-s", "other"],
+    );
+    let code = eve.ok(None, &["ssh-code"]).trim().to_owned();
+    let out = openssh(scratch.path(), &port, &login, &code, "true");
+    assert!(!out.status.success(), "another space's developer is refused");
+    dana.ok(None, &["disable-ssh", "bin-app"]);
+    let out = dana.run_in(None, &["ssh", "bin-app", "-c", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("enable-ssh"), "{out:?}");
+    let code = dana.ok(None, &["ssh-code"]).trim().to_owned();
+    assert!(!openssh(scratch.path(), &port, &login, &code, "true").status.success());
+    dana.ok(None, &["enable-ssh", "bin-app"]);
+    admin.ok(None, &["target", "-o", "acme", "-s", "dev"]);
+    admin.ok(None, &["disallow-space-ssh", "dev"]);
+    let out = dana.ok(None, &["ssh-enabled", "bin-app"]);
+    assert!(out.contains("Disabled for space dev"), "{out}");
+    let code = dana.ok(None, &["ssh-code"]).trim().to_owned();
+    assert!(!openssh(scratch.path(), &port, &login, &code, "true").status.success());
+    admin.ok(None, &["allow-space-ssh", "dev"]);
+    dana.ok(None, &["ssh", "bin-app", "-c", "true"]);
+    let events = dana.ok(None, &["events", "bin-app"]);
+    assert!(events.contains("audit.app.ssh-authorized"), "{events}");
 }
 
 /// One-off tasks of a pushed app, as a developer runs migrations and batch jobs: one that

@@ -98,6 +98,23 @@ pub struct SshEnabled {
     pub reason: String,
 }
 
+/// `GET|PATCH /v3/apps/:guid/features/:name` and `/v3/spaces/:guid/features/:name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// The body of a feature's `PATCH`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureUpdate {
+    pub enabled: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,26 @@ pub struct RootLinks {
     pub logging: Option<Link>,
     pub log_cache: Option<Link>,
     pub log_stream: Option<Link>,
-    pub app_ssh: Option<Link>,
+    pub app_ssh: Option<SshLink>,
+}
+
+/// `links.app_ssh`: where the SSH endpoint listens (`host:port`, no scheme), its host key's
+/// fingerprint and the client id to ask the token issuer for a one-time code with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshLink {
+    #[serde(default)]
+    pub href: String,
+    #[serde(default)]
+    pub meta: SshMeta,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshMeta {
+    /// `SHA256:<base64 without padding>`, as OpenSSH prints it.
+    #[serde(default)]
+    pub host_key_fingerprint: String,
+    #[serde(default)]
+    pub oauth_client: String,
 }
 
 /// A link with the version of what it leads to (`cloud_controller_v3`).
@@ -90,6 +109,17 @@ mod tests {
                 "credhub": null, "routing": null, "logging": {"href": "wss://logs.example.com"},
                 "log_cache": {"href": "https://logs.example.com"}, "log_stream": {"href": "https://logs.example.com"},
                 "app_ssh": null}}"#,
+        );
+        let with_ssh: Root = round_trip(
+            r#"{"links": {"self": null, "cloud_controller_v3": null, "network_policy_v0": null,
+                "network_policy_v1": null, "login": null, "uaa": null, "credhub": null,
+                "routing": null, "logging": null, "log_cache": null, "log_stream": null,
+                "app_ssh": {"href": "ssh.example.com:2222", "meta": {
+                    "host_key_fingerprint": "SHA256:abc", "oauth_client": "ssh-proxy"}}}}"#,
+        );
+        assert_eq!(
+            with_ssh.links.app_ssh.map(|l| l.meta.oauth_client).as_deref(),
+            Some("ssh-proxy")
         );
         assert_eq!(
             root.links.cloud_controller_v3.map(|l| l.meta.version).as_deref(),

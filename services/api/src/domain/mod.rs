@@ -17,6 +17,7 @@ pub mod quotas;
 pub mod revisions;
 pub mod routing;
 pub mod services;
+pub mod ssh;
 pub mod staging;
 pub mod tasks;
 pub mod users;

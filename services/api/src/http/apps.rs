@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use wire::v3::app::{AppEnv, AppRelationships, CurrentDroplet, EnvironmentVariables, SshEnabled};
+use wire::v3::app::{AppEnv, AppRelationships, CurrentDroplet, EnvironmentVariables};
 use wire::v3::{self, Included, Lifecycle, LifecycleData, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
@@ -40,7 +40,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v3/apps/{guid}/droplets/current", get(current_droplet))
         .route("/v3/apps/{guid}/manifest", get(generated_manifest))
-        .route("/v3/apps/{guid}/ssh_enabled", get(ssh_enabled))
 }
 
 impl App {
@@ -451,13 +450,4 @@ async fn generated_manifest(
     }
     let yaml = crate::http::manifest::generate(&s, &app).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-yaml")], yaml).into_response())
-}
-
-async fn ssh_enabled(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(guid): Path<String>,
-) -> ApiResult<Json<SshEnabled>> {
-    require(&s, &c, &guid, Need::Read).await?;
-    Ok(Json(SshEnabled { enabled: false, reason: "SSH is not offered by this platform".into() }))
 }

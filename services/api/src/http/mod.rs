@@ -26,6 +26,7 @@ pub mod routes;
 pub mod services;
 pub mod space_quotas;
 pub mod spaces;
+pub mod ssh;
 pub mod stats;
 pub mod tasks;
 pub mod uaa;

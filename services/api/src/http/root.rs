@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use wire::v3::root::{Info, Root, RootLinks, V3Root, Version, VersionedLink};
+use wire::v3::root::{Info, Root, RootLinks, SshLink, SshMeta, V3Root, Version, VersionedLink};
 use wire::v3::{Link, Links};
 
 use crate::AppState;
@@ -25,6 +25,13 @@ async fn root(State(s): State<AppState>) -> Json<Root> {
     let api = s.config.external_url.trim_end_matches('/').to_owned();
     let logs = s.config.logs_url.trim_end_matches('/').to_owned();
     let ws = logs.replacen("http", "ws", 1);
+    let app_ssh = (!s.config.ssh_endpoint.is_empty()).then(|| SshLink {
+        href: s.config.ssh_endpoint.clone(),
+        meta: SshMeta {
+            host_key_fingerprint: s.config.ssh_host_key_fingerprint.clone(),
+            oauth_client: wire::ssh::OAUTH_CLIENT.into(),
+        },
+    });
     Json(Root {
         links: RootLinks {
             this: Some(Link::new(api.clone())),
@@ -37,6 +44,7 @@ async fn root(State(s): State<AppState>) -> Json<Root> {
             logging: Some(Link::new(ws)),
             log_cache: Some(Link::new(logs.clone())),
             log_stream: Some(Link::new(logs)),
+            app_ssh,
             ..RootLinks::default()
         },
     })

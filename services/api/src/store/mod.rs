@@ -29,6 +29,7 @@ pub mod select;
 pub mod services;
 pub mod space_quotas;
 pub mod spaces;
+pub mod ssh;
 pub mod tasks;
 pub mod users;
 

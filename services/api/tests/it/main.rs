@@ -12,6 +12,7 @@ mod orgs;
 mod push;
 mod route_bindings;
 mod services;
+mod ssh;
 mod tenancy;
 mod uaa;
 mod upload;

@@ -194,6 +194,17 @@ impl Sandbox {
         }
     }
 
+    /// Where an SSH session of this instance runs its commands and opens its connections.
+    pub fn exec_target(&self) -> Option<crate::exec::Target> {
+        match self {
+            Self::Runc(s) => s.plan.as_ref().map(|p| crate::exec::Target::Runc {
+                container_id: p.id.clone(),
+                ip: s.att.ip.to_string(),
+            }),
+            Self::Process(s) => s.exec_target(),
+        }
+    }
+
     /// Release everything: processes, mounts, network, directory.
     pub async fn release(self) {
         match self {

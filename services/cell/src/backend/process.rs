@@ -130,6 +130,17 @@ impl ProcessSandbox {
         self.dir.join("home/vcap")
     }
 
+    /// The app's environment, user and directory, for SSH sessions.
+    pub fn exec_target(&self) -> Option<crate::exec::Target> {
+        let (env, _) = self.command.as_ref()?;
+        Some(crate::exec::Target::Process {
+            home: self.vcap_root(),
+            env: env.clone(),
+            run_as: self.host.run_as,
+            port: self.port,
+        })
+    }
+
     pub fn host_path(&self) -> &str {
         &self.host.path
     }
