@@ -12,7 +12,8 @@ deploy/test-deps.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The stack every container test runs on: debootstrapped once, then cached.
+# The stacks the container tests run on (bookworm; trixie for Go apps): debootstrapped once,
+# then cached.
 PAAS_TEST_STACK_DIR=${PAAS_TEST_STACK_DIR:-/var/cache/paas-test/stacks}
 export PAAS_TEST_STACK_DIR
 cargo run -q --locked -p paasd -- stack build --data-dir "$(dirname "$PAAS_TEST_STACK_DIR")"

@@ -13,6 +13,10 @@ use tokio::process::Command;
 
 /// Name of the default stack, as `/v3/stacks` lists it.
 pub const DEFAULT_STACK: &str = "bookworm";
+/// The newer stack beside it: Debian 13, with Go.
+pub const TRIXIE_STACK: &str = "trixie";
+/// Every stack this platform knows how to build, the default first.
+pub const STACKS: [&str; 2] = [DEFAULT_STACK, TRIXIE_STACK];
 
 /// Unprivileged user apps and buildpacks run as (uid and gid).
 pub const VCAP_UID: u32 = 2000;
@@ -58,6 +62,34 @@ impl Default for StackSpec {
 }
 
 impl StackSpec {
+    /// The spec of a stack named in [`STACKS`].
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            DEFAULT_STACK => Some(Self::default()),
+            TRIXIE_STACK => Some(Self::trixie()),
+            _ => None,
+        }
+    }
+
+    /// Debian 13: newer Python and Node.js than bookworm, and Go (for the go buildpack).
+    pub fn trixie() -> Self {
+        let bookworm = Self::default();
+        let mut packages: Vec<String> = bookworm
+            .packages
+            .into_iter()
+            // Debian 13's OpenSSL library package carries the 64-bit time_t suffix.
+            .map(|p| if p == "libssl3" { "libssl3t64".to_owned() } else { p })
+            .collect();
+        packages.push("golang-go".into());
+        Self {
+            name: TRIXIE_STACK.into(),
+            description: "Debian 13 (trixie) with Python 3, Node.js, npm, nginx and Go".into(),
+            suite: "trixie".into(),
+            packages,
+            ..bookworm
+        }
+    }
+
     /// Identity of what this spec builds; a complete stack records it.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
@@ -223,3 +255,22 @@ pub fn test_cache_dir() -> PathBuf {
 pub const LAUNCHER: &str = include_str!("launcher.sh");
 /// Where containers see the launcher (Diego mounts its lifecycle under `/tmp/lifecycle`).
 pub const LAUNCHER_PATH: &str = "/tmp/lifecycle/launcher";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_stack_has_a_spec_of_its_own() {
+        for name in STACKS {
+            let spec = StackSpec::named(name).expect("a spec");
+            assert_eq!(spec.name, name);
+            assert_eq!(spec.suite, name, "the stack is named after its Debian suite");
+        }
+        assert!(StackSpec::named("cflinuxfs4").is_none());
+        let (b, t) = (StackSpec::default(), StackSpec::trixie());
+        assert_ne!(b.fingerprint(), t.fingerprint());
+        assert!(t.packages.iter().any(|p| p == "golang-go"));
+        assert!(!b.packages.iter().any(|p| p == "golang-go"), "bookworm stays as built");
+    }
+}

@@ -16,3 +16,14 @@ async fn default_stack_has_the_runtimes() {
     assert_eq!(again, rootfs);
     assert_eq!(stack::find(&dir, &spec.name).expect("found"), rootfs);
 }
+
+#[tokio::test]
+async fn trixie_stack_has_the_runtimes_and_go() {
+    let dir = stack::test_cache_dir();
+    let spec = stack::StackSpec::trixie();
+    let rootfs = stack::ensure(&dir, &spec).await.expect("stack builds");
+    for bin in ["usr/bin/python3", "usr/bin/node", "usr/bin/go", "usr/sbin/nginx"] {
+        assert!(rootfs.join(bin).exists(), "{bin} missing from the trixie stack");
+    }
+    assert_eq!(stack::find(&dir, "trixie").expect("found"), rootfs);
+}

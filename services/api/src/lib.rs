@@ -104,7 +104,7 @@ impl Default for Config {
             internal_url: String::new(),
             scheduler_url: "http://127.0.0.1:9200".into(),
             blobstore_dir: PathBuf::new(),
-            stacks: vec!["bookworm".into()],
+            stacks: vec!["bookworm".into(), "trixie".into()],
             default_stack: "bookworm".into(),
             default_memory_mb: 1024,
             default_disk_mb: 1024,

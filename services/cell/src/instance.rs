@@ -125,6 +125,7 @@ impl Instance {
         let launch = Launch {
             instance_guid: self.start.instance_guid.clone(),
             layer,
+            stack: d.stack.clone(),
             start_command: d.start_command.clone(),
             memory_mb: d.memory_mb,
             max_pids: d.max_pids,

@@ -46,7 +46,7 @@ pub struct Config {
     pub max_containers: u32,
     pub data_dir: PathBuf,
     pub stacks_dir: PathBuf,
-    /// Stacks this cell offers.
+    /// Stacks this cell offers (those of them built in `stacks_dir`, for runc containers).
     pub stacks: Vec<String>,
     pub scheduler_url: String,
     pub api_url: String,
@@ -101,7 +101,7 @@ impl Default for Config {
             max_containers: 250,
             data_dir: share.join("cell"),
             stacks_dir: share.join("stacks"),
-            stacks: vec![stack::DEFAULT_STACK.into()],
+            stacks: stack::STACKS.iter().map(|s| (*s).to_owned()).collect(),
             scheduler_url: "http://127.0.0.1:9200".into(),
             api_url: "http://127.0.0.1:9000".into(),
             internal_client_id: "paas-internal".into(),
@@ -304,10 +304,7 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
         backend::Backend::Runc(backend::runc::Runc {
             host: parts.host.clone(),
             net: Arc::new(net),
-            stack_rootfs: stack::rootfs_path(
-                &config.stacks_dir,
-                config.stacks.first().map_or(stack::DEFAULT_STACK, String::as_str),
-            ),
+            stacks_dir: config.stacks_dir.clone(),
             ca_file: Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
                 .filter(|p| p.exists()),
         })

@@ -45,6 +45,24 @@ fn load(
     Ok(cfg)
 }
 
+/// The specs of the stacks named (all known stacks when none is), or which names are unknown.
+fn stack_specs(names: &[String]) -> anyhow::Result<Vec<stack::StackSpec>> {
+    if names.is_empty() {
+        return Ok(stack::STACKS.iter().filter_map(|n| stack::StackSpec::named(n)).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            stack::StackSpec::named(n).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown stack '{n}': known stacks are {}",
+                    stack::STACKS.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process (SQLite, in-process bus).
@@ -80,12 +98,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StackCommand {
-    /// Build the default stack with debootstrap (idempotent; needs root).
+    /// Build the stacks with debootstrap (idempotent: a built one is kept; needs root).
     Build {
         #[arg(long, env = "PAAS_DATA_DIR")]
         data_dir: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The stack to build (repeatable); all of them (bookworm, trixie) when not given.
+        #[arg(long = "stack", short = 's')]
+        stacks: Vec<String>,
     },
 }
 
@@ -132,12 +153,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             compose::run(cfg).await
         }
-        Command::Stack { command: StackCommand::Build { data_dir, config } } => {
+        Command::Stack { command: StackCommand::Build { data_dir, config, stacks } } => {
+            let specs = stack_specs(&stacks)?;
             let cfg = load(config.as_deref(), data_dir, format)?;
             kit::telemetry::init(&cfg.telemetry, Vec::new());
             let dir = cfg.data_dir.join("stacks");
-            let rootfs = stack::ensure(&dir, &stack::StackSpec::default()).await?;
-            println!("stack {} ready at {}", stack::DEFAULT_STACK, rootfs.display());
+            for spec in specs {
+                let rootfs = stack::ensure(&dir, &spec).await?;
+                println!("stack {} ready at {}", spec.name, rootfs.display());
+            }
             Ok(())
         }
         Command::CheckConfig { config } => {
@@ -147,5 +171,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", toml::to_string_pretty(&shown)?);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_build_builds_every_stack_or_the_ones_named() {
+        let names = |v: Vec<stack::StackSpec>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(stack_specs(&[]).expect("all")), ["bookworm", "trixie"]);
+        assert_eq!(names(stack_specs(&["trixie".into()]).expect("one")), ["trixie"]);
+        let e = stack_specs(&["cflinuxfs4".into()]).expect_err("unknown").to_string();
+        assert!(e.contains("unknown stack 'cflinuxfs4'") && e.contains("bookworm, trixie"), "{e}");
     }
 }

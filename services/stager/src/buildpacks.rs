@@ -30,12 +30,13 @@ macro_rules! buildpack {
 
 type Files = [(&'static str, u32, &'static [u8]); 5];
 
-const BUNDLED: [(&str, u32, Files); 5] = [
+const BUNDLED: [(&str, u32, Files); 6] = [
     buildpack!("staticfile", 1),
     buildpack!("python", 2),
     buildpack!("nodejs", 3),
-    buildpack!("procfile", 4),
-    buildpack!("binary", 5),
+    buildpack!("go", 4),
+    buildpack!("procfile", 5),
+    buildpack!("binary", 6),
 ];
 
 /// `(name, position, zip bytes)` for every bundled buildpack, in position order. The zips are
@@ -72,8 +73,9 @@ mod tests {
                 ("staticfile_buildpack", 1),
                 ("python_buildpack", 2),
                 ("nodejs_buildpack", 3),
-                ("procfile_buildpack", 4),
-                ("binary_buildpack", 5)
+                ("go_buildpack", 4),
+                ("procfile_buildpack", 5),
+                ("binary_buildpack", 6)
             ]
         );
         let dir = tempfile::tempdir().expect("tempdir");

@@ -726,14 +726,15 @@ fn text(out: &Output) -> String {
 }
 
 /// What public apps expect of cf and the CF buildpacks: a single-app manifest pushed under
-/// another name, Python compile hooks that are not executable, and `pkg_resources` at run
-/// time (with the buildpack's setuptools, and with the app's own pin).
+/// another name, Python compile hooks that are not executable, `pkg_resources` at run time
+/// (with the buildpack's setuptools, and with the app's own pin), and a Go app with vendored
+/// modules on the trixie stack.
 #[tokio::test]
 async fn public_apps_push_as_on_cloud_foundry() {
     let p = dev_platform(4).await;
     let scratch = tempfile::tempdir().expect("scratch");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for f in ["renamed", "python-hooks", "python-pkg-resources"] {
+    for f in ["renamed", "python-hooks", "python-pkg-resources", "go-vendored"] {
         copy_dir(&src.join(f), &scratch.path().join(f));
     }
     let app = |f: &str| scratch.path().join(f);
@@ -802,6 +803,21 @@ async fn public_apps_push_as_on_cloud_foundry() {
     assert!(out.contains("setuptools 75.8.0 in the app's environment"), "{out}");
     served(&p.router, "py-own-setuptools.apps.localhost", "pkg_resources from setuptools 75.8.0")
         .await;
+
+    // 4. A Go app with vendored modules: built on trixie (its manifest says so) with nothing
+    //    downloaded; bookworm has no Go, and staging there says what to do.
+    let go = app("go-vendored");
+    let out = dev.run_in(Some(&go), &["push", "go-on-bookworm", "-s", "bookworm"]);
+    assert_eq!(out.status.code(), Some(1), "staging fails:\n{}", text(&out));
+    assert!(text(&out).contains("stack has no Go: push the app with -s trixie"), "{}", text(&out));
+    let out = dev.ok(Some(&go), &["push"]);
+    assert!(out.contains("-----> Go: go version go1."), "{out}");
+    assert!(out.contains("Building with GOFLAGS=-mod=vendor"), "{out}");
+    assert!(out.contains("built bin/hello"), "{out}");
+    assert!(out.contains("trixie"), "the summary names the stack:\n{out}");
+    served(&p.router, "go-app.apps.localhost", "go fixture, vendored greeting, go1.").await;
+    let stacks = dev.ok(None, &["stacks"]);
+    assert!(stacks.contains("bookworm") && stacks.contains("trixie"), "{stacks}");
 }
 
 /// `paas ssh` with its stdin a terminal (`script` gives it one), fed `input`.

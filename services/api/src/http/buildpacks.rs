@@ -207,13 +207,21 @@ async fn remove(
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 
+fn stack_description(name: &str) -> String {
+    match name {
+        "bookworm" => "Debian 12 (bookworm) with runtimes from Debian packages".into(),
+        "trixie" => "Debian 13 (trixie) with runtimes from Debian packages, Go included".into(),
+        other => format!("{other}, with runtimes from Debian packages"),
+    }
+}
+
 fn present_stack(s: &AppState, name: &str) -> v3stack::Stack {
     v3stack::Stack {
         guid: name.to_owned(),
         created_at: ts(0),
         updated_at: ts(0),
         name: name.to_owned(),
-        description: Some("Debian 12 (bookworm) with runtimes from Debian packages".into()),
+        description: Some(stack_description(name)),
         build_rootfs_image: Some(name.to_owned()),
         run_rootfs_image: Some(name.to_owned()),
         default: name == s.config.default_stack,

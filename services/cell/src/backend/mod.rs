@@ -27,6 +27,8 @@ pub struct Launch {
     pub instance_guid: String,
     /// The droplet's extracted layer (`<layers>/<sha256>`, holding `home/vcap`).
     pub layer: PathBuf,
+    /// The stack the droplet was staged on, which the instance runs on.
+    pub stack: String,
     pub start_command: String,
     pub memory_mb: u64,
     /// 0: the default (1024).

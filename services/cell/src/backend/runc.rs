@@ -202,7 +202,8 @@ pub fn oom_kills(p: &ContainerPlan) -> u64 {
 pub struct Runc {
     pub host: Arc<dyn Host>,
     pub net: Arc<Network>,
-    pub stack_rootfs: PathBuf,
+    /// Where the stacks are (`<stacks_dir>/<name>/rootfs`): each instance runs on its own.
+    pub stacks_dir: PathBuf,
     /// Host CA bundle mounted over the stack's.
     pub ca_file: Option<PathBuf>,
 }
@@ -245,7 +246,7 @@ impl Runc {
         Ok(RuncSandbox {
             host: self.host.clone(),
             net: self.net.clone(),
-            stack_rootfs: self.stack_rootfs.clone(),
+            stacks_dir: self.stacks_dir.clone(),
             ca_file: self.ca_file.clone(),
             dir,
             att,
@@ -258,7 +259,7 @@ impl Runc {
 pub struct RuncSandbox {
     host: Arc<dyn Host>,
     net: Arc<Network>,
-    stack_rootfs: PathBuf,
+    stacks_dir: PathBuf,
     ca_file: Option<PathBuf>,
     pub dir: PathBuf,
     pub att: Attachment,
@@ -276,7 +277,7 @@ impl RuncSandbox {
             id: container_id(&launch.instance_guid),
             dir: self.dir.clone(),
             droplet_layer: launch.layer.clone(),
-            stack_rootfs: self.stack_rootfs.clone(),
+            stack_rootfs: stack::rootfs_path(&self.stacks_dir, &launch.stack),
             netns_path: self.att.netns_path(),
             address: self.att.ip,
             env,
@@ -500,7 +501,7 @@ mod tests {
         let runc = Runc {
             host: host.clone(),
             net: Arc::new(Network::new(host.clone(), cfg)),
-            stack_rootfs: "/s".into(),
+            stacks_dir: "/s".into(),
             ca_file: None,
         };
         runc.clean_leftovers(&instances).await;

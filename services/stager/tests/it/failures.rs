@@ -26,7 +26,7 @@ async fn nothing_detected_names_the_buildpacks_tried() -> anyhow::Result<()> {
         f.build_error(),
         "NoAppDetectedError - An app was not successfully detected by any available buildpack"
     );
-    assert!(logged(&s, "Tried: staticfile_buildpack python_buildpack nodejs_buildpack procfile_buildpack binary_buildpack"), "{:?}", s.log);
+    assert!(logged(&s, "Tried: staticfile_buildpack python_buildpack nodejs_buildpack go_buildpack procfile_buildpack binary_buildpack"), "{:?}", s.log);
     assert!(logged(&s, "NoAppDetectedError"));
     assert!(s.droplet.is_none());
     Ok(())

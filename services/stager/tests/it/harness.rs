@@ -174,6 +174,7 @@ impl Harness {
             "staticfile_buildpack",
             "python_buildpack",
             "nodejs_buildpack",
+            "go_buildpack",
             "procfile_buildpack",
             "binary_buildpack",
         ]
