@@ -81,6 +81,7 @@ impl TaskRun {
             start_command: d.command.clone(),
             memory_mb: d.memory_mb,
             max_pids: 1024,
+            stack: d.stack.clone(),
         };
         if let Err(e) = sb.prepare(&launch, env).await {
             return Some(format!("Failed to create container: {e}"));
