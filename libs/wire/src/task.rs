@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lrp::ImageRef;
+use crate::lrp::{DesiredLrp, HealthCheck, HealthCheckType, ImageRef};
 
 /// Domain of the api's tasks.
 pub const CF_TASKS_DOMAIN: &str = "cf-tasks";
@@ -33,6 +33,41 @@ pub struct TaskDefinition {
     pub metric_tags: BTreeMap<String, String>,
     /// Where the scheduler reports the end (an api internal URL).
     pub completion_callback_url: String,
+}
+
+impl TaskDefinition {
+    /// The task as one instance of a desired LRP (guid = task guid, no health check, no
+    /// routes): what the auction places and what a cell builds the environment from.
+    pub fn as_lrp(&self) -> DesiredLrp {
+        DesiredLrp {
+            process_guid: self.task_guid.clone(),
+            domain: self.domain.clone(),
+            log_guid: self.log_guid.clone(),
+            log_source: "TASK".into(),
+            instances: 1,
+            memory_mb: self.memory_mb,
+            disk_mb: self.disk_mb,
+            max_pids: 1024,
+            cpu_weight: 1,
+            stack: self.stack.clone(),
+            image: self.image.clone(),
+            start_command: self.command.clone(),
+            env: self.env.clone(),
+            ports: vec![8080],
+            health_check: HealthCheck {
+                kind: HealthCheckType::Process,
+                endpoint: None,
+                invocation_timeout_secs: 1,
+                interval_secs: 30,
+                start_timeout_secs: 60,
+            },
+            routes: vec![],
+            placement_tags: vec![],
+            metric_tags: self.metric_tags.clone(),
+            log_rate_limit_bytes_per_second: -1,
+            annotation: String::new(),
+        }
+    }
 }
 
 fn default_domain() -> String {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ::container::Signal;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use wire::envelope::{Envelope, LogStream};
-use wire::lrp::{DesiredLrp, HealthCheck, HealthCheckType, LrpStart};
+use wire::lrp::LrpStart;
 use wire::task::{TaskCompletion, TaskDefinition};
 
 use crate::backend::{runc, Launch, Sandbox};
@@ -73,7 +73,7 @@ impl TaskRun {
             Ok(sb) => sandbox.insert(sb),
             Err(e) => return Some(format!("Failed to create container: {e}")),
         };
-        let start = LrpStart { desired: as_lrp(d), index: 0, instance_guid: d.task_guid.clone() };
+        let start = LrpStart { desired: d.as_lrp(), index: 0, instance_guid: d.task_guid.clone() };
         let env = crate::env::app_env(&start, &self.shared.external_ip, &sb.env_place());
         let launch = Launch {
             instance_guid: d.task_guid.clone(),
@@ -144,37 +144,5 @@ impl TaskRun {
                 crate::instance::publish(&bus, &env).await;
             }
         }))
-    }
-}
-
-/// The task as the environment builder sees an instance.
-fn as_lrp(d: &TaskDefinition) -> DesiredLrp {
-    DesiredLrp {
-        process_guid: d.task_guid.clone(),
-        domain: d.domain.clone(),
-        log_guid: d.log_guid.clone(),
-        log_source: "TASK".into(),
-        instances: 1,
-        memory_mb: d.memory_mb,
-        disk_mb: d.disk_mb,
-        max_pids: 1024,
-        cpu_weight: 1,
-        stack: d.stack.clone(),
-        image: d.image.clone(),
-        start_command: d.command.clone(),
-        env: d.env.clone(),
-        ports: vec![8080],
-        health_check: HealthCheck {
-            kind: HealthCheckType::Process,
-            endpoint: None,
-            invocation_timeout_secs: 1,
-            interval_secs: 30,
-            start_timeout_secs: 60,
-        },
-        routes: vec![],
-        placement_tags: vec![],
-        metric_tags: d.metric_tags.clone(),
-        log_rate_limit_bytes_per_second: -1,
-        annotation: String::new(),
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
-use wire::lrp::{DesiredLrp, HealthCheck, HealthCheckType};
 use wire::task::{Task, TaskCancel, TaskCompletion, TaskDefinition, TaskState};
 
 use crate::auction::{self, Job};
@@ -115,7 +114,7 @@ impl Engine {
         }
         let jobs: Vec<Job> = pending
             .iter()
-            .map(|t| Job { desired: Arc::new(as_job(&t.definition)), index: 0 })
+            .map(|t| Job { desired: Arc::new(t.definition.as_lrp()), index: 0 })
             .collect();
         let mut bidders = self.bidders().await?;
         let results = auction::place(&jobs, &mut bidders);
@@ -259,37 +258,5 @@ impl Engine {
             }
         }
         self.place_tasks().await
-    }
-}
-
-/// A task as the auction sees it: one instance of its memory, disk and stack.
-fn as_job(def: &TaskDefinition) -> DesiredLrp {
-    DesiredLrp {
-        process_guid: def.task_guid.clone(),
-        domain: def.domain.clone(),
-        log_guid: def.log_guid.clone(),
-        log_source: "TASK".into(),
-        instances: 1,
-        memory_mb: def.memory_mb,
-        disk_mb: def.disk_mb,
-        max_pids: 1024,
-        cpu_weight: 1,
-        stack: def.stack.clone(),
-        image: def.image.clone(),
-        start_command: def.command.clone(),
-        env: Default::default(),
-        ports: vec![],
-        health_check: HealthCheck {
-            kind: HealthCheckType::Process,
-            endpoint: None,
-            invocation_timeout_secs: 1,
-            interval_secs: 30,
-            start_timeout_secs: 60,
-        },
-        routes: vec![],
-        placement_tags: vec![],
-        metric_tags: def.metric_tags.clone(),
-        log_rate_limit_bytes_per_second: -1,
-        annotation: String::new(),
     }
 }

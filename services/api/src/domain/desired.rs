@@ -52,6 +52,26 @@ pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) ->
     }))
 }
 
+/// The names logs and metrics of an app's instances and tasks carry.
+pub fn app_tags(
+    app: &App,
+    space: &crate::store::spaces::Space,
+    org: &crate::store::orgs::Org,
+) -> BTreeMap<String, String> {
+    [
+        ("app_id", &app.guid),
+        ("app_name", &app.name),
+        ("space_id", &space.guid),
+        ("space_name", &space.name),
+        ("organization_id", &org.guid),
+        ("organization_name", &org.name),
+        ("source_id", &app.guid),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.clone()))
+    .collect()
+}
+
 /// The desired LRP of one process of a started app with a staged droplet.
 pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option<DesiredLrp>> {
     let Some(droplet) = crate::store::droplets::find(&s.db.pool, &app.droplet_guid).await? else {
@@ -85,20 +105,9 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
         _ => HealthCheckType::Port,
     };
     let secs = |v: Option<i64>, d: u64| v.and_then(|x| u64::try_from(x).ok()).unwrap_or(d);
-    let mut tags = BTreeMap::new();
-    for (k, v) in [
-        ("app_id", &app.guid),
-        ("app_name", &app.name),
-        ("space_id", &space.guid),
-        ("space_name", &space.name),
-        ("organization_id", &org.guid),
-        ("organization_name", &org.name),
-        ("process_id", &p.guid),
-        ("process_type", &p.kind),
-        ("source_id", &app.guid),
-    ] {
-        tags.insert(k.to_owned(), v.clone());
-    }
+    let mut tags = app_tags(app, &space, &org);
+    tags.insert("process_id".into(), p.guid.clone());
+    tags.insert("process_type".into(), p.kind.clone());
     Ok(Some(DesiredLrp {
         process_guid: p.lrp_guid(),
         domain: wire::lrp::CF_APPS_DOMAIN.into(),

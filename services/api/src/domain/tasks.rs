@@ -201,18 +201,7 @@ async fn definition(
         crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
     );
     env.insert("MEMORY_LIMIT".into(), format!("{}m", task.memory_mb));
-    let mut tags = BTreeMap::new();
-    for (k, v) in [
-        ("app_id", &app.guid),
-        ("app_name", &app.name),
-        ("space_id", &space.guid),
-        ("space_name", &space.name),
-        ("organization_id", &org.guid),
-        ("organization_name", &org.name),
-        ("source_id", &app.guid),
-    ] {
-        tags.insert(k.to_owned(), v.clone());
-    }
+    let tags = crate::domain::desired::app_tags(app, space, &org);
     Ok(TaskDefinition {
         task_guid: task.guid.clone(),
         domain: CF_TASKS_DOMAIN.into(),
