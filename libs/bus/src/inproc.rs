@@ -158,6 +158,11 @@ impl Bus for InProcessBus {
         })
     }
 
+    fn flush(&self) -> BoxFuture<'_, Result<(), BusError>> {
+        // Delivery happens inside `publish`.
+        Box::pin(async { Ok(()) })
+    }
+
     fn connection_epoch(&self) -> watch::Receiver<u64> {
         self.epoch.subscribe()
     }

@@ -101,6 +101,11 @@ pub trait Bus: Send + Sync + 'static {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<Message, BusError>>;
 
+    /// Wait until the bus has taken every message this handle published before: a message
+    /// another connection publishes afterwards (in response to something we did next) cannot
+    /// overtake them.
+    fn flush(&self) -> BoxFuture<'_, Result<(), BusError>>;
+
     /// Counts (re)connections: starts at 1 once connected and grows by one on every reconnect,
     /// so a router can re-announce itself (`router.start`) after the bus came back.
     fn connection_epoch(&self) -> tokio::sync::watch::Receiver<u64>;

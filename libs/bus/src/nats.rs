@@ -205,6 +205,10 @@ impl Bus for NatsBus {
         })
     }
 
+    fn flush(&self) -> BoxFuture<'_, Result<(), BusError>> {
+        Box::pin(self.sync())
+    }
+
     fn connection_epoch(&self) -> watch::Receiver<u64> {
         self.epoch.subscribe()
     }

@@ -8,6 +8,8 @@ pub const ROUTER_UNREGISTER: &str = "router.unregister";
 pub const ROUTER_START: &str = "router.start";
 /// Request/reply: an emitter asks a router for its intervals.
 pub const ROUTER_GREET: &str = "router.greet";
+/// Every `router.*` subject: a router takes them in one subscription, in bus order.
+pub const ROUTER_ALL: &str = "router.*";
 /// Staging requests from the api; stagers consume them in [`STAGING_QUEUE`].
 pub const STAGING_REQUEST: &str = "staging.request";
 /// Queue group shared by all stagers, so each build is staged exactly once.

@@ -195,11 +195,17 @@ impl Instance {
         r.address = self.shared.external_ip.clone();
         r.instance_address = ip.clone();
         r.ports = vec![PortMapping { container_port: port, host_port: sb.host_port() }];
+        // Routable before the scheduler hears of it: the scheduler retires an evacuating or
+        // suspect copy of this index as soon as this one runs, and the routers must know the
+        // replacement before that copy unregisters (else the route is briefly empty: 503).
+        let base = self.registration(sb.host_port());
+        self.shared.emitter.register(&self.start.instance_guid, base, &d.routes).await;
+        if let Err(e) = self.shared.bus.flush().await {
+            tracing::warn!(error = %e, "route registration not confirmed by the bus");
+        }
         if let Err(e) = self.shared.reporter.report("start", &r).await {
             tracing::warn!(error = %e, "start report failed");
         }
-        let base = self.registration(sb.host_port());
-        self.shared.emitter.register(&self.start.instance_guid, base, &d.routes).await;
         let interval = Duration::from_secs(d.health_check.interval_secs.max(1));
         let mut liveness =
             tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

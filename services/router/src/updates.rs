@@ -22,14 +22,10 @@ pub struct Updater {
 
 impl Updater {
     pub async fn run(self, ready: kit::ready::Readiness, shutdown: kit::Shutdown) {
-        let subs = async {
-            Ok::<_, bus::BusError>((
-                self.bus.subscribe(subjects::ROUTER_REGISTER).await?,
-                self.bus.subscribe(subjects::ROUTER_UNREGISTER).await?,
-                self.bus.subscribe(subjects::ROUTER_GREET).await?,
-            ))
-        };
-        let (mut reg, mut unreg, mut greet) = match subs.await {
+        // One subscription for every `router.*` subject: registrations and unregistrations
+        // are applied in the order the bus delivered them (a replacement's registration that
+        // was published before the old instance's unregistration is never applied after it).
+        let mut msgs = match self.bus.subscribe(subjects::ROUTER_ALL).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot subscribe to route registrations");
@@ -44,28 +40,7 @@ impl Updater {
         loop {
             let changed = tokio::select! {
                 () = shutdown.cancelled() => return,
-                Some(m) = reg.next() => match serde_json::from_slice::<RegistryMessage>(&m.payload) {
-                    Ok(msg) => {
-                        registry.register(&msg, self.default_ttl);
-                        self.metrics.registry_messages.get_or_create(&Action { action: "register" }).inc();
-                        true
-                    }
-                    Err(e) => { tracing::debug!(error = %e, "malformed router.register"); false }
-                },
-                Some(m) = unreg.next() => match serde_json::from_slice::<RegistryMessage>(&m.payload) {
-                    Ok(msg) => {
-                        registry.unregister(&msg);
-                        self.metrics.registry_messages.get_or_create(&Action { action: "unregister" }).inc();
-                        true
-                    }
-                    Err(_) => false,
-                },
-                Some(m) = greet.next() => {
-                    if let Ok(body) = serde_json::to_vec(&self.start) {
-                        let _ = self.bus.respond(&m, body.into()).await;
-                    }
-                    false
-                }
+                Some(m) = msgs.next() => self.apply(&mut registry, &m).await,
                 Ok(()) = epoch.changed() => {
                     let _ = self.bus.publish_json(subjects::ROUTER_START, &self.start).await;
                     false
@@ -82,5 +57,37 @@ impl Updater {
                 self.table.store(table);
             }
         }
+    }
+
+    /// One `router.*` message; whether the table changed.
+    async fn apply(&self, registry: &mut Registry, m: &bus::Message) -> bool {
+        let register = match m.subject.as_str() {
+            subjects::ROUTER_REGISTER => true,
+            subjects::ROUTER_UNREGISTER => false,
+            subjects::ROUTER_GREET => {
+                if let Ok(body) = serde_json::to_vec(&self.start) {
+                    let _ = self.bus.respond(m, body.into()).await;
+                }
+                return false;
+            }
+            // `router.start` of this and other routers.
+            _ => return false,
+        };
+        let msg = match serde_json::from_slice::<RegistryMessage>(&m.payload) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::debug!(error = %e, subject = %m.subject, "malformed registry message");
+                return false;
+            }
+        };
+        let action = if register {
+            registry.register(&msg, self.default_ttl);
+            "register"
+        } else {
+            registry.unregister(&msg);
+            "unregister"
+        };
+        self.metrics.registry_messages.get_or_create(&Action { action }).inc();
+        true
     }
 }
