@@ -1,9 +1,11 @@
-//! Administration: orgs, spaces, users and their roles, quotas, buildpacks, stacks.
+//! Administration: orgs, spaces, users and their roles, quotas, buildpacks, stacks, feature
+//! flags.
 
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::v3::feature_flag::{FeatureFlag, FeatureFlagUpdate};
 use wire::v3::org::OrganizationCreate;
 use wire::v3::quota::{
     AppLimitsCreate, OrganizationQuota, OrganizationQuotaCreate, RouteLimitsCreate,
@@ -547,5 +549,70 @@ pub async fn stacks(c: &mut Client, json_out: bool) -> Result<()> {
     let rows: Vec<Vec<String>> =
         list.into_iter().map(|s| vec![s.name, s.description.unwrap_or_default()]).collect();
     println!("{}", table(&["name", "description"], &rows));
+    Ok(())
+}
+
+fn flag_state(f: &FeatureFlag) -> String {
+    if f.enabled { "enabled" } else { "disabled" }.to_owned()
+}
+
+/// `cf feature-flags`: every flag by name with its state.
+pub async fn feature_flags(c: &mut Client, json_out: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    if json_out {
+        return print_list(c, "/v3/feature_flags").await;
+    }
+    println!("Getting feature flags as {}...\n", c.cfg.user().unwrap_or_default());
+    let mut list: Vec<FeatureFlag> = c.list("/v3/feature_flags").await?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Vec<String>> = list.iter().map(|f| vec![f.name.clone(), flag_state(f)]).collect();
+    println!("{}", table(&["name", "state"], &rows));
+    Ok(())
+}
+
+async fn feature_flag_named<T: serde::de::DeserializeOwned>(
+    c: &mut Client,
+    name: &str,
+) -> Result<T> {
+    match c.get(&format!("/v3/feature_flags/{name}")).await {
+        Err(CliError::Api { status: 404, .. }) => Err(CliError::NotFound(format!(
+            "Feature flag '{name}' not found. Use 'paas feature-flags' to see the flags."
+        ))),
+        other => other,
+    }
+}
+
+/// `cf feature-flag NAME`.
+pub async fn feature_flag(c: &mut Client, name: &str, json_out: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    if json_out {
+        print_json(&feature_flag_named::<Value>(c, name).await?);
+        return Ok(());
+    }
+    let f: FeatureFlag = feature_flag_named(c, name).await?;
+    println!(
+        "Getting info for feature flag {} as {}...\n",
+        bold(name),
+        c.cfg.user().unwrap_or_default()
+    );
+    let mut rows = vec![vec![f.name.clone(), flag_state(&f)]];
+    if let Some(m) = &f.custom_error_message {
+        rows[0].push(m.clone());
+        println!("{}", table(&["name", "state", "custom error message"], &rows));
+    } else {
+        println!("{}", table(&["name", "state"], &rows));
+    }
+    Ok(())
+}
+
+/// `cf enable-feature-flag` / `cf disable-feature-flag`.
+pub async fn set_feature_flag(c: &mut Client, name: &str, enabled: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let verb = if enabled { "Enabling" } else { "Disabling" };
+    println!("{verb} feature flag {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    let _: Ignored = feature_flag_named(c, name).await?;
+    let body = FeatureFlagUpdate { enabled: Some(enabled), custom_error_message: None };
+    let _: Ignored = c.patch(&format!("/v3/feature_flags/{name}"), &body).await?;
+    println!("OK");
     Ok(())
 }

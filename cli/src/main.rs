@@ -436,6 +436,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List feature flags and their state
+    FeatureFlags {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one feature flag
+    FeatureFlag {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn a feature flag on (admin)
+    EnableFeatureFlag { name: String },
+    /// Turn a feature flag off (admin)
+    DisableFeatureFlag { name: String },
     /// List service instances in the target space
     #[command(visible_alias = "s")]
     Services {
@@ -817,6 +832,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             .await
         }
         C::Stacks { json } => admin::stacks(&mut client()?, json).await,
+        C::FeatureFlags { json } => admin::feature_flags(&mut client()?, json).await,
+        C::FeatureFlag { name, json } => admin::feature_flag(&mut client()?, &name, json).await,
+        C::EnableFeatureFlag { name } => admin::set_feature_flag(&mut client()?, &name, true).await,
+        C::DisableFeatureFlag { name } => {
+            admin::set_feature_flag(&mut client()?, &name, false).await
+        }
         C::Curl { path, method, data, headers } => curl(&path, &method, data, headers).await,
         C::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

@@ -58,6 +58,13 @@ async fn every_command_with_its_messages_and_exit_codes() {
     let bps = admin.ok(&["buildpacks"]);
     assert!(bps.contains("staticfile_buildpack") && bps.contains("binary_buildpack"), "{bps}");
     assert!(admin.ok(&["stacks"]).contains("bookworm"));
+    let flags = admin.ok(&["feature-flags"]);
+    let docker = flags.lines().find(|l| l.starts_with("diego_docker")).expect("diego_docker");
+    assert!(docker.ends_with("disabled"), "{flags}");
+    assert!(flags.lines().any(|l| l.starts_with("task_creation") && l.ends_with("enabled")));
+    let r = admin.run(None, &["feature-flag", "no_such_flag"]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(r.err.contains("paas feature-flags"), "says what to do: {}", r.err);
     let json: serde_json::Value =
         serde_json::from_str(&admin.ok(&["orgs", "--json"])).expect("--json is JSON");
     assert_eq!(json[0]["name"], "acme");
@@ -107,6 +114,14 @@ async fn every_command_with_its_messages_and_exit_codes() {
         r.out
     );
     assert!(dev.ok(&["apps"]).contains("web:1/1"));
+    assert!(admin.ok(&["disable-feature-flag", "task_creation"]).contains("OK"));
+    assert!(admin.ok(&["feature-flag", "task_creation"]).contains("disabled"));
+    let r = dev.run(None, &["run-task", "web", "--command", "true"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("Feature Disabled: task_creation"), "{}", r.err);
+    let r = dev.run(None, &["enable-feature-flag", "task_creation"]);
+    assert_eq!(r.code, 1, "only admins switch flags: {}", r.err);
+    admin.ok(&["enable-feature-flag", "task_creation"]);
     assert!(dev.ok(&["app", "web"]).contains("web.apps.localhost"));
     dev.ok(&["set-env", "web", "GREETING", "hi"]);
     assert!(dev.ok(&["env", "web"]).contains("GREETING: hi"));

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The same route and service instance bound twice (CC's 130008, answered as a 422).
     #[error("The route and service instance are already bound.")]
     RouteAlreadyBound,
+    /// A feature flag is off: its name, or the message an admin gave it.
+    #[error("Feature Disabled: {0}")]
+    FeatureDisabled(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("An unknown error occurred.")]
@@ -71,6 +74,7 @@ impl ApiError {
             Self::RouteAlreadyBound => {
                 (S::UNPROCESSABLE_ENTITY, 130008, "CF-ServiceInstanceAlreadyBoundToSameRoute")
             }
+            Self::FeatureDisabled(_) => (S::FORBIDDEN, 330002, "CF-FeatureDisabled"),
             Self::ServiceUnavailable(_) => (S::SERVICE_UNAVAILABLE, 10015, "CF-ServiceUnavailable"),
             Self::Internal(_) | Self::Corrupt { .. } => {
                 (S::INTERNAL_SERVER_ERROR, 10001, "UnknownError")

@@ -222,7 +222,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (7, "route_bindings", "0007_route_bindings.sql"),
             (8, "deployments", "0008_deployments.sql"),
             (9, "tasks", "0009_tasks.sql"),
-            (10, "ssh", "0010_ssh.sql")
+            (10, "ssh", "0010_ssh.sql"),
+            (11, "feature_flags", "0011_feature_flags.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -325,6 +326,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::jobs::routes())
         .merge(http::events::routes())
         .merge(http::ssh::routes())
+        .merge(http::feature_flags::routes())
 }
 
 /// The API stagers, cells and the logs service call (`/internal`).

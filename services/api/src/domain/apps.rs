@@ -11,6 +11,7 @@ use wire::v3::{self, AppState as Desired};
 
 use crate::domain::desired;
 use crate::domain::events::Actor;
+use crate::domain::feature_flags::{self, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::store::apps::App;
 use crate::store::processes::{Health, Process};
@@ -95,6 +96,9 @@ pub async fn set_state(
     let to_start = state == Desired::Started;
     if to_start && app.droplet_guid.is_empty() && app.lifecycle_type != "docker" {
         return Err(ApiError::Unprocessable("Assign a droplet before starting this app.".into()));
+    }
+    if to_start && app.lifecycle_type == "docker" {
+        feature_flags::require_on(s, Flag::DiegoDocker).await?;
     }
     if to_start {
         let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)

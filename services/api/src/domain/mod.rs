@@ -11,6 +11,7 @@ pub mod deletion;
 pub mod deployments;
 pub mod desired;
 pub mod events;
+pub mod feature_flags;
 pub mod jobs;
 pub mod manifest;
 pub mod quotas;

@@ -15,6 +15,7 @@ use wire::v3::{self, Included, Lifecycle, LifecycleData, Link, Metadata, Page, T
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, NewApp};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::List;
@@ -331,6 +332,7 @@ async fn env_vars(
     {
         return Err(ApiError::NotAuthorized);
     }
+    flags::require(&s, &c, Flag::SpaceDeveloperEnvVarVisibility).await?;
     Ok(Json(env_body(&s, &app)))
 }
 
@@ -367,6 +369,8 @@ async fn env(
     if !c.secrets_readable(&space.guid).await? {
         return Err(ApiError::NotAuthorized);
     }
+    flags::require(&s, &c, Flag::EnvVarVisibility).await?;
+    flags::require(&s, &c, Flag::SpaceDeveloperEnvVarVisibility).await?;
     let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(&s, &app, web.as_ref()).await?;
     let services = crate::domain::services::vcap_services(&s, &app.guid).await?;

@@ -244,8 +244,7 @@ async fn stacks(
         .filter(|n| q.filter("names").is_none_or(|f| f.contains(n)))
         .map(|n| present_stack(&s, n))
         .collect();
-    let total = items.len() as i64;
-    Ok(Json(q.page(total, items)))
+    Ok(Json(q.page_of(items)))
 }
 
 async fn stack(

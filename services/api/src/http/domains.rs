@@ -10,6 +10,7 @@ use wire::v3::domain::DomainRelationships;
 use wire::v3::{self, Link, Links, Metadata, Page, ToMany, ToOne};
 
 use crate::access::Caller;
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::List;
@@ -162,6 +163,7 @@ async fn create(
         if !c.org_manager(&o.guid).await? {
             return Err(ApiError::NotAuthorized);
         }
+        flags::require(&s, &c, Flag::PrivateDomainCreation).await?;
     }
     let now = now_ms();
     let d = Domain {

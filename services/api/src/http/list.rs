@@ -45,6 +45,21 @@ impl Query {
     pub fn page<T>(&self, total: i64, items: Vec<T>) -> Page<T> {
         self.q.page(&self.base, total, items)
     }
+
+    /// The requested page of a whole list held in memory (already filtered and in order).
+    pub fn page_of<T>(&self, all: Vec<T>) -> Page<T> {
+        let total = all.len() as i64;
+        let per_page = usize::try_from(self.q.per_page).unwrap_or(usize::MAX);
+        let skip = usize::try_from(self.q.page - 1).unwrap_or(0).saturating_mul(per_page);
+        let items = all.into_iter().skip(skip).take(per_page).collect();
+        self.q.page(&self.base, total, items)
+    }
+
+    /// The `order_by` field and whether it is descending (`-name`).
+    pub fn order(&self) -> (&str, bool) {
+        let o = self.q.order_by.as_str();
+        o.strip_prefix('-').map_or((o, false), |f| (f, true))
+    }
 }
 
 /// What a list reads: a table, or a store's select over it (with its joins). Its rows are

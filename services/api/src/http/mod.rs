@@ -9,6 +9,7 @@ pub mod domains;
 pub mod droplets;
 pub mod events;
 pub mod extract;
+pub mod feature_flags;
 pub mod internal;
 pub mod jobs;
 pub mod list;

@@ -1,4 +1,4 @@
-//! Organizations: create (admins), list and get (members), update
+//! Organizations: create (admins; any user while `user_org_creation` is on), list and get (members), update
 //! (org managers), delete as a job that removes every space, app and route inside.
 
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +12,7 @@ use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::Caller;
 use crate::domain::events::{self, Actor, Target};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::List;
@@ -72,7 +73,10 @@ async fn create(
     c: Caller,
     CfJson(req): CfJson<CreateOrg>,
 ) -> ApiResult<Response> {
-    if !c.admin() {
+    // Admins, or any user while `user_org_creation` is on (then its manager and user).
+    let by_user = !c.admin();
+    if by_user && (c.claims.user_id.is_none() || !flags::enabled(&s, Flag::UserOrgCreation).await?)
+    {
         return Err(ApiError::NotAuthorized);
     }
     check_name(&req.name, "Organization")?;
@@ -85,7 +89,24 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::orgs::insert(&s.db.pool, &org).await?;
+    let mut tx = store::begin(&s.db).await?;
+    store::orgs::insert(&mut *tx, &org).await?;
+    if by_user {
+        for kind in ["organization_manager", "organization_user"] {
+            let role = store::roles::Role {
+                guid: new_guid(),
+                kind: kind.into(),
+                user_guid: c.guid().to_owned(),
+                org_guid: org.guid.clone(),
+                space_guid: String::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            store::roles::insert(&mut *tx, &role, || ApiError::Internal("role taken".into()))
+                .await?;
+        }
+    }
+    tx.commit().await?;
     let t = Target {
         guid: &org.guid,
         kind: "organization",

@@ -16,6 +16,7 @@ use wire::v3::{self, Link, Metadata, PackageState, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
@@ -120,6 +121,7 @@ async fn create(
                         "Data image required for docker packages".into(),
                     ));
                 }
+                flags::require(&s, &c, Flag::DiegoDocker).await?;
                 staging::create_package(&s, &app.guid, "docker", image).await?
             }
             _ => {
@@ -146,6 +148,7 @@ async fn upload_bits(
     multipart: Multipart,
 ) -> ApiResult<Json<v3::Package>> {
     let (p, app, space) = require(&s, &c, &guid, Need::Developer).await?;
+    flags::require(&s, &c, Flag::AppBitsUpload).await?;
     staging::claim_upload(&s, &p).await?;
     let (_scratch, zip) = match receive(&s, multipart).await {
         Ok((scratch, zip)) => (Some(scratch), Ok(zip)),
@@ -323,7 +326,9 @@ async fn resource_matches(
         ));
     }
     let mut found = Vec::new();
-    for r in list {
+    // With `resource_matching` off every file is uploaded.
+    let matching = flags::enabled(&s, Flag::ResourceMatching).await?;
+    for r in list.iter().filter(|_| matching) {
         let sha1 = r
             .pointer("/checksum/value")
             .or_else(|| r.get("sha1"))

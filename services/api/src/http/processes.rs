@@ -18,6 +18,7 @@ use wire::v3::{self, Link, Metadata, Page, ToOne};
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, ScaleTo};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::{List, Query};
@@ -279,6 +280,7 @@ async fn scale(
     CfJson(req): CfJson<Scale>,
 ) -> ApiResult<Response> {
     let (p, app, space) = require(&s, &c, &guid, Need::AppManager).await?;
+    flags::require(&s, &c, Flag::AppScaling).await?;
     do_scale(s, c, p, app, space, req).await
 }
 
@@ -289,6 +291,7 @@ async fn app_scale(
     CfJson(req): CfJson<Scale>,
 ) -> ApiResult<Response> {
     let (p, app, space) = require_typed(&s, &c, &guid, &ptype, Need::AppManager).await?;
+    flags::require(&s, &c, Flag::AppScaling).await?;
     do_scale(s, c, p, app, space, req).await
 }
 

@@ -12,6 +12,7 @@ use wire::v3::{self, Included, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, ORG_ROLES, SPACE_ROLES};
 use crate::domain::events::{self, Actor, Target};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::List;
@@ -86,6 +87,9 @@ async fn create(
     let kind = req.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     let rel = req.get("relationships").cloned().unwrap_or(Value::Null);
     let user_data = rel.pointer("/user/data").cloned().unwrap_or(Value::Null);
+    if user_data.get("username").is_some() {
+        flags::require(&s, &c, Flag::SetRolesByUsername).await?;
+    }
     let (user_guid, username) = resolve_user(&s, &user_data).await?;
     let (org, space, target_name, target_kind) = if ORG_ROLES.contains(&kind.as_str()) {
         let g = rel.pointer("/organization/data/guid").and_then(Value::as_str).unwrap_or_default();

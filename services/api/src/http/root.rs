@@ -60,6 +60,7 @@ async fn v3(State(s): State<AppState>) -> Json<V3Root> {
         "deployments",
         "domains",
         "droplets",
+        "feature_flags",
         "info",
         "organizations",
         "organization_quotas",

@@ -15,6 +15,7 @@ use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::routing;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{body, CfJson};
@@ -122,6 +123,7 @@ async fn create(
                 e => e,
             }
         })?;
+    flags::require(&s, &c, Flag::RouteCreation).await?;
     let domain = store::domains::find(&s.db.pool, domain_guid)
         .await?
         .filter(|d| routing::usable_by(d, &space.org_guid))

@@ -17,6 +17,7 @@ use wire::v3::{self, Included, LastOperation, Link, Metadata, OperationType, Pag
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
@@ -223,6 +224,7 @@ async fn create(
         return Err(invalid_space());
     }
     c.require_space(&space.guid, &space.org_guid, "Space", Need::Developer).await?;
+    flags::require(&s, &c, Flag::ServiceInstanceCreation).await?;
     let now = now_ms();
     let i = Instance {
         guid: new_guid(),

@@ -12,6 +12,7 @@ use wire::v3::{self, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::Actor;
+use crate::domain::feature_flags::{self, Flag};
 use crate::domain::tasks;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
@@ -67,6 +68,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let (app, space) =
         crate::http::apps::require_with_space(&s, &c, &guid, Need::Developer).await?;
+    feature_flags::require(&s, &c, Flag::TaskCreation).await?;
     let new = tasks::NewTask {
         command: req.command,
         name: req.name,

@@ -14,6 +14,7 @@ pub mod deployments;
 pub mod domains;
 pub mod droplets;
 pub mod events;
+pub mod feature_flags;
 pub mod jobs;
 pub mod keys;
 pub mod metadata;

@@ -3,6 +3,7 @@
 mod crash_events;
 mod deletion;
 mod deployments;
+mod feature_flags;
 mod forged;
 mod harness;
 mod labels;

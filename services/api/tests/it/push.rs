@@ -25,7 +25,7 @@ pub async fn org_and_space(c: &Client, org: &str) -> (String, String) {
     (org_guid, s["guid"].as_str().expect("space guid").to_owned())
 }
 
-fn resource(path: &str, body: &[u8]) -> Value {
+pub fn resource(path: &str, body: &[u8]) -> Value {
     use sha1::Digest as _;
     json!({"path": path, "mode": "644", "checksum": {"value": hex::encode(sha1::Sha1::digest(body))}, "size_in_bytes": body.len()})
 }
