@@ -223,7 +223,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (8, "deployments", "0008_deployments.sql"),
             (9, "tasks", "0009_tasks.sql"),
             (10, "ssh", "0010_ssh.sql"),
-            (11, "feature_flags", "0011_feature_flags.sql")
+            (11, "feature_flags", "0011_feature_flags.sql"),
+            (12, "app_task_limits", "0012_app_task_limits.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;

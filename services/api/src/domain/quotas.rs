@@ -50,6 +50,24 @@ pub async fn check_apps(s: &AppState, org: &str, space: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// One more task of `app` (CC's `per_app_tasks`: tasks pending or running at once).
+pub async fn check_app_tasks(s: &AppState, org: &str, space: &str, app: &str) -> ApiResult<()> {
+    let db = &s.db.pool;
+    for scope in scopes(org, space) {
+        let Some(max) = quotas::limits(db, scope).await?.and_then(|l| l.per_app_tasks) else {
+            continue;
+        };
+        if crate::store::tasks::count_active(db, app).await? >= max {
+            return Err(ApiError::Unprocessable(format!(
+                "Task quota exceeded: the {}'s limit of {max} running tasks per app is reached; \
+                 wait for a task to finish or cancel one.",
+                name(scope)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Would running the started processes with `process` changed to `instances` × `memory_mb`
 /// stay within the org's and the space's quotas?
 pub async fn check_memory(

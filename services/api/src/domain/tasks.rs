@@ -102,6 +102,7 @@ pub async fn create(
         }
     }
     crate::domain::quotas::check_memory(s, &space.org_guid, &space.guid, "", 1, memory_mb).await?;
+    crate::domain::quotas::check_app_tasks(s, &space.org_guid, &space.guid, &app.guid).await?;
 
     let now = now_ms();
     let mut tx = store::begin(&s.db).await?;

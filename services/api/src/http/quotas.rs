@@ -23,7 +23,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/organization_quotas", get(list).post(create))
-        .route("/v3/organization_quotas/{guid}", get(show).patch(update))
+        .route("/v3/organization_quotas/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/organization_quotas/{guid}/relationships/organizations", post(apply))
 }
 
@@ -32,7 +32,7 @@ pub(crate) fn app_limits(l: &Limits) -> AppLimits {
         total_memory_in_mb: l.total_memory_mb,
         per_process_memory_in_mb: l.instance_memory_mb,
         total_instances: l.total_instances,
-        per_app_tasks: None,
+        per_app_tasks: l.per_app_tasks,
         log_rate_limit_in_bytes_per_second: None,
     }
 }
@@ -113,6 +113,7 @@ pub(crate) fn parse_limits(v: &Value) -> ApiResult<Limits> {
         total_instances: limit(v, "/apps/total_instances")?,
         total_routes: limit(v, "/routes/total_routes")?,
         total_apps: limit(v, "/apps/total_apps")?,
+        per_app_tasks: limit(v, "/apps/per_app_tasks")?,
     })
 }
 
@@ -161,9 +162,17 @@ async fn update(
         return Err(ApiError::NotAuthorized);
     }
     let mut quota = find(&s, &guid).await?;
+    change(&mut quota, &req)?;
+    store::quotas::update(&s.db.pool, &quota, false).await?;
+    Ok(Json(present(&s, &quota)))
+}
+
+/// A PATCH body applied to an org or space quota: the limits given (`null`: unlimited), the
+/// others kept.
+pub(crate) fn change(quota: &mut Quota, req: &Value) -> ApiResult<()> {
     let pick = |ptr: &str, cur: Option<i64>| -> ApiResult<Option<i64>> {
         if req.pointer(ptr).is_some() {
-            limit(&req, ptr)
+            limit(req, ptr)
         } else {
             Ok(cur)
         }
@@ -175,13 +184,46 @@ async fn update(
         total_instances: pick("/apps/total_instances", l.total_instances)?,
         total_routes: pick("/routes/total_routes", l.total_routes)?,
         total_apps: pick("/apps/total_apps", l.total_apps)?,
+        per_app_tasks: pick("/apps/per_app_tasks", l.per_app_tasks)?,
     };
-    if let Some(n) = req.get("name").and_then(Value::as_str) {
-        quota.name = n.to_owned();
+    match req.get("name") {
+        None => {}
+        Some(Value::String(n)) => {
+            check_name(n, "Quota")?;
+            quota.name = n.clone();
+        }
+        Some(_) => return Err(ApiError::Unprocessable("Name must be a string".into())),
     }
     quota.updated_at = now_ms();
-    store::quotas::update_org_quota(&s.db.pool, &quota).await?;
-    Ok(Json(present(&s, &quota)))
+    Ok(())
+}
+
+/// CC's `DELETE /v3/organization_quotas/:guid`: a job; a quota still applied to an org, or
+/// the platform's default, stays.
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    if !c.admin() {
+        return Err(ApiError::NotAuthorized);
+    }
+    let quota = find(&s, &guid).await?;
+    if quota.guid == store::orgs::DEFAULT_QUOTA {
+        return Err(ApiError::Unprocessable(
+            "The default organization quota cannot be deleted.".into(),
+        ));
+    }
+    if store::quotas::orgs_using(&s.db.pool, &quota.guid).await? > 0 {
+        return Err(ApiError::Unprocessable(format!(
+            "Organization quota '{}' is applied to one or more organizations; \
+             give them another quota before deleting it.",
+            quota.name
+        )));
+    }
+    let work = async { store::quotas::delete_org_quota(&s.db.pool, &quota.guid).await };
+    let job = crate::domain::jobs::run(&s, "organization_quota.delete", "", "", work).await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
 }
 
 async fn assign(tx: &mut store::Tx, quota: &str, org: &str) -> ApiResult<()> {

@@ -23,7 +23,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/space_quotas", get(list).post(create))
-        .route("/v3/space_quotas/{guid}", get(show).delete(remove))
+        .route("/v3/space_quotas/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/space_quotas/{guid}/relationships/spaces", post(apply))
         .route("/v3/space_quotas/{guid}/relationships/spaces/{space}", delete(unapply))
 }
@@ -161,6 +161,18 @@ async fn unapply(
     find(&s, &c, &guid, true).await?;
     store::quotas::unassign_space(&s.db.pool, &guid, &space).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<SpaceQuota>> {
+    let mut quota = find(&s, &c, &guid, true).await?;
+    crate::http::quotas::change(&mut quota, &req)?;
+    store::quotas::update(&s.db.pool, &quota, true).await?;
+    Ok(Json(present(&s, &quota).await?))
 }
 
 async fn remove(

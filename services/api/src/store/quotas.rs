@@ -16,6 +16,8 @@ pub struct Limits {
     pub total_instances: Option<i64>,
     pub total_routes: Option<i64>,
     pub total_apps: Option<i64>,
+    /// Tasks one app may have pending or running at once.
+    pub per_app_tasks: Option<i64>,
 }
 
 impl Limits {
@@ -26,6 +28,7 @@ impl Limits {
             total_instances: r.try_get("total_instances")?,
             total_routes: r.try_get("total_routes")?,
             total_apps: r.try_get("total_apps")?,
+            per_app_tasks: r.try_get("per_app_tasks")?,
         })
     }
 }
@@ -208,11 +211,12 @@ pub async fn insert<'e>(ex: impl Exec<'e>, q: &Quota, space_quota: bool) -> ApiR
     let l = &q.limits;
     let sql = if space_quota {
         "INSERT INTO space_quotas (guid, name, total_memory_mb, instance_memory_mb, total_instances, \
-         total_routes, total_apps, created_at, updated_at, org_guid) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         total_routes, total_apps, per_app_tasks, created_at, updated_at, org_guid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     } else {
         "INSERT INTO org_quotas (guid, name, total_memory_mb, instance_memory_mb, total_instances, \
-         total_routes, total_apps, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+         total_routes, total_apps, per_app_tasks, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     };
     let res = sqlx::query(sql)
         .bind(&q.guid)
@@ -222,6 +226,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, q: &Quota, space_quota: bool) -> ApiR
         .bind(l.total_instances)
         .bind(l.total_routes)
         .bind(l.total_apps)
+        .bind(l.per_app_tasks)
         .bind(q.created_at)
         .bind(q.updated_at);
     let res = if space_quota { res.bind(&q.org_guid) } else { res }.execute(ex).await;
@@ -230,23 +235,44 @@ pub async fn insert<'e>(ex: impl Exec<'e>, q: &Quota, space_quota: bool) -> ApiR
         .map(|_| ())
 }
 
-/// Name and limits of an org quota.
-pub async fn update_org_quota<'e>(ex: impl Exec<'e>, q: &Quota) -> ApiResult<()> {
+/// Name and limits of an org quota or a space quota; a taken name is a 422 saying so.
+pub async fn update<'e>(ex: impl Exec<'e>, q: &Quota, space_quota: bool) -> ApiResult<()> {
     let l = &q.limits;
-    sqlx::query(
-        "UPDATE org_quotas SET name = $1, total_memory_mb = $2, instance_memory_mb = $3, total_instances = $4, \
-         total_routes = $5, total_apps = $6, updated_at = $7 WHERE guid = $8",
-    )
-    .bind(&q.name)
-    .bind(l.total_memory_mb)
-    .bind(l.instance_memory_mb)
-    .bind(l.total_instances)
-    .bind(l.total_routes)
-    .bind(l.total_apps)
-    .bind(q.updated_at)
-    .bind(&q.guid)
-    .execute(ex)
-    .await?;
+    let table = if space_quota { "space_quotas" } else { "org_quotas" };
+    let sql = format!(
+        "UPDATE {table} SET name = $1, total_memory_mb = $2, instance_memory_mb = $3, \
+         total_instances = $4, total_routes = $5, total_apps = $6, per_app_tasks = $7, \
+         updated_at = $8 WHERE guid = $9"
+    );
+    let res = sqlx::query(&sql)
+        .bind(&q.name)
+        .bind(l.total_memory_mb)
+        .bind(l.instance_memory_mb)
+        .bind(l.total_instances)
+        .bind(l.total_routes)
+        .bind(l.total_apps)
+        .bind(l.per_app_tasks)
+        .bind(q.updated_at)
+        .bind(&q.guid)
+        .execute(ex)
+        .await;
+    let what = if space_quota { "Space Quota" } else { "Organization Quota" };
+    unique_or(res, || ApiError::Unprocessable(format!("{what} '{}' already exists.", q.name)))
+        .map(|_| ())
+}
+
+/// How many orgs have the org quota.
+pub async fn orgs_using<'e>(ex: impl Exec<'e>, quota: &str) -> ApiResult<i64> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM organizations WHERE quota_guid = $1")
+        .bind(quota)
+        .fetch_one(ex)
+        .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// Remove an org quota no org has.
+pub async fn delete_org_quota<'e>(ex: impl Exec<'e>, quota: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM org_quotas WHERE guid = $1").bind(quota).execute(ex).await?;
     Ok(())
 }
 

@@ -60,6 +60,18 @@ pub async fn next_sequence<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<i64> {
     Ok(row.try_get("n")?)
 }
 
+/// How many of the app's tasks are pending, running or being cancelled.
+pub async fn count_active<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM tasks WHERE app_guid = $1 \
+         AND state IN ('PENDING', 'RUNNING', 'CANCELING')",
+    )
+    .bind(app)
+    .fetch_one(ex)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
 pub async fn insert<'e>(ex: impl Exec<'e>, t: &Task) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO tasks (guid, app_guid, sequence_id, name, command, state, memory_mb, disk_mb, \

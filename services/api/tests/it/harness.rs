@@ -311,6 +311,12 @@ async fn fake_scheduler(desired: Desired, delay: Delay) -> String {
                     },
                 ),
             )
+            // Tasks are taken (and cancels acknowledged); their end is reported by the test.
+            .route("/v1/tasks/{guid}", axum::routing::put(|| async { StatusCode::ACCEPTED }))
+            .route(
+                "/v1/tasks/{guid}/cancel",
+                axum::routing::post(|| async { StatusCode::ACCEPTED }),
+            )
             .route(
                 "/v1/actual_lrps",
                 get(|State(d): State<Desired>, Query(f): Query<Filter>| async move {

@@ -11,6 +11,7 @@ mod layers;
 mod matrix;
 mod orgs;
 mod push;
+mod quotas;
 mod route_bindings;
 mod services;
 mod ssh;
