@@ -364,7 +364,7 @@ impl Service {
         );
         let resync = kit::spawn_named(
             "api-resync",
-            domain::desired::run_resync(
+            domain::resync::run(
                 self.state.clone(),
                 Duration::from_secs(self.state.config.resync_secs.max(1)),
                 shutdown.clone(),

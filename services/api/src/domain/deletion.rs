@@ -1,6 +1,6 @@
 //! Deleting a space or an org with everything in it, as one transaction: either every row goes
 //! or none does. What lives outside the database follows the commit: the scheduler stops the
-//! apps' instances, the blobstore drops their packages and droplets, apps outside that were
+//! apps' instances and tasks, the blobstore drops their packages and droplets, apps outside that were
 //! routed into the space are resynced, and the audit events are written. Should the scheduler
 //! be unreachable then, the periodic resync removes the instances of apps that no longer exist.
 
@@ -19,6 +19,8 @@ struct Aftermath {
     apps: Vec<(String, String)>,
     /// Blob keys of their packages and droplets.
     blobs: Vec<String>,
+    /// Their tasks that have not ended.
+    tasks: Vec<String>,
     /// `(binding, route, instance)` of the deleted route bindings.
     route_bindings: Vec<(String, String, String)>,
     /// Apps of other spaces that lose routes of this one.
@@ -29,25 +31,23 @@ impl Aftermath {
     async fn of_space(s: &AppState, space: &str) -> ApiResult<Self> {
         let pool = &s.db.pool;
         let apps = cascade::apps_of_space(pool, space).await?;
-        let mut blobs = Vec::new();
+        let (mut blobs, mut tasks) = (Vec::new(), Vec::new());
         for (app, _) in &apps {
-            for p in cascade::package_guids_of_app(pool, app).await? {
-                blobs.extend(blobstore::package_key(&p).ok());
-            }
-            for d in cascade::droplet_guids_of_app(pool, app).await? {
-                blobs.extend(blobstore::droplet_key(&d).ok());
-            }
+            blobs.extend(blobs_of_app(pool, app).await?);
+            tasks.extend(store::tasks::active_of_app(pool, app).await?);
         }
         Ok(Self {
             apps,
             blobs,
+            tasks,
             route_bindings: cascade::route_bindings_of_space(pool, space).await?,
             routed_in: cascade::apps_routed_into_space(pool, space).await?,
         })
     }
 
-    /// Stop the deleted apps' instances and remove their blobs.
+    /// Stop the deleted apps' instances and tasks and remove their blobs.
     async fn stop_and_remove(&self, s: &AppState) {
+        crate::domain::tasks::stop_deleted(s, &self.tasks).await;
         for (app, _) in &self.apps {
             if let Err(e) = crate::domain::desired::remove_app(s, app).await {
                 tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
@@ -79,24 +79,32 @@ impl Aftermath {
     }
 }
 
+/// Blob keys of an app's packages and droplets.
+async fn blobs_of_app(pool: &sqlx::AnyPool, app: &str) -> ApiResult<Vec<String>> {
+    let mut blobs = Vec::new();
+    for p in cascade::package_guids_of_app(pool, app).await? {
+        blobs.extend(blobstore::package_key(&p).ok());
+    }
+    for d in cascade::droplet_guids_of_app(pool, app).await? {
+        blobs.extend(blobstore::droplet_key(&d).ok());
+    }
+    Ok(blobs)
+}
+
 /// Delete an app with everything it owns: its rows in one transaction, then its instances,
 /// its packages' and droplets' blobs, and the audit event.
 pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
     let space = store::spaces::find(&s.db.pool, &app.space_guid).await?;
-    let mut blobs = Vec::new();
-    for p in cascade::package_guids_of_app(&s.db.pool, guid).await? {
-        blobs.extend(blobstore::package_key(&p).ok());
-    }
-    for d in cascade::droplet_guids_of_app(&s.db.pool, guid).await? {
-        blobs.extend(blobstore::droplet_key(&d).ok());
-    }
+    let blobs = blobs_of_app(&s.db.pool, guid).await?;
+    let tasks = store::tasks::active_of_app(&s.db.pool, guid).await?;
     let mut tx = store::begin(&s.db).await?;
     cascade::delete_app(&mut tx, guid).await?;
     tx.commit().await?;
     let after = Aftermath {
         apps: vec![(app.guid.clone(), app.name.clone())],
         blobs,
+        tasks,
         route_bindings: Vec::new(),
         routed_in: Vec::new(),
     };

@@ -7,7 +7,6 @@
 //! process changes (command, env, health check) take effect at the next restart, as in CF.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use wire::lrp::{ActualLrp, DesiredLrp, DesiredLrpUpdate, HealthCheck, HealthCheckType, ImageRef};
@@ -313,30 +312,4 @@ pub async fn resync(s: &AppState) -> ApiResult<usize> {
         call(s, s.http.delete(url)).await?;
     }
     Ok(started.len())
-}
-
-/// The periodic resync loop.
-pub async fn run_resync(s: AppState, every: Duration, shutdown: kit::Shutdown) {
-    let mut failures = 0u32;
-    loop {
-        match resync(&s).await {
-            Ok(n) => {
-                failures = 0;
-                tracing::debug!(apps = n, "desired state resynced");
-            }
-            // The scheduler may start after the api: only repeated failures are news.
-            Err(e) if failures == 0 => {
-                failures += 1;
-                tracing::debug!(error = %e, "desired state resync failed; retrying");
-            }
-            Err(e) => {
-                failures += 1;
-                tracing::warn!(error = %e, failures, "desired state resync failed; retrying");
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
 }

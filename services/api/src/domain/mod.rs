@@ -15,6 +15,7 @@ pub mod feature_flags;
 pub mod jobs;
 pub mod manifest;
 pub mod quotas;
+pub mod resync;
 pub mod revisions;
 pub mod routing;
 pub mod services;

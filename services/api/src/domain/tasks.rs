@@ -256,26 +256,17 @@ pub async fn cancel(
         )
         .await?;
     }
-    let url =
-        format!("{}/v1/tasks/{}/cancel", s.config.scheduler_url.trim_end_matches('/'), task.guid);
-    let token =
-        s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
-    match kit::http::propagate(s.http.post(url).bearer_auth(token)).send().await {
-        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-            // The scheduler no longer knows it: nothing runs.
-            store::tasks::transition(
-                &s.db.pool,
-                &task.guid,
-                TaskState::Canceling,
-                TaskState::Failed,
-                "task was cancelled",
-                now_ms(),
-            )
-            .await?;
-        }
-        Ok(r) if r.status().is_success() => {}
-        Ok(r) => return Err(unavailable(r.status())),
-        Err(e) => return Err(unavailable(e)),
+    if !stop_at_scheduler(s, &task.guid).await? {
+        // The scheduler no longer knows it: nothing runs.
+        store::tasks::transition(
+            &s.db.pool,
+            &task.guid,
+            TaskState::Canceling,
+            TaskState::Failed,
+            "task was cancelled",
+            now_ms(),
+        )
+        .await?;
     }
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
@@ -287,6 +278,57 @@ pub async fn cancel(
     )
     .await;
     store::tasks::find(&s.db.pool, &task.guid).await?.ok_or(ApiError::NotFound("Task"))
+}
+
+/// Ask the scheduler to stop a task; whether it held the task.
+async fn stop_at_scheduler(s: &AppState, guid: &str) -> ApiResult<bool> {
+    let url = format!("{}/v1/tasks/{guid}/cancel", s.config.scheduler_url.trim_end_matches('/'));
+    let token =
+        s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
+    match kit::http::propagate(s.http.post(url).bearer_auth(token)).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Ok(false),
+        Ok(r) if r.status().is_success() => Ok(true),
+        Ok(r) => Err(unavailable(r.status())),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// Stop the tasks of deleted apps (their rows are gone); what the scheduler cannot take now,
+/// the resync's [`cancel_orphans`] stops later.
+pub async fn stop_deleted(s: &AppState, guids: &[String]) {
+    for guid in guids {
+        if let Err(e) = stop_at_scheduler(s, guid).await {
+            tracing::warn!(task_guid = %guid, error = %e, "a deleted app's task not stopped yet; the resync will");
+        }
+    }
+}
+
+/// One resync pass: the scheduler's unfinished tasks the api has no row of (their app was
+/// deleted) are cancelled; how many.
+pub async fn cancel_orphans(s: &AppState) -> ApiResult<usize> {
+    let url = format!(
+        "{}/v1/tasks?domain={CF_TASKS_DOMAIN}",
+        s.config.scheduler_url.trim_end_matches('/')
+    );
+    let token =
+        s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
+    let res = kit::http::propagate(s.http.get(url).bearer_auth(token))
+        .send()
+        .await
+        .map_err(unavailable)?;
+    if !res.status().is_success() {
+        return Err(unavailable(format!("listing tasks answered {}", res.status())));
+    }
+    let held: Vec<wire::task::Task> = res.json().await.map_err(unavailable)?;
+    let mut n = 0;
+    for t in held.iter().filter(|t| t.state != wire::task::TaskState::Completed) {
+        let guid = &t.definition.task_guid;
+        if store::tasks::find(&s.db.pool, guid).await?.is_none() {
+            stop_at_scheduler(s, guid).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The scheduler's callback: the task ended.

@@ -72,6 +72,17 @@ pub async fn count_active<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<i64> {
     Ok(row.try_get("n")?)
 }
 
+/// Guids of the app's tasks that have not ended.
+pub async fn active_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT guid FROM tasks WHERE app_guid = $1 AND state IN ('PENDING', 'RUNNING', 'CANCELING')",
+    )
+    .bind(app)
+    .fetch_all(ex)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
 pub async fn insert<'e>(ex: impl Exec<'e>, t: &Task) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO tasks (guid, app_guid, sequence_id, name, command, state, memory_mb, disk_mb, \

@@ -20,6 +20,7 @@ pub struct Platform {
     pub url: String,
     pub admin_token: String,
     pub desired: Desired,
+    pub tasks: Tasks,
     /// How long the fake scheduler takes to answer.
     pub scheduler_delay: Delay,
     pub staged: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
@@ -45,7 +46,8 @@ fn buildpacks() -> Vec<(String, u32, Vec<u8>)> {
 pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platform {
     let desired: Desired = Arc::new(Mutex::new(BTreeMap::new()));
     let scheduler_delay = Delay::default();
-    let sched = fake_scheduler(desired.clone(), scheduler_delay.clone()).await;
+    let tasks = Tasks::default();
+    let sched = fake_scheduler(desired.clone(), tasks.clone(), scheduler_delay.clone()).await;
     let port = testkit::free_port();
     let data = tempfile::tempdir().expect("tempdir");
     let mut config = api::Config {
@@ -72,7 +74,18 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
     let task = tokio::spawn(service.run(shutdown.clone()));
     testkit::wait_http_ok(&format!("{url}/readyz"), Duration::from_secs(10)).await.expect("ready");
     let admin_token = password_token(&url, "admin", "admin-secret-pw").await;
-    Platform { url, admin_token, desired, scheduler_delay, staged, bus, data, shutdown, task }
+    Platform {
+        url,
+        admin_token,
+        desired,
+        tasks,
+        scheduler_delay,
+        staged,
+        bus,
+        data,
+        shutdown,
+        task,
+    }
 }
 
 impl Platform {
@@ -246,7 +259,70 @@ struct Filter {
 /// Milliseconds the fake scheduler waits before answering any request (0: at once).
 pub type Delay = Arc<std::sync::atomic::AtomicU64>;
 
-async fn fake_scheduler(desired: Desired, delay: Delay) -> String {
+/// The fake scheduler's tasks: held running from their `PUT` until the api cancels them (then
+/// gone, their guid in `cancelled`); the test reports their end through the api's callback.
+#[derive(Clone, Default)]
+pub struct Tasks {
+    pub held: Arc<Mutex<BTreeMap<String, wire::task::Task>>>,
+    pub cancelled: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tasks {
+    /// A running task the api never asked for, made like one it held.
+    pub fn hold_unknown(&self, guid: &str) {
+        let mut def =
+            self.held.lock().expect("lock").values().next().expect("a task").definition.clone();
+        def.task_guid = guid.into();
+        def.log_guid = "deleted-app".into();
+        self.take(def);
+    }
+
+    fn take(&self, definition: wire::task::TaskDefinition) {
+        let t = wire::task::Task {
+            definition,
+            state: wire::task::TaskState::Running,
+            cell_id: "cell-1".into(),
+            failed: false,
+            failure_reason: String::new(),
+            placement_error: String::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        self.held.lock().expect("lock").insert(t.definition.task_guid.clone(), t);
+    }
+}
+
+fn task_routes(tasks: Tasks) -> Router {
+    Router::new()
+        .route(
+            "/v1/tasks",
+            get(|State(t): State<Tasks>| async move {
+                Json(t.held.lock().expect("lock").values().cloned().collect::<Vec<_>>())
+            }),
+        )
+        .route(
+            "/v1/tasks/{guid}",
+            axum::routing::put(
+                |State(t): State<Tasks>, Json(def): Json<wire::task::TaskDefinition>| async move {
+                    t.take(def);
+                    StatusCode::CREATED
+                },
+            ),
+        )
+        .route(
+            "/v1/tasks/{guid}/cancel",
+            axum::routing::post(|State(t): State<Tasks>, Path(g): Path<String>| async move {
+                if t.held.lock().expect("lock").remove(&g).is_none() {
+                    return StatusCode::NOT_FOUND;
+                }
+                t.cancelled.lock().expect("lock").push(g);
+                StatusCode::ACCEPTED
+            }),
+        )
+        .with_state(tasks)
+}
+
+async fn fake_scheduler(desired: Desired, tasks: Tasks, delay: Delay) -> String {
     let app =
         Router::new()
             .route(
@@ -311,12 +387,6 @@ async fn fake_scheduler(desired: Desired, delay: Delay) -> String {
                     },
                 ),
             )
-            // Tasks are taken (and cancels acknowledged); their end is reported by the test.
-            .route("/v1/tasks/{guid}", axum::routing::put(|| async { StatusCode::ACCEPTED }))
-            .route(
-                "/v1/tasks/{guid}/cancel",
-                axum::routing::post(|| async { StatusCode::ACCEPTED }),
-            )
             .route(
                 "/v1/actual_lrps",
                 get(|State(d): State<Desired>, Query(f): Query<Filter>| async move {
@@ -354,6 +424,7 @@ async fn fake_scheduler(desired: Desired, delay: Delay) -> String {
             )
             .route("/v1/actual_lrps/{guid}/{index}", delete(|| async { StatusCode::NO_CONTENT }))
             .with_state(desired)
+            .merge(task_routes(tasks))
             .layer(axum::middleware::from_fn(
                 move |req: axum::extract::Request, next: axum::middleware::Next| {
                     let ms = delay.load(std::sync::atomic::Ordering::SeqCst);

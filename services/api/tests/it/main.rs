@@ -15,6 +15,7 @@ mod quotas;
 mod route_bindings;
 mod services;
 mod ssh;
+mod tasks;
 mod tenancy;
 mod uaa;
 mod upload;
