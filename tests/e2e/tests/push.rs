@@ -971,9 +971,84 @@ async fn a_developer_enters_an_instance_over_ssh() {
     assert!(events.contains("audit.app.ssh-authorized"), "{events}");
 }
 
+/// A backing service on another host: an HTTP store in a network namespace of its own, reached
+/// from containers through the host's routing as a database on another machine would be, that
+/// appends every POST's path and body to a file.
+struct RemoteService {
+    netns: String,
+    host_veth: String,
+    server: Child,
+    /// `http://ADDRESS:PORT`.
+    url: String,
+    log: PathBuf,
+}
+
+impl RemoteService {
+    fn start(dir: &Path) -> Self {
+        let n = std::process::id() % 250;
+        let (netns, host_veth, peer) =
+            (format!("paas-e2e-svc{n}"), format!("psvc{n}h"), format!("psvc{n}n"));
+        let (host_ip, svc_ip) = (format!("10.199.{n}.1"), format!("10.199.{n}.2"));
+        let ip = |args: &str| {
+            let out = Command::new("sh").args(["-c", &format!("ip {args}")]).output().expect("ip");
+            assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+        let _ = Command::new("ip").args(["link", "del", &host_veth]).output();
+        ip(&format!("netns add {netns}"));
+        ip(&format!("link add {host_veth} type veth peer name {peer}"));
+        ip(&format!("link set {peer} netns {netns}"));
+        ip(&format!("addr add {host_ip}/30 dev {host_veth}"));
+        ip(&format!("link set {host_veth} up"));
+        ip(&format!("netns exec {netns} ip addr add {svc_ip}/30 dev {peer}"));
+        ip(&format!("netns exec {netns} ip link set {peer} up"));
+        ip(&format!("netns exec {netns} ip link set lo up"));
+        ip(&format!("netns exec {netns} ip route add default via {host_ip}"));
+        let log = dir.join("service-writes.txt");
+        let script = format!(
+            "import http.server, socketserver\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20def do_POST(self):\n\
+             \x20 body = self.rfile.read(int(self.headers['Content-Length'] or 0))\n\
+             \x20 open({log:?}, 'a').write(self.path + ' ' + body.decode() + '\\n')\n\
+             \x20 self.send_response(201); self.end_headers()\n\
+             socketserver.TCPServer(('{svc_ip}', 5480), H).serve_forever()\n",
+            log = log.display().to_string()
+        );
+        let server = Command::new("ip")
+            // (TCPServer: HTTPServer would look its name up first, with no DNS in reach.)
+            .args(["netns", "exec", &netns, "python3", "-c", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("service");
+        let addr: std::net::SocketAddr = format!("{svc_ip}:5480").parse().expect("addr");
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+        });
+        let service = Self { netns, host_veth, server, url: format!("http://{addr}"), log };
+        assert!(up, "the service in {} does not listen on {addr}", service.netns);
+        service
+    }
+
+    fn writes(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for RemoteService {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).output();
+        let _ = Command::new("ip").args(["link", "del", &self.host_veth]).output();
+    }
+}
+
 /// One-off tasks of a pushed app, as a developer runs migrations and batch jobs: one that
 /// succeeds (its output in the app's logs as `APP/TASK/<name>`), one that fails with its exit
-/// status, a long one terminated; another tenant cannot run one.
+/// status, a long one terminated, a migration writing to a bound service on another host;
+/// another tenant cannot run one.
 #[tokio::test]
 async fn a_developer_runs_tasks_on_paasd_dev() {
     let p = dev_platform(5).await;
@@ -1014,10 +1089,9 @@ async fn a_developer_runs_tasks_on_paasd_dev() {
 
     let out = admin
         .run_in(None, &["run-task", "roll", "--command", "exit 3", "--name", "broken", "--wait"]);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{text}");
-    assert!(text.contains("FAILED") && text.contains("Exited with status 3"), "{text}");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("FAILED") && said.contains("Exited with status 3"), "{said}");
 
     admin.ok(None, &["run-task", "roll", "--command", "sleep 600", "--name", "long"]);
     testkit::eventually("the long task runs", Duration::from_secs(30), || async {
@@ -1043,6 +1117,28 @@ async fn a_developer_runs_tasks_on_paasd_dev() {
     );
     let out = admin.run_in(None, &["terminate-task", "roll", "1"]);
     assert!(!out.status.success(), "a finished task cannot be terminated");
+
+    // A migration writes to a bound service on another host, found in VCAP_SERVICES.
+    let db = RemoteService::start(scratch.path());
+    let creds = format!(r#"{{"uri": "{}"}}"#, db.url);
+    admin.ok(None, &["cups", "orders-db", "-p", &creds]);
+    admin.ok(None, &["bind-service", "roll", "orders-db"]);
+    let migrate = "python3 -c 'import json, os, urllib.request as u; \
+        c = json.loads(os.environ[\"VCAP_SERVICES\"])[\"user-provided\"][0][\"credentials\"]; \
+        u.urlopen(c[\"uri\"] + \"/migrations\", data=b\"0001_create_orders\", timeout=10); \
+        print(\"schema migrated\")'";
+    let out = admin.run_in(
+        None,
+        &["run-task", "roll", "--command", migrate, "--name", "db-migrate", "--wait"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\nlogs:\n{}\nservice saw: {}",
+        text(&out),
+        text(&admin.run_in(None, &["logs", "roll", "--recent"])),
+        db.writes()
+    );
+    assert_eq!(db.writes(), "/migrations 0001_create_orders\n", "the service got the write");
 
     // Another tenant: the app is not found.
     admin.ok(None, &["create-org", "other"]);
