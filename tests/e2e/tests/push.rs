@@ -1,10 +1,11 @@
 //! What a user does, end to end, with the real `paas` CLI against a real platform on runc —
-//! once as `paasd dev` (one process, SQLite, in-process bus) and once as six `paasd run`
+//! once as `paasd dev` (one process, SQLite, in-process bus) and once as seven `paasd run`
 //! processes joined by NATS, with the api and the scheduler on PostgreSQL: log in, create an
 //! org, a space and a developer, push four fixture apps from their manifests (static,
 //! Python with a PyPI dependency, Node.js with an npm dependency, a binary with a Procfile),
 //! reach each through the router, scale, kill an instance, read and follow logs, re-push,
-//! stop/start/restart/delete, and be refused another tenant's apps. It also measures the time
+//! ssh into an instance, run a task, stop/start/restart/delete, and be refused another
+//! tenant's apps. It also measures the time
 //! from `paas push` to the first 200 through the router. A second journey re-pushes, rolls
 //! back, canary-deploys and ships a crashing release of a 3-instance app under a steady request
 //! load through the router, and requires not one failed request.
@@ -190,7 +191,7 @@ async fn dev_platform(slot: u32) -> Platform {
     }
 }
 
-/// Six `paasd run` processes over NATS and PostgreSQL; `slot` as for [`dev_platform`].
+/// Seven `paasd run` processes over NATS and PostgreSQL; `slot` as for [`dev_platform`].
 async fn distributed_platform(slot: u32) -> Platform {
     let nats = testkit::NatsServer::start().await.expect("nats");
     let api_db = testkit::TestDb::new(testkit::Engine::Postgres).await.expect("api db");
@@ -216,11 +217,22 @@ async fn distributed_platform(slot: u32) -> Platform {
         ("PAAS_CELL_SCHEDULER_URL", url(p.scheduler)),
         ("PAAS_CELL_INTERNAL_CLIENT_SECRET", secret.clone()),
         ("PAAS_LOGS_API_URL", url(p.api)),
-        ("PAAS_LOGS_INTERNAL_CLIENT_SECRET", secret),
+        ("PAAS_LOGS_INTERNAL_CLIENT_SECRET", secret.clone()),
+        ("PAAS_SSH_API_URL", url(p.api)),
+        ("PAAS_SSH_SCHEDULER_URL", url(p.scheduler)),
+        ("PAAS_SSH_INTERNAL_CLIENT_SECRET", secret),
+        // The api advertises the endpoint with the fingerprint of the key the ssh service made.
+        ("PAAS_SSH_HOST_KEY_FILE", dir.path().join("ssh-host-key").display().to_string()),
     ] {
         env.push((k.to_owned(), v));
     }
-    let mut procs = Vec::new();
+    let mut procs = vec![spawn(&["run", "--services", "ssh"], &env, &dir.path().join("ssh"))];
+    let ssh = std::net::SocketAddr::from(([127, 0, 0, 1], p.ssh));
+    let listening = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect_timeout(&ssh, Duration::from_secs(1)).is_ok()
+    });
+    assert!(listening, "the ssh service does not listen on {ssh}");
     for (service, port) in [
         ("api", p.api),
         ("logs", p.logs),
@@ -483,11 +495,20 @@ async fn user_journey(p: Platform, label: &str) {
     served(&p.router, "node-app.apps.localhost", "node fixture").await;
     dana.ok(None, &["restart", "bin-app"]);
     served(&p.router, "bin-app.apps.localhost", "binary fixture").await;
+
+    // 7. Into an instance over ssh, and a one-off task, wherever the platform's parts run.
+    let out = dana.ok(None, &["ssh", "bin-app", "-c", "echo inside-$(id -u)"]);
+    assert!(out.contains("inside-2000"), "{label}: {out}");
+    let out = dana.ok(
+        None,
+        &["run-task", "bin-app", "--command", "echo task-ran", "--name", "once", "--wait"],
+    );
+    assert!(out.contains("SUCCEEDED"), "{label}: {out}");
     dana.ok(None, &["delete", "bin-app", "-f", "-r"]);
     let out = dana.run_in(None, &["app", "bin-app"]);
     assert_eq!(out.status.code(), Some(4), "deleted app is not found");
 
-    // 7. Another tenant sees nothing of acme.
+    // 8. Another tenant sees nothing of acme.
     admin.ok(None, &["create-org", "rival"]);
     admin.ok(None, &["create-space", "prod", "-o", "rival"]);
     admin.ok(None, &["create-user", "eve", "eve-password"]);
