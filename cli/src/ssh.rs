@@ -152,6 +152,20 @@ impl client::Handler for Pinned {
         }
         Ok(self.0.is_empty() || fingerprint(&key.public_key()) == self.0)
     }
+
+    /// The platform ended the connection (its endpoint shutting down, say): show why.
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> std::result::Result<(), Self::Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                eprintln!("\r\nConnection closed by the platform: {}\r", info.message);
+                Ok(())
+            }
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 }
 
 pub async fn ssh(c: &mut Client, r: Request) -> Result<i32> {

@@ -30,6 +30,8 @@ pub struct Config {
     pub internal_client_secret: String,
     /// Seconds a connection may stay idle.
     pub idle_timeout_secs: u64,
+    /// At shutdown, seconds the sessions under way have to end before they are disconnected.
+    pub drain_secs: u64,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             internal_client_id: "paas-internal".into(),
             internal_client_secret: String::new(),
             idle_timeout_secs: 3600,
+            drain_secs: 10,
         }
     }
 }
@@ -67,6 +70,7 @@ pub struct Shared {
 
 pub struct Service {
     listener: tokio::net::TcpListener,
+    drain: Duration,
     ready: Readiness,
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
@@ -96,7 +100,14 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let shared = Arc::new(Shared { platform, bus: deps.bus });
     let ready = Readiness::new();
     tracing::info!(%fingerprint, "ssh host key");
-    Ok(Service { listener, ready, config: Arc::new(server), shared, fingerprint })
+    Ok(Service {
+        listener,
+        drain: Duration::from_secs(config.drain_secs),
+        ready,
+        config: Arc::new(server),
+        shared,
+        fingerprint,
+    })
 }
 
 impl Service {
@@ -113,11 +124,14 @@ impl Service {
         &self.fingerprint
     }
 
-    /// Accept connections until `shutdown`; sessions under way end with the process.
+    /// Accept connections until `shutdown`, then drain: the sessions under way have
+    /// `drain_secs` to end, and those still open are disconnected saying why.
     pub async fn run(self, shutdown: kit::Shutdown) -> Result<(), Error> {
+        let mut conns = Connections::default();
         loop {
             let (stream, peer) = tokio::select! {
                 () = shutdown.cancelled() => break,
+                Some(_) = conns.tasks.join_next(), if !conns.tasks.is_empty() => continue,
                 r = self.listener.accept() => match r {
                     Ok(a) => a,
                     Err(e) => {
@@ -129,19 +143,67 @@ impl Service {
             };
             let _ = stream.set_nodelay(true);
             let handler = session::Conn::new(self.shared.clone(), Some(peer));
-            let config = self.config.clone();
-            tokio::spawn(async move {
-                match russh::server::run_stream(config, stream, handler).await {
-                    Ok(s) => {
-                        if let Err(e) = s.await {
-                            tracing::debug!(error = %e, "ssh connection ended with an error");
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "ssh handshake failed"),
-                }
-            });
+            conns.serve(self.config.clone(), stream, handler);
         }
-        tracing::info!("ssh endpoint stopped accepting");
+        drop(self.listener);
+        tracing::info!(sessions = conns.tasks.len(), "ssh endpoint stopped accepting");
+        conns.drain(self.drain).await;
         Ok(())
+    }
+}
+
+/// The connections being served, with a handle of each to end it.
+#[derive(Default)]
+struct Connections {
+    tasks: tokio::task::JoinSet<()>,
+    handles: Arc<std::sync::Mutex<std::collections::HashMap<u64, russh::server::Handle>>>,
+    next: u64,
+}
+
+impl Connections {
+    fn serve(
+        &mut self,
+        config: Arc<russh::server::Config>,
+        stream: tokio::net::TcpStream,
+        handler: session::Conn,
+    ) {
+        let (id, handles) = (self.next, self.handles.clone());
+        self.next += 1;
+        self.tasks.spawn(async move {
+            match russh::server::run_stream(config, stream, handler).await {
+                Ok(s) => {
+                    handles.lock().unwrap_or_else(|e| e.into_inner()).insert(id, s.handle());
+                    if let Err(e) = s.await {
+                        tracing::debug!(error = %e, "ssh connection ended with an error");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "ssh handshake failed"),
+            }
+            handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+
+    /// Wait `deadline` for every connection to end; disconnect the rest, then stop them.
+    async fn drain(mut self, deadline: Duration) {
+        let all_ended = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(deadline, all_ended).await.is_ok() {
+            return;
+        }
+        let open: Vec<russh::server::Handle> =
+            self.handles.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        tracing::info!(sessions = open.len(), "disconnecting the ssh sessions still open");
+        for h in open {
+            let _ = h
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "the ssh endpoint is shutting down; connect again in a moment".into(),
+                    String::new(),
+                )
+                .await;
+        }
+        let ended = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(2), ended).await.is_err() {
+            self.tasks.abort_all();
+        }
     }
 }
