@@ -15,6 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use wire::ssh::{ExecRequest, Frame, MAX_FRAME};
 
+/// The shell a session runs its command with (or logs in to), in the container or on the host.
+const SHELL: &str = "/bin/bash";
+
 /// Where a running instance's sessions go.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -37,12 +40,12 @@ impl Target {
         }
     }
 
-    /// The program and its arguments for `req`.
+    /// The arguments of [`Target::program`] for `req`.
     fn argv(&self, req: &ExecRequest) -> Vec<String> {
-        let shell: Vec<String> = if req.command.is_empty() {
-            vec!["/bin/bash".into(), "-l".into()]
+        let shell_args: Vec<String> = if req.command.is_empty() {
+            vec!["-l".into()]
         } else {
-            vec!["/bin/bash".into(), "-c".into(), req.command.clone()]
+            vec!["-c".into(), req.command.clone()]
         };
         match self {
             Self::Runc { container_id, .. } => {
@@ -60,17 +63,18 @@ impl Target {
                     a.extend(["--env".into(), format!("{k}={v}")]);
                 }
                 a.push(container_id.clone());
-                a.extend(shell);
+                a.push(SHELL.into());
+                a.extend(shell_args);
                 a
             }
-            Self::Process { .. } => shell,
+            Self::Process { .. } => shell_args,
         }
     }
 
     fn program(&self) -> &'static str {
         match self {
             Self::Runc { .. } => "runc",
-            Self::Process { .. } => "bash",
+            Self::Process { .. } => SHELL,
         }
     }
 }
@@ -297,5 +301,81 @@ fn hang_up(pid: u32) {
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGHUP,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    /// What a client sees of a session: stdout, stderr, exit status.
+    async fn run(target: Target, req: ExecRequest, stdin: &[u8]) -> (String, String, i32) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let session = tokio::spawn(session(target, req, server));
+        let (mut rd, mut wr) = tokio::io::split(client);
+        wr.write_all(&Frame::Stdin.header(stdin.len())).await.expect("stdin");
+        wr.write_all(stdin).await.expect("stdin");
+        wr.write_all(&Frame::StdinEof.header(0)).await.expect("eof");
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        loop {
+            let mut head = [0u8; 5];
+            rd.read_exact(&mut head).await.expect("frame");
+            let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let mut data = vec![0u8; len];
+            rd.read_exact(&mut data).await.expect("payload");
+            match Frame::from_byte(head[0]) {
+                Some(Frame::Stdout) => out.extend(data),
+                Some(Frame::Stderr) => err.extend(data),
+                Some(Frame::Exit) => {
+                    let code = i32::from_be_bytes(data.try_into().expect("4 bytes"));
+                    assert_eq!(session.await.expect("joins").expect("session"), code);
+                    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+                    return (text(out), text(err), code);
+                }
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    fn process_target(home: &std::path::Path, run_as: Option<(u32, u32)>) -> Target {
+        Target::Process {
+            home: home.to_owned(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("GREETING".into(), "hello".into())],
+            run_as,
+            port: 61001,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_backend_command_runs_as_the_app_in_its_directory_with_its_environment() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let req = ExecRequest {
+            command: "echo $GREETING $CLIENT_VAR; pwd; id -u; echo oops >&2; cat; exit 3".into(),
+            tty: None,
+            env: vec![("CLIENT_VAR".into(), "from-client".into()), ("PATH".into(), "/x".into())],
+        };
+        let (out, err, code) =
+            run(process_target(dir.path(), Some((65534, 65534))), req, b"typed in\n").await;
+        let home = dir.path().display().to_string();
+        assert_eq!(out, format!("hello from-client\n{home}\n65534\ntyped in\n"));
+        assert_eq!((err.as_str(), code), ("oops\n", 3));
+    }
+
+    #[tokio::test]
+    async fn a_process_backend_session_with_a_terminal_gets_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let req = ExecRequest {
+            command: "tty; echo term=$TERM".into(),
+            tty: Some(wire::ssh::Tty { term: "vt100".into(), cols: 80, rows: 24 }),
+            env: vec![],
+        };
+        let (out, _, code) = run(process_target(dir.path(), None), req, b"").await;
+        assert!(out.contains("/dev/pts/"), "{out}");
+        assert!(out.contains("term=vt100"), "{out}");
+        assert_eq!(code, 0);
     }
 }
