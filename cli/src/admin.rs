@@ -13,12 +13,12 @@ use wire::v3::quota::{
 use wire::v3::role::{RoleCreate, UserCreate};
 use wire::v3::space::{SpaceCreate, SpaceCreateRelationships};
 use wire::v3::stack::{Buildpack, BuildpackChange, Stack};
-use wire::v3::{Guid, Organization, Page, Role, Space, ToMany, ToOne, User};
+use wire::v3::{Guid, Organization, Page, Rename, Role, Space, ToMany, ToOne, User};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::config::Named;
 use crate::error::CliError;
-use crate::output::{bold, confirm, print_json, table};
+use crate::output::{bold, confirm, pairs, print_json, table};
 
 /// A user in UAA's SCIM API (`/Users`).
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +31,12 @@ struct ScimUser {
 struct ScimUsers {
     #[serde(default)]
     resources: Vec<ScimUser>,
+}
+
+/// Any resource, read for its name only.
+#[derive(Debug, Deserialize)]
+struct NameOnly {
+    name: String,
 }
 
 /// `--json` output: the list as the API sent it.
@@ -105,6 +111,119 @@ pub async fn delete_org(c: &mut Client, name: &str, force: bool) -> Result<()> {
     if c.cfg.org.as_ref().is_some_and(|t| t.guid == o.guid) {
         c.cfg.org = None;
         c.cfg.space = None;
+        c.cfg.save()?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// Names of a list's resources, comma-separated (`name` of each JSON object).
+async fn names_of(c: &mut Client, path: &str) -> Result<String> {
+    let list: Vec<NameOnly> = c.list(path).await?;
+    Ok(list.into_iter().map(|n| n.name).collect::<Vec<_>>().join(", "))
+}
+
+/// The name of quota `guid` of `kind` (`organization_quotas`, `space_quotas`); empty for none.
+async fn quota_name(c: &mut Client, kind: &str, guid: Option<&str>) -> Result<String> {
+    let Some(g) = guid.filter(|g| !g.is_empty()) else { return Ok(String::new()) };
+    let q: NameOnly = c.get(&format!("/v3/{kind}/{g}")).await?;
+    Ok(q.name)
+}
+
+/// `cf org ORG [--guid]`.
+pub async fn org(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let o = c.org(name).await?;
+    if guid_only {
+        println!("{}", o.guid);
+        return Ok(());
+    }
+    println!("Getting info for org {} as {}...\n", bold(name), c.cfg.user().unwrap_or_default());
+    let g = &o.guid;
+    let domains = names_of(c, &format!("/v3/organizations/{g}/domains")).await?;
+    let quota = quota_name(c, "organization_quotas", o.relationships.quota.guid()).await?;
+    let q = query(&[("organization_guids", g), ("order_by", "name")]);
+    let spaces = names_of(c, &format!("/v3/spaces{q}")).await?;
+    println!(
+        "{}",
+        pairs(&[
+            ("name", o.name.clone()),
+            ("domains", domains),
+            ("quota", quota),
+            ("spaces", spaces),
+            ("isolation segments", String::new()),
+        ])
+    );
+    Ok(())
+}
+
+/// `cf space SPACE [--guid]`, in the targeted org.
+pub async fn space(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    let o = c.cfg.require_org()?.clone();
+    let s = c.space(&o.guid, name).await?;
+    if guid_only {
+        println!("{}", s.guid);
+        return Ok(());
+    }
+    println!(
+        "Getting info for space {} in org {} as {}...\n",
+        bold(name),
+        o.name,
+        c.cfg.user().unwrap_or_default()
+    );
+    let q = query(&[("space_guids", &s.guid), ("order_by", "name")]);
+    let apps = names_of(c, &format!("/v3/apps{q}")).await?;
+    let services = names_of(c, &format!("/v3/service_instances{q}")).await?;
+    let quota = quota_name(c, "space_quotas", s.relationships.quota.guid()).await?;
+    println!(
+        "{}",
+        pairs(&[
+            ("name", s.name.clone()),
+            ("org", o.name.clone()),
+            ("apps", apps),
+            ("services", services),
+            ("isolation segment", String::new()),
+            ("space quota", quota),
+        ])
+    );
+    Ok(())
+}
+
+/// `cf rename-org OLD NEW`; the target follows the new name.
+pub async fn rename_org(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    let o = c.org(old).await?;
+    println!(
+        "Renaming org {} to {} as {}...",
+        bold(old),
+        bold(new),
+        c.cfg.user().unwrap_or_default()
+    );
+    let body = Rename { name: new.to_owned() };
+    let _: Ignored = c.patch(&format!("/v3/organizations/{}", o.guid), &body).await?;
+    if let Some(t) = c.cfg.org.as_mut().filter(|t| t.guid == o.guid) {
+        t.name = new.to_owned();
+        c.cfg.save()?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf rename-space OLD NEW`, in the targeted org; the target follows the new name.
+pub async fn rename_space(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    let o = c.cfg.require_org()?.clone();
+    let s = c.space(&o.guid, old).await?;
+    println!(
+        "Renaming space {} to {} in org {} as {}...",
+        bold(old),
+        bold(new),
+        o.name,
+        c.cfg.user().unwrap_or_default()
+    );
+    let body = Rename { name: new.to_owned() };
+    let _: Ignored = c.patch(&format!("/v3/spaces/{}", s.guid), &body).await?;
+    if let Some(t) = c.cfg.space.as_mut().filter(|t| t.guid == s.guid) {
+        t.name = new.to_owned();
         c.cfg.save()?;
     }
     println!("OK");

@@ -32,18 +32,21 @@ impl Client {
     pub async fn app(&mut self, name: &str) -> Result<App> {
         let space = self.cfg.require_space()?.guid.clone();
         let path = format!("/v3/apps{}", query(&[("names", name), ("space_guids", &space)]));
-        self.first(&path, || format!("App '{name}' not found.")).await
+        self.first(&path, || format!("App '{name}' not found. See 'paas apps'.")).await
     }
 
     pub async fn org(&mut self, name: &str) -> Result<Organization> {
         let path = format!("/v3/organizations{}", query(&[("names", name)]));
-        self.first(&path, || format!("Organization '{name}' not found.")).await
+        self.first(&path, || format!("Organization '{name}' not found. See 'paas orgs'.")).await
     }
 
     /// The space of this name in the org `org_guid`.
     pub async fn space(&mut self, org_guid: &str, name: &str) -> Result<Space> {
         let q = query(&[("names", name), ("organization_guids", org_guid)]);
-        self.first(&format!("/v3/spaces{q}"), || format!("Space '{name}' not found.")).await
+        self.first(&format!("/v3/spaces{q}"), || {
+            format!("Space '{name}' not found. See 'paas spaces'.")
+        })
+        .await
     }
 
     pub async fn domain(&mut self, name: &str) -> Result<Domain> {

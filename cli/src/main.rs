@@ -335,8 +335,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an org's domains, quota and spaces
+    Org {
+        name: String,
+        /// Print only the org's guid
+        #[arg(long)]
+        guid: bool,
+    },
     /// Create an org
     CreateOrg { name: String },
+    /// Rename an org
+    RenameOrg { old: String, new: String },
     /// Delete an org
     DeleteOrg {
         name: String,
@@ -348,6 +357,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a space of the targeted org: its apps, services and quota
+    Space {
+        name: String,
+        /// Print only the space's guid
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Rename a space of the targeted org
+    RenameSpace { old: String, new: String },
     /// Create a space
     CreateSpace {
         name: String,
@@ -765,7 +783,11 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             route_services::unbind(&mut client()?, &a, force).await
         }
         C::Orgs { json } => admin::orgs(&mut client()?, json).await,
+        C::Org { name, guid } => admin::org(&mut client()?, &name, guid).await,
         C::CreateOrg { name } => admin::create_org(&mut client()?, &name).await,
+        C::RenameOrg { old, new } => admin::rename_org(&mut client()?, &old, &new).await,
+        C::Space { name, guid } => admin::space(&mut client()?, &name, guid).await,
+        C::RenameSpace { old, new } => admin::rename_space(&mut client()?, &old, &new).await,
         C::DeleteOrg { name, force } => admin::delete_org(&mut client()?, &name, force).await,
         C::Spaces { json } => admin::spaces(&mut client()?, json).await,
         C::CreateSpace { name, org } => {

@@ -2,6 +2,7 @@
 //! its exit code, failures included.
 
 mod commands;
+mod more_commands;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
