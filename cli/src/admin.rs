@@ -671,6 +671,22 @@ pub async fn stacks(c: &mut Client, json_out: bool) -> Result<()> {
     Ok(())
 }
 
+/// `cf stack STACK [--guid]`.
+pub async fn stack(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let path = format!("/v3/stacks{}", query(&[("names", name)]));
+    let s: Stack = c.list(&path).await?.into_iter().next().ok_or_else(|| {
+        CliError::NotFound(format!("Stack '{name}' not found. See 'paas stacks'."))
+    })?;
+    if guid_only {
+        println!("{}", s.guid);
+        return Ok(());
+    }
+    println!("Getting info for stack {} as {}...\n", bold(name), c.cfg.user().unwrap_or_default());
+    println!("{}", pairs(&[("name", s.name), ("description", s.description.unwrap_or_default())]));
+    Ok(())
+}
+
 fn flag_state(f: &FeatureFlag) -> String {
     if f.enabled { "enabled" } else { "disabled" }.to_owned()
 }

@@ -8,7 +8,9 @@ mod apps;
 mod client;
 mod config;
 mod deploy;
+mod droplets;
 mod error;
+mod health;
 mod logs;
 mod lookup;
 mod output;
@@ -119,6 +121,59 @@ enum Command {
         json: bool,
         #[arg(long)]
         guid: bool,
+    },
+    /// Create an app without pushing bits (stopped)
+    CreateApp {
+        name: String,
+        /// The app's lifecycle: buildpack (default) or docker
+        #[arg(long = "app-type", value_parser = ["buildpack", "docker"])]
+        app_type: Option<String>,
+    },
+    /// Rename an app
+    Rename { old: String, new: String },
+    /// Show the health check of each of an app's processes
+    GetHealthCheck { name: String },
+    /// Change the health check of an app's process (takes effect on restart)
+    SetHealthCheck {
+        name: String,
+        #[arg(value_parser = ["process", "port", "http"])]
+        kind: String,
+        /// Path for http checks (default /)
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Seconds one check may take
+        #[arg(long = "invocation-timeout")]
+        invocation_timeout: Option<i64>,
+        #[arg(long = "process", default_value = "web")]
+        process: String,
+    },
+    /// List an app's packages
+    Packages { name: String },
+    /// Upload a folder as a new package of an app (not staged)
+    CreatePackage {
+        name: String,
+        /// The app's folder (default: the current one)
+        #[arg(short = 'p')]
+        path: Option<PathBuf>,
+    },
+    /// Stage a package of an app into a droplet (default: its newest ready package)
+    StagePackage {
+        name: String,
+        #[arg(long = "package-guid")]
+        package_guid: Option<String>,
+    },
+    /// List an app's droplets
+    Droplets { name: String },
+    /// Make a droplet the app's current one (used at the next start)
+    SetDroplet { name: String, droplet: String },
+    /// Download an app's droplet (default: the current one)
+    DownloadDroplet {
+        name: String,
+        #[arg(long)]
+        droplet: Option<String>,
+        /// File or folder to write to (default: droplet_GUID.tgz here)
+        #[arg(long)]
+        path: Option<PathBuf>,
     },
     /// Start an app
     Start { name: String },
@@ -454,6 +509,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a stack
+    Stack {
+        name: String,
+        /// Print only the stack's guid
+        #[arg(long)]
+        guid: bool,
+    },
     /// List feature flags and their state
     FeatureFlags {
         #[arg(long)]
@@ -665,6 +727,29 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::Apps { json } => apps::apps(&mut client()?, json).await,
         C::App { name, json, guid } => apps::app(&mut client()?, &name, json, guid).await,
+        C::CreateApp { name, app_type } => {
+            apps::create_app(&mut client()?, &name, app_type.as_deref()).await
+        }
+        C::Rename { old, new } => apps::rename(&mut client()?, &old, &new).await,
+        C::GetHealthCheck { name } => health::get(&mut client()?, &name).await,
+        C::SetHealthCheck { name, kind, endpoint, invocation_timeout, process } => {
+            let h = health::HealthArgs { kind, endpoint, invocation_timeout, process };
+            health::set(&mut client()?, &name, h).await
+        }
+        C::Packages { name } => droplets::packages(&mut client()?, &name).await,
+        C::CreatePackage { name, path } => {
+            droplets::create_package(&mut client()?, &name, path.as_deref()).await
+        }
+        C::StagePackage { name, package_guid } => {
+            droplets::stage_package(&mut client()?, &name, package_guid.as_deref()).await
+        }
+        C::Droplets { name } => droplets::droplets(&mut client()?, &name).await,
+        C::SetDroplet { name, droplet } => {
+            droplets::set_droplet(&mut client()?, &name, &droplet).await
+        }
+        C::DownloadDroplet { name, droplet, path } => {
+            droplets::download(&mut client()?, &name, droplet.as_deref(), path.as_deref()).await
+        }
         C::Start { name } => apps::start(&mut client()?, &name).await,
         C::Stop { name } => apps::stop(&mut client()?, &name).await,
         C::Restart { name, strategy } => apps::restart(&mut client()?, &name, &strategy).await,
@@ -854,6 +939,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             .await
         }
         C::Stacks { json } => admin::stacks(&mut client()?, json).await,
+        C::Stack { name, guid } => admin::stack(&mut client()?, &name, guid).await,
         C::FeatureFlags { json } => admin::feature_flags(&mut client()?, json).await,
         C::FeatureFlag { name, json } => admin::feature_flag(&mut client()?, &name, json).await,
         C::EnableFeatureFlag { name } => admin::set_feature_flag(&mut client()?, &name, true).await,

@@ -72,3 +72,99 @@ async fn orgs_and_spaces_show_and_rename() {
     fails(&admin, &["rename-space", "info-space", "x"], 4, "paas spaces");
     fails(&admin, &["rename-org", "info-org2"], 2, "Usage");
 }
+
+/// The text after `prefix` on the first line holding it, up to `end`.
+fn between<'a>(out: &'a str, prefix: &str, end: &str) -> &'a str {
+    let rest = out.split_once(prefix).map(|(_, r)| r).unwrap_or_default();
+    rest.split_once(end).map(|(v, _)| v).unwrap_or(rest).trim()
+}
+
+#[tokio::test]
+async fn apps_packages_droplets_and_health_checks() {
+    let p = platform().await;
+    let admin = admin_in(&p, "apps-org", "apps-space");
+    let here = "in org apps-org / space apps-space as admin...";
+
+    fails(&admin, &["create-app", "web", "--app-type", "lambda"], 2, "lambda");
+    let out = admin.ok(&["create-app", "web"]);
+    assert!(out.starts_with(&format!("Creating app web {here}\nOK")), "{out}");
+    assert!(admin.ok(&["create-app", "web"]).contains("already exists"), "idempotent");
+    let apps = curl(&admin, "/v3/apps?names=web");
+    assert_eq!(apps["resources"][0]["state"], "STOPPED");
+    let app_guid = apps["resources"][0]["guid"].as_str().expect("app guid").to_owned();
+
+    // A package from a folder, staged into a droplet, made current, downloaded.
+    fails(&admin, &["stage-package", "web"], 4, "paas create-package web");
+    let dir = tempfile::tempdir().expect("app");
+    std::fs::write(dir.path().join("Procfile"), "web: python3 -m http.server $PORT\n")
+        .expect("procfile");
+    let folder = dir.path().to_str().expect("utf-8 path");
+    let out = admin.ok(&["create-package", "web", "-p", folder]);
+    assert!(out.contains(&format!("Uploading and creating bits package for app web {here}")));
+    let pkg = between(&out, "Package with guid '", "'").to_owned();
+    assert_eq!(curl(&admin, &format!("/v3/packages/{pkg}"))["state"], "READY");
+    let out = admin.ok(&["packages", "web"]);
+    assert!(out.lines().any(|l| l.starts_with(&pkg) && l.contains("ready")), "{out}");
+    fails(&admin, &["download-droplet", "web"], 4, "paas droplets web");
+    let out = admin.ok(&["stage-package", "web", "--package-guid", &pkg]);
+    assert!(out.contains("Package staged") && out.contains("procfile_buildpack"), "{out}");
+    let droplet = between(&out, "droplet guid:", "\n").to_owned();
+    let out = admin.ok(&["droplets", "web"]);
+    assert!(out.lines().any(|l| l.starts_with(&droplet) && l.contains("staged")), "{out}");
+    assert!(!out.contains("(current)"), "staging alone sets no droplet: {out}");
+    let out = admin.ok(&["set-droplet", "web", &droplet]);
+    assert!(out.contains(&format!("Setting app web to droplet {droplet} {here}\nOK")), "{out}");
+    let rel = curl(&admin, &format!("/v3/apps/{app_guid}/relationships/current_droplet"));
+    assert_eq!(rel["data"]["guid"], droplet.as_str());
+    assert!(admin.ok(&["droplets", "web"]).contains(&format!("{droplet} (current)")));
+    let out = admin.ok(&["download-droplet", "web", "--path", folder]);
+    let file = dir.path().join(format!("droplet_{droplet}.tgz"));
+    assert!(out.contains("Droplet downloaded successfully at"), "{out}");
+    let bytes = std::fs::read(&file).expect("droplet written");
+    assert_eq!(bytes.get(..2), Some(&[0x1f, 0x8b][..]), "a gzip file");
+    fails(&admin, &["set-droplet", "web", "no-such-droplet"], 1, "Ensure the droplet exists");
+
+    // Health checks.
+    let out = admin.ok(&["get-health-check", "web"]);
+    assert!(out.starts_with(&format!("Getting health check type for app web {here}")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("web") && l.contains("port")), "{out}");
+    let out = admin.ok(&[
+        "set-health-check",
+        "web",
+        "http",
+        "--endpoint",
+        "/health",
+        "--invocation-timeout",
+        "5",
+    ]);
+    assert!(out.contains("Updating health check type for app web process web"), "{out}");
+    assert!(out.contains("TIP: An app restart is required"), "{out}");
+    let proc = curl(&admin, &format!("/v3/apps/{app_guid}/processes/web"));
+    assert_eq!(proc["health_check"]["type"], "http");
+    assert_eq!(proc["health_check"]["data"]["endpoint"], "/health");
+    assert_eq!(proc["health_check"]["data"]["invocation_timeout"], 5);
+    let out = admin.ok(&["get-health-check", "web"]);
+    let row: Vec<&str> = out.lines().last().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row, ["web", "http", "/health", "5"], "{out}");
+    admin.ok(&["set-health-check", "web", "process"]);
+    let proc = curl(&admin, &format!("/v3/apps/{app_guid}/processes/web"));
+    assert_eq!(proc["health_check"]["type"], "process");
+    assert_eq!(proc["health_check"]["data"]["endpoint"], Value::Null);
+    fails(&admin, &["set-health-check", "web", "bogus"], 2, "bogus");
+    fails(&admin, &["set-health-check", "web", "port", "--process", "worker"], 4, "worker");
+    fails(&admin, &["get-health-check", "nope"], 4, "paas apps");
+
+    // Renaming.
+    let out = admin.ok(&["rename", "web", "web2"]);
+    assert!(out.contains(&format!("Renaming app web to web2 {here}\nOK")), "{out}");
+    assert_eq!(curl(&admin, &format!("/v3/apps/{app_guid}"))["name"], "web2");
+    fails(&admin, &["rename", "web", "web3"], 4, "paas apps");
+    fails(&admin, &["packages", "web"], 4, "paas apps");
+
+    // Stacks.
+    let out = admin.ok(&["stack", "bookworm"]);
+    assert!(out.starts_with("Getting info for stack bookworm as admin..."), "{out}");
+    assert!(out.contains("description:") && out.contains("Debian 12"), "{out}");
+    assert_eq!(admin.ok(&["stack", "bookworm", "--guid"]).trim(), "bookworm");
+    fails(&admin, &["stack", "windows"], 4, "paas stacks");
+}
