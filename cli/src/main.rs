@@ -339,6 +339,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a route and the apps it sends requests to
+    Route {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Say whether a route exists
+    CheckRoute {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
     /// Create a route
     CreateRoute {
         domain: String,
@@ -385,6 +401,25 @@ enum Command {
     },
     /// Create a private domain for an org
     CreatePrivateDomain { org: String, domain: String },
+    /// Delete a private domain (it must have no routes)
+    DeletePrivateDomain {
+        domain: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Create a domain shared with every org (admin)
+    CreateSharedDomain {
+        domain: String,
+        /// Only for container-to-container traffic
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Delete a shared domain (admin; it must have no routes)
+    DeleteSharedDomain {
+        domain: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List orgs
     Orgs {
         #[arg(long)]
@@ -814,6 +849,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Events { name, json } => apps::events(&mut client()?, &name, json).await,
         C::Logs { name, recent } => logs::logs(&mut client()?, &name, recent).await,
         C::Routes { json } => routes::routes(&mut client()?, json).await,
+        C::Route { domain, hostname, path } => {
+            routes::route(&mut client()?, &domain, &hostname, &path).await
+        }
+        C::CheckRoute { domain, hostname, path } => {
+            routes::check_route(&mut client()?, &domain, &hostname, &path).await
+        }
         C::CreateRoute { domain, hostname, path } => {
             routes::create_route(&mut client()?, &domain, &hostname, &path).await.map(|_| ())
         }
@@ -830,6 +871,15 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Domains { json } => routes::domains(&mut client()?, json).await,
         C::CreatePrivateDomain { org, domain } => {
             routes::create_private_domain(&mut client()?, &org, &domain).await
+        }
+        C::DeletePrivateDomain { domain, force } => {
+            routes::delete_domain(&mut client()?, &domain, false, force).await
+        }
+        C::CreateSharedDomain { domain, internal } => {
+            routes::create_shared_domain(&mut client()?, &domain, internal).await
+        }
+        C::DeleteSharedDomain { domain, force } => {
+            routes::delete_domain(&mut client()?, &domain, true, force).await
         }
         C::Services { json } => services::services(&mut client()?, json).await,
         C::CreateUserProvidedService {

@@ -168,3 +168,64 @@ async fn apps_packages_droplets_and_health_checks() {
     assert_eq!(admin.ok(&["stack", "bookworm", "--guid"]).trim(), "bookworm");
     fails(&admin, &["stack", "windows"], 4, "paas stacks");
 }
+
+#[tokio::test]
+async fn routes_and_domains() {
+    let p = platform().await;
+    let admin = admin_in(&p, "routes-org", "routes-space");
+
+    admin.ok(&["create-route", "apps.localhost", "--hostname", "shop", "--path", "/cart"]);
+    let out = admin.ok(&["check-route", "apps.localhost", "--hostname", "shop", "--path", "/cart"]);
+    assert_eq!(out, "Checking for route...\nRoute 'shop.apps.localhost/cart' does exist.\nOK\n");
+    let out = admin.ok(&["check-route", "apps.localhost", "--hostname", "shop"]);
+    assert!(out.contains("Route 'shop.apps.localhost' does not exist."), "{out}");
+    fails(&admin, &["check-route", "nowhere.example"], 4, "paas domains");
+
+    admin.ok(&["create-app", "shopfront"]);
+    admin.ok(&[
+        "map-route",
+        "shopfront",
+        "apps.localhost",
+        "--hostname",
+        "shop",
+        "--path",
+        "/cart",
+    ]);
+    let out = admin.ok(&["route", "apps.localhost", "--hostname", "shop", "--path", "/cart"]);
+    assert!(
+        out.starts_with(
+            "Showing route shop.apps.localhost/cart in org routes-org / space routes-space as admin ..."
+        ),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("host:") && l.ends_with("shop")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("path:") && l.ends_with("/cart")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("\tshopfront") && l.contains("web")), "{out}");
+    fails(&admin, &["route", "apps.localhost", "--hostname", "nope"], 4, "paas routes");
+    fails(&admin, &["route", "nowhere.example"], 4, "paas domains");
+
+    // Shared domains: admins create and delete them; routes keep them.
+    let out = admin.ok(&["create-shared-domain", "shared.example"]);
+    assert!(out.starts_with("Creating shared domain shared.example as admin...\nOK"), "{out}");
+    let found = curl(&admin, "/v3/domains?names=shared.example");
+    assert_eq!(found["resources"][0]["relationships"]["organization"]["data"], Value::Null);
+    assert!(admin.ok(&["domains"]).lines().any(|l| l.starts_with("shared.example")));
+    fails(&admin, &["create-shared-domain", "not_a_domain"], 1, "not a valid domain");
+    fails(&admin, &["delete-private-domain", "shared.example", "-f"], 1, "delete-shared-domain");
+    admin.ok(&["create-route", "shared.example", "--hostname", "a"]);
+    fails(&admin, &["delete-shared-domain", "shared.example", "-f"], 1, "has routes");
+    admin.ok(&["delete-route", "shared.example", "--hostname", "a", "-f"]);
+    let out = admin.ok(&["delete-shared-domain", "shared.example", "-f"]);
+    assert!(out.contains("Deleting shared domain shared.example as admin...\nOK"), "{out}");
+    assert_eq!(curl(&admin, "/v3/domains?names=shared.example")["resources"], Value::Array(vec![]));
+    assert!(admin.ok(&["delete-shared-domain", "shared.example", "-f"]).contains("does not exist"));
+
+    // Private domains.
+    admin.ok(&["create-private-domain", "routes-org", "private.example"]);
+    fails(&admin, &["delete-shared-domain", "private.example", "-f"], 1, "delete-private-domain");
+    let r = admin.run(None, &["delete-private-domain", "private.example"]);
+    assert!(r.out.contains("'private.example' has not been deleted."), "no answer, no delete");
+    let out = admin.ok(&["delete-private-domain", "private.example", "-f"]);
+    assert!(out.contains("Deleting private domain private.example as admin...\nOK"), "{out}");
+    assert!(!admin.ok(&["domains"]).contains("private.example"));
+}
