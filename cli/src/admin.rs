@@ -643,17 +643,29 @@ pub async fn update_buildpack(
     enable: Option<bool>,
     lock: Option<bool>,
 ) -> Result<()> {
-    let bp: Buildpack = c
-        .list(&format!("/v3/buildpacks{}", query(&[("names", name)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Buildpack '{name}' not found.")))?;
+    let bp = c.buildpack(name).await?;
     println!("Updating buildpack {} ...", bold(name));
     let body = BuildpackChange { name: None, position, enabled: enable, locked: lock };
     let _: Ignored = c.patch(&format!("/v3/buildpacks/{}", bp.guid), &body).await?;
     if let Some(p) = path {
         upload_buildpack(c, &bp.guid, p).await?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf delete-buildpack NAME [-f]`: one that does not exist is already deleted.
+pub async fn delete_buildpack(c: &mut Client, name: &str, force: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    if !force && !confirm(&format!("Really delete the buildpack {name}?"))? {
+        println!("Delete cancelled");
+        return Ok(());
+    }
+    println!("Deleting buildpack {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    match c.buildpack(name).await {
+        Ok(bp) => c.delete(&format!("/v3/buildpacks/{}", bp.guid)).await?,
+        Err(CliError::NotFound(_)) => println!("Buildpack '{name}' does not exist."),
+        Err(e) => return Err(e),
     }
     println!("OK");
     Ok(())

@@ -1,8 +1,9 @@
 //! Finding resources by the names people type: apps and service instances in the targeted
-//! space, orgs, spaces, domains and routes. Each is a method on [`Client`], so commands look
+//! space, orgs, spaces, domains, routes and buildpacks. Each is a method on [`Client`], so commands look
 //! things up without depending on each other.
 
 use wire::v3::domain::Domain;
+use wire::v3::stack::Buildpack;
 use wire::v3::{App, Organization, Route, ServiceInstance, Space};
 
 use crate::client::{query, Client, Result};
@@ -60,6 +61,11 @@ impl Client {
         let q = query(&[("domain_guids", &d.guid), ("hosts", host), ("paths", path)]);
         let list = self.list(&format!("/v3/routes{q}")).await?;
         Ok(list.into_iter().next())
+    }
+
+    pub async fn buildpack(&mut self, name: &str) -> Result<Buildpack> {
+        let path = format!("/v3/buildpacks{}", query(&[("names", name)]));
+        self.first(&path, || format!("Buildpack '{name}' not found. See 'paas buildpacks'.")).await
     }
 
     /// The service instance of this name in the targeted space, if any.

@@ -539,6 +539,12 @@ enum Command {
         #[arg(long)]
         unlock: bool,
     },
+    /// Delete a buildpack (admin)
+    DeleteBuildpack {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List stacks
     Stacks {
         #[arg(long)]
@@ -602,6 +608,15 @@ enum Command {
         #[arg(short = 't')]
         tags: Option<String>,
     },
+    /// Show a service instance, its last operation and the apps bound to it
+    Service {
+        name: String,
+        /// Print only the instance's guid
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Rename a service instance
+    RenameService { old: String, new: String },
     /// Delete a service instance (and its bindings)
     #[command(visible_alias = "ds")]
     DeleteService {
@@ -904,6 +919,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 services::UpsArgs { name, credentials, syslog_drain_url, route_service_url, tags };
             services::update(&mut client()?, a).await
         }
+        C::Service { name, guid } => services::service(&mut client()?, &name, guid).await,
+        C::RenameService { old, new } => services::rename(&mut client()?, &old, &new).await,
         C::DeleteService { name, force } => services::delete(&mut client()?, &name, force).await,
         C::BindService { app, service, binding_name } => {
             services::bind(&mut client()?, &app, &service, binding_name.as_deref()).await
@@ -987,6 +1004,9 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 flag(lock, unlock),
             )
             .await
+        }
+        C::DeleteBuildpack { name, force } => {
+            admin::delete_buildpack(&mut client()?, &name, force).await
         }
         C::Stacks { json } => admin::stacks(&mut client()?, json).await,
         C::Stack { name, guid } => admin::stack(&mut client()?, &name, guid).await,

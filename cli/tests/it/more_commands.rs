@@ -229,3 +229,47 @@ async fn routes_and_domains() {
     assert!(out.contains("Deleting private domain private.example as admin...\nOK"), "{out}");
     assert!(!admin.ok(&["domains"]).contains("private.example"));
 }
+
+#[tokio::test]
+async fn services_and_buildpacks() {
+    let p = platform().await;
+    let admin = admin_in(&p, "svc-org", "svc-space");
+    let here = "in org svc-org / space svc-space as admin...";
+
+    admin.ok(&["cups", "db", "-p", r#"{"uri":"postgres://x"}"#, "-t", "sql,main"]);
+    admin.ok(&["create-app", "api"]);
+    admin.ok(&["bind-service", "api", "db", "--binding-name", "primary"]);
+    let out = admin.ok(&["service", "db"]);
+    assert!(out.starts_with(&format!("Showing info of service db {here}")), "{out}");
+    let line = |key: &str| out.lines().find(|l| l.starts_with(key)).unwrap_or_default();
+    assert!(line("type:").ends_with("user-provided"), "{out}");
+    assert!(line("tags:").ends_with("sql, main"), "{out}");
+    assert!(line("status:").ends_with("create succeeded"), "{out}");
+    let bound = out.split("Showing bound apps:").nth(1).unwrap_or_default();
+    assert!(bound.lines().any(|l| l.starts_with("api") && l.contains("primary")), "{out}");
+    let guid = admin.ok(&["service", "db", "--guid"]);
+    let found = curl(&admin, "/v3/service_instances?names=db");
+    assert_eq!(guid.trim(), found["resources"][0]["guid"].as_str().expect("guid"));
+    fails(&admin, &["service", "nodb"], 4, "paas services");
+
+    let out = admin.ok(&["rename-service", "db", "maindb"]);
+    assert!(out.contains(&format!("Renaming service db to maindb {here}\nOK")), "{out}");
+    let renamed = curl(&admin, &format!("/v3/service_instances/{}", guid.trim()));
+    assert_eq!(renamed["name"], "maindb");
+    assert!(admin.ok(&["services"]).lines().any(|l| l.starts_with("maindb")));
+    fails(&admin, &["rename-service", "db", "x"], 4, "paas services");
+
+    // Buildpacks.
+    admin.ok(&["curl", "/v3/buildpacks", "-X", "POST", "-d", r#"{"name":"spare_buildpack"}"#]);
+    assert!(admin.ok(&["buildpacks"]).contains("spare_buildpack"));
+    let r = admin.run(None, &["delete-buildpack", "spare_buildpack"]);
+    assert!(r.out.contains("Delete cancelled"), "no answer, no delete: {}", r.out);
+    let out = admin.ok(&["delete-buildpack", "spare_buildpack", "-f"]);
+    assert!(out.contains("Deleting buildpack spare_buildpack as admin...\nOK"), "{out}");
+    let left = curl(&admin, "/v3/buildpacks?names=spare_buildpack");
+    assert_eq!(left["resources"], Value::Array(vec![]));
+    let out = admin.ok(&["delete-buildpack", "spare_buildpack", "-f"]);
+    assert!(out.contains("Buildpack 'spare_buildpack' does not exist."), "{out}");
+    fails(&admin, &["update-buildpack", "spare_buildpack", "-i", "1"], 4, "paas buildpacks");
+    fails(&admin, &["delete-buildpack", "-f"], 2, "Usage");
+}
