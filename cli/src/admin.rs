@@ -1,5 +1,4 @@
-//! Administration: orgs, spaces, users and their roles, quotas, buildpacks, stacks, feature
-//! flags.
+//! Administration: orgs, spaces, users and their roles, buildpacks, stacks, feature flags.
 
 use std::path::Path;
 
@@ -7,13 +6,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wire::v3::feature_flag::{FeatureFlag, FeatureFlagUpdate};
 use wire::v3::org::OrganizationCreate;
-use wire::v3::quota::{
-    AppLimitsCreate, OrganizationQuota, OrganizationQuotaCreate, RouteLimitsCreate,
-};
 use wire::v3::role::{RoleCreate, UserCreate};
 use wire::v3::space::{SpaceCreate, SpaceCreateRelationships};
 use wire::v3::stack::{Buildpack, BuildpackChange, Stack};
-use wire::v3::{Guid, Organization, Page, Rename, Role, Space, ToMany, ToOne, User};
+use wire::v3::{Organization, Page, Rename, Role, Space, ToOne, User};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::config::Named;
@@ -481,83 +477,6 @@ pub async fn users_of(
     rows.sort();
     println!("Getting users in {} ...\n", target.name);
     println!("{}", table(&["role", "user"], &rows));
-    Ok(())
-}
-
-pub async fn quotas(c: &mut Client, json_out: bool) -> Result<()> {
-    c.cfg.require_login()?;
-    let path = "/v3/organization_quotas";
-    if json_out {
-        return print_list(c, path).await;
-    }
-    let list: Vec<OrganizationQuota> = c.list(path).await?;
-    let show = |v: Option<i64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|q| {
-            vec![
-                q.name.clone(),
-                show(q.apps.total_memory_in_mb),
-                show(q.apps.per_process_memory_in_mb),
-                show(q.routes.total_routes),
-                show(q.apps.total_instances),
-            ]
-        })
-        .collect();
-    println!(
-        "{}",
-        table(
-            &["name", "total memory (MB)", "instance memory (MB)", "routes", "app instances"],
-            &rows
-        )
-    );
-    Ok(())
-}
-
-pub async fn create_quota(
-    c: &mut Client,
-    name: &str,
-    memory: Option<&str>,
-    instance_memory: Option<&str>,
-    routes: Option<i64>,
-    instances: Option<i64>,
-) -> Result<()> {
-    let mb = |s: Option<&str>| -> Result<Option<i64>> {
-        s.map(|v| {
-            manifest::parse_size_mb(v)
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-                .map_err(|e| CliError::Usage(format!("invalid size '{v}': {e}")))
-        })
-        .transpose()
-    };
-    println!("Creating org quota {} ...", bold(name));
-    let body = OrganizationQuotaCreate {
-        name: name.to_owned(),
-        apps: AppLimitsCreate {
-            total_memory_in_mb: mb(memory)?,
-            per_process_memory_in_mb: mb(instance_memory)?,
-            total_instances: instances,
-        },
-        routes: RouteLimitsCreate { total_routes: routes },
-    };
-    let _: Ignored = c.post("/v3/organization_quotas", &body).await?;
-    println!("OK");
-    Ok(())
-}
-
-pub async fn set_quota(c: &mut Client, org_name: &str, quota: &str) -> Result<()> {
-    let o = c.org(org_name).await?;
-    let q: OrganizationQuota = c
-        .list(&format!("/v3/organization_quotas{}", query(&[("names", quota)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Quota '{quota}' not found.")))?;
-    println!("Setting quota {} to org {} ...", bold(quota), bold(org_name));
-    let body = ToMany { data: vec![Guid::new(o.guid)], ..ToMany::default() };
-    let path = format!("/v3/organization_quotas/{}/relationships/organizations", q.guid);
-    let _: Ignored = c.post(&path, &body).await?;
-    println!("OK");
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod logs;
 mod lookup;
 mod output;
 mod push;
+mod quotas;
 mod route_services;
 mod routes;
 mod services;
@@ -498,24 +499,52 @@ enum Command {
         json: bool,
     },
     /// List org quotas
-    Quotas {
+    #[command(visible_alias = "quotas")]
+    OrgQuotas {
         #[arg(long)]
         json: bool,
     },
-    /// Create an org quota
-    CreateQuota {
+    /// Show an org quota
+    OrgQuota { name: String },
+    /// Create an org quota (admin)
+    #[command(visible_alias = "create-quota")]
+    CreateOrgQuota {
         name: String,
-        #[arg(short = 'm')]
-        memory: Option<String>,
-        #[arg(short = 'i')]
-        instance_memory: Option<String>,
-        #[arg(short = 'r')]
-        routes: Option<i64>,
-        #[arg(short = 'a')]
-        app_instances: Option<i64>,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
     },
-    /// Assign a quota to an org
-    SetQuota { org: String, quota: String },
+    /// Change an org quota's name or limits (admin)
+    UpdateOrgQuota {
+        name: String,
+        /// New name
+        #[arg(short = 'n')]
+        new_name: Option<String>,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
+    },
+    /// Assign a quota to an org (admin)
+    #[command(visible_alias = "set-quota")]
+    SetOrgQuota { org: String, quota: String },
+    /// List the space quotas of the targeted org
+    SpaceQuotas,
+    /// Show a space quota of the targeted org
+    SpaceQuota { name: String },
+    /// Create a space quota in the targeted org (org managers)
+    CreateSpaceQuota {
+        name: String,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
+    },
+    /// Assign a space quota to a space of the targeted org
+    SetSpaceQuota { space: String, quota: String },
+    /// Remove a space quota from a space of the targeted org
+    UnsetSpaceQuota { space: String, quota: String },
+    /// Delete a space quota of the targeted org
+    DeleteSpaceQuota {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List buildpacks
     Buildpacks {
         #[arg(long)]
@@ -968,19 +997,29 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::SpaceUsers { org, space, json } => {
             admin::users_of(&mut client()?, &org, Some(&space), json).await
         }
-        C::Quotas { json } => admin::quotas(&mut client()?, json).await,
-        C::CreateQuota { name, memory, instance_memory, routes, app_instances } => {
-            admin::create_quota(
-                &mut client()?,
-                &name,
-                memory.as_deref(),
-                instance_memory.as_deref(),
-                routes,
-                app_instances,
-            )
-            .await
+        C::OrgQuotas { json } => quotas::org_quotas(&mut client()?, json).await,
+        C::OrgQuota { name } => quotas::org_quota(&mut client()?, &name).await,
+        C::CreateOrgQuota { name, limits } => {
+            quotas::create_org_quota(&mut client()?, &name, &limits).await
         }
-        C::SetQuota { org, quota } => admin::set_quota(&mut client()?, &org, &quota).await,
+        C::UpdateOrgQuota { name, new_name, limits } => {
+            quotas::update_org_quota(&mut client()?, &name, new_name.as_deref(), &limits).await
+        }
+        C::SetOrgQuota { org, quota } => quotas::set_org_quota(&mut client()?, &org, &quota).await,
+        C::SpaceQuotas => quotas::space_quotas(&mut client()?).await,
+        C::SpaceQuota { name } => quotas::space_quota(&mut client()?, &name).await,
+        C::CreateSpaceQuota { name, limits } => {
+            quotas::create_space_quota(&mut client()?, &name, &limits).await
+        }
+        C::SetSpaceQuota { space, quota } => {
+            quotas::assign_space_quota(&mut client()?, &space, &quota, true).await
+        }
+        C::UnsetSpaceQuota { space, quota } => {
+            quotas::assign_space_quota(&mut client()?, &space, &quota, false).await
+        }
+        C::DeleteSpaceQuota { name, force } => {
+            quotas::delete_space_quota(&mut client()?, &name, force).await
+        }
         C::Buildpacks { json } => admin::buildpacks(&mut client()?, json).await,
         C::CreateBuildpack { name, path, position } => {
             admin::create_buildpack(&mut client()?, &name, &path, position).await

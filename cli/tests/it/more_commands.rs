@@ -273,3 +273,78 @@ async fn services_and_buildpacks() {
     fails(&admin, &["update-buildpack", "spare_buildpack", "-i", "1"], 4, "paas buildpacks");
     fails(&admin, &["delete-buildpack", "-f"], 2, "Usage");
 }
+
+#[tokio::test]
+async fn org_and_space_quotas() {
+    let p = platform().await;
+    let admin = admin_in(&p, "quota-org", "quota-space");
+
+    let out = admin.ok(&["create-org-quota", "qsmall", "-m", "1G", "-i", "256M", "-r", "10"]);
+    assert!(out.starts_with("Creating org quota qsmall as admin...\nOK"), "{out}");
+    let q = &curl(&admin, "/v3/organization_quotas?names=qsmall")["resources"][0];
+    assert_eq!(q["apps"]["total_memory_in_mb"], 1024);
+    assert_eq!(q["apps"]["per_process_memory_in_mb"], 256);
+    assert_eq!(q["apps"]["total_instances"], Value::Null);
+    assert_eq!(q["routes"]["total_routes"], 10);
+    let out = admin.ok(&["org-quotas"]);
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("qsmall"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row, ["qsmall", "1G", "256M", "10", "unlimited"], "{out}");
+    assert!(admin.ok(&["quotas"]).contains("qsmall"), "quotas is an alias");
+    let out = admin.ok(&["org-quota", "qsmall"]);
+    assert!(out.starts_with("Getting org quota qsmall as admin...\n"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("instance memory:") && l.ends_with("256M")));
+
+    let out = admin.ok(&["update-org-quota", "qsmall", "-n", "qbig", "-m", "-1", "-a", "20"]);
+    assert!(out.starts_with("Updating org quota qsmall as admin...\nOK"), "{out}");
+    let q = &curl(&admin, "/v3/organization_quotas?names=qbig")["resources"][0];
+    assert_eq!(q["apps"]["total_memory_in_mb"], Value::Null, "-1 is unlimited");
+    assert_eq!(q["apps"]["per_process_memory_in_mb"], 256, "what is not given stays");
+    assert_eq!(q["apps"]["total_instances"], 20);
+    fails(&admin, &["update-org-quota", "qbig"], 2, "nothing to update");
+    fails(&admin, &["update-org-quota", "qbig", "-r", "many"], 2, "-r");
+    fails(&admin, &["create-org-quota", "qbad", "-m", "lots"], 2, "-m");
+    fails(&admin, &["org-quota", "qsmall"], 4, "paas org-quotas");
+    fails(&admin, &["set-org-quota", "quota-org", "qsmall"], 4, "paas org-quotas");
+
+    let out = admin.ok(&["set-org-quota", "quota-org", "qbig"]);
+    assert!(out.contains("Setting quota qbig to org quota-org as admin...\nOK"), "{out}");
+    let org = &curl(&admin, "/v3/organizations?names=quota-org")["resources"][0];
+    assert_eq!(org["relationships"]["quota"]["data"]["guid"], q["guid"]);
+    assert!(admin
+        .ok(&["org", "quota-org"])
+        .lines()
+        .any(|l| l.starts_with("quota:") && l.ends_with("qbig")));
+    admin.ok(&["set-quota", "quota-org", "qbig"]);
+
+    // Space quotas, in the targeted org.
+    let out = admin.ok(&["create-space-quota", "sq", "-m", "512M", "-a", "2"]);
+    assert!(out.starts_with("Creating space quota sq for org quota-org as admin...\nOK"), "{out}");
+    let out = admin.ok(&["space-quotas"]);
+    let row: Vec<&str> =
+        out.lines().find(|l| l.starts_with("sq")).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row, ["sq", "512M", "unlimited", "unlimited", "2"], "{out}");
+    assert!(admin.ok(&["space-quota", "sq"]).contains("Getting space quota sq for org quota-org"));
+    let out = admin.ok(&["set-space-quota", "quota-space", "sq"]);
+    assert!(out.contains("Setting space quota sq to space quota-space as admin...\nOK"), "{out}");
+    let sq = &curl(&admin, "/v3/space_quotas?names=sq")["resources"][0];
+    let space = &curl(&admin, "/v3/spaces?names=quota-space")["resources"][0];
+    assert_eq!(sq["relationships"]["spaces"]["data"][0]["guid"], space["guid"]);
+    let info = admin.ok(&["space", "quota-space"]);
+    assert!(info.lines().any(|l| l.starts_with("space quota:") && l.ends_with("sq")), "{info}");
+    let out = admin.ok(&["unset-space-quota", "quota-space", "sq"]);
+    assert!(out.contains("Unassigning space quota sq from space quota-space as admin...\nOK"));
+    let sq = &curl(&admin, "/v3/space_quotas?names=sq")["resources"][0];
+    assert_eq!(sq["relationships"]["spaces"]["data"], Value::Array(vec![]));
+    fails(&admin, &["set-space-quota", "quota-space", "nosq"], 4, "paas space-quotas");
+    fails(&admin, &["set-space-quota", "nospace", "sq"], 4, "paas spaces");
+    fails(&admin, &["create-space-quota", "sq2", "-i", "-5"], 2, "-i");
+    let out = admin.ok(&["delete-space-quota", "sq", "-f"]);
+    assert!(out.contains("Deleting space quota sq for org quota-org as admin...\nOK"), "{out}");
+    assert_eq!(curl(&admin, "/v3/space_quotas?names=sq")["resources"], Value::Array(vec![]));
+    assert!(admin.ok(&["delete-space-quota", "sq", "-f"]).contains("does not exist"));
+}
