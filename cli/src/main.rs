@@ -11,6 +11,7 @@ mod deploy;
 mod droplets;
 mod error;
 mod health;
+mod labels;
 mod logs;
 mod lookup;
 mod output;
@@ -696,6 +697,22 @@ enum Command {
         #[arg(short = 'w', long)]
         wait: bool,
     },
+    /// Show the labels of an app, org, space, buildpack or service instance
+    Labels { kind: labels::Kind, name: String },
+    /// Set labels (KEY=VALUE) on an app, org, space, buildpack or service instance
+    SetLabel {
+        kind: labels::Kind,
+        name: String,
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+    /// Remove labels (KEY) from an app, org, space, buildpack or service instance
+    UnsetLabel {
+        kind: labels::Kind,
+        name: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
     /// Make a raw API request
     Curl {
         path: String,
@@ -1054,6 +1071,13 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::EnableFeatureFlag { name } => admin::set_feature_flag(&mut client()?, &name, true).await,
         C::DisableFeatureFlag { name } => {
             admin::set_feature_flag(&mut client()?, &name, false).await
+        }
+        C::Labels { kind, name } => labels::labels(&mut client()?, kind, &name).await,
+        C::SetLabel { kind, name, labels } => {
+            labels::set(&mut client()?, kind, &name, &labels).await
+        }
+        C::UnsetLabel { kind, name, keys } => {
+            labels::unset(&mut client()?, kind, &name, &keys).await
         }
         C::Curl { path, method, data, headers } => curl(&path, &method, data, headers).await,
         C::Completion { shell } => {

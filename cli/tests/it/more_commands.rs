@@ -348,3 +348,68 @@ async fn org_and_space_quotas() {
     assert_eq!(curl(&admin, "/v3/space_quotas?names=sq")["resources"], Value::Array(vec![]));
     assert!(admin.ok(&["delete-space-quota", "sq", "-f"]).contains("does not exist"));
 }
+
+#[tokio::test]
+async fn labels_on_every_kind() {
+    let p = platform().await;
+    let admin = admin_in(&p, "label-org", "label-space");
+    admin.ok(&["create-app", "tagged"]);
+    admin.ok(&["cups", "tagged-db"]);
+    admin.ok(&["curl", "/v3/buildpacks", "-X", "POST", "-d", r#"{"name":"tagged_buildpack"}"#]);
+    let here = "in org label-org / space label-space as admin...";
+
+    let out = admin.ok(&["labels", "app", "tagged"]);
+    assert_eq!(out, format!("Getting labels for app tagged {here}\n\nNo labels found.\n"));
+    let out = admin.ok(&["set-label", "app", "tagged", "env=prod", "tier=web"]);
+    assert_eq!(out, format!("Setting label(s) for app tagged {here}\nOK\n"));
+    let app = &curl(&admin, "/v3/apps?names=tagged")["resources"][0];
+    assert_eq!(app["metadata"]["labels"]["env"], "prod");
+    let out = admin.ok(&["labels", "app", "tagged"]);
+    let rows: Vec<Vec<&str>> =
+        out.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, [vec!["key", "value"], vec!["env", "prod"], vec!["tier", "web"]], "{out}");
+    let out = admin.ok(&["unset-label", "app", "tagged", "tier"]);
+    assert_eq!(out, format!("Removing label(s) for app tagged {here}\nOK\n"));
+    let app = &curl(&admin, "/v3/apps?names=tagged")["resources"][0];
+    assert_eq!(app["metadata"]["labels"], serde_json::json!({"env": "prod"}));
+
+    let cases = [
+        ("org", "label-org", "/v3/organizations?names=label-org", "org label-org as admin..."),
+        (
+            "space",
+            "label-space",
+            "/v3/spaces?names=label-space",
+            "space label-space in org label-org as admin...",
+        ),
+        (
+            "buildpack",
+            "tagged_buildpack",
+            "/v3/buildpacks?names=tagged_buildpack",
+            "buildpack tagged_buildpack as admin...",
+        ),
+        (
+            "service-instance",
+            "tagged-db",
+            "/v3/service_instances?names=tagged-db",
+            "service-instance tagged-db in org label-org / space label-space as admin...",
+        ),
+    ];
+    for (kind, name, path, shown) in cases {
+        let out = admin.ok(&["set-label", kind, name, "team=blue"]);
+        assert!(out.starts_with(&format!("Setting label(s) for {shown}\nOK")), "{out}");
+        assert_eq!(curl(&admin, path)["resources"][0]["metadata"]["labels"]["team"], "blue");
+        let out = admin.ok(&["labels", kind, name]);
+        assert!(out.starts_with(&format!("Getting labels for {shown}")), "{out}");
+        assert!(out.lines().any(|l| l.split_whitespace().eq(["team", "blue"])), "{out}");
+        admin.ok(&["unset-label", kind, name, "team"]);
+        assert_eq!(curl(&admin, path)["resources"][0]["metadata"]["labels"], serde_json::json!({}));
+    }
+
+    fails(&admin, &["labels", "route", "x"], 2, "route");
+    fails(&admin, &["set-label", "app", "tagged", "novalue"], 2, "KEY=VALUE");
+    fails(&admin, &["set-label", "app", "tagged"], 2, "Usage");
+    fails(&admin, &["set-label", "app", "tagged", "bad key=x"], 1, "not a valid key");
+    fails(&admin, &["labels", "app", "ghost"], 4, "paas apps");
+    fails(&admin, &["set-label", "org", "ghost", "a=b"], 4, "paas orgs");
+    fails(&admin, &["unset-label", "buildpack", "ghost", "a"], 4, "paas buildpacks");
+}
