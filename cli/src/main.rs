@@ -70,6 +70,10 @@ enum Command {
     },
     /// Log out
     Logout,
+    /// Print a fresh access token (as an Authorization header value)
+    OauthToken,
+    /// Print the version of this CLI
+    Version,
     /// Show or set the targeted org and space
     Target {
         #[arg(short = 'o')]
@@ -781,6 +785,11 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             session::login(session::LoginArgs { api, user: username, password, org, space }).await
         }
         C::Logout => session::logout(),
+        C::OauthToken => session::oauth_token(&mut client()?).await,
+        C::Version => {
+            session::version();
+            Ok(())
+        }
         C::Target { org, space } => session::target(org, space).await,
         C::Push {
             name,

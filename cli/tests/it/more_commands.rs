@@ -413,3 +413,30 @@ async fn labels_on_every_kind() {
     fails(&admin, &["set-label", "org", "ghost", "a=b"], 4, "paas orgs");
     fails(&admin, &["unset-label", "buildpack", "ghost", "a"], 4, "paas buildpacks");
 }
+
+#[tokio::test]
+async fn session_token_and_version() {
+    let p = platform().await;
+    let cli = Paas::new();
+    assert_eq!(cli.ok(&["version"]), format!("paas version {}\n", env!("CARGO_PKG_VERSION")));
+    fails(&cli, &["version", "--bogus"], 2, "--bogus");
+    fails(&cli, &["oauth-token"], 3, "paas login");
+
+    cli.ok(&["login", "-a", &p.api, "-u", "admin", "-p", ADMIN_PASSWORD]);
+    let out = cli.ok(&["oauth-token"]);
+    let token = out.trim().strip_prefix("bearer ").expect("bearer TOKEN");
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(cli.home.path().join("config.json")).expect("config"),
+    )
+    .expect("config is JSON");
+    assert_eq!(saved["access_token"], token, "the refreshed token is kept");
+    let res = reqwest::Client::new()
+        .get(format!("{}/v3/organizations", p.api))
+        .header("authorization", out.trim())
+        .send()
+        .await
+        .expect("api answers");
+    assert_eq!(res.status(), 200, "the printed value authorizes requests as it is");
+    cli.ok(&["logout"]);
+    fails(&cli, &["oauth-token"], 3, "paas login");
+}
