@@ -6,6 +6,19 @@ use serde_json::Value;
 
 use crate::{platform, Paas, Platform, ADMIN_PASSWORD};
 
+/// One platform for all of them: several `paasd dev` at once are too much for a small machine.
+#[tokio::test]
+async fn more_cf_commands() {
+    let p = platform().await;
+    orgs_and_spaces_show_and_rename(&p);
+    apps_packages_droplets_and_health_checks(&p);
+    routes_and_domains(&p);
+    services_and_buildpacks(&p);
+    org_and_space_quotas(&p);
+    labels_on_every_kind(&p);
+    session_token_and_version(&p).await;
+}
+
 /// The admin's CLI, logged in, with `org` / `space` created and targeted.
 fn admin_in(p: &Platform, org: &str, space: &str) -> Paas {
     let admin = Paas::new();
@@ -28,10 +41,8 @@ fn fails(paas: &Paas, args: &[&str], code: i32, text: &str) {
     assert!(r.err.contains(text), "paas {args:?} should say {text:?}:\n{}", r.err);
 }
 
-#[tokio::test]
-async fn orgs_and_spaces_show_and_rename() {
-    let p = platform().await;
-    let admin = admin_in(&p, "info-org", "info-space");
+fn orgs_and_spaces_show_and_rename(p: &Platform) {
+    let admin = admin_in(p, "info-org", "info-space");
 
     let out = admin.ok(&["org", "info-org"]);
     assert!(out.starts_with("Getting info for org info-org as admin...\n"), "{out}");
@@ -79,10 +90,8 @@ fn between<'a>(out: &'a str, prefix: &str, end: &str) -> &'a str {
     rest.split_once(end).map(|(v, _)| v).unwrap_or(rest).trim()
 }
 
-#[tokio::test]
-async fn apps_packages_droplets_and_health_checks() {
-    let p = platform().await;
-    let admin = admin_in(&p, "apps-org", "apps-space");
+fn apps_packages_droplets_and_health_checks(p: &Platform) {
+    let admin = admin_in(p, "apps-org", "apps-space");
     let here = "in org apps-org / space apps-space as admin...";
 
     fails(&admin, &["create-app", "web", "--app-type", "lambda"], 2, "lambda");
@@ -169,10 +178,8 @@ async fn apps_packages_droplets_and_health_checks() {
     fails(&admin, &["stack", "windows"], 4, "paas stacks");
 }
 
-#[tokio::test]
-async fn routes_and_domains() {
-    let p = platform().await;
-    let admin = admin_in(&p, "routes-org", "routes-space");
+fn routes_and_domains(p: &Platform) {
+    let admin = admin_in(p, "routes-org", "routes-space");
 
     admin.ok(&["create-route", "apps.localhost", "--hostname", "shop", "--path", "/cart"]);
     let out = admin.ok(&["check-route", "apps.localhost", "--hostname", "shop", "--path", "/cart"]);
@@ -230,10 +237,8 @@ async fn routes_and_domains() {
     assert!(!admin.ok(&["domains"]).contains("private.example"));
 }
 
-#[tokio::test]
-async fn services_and_buildpacks() {
-    let p = platform().await;
-    let admin = admin_in(&p, "svc-org", "svc-space");
+fn services_and_buildpacks(p: &Platform) {
+    let admin = admin_in(p, "svc-org", "svc-space");
     let here = "in org svc-org / space svc-space as admin...";
 
     admin.ok(&["cups", "db", "-p", r#"{"uri":"postgres://x"}"#, "-t", "sql,main"]);
@@ -274,10 +279,8 @@ async fn services_and_buildpacks() {
     fails(&admin, &["delete-buildpack", "-f"], 2, "Usage");
 }
 
-#[tokio::test]
-async fn org_and_space_quotas() {
-    let p = platform().await;
-    let admin = admin_in(&p, "quota-org", "quota-space");
+fn org_and_space_quotas(p: &Platform) {
+    let admin = admin_in(p, "quota-org", "quota-space");
 
     let out = admin.ok(&["create-org-quota", "qsmall", "-m", "1G", "-i", "256M", "-r", "10"]);
     assert!(out.starts_with("Creating org quota qsmall as admin...\nOK"), "{out}");
@@ -349,10 +352,8 @@ async fn org_and_space_quotas() {
     assert!(admin.ok(&["delete-space-quota", "sq", "-f"]).contains("does not exist"));
 }
 
-#[tokio::test]
-async fn labels_on_every_kind() {
-    let p = platform().await;
-    let admin = admin_in(&p, "label-org", "label-space");
+fn labels_on_every_kind(p: &Platform) {
+    let admin = admin_in(p, "label-org", "label-space");
     admin.ok(&["create-app", "tagged"]);
     admin.ok(&["cups", "tagged-db"]);
     admin.ok(&["curl", "/v3/buildpacks", "-X", "POST", "-d", r#"{"name":"tagged_buildpack"}"#]);
@@ -414,9 +415,7 @@ async fn labels_on_every_kind() {
     fails(&admin, &["unset-label", "buildpack", "ghost", "a"], 4, "paas buildpacks");
 }
 
-#[tokio::test]
-async fn session_token_and_version() {
-    let p = platform().await;
+async fn session_token_and_version(p: &Platform) {
     let cli = Paas::new();
     assert_eq!(cli.ok(&["version"]), format!("paas version {}\n", env!("CARGO_PKG_VERSION")));
     fails(&cli, &["version", "--bogus"], 2, "--bogus");
