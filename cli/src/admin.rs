@@ -1,5 +1,4 @@
-//! Administration: orgs, spaces, users and their roles, quotas, buildpacks, stacks, feature
-//! flags.
+//! Administration: orgs, spaces, users and their roles, buildpacks, stacks, feature flags.
 
 use std::path::Path;
 
@@ -7,18 +6,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wire::v3::feature_flag::{FeatureFlag, FeatureFlagUpdate};
 use wire::v3::org::OrganizationCreate;
-use wire::v3::quota::{
-    AppLimitsCreate, OrganizationQuota, OrganizationQuotaCreate, RouteLimitsCreate,
-};
 use wire::v3::role::{RoleCreate, UserCreate};
 use wire::v3::space::{SpaceCreate, SpaceCreateRelationships};
 use wire::v3::stack::{Buildpack, BuildpackChange, Stack};
-use wire::v3::{Guid, Organization, Page, Role, Space, ToMany, ToOne, User};
+use wire::v3::{Organization, Page, Rename, Role, Space, ToOne, User};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::config::Named;
 use crate::error::CliError;
-use crate::output::{bold, confirm, print_json, table};
+use crate::output::{bold, confirm, pairs, print_json, table};
 
 /// A user in UAA's SCIM API (`/Users`).
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +27,12 @@ struct ScimUser {
 struct ScimUsers {
     #[serde(default)]
     resources: Vec<ScimUser>,
+}
+
+/// Any resource, read for its name only.
+#[derive(Debug, Deserialize)]
+struct NameOnly {
+    name: String,
 }
 
 /// `--json` output: the list as the API sent it.
@@ -105,6 +107,119 @@ pub async fn delete_org(c: &mut Client, name: &str, force: bool) -> Result<()> {
     if c.cfg.org.as_ref().is_some_and(|t| t.guid == o.guid) {
         c.cfg.org = None;
         c.cfg.space = None;
+        c.cfg.save()?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// Names of a list's resources, comma-separated (`name` of each JSON object).
+async fn names_of(c: &mut Client, path: &str) -> Result<String> {
+    let list: Vec<NameOnly> = c.list(path).await?;
+    Ok(list.into_iter().map(|n| n.name).collect::<Vec<_>>().join(", "))
+}
+
+/// The name of quota `guid` of `kind` (`organization_quotas`, `space_quotas`); empty for none.
+async fn quota_name(c: &mut Client, kind: &str, guid: Option<&str>) -> Result<String> {
+    let Some(g) = guid.filter(|g| !g.is_empty()) else { return Ok(String::new()) };
+    let q: NameOnly = c.get(&format!("/v3/{kind}/{g}")).await?;
+    Ok(q.name)
+}
+
+/// `cf org ORG [--guid]`.
+pub async fn org(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let o = c.org(name).await?;
+    if guid_only {
+        println!("{}", o.guid);
+        return Ok(());
+    }
+    println!("Getting info for org {} as {}...\n", bold(name), c.cfg.user().unwrap_or_default());
+    let g = &o.guid;
+    let domains = names_of(c, &format!("/v3/organizations/{g}/domains")).await?;
+    let quota = quota_name(c, "organization_quotas", o.relationships.quota.guid()).await?;
+    let q = query(&[("organization_guids", g), ("order_by", "name")]);
+    let spaces = names_of(c, &format!("/v3/spaces{q}")).await?;
+    println!(
+        "{}",
+        pairs(&[
+            ("name", o.name.clone()),
+            ("domains", domains),
+            ("quota", quota),
+            ("spaces", spaces),
+            ("isolation segments", String::new()),
+        ])
+    );
+    Ok(())
+}
+
+/// `cf space SPACE [--guid]`, in the targeted org.
+pub async fn space(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    let o = c.cfg.require_org()?.clone();
+    let s = c.space(&o.guid, name).await?;
+    if guid_only {
+        println!("{}", s.guid);
+        return Ok(());
+    }
+    println!(
+        "Getting info for space {} in org {} as {}...\n",
+        bold(name),
+        o.name,
+        c.cfg.user().unwrap_or_default()
+    );
+    let q = query(&[("space_guids", &s.guid), ("order_by", "name")]);
+    let apps = names_of(c, &format!("/v3/apps{q}")).await?;
+    let services = names_of(c, &format!("/v3/service_instances{q}")).await?;
+    let quota = quota_name(c, "space_quotas", s.relationships.quota.guid()).await?;
+    println!(
+        "{}",
+        pairs(&[
+            ("name", s.name.clone()),
+            ("org", o.name.clone()),
+            ("apps", apps),
+            ("services", services),
+            ("isolation segment", String::new()),
+            ("space quota", quota),
+        ])
+    );
+    Ok(())
+}
+
+/// `cf rename-org OLD NEW`; the target follows the new name.
+pub async fn rename_org(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    let o = c.org(old).await?;
+    println!(
+        "Renaming org {} to {} as {}...",
+        bold(old),
+        bold(new),
+        c.cfg.user().unwrap_or_default()
+    );
+    let body = Rename { name: new.to_owned() };
+    let _: Ignored = c.patch(&format!("/v3/organizations/{}", o.guid), &body).await?;
+    if let Some(t) = c.cfg.org.as_mut().filter(|t| t.guid == o.guid) {
+        t.name = new.to_owned();
+        c.cfg.save()?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf rename-space OLD NEW`, in the targeted org; the target follows the new name.
+pub async fn rename_space(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    let o = c.cfg.require_org()?.clone();
+    let s = c.space(&o.guid, old).await?;
+    println!(
+        "Renaming space {} to {} in org {} as {}...",
+        bold(old),
+        bold(new),
+        o.name,
+        c.cfg.user().unwrap_or_default()
+    );
+    let body = Rename { name: new.to_owned() };
+    let _: Ignored = c.patch(&format!("/v3/spaces/{}", s.guid), &body).await?;
+    if let Some(t) = c.cfg.space.as_mut().filter(|t| t.guid == s.guid) {
+        t.name = new.to_owned();
         c.cfg.save()?;
     }
     println!("OK");
@@ -365,83 +480,6 @@ pub async fn users_of(
     Ok(())
 }
 
-pub async fn quotas(c: &mut Client, json_out: bool) -> Result<()> {
-    c.cfg.require_login()?;
-    let path = "/v3/organization_quotas";
-    if json_out {
-        return print_list(c, path).await;
-    }
-    let list: Vec<OrganizationQuota> = c.list(path).await?;
-    let show = |v: Option<i64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|q| {
-            vec![
-                q.name.clone(),
-                show(q.apps.total_memory_in_mb),
-                show(q.apps.per_process_memory_in_mb),
-                show(q.routes.total_routes),
-                show(q.apps.total_instances),
-            ]
-        })
-        .collect();
-    println!(
-        "{}",
-        table(
-            &["name", "total memory (MB)", "instance memory (MB)", "routes", "app instances"],
-            &rows
-        )
-    );
-    Ok(())
-}
-
-pub async fn create_quota(
-    c: &mut Client,
-    name: &str,
-    memory: Option<&str>,
-    instance_memory: Option<&str>,
-    routes: Option<i64>,
-    instances: Option<i64>,
-) -> Result<()> {
-    let mb = |s: Option<&str>| -> Result<Option<i64>> {
-        s.map(|v| {
-            manifest::parse_size_mb(v)
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-                .map_err(|e| CliError::Usage(format!("invalid size '{v}': {e}")))
-        })
-        .transpose()
-    };
-    println!("Creating org quota {} ...", bold(name));
-    let body = OrganizationQuotaCreate {
-        name: name.to_owned(),
-        apps: AppLimitsCreate {
-            total_memory_in_mb: mb(memory)?,
-            per_process_memory_in_mb: mb(instance_memory)?,
-            total_instances: instances,
-        },
-        routes: RouteLimitsCreate { total_routes: routes },
-    };
-    let _: Ignored = c.post("/v3/organization_quotas", &body).await?;
-    println!("OK");
-    Ok(())
-}
-
-pub async fn set_quota(c: &mut Client, org_name: &str, quota: &str) -> Result<()> {
-    let o = c.org(org_name).await?;
-    let q: OrganizationQuota = c
-        .list(&format!("/v3/organization_quotas{}", query(&[("names", quota)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Quota '{quota}' not found.")))?;
-    println!("Setting quota {} to org {} ...", bold(quota), bold(org_name));
-    let body = ToMany { data: vec![Guid::new(o.guid)], ..ToMany::default() };
-    let path = format!("/v3/organization_quotas/{}/relationships/organizations", q.guid);
-    let _: Ignored = c.post(&path, &body).await?;
-    println!("OK");
-    Ok(())
-}
-
 pub async fn buildpacks(c: &mut Client, json_out: bool) -> Result<()> {
     c.cfg.require_login()?;
     let path = "/v3/buildpacks?order_by=position";
@@ -524,17 +562,29 @@ pub async fn update_buildpack(
     enable: Option<bool>,
     lock: Option<bool>,
 ) -> Result<()> {
-    let bp: Buildpack = c
-        .list(&format!("/v3/buildpacks{}", query(&[("names", name)])))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::NotFound(format!("Buildpack '{name}' not found.")))?;
+    let bp = c.buildpack(name).await?;
     println!("Updating buildpack {} ...", bold(name));
     let body = BuildpackChange { name: None, position, enabled: enable, locked: lock };
     let _: Ignored = c.patch(&format!("/v3/buildpacks/{}", bp.guid), &body).await?;
     if let Some(p) = path {
         upload_buildpack(c, &bp.guid, p).await?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf delete-buildpack NAME [-f]`: one that does not exist is already deleted.
+pub async fn delete_buildpack(c: &mut Client, name: &str, force: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    if !force && !confirm(&format!("Really delete the buildpack {name}?"))? {
+        println!("Delete cancelled");
+        return Ok(());
+    }
+    println!("Deleting buildpack {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    match c.buildpack(name).await {
+        Ok(bp) => c.delete(&format!("/v3/buildpacks/{}", bp.guid)).await?,
+        Err(CliError::NotFound(_)) => println!("Buildpack '{name}' does not exist."),
+        Err(e) => return Err(e),
     }
     println!("OK");
     Ok(())
@@ -549,6 +599,22 @@ pub async fn stacks(c: &mut Client, json_out: bool) -> Result<()> {
     let rows: Vec<Vec<String>> =
         list.into_iter().map(|s| vec![s.name, s.description.unwrap_or_default()]).collect();
     println!("{}", table(&["name", "description"], &rows));
+    Ok(())
+}
+
+/// `cf stack STACK [--guid]`.
+pub async fn stack(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let path = format!("/v3/stacks{}", query(&[("names", name)]));
+    let s: Stack = c.list(&path).await?.into_iter().next().ok_or_else(|| {
+        CliError::NotFound(format!("Stack '{name}' not found. See 'paas stacks'."))
+    })?;
+    if guid_only {
+        println!("{}", s.guid);
+        return Ok(());
+    }
+    println!("Getting info for stack {} as {}...\n", bold(name), c.cfg.user().unwrap_or_default());
+    println!("{}", pairs(&[("name", s.name), ("description", s.description.unwrap_or_default())]));
     Ok(())
 }
 

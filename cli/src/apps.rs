@@ -1,14 +1,18 @@
-//! App commands: `apps`, `app`, `start`, `stop`, `restart`, `restage`, `scale`, `delete`,
-//! `env`, `set-env`, `unset-env`, `events`, and the summary `push` ends with.
+//! App commands: `apps`, `app`, `create-app`, `rename`, `start`, `stop`, `restart`, `restage`,
+//! `scale`, `delete`, `env`, `set-env`, `unset-env`, `events`, and the summary `push` ends
+//! with.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wire::v3::app::{AppEnv, CurrentDroplet, EnvironmentVariables};
+use wire::v3::app::{
+    AppCreate, AppCreateRelationships, AppEnv, CurrentDroplet, EnvironmentVariables,
+};
 use wire::v3::event::AuditEvent;
 use wire::v3::process::{ProcessScale, ProcessStatsList};
 use wire::v3::{
-    App, AppState, Droplet, InstanceState, Package, Page, Process, ProcessStats, Route,
+    App, AppState, Droplet, InstanceState, Lifecycle, Package, Page, Process, ProcessStats, Rename,
+    Route, ToOne,
 };
 
 use crate::client::{query, Client, Ignored, Result};
@@ -433,6 +437,36 @@ fn description(e: &AuditEvent) -> String {
             .join(", ");
     }
     e.data.get("request").map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// `cf create-app APP [--app-type buildpack|docker]`: an app without bits, stopped.
+pub async fn create_app(c: &mut Client, name: &str, app_type: Option<&str>) -> Result<()> {
+    let space = c.cfg.require_space()?.guid.clone();
+    println!("Creating app {} in {}...", bold(name), c.cfg.where_as());
+    let body = AppCreate {
+        name: name.to_owned(),
+        relationships: AppCreateRelationships { space: ToOne::of(&space) },
+        lifecycle: app_type.map(|t| Lifecycle { kind: t.to_owned(), ..Default::default() }),
+    };
+    match c.post::<Ignored>("/v3/apps", &body).await {
+        Ok(_) => {}
+        Err(CliError::Api { detail, .. }) if detail.contains("already exists") => {
+            println!("App '{name}' already exists.");
+        }
+        Err(e) => return Err(e),
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf rename OLD NEW`.
+pub async fn rename(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    let a = c.app(old).await?;
+    println!("Renaming app {} to {} in {}...", bold(old), bold(new), c.cfg.where_as());
+    let _: Ignored =
+        c.patch(&format!("/v3/apps/{}", a.guid), &Rename { name: new.to_owned() }).await?;
+    println!("OK");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -111,6 +111,17 @@ impl Config {
         })
     }
 
+    /// `org O / space S as U`, as cf names where a command acts.
+    pub fn where_as(&self) -> String {
+        let name = |n: &Option<Named>| n.as_ref().map(|n| n.name.clone()).unwrap_or_default();
+        format!(
+            "org {} / space {} as {}",
+            name(&self.org),
+            name(&self.space),
+            self.user().unwrap_or_default()
+        )
+    }
+
     /// The user name in the access token, if any.
     pub fn user(&self) -> Option<String> {
         crate::token::user_name(&self.access_token)

@@ -1,8 +1,9 @@
 //! Finding resources by the names people type: apps and service instances in the targeted
-//! space, orgs, spaces, domains and routes. Each is a method on [`Client`], so commands look
+//! space, orgs, spaces, domains, routes and buildpacks. Each is a method on [`Client`], so commands look
 //! things up without depending on each other.
 
 use wire::v3::domain::Domain;
+use wire::v3::stack::Buildpack;
 use wire::v3::{App, Organization, Route, ServiceInstance, Space};
 
 use crate::client::{query, Client, Result};
@@ -32,18 +33,21 @@ impl Client {
     pub async fn app(&mut self, name: &str) -> Result<App> {
         let space = self.cfg.require_space()?.guid.clone();
         let path = format!("/v3/apps{}", query(&[("names", name), ("space_guids", &space)]));
-        self.first(&path, || format!("App '{name}' not found.")).await
+        self.first(&path, || format!("App '{name}' not found. See 'paas apps'.")).await
     }
 
     pub async fn org(&mut self, name: &str) -> Result<Organization> {
         let path = format!("/v3/organizations{}", query(&[("names", name)]));
-        self.first(&path, || format!("Organization '{name}' not found.")).await
+        self.first(&path, || format!("Organization '{name}' not found. See 'paas orgs'.")).await
     }
 
     /// The space of this name in the org `org_guid`.
     pub async fn space(&mut self, org_guid: &str, name: &str) -> Result<Space> {
         let q = query(&[("names", name), ("organization_guids", org_guid)]);
-        self.first(&format!("/v3/spaces{q}"), || format!("Space '{name}' not found.")).await
+        self.first(&format!("/v3/spaces{q}"), || {
+            format!("Space '{name}' not found. See 'paas spaces'.")
+        })
+        .await
     }
 
     pub async fn domain(&mut self, name: &str) -> Result<Domain> {
@@ -57,6 +61,11 @@ impl Client {
         let q = query(&[("domain_guids", &d.guid), ("hosts", host), ("paths", path)]);
         let list = self.list(&format!("/v3/routes{q}")).await?;
         Ok(list.into_iter().next())
+    }
+
+    pub async fn buildpack(&mut self, name: &str) -> Result<Buildpack> {
+        let path = format!("/v3/buildpacks{}", query(&[("names", name)]));
+        self.first(&path, || format!("Buildpack '{name}' not found. See 'paas buildpacks'.")).await
     }
 
     /// The service instance of this name in the targeted space, if any.

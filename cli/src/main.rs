@@ -8,11 +8,15 @@ mod apps;
 mod client;
 mod config;
 mod deploy;
+mod droplets;
 mod error;
+mod health;
+mod labels;
 mod logs;
 mod lookup;
 mod output;
 mod push;
+mod quotas;
 mod route_services;
 mod routes;
 mod services;
@@ -66,6 +70,10 @@ enum Command {
     },
     /// Log out
     Logout,
+    /// Print a fresh access token (as an Authorization header value)
+    OauthToken,
+    /// Print the version of this CLI
+    Version,
     /// Show or set the targeted org and space
     Target {
         #[arg(short = 'o')]
@@ -119,6 +127,59 @@ enum Command {
         json: bool,
         #[arg(long)]
         guid: bool,
+    },
+    /// Create an app without pushing bits (stopped)
+    CreateApp {
+        name: String,
+        /// The app's lifecycle: buildpack (default) or docker
+        #[arg(long = "app-type", value_parser = ["buildpack", "docker"])]
+        app_type: Option<String>,
+    },
+    /// Rename an app
+    Rename { old: String, new: String },
+    /// Show the health check of each of an app's processes
+    GetHealthCheck { name: String },
+    /// Change the health check of an app's process (takes effect on restart)
+    SetHealthCheck {
+        name: String,
+        #[arg(value_parser = ["process", "port", "http"])]
+        kind: String,
+        /// Path for http checks (default /)
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Seconds one check may take
+        #[arg(long = "invocation-timeout")]
+        invocation_timeout: Option<i64>,
+        #[arg(long = "process", default_value = "web")]
+        process: String,
+    },
+    /// List an app's packages
+    Packages { name: String },
+    /// Upload a folder as a new package of an app (not staged)
+    CreatePackage {
+        name: String,
+        /// The app's folder (default: the current one)
+        #[arg(short = 'p')]
+        path: Option<PathBuf>,
+    },
+    /// Stage a package of an app into a droplet (default: its newest ready package)
+    StagePackage {
+        name: String,
+        #[arg(long = "package-guid")]
+        package_guid: Option<String>,
+    },
+    /// List an app's droplets
+    Droplets { name: String },
+    /// Make a droplet the app's current one (used at the next start)
+    SetDroplet { name: String, droplet: String },
+    /// Download an app's droplet (default: the current one)
+    DownloadDroplet {
+        name: String,
+        #[arg(long)]
+        droplet: Option<String>,
+        /// File or folder to write to (default: droplet_GUID.tgz here)
+        #[arg(long)]
+        path: Option<PathBuf>,
     },
     /// Start an app
     Start { name: String },
@@ -284,6 +345,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a route and the apps it sends requests to
+    Route {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Say whether a route exists
+    CheckRoute {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
     /// Create a route
     CreateRoute {
         domain: String,
@@ -330,13 +407,41 @@ enum Command {
     },
     /// Create a private domain for an org
     CreatePrivateDomain { org: String, domain: String },
+    /// Delete a private domain (it must have no routes)
+    DeletePrivateDomain {
+        domain: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Create a domain shared with every org (admin)
+    CreateSharedDomain {
+        domain: String,
+        /// Only for container-to-container traffic
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Delete a shared domain (admin; it must have no routes)
+    DeleteSharedDomain {
+        domain: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List orgs
     Orgs {
         #[arg(long)]
         json: bool,
     },
+    /// Show an org's domains, quota and spaces
+    Org {
+        name: String,
+        /// Print only the org's guid
+        #[arg(long)]
+        guid: bool,
+    },
     /// Create an org
     CreateOrg { name: String },
+    /// Rename an org
+    RenameOrg { old: String, new: String },
     /// Delete an org
     DeleteOrg {
         name: String,
@@ -348,6 +453,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a space of the targeted org: its apps, services and quota
+    Space {
+        name: String,
+        /// Print only the space's guid
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Rename a space of the targeted org
+    RenameSpace { old: String, new: String },
     /// Create a space
     CreateSpace {
         name: String,
@@ -390,24 +504,52 @@ enum Command {
         json: bool,
     },
     /// List org quotas
-    Quotas {
+    #[command(visible_alias = "quotas")]
+    OrgQuotas {
         #[arg(long)]
         json: bool,
     },
-    /// Create an org quota
-    CreateQuota {
+    /// Show an org quota
+    OrgQuota { name: String },
+    /// Create an org quota (admin)
+    #[command(visible_alias = "create-quota")]
+    CreateOrgQuota {
         name: String,
-        #[arg(short = 'm')]
-        memory: Option<String>,
-        #[arg(short = 'i')]
-        instance_memory: Option<String>,
-        #[arg(short = 'r')]
-        routes: Option<i64>,
-        #[arg(short = 'a')]
-        app_instances: Option<i64>,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
     },
-    /// Assign a quota to an org
-    SetQuota { org: String, quota: String },
+    /// Change an org quota's name or limits (admin)
+    UpdateOrgQuota {
+        name: String,
+        /// New name
+        #[arg(short = 'n')]
+        new_name: Option<String>,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
+    },
+    /// Assign a quota to an org (admin)
+    #[command(visible_alias = "set-quota")]
+    SetOrgQuota { org: String, quota: String },
+    /// List the space quotas of the targeted org
+    SpaceQuotas,
+    /// Show a space quota of the targeted org
+    SpaceQuota { name: String },
+    /// Create a space quota in the targeted org (org managers)
+    CreateSpaceQuota {
+        name: String,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
+    },
+    /// Assign a space quota to a space of the targeted org
+    SetSpaceQuota { space: String, quota: String },
+    /// Remove a space quota from a space of the targeted org
+    UnsetSpaceQuota { space: String, quota: String },
+    /// Delete a space quota of the targeted org
+    DeleteSpaceQuota {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List buildpacks
     Buildpacks {
         #[arg(long)]
@@ -431,10 +573,23 @@ enum Command {
         #[arg(long)]
         unlock: bool,
     },
+    /// Delete a buildpack (admin)
+    DeleteBuildpack {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List stacks
     Stacks {
         #[arg(long)]
         json: bool,
+    },
+    /// Show a stack
+    Stack {
+        name: String,
+        /// Print only the stack's guid
+        #[arg(long)]
+        guid: bool,
     },
     /// List feature flags and their state
     FeatureFlags {
@@ -487,6 +642,15 @@ enum Command {
         #[arg(short = 't')]
         tags: Option<String>,
     },
+    /// Show a service instance, its last operation and the apps bound to it
+    Service {
+        name: String,
+        /// Print only the instance's guid
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Rename a service instance
+    RenameService { old: String, new: String },
     /// Delete a service instance (and its bindings)
     #[command(visible_alias = "ds")]
     DeleteService {
@@ -536,6 +700,22 @@ enum Command {
         /// Wait for the operation to complete (unbinding is immediate here)
         #[arg(short = 'w', long)]
         wait: bool,
+    },
+    /// Show the labels of an app, org, space, buildpack or service instance
+    Labels { kind: labels::Kind, name: String },
+    /// Set labels (KEY=VALUE) on an app, org, space, buildpack or service instance
+    SetLabel {
+        kind: labels::Kind,
+        name: String,
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+    /// Remove labels (KEY) from an app, org, space, buildpack or service instance
+    UnsetLabel {
+        kind: labels::Kind,
+        name: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
     },
     /// Make a raw API request
     Curl {
@@ -605,6 +785,11 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             session::login(session::LoginArgs { api, user: username, password, org, space }).await
         }
         C::Logout => session::logout(),
+        C::OauthToken => session::oauth_token(&mut client()?).await,
+        C::Version => {
+            session::version();
+            Ok(())
+        }
         C::Target { org, space } => session::target(org, space).await,
         C::Push {
             name,
@@ -647,6 +832,29 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::Apps { json } => apps::apps(&mut client()?, json).await,
         C::App { name, json, guid } => apps::app(&mut client()?, &name, json, guid).await,
+        C::CreateApp { name, app_type } => {
+            apps::create_app(&mut client()?, &name, app_type.as_deref()).await
+        }
+        C::Rename { old, new } => apps::rename(&mut client()?, &old, &new).await,
+        C::GetHealthCheck { name } => health::get(&mut client()?, &name).await,
+        C::SetHealthCheck { name, kind, endpoint, invocation_timeout, process } => {
+            let h = health::HealthArgs { kind, endpoint, invocation_timeout, process };
+            health::set(&mut client()?, &name, h).await
+        }
+        C::Packages { name } => droplets::packages(&mut client()?, &name).await,
+        C::CreatePackage { name, path } => {
+            droplets::create_package(&mut client()?, &name, path.as_deref()).await
+        }
+        C::StagePackage { name, package_guid } => {
+            droplets::stage_package(&mut client()?, &name, package_guid.as_deref()).await
+        }
+        C::Droplets { name } => droplets::droplets(&mut client()?, &name).await,
+        C::SetDroplet { name, droplet } => {
+            droplets::set_droplet(&mut client()?, &name, &droplet).await
+        }
+        C::DownloadDroplet { name, droplet, path } => {
+            droplets::download(&mut client()?, &name, droplet.as_deref(), path.as_deref()).await
+        }
         C::Start { name } => apps::start(&mut client()?, &name).await,
         C::Stop { name } => apps::stop(&mut client()?, &name).await,
         C::Restart { name, strategy } => apps::restart(&mut client()?, &name, &strategy).await,
@@ -711,6 +919,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Events { name, json } => apps::events(&mut client()?, &name, json).await,
         C::Logs { name, recent } => logs::logs(&mut client()?, &name, recent).await,
         C::Routes { json } => routes::routes(&mut client()?, json).await,
+        C::Route { domain, hostname, path } => {
+            routes::route(&mut client()?, &domain, &hostname, &path).await
+        }
+        C::CheckRoute { domain, hostname, path } => {
+            routes::check_route(&mut client()?, &domain, &hostname, &path).await
+        }
         C::CreateRoute { domain, hostname, path } => {
             routes::create_route(&mut client()?, &domain, &hostname, &path).await.map(|_| ())
         }
@@ -727,6 +941,15 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Domains { json } => routes::domains(&mut client()?, json).await,
         C::CreatePrivateDomain { org, domain } => {
             routes::create_private_domain(&mut client()?, &org, &domain).await
+        }
+        C::DeletePrivateDomain { domain, force } => {
+            routes::delete_domain(&mut client()?, &domain, false, force).await
+        }
+        C::CreateSharedDomain { domain, internal } => {
+            routes::create_shared_domain(&mut client()?, &domain, internal).await
+        }
+        C::DeleteSharedDomain { domain, force } => {
+            routes::delete_domain(&mut client()?, &domain, true, force).await
         }
         C::Services { json } => services::services(&mut client()?, json).await,
         C::CreateUserProvidedService {
@@ -751,6 +974,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 services::UpsArgs { name, credentials, syslog_drain_url, route_service_url, tags };
             services::update(&mut client()?, a).await
         }
+        C::Service { name, guid } => services::service(&mut client()?, &name, guid).await,
+        C::RenameService { old, new } => services::rename(&mut client()?, &old, &new).await,
         C::DeleteService { name, force } => services::delete(&mut client()?, &name, force).await,
         C::BindService { app, service, binding_name } => {
             services::bind(&mut client()?, &app, &service, binding_name.as_deref()).await
@@ -765,7 +990,11 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             route_services::unbind(&mut client()?, &a, force).await
         }
         C::Orgs { json } => admin::orgs(&mut client()?, json).await,
+        C::Org { name, guid } => admin::org(&mut client()?, &name, guid).await,
         C::CreateOrg { name } => admin::create_org(&mut client()?, &name).await,
+        C::RenameOrg { old, new } => admin::rename_org(&mut client()?, &old, &new).await,
+        C::Space { name, guid } => admin::space(&mut client()?, &name, guid).await,
+        C::RenameSpace { old, new } => admin::rename_space(&mut client()?, &old, &new).await,
         C::DeleteOrg { name, force } => admin::delete_org(&mut client()?, &name, force).await,
         C::Spaces { json } => admin::spaces(&mut client()?, json).await,
         C::CreateSpace { name, org } => {
@@ -794,19 +1023,29 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::SpaceUsers { org, space, json } => {
             admin::users_of(&mut client()?, &org, Some(&space), json).await
         }
-        C::Quotas { json } => admin::quotas(&mut client()?, json).await,
-        C::CreateQuota { name, memory, instance_memory, routes, app_instances } => {
-            admin::create_quota(
-                &mut client()?,
-                &name,
-                memory.as_deref(),
-                instance_memory.as_deref(),
-                routes,
-                app_instances,
-            )
-            .await
+        C::OrgQuotas { json } => quotas::org_quotas(&mut client()?, json).await,
+        C::OrgQuota { name } => quotas::org_quota(&mut client()?, &name).await,
+        C::CreateOrgQuota { name, limits } => {
+            quotas::create_org_quota(&mut client()?, &name, &limits).await
         }
-        C::SetQuota { org, quota } => admin::set_quota(&mut client()?, &org, &quota).await,
+        C::UpdateOrgQuota { name, new_name, limits } => {
+            quotas::update_org_quota(&mut client()?, &name, new_name.as_deref(), &limits).await
+        }
+        C::SetOrgQuota { org, quota } => quotas::set_org_quota(&mut client()?, &org, &quota).await,
+        C::SpaceQuotas => quotas::space_quotas(&mut client()?).await,
+        C::SpaceQuota { name } => quotas::space_quota(&mut client()?, &name).await,
+        C::CreateSpaceQuota { name, limits } => {
+            quotas::create_space_quota(&mut client()?, &name, &limits).await
+        }
+        C::SetSpaceQuota { space, quota } => {
+            quotas::assign_space_quota(&mut client()?, &space, &quota, true).await
+        }
+        C::UnsetSpaceQuota { space, quota } => {
+            quotas::assign_space_quota(&mut client()?, &space, &quota, false).await
+        }
+        C::DeleteSpaceQuota { name, force } => {
+            quotas::delete_space_quota(&mut client()?, &name, force).await
+        }
         C::Buildpacks { json } => admin::buildpacks(&mut client()?, json).await,
         C::CreateBuildpack { name, path, position } => {
             admin::create_buildpack(&mut client()?, &name, &path, position).await
@@ -831,12 +1070,23 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             )
             .await
         }
+        C::DeleteBuildpack { name, force } => {
+            admin::delete_buildpack(&mut client()?, &name, force).await
+        }
         C::Stacks { json } => admin::stacks(&mut client()?, json).await,
+        C::Stack { name, guid } => admin::stack(&mut client()?, &name, guid).await,
         C::FeatureFlags { json } => admin::feature_flags(&mut client()?, json).await,
         C::FeatureFlag { name, json } => admin::feature_flag(&mut client()?, &name, json).await,
         C::EnableFeatureFlag { name } => admin::set_feature_flag(&mut client()?, &name, true).await,
         C::DisableFeatureFlag { name } => {
             admin::set_feature_flag(&mut client()?, &name, false).await
+        }
+        C::Labels { kind, name } => labels::labels(&mut client()?, kind, &name).await,
+        C::SetLabel { kind, name, labels } => {
+            labels::set(&mut client()?, kind, &name, &labels).await
+        }
+        C::UnsetLabel { kind, name, keys } => {
+            labels::unset(&mut client()?, kind, &name, &keys).await
         }
         C::Curl { path, method, data, headers } => curl(&path, &method, data, headers).await,
         C::Completion { shell } => {

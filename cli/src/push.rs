@@ -230,14 +230,9 @@ async fn wait_ready(c: &mut Client, pkg: &str) -> Result<()> {
     }
 }
 
-async fn push_bits(
-    c: &mut Client,
-    app: &App,
-    dir: &Path,
-    no_start: bool,
-    strategy: Option<&crate::deploy::Strategy>,
-) -> Result<()> {
-    let g = &app.guid;
+/// A new bits package of the app from `dir` (only the files the platform lacks travel), READY:
+/// its guid.
+pub async fn upload_package(c: &mut Client, app: &str, dir: &Path) -> Result<String> {
     let files = crate::upload::walk(dir)?;
     println!("Packaging files to upload...");
     let matched = matched(c, &files).await?;
@@ -247,7 +242,7 @@ async fn push_bits(
         .iter()
         .filter(|f| !have.contains(&(f.rel.to_string_lossy().as_ref(), f.sha1.as_str())))
         .collect();
-    let pkg: Package = c.post("/v3/packages", &PackageCreate::bits(g)).await?;
+    let pkg: Package = c.post("/v3/packages", &PackageCreate::bits(app)).await?;
     let pkg = pkg.guid;
     let tmp = tempdir()?;
     let zip_path = tmp.join("package.zip");
@@ -261,6 +256,18 @@ async fn push_bits(
     upload(c, &pkg, &matched, if send.is_empty() { None } else { Some((&zip_path, size)) }).await?;
     let _ = std::fs::remove_dir_all(&tmp);
     wait_ready(c, &pkg).await?;
+    Ok(pkg)
+}
+
+async fn push_bits(
+    c: &mut Client,
+    app: &App,
+    dir: &Path,
+    no_start: bool,
+    strategy: Option<&crate::deploy::Strategy>,
+) -> Result<()> {
+    let g = &app.guid;
+    let pkg = upload_package(c, g, dir).await?;
     if no_start {
         if app.state == AppState::Started {
             action(c, g, "stop").await?;

@@ -1,15 +1,16 @@
-//! `routes` (with the route service bound to each), `create-route`, `map-route`,
-//! `unmap-route`, `delete-route`, `domains`, `create-private-domain`.
+//! `routes` (with the route service bound to each), `route`, `check-route`, `create-route`,
+//! `map-route`, `unmap-route`, `delete-route`, `domains`, `create-private-domain`,
+//! `create-shared-domain`, `delete-private-domain`, `delete-shared-domain`.
 
 use serde_json::Value;
 use wire::v3::domain::{DomainCreate, DomainCreateRelationships};
 use wire::v3::route::{Destinations, NewDestination, RouteCreate, RouteRelationships};
-use wire::v3::{App, Domain, Guid, Route, ToOne};
+use wire::v3::{App, Domain, Guid, Route, RouteReservation, ToOne};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
 use crate::lookup::route_url as url;
-use crate::output::{bold, confirm, print_json, table};
+use crate::output::{bold, confirm, pairs, print_json, table};
 
 pub async fn routes(c: &mut Client, json_out: bool) -> Result<()> {
     let space = c.cfg.require_space()?.clone();
@@ -173,6 +174,98 @@ pub async fn create_private_domain(c: &mut Client, org: &str, name: &str) -> Res
         relationships: DomainCreateRelationships { organization: ToOne::of(&o.guid) },
     };
     let _: Ignored = c.post("/v3/domains", &body).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// `cf route DOMAIN [--hostname H] [--path P]`: the route and where it sends requests.
+pub async fn route(c: &mut Client, domain_name: &str, host: &str, path: &str) -> Result<()> {
+    c.cfg.require_space()?;
+    let shown = url(host, domain_name, path);
+    let r = c.route(domain_name, host, path).await?.ok_or_else(|| {
+        CliError::NotFound(format!("Route {shown} not found. See 'paas routes'."))
+    })?;
+    println!("Showing route {} in {} ...\n", bold(&shown), c.cfg.where_as());
+    println!(
+        "{}\n",
+        pairs(&[
+            ("domain", domain_name.to_owned()),
+            ("host", r.host.clone()),
+            ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
+            ("path", r.path.clone()),
+            ("protocol", r.protocol.clone()),
+        ])
+    );
+    println!("Destinations:");
+    let mut rows = Vec::new();
+    for d in &r.destinations {
+        let app = c.get::<App>(&format!("/v3/apps/{}", d.app.guid)).await.map(|a| a.name);
+        rows.push(vec![
+            app.unwrap_or_else(|_| d.app.guid.clone()),
+            d.app.process.as_ref().map(|p| p.kind.clone()).unwrap_or_else(|| "web".into()),
+            d.port.map(|p| p.to_string()).unwrap_or_default(),
+            d.protocol.clone().unwrap_or_default(),
+        ]);
+    }
+    for line in table(&["app", "process", "port", "protocol"], &rows).lines() {
+        println!("\t{line}");
+    }
+    Ok(())
+}
+
+/// `cf check-route DOMAIN [--hostname H] [--path P]`.
+pub async fn check_route(c: &mut Client, domain_name: &str, host: &str, path: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    let d = c.domain(domain_name).await?;
+    println!("Checking for route...");
+    let q = query(&[("host", host), ("path", path)]);
+    let r: RouteReservation =
+        c.get(&format!("/v3/domains/{}/route_reservations{q}", d.guid)).await?;
+    let verb = if r.matching_route { "does exist" } else { "does not exist" };
+    println!("Route '{}' {verb}.\nOK", url(host, domain_name, path));
+    Ok(())
+}
+
+/// `cf create-shared-domain DOMAIN [--internal]` (admins).
+pub async fn create_shared_domain(c: &mut Client, name: &str, internal: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    println!("Creating shared domain {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    let body = DomainCreate {
+        name: name.to_owned(),
+        internal: internal.then_some(true),
+        relationships: DomainCreateRelationships { organization: ToOne::of("") },
+    };
+    let _: Ignored = c.post("/v3/domains", &body).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// `cf delete-private-domain` (`shared` false) and `cf delete-shared-domain` (true): a domain
+/// that does not exist is already deleted; one of the other kind is refused.
+pub async fn delete_domain(c: &mut Client, name: &str, shared: bool, force: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let kind = if shared { "shared" } else { "private" };
+    let d = match c.domain(name).await {
+        Ok(d) => d,
+        Err(CliError::NotFound(_)) => {
+            println!("Domain '{name}' does not exist.\nOK");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if d.is_shared() != shared {
+        let other = if shared { "private" } else { "shared" };
+        return Err(CliError::Failed(format!(
+            "Domain '{name}' is a {other} domain, not a {kind} domain. Use 'paas delete-{other}-domain {name}'."
+        )));
+    }
+    if !force && !confirm(&format!("Really delete the {kind} domain {name}?"))? {
+        println!("'{name}' has not been deleted.");
+        return Ok(());
+    }
+    let who = c.cfg.user().unwrap_or_default();
+    println!("Deleting {kind} domain {} as {who}...", bold(name));
+    c.delete(&format!("/v3/domains/{}", d.guid)).await?;
     println!("OK");
     Ok(())
 }

@@ -1,15 +1,15 @@
-//! User-provided services: `services`, `create-user-provided-service` (`cups`),
-//! `update-user-provided-service` (`uups`), `delete-service`, `bind-service`,
-//! `unbind-service`.
+//! User-provided services: `services`, `service`, `create-user-provided-service` (`cups`),
+//! `update-user-provided-service` (`uups`), `rename-service`, `delete-service`,
+//! `bind-service`, `unbind-service`.
 
 use serde_json::{Map, Value};
 use wire::v3::service_binding::{CredentialBindingCreate, CredentialBindingRelationships};
 use wire::v3::service_instance::{ServiceInstanceRelationships, UserProvidedChange};
-use wire::v3::{CredentialBinding, Page, ServiceInstance, ToOne};
+use wire::v3::{CredentialBinding, LastOperation, Page, Rename, ServiceInstance, ToOne};
 
 use crate::client::{query, Client, Ignored, Result};
 use crate::error::CliError;
-use crate::output::{bold, confirm, print_json, table};
+use crate::output::{bold, confirm, pairs, print_json, table};
 
 /// `-p` as CF takes it: a JSON object, a file holding one, or a comma-separated list of
 /// field names (prompting is not offered: give the values as JSON).
@@ -196,6 +196,74 @@ pub async fn unbind(c: &mut Client, app: &str, service: &str) -> Result<()> {
         Some(b) => c.delete(&format!("/v3/service_credential_bindings/{}", b.guid)).await?,
         None => println!("Binding between {service} and {app} did not exist"),
     }
+    println!("OK");
+    Ok(())
+}
+
+/// The last operation of an instance or binding as cf shows it: `create succeeded`.
+fn operation(op: Option<&LastOperation>) -> String {
+    op.map(|o| format!("{} {}", o.kind.as_str(), o.state.as_str())).unwrap_or_default()
+}
+
+/// `cf service NAME [--guid]`: the instance, its last operation and the apps bound to it.
+pub async fn service(c: &mut Client, name: &str, guid_only: bool) -> Result<()> {
+    let si = c.require_service_instance(name).await?;
+    if guid_only {
+        println!("{}", si.guid);
+        return Ok(());
+    }
+    println!("Showing info of service {} in {}...\n", bold(name), c.cfg.where_as());
+    let op = si.last_operation.as_ref();
+    println!(
+        "{}\n",
+        pairs(&[
+            ("name", si.name.clone()),
+            ("guid", si.guid.clone()),
+            ("type", si.kind.clone()),
+            ("tags", si.tags.join(", ")),
+            ("route service url", si.route_service_url.clone().unwrap_or_default()),
+            ("syslog drain url", si.syslog_drain_url.clone().unwrap_or_default()),
+        ])
+    );
+    println!("Showing status of last operation:");
+    println!(
+        "{}\n",
+        pairs(&[
+            ("status", operation(op)),
+            ("message", op.and_then(|o| o.description.clone()).unwrap_or_default()),
+            ("started", op.map(|o| o.created_at.clone()).unwrap_or_default()),
+            ("updated", op.map(|o| o.updated_at.clone()).unwrap_or_default()),
+        ])
+    );
+    let q = query(&[("service_instance_guids", &si.guid), ("include", "app")]);
+    let page: Page<CredentialBinding> =
+        c.get(&format!("/v3/service_credential_bindings{q}")).await?;
+    let apps = page.included.and_then(|i| i.apps).unwrap_or_default();
+    println!("Showing bound apps:");
+    let rows: Vec<Vec<String>> = page
+        .resources
+        .iter()
+        .filter_map(|b| {
+            let g = b.relationships.app.as_ref()?.guid()?;
+            let app = apps.iter().find(|a| a.guid == g).map_or(g, |a| a.name.as_str());
+            let name = b.name.clone().unwrap_or_default();
+            Some(vec![app.to_owned(), name, operation(b.last_operation.as_ref())])
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("There are no bound apps for this service instance.");
+    } else {
+        println!("{}", table(&["name", "binding name", "status"], &rows));
+    }
+    Ok(())
+}
+
+/// `cf rename-service OLD NEW`.
+pub async fn rename(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    let si = c.require_service_instance(old).await?;
+    println!("Renaming service {} to {} in {}...", bold(old), bold(new), c.cfg.where_as());
+    let body = Rename { name: new.to_owned() };
+    let _: Ignored = c.patch(&format!("/v3/service_instances/{}", si.guid), &body).await?;
     println!("OK");
     Ok(())
 }

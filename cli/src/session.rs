@@ -1,4 +1,4 @@
-//! `paas api`, `login`, `logout`, `target`.
+//! `paas api`, `login`, `logout`, `target`, `oauth-token`, `version`.
 
 use serde_json::Value;
 use wire::v3::{Organization, Space};
@@ -241,6 +241,19 @@ pub fn logout() -> Result<()> {
     cfg.save()?;
     println!("OK");
     Ok(())
+}
+
+/// `cf oauth-token`: a freshly refreshed access token, for scripts.
+pub async fn oauth_token(c: &mut Client) -> Result<()> {
+    c.cfg.require_login()?;
+    c.refresh().await?;
+    println!("bearer {}", c.cfg.access_token);
+    Ok(())
+}
+
+/// `cf version`.
+pub fn version() {
+    println!("paas version {}", env!("CARGO_PKG_VERSION"));
 }
 
 pub async fn target(org: Option<String>, space: Option<String>) -> Result<()> {

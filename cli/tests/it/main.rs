@@ -2,6 +2,7 @@
 //! its exit code, failures included.
 
 mod commands;
+mod more_commands;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -53,10 +54,16 @@ pub const ADMIN_PASSWORD: &str = "cli-admin-password";
 pub async fn platform() -> Platform {
     let dir = tempfile::tempdir().expect("tmp");
     let f = testkit::free_port;
-    let (api, router, router_status, logs, sched, cell, stager) =
-        (f(), f(), f(), f(), f(), f(), f());
+    let (api, router, router_status, logs, sched, cell, stager, ssh) =
+        (f(), f(), f(), f(), f(), f(), f(), f());
     let a = |p: u16| format!("127.0.0.1:{p}");
-    let net = (std::process::id() % 10_000).to_string();
+    // Tests of this binary run side by side, each with its own platform: each cell gets its own
+    // bridge, nft table, subnet and host ports.
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    let net = format!("{}{k}", pid % 10_000);
+    let (port_min, port_max) = (63_600 + 100 * k, 63_699 + 100 * k);
     let child = Command::new(paasd())
         .arg("dev")
         .env("PAAS_DATA_DIR", dir.path())
@@ -69,12 +76,14 @@ pub async fn platform() -> Platform {
         .env("PAAS_SCHEDULER_ADDR", a(sched))
         .env("PAAS_CELL_ADDR", a(cell))
         .env("PAAS_STAGER_STATUS_ADDR", a(stager))
+        // Its own SSH port, so that platforms of tests running side by side do not collide.
+        .env("PAAS_SSH_ADDR", a(ssh))
         .env("PAAS_CELL_BACKEND", "runc")
         .env("PAAS_CELL_BRIDGE", format!("pc{net}"))
         .env("PAAS_CELL_NFT_TABLE", format!("paas_c{net}"))
-        .env("PAAS_CELL_SUBNET", format!("10.229.{}.0", std::process::id() % 250))
-        .env("PAAS_CELL_HOST_PORT_MIN", "63600")
-        .env("PAAS_CELL_HOST_PORT_MAX", "63699")
+        .env("PAAS_CELL_SUBNET", format!("10.229.{}.0", (pid + 97 * k) % 250))
+        .env("PAAS_CELL_HOST_PORT_MIN", port_min.to_string())
+        .env("PAAS_CELL_HOST_PORT_MAX", port_max.to_string())
         .env("PAAS_CELL_STACKS_DIR", stack::test_cache_dir())
         .env("PAAS_STAGER_STACKS_DIR", stack::test_cache_dir())
         .env("RUST_LOG", "warn")

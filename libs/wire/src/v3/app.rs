@@ -53,6 +53,20 @@ pub struct AppRelationships {
     pub current_droplet: ToOne,
 }
 
+/// `POST /v3/apps`: a name in a space, with a lifecycle type when not the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCreate {
+    pub name: String,
+    pub relationships: AppCreateRelationships,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCreateRelationships {
+    pub space: ToOne,
+}
+
 /// `GET /v3/apps/:guid/environment_variables`, and the body of its `PATCH` (`null` removes a
 /// variable).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +166,24 @@ mod tests {
         assert_eq!(app.relationships.space.guid(), Some("s-1"));
         assert_eq!(app.relationships.current_droplet.guid(), None);
         assert_eq!(app.lifecycle.data.stack.as_deref(), Some("bookworm"));
+    }
+
+    #[test]
+    fn a_create_body_names_the_space_and_the_lifecycle_only_when_given() {
+        let c: AppCreate = round_trip(
+            r#"{"name":"web","relationships":{"space":{"data":{"guid":"s-1"}}},
+                "lifecycle":{"type":"docker","data":{}}}"#,
+        );
+        assert_eq!(c.lifecycle.map(|l| l.kind).as_deref(), Some("docker"));
+        let plain = AppCreate {
+            name: "web".into(),
+            relationships: AppCreateRelationships { space: ToOne::of("s-1") },
+            lifecycle: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&plain).expect("json"),
+            r#"{"name":"web","relationships":{"space":{"data":{"guid":"s-1"}}}}"#
+        );
     }
 
     #[test]

@@ -91,6 +91,30 @@ pub struct Metadata {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `PATCH` of a resource's labels: `{"metadata": {"labels": {...}}}`, `null` removing one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelsUpdate {
+    pub metadata: LabelsChange,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelsChange {
+    #[serde(default)]
+    pub labels: BTreeMap<String, Option<String>>,
+}
+
+impl LabelsUpdate {
+    pub fn new(labels: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
+        Self { metadata: LabelsChange { labels: labels.into_iter().collect() } }
+    }
+}
+
+/// `PATCH` of an org, space, app or service instance that renames it: `{"name": ...}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    pub name: String,
+}
+
 /// `{"type": "buildpack"|"docker"|"cnb", "data": {...}}` of apps, builds and droplets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
@@ -243,6 +267,18 @@ mod tests {
         let bare: Page<Guid> =
             serde_json::from_str(r#"{"resources":[{"guid":"x"}]}"#).expect("page");
         assert_eq!(bare.resources.len(), 1);
+    }
+
+    #[test]
+    fn label_changes_and_renames_round_trip() {
+        let u: LabelsUpdate = round_trip(r#"{"metadata":{"labels":{"env":"prod","old":null}}}"#);
+        assert_eq!(u.metadata.labels.get("old"), Some(&None));
+        let built = LabelsUpdate::new([("env".to_owned(), Some("prod".to_owned()))]);
+        assert_eq!(
+            serde_json::to_string(&built).expect("json"),
+            r#"{"metadata":{"labels":{"env":"prod"}}}"#
+        );
+        assert_eq!(round_trip::<Rename>(r#"{"name":"web2"}"#).name, "web2");
     }
 
     #[test]

@@ -74,8 +74,8 @@ pub mod task;
 pub use app::{App, AppState};
 pub use build::{Build, BuildState};
 pub use common::{
-    timestamp, Guid, Included, Lifecycle, LifecycleData, Link, Links, Metadata, Page, Pagination,
-    ToMany, ToOne,
+    timestamp, Guid, Included, LabelsUpdate, Lifecycle, LifecycleData, Link, Links, Metadata, Page,
+    Pagination, Rename, ToMany, ToOne,
 };
 pub use deployment::{Deployment, DeploymentReason, DeploymentValue};
 pub use domain::{Domain, RouteReservation};

@@ -101,6 +101,29 @@ impl ProcessScale {
     }
 }
 
+/// `PATCH /v3/processes/:guid` changing the health check: its type and the data given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUpdate {
+    pub health_check: HealthCheckChange,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckChange {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: HealthCheckChangeData,
+}
+
+/// Only what is given; `endpoint` applies to `http` checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckChangeData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_timeout: Option<i64>,
+}
+
 /// A sidecar of a process (`GET /v3/processes/:guid/sidecars`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -277,6 +300,21 @@ mod tests {
                 "origin": "user", "relationships": {"app": {"data": {"guid": "a-1"}}}}"#,
         );
         assert_eq!(s.process_types, ["web"]);
+    }
+
+    #[test]
+    fn a_health_check_change_names_only_what_is_given() {
+        let u: ProcessUpdate = round_trip(
+            r#"{"health_check":{"type":"http","data":{"endpoint":"/ready","invocation_timeout":5}}}"#,
+        );
+        assert_eq!(u.health_check.data.invocation_timeout, Some(5));
+        let port = ProcessUpdate {
+            health_check: HealthCheckChange { kind: "port".into(), ..Default::default() },
+        };
+        assert_eq!(
+            serde_json::to_string(&port).expect("json"),
+            r#"{"health_check":{"type":"port","data":{}}}"#
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Links, ToMany, ToOne};
+use super::common::{present, Links, ToMany, ToOne};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationQuota {
@@ -83,6 +83,52 @@ pub struct RouteLimitsCreate {
     pub total_routes: Option<i64>,
 }
 
+/// `PATCH /v3/organization_quotas/:guid`: only the fields given; a limit of `null` makes it
+/// unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationQuotaUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "AppLimitsUpdate::is_empty")]
+    pub apps: AppLimitsUpdate,
+    #[serde(default, skip_serializing_if = "RouteLimitsUpdate::is_empty")]
+    pub routes: RouteLimitsUpdate,
+}
+
+impl OrganizationQuotaUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLimitsUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub total_memory_in_mb: Option<Option<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub per_process_memory_in_mb: Option<Option<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub total_instances: Option<Option<i64>>,
+}
+
+impl AppLimitsUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteLimitsUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub total_routes: Option<Option<i64>>,
+}
+
+impl RouteLimitsUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A space quota: the org's bounds narrowed for some of its spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpaceQuota {
@@ -112,6 +158,20 @@ pub struct SpaceQuotaRelationships {
     pub spaces: ToMany,
 }
 
+/// `POST /v3/space_quotas`: limits for spaces of one org (`null` = unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceQuotaCreate {
+    pub name: String,
+    pub apps: AppLimitsCreate,
+    pub routes: RouteLimitsCreate,
+    pub relationships: SpaceQuotaCreateRelationships,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceQuotaCreateRelationships {
+    pub organization: ToOne,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +191,26 @@ mod tests {
                 "links": {"self": {"href": "https://api.example.com/v3/organization_quotas/q-1"}}}"#,
         );
         assert_eq!((q.apps.total_memory_in_mb, q.apps.total_instances), (Some(512), None));
+    }
+
+    #[test]
+    fn an_update_keeps_absent_limits_apart_from_unlimited_ones() {
+        let u: OrganizationQuotaUpdate =
+            round_trip(r#"{"name":"big","apps":{"total_memory_in_mb":null,"total_instances":8}}"#);
+        assert_eq!(u.apps.total_memory_in_mb, Some(None));
+        assert_eq!(u.apps.per_process_memory_in_mb, None);
+        assert_eq!(u.apps.total_instances, Some(Some(8)));
+        assert!(u.routes.is_empty() && !u.is_empty());
+        assert!(OrganizationQuotaUpdate::default().is_empty());
+    }
+
+    #[test]
+    fn a_space_quota_create_body_names_its_org() {
+        let c: SpaceQuotaCreate = round_trip(
+            r#"{"name":"sq","apps":{"total_memory_in_mb":512,"per_process_memory_in_mb":null,"total_instances":null},
+                "routes":{"total_routes":2},"relationships":{"organization":{"data":{"guid":"o-1"}}}}"#,
+        );
+        assert_eq!(c.relationships.organization.guid(), Some("o-1"));
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! An app's packages and droplets: `packages`, `create-package`, `stage-package`, `droplets`,
+//! `set-droplet`, `download-droplet`.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt as _;
+use tokio::io::AsyncWriteExt as _;
+use wire::v3::{Droplet, Package};
+
+use crate::client::{query, Body, Client, Result};
+use crate::error::CliError;
+use crate::output::{bold, pairs, table};
+
+/// `cf packages APP`: newest first.
+pub async fn packages(c: &mut Client, name: &str) -> Result<()> {
+    let a = c.app(name).await?;
+    println!("Listing packages of app {} in {}...\n", bold(name), c.cfg.where_as());
+    let q = query(&[("order_by", "-created_at")]);
+    let list: Vec<Package> = c.list(&format!("/v3/apps/{}/packages{q}", a.guid)).await?;
+    if list.is_empty() {
+        println!("No packages found.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
+        .map(|p| vec![p.guid, p.state.as_str().to_lowercase(), p.created_at])
+        .collect();
+    println!("{}", table(&["guid", "state", "created"], &rows));
+    Ok(())
+}
+
+/// `cf droplets APP`: newest first, the current one marked.
+pub async fn droplets(c: &mut Client, name: &str) -> Result<()> {
+    let a = c.app(name).await?;
+    println!("Getting droplets of app {} in {}...\n", bold(name), c.cfg.where_as());
+    let q = query(&[("order_by", "-created_at")]);
+    let list: Vec<Droplet> = c.list(&format!("/v3/apps/{}/droplets{q}", a.guid)).await?;
+    if list.is_empty() {
+        println!("No droplets found.");
+        return Ok(());
+    }
+    let current = a.relationships.current_droplet.guid().unwrap_or_default();
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
+        .map(|d| {
+            let mark = if d.guid == current { " (current)" } else { "" };
+            vec![format!("{}{mark}", d.guid), d.state.as_str().to_lowercase(), d.created_at]
+        })
+        .collect();
+    println!("{}", table(&["guid", "state", "created"], &rows));
+    Ok(())
+}
+
+/// `cf set-droplet APP DROPLET_GUID`.
+pub async fn set_droplet(c: &mut Client, name: &str, droplet: &str) -> Result<()> {
+    let a = c.app(name).await?;
+    println!("Setting app {} to droplet {droplet} in {}...", bold(name), c.cfg.where_as());
+    crate::apps::set_droplet(c, &a, droplet).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// Where a droplet goes: `path` as a file, into `path` when it is a folder, else
+/// `droplet_GUID.tgz` in the current folder.
+fn droplet_file(path: Option<&Path>, guid: &str) -> PathBuf {
+    let file = format!("droplet_{guid}.tgz");
+    match path {
+        Some(p) if p.is_dir() => p.join(file),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(file),
+    }
+}
+
+/// `cf download-droplet APP [--droplet GUID] [--path FILE]`: the current droplet unless one
+/// is named.
+pub async fn download(
+    c: &mut Client,
+    name: &str,
+    droplet: Option<&str>,
+    path: Option<&Path>,
+) -> Result<()> {
+    let a = c.app(name).await?;
+    let guid = match droplet {
+        Some(g) => {
+            println!("Downloading droplet {g} for app {} in {}...", bold(name), c.cfg.where_as());
+            g.to_owned()
+        }
+        None => {
+            println!(
+                "Downloading current droplet for app {} in {}...",
+                bold(name),
+                c.cfg.where_as()
+            );
+            a.relationships.current_droplet.guid().map(str::to_owned).ok_or_else(|| {
+                CliError::NotFound(format!(
+                    "App '{name}' does not have a current droplet. See 'paas droplets {name}'."
+                ))
+            })?
+        }
+    };
+    let file = droplet_file(path, &guid);
+    let url = format!("/v3/droplets/{guid}/download");
+    let mut stream = c.send(reqwest::Method::GET, &url, Body::None).await?.bytes_stream();
+    let mut out = tokio::fs::File::create(&file)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", file.display())))?;
+    while let Some(chunk) = stream.next().await {
+        let write = out.write_all(&chunk?).await;
+        write.map_err(|e| CliError::Other(format!("cannot write {}: {e}", file.display())))?;
+    }
+    out.flush().await.map_err(|e| CliError::Other(e.to_string()))?;
+    let shown = std::fs::canonicalize(&file).unwrap_or(file);
+    println!("Droplet downloaded successfully at {}\nOK", shown.display());
+    Ok(())
+}
+
+/// `cf create-package APP [-p PATH]`: a bits package of the folder, not staged.
+pub async fn create_package(c: &mut Client, name: &str, path: Option<&Path>) -> Result<()> {
+    let a = c.app(name).await?;
+    let dir = match path {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_dir().map_err(|e| CliError::Other(e.to_string()))?,
+    };
+    println!(
+        "Uploading and creating bits package for app {} in {}...",
+        bold(name),
+        c.cfg.where_as()
+    );
+    let pkg = crate::push::upload_package(c, &a.guid, &dir).await?;
+    println!("OK\n\nPackage with guid '{pkg}' has been created.");
+    Ok(())
+}
+
+/// `cf stage-package APP [--package-guid GUID]`: the newest READY package unless one is named.
+pub async fn stage_package(c: &mut Client, name: &str, package: Option<&str>) -> Result<()> {
+    let a = c.app(name).await?;
+    let pkg = match package {
+        Some(p) => p.to_owned(),
+        None => {
+            let q = query(&[("states", "READY"), ("order_by", "-created_at")]);
+            let list: Vec<Package> = c.list(&format!("/v3/apps/{}/packages{q}", a.guid)).await?;
+            list.into_iter().next().map(|p| p.guid).ok_or_else(|| {
+                CliError::NotFound(format!(
+                    "App '{name}' has no package to stage. Use 'paas create-package {name}' first."
+                ))
+            })?
+        }
+    };
+    println!("Staging package for app {} in {}...", bold(name), c.cfg.where_as());
+    let guid = crate::staging::stage(c, &a, &pkg).await?;
+    let d: Droplet = c.get(&format!("/v3/droplets/{guid}")).await?;
+    println!("\nPackage staged\n");
+    println!(
+        "{}\nOK",
+        pairs(&[
+            ("droplet guid", d.guid),
+            ("state", d.state.as_str().to_lowercase()),
+            ("created", d.created_at),
+        ])
+    );
+    Ok(())
+}
