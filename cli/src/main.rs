@@ -527,6 +527,12 @@ enum Command {
         #[command(flatten)]
         limits: quotas::LimitArgs,
     },
+    /// Delete an org quota no org has (admin)
+    DeleteOrgQuota {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// Assign a quota to an org (admin)
     #[command(visible_alias = "set-quota")]
     SetOrgQuota { org: String, quota: String },
@@ -549,6 +555,15 @@ enum Command {
         name: String,
         #[arg(short = 'f')]
         force: bool,
+    },
+    /// Change a space quota of the targeted org
+    UpdateSpaceQuota {
+        name: String,
+        /// New name
+        #[arg(short = 'n')]
+        new_name: Option<String>,
+        #[command(flatten)]
+        limits: quotas::LimitArgs,
     },
     /// List buildpacks
     Buildpacks {
@@ -1030,6 +1045,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::UpdateOrgQuota { name, new_name, limits } => {
             quotas::update_org_quota(&mut client()?, &name, new_name.as_deref(), &limits).await
+        }
+        C::DeleteOrgQuota { name, force } => {
+            quotas::delete_org_quota(&mut client()?, &name, force).await
+        }
+        C::UpdateSpaceQuota { name, new_name, limits } => {
+            quotas::update_space_quota(&mut client()?, &name, new_name.as_deref(), &limits).await
         }
         C::SetOrgQuota { org, quota } => quotas::set_org_quota(&mut client()?, &org, &quota).await,
         C::SpaceQuotas => quotas::space_quotas(&mut client()?).await,

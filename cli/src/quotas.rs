@@ -174,6 +174,16 @@ pub async fn update_org_quota(
     l: &LimitArgs,
 ) -> Result<()> {
     c.cfg.require_login()?;
+    let body = update_body(new_name, l)?;
+    let q = c.org_quota(name).await?;
+    println!("Updating org quota {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    let _: Ignored = c.patch(&format!("/v3/organization_quotas/{}", q.guid), &body).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// The PATCH body of an org or space quota: the name and limits given, at least one.
+fn update_body(new_name: Option<&str>, l: &LimitArgs) -> Result<OrganizationQuotaUpdate> {
     let (apps, routes) = l.update()?;
     let body = OrganizationQuotaUpdate { name: new_name.map(str::to_owned), apps, routes };
     if body.is_empty() {
@@ -181,9 +191,39 @@ pub async fn update_org_quota(
             "Incorrect usage: nothing to update; give -n, -m, -i, -r or -a".into(),
         ));
     }
-    let q = c.org_quota(name).await?;
-    println!("Updating org quota {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
-    let _: Ignored = c.patch(&format!("/v3/organization_quotas/{}", q.guid), &body).await?;
+    Ok(body)
+}
+
+/// `cf delete-org-quota QUOTA [-f]` (admins): refused while an org has it.
+pub async fn delete_org_quota(c: &mut Client, name: &str, force: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    if !force && !confirm(&format!("Really delete the org quota {name}?"))? {
+        println!("Delete cancelled");
+        return Ok(());
+    }
+    println!("Deleting org quota {} as {}...", bold(name), c.cfg.user().unwrap_or_default());
+    match c.org_quota(name).await {
+        Ok(q) => c.delete(&format!("/v3/organization_quotas/{}", q.guid)).await?,
+        Err(CliError::NotFound(_)) => println!("Org quota '{name}' does not exist."),
+        Err(e) => return Err(e),
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `cf update-space-quota QUOTA [-n NEW] [limits]`, in the targeted org.
+pub async fn update_space_quota(
+    c: &mut Client,
+    name: &str,
+    new_name: Option<&str>,
+    l: &LimitArgs,
+) -> Result<()> {
+    let o = c.cfg.require_org()?.clone();
+    let body = update_body(new_name, l)?;
+    let q = c.space_quota(&o.guid, name).await?;
+    let who = c.cfg.user().unwrap_or_default();
+    println!("Updating space quota {} for org {} as {who}...", bold(name), o.name);
+    let _: Ignored = c.patch(&format!("/v3/space_quotas/{}", q.guid), &body).await?;
     println!("OK");
     Ok(())
 }

@@ -346,10 +346,30 @@ fn org_and_space_quotas(p: &Platform) {
     fails(&admin, &["set-space-quota", "quota-space", "nosq"], 4, "paas space-quotas");
     fails(&admin, &["set-space-quota", "nospace", "sq"], 4, "paas spaces");
     fails(&admin, &["create-space-quota", "sq2", "-i", "-5"], 2, "-i");
+    let out = admin.ok(&["update-space-quota", "sq", "-n", "sq-wide", "-a", "-1", "-r", "4"]);
+    assert!(out.contains("Updating space quota sq for org quota-org as admin...\nOK"), "{out}");
+    let wide = &curl(&admin, "/v3/space_quotas?names=sq-wide")["resources"][0];
+    assert_eq!(wide["apps"]["total_instances"], Value::Null, "{wide}");
+    assert_eq!(wide["routes"]["total_routes"], 4, "{wide}");
+    assert_eq!(wide["apps"]["total_memory_in_mb"], 512, "kept: {wide}");
+    fails(&admin, &["update-space-quota", "sq-wide"], 2, "nothing to update");
+    fails(&admin, &["update-space-quota", "nosq", "-a", "3"], 4, "paas space-quotas");
+    admin.ok(&["update-space-quota", "sq-wide", "-n", "sq"]);
     let out = admin.ok(&["delete-space-quota", "sq", "-f"]);
     assert!(out.contains("Deleting space quota sq for org quota-org as admin...\nOK"), "{out}");
     assert_eq!(curl(&admin, "/v3/space_quotas?names=sq")["resources"], Value::Array(vec![]));
     assert!(admin.ok(&["delete-space-quota", "sq", "-f"]).contains("does not exist"));
+
+    // An org quota goes only once no org has it.
+    fails(&admin, &["delete-org-quota", "qbig", "-f"], 1, "give them another quota");
+    admin.ok(&["set-org-quota", "quota-org", "default"]);
+    let out = admin.ok(&["delete-org-quota", "qbig", "-f"]);
+    assert!(out.starts_with("Deleting org quota qbig as admin...\nOK"), "{out}");
+    assert_eq!(
+        curl(&admin, "/v3/organization_quotas?names=qbig")["resources"],
+        Value::Array(vec![])
+    );
+    assert!(admin.ok(&["delete-org-quota", "qbig", "-f"]).contains("does not exist"));
 }
 
 fn labels_on_every_kind(p: &Platform) {
