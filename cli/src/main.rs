@@ -9,6 +9,7 @@ mod client;
 mod config;
 mod deploy;
 mod droplets;
+mod env_groups;
 mod error;
 mod health;
 mod labels;
@@ -606,6 +607,18 @@ enum Command {
         #[arg(long)]
         guid: bool,
     },
+    /// Show the running environment variable group
+    #[command(visible_alias = "revg")]
+    RunningEnvironmentVariableGroup,
+    /// Show the staging environment variable group
+    #[command(visible_alias = "sevg")]
+    StagingEnvironmentVariableGroup,
+    /// Replace the running environment variable group with a JSON object (admin)
+    #[command(visible_alias = "srevg")]
+    SetRunningEnvironmentVariableGroup { json: String },
+    /// Replace the staging environment variable group with a JSON object (admin)
+    #[command(visible_alias = "ssevg")]
+    SetStagingEnvironmentVariableGroup { json: String },
     /// List feature flags and their state
     FeatureFlags {
         #[arg(long)]
@@ -1096,6 +1109,14 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::Stacks { json } => admin::stacks(&mut client()?, json).await,
         C::Stack { name, guid } => admin::stack(&mut client()?, &name, guid).await,
+        C::RunningEnvironmentVariableGroup => env_groups::show(&mut client()?, "running").await,
+        C::StagingEnvironmentVariableGroup => env_groups::show(&mut client()?, "staging").await,
+        C::SetRunningEnvironmentVariableGroup { json } => {
+            env_groups::set(&mut client()?, "running", &json).await
+        }
+        C::SetStagingEnvironmentVariableGroup { json } => {
+            env_groups::set(&mut client()?, "staging", &json).await
+        }
         C::FeatureFlags { json } => admin::feature_flags(&mut client()?, json).await,
         C::FeatureFlag { name, json } => admin::feature_flag(&mut client()?, &name, json).await,
         C::EnableFeatureFlag { name } => admin::set_feature_flag(&mut client()?, &name, true).await,

@@ -16,6 +16,7 @@ async fn more_cf_commands() {
     services_and_buildpacks(&p);
     org_and_space_quotas(&p);
     labels_on_every_kind(&p);
+    environment_variable_groups(&p);
     session_token_and_version(&p).await;
 }
 
@@ -370,6 +371,32 @@ fn org_and_space_quotas(p: &Platform) {
         Value::Array(vec![])
     );
     assert!(admin.ok(&["delete-org-quota", "qbig", "-f"]).contains("does not exist"));
+}
+
+fn environment_variable_groups(p: &Platform) {
+    let admin = admin_in(p, "evg-org", "evg-space");
+    let out = admin.ok(&["running-environment-variable-group"]);
+    assert!(out.contains("No running environment variable group has been set."), "{out}");
+    let out = admin.ok(&["srevg", r#"{"PROXY":"http://proxy:3128","LANG":"C.UTF-8"}"#]);
+    assert!(
+        out.starts_with(
+            "Setting the contents of the running environment variable group as admin...\nOK"
+        ),
+        "{out}"
+    );
+    let out = admin.ok(&["revg"]);
+    let row = out.lines().find(|l| l.starts_with("PROXY")).unwrap_or_default().to_owned();
+    assert!(row.ends_with("http://proxy:3128"), "{out}");
+    admin.ok(&["set-running-environment-variable-group", r#"{"LANG":"C"}"#]);
+    let group = curl(&admin, "/v3/environment_variable_groups/running");
+    assert_eq!(group["var"], serde_json::json!({"LANG": "C"}), "set replaces the group");
+    admin.ok(&["ssevg", r#"{"PIP_INDEX_URL":"http://mirror/simple"}"#]);
+    assert!(admin.ok(&["staging-environment-variable-group"]).contains("http://mirror/simple"));
+    fails(&admin, &["srevg", "LANG=C"], 2, "valid JSON object");
+    fails(&admin, &["srevg", r#"{"N": 5}"#], 2, "valid JSON object");
+    fails(&admin, &["srevg", r#"{"VCAP_X": "1"}"#], 1, "VCAP_");
+    admin.ok(&["srevg", "{}"]);
+    admin.ok(&["ssevg", "{}"]);
 }
 
 fn labels_on_every_kind(p: &Platform) {

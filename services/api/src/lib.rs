@@ -224,7 +224,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (9, "tasks", "0009_tasks.sql"),
             (10, "ssh", "0010_ssh.sql"),
             (11, "feature_flags", "0011_feature_flags.sql"),
-            (12, "app_task_limits", "0012_app_task_limits.sql")
+            (12, "app_task_limits", "0012_app_task_limits.sql"),
+            (13, "env_var_groups", "0013_env_var_groups.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -328,6 +329,8 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::events::routes())
         .merge(http::ssh::routes())
         .merge(http::feature_flags::routes())
+        .merge(http::isolation_segments::routes())
+        .merge(http::env_groups::routes())
 }
 
 /// The API stagers, cells and the logs service call (`/internal`).

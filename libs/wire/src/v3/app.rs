@@ -235,3 +235,11 @@ mod tests {
         check_spelling(AppState::ALL);
     }
 }
+
+/// `GET /v3/apps/:guid/permissions`: what the caller may read of the app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPermissions {
+    pub read_basic_data: bool,
+    /// Environment variables and service credentials.
+    pub read_sensitive_data: bool,
+}

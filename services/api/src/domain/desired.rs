@@ -90,7 +90,12 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     let mut vcap = vcap_application(s, app, Some(p)).await?;
     vcap["process_id"] = json!(p.guid);
     vcap["process_type"] = json!(p.kind);
-    let mut env: BTreeMap<String, String> = app.env.clone();
+    let mut env = crate::domain::env_groups::with_group(
+        s,
+        crate::domain::env_groups::Group::Running,
+        &app.env,
+    )
+    .await?;
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
     env.insert(
         "VCAP_SERVICES".into(),

@@ -3,12 +3,11 @@
 //! (RUNNING once it took it), SUCCEEDED or FAILED when the scheduler calls back with how it
 //! ended; cancel is CANCELING until then. Running tasks count against memory quotas.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use wire::task::{TaskCompletion, TaskDefinition, CF_TASKS_DOMAIN};
 use wire::v3::{DropletState, TaskState};
 
+use crate::domain::env_groups;
 use crate::domain::events::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::store::apps::App;
@@ -195,7 +194,7 @@ async fn definition(
         .ok_or(ApiError::NotFound("Organization"))?;
     let mut vcap = crate::domain::desired::vcap_application(s, app, None).await?;
     vcap["limits"] = json!({"fds": 16384, "mem": task.memory_mb, "disk": task.disk_mb});
-    let mut env: BTreeMap<String, String> = app.env.clone();
+    let mut env = env_groups::with_group(s, env_groups::Group::Running, &app.env).await?;
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
     env.insert(
         "VCAP_SERVICES".into(),

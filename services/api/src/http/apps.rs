@@ -14,6 +14,7 @@ use wire::v3::{self, Included, Lifecycle, LifecycleData, Link, Metadata, Page, T
 
 use crate::access::{Caller, Need};
 use crate::domain::apps::{self as rules, NewApp};
+use crate::domain::env_groups;
 use crate::domain::events::{self, Actor};
 use crate::domain::feature_flags::{self as flags, Flag};
 use crate::error::{ApiError, ApiResult};
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/actions/restart", post(restart))
         .route("/v3/apps/{guid}/environment_variables", get(env_vars).patch(patch_env_vars))
         .route("/v3/apps/{guid}/env", get(env))
+        .route("/v3/apps/{guid}/permissions", get(permissions))
         .route(
             "/v3/apps/{guid}/relationships/current_droplet",
             get(current_droplet_rel).patch(set_current_droplet),
@@ -360,6 +362,18 @@ async fn patch_env_vars(
     Ok(Json(env_body(&s, &app)))
 }
 
+async fn permissions(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<wire::v3::app::AppPermissions>> {
+    let (_, space) = require_with_space(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(wire::v3::app::AppPermissions {
+        read_basic_data: true,
+        read_sensitive_data: c.secrets_readable(&space.guid).await?,
+    }))
+}
+
 async fn env(
     State(s): State<AppState>,
     c: Caller,
@@ -374,14 +388,14 @@ async fn env(
     let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(&s, &app, web.as_ref()).await?;
     let services = crate::domain::services::vcap_services(&s, &app.guid).await?;
+    let strings = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+    };
+    let group = async |g| -> ApiResult<_> { Ok(strings(&env_groups::get(&s, g).await?.0)) };
     Ok(Json(AppEnv {
-        staging_env_json: Default::default(),
-        running_env_json: Default::default(),
-        environment_variables: app
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
+        staging_env_json: group(env_groups::Group::Staging).await?,
+        running_env_json: group(env_groups::Group::Running).await?,
+        environment_variables: strings(&app.env),
         system_env_json: [("VCAP_SERVICES".to_owned(), services)].into_iter().collect(),
         application_env_json: [("VCAP_APPLICATION".to_owned(), vcap)].into_iter().collect(),
     }))

@@ -126,7 +126,12 @@ async fn create(
 async fn staging_env(s: &AppState, app: &App) -> ApiResult<BTreeMap<String, String>> {
     let web = crate::store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(s, app, web.as_ref()).await?;
-    let mut env = app.env.clone();
+    let mut env = crate::domain::env_groups::with_group(
+        s,
+        crate::domain::env_groups::Group::Staging,
+        &app.env,
+    )
+    .await?;
     env.insert("VCAP_APPLICATION".into(), vcap.to_string());
     env.insert(
         "VCAP_SERVICES".into(),

@@ -13,6 +13,7 @@ pub mod cascade;
 pub mod deployments;
 pub mod domains;
 pub mod droplets;
+pub mod env_groups;
 pub mod events;
 pub mod feature_flags;
 pub mod jobs;

@@ -24,6 +24,11 @@ pub async fn create_user(admin: &Client, name: &str) -> String {
     guid
 }
 
+/// A client signed in as a user made by [`create_user`].
+pub async fn login(url: &str, name: &str) -> Client {
+    Client::new(url, &harness::password_token(url, name, &format!("{name}-pw")).await)
+}
+
 pub async fn role(
     admin: &Client,
     kind: &str,
