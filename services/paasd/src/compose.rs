@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::config::{BusKind, PaasdConfig, ServiceName};
-use crate::secrets;
+use crate::{host, secrets};
 
 /// A service running in this process.
 struct Running {
@@ -28,7 +28,7 @@ pub struct Platform {
 }
 
 /// `paasd dev`: everything in one process on the embedded defaults.
-pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
+pub async fn dev(mut cfg: PaasdConfig, may_install: bool) -> anyhow::Result<()> {
     let mut signals = kit::Signals::install()?;
     cfg.bus.kind = BusKind::Inprocess;
     std::fs::create_dir_all(&cfg.data_dir)
@@ -46,6 +46,7 @@ pub async fn dev(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     resolve_ports(&mut cfg)?;
     wire_dev(&mut cfg, &secret);
     advertise_ssh(&mut cfg, &ServiceName::ALL)?;
+    prepare_host(&mut cfg, may_install).await?;
     let runc = cell::uses_runc(&cfg.cell.backend);
     stage_like_the_cell(&mut cfg, runc);
     let bus: DynBus = Arc::new(InProcessBus::new());
@@ -97,6 +98,22 @@ pub async fn run(mut cfg: PaasdConfig) -> anyhow::Result<()> {
     }
     signals.wait().await;
     platform.stop(Duration::from_secs(cfg.shutdown_deadline_secs)).await;
+    Ok(())
+}
+
+/// Install what runc containers need when missing (as root, with apt-get), or fall back to
+/// plain processes saying why.
+async fn prepare_host(cfg: &mut PaasdConfig, may_install: bool) -> anyhow::Result<()> {
+    let probe = host::Probe::of_this_host(host::stack_built(&cfg.cell.stacks_dir));
+    match host::plan(&probe, &cfg.cell.backend, may_install) {
+        host::Plan::Ready => {}
+        host::Plan::Install(packages) => host::install(&packages).await?,
+        host::Plan::Processes(why) if cfg.cell.backend == "auto" => {
+            println!("Apps will run as plain processes: {why}.\n{}.", host::PROCESS_HINT);
+            cfg.cell.backend = "process".into();
+        }
+        host::Plan::Processes(why) => anyhow::bail!("the cell is configured for runc, but {why}"),
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 mod compose;
 mod config;
+mod host;
 mod secrets;
 
 use std::path::PathBuf;
@@ -73,6 +74,10 @@ enum Command {
         /// Optional TOML file with overrides.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Never install missing host packages (runc, nftables, debootstrap) with apt-get;
+        /// without them apps run as plain processes.
+        #[arg(long, env = "PAAS_DEV_NO_INSTALL")]
+        no_install: bool,
     },
     /// Run some services, joined to the rest over NATS.
     Run {
@@ -135,9 +140,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.log_format;
     match cli.command {
-        Command::Dev { data_dir, config } => {
+        Command::Dev { data_dir, config, no_install } => {
             let cfg = load(config.as_deref(), data_dir, format)?;
-            compose::dev(cfg).await
+            compose::dev(cfg, !no_install).await
         }
         Command::Run { services, config, data_dir } => {
             let mut cfg = load(config.as_deref(), data_dir, format)?;

@@ -10,6 +10,9 @@
 //! back, canary-deploys and ships a crashing release of a 3-instance app under a steady request
 //! load through the router, and requires not one failed request.
 
+#[path = "push/quickstart.rs"]
+mod quickstart;
+
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
