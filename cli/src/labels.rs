@@ -1,5 +1,5 @@
-//! Labels on apps, orgs, spaces, buildpacks and service instances: `labels`, `set-label`,
-//! `unset-label`.
+//! Labels on apps, orgs, spaces, buildpacks, service instances, domains and stacks: `labels`,
+//! `set-label`, `unset-label`.
 
 use serde::Deserialize;
 use wire::v3::{LabelsUpdate, Metadata};
@@ -16,6 +16,8 @@ pub enum Kind {
     Space,
     Buildpack,
     ServiceInstance,
+    Domain,
+    Stack,
 }
 
 impl Kind {
@@ -26,6 +28,8 @@ impl Kind {
             Self::Space => "space",
             Self::Buildpack => "buildpack",
             Self::ServiceInstance => "service-instance",
+            Self::Domain => "domain",
+            Self::Stack => "stack",
         }
     }
 }
@@ -58,6 +62,23 @@ async fn target(c: &mut Client, kind: Kind, name: &str) -> Result<Target> {
         Kind::Buildpack => {
             c.cfg.require_login()?;
             (format!("/v3/buildpacks/{}", c.buildpack(name).await?.guid), format!("as {who}"))
+        }
+        Kind::Domain => {
+            c.cfg.require_login()?;
+            (format!("/v3/domains/{}", c.domain(name).await?.guid), format!("as {who}"))
+        }
+        Kind::Stack => {
+            c.cfg.require_login()?;
+            let path = format!("/v3/stacks/{name}");
+            match c.get::<Ignored>(&path).await {
+                Err(CliError::Api { status: 404, .. }) => {
+                    return Err(CliError::NotFound(format!(
+                        "Stack '{name}' not found. See 'paas stacks'."
+                    )))
+                }
+                other => other?,
+            };
+            (path, format!("as {who}"))
         }
     };
     Ok(Target { path, shown: format!("{} {} {place}", kind.as_str(), bold(name)) })

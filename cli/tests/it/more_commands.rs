@@ -441,6 +441,13 @@ fn labels_on_every_kind(p: &Platform) {
             "/v3/service_instances?names=tagged-db",
             "service-instance tagged-db in org label-org / space label-space as admin...",
         ),
+        (
+            "domain",
+            "apps.localhost",
+            "/v3/domains?names=apps.localhost",
+            "domain apps.localhost as admin...",
+        ),
+        ("stack", "bookworm", "/v3/stacks?names=bookworm", "stack bookworm as admin..."),
     ];
     for (kind, name, path, shown) in cases {
         let out = admin.ok(&["set-label", kind, name, "team=blue"]);
@@ -460,6 +467,8 @@ fn labels_on_every_kind(p: &Platform) {
     fails(&admin, &["labels", "app", "ghost"], 4, "paas apps");
     fails(&admin, &["set-label", "org", "ghost", "a=b"], 4, "paas orgs");
     fails(&admin, &["unset-label", "buildpack", "ghost", "a"], 4, "paas buildpacks");
+    fails(&admin, &["labels", "stack", "ghost"], 4, "paas stacks");
+    fails(&admin, &["labels", "domain", "ghost.example"], 4, "paas domains");
 }
 
 async fn session_token_and_version(p: &Platform) {

@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/buildpacks/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/buildpacks/{guid}/upload", post(upload).layer(DefaultBodyLimit::max(512 << 20)))
         .route("/v3/stacks", get(stacks))
-        .route("/v3/stacks/{name}", get(stack))
+        .route("/v3/stacks/{name}", get(stack).patch(update_stack))
 }
 
 impl Buildpack {
@@ -245,6 +245,23 @@ async fn stacks(
         .map(|n| present_stack(&s, n))
         .collect();
     Ok(Json(q.page_of(items)))
+}
+
+/// Labels and annotations only (admins).
+async fn update_stack(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3stack::Stack>> {
+    crate::http::metadata::only_metadata(&req)?;
+    if !s.config.stacks.contains(&name) {
+        return Err(ApiError::NotFound("Stack"));
+    }
+    if !c.admin() {
+        return Err(ApiError::NotAuthorized);
+    }
+    Ok(Json(present_stack(&s, &name)))
 }
 
 async fn stack(

@@ -29,7 +29,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/builds", get(list).post(create))
-        .route("/v3/builds/{guid}", get(show))
+        .route("/v3/builds/{guid}", get(show).patch(update))
         .route("/v3/apps/{guid}/builds", get(app_builds))
 }
 
@@ -192,15 +192,31 @@ async fn app_builds(
     list_with(&s, &c, list).await
 }
 
+/// The build if the caller has `need` on its app (else 404 or 403).
+async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<Build> {
+    let b = store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))?;
+    crate::http::apps::require(s, c, &b.app_guid, need).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::NotFound("Build"),
+        e => e,
+    })?;
+    Ok(b)
+}
+
 async fn show(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3::Build>> {
-    let b = store::builds::find(&s.db.pool, &guid).await?.ok_or(ApiError::NotFound("Build"))?;
-    crate::http::apps::require(&s, &c, &b.app_guid, Need::Read).await.map_err(|e| match e {
-        ApiError::NotFound(_) => ApiError::NotFound("Build"),
-        e => e,
-    })?;
-    Ok(Json(b.present(&s)))
+    Ok(Json(require(&s, &c, &guid, Need::Read).await?.present(&s)))
+}
+
+/// Labels and annotations only.
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3::Build>> {
+    crate::http::metadata::only_metadata(&req)?;
+    Ok(Json(require(&s, &c, &guid, Need::Developer).await?.present(&s)))
 }

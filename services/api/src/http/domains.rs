@@ -22,7 +22,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/domains", get(list).post(create))
-        .route("/v3/domains/{guid}", get(show).delete(delete))
+        .route("/v3/domains/{guid}", get(show).patch(update).delete(delete))
         .route("/v3/domains/{guid}/route_reservations", get(reservations))
         .route("/v3/organizations/{guid}/domains", get(org_domains))
 }
@@ -179,6 +179,23 @@ async fn create(
     })
     .await?;
     Ok(created(d.present(&s)))
+}
+
+/// Labels and annotations only: admins for shared domains, org managers for their org's.
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<serde_json::Value>,
+) -> ApiResult<Json<v3::Domain>> {
+    crate::http::metadata::only_metadata(&req)?;
+    let d = readable(&s, &c, &guid).await?;
+    let allowed =
+        if d.org_guid.is_empty() { c.admin() } else { c.org_manager(&d.org_guid).await? };
+    if !allowed {
+        return Err(ApiError::NotAuthorized);
+    }
+    Ok(Json(d.present(&s)))
 }
 
 async fn delete(

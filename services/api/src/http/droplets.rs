@@ -19,7 +19,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/droplets", get(list))
-        .route("/v3/droplets/{guid}", get(show))
+        .route("/v3/droplets/{guid}", get(show).patch(update))
         .route("/v3/droplets/{guid}/download", get(download))
         .route("/v3/apps/{guid}/droplets", get(app_droplets))
         .route("/v3/packages/{guid}/droplets", get(package_droplets))
@@ -120,6 +120,17 @@ async fn package_droplets(
     let list = List::parse(&s, q.as_deref(), &path, "droplets", &["guids", "states"], &[])?
         .set("package_guids", vec![p.guid]);
     list_with(&s, &c, list).await
+}
+
+/// Labels and annotations only.
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    crate::http::extract::CfJson(req): crate::http::extract::CfJson<serde_json::Value>,
+) -> ApiResult<Json<v3::Droplet>> {
+    crate::http::metadata::only_metadata(&req)?;
+    Ok(Json(require(&s, &c, &guid, Need::Developer).await?.present(&s)))
 }
 
 async fn show(

@@ -206,6 +206,20 @@ async fn handle(s: &AppState, req: Request, next: Next) -> ApiResult<Response> {
     Ok(Response::from_parts(parts, Body::from(out)))
 }
 
+/// The body of a `PATCH` that changes only labels and annotations (routes, domains, stacks,
+/// packages, builds, droplets): `metadata` and nothing else; the layer stores it.
+pub fn only_metadata(body: &Value) -> ApiResult<()> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::Unprocessable("The request body must be an object".into()));
+    };
+    let unknown: Vec<String> =
+        obj.keys().filter(|k| *k != "metadata").map(|k| format!("'{k}'")).collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Unprocessable(format!("Unknown field(s): {}", unknown.join(", "))));
+    }
+    Ok(())
+}
+
 /// One requirement of a `label_selector`.
 #[derive(Debug, Clone, PartialEq)]
 enum Req {

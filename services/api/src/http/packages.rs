@@ -32,7 +32,7 @@ pub fn routes(max_upload: u64) -> Router<AppState> {
     let limit = usize::try_from(max_upload.saturating_add(1 << 20)).unwrap_or(usize::MAX);
     Router::new()
         .route("/v3/packages", get(list).post(create))
-        .route("/v3/packages/{guid}", get(show).delete(remove))
+        .route("/v3/packages/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/packages/{guid}/upload", post(upload_bits).layer(DefaultBodyLimit::max(limit)))
         .route("/v3/packages/{guid}/download", get(download))
         .route("/v3/apps/{guid}/packages", get(app_packages))
@@ -249,6 +249,17 @@ async fn app_packages(
         List::parse(&s, q.as_deref(), &path, "packages", &["guids", "states", "types"], &[])?
             .set("app_guids", vec![app.guid]);
     list_with(&s, &c, list).await
+}
+
+/// Labels and annotations only.
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3::Package>> {
+    crate::http::metadata::only_metadata(&req)?;
+    Ok(Json(require(&s, &c, &guid, Need::Developer).await?.0.present(&s)))
 }
 
 async fn show(

@@ -29,7 +29,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/routes", get(list).post(create))
-        .route("/v3/routes/{guid}", get(show).delete(remove))
+        .route("/v3/routes/{guid}", get(show).patch(update).delete(remove))
         .route(
             "/v3/routes/{guid}/destinations",
             get(destinations).post(add_destinations).patch(replace_destinations),
@@ -206,6 +206,18 @@ async fn app_routes(
     let list = parse(&s, q.as_deref(), &format!("apps/{guid}/routes"))?
         .set("app_guids", vec![app.guid.clone()]);
     list_with(&s, &c, list).await
+}
+
+/// Labels and annotations only.
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<serde_json::Value>,
+) -> ApiResult<Json<v3::Route>> {
+    crate::http::metadata::only_metadata(&req)?;
+    let (r, _) = readable(&s, &c, &guid, Need::Developer).await?;
+    Ok(Json(present(&s, &r).await?))
 }
 
 async fn show(
