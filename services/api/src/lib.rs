@@ -331,6 +331,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::feature_flags::routes())
         .merge(http::isolation_segments::routes())
         .merge(http::env_groups::routes())
+        .merge(http::usage_summary::routes())
 }
 
 /// The API stagers, cells and the logs service call (`/internal`).

@@ -229,3 +229,44 @@ mod tests {
         assert_eq!(q.apps.total_memory_in_mb, Some(512));
     }
 }
+
+/// `GET /v3/organizations/:guid/usage_summary` and `/v3/spaces/:guid/usage_summary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSummary {
+    pub usage_summary: Usage,
+    #[serde(default)]
+    pub links: super::common::Links,
+}
+
+/// What an org or a space uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub started_instances: i64,
+    pub memory_in_mb: i64,
+    pub routes: i64,
+    pub service_instances: i64,
+    pub reserved_ports: i64,
+    pub domains: i64,
+    /// Tasks pending or running.
+    pub per_app_tasks: i64,
+    pub service_keys: i64,
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+    use crate::v3::testing::round_trip;
+
+    #[test]
+    fn usage_summaries_read_as_cc_renders_them() {
+        let u: UsageSummary = round_trip(
+            r#"{"usage_summary": {"started_instances": 3, "memory_in_mb": 50, "routes": 4,
+                "service_instances": 2, "reserved_ports": 0, "domains": 1, "per_app_tasks": 2,
+                "service_keys": 0},
+                "links": {"self": {"href": "https://api.example.com/v3/organizations/o/usage_summary"},
+                          "organization": {"href": "https://api.example.com/v3/organizations/o"}}}"#,
+        );
+        assert_eq!(u.usage_summary.memory_in_mb, 50);
+    }
+}

@@ -252,6 +252,15 @@ pub async fn delete_route(s: &AppState, route: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Delete every route of the space that leads nowhere (CC's `unmapped=true`); how many.
+pub async fn delete_unmapped(s: &AppState, space: &str) -> ApiResult<usize> {
+    let routes = store::routes::unmapped_of_space(&s.db.pool, space).await?;
+    for r in &routes {
+        delete_route(s, r).await?;
+    }
+    Ok(routes.len())
+}
+
 /// The routes of an app's process, as the scheduler and router take them; a route bound to a
 /// route service carries the bound instance's current `route_service_url`.
 pub async fn lrp_routes(

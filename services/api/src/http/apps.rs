@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/environment_variables", get(env_vars).patch(patch_env_vars))
         .route("/v3/apps/{guid}/env", get(env))
         .route("/v3/apps/{guid}/permissions", get(permissions))
+        .route("/v3/stacks/{name}/apps", get(stack_apps))
         .route(
             "/v3/apps/{guid}/relationships/current_droplet",
             get(current_droplet_rel).patch(set_current_droplet),
@@ -159,22 +160,44 @@ async fn create(
     Ok(created(app.present(&s)))
 }
 
+const FILTERS: [&str; 8] = [
+    "guids",
+    "names",
+    "space_guids",
+    "organization_guids",
+    "stacks",
+    "lifecycle_type",
+    "label_selector",
+    "include",
+];
+
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::App>>> {
-    const FILTERS: [&str; 8] = [
-        "guids",
-        "names",
-        "space_guids",
-        "organization_guids",
-        "stacks",
-        "lifecycle_type",
-        "label_selector",
-        "include",
-    ];
-    let list = List::parse(&s, q.as_deref(), "apps", "apps", &FILTERS, &["name", "state"])?
+    let list = List::parse(&s, q.as_deref(), "apps", "apps", &FILTERS, &["name", "state"])?;
+    list_with(&s, &c, list).await
+}
+
+/// `GET /v3/stacks/:name/apps`: the apps on that stack the caller may see.
+async fn stack_apps(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<v3::App>>> {
+    if !s.config.stacks.contains(&name) {
+        return Err(ApiError::NotFound("Stack"));
+    }
+    let path = format!("stacks/{name}/apps");
+    let list = List::parse(&s, q.as_deref(), &path, "apps", &FILTERS, &["name", "state"])?
+        .set("stacks", vec![name]);
+    list_with(&s, &c, list).await
+}
+
+async fn list_with(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::App>>> {
+    let list = list
         .filter("guids", "apps.guid")
         .filter("space_guids", "apps.space_guid")
         .filter("stacks", "apps.stack")
@@ -183,8 +206,8 @@ async fn list(
         .filter_with("organization_guids", in_orgs)
         .visible("apps.space_guid", &c.visible_spaces().await?);
     let apps = list.fetch(async |sel, w| sel.page_of(&s.db, w, App::from_row).await).await?;
-    let apps = apps.include(async |apps, inc| include_spaces(&s, apps, inc).await).await?;
-    Ok(Json(apps.present(|a| a.present(&s))))
+    let apps = apps.include(async |apps, inc| include_spaces(s, apps, inc).await).await?;
+    Ok(Json(apps.present(|a| a.present(s))))
 }
 
 /// Only apps of spaces in one of `orgs`.

@@ -35,4 +35,5 @@ pub mod tasks;
 pub mod uaa;
 pub mod upload;
 pub mod usage;
+pub mod usage_summary;
 pub mod util;

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v3/routes/{guid}/destinations/{dest}", delete(remove_destination))
         .route("/v3/apps/{guid}/routes", get(app_routes))
+        .route("/v3/spaces/{guid}/routes", delete(delete_unmapped))
 }
 
 pub async fn present(s: &AppState, r: &Route) -> ApiResult<v3::Route> {
@@ -241,6 +242,33 @@ async fn remove(
     let t = space.target(&r.guid, "route", &r.host);
     events::record(&s, "audit.route.delete-request", &Actor::of(&c), &t, json!({})).await;
     resync(&s, &apps).await;
+    Ok(crate::http::jobs::accepted(&s, &job))
+}
+
+/// CC's `DELETE /v3/spaces/:guid/routes?unmapped=true`: a job deleting the space's routes
+/// that have no destination (cf's `delete-orphaned-routes`).
+async fn delete_unmapped(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let space = crate::http::spaces::require(&s, &c, &guid, Need::Developer).await?;
+    let unmapped = q.as_deref().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "unmapped" && v == "true")
+    });
+    if !unmapped {
+        return Err(ApiError::Unprocessable(
+            "Mass delete not supported for routes. Use 'unmapped=true' parameter to delete all \
+             unmapped routes."
+                .into(),
+        ));
+    }
+    let res = routing::delete_unmapped(&s, &space.guid).await.map(|_| ());
+    let job =
+        crate::domain::jobs::run(&s, "space.delete_unmapped_routes", "", "", async { res }).await?;
+    let t = space.target(&space.guid, "space", &space.name);
+    events::record(&s, "audit.space.delete-unmapped-routes", &Actor::of(&c), &t, json!({})).await;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 

@@ -155,6 +155,49 @@ pub async fn started_instances<'e>(
     count(ex, &sql, scope, process).await
 }
 
+/// What a scope uses, as CC's usage summaries count it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub started_instances: i64,
+    /// Of started processes and unfinished tasks.
+    pub memory_mb: i64,
+    pub routes: i64,
+    pub service_instances: i64,
+    /// Private domains of the org.
+    pub domains: i64,
+    /// Unfinished tasks.
+    pub tasks: i64,
+}
+
+pub async fn usage<'e>(ex: impl Exec<'e> + Copy, scope: Scope<'_>) -> ApiResult<Usage> {
+    let w = scope.spaces();
+    let instances =
+        format!("SELECT CAST(SUM(p.instances) AS BIGINT) AS n {}", started_except(scope));
+    let services = format!(
+        "SELECT COUNT(*) AS n FROM service_instances si JOIN spaces sp ON sp.guid = si.space_guid \
+         WHERE {w}"
+    );
+    let domains = match scope {
+        Scope::Org(_) => "SELECT COUNT(*) AS n FROM domains WHERE org_guid = $1".to_owned(),
+        Scope::Space(_) => "SELECT COUNT(*) AS n FROM domains d JOIN spaces sp \
+                            ON sp.org_guid = d.org_guid WHERE sp.guid = $1"
+            .to_owned(),
+    };
+    let tasks = format!(
+        "SELECT COUNT(*) AS n FROM tasks t JOIN apps a ON a.guid = t.app_guid \
+         JOIN spaces sp ON sp.guid = a.space_guid WHERE {w} \
+         AND t.state IN ('PENDING', 'RUNNING', 'CANCELING')"
+    );
+    Ok(Usage {
+        started_instances: count(ex, &instances, scope, "").await?,
+        memory_mb: started_memory(ex, scope, "").await?,
+        routes: count_routes(ex, scope).await?,
+        service_instances: count(ex, &services, scope, "").await?,
+        domains: count(ex, &domains, scope, "").await?,
+        tasks: count(ex, &tasks, scope, "").await?,
+    })
+}
+
 /// Make sure the default org quota exists (unlimited).
 pub async fn ensure_default<'e>(ex: impl Exec<'e> + Copy) -> ApiResult<()> {
     let exists = sqlx::query("SELECT guid FROM org_quotas WHERE guid = $1")

@@ -171,6 +171,18 @@ pub async fn insert<'e>(
     unique_or(res, taken).map(|_| ())
 }
 
+/// Guids of the space's routes with no destination.
+pub async fn unmapped_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT r.guid FROM routes r WHERE r.space_guid = $1 AND NOT EXISTS \
+         (SELECT 1 FROM route_destinations d WHERE d.route_guid = r.guid) ORDER BY r.created_at",
+    )
+    .bind(space)
+    .fetch_all(ex)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
 pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM routes WHERE guid = $1").bind(guid).execute(ex).await?;
     Ok(())

@@ -177,6 +177,63 @@ async fn cf_org_space_and_env_reads_answer() {
         assert_eq!(st, StatusCode::ACCEPTED, "{t}");
         let held = p.tasks.held.lock().expect("lock").values().next().cloned().expect("task");
         assert_eq!(held.definition.env["PROXY"], "http://proxy:3128", "tasks run with the group");
+
+        // Usage summaries: the started instance and the running task, the routes.
+        let (_, domains) = admin.get("/v3/domains").await;
+        let domain = domains["resources"][0]["guid"].as_str().expect("domain").to_owned();
+        for host in ["one", "two"] {
+            let (st, r) = dev
+                .post("/v3/routes", json!({"host": host, "relationships": {"space": {"data": {"guid": space}}, "domain": {"data": {"guid": domain}}}}))
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{r}");
+        }
+        let (_, r) = dev.get("/v3/routes?hosts=one").await;
+        let one = r["resources"][0]["guid"].as_str().expect("route").to_owned();
+        let dest = json!({"destinations": [{"app": {"guid": app}}]});
+        let (st, d) = dev.post(&format!("/v3/routes/{one}/destinations"), dest).await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        let (st, u) = auditor.get(&format!("/v3/spaces/{space}/usage_summary")).await;
+        assert_eq!(st, StatusCode::OK, "{u}");
+        assert_eq!(u["usage_summary"]["started_instances"], 1, "{u}");
+        assert_eq!(u["usage_summary"]["routes"], 2, "{u}");
+        assert_eq!(u["usage_summary"]["per_app_tasks"], 1, "{u}");
+        assert!(u["usage_summary"]["memory_in_mb"].as_i64().expect("memory") > 0, "{u}");
+        let (st, ou) = dev.get(&format!("/v3/organizations/{org}/usage_summary")).await;
+        assert_eq!(st, StatusCode::OK, "{ou}");
+        assert_eq!(ou["usage_summary"], u["usage_summary"], "one space: the org's is the same");
+        assert_eq!(
+            dev.get(&format!("/v3/organizations/{other_org}/usage_summary")).await.0,
+            StatusCode::NOT_FOUND
+        );
+
+        // The apps of a stack, as the caller sees them.
+        let (st, on) = dev.get("/v3/stacks/bookworm/apps").await;
+        assert_eq!((st, names(&on)), (StatusCode::OK, vec!["web".to_owned()]), "{on}");
+        assert_eq!(names(&loner.get("/v3/stacks/bookworm/apps").await.1), Vec::<String>::new());
+        assert_eq!(dev.get("/v3/stacks/plan9/apps").await.0, StatusCode::NOT_FOUND);
+
+        // Orphaned routes: only those without a destination go, and only with unmapped=true.
+        let (st, e) =
+            dev.send(reqwest::Method::DELETE, &format!("/v3/spaces/{space}/routes"), None).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (st, e) = auditor
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v3/spaces/{space}/routes?unmapped=true"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        let job = dev.delete_job(&format!("/v3/spaces/{space}/routes?unmapped=true")).await;
+        assert_eq!(job["state"], "COMPLETE", "{job}");
+        let (_, left) = dev.get(&format!("/v3/routes?space_guids={space}")).await;
+        let hosts: Vec<&str> = left["resources"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .filter_map(|r| r["host"].as_str())
+            .collect();
+        assert_eq!(hosts, ["one"], "the mapped route stays");
         p.stop().await;
     }
 }
