@@ -116,8 +116,9 @@ function notFound(text) {
 
 const SOURCES = ["APP", "RTR", "STG", "API", "CELL", "LGR"];
 
-function sparkline(label, values, max, fmt) {
+function sparkline(label, samples, max, fmt) {
   const w = 160, ht = 36;
+  const values = samples.length === 1 ? [samples[0], samples[0]] : samples;
   const top = Math.max(max || 0, ...values, 1e-9);
   const pts = values.map((v, i) => `${(i / Math.max(values.length - 1, 1)) * w},${ht - (v / top) * (ht - 2) - 1}`).join(" ");
   const last = values.length ? values[values.length - 1] : 0;
@@ -312,7 +313,7 @@ async function adminPage() {
   });
   const table0 = (routes.data && routes.data.routes) || {};
   const routeRows = Object.entries(table0).map(([host, eps]) => h("tr", {}, h("th", { scope: "row" }, host),
-    h("td", {}, h("ul", { class: "plain" }, (Array.isArray(eps) ? eps : [eps]).map((e) => h("li", {}, typeof e === "string" ? e : (e.address || JSON.stringify(e))))))));
+    h("td", {}, h("ul", { class: "plain" }, (Array.isArray(eps) ? eps : [eps]).map((e) => h("li", {}, typeof e === "string" ? e : `${e.address} (${e.protocol || "http1"}, instance ${e.private_instance_index ?? "?"})`))))));
   fill(main, h("h1", {}, "Platform"),
     section("Component health", "health", health.ok ? table("Components", ["Component", "Ready", "URL", "Detail"], healthRows) : notice(`unavailable (${health.status})`, "error")),
     section("Cells", "cells", cells.ok ? table("Cells", ["Cell", "Zone", "Capacity", "Instances", "Placed", "State"], cellRows) : notice(`unavailable (${cells.status})`, "error")),

@@ -13,12 +13,15 @@ use serde_json::{json, Value};
 use crate::web::{guard, json_error};
 use crate::AppState;
 
-fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let (_, s) = guard(state, headers, &Method::GET).map_err(IntoResponse::into_response)?;
-    if !s.admin {
-        return Err(json_error(StatusCode::FORBIDDEN, "for platform operators only"));
+/// The refusal for anyone but a signed-in admin; `None` lets the request through.
+fn unless_admin(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match guard(state, headers, &Method::GET) {
+        Err(r) => Some(r.into_response()),
+        Ok((_, s)) if !s.admin => {
+            Some(json_error(StatusCode::FORBIDDEN, "for platform operators only"))
+        }
+        Ok(_) => None,
     }
-    Ok(())
 }
 
 async fn get_json(state: &AppState, url: &str, token: Option<&str>) -> Result<Value, String> {
@@ -35,7 +38,7 @@ async fn get_json(state: &AppState, url: &str, token: Option<&str>) -> Result<Va
 
 /// Each cell's presence (capacity, zone, stacks, last heartbeat) with the instances placed on it.
 pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_only(&state, &headers) {
+    if let Some(r) = unless_admin(&state, &headers) {
         return r;
     }
     let Some(tokens) = &state.components else {
@@ -91,7 +94,7 @@ pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> 
 
 /// The router's table: `host[/path]` → endpoints.
 pub(crate) async fn routes(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_only(&state, &headers) {
+    if let Some(r) = unless_admin(&state, &headers) {
         return r;
     }
     let url = format!("{}/routes", state.cfg.router_status_url.trim_end_matches('/'));
@@ -103,7 +106,7 @@ pub(crate) async fn routes(State(state): State<AppState>, headers: HeaderMap) ->
 
 /// `/readyz` of every configured component.
 pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_only(&state, &headers) {
+    if let Some(r) = unless_admin(&state, &headers) {
         return r;
     }
     let checks = state.cfg.health_checks.iter().filter_map(|c| c.split_once('=')).map(|(n, u)| {

@@ -55,7 +55,7 @@ pub(crate) fn lines(data: &str, wanted: &BTreeSet<String>) -> Vec<Line> {
             if !wanted.is_empty() && !wanted.contains(&family) {
                 return None;
             }
-            let stream = serde_json::to_value(&log.stream)
+            let stream = serde_json::to_value(log.stream)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "OUT".into());

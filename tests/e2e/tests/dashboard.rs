@@ -15,7 +15,11 @@ fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join(name);
-    assert!(p.exists(), "{} is missing: build it first (cargo build -p paasd -p paas)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p paasd -p paas)",
+        p.display()
+    );
     p
 }
 
@@ -115,10 +119,7 @@ async fn dev_platform() -> Platform {
         table: format!("paas_e{n}"),
     };
     let mut cmd = Command::new(bin("paasd"));
-    cmd.arg("dev")
-        .env("PAAS_DATA_DIR", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    cmd.arg("dev").env("PAAS_DATA_DIR", dir.path()).stdout(Stdio::null()).stderr(Stdio::inherit());
     for (k, v) in &env {
         cmd.env(k, v);
     }
@@ -311,7 +312,13 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
         .await
         .expect("type");
     c.find(Locator::Id("signin")).await.expect("button").click().await.expect("submit");
-    until(&c, "a refusal", 10, "const e = document.querySelector('#signin-error'); return e && !e.hidden && e.textContent").await;
+    until(
+        &c,
+        "a refusal",
+        10,
+        "const e = document.querySelector('#signin-error'); return e && !e.hidden && e.textContent",
+    )
+    .await;
     shots.take(&c, "sign-in-refused").await;
     c.find(Locator::Id("username")).await.expect("username").send_keys("dana").await.expect("type");
     c.find(Locator::Id("password"))
@@ -321,7 +328,13 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
         .await
         .expect("type");
     c.find(Locator::Id("signin")).await.expect("button").click().await.expect("submit");
-    until(&c, "acme among the orgs", 15, "const o = document.querySelector('#orgs'); return o && o.textContent.includes('acme')").await;
+    until(
+        &c,
+        "acme among the orgs",
+        15,
+        "const o = document.querySelector('#orgs'); return o && o.textContent.includes('acme')",
+    )
+    .await;
     let who = text(&c, "return document.querySelector('#who').textContent").await;
     assert_eq!(who, "dana");
     let orgs = text(&c, "return document.querySelector('#orgs').textContent").await;
@@ -330,7 +343,13 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
 
     // 2. The space: app names full of HTML are text.
     c.find(Locator::LinkText("dev")).await.expect("space link").click().await.expect("open space");
-    until(&c, "the apps of dev", 15, "return document.querySelectorAll('#apps tbody tr').length === 3").await;
+    until(
+        &c,
+        "the apps of dev",
+        15,
+        "return document.querySelectorAll('#apps tbody tr').length === 3",
+    )
+    .await;
     let names = c
         .execute(
             "return [...document.querySelectorAll('#apps .app-link')].map(a => a.textContent)",
@@ -350,11 +369,29 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
 
     // 3. The app: one running instance.
     c.find(Locator::LinkText("dash-app")).await.expect("app link").click().await.expect("open app");
-    until(&c, "the app page", 15, "const h = document.querySelector('#app-name'); return h && h.textContent === 'dash-app'").await;
-    until(&c, "one running instance", 30, "return document.querySelectorAll('#instance-rows tr[data-state=RUNNING]').length === 1").await;
+    until(
+        &c,
+        "the app page",
+        15,
+        "const h = document.querySelector('#app-name'); return h && h.textContent === 'dash-app'",
+    )
+    .await;
+    until(
+        &c,
+        "one running instance",
+        30,
+        "return document.querySelectorAll('#instance-rows tr[data-state=RUNNING]').length === 1",
+    )
+    .await;
 
     // 4. A request through the router shows up live in the logs; the app's HTML line is text.
-    until(&c, "the log stream", 15, "return document.querySelector('#log-state').textContent === 'live'").await;
+    until(
+        &c,
+        "the log stream",
+        15,
+        "return document.querySelector('#log-state').textContent === 'live'",
+    )
+    .await;
     let marker = format!("/dashboard-marker-{pid}");
     let http = reqwest::Client::new();
     testkit::eventually("the request in the page's logs", Duration::from_secs(30), || {
@@ -388,6 +425,17 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
         .await
         .expect("count");
     assert_eq!(injected, serde_json::json!(0), "no element made from a log line");
+    // Only the router's lines, when only RTR is picked: the stream restarts with that filter.
+    for src in ["APP", "STG", "API", "CELL", "LGR"] {
+        c.find(Locator::Id(&format!("src-{src}")))
+            .await
+            .expect("box")
+            .click()
+            .await
+            .expect("uncheck");
+    }
+    until(&c, "only RTR lines", 15, "const l = [...document.querySelectorAll('#log-lines .src')]; return l.length > 0 && l.every(x => x.textContent.startsWith('[RTR/'))").await;
+    c.execute("document.querySelector('#logs').scrollIntoView()", vec![]).await.expect("scroll");
     shots.take(&c, "app-logs").await;
 
     // 5. Scale to three and watch them come up.
@@ -395,27 +443,80 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
     input.clear().await.expect("clear");
     input.send_keys("3").await.expect("type");
     c.find(Locator::Id("btn-scale")).await.expect("scale").click().await.expect("scale");
-    until(&c, "three running instances", 60, "return document.querySelectorAll('#instance-rows tr[data-state=RUNNING]').length === 3").await;
+    until(
+        &c,
+        "three running instances",
+        60,
+        "return document.querySelectorAll('#instance-rows tr[data-state=RUNNING]').length === 3",
+    )
+    .await;
     let status = text(&c, "return document.querySelector('#action-status').textContent").await;
     assert_eq!(status, "Scale: done");
-    until(&c, "a chart per instance", 10, "return document.querySelectorAll('#charts .chart').length === 3").await;
+    until(
+        &c,
+        "a chart per instance",
+        10,
+        "return document.querySelectorAll('#charts .chart').length === 3",
+    )
+    .await;
     shots.take(&c, "scaled").await;
     let out = dana.ok(None, &["app", "dash-app"]);
     assert!(out.contains("3/3"), "{out}");
 
     // 6. Someone else's app: not found, as the api says.
     c.goto(&format!("{}/#/apps/{rival_guid}", p.dashboard)).await.expect("open");
-    until(&c, "not found", 15, "const h = document.querySelector('#not-found'); return h && h.textContent").await;
+    until(
+        &c,
+        "not found",
+        15,
+        "const h = document.querySelector('#not-found'); return h && h.textContent",
+    )
+    .await;
     let h = text(&c, "return document.querySelector('#not-found').textContent").await;
     assert_eq!(h, "App not found");
     shots.take(&c, "other-tenant").await;
     let res = reqwest::get(format!("{}/api/v3/apps/{app_guid}", p.dashboard)).await.expect("get");
     assert_eq!(res.status(), 401, "no session, no api");
 
-    // 7. No dialog was ever opened by anything the page showed.
+    // 7. No dialog was ever opened by anything the page showed (an open one would also have
+    // failed every script above).
     assert!(c.get_alert_text().await.is_err(), "an alert or dialog is open");
-    let dialogs = c.execute("return typeof window.__opened", vec![]).await.expect("js");
-    assert_eq!(dialogs, serde_json::json!("undefined"));
+    let no_admin = text(&c, "return String(document.querySelector('#nav-admin').hidden)").await;
+    assert_eq!(no_admin, "true", "developers get no platform page");
+
+    // 8. Sign out; the admin signs in and sees cells, the route table and component health.
+    c.find(Locator::Id("signout")).await.expect("sign out").click().await.expect("sign out");
+    until(&c, "the sign-in form again", 10, "return document.querySelector('#username') !== null")
+        .await;
+    c.goto(&format!("{}/#/apps/{app_guid}", p.dashboard)).await.expect("open");
+    until(&c, "still signed out", 10, "return document.querySelector('#username') !== null").await;
+    c.find(Locator::Id("username"))
+        .await
+        .expect("username")
+        .send_keys("admin")
+        .await
+        .expect("type");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("password")
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .expect("type");
+    c.find(Locator::Id("signin")).await.expect("button").click().await.expect("submit");
+    until(
+        &c,
+        "the platform link",
+        15,
+        "const a = document.querySelector('#nav-admin'); return a && !a.hidden",
+    )
+    .await;
+    c.find(Locator::Id("nav-admin")).await.expect("platform").click().await.expect("open");
+    until(&c, "every component ready", 15, "const r = document.querySelectorAll('#health tbody tr'); return r.length === 6 && [...r].every(x => x.dataset.ready === 'true')").await;
+    let cells = text(&c, "return document.querySelector('#cells tbody').textContent").await;
+    assert!(cells.matches("RUNNING").count() >= 3, "three instances placed: {cells}");
+    let routes = text(&c, "return document.querySelector('#route-table tbody').textContent").await;
+    assert!(routes.contains("dash-app.apps.localhost"), "{routes}");
+    shots.take(&c, "platform").await;
     eprintln!("browser part took {:?}", browser_started.elapsed());
     c.close().await.expect("close the browser");
 }
