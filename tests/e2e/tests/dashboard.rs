@@ -284,6 +284,8 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
     let img_name = "<img src=x onerror=alert(2)>";
     dana.ok(None, &["create-app", script_name]);
     dana.ok(None, &["create-app", img_name]);
+    let script_guid = dana.ok(None, &["app", script_name, "--guid"]).trim().to_owned();
+    dana.ok(None, &["set-env", "dash-app", "API_SECRET", "s3cret-value"]);
     eprintln!("platform and apps ready after {:?}", started.elapsed());
 
     // The dashboard's own headers.
@@ -462,6 +464,43 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
     shots.take(&c, "scaled").await;
     let out = dana.ok(None, &["app", "dash-app"]);
     assert!(out.contains("3/3"), "{out}");
+
+    // Environment values stay hidden until asked for.
+    let env = text(&c, "return document.querySelector('#env-body').textContent").await;
+    assert!(env.contains("API_SECRET") && !env.contains("s3cret-value"), "masked: {env}");
+    c.find(Locator::Css("button[aria-label='Show API_SECRET']"))
+        .await
+        .expect("show button")
+        .click()
+        .await
+        .expect("show");
+    until(
+        &c,
+        "the revealed value",
+        5,
+        "return document.querySelector('#env-body').textContent.includes('s3cret-value')",
+    )
+    .await;
+
+    // Deleting asks first: cancelled, nothing happens; confirmed, the app is gone.
+    c.goto(&format!("{}/#/apps/{script_guid}", p.dashboard)).await.expect("open");
+    until(&c, "the script-named app", 15, "const h = document.querySelector('#app-name'); return h && h.textContent.startsWith('<script>')").await;
+    c.find(Locator::Id("btn-delete")).await.expect("delete").click().await.expect("delete");
+    until(&c, "the confirmation", 5, "return document.querySelector('#confirm-delete').open").await;
+    shots.take(&c, "confirm-delete").await;
+    c.find(Locator::Id("delete-cancel")).await.expect("cancel").click().await.expect("cancel");
+    until(
+        &c,
+        "the confirmation closed",
+        5,
+        "return !document.querySelector('#confirm-delete').open",
+    )
+    .await;
+    assert!(dana.run_in(None, &["app", script_name]).status.success(), "cancel deletes nothing");
+    c.find(Locator::Id("btn-delete")).await.expect("delete").click().await.expect("delete");
+    c.find(Locator::Id("delete-confirm")).await.expect("confirm").click().await.expect("confirm");
+    until(&c, "back in the space with two apps", 30, "return location.hash.startsWith('#/spaces/') && document.querySelectorAll('#apps tbody tr').length === 2").await;
+    assert_eq!(dana.run_in(None, &["app", script_name]).status.code(), Some(4), "deleted");
 
     // 6. Someone else's app: not found, as the api says.
     c.goto(&format!("{}/#/apps/{rival_guid}", p.dashboard)).await.expect("open");
