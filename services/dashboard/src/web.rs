@@ -469,6 +469,54 @@ mod tests {
         assert!(st.sessions.is_empty());
     }
 
+    /// A fake logs service: app `g` has one APP and one RTR line for the token `old-access`;
+    /// anything else is a 404, as log-cache answers.
+    async fn fake_logs() -> String {
+        let app = Router::new().route(
+            "/api/v1/stream/{id}",
+            get(|axum::extract::Path(id): axum::extract::Path<String>, h: HeaderMap| async move {
+                let token = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                if id != "g" || token != "Bearer old-access" {
+                    return (StatusCode::NOT_FOUND, String::new()).into_response();
+                }
+                let out = wire::envelope::LogStream::Out;
+                let app = wire::envelope::Envelope::log("g", "0", "APP/PROC/WEB", "<i>hi</i>", out);
+                let rtr = wire::envelope::Envelope::log("g", "0", "RTR", "GET /x", out);
+                let body: String = [app, rtr]
+                    .iter()
+                    .map(|e| format!("data: {}\n\n", serde_json::json!({ "batch": [e] })))
+                    .collect();
+                ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(l, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn the_log_stream_is_the_users_and_filtered_by_source() {
+        let logs = fake_logs().await;
+        let st = AppState::new(crate::Config { logs_url: logs, ..Default::default() });
+        let id = st.sessions.create(session(600));
+        let (status, headers, body) =
+            call(&st, "GET", "/logs/g/stream?sources=RTR", Some(&id), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        assert!(body.contains("GET /x") && body.contains("\"source_type\":\"RTR\""), "{body}");
+        assert!(!body.contains("<i>hi</i>"), "APP lines filtered out: {body}");
+        let (_, _, all) = call(&st, "GET", "/logs/g/stream", Some(&id), None).await;
+        assert!(all.contains("<i>hi</i>") && all.contains("GET /x"), "{all}");
+        let (status, _, _) = call(&st, "GET", "/logs/other/stream", Some(&id), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "what the logs service refuses");
+        let (status, _, _) = call(&st, "GET", "/logs/g/stream", None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
     #[tokio::test]
     async fn operators_pages_are_for_admins_only() {
         let st = state("http://127.0.0.1:9");
