@@ -27,6 +27,9 @@ pub(crate) struct StreamQuery {
 pub(crate) struct Line {
     /// Unix time in milliseconds.
     pub time_ms: i64,
+    /// Unix time in nanoseconds: the event id, so a reconnecting page resumes after it.
+    #[serde(skip)]
+    pub time_ns: i64,
     /// `APP/PROC/WEB`, `RTR`, `STG`, ...
     pub source_type: String,
     pub instance: String,
@@ -61,6 +64,7 @@ pub(crate) fn lines(data: &str, wanted: &BTreeSet<String>) -> Vec<Line> {
                 .unwrap_or_else(|| "OUT".into());
             Some(Line {
                 time_ms: e.timestamp / 1_000_000,
+                time_ns: e.timestamp,
                 source_type,
                 instance: e.instance_id.clone(),
                 stream,
@@ -91,10 +95,18 @@ pub(crate) async fn stream(
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64 - 5 * 60 * 1_000_000_000)
-        .unwrap_or(0);
+    // The last five minutes first, or what came after the last line a reconnecting page saw.
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|ns| ns + 1);
+    let since = resume.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64 - 5 * 60 * 1_000_000_000)
+            .unwrap_or(0)
+    });
     let url = format!(
         "{}/api/v1/stream/{app}?envelope_types=LOG&start_time={since}",
         state.cfg.logs_url.trim_end_matches('/')
@@ -121,7 +133,9 @@ pub(crate) async fn stream(
                 let line = String::from_utf8_lossy(&line);
                 let Some(data) = line.trim_end().strip_prefix("data:") else { continue };
                 for l in lines(data.trim_start(), &wanted) {
-                    let Ok(ev) = Event::default().json_data(&l) else { continue };
+                    let Ok(ev) = Event::default().id(l.time_ns.to_string()).json_data(&l) else {
+                        continue;
+                    };
                     if tx.send(ev).await.is_err() {
                         return;
                     }

@@ -509,6 +509,7 @@ mod tests {
         );
         assert!(body.contains("GET /x") && body.contains("\"source_type\":\"RTR\""), "{body}");
         assert!(!body.contains("<i>hi</i>"), "APP lines filtered out: {body}");
+        assert!(body.starts_with("id: "), "lines carry their time as the event id: {body}");
         let (_, _, all) = call(&st, "GET", "/logs/g/stream", Some(&id), None).await;
         assert!(all.contains("<i>hi</i>") && all.contains("GET /x"), "{all}");
         let (status, _, _) = call(&st, "GET", "/logs/other/stream", Some(&id), None).await;
