@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what the test suite needs on Debian 12: runc, nats-server,
 # PostgreSQL, debootstrap, CNI plugins, nftables, nginx and wrk (router benchmark peer),
-# rsyslog (syslog drain tests). Needs root.
+# rsyslog (syslog drain tests), chromium and chromium-driver (the dashboard's browser test).
+# Needs root.
 set -euo pipefail
 packages=(runc nats-server postgresql debootstrap containernetworking-plugins nftables iproute2
-          nginx-light wrk rsyslog ca-certificates curl)
+          nginx-light wrk rsyslog ca-certificates curl chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

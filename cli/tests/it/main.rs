@@ -78,6 +78,7 @@ pub async fn platform() -> Platform {
         .env("PAAS_STAGER_STATUS_ADDR", a(stager))
         // Its own SSH port, so that platforms of tests running side by side do not collide.
         .env("PAAS_SSH_ADDR", a(ssh))
+        .env("PAAS_DASHBOARD_ADDR", "127.0.0.1:0")
         .env("PAAS_CELL_BACKEND", "runc")
         .env("PAAS_CELL_BRIDGE", format!("pc{net}"))
         .env("PAAS_CELL_NFT_TABLE", format!("paas_c{net}"))

@@ -156,6 +156,7 @@ fn resolve_ports(cfg: &mut PaasdConfig) -> anyhow::Result<()> {
         &mut cfg.cell.addr,
         &mut cfg.stager.status_addr,
         &mut cfg.ssh.addr,
+        &mut cfg.dashboard.addr,
     ] {
         if addr.port() == 0 {
             let l = std::net::TcpListener::bind(*addr)
@@ -243,9 +244,26 @@ fn wire_dev(cfg: &mut PaasdConfig, secret: &str) {
     cfg.cell.evacuation_timeout_secs = 0;
     cfg.stager.api_url = api.clone();
     cfg.stager.internal_client_secret = secret.to_owned();
-    cfg.ssh.api_url = api;
+    cfg.ssh.api_url = api.clone();
     cfg.ssh.scheduler_url = url_of(cfg.scheduler.addr);
     cfg.ssh.internal_client_secret = secret.to_owned();
+    let d = &mut cfg.dashboard;
+    d.api_url = api.clone();
+    d.logs_url = url_of(cfg.logs.addr);
+    d.scheduler_url = url_of(cfg.scheduler.addr);
+    d.router_status_url = url_of(cfg.router.status_addr);
+    d.internal_client_secret = secret.to_owned();
+    d.health_checks = [
+        ("api", cfg.api.addr),
+        ("logs", cfg.logs.addr),
+        ("scheduler", cfg.scheduler.addr),
+        ("cell", cfg.cell.addr),
+        ("stager", cfg.stager.status_addr),
+        ("router", cfg.router.status_addr),
+    ]
+    .into_iter()
+    .map(|(name, addr)| format!("{name}={}", url_of(addr)))
+    .collect();
 }
 
 macro_rules! launch {
@@ -313,6 +331,22 @@ async fn start(
                 launch!(name, format!("router/{}", cfg.router.index), router, cfg.router, bus)
             }
             ServiceName::Ssh => launch!(name, "ssh".into(), ssh, cfg.ssh, bus),
+            ServiceName::Dashboard => {
+                let service = dashboard::build(cfg.dashboard.clone(), dashboard::Deps::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("dashboard: {e}"))?;
+                let addr = service.local_addr();
+                let ready = service.readiness();
+                let shutdown = Shutdown::new();
+                let span = tracing::info_span!("service", component = "dashboard");
+                span.in_scope(|| tracing::info!(%addr, "dashboard started"));
+                let stop = shutdown.clone();
+                let task = tokio::spawn(
+                    async move { service.run(stop).await.map_err(|e| e.to_string()) }
+                        .instrument(span),
+                );
+                Running { name, ready, shutdown, task }
+            }
         };
         running.push(r);
     }
@@ -377,6 +411,7 @@ fn print_banner(cfg: &PaasdConfig, admin: Option<(String, String)>, took: Durati
     );
     println!("  logs:   {}", url_of(cfg.logs.addr));
     println!("  ssh:    {} (host key {})", cfg.api.ssh_endpoint, cfg.api.ssh_host_key_fingerprint);
+    println!("  dashboard: {}", url_of(cfg.dashboard.addr));
     println!("  data:   {}", cfg.data_dir.display());
     match admin {
         Some((user, password)) => {

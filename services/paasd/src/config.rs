@@ -17,12 +17,13 @@ pub enum ServiceName {
     Stager,
     Router,
     Ssh,
+    Dashboard,
 }
 
 impl ServiceName {
     /// Start order (shutdown runs in reverse): logs first so everyone's logs have a home, the
     /// router last so traffic arrives once backends can be registered.
-    pub const ALL: [ServiceName; 7] = [
+    pub const ALL: [ServiceName; 8] = [
         ServiceName::Logs,
         ServiceName::Api,
         ServiceName::Scheduler,
@@ -30,6 +31,7 @@ impl ServiceName {
         ServiceName::Stager,
         ServiceName::Router,
         ServiceName::Ssh,
+        ServiceName::Dashboard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl ServiceName {
             Self::Stager => "stager",
             Self::Router => "router",
             Self::Ssh => "ssh",
+            Self::Dashboard => "dashboard",
         }
     }
 }
@@ -50,7 +53,7 @@ impl FromStr for ServiceName {
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL.into_iter().find(|n| n.as_str() == s.trim()).ok_or_else(|| {
             format!(
-                "unknown service {s:?} (known: api, stager, scheduler, cell, router, logs, ssh)"
+                "unknown service {s:?} (known: api, stager, scheduler, cell, router, logs, ssh, dashboard)"
             )
         })
     }
@@ -97,6 +100,7 @@ pub struct PaasdConfig {
     pub router: router::Config,
     pub logs: logs::Config,
     pub ssh: ssh::Config,
+    pub dashboard: dashboard::Config,
 }
 
 impl Default for PaasdConfig {
@@ -114,6 +118,7 @@ impl Default for PaasdConfig {
             router: router::Config::default(),
             logs: logs::Config::default(),
             ssh: ssh::Config::default(),
+            dashboard: dashboard::Config::default(),
         }
     }
 }

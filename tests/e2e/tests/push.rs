@@ -113,6 +113,7 @@ fn base_env(dir: &Path, p: &Ports, slot: u32) -> (Vec<(String, String)>, CellCle
         ("PAAS_CELL_ADDR", a(p.cell)),
         ("PAAS_STAGER_STATUS_ADDR", a(p.stager)),
         ("PAAS_SSH_ADDR", a(p.ssh)),
+        ("PAAS_DASHBOARD_ADDR", "127.0.0.1:0".into()),
         ("PAAS_CELL_BACKEND", "runc".into()),
         // The test stops cells with SIGTERM: no waiting for a hand-over to other cells.
         ("PAAS_CELL_EVACUATION_TIMEOUT_SECS", "0".into()),

@@ -38,6 +38,7 @@ async fn dev_output_to_pipes_has_one_banner_plain_logs_and_json_on_request() {
     assert_eq!(count("Log in with:"), 1, "the login line once:\n{out}");
     assert_eq!(count("admin-password"), 1, "the password-file line once:\n{out}");
     assert_eq!(count("paas is ready"), 1, "the banner once:\n{out}");
+    assert_eq!(count("dashboard: http://127.0.0.1:"), 1, "where the dashboard is:\n{out}");
     assert!(err.lines().count() > 3, "paasd logged its start at info:\n{err}");
     assert!(!err.contains("\x1b["), "no ANSI colour codes in piped logs:\n{err}");
 

@@ -1,0 +1,129 @@
+//! Operators' pages: cells with their capacity and placed instances (from the scheduler, with
+//! the dashboard's component token), the router's route table and every component's readiness.
+//! Only sessions of admins reach them.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::web::{guard, json_error};
+use crate::AppState;
+
+/// The refusal for anyone but a signed-in admin; `None` lets the request through.
+fn unless_admin(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match guard(state, headers, &Method::GET) {
+        Err(r) => Some(r.into_response()),
+        Ok((_, s)) if !s.admin => {
+            Some(json_error(StatusCode::FORBIDDEN, "for platform operators only"))
+        }
+        Ok(_) => None,
+    }
+}
+
+async fn get_json(state: &AppState, url: &str, token: Option<&str>) -> Result<Value, String> {
+    let mut req = state.http.get(url).timeout(Duration::from_secs(5));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("{url}: {}", res.status()));
+    }
+    res.json().await.map_err(|e| e.to_string())
+}
+
+/// Each cell's presence (capacity, zone, stacks, last heartbeat) with the instances placed on it.
+pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unless_admin(&state, &headers) {
+        return r;
+    }
+    let Some(tokens) = &state.components else {
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "no component credentials configured");
+    };
+    let token = match tokens.token().await {
+        Ok(t) => t,
+        Err(e) => return json_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+    };
+    let base = state.cfg.scheduler_url.trim_end_matches('/');
+    let (cells_url, actual_url) = (format!("{base}/v1/cells"), format!("{base}/v1/actual_lrps"));
+    let (cells, actual) = tokio::join!(
+        get_json(&state, &cells_url, Some(&token)),
+        get_json(&state, &actual_url, Some(&token)),
+    );
+    let (cells, actual) = match (cells, actual) {
+        (Ok(c), Ok(a)) => (c, a),
+        (Err(e), _) | (_, Err(e)) => return json_error(StatusCode::BAD_GATEWAY, &e),
+    };
+    let actual = actual.as_array().cloned().unwrap_or_default();
+    let out: Vec<Value> = cells
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            let id = c["presence"]["cell_id"].as_str().unwrap_or("").to_owned();
+            let placed: Vec<Value> = actual
+                .iter()
+                .filter(|a| a["cell_id"].as_str() == Some(id.as_str()))
+                .map(|a| {
+                    json!({
+                        "process_guid": a["process_guid"],
+                        "index": a["index"],
+                        "state": a["state"],
+                        "since": a["since"],
+                    })
+                })
+                .collect();
+            json!({
+                "cell_id": id,
+                "zone": c["presence"]["zone"],
+                "capacity": c["presence"]["capacity"],
+                "stacks": c["presence"]["stacks"],
+                "evacuating": c["presence"]["evacuating"],
+                "last_seen": c["last_seen"],
+                "instances": placed,
+            })
+        })
+        .collect();
+    Json(json!({ "cells": out })).into_response()
+}
+
+/// The router's table: `host[/path]` → endpoints.
+pub(crate) async fn routes(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unless_admin(&state, &headers) {
+        return r;
+    }
+    let url = format!("{}/routes", state.cfg.router_status_url.trim_end_matches('/'));
+    match get_json(&state, &url, None).await {
+        Ok(v) => Json(json!({ "routes": v })).into_response(),
+        Err(e) => json_error(StatusCode::BAD_GATEWAY, &e),
+    }
+}
+
+/// `/readyz` of every configured component.
+pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unless_admin(&state, &headers) {
+        return r;
+    }
+    let checks = state.cfg.health_checks.iter().filter_map(|c| c.split_once('=')).map(|(n, u)| {
+        let state = state.clone();
+        async move {
+            let url = format!("{}/readyz", u.trim_end_matches('/'));
+            let res = state.http.get(&url).timeout(Duration::from_secs(3)).send().await;
+            let (ready, detail) = match res {
+                Ok(r) => {
+                    let ok = r.status().is_success();
+                    (ok, r.text().await.unwrap_or_default().trim().to_owned())
+                }
+                Err(e) => (false, format!("unreachable: {e}")),
+            };
+            json!({ "name": n, "url": u, "ready": ready, "detail": detail })
+        }
+    });
+    let out = futures::future::join_all(checks).await;
+    Json(json!({ "components": out })).into_response()
+}
