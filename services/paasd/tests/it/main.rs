@@ -131,6 +131,8 @@ impl Ports {
             ("PAAS_CELL_ADDR", a(self.cell)),
             ("PAAS_STAGER_STATUS_ADDR", a(self.stager)),
             ("PAAS_DASHBOARD_ADDR", "127.0.0.1:0".to_owned()),
+            // Platforms of tests side by side: each its own SSH port.
+            ("PAAS_SSH_ADDR", "127.0.0.1:0".to_owned()),
             // These tests are about paasd itself: no host networking for containers.
             ("PAAS_CELL_BACKEND", "process".to_owned()),
             // Tests stop cells with SIGTERM: no waiting for a hand-over to other cells.
