@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wire::v3::feature_flag::{FeatureFlag, FeatureFlagUpdate};
+use wire::v3::isolation_segment::IsolationSegment;
 use wire::v3::org::OrganizationCreate;
 use wire::v3::role::{RoleCreate, UserCreate};
 use wire::v3::space::{SpaceCreate, SpaceCreateRelationships};
@@ -570,6 +571,28 @@ pub async fn update_buildpack(
         upload_buildpack(c, &bp.guid, p).await?;
     }
     println!("OK");
+    Ok(())
+}
+
+/// `cf rename-buildpack OLD NEW`.
+pub async fn rename_buildpack(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    let bp = c.buildpack(old).await?;
+    let who = c.cfg.user().unwrap_or_default();
+    println!("Renaming buildpack {} to {} as {who}...", bold(old), bold(new));
+    let body = BuildpackChange { name: Some(new.to_owned()), ..Default::default() };
+    let _: Ignored = c.patch(&format!("/v3/buildpacks/{}", bp.guid), &body).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// `cf isolation-segments`: those the caller may see (here, the shared one).
+pub async fn isolation_segments(c: &mut Client) -> Result<()> {
+    c.cfg.require_login()?;
+    println!("Getting isolation segments as {}...\n", c.cfg.user().unwrap_or_default());
+    let list: Vec<IsolationSegment> = c.list("/v3/isolation_segments?order_by=name").await?;
+    let rows: Vec<Vec<String>> = list.into_iter().map(|s| vec![s.name]).collect();
+    println!("{}", table(&["name"], &rows));
     Ok(())
 }
 

@@ -460,6 +460,43 @@ pub async fn create_app(c: &mut Client, name: &str, app_type: Option<&str>) -> R
 }
 
 /// `cf rename OLD NEW`.
+/// `cf create-app-manifest APP [-p PATH]`: the API's manifest of the app, written to PATH
+/// (default `./APP_manifest.yml`).
+pub async fn create_manifest(
+    c: &mut Client,
+    name: &str,
+    path: Option<&std::path::Path>,
+) -> Result<()> {
+    let app = c.app(name).await?;
+    println!(
+        "Creating an app manifest from current settings of app {} in {}...",
+        bold(name),
+        c.cfg.where_as()
+    );
+    let res = c
+        .send(
+            reqwest::Method::GET,
+            &format!("/v3/apps/{}/manifest", app.guid),
+            crate::client::Body::None,
+        )
+        .await?;
+    let yaml = res.text().await?;
+    let default = std::path::PathBuf::from(format!("{name}_manifest.yml"));
+    let file = match path {
+        Some(p) if p.is_dir() => p.join(format!("{name}_manifest.yml")),
+        Some(p) => p.to_owned(),
+        None => default,
+    };
+    std::fs::write(&file, yaml).map_err(|e| {
+        CliError::Failed(format!(
+            "Cannot write {}: {e}. Choose another path with -p.",
+            file.display()
+        ))
+    })?;
+    println!("Manifest file created successfully at {}\n\nOK", file.display());
+    Ok(())
+}
+
 pub async fn rename(c: &mut Client, old: &str, new: &str) -> Result<()> {
     let a = c.app(old).await?;
     println!("Renaming app {} to {} in {}...", bold(old), bold(new), c.cfg.where_as());

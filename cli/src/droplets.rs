@@ -132,6 +132,47 @@ pub async fn create_package(c: &mut Client, name: &str, path: Option<&Path>) -> 
 }
 
 /// `cf stage-package APP [--package-guid GUID]`: the newest READY package unless one is named.
+/// `cf copy-source SOURCE TARGET [--no-restart]`: the source app's newest package copied to the
+/// target app, staged, and the target restarted with it.
+pub async fn copy_source(c: &mut Client, from: &str, to: &str, restart: bool) -> Result<()> {
+    let (src, dst) = (c.app(from).await?, c.app(to).await?);
+    let q = query(&[("states", "READY"), ("order_by", "-created_at")]);
+    let newest: Vec<Package> = c.list(&format!("/v3/apps/{}/packages{q}", src.guid)).await?;
+    let pkg = newest.into_iter().next().ok_or_else(|| {
+        CliError::NotFound(format!("App '{from}' has no package to copy. Push it first."))
+    })?;
+    println!(
+        "Copying source from app {} to target app {} in {}...",
+        bold(from),
+        bold(to),
+        c.cfg.where_as()
+    );
+    let body = wire::v3::package::PackageCreate::bits(&dst.guid);
+    let copy: Package =
+        c.post(&format!("/v3/packages{}", query(&[("source_guid", &pkg.guid)])), &body).await?;
+    let mut waited = 0;
+    let mut state = copy.state;
+    while state != wire::v3::PackageState::Ready {
+        if state == wire::v3::PackageState::Failed || waited > 600 {
+            return Err(CliError::Failed(format!("Copying the package failed ({state}).")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        waited += 1;
+        state = c.get::<Package>(&format!("/v3/packages/{}", copy.guid)).await?.state;
+    }
+    println!("OK");
+    if !restart {
+        return Ok(());
+    }
+    let droplet = crate::staging::stage(c, &dst, &copy.guid).await?;
+    crate::apps::set_droplet(c, &dst, &droplet).await?;
+    println!("Waiting for app {} to start...", bold(to));
+    let dst = crate::apps::action(c, &dst.guid, "restart").await?;
+    crate::apps::wait_running(c, &dst).await?;
+    println!("OK");
+    Ok(())
+}
+
 pub async fn stage_package(c: &mut Client, name: &str, package: Option<&str>) -> Result<()> {
     let a = c.app(name).await?;
     let pkg = match package {

@@ -138,6 +138,19 @@ enum Command {
     },
     /// Rename an app
     Rename { old: String, new: String },
+    /// Write the app's current settings as a manifest (default ./APP_manifest.yml)
+    CreateAppManifest {
+        name: String,
+        #[arg(short = 'p')]
+        path: Option<PathBuf>,
+    },
+    /// Copy the source of one app to another, stage it and restart the target
+    CopySource {
+        source: String,
+        target: String,
+        #[arg(long)]
+        no_restart: bool,
+    },
     /// Show the health check of each of an app's processes
     GetHealthCheck { name: String },
     /// Change the health check of an app's process (takes effect on restart)
@@ -284,6 +297,8 @@ enum Command {
     SshCode,
     /// Allow SSH into an app
     EnableSsh { name: String },
+    /// Whether ssh is allowed in a space of the targeted org
+    SpaceSshAllowed { space: String },
     /// Refuse SSH into an app
     DisableSsh { name: String },
     /// Show whether SSH into an app is allowed, and if not why
@@ -355,6 +370,11 @@ enum Command {
         path: String,
     },
     /// Say whether a route exists
+    /// Delete the targeted space's routes mapped to no app
+    DeleteOrphanedRoutes {
+        #[arg(short = 'f')]
+        force: bool,
+    },
     CheckRoute {
         domain: String,
         #[arg(long = "hostname", short = 'n', default_value = "")]
@@ -590,6 +610,10 @@ enum Command {
         unlock: bool,
     },
     /// Delete a buildpack (admin)
+    /// Rename a buildpack (admin)
+    RenameBuildpack { old: String, new: String },
+    /// List isolation segments
+    IsolationSegments,
     DeleteBuildpack {
         name: String,
         #[arg(short = 'f')]
@@ -864,6 +888,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             apps::create_app(&mut client()?, &name, app_type.as_deref()).await
         }
         C::Rename { old, new } => apps::rename(&mut client()?, &old, &new).await,
+        C::CreateAppManifest { name, path } => {
+            apps::create_manifest(&mut client()?, &name, path.as_deref()).await
+        }
+        C::CopySource { source, target, no_restart } => {
+            droplets::copy_source(&mut client()?, &source, &target, !no_restart).await
+        }
         C::GetHealthCheck { name } => health::get(&mut client()?, &name).await,
         C::SetHealthCheck { name, kind, endpoint, invocation_timeout, process } => {
             let h = health::HealthArgs { kind, endpoint, invocation_timeout, process };
@@ -926,6 +956,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::SshCode => ssh::print_code(&mut client()?).await,
         C::EnableSsh { name } => ssh::set_app(&mut client()?, &name, true).await,
+        C::SpaceSshAllowed { space } => ssh::space_allowed(&mut client()?, &space).await,
         C::DisableSsh { name } => ssh::set_app(&mut client()?, &name, false).await,
         C::SshEnabled { name } => ssh::enabled(&mut client()?, &name).await,
         C::AllowSpaceSsh { space } => ssh::set_space(&mut client()?, &space, true).await,
@@ -950,6 +981,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Route { domain, hostname, path } => {
             routes::route(&mut client()?, &domain, &hostname, &path).await
         }
+        C::DeleteOrphanedRoutes { force } => routes::delete_orphaned(&mut client()?, force).await,
         C::CheckRoute { domain, hostname, path } => {
             routes::check_route(&mut client()?, &domain, &hostname, &path).await
         }
@@ -1104,6 +1136,10 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             )
             .await
         }
+        C::RenameBuildpack { old, new } => {
+            admin::rename_buildpack(&mut client()?, &old, &new).await
+        }
+        C::IsolationSegments => admin::isolation_segments(&mut client()?).await,
         C::DeleteBuildpack { name, force } => {
             admin::delete_buildpack(&mut client()?, &name, force).await
         }

@@ -141,6 +141,19 @@ pub async fn delete_route(
     Ok(())
 }
 
+/// `cf delete-orphaned-routes [-f]`: the targeted space's routes mapped to no app.
+pub async fn delete_orphaned(c: &mut Client, force: bool) -> Result<()> {
+    let space = c.cfg.require_space()?.clone();
+    if !force && !confirm("Really delete orphaned routes?")? {
+        println!("Routes have not been deleted.");
+        return Ok(());
+    }
+    println!("Deleting orphaned routes as {}...", c.cfg.user().unwrap_or_default());
+    c.delete(&format!("/v3/spaces/{}/routes?unmapped=true", space.guid)).await?;
+    println!("OK");
+    Ok(())
+}
+
 pub async fn domains(c: &mut Client, json_out: bool) -> Result<()> {
     let org = c.cfg.require_org()?.clone();
     let path = format!("/v3/organizations/{}/domains", org.guid);

@@ -103,6 +103,16 @@ pub async fn set_space(c: &mut Client, name: &str, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// `cf space-ssh-allowed SPACE`.
+pub async fn space_allowed(c: &mut Client, name: &str) -> Result<()> {
+    let org = c.cfg.require_org()?.guid.clone();
+    let space = c.space(&org, name).await?;
+    let f: Feature = c.get(&format!("/v3/spaces/{}/features/ssh", space.guid)).await?;
+    let state = if f.enabled { "enabled" } else { "disabled" };
+    println!("ssh support is {state} in space '{name}'.");
+    Ok(())
+}
+
 /// What `paas ssh` was asked.
 pub struct Request {
     pub app: String,

@@ -17,6 +17,7 @@ async fn more_cf_commands() {
     org_and_space_quotas(&p);
     labels_on_every_kind(&p);
     environment_variable_groups(&p);
+    manifests_sources_and_leftovers(&p);
     session_token_and_version(&p).await;
 }
 
@@ -397,6 +398,81 @@ fn environment_variable_groups(p: &Platform) {
     fails(&admin, &["srevg", r#"{"VCAP_X": "1"}"#], 1, "VCAP_");
     admin.ok(&["srevg", "{}"]);
     admin.ok(&["ssevg", "{}"]);
+}
+
+fn manifests_sources_and_leftovers(p: &Platform) {
+    let admin = admin_in(p, "copy-org", "copy-space");
+    let dir = tempfile::tempdir().expect("app");
+    std::fs::write(dir.path().join("Procfile"), "web: python3 -m http.server $PORT\n")
+        .expect("app");
+    std::fs::write(dir.path().join("index.html"), "copied source\n").expect("app");
+    let folder = dir.path().to_str().expect("utf-8");
+    admin.ok(&["create-app", "origin"]);
+    admin.ok(&["create-package", "origin", "-p", folder]);
+    admin.ok(&["create-app", "copy"]);
+
+    // copy-source: the package travels, is staged and the target runs it.
+    let out = admin.ok(&["copy-source", "origin", "copy"]);
+    assert!(out.contains("Copying source from app origin to target app copy"), "{out}");
+    let app = &curl(&admin, "/v3/apps?names=copy")["resources"][0];
+    assert_eq!(app["state"], "STARTED", "{app}");
+    let guid = app["guid"].as_str().expect("guid");
+    let pkgs = curl(&admin, &format!("/v3/apps/{guid}/packages"));
+    assert_eq!(pkgs["pagination"]["total_results"], 1, "{pkgs}");
+    admin.ok(&["create-app", "copy2"]);
+    admin.ok(&["copy-source", "origin", "copy2", "--no-restart"]);
+    assert_eq!(curl(&admin, "/v3/apps?names=copy2")["resources"][0]["state"], "STOPPED");
+    fails(&admin, &["copy-source", "nowhere", "copy"], 4, "paas apps");
+    admin.ok(&["create-app", "empty"]);
+    fails(&admin, &["copy-source", "empty", "copy"], 4, "Push it first");
+
+    // create-app-manifest: what the API says of the app, as a file.
+    let out_dir = tempfile::tempdir().expect("out");
+    let path = out_dir.path().to_str().expect("utf-8");
+    let out = admin.ok(&["create-app-manifest", "copy", "-p", path]);
+    assert!(out.contains("Manifest file created successfully"), "{out}");
+    let yaml = std::fs::read_to_string(out_dir.path().join("copy_manifest.yml")).expect("file");
+    assert!(yaml.contains("name: copy"), "{yaml}");
+    fails(&admin, &["create-app-manifest", "ghost"], 4, "paas apps");
+
+    // space-ssh-allowed follows allow/disallow-space-ssh.
+    let out = admin.ok(&["space-ssh-allowed", "copy-space"]);
+    assert!(out.contains("ssh support is enabled in space 'copy-space'."), "{out}");
+    admin.ok(&["disallow-space-ssh", "copy-space"]);
+    assert!(admin.ok(&["space-ssh-allowed", "copy-space"]).contains("disabled"));
+    admin.ok(&["allow-space-ssh", "copy-space"]);
+    fails(&admin, &["space-ssh-allowed", "nospace"], 4, "paas spaces");
+
+    // rename-buildpack, isolation-segments.
+    admin.ok(&["curl", "/v3/buildpacks", "-X", "POST", "-d", r#"{"name":"old_buildpack"}"#]);
+    let out = admin.ok(&["rename-buildpack", "old_buildpack", "new_buildpack"]);
+    assert!(
+        out.contains("Renaming buildpack old_buildpack to new_buildpack as admin...\nOK"),
+        "{out}"
+    );
+    assert_eq!(
+        curl(&admin, "/v3/buildpacks?names=new_buildpack")["pagination"]["total_results"],
+        1
+    );
+    fails(&admin, &["rename-buildpack", "old_buildpack", "x"], 4, "paas buildpacks");
+    admin.ok(&["delete-buildpack", "new_buildpack", "-f"]);
+    assert!(admin.ok(&["isolation-segments"]).lines().any(|l| l.trim() == "shared"));
+
+    // delete-orphaned-routes: only the route mapped to no app goes.
+    admin.ok(&["create-route", "apps.localhost", "--hostname", "orphan"]);
+    admin.ok(&["map-route", "copy", "apps.localhost", "--hostname", "kept"]);
+    let out = admin.ok(&["delete-orphaned-routes", "-f"]);
+    assert!(out.contains("Deleting orphaned routes as admin...\nOK"), "{out}");
+    let space = &curl(&admin, "/v3/spaces?names=copy-space")["resources"][0];
+    let routes =
+        curl(&admin, &format!("/v3/routes?space_guids={}", space["guid"].as_str().expect("guid")));
+    let hosts: Vec<&str> = routes["resources"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|r| r["host"].as_str())
+        .collect();
+    assert!(hosts.contains(&"kept") && !hosts.contains(&"orphan"), "{hosts:?}");
 }
 
 fn labels_on_every_kind(p: &Platform) {
