@@ -115,6 +115,18 @@ enum Command {
         random_route: bool,
         #[command(flatten)]
         strategy: deploy::Strategy,
+        /// Log rate limit per instance, e.g. 1K or 16M (-1: unlimited)
+        #[arg(short = 'l', long = "log-rate-limit", allow_hyphen_values = true)]
+        log_rate: Option<String>,
+        /// Ignore the manifest in the folder
+        #[arg(long)]
+        no_manifest: bool,
+        /// A YAML file of values for the manifest's ((variables)) (repeatable)
+        #[arg(long = "vars-file")]
+        vars_files: Vec<PathBuf>,
+        /// A value for a manifest ((variable)): NAME=VALUE (repeatable)
+        #[arg(long = "var")]
+        vars: Vec<String>,
     },
     /// List apps in the target space
     Apps {
@@ -860,6 +872,10 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             no_route,
             random_route,
             strategy,
+            log_rate,
+            no_manifest,
+            vars_files,
+            vars,
         } => {
             let mut c = client()?;
             let args = push::PushArgs {
@@ -879,6 +895,10 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 endpoint,
                 timeout,
                 strategy,
+                log_rate,
+                no_manifest,
+                vars_files,
+                vars,
             };
             push::push(&mut c, args).await
         }

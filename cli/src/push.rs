@@ -34,12 +34,50 @@ pub struct PushArgs {
     pub endpoint: Option<String>,
     pub timeout: Option<i64>,
     pub strategy: crate::deploy::Strategy,
+    /// `-l`: the log rate limit per instance (`1K`, `-1` unlimited).
+    pub log_rate: Option<String>,
+    /// `--no-manifest`: ignore a manifest in the folder.
+    pub no_manifest: bool,
+    /// `--vars-file` files in order, then `--var KEY=VALUE` pairs (later ones win).
+    pub vars_files: Vec<PathBuf>,
+    pub vars: Vec<String>,
+}
+
+/// The `((name))` values of `--vars-file` and `--var`.
+fn variables(a: &PushArgs) -> Result<std::collections::BTreeMap<String, serde_yaml::Value>> {
+    let mut vars = std::collections::BTreeMap::new();
+    for f in &a.vars_files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::Usage(format!("cannot read vars file {}: {e}", f.display())))?;
+        let map: std::collections::BTreeMap<String, serde_yaml::Value> =
+            serde_yaml::from_str(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "vars file {} must be a YAML map of names to values: {e}",
+                    f.display()
+                ))
+            })?;
+        vars.extend(map);
+    }
+    for v in &a.vars {
+        let (k, val) = v
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| CliError::Usage(format!("--var {v}: give it as NAME=VALUE")))?;
+        vars.insert(k.to_owned(), serde_yaml::Value::String(val.to_owned()));
+    }
+    Ok(vars)
 }
 
 /// The manifest to apply and each app's folder.
 pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
+    if a.no_manifest && a.manifest.is_some() {
+        return Err(CliError::Usage(
+            "Incorrect usage: -f and --no-manifest cannot be used together".into(),
+        ));
+    }
     let file = match &a.manifest {
         Some(f) => Some(if f.is_dir() { f.join("manifest.yml") } else { f.clone() }),
+        None if a.no_manifest => None,
         None => {
             let base = a.path.as_deref().filter(|p| p.is_dir()).unwrap_or(cwd);
             [base.join("manifest.yml"), base.join("manifest.yaml")].into_iter().find(|p| p.exists())
@@ -50,7 +88,7 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
             let text = std::fs::read_to_string(f).map_err(|e| {
                 CliError::Usage(format!("cannot read manifest {}: {e}", f.display()))
             })?;
-            let m = manifest::parse(&text)
+            let m = manifest::parse_with_vars(&text, &variables(a)?)
                 .map_err(|e| CliError::Usage(format!("manifest {}: {e}", f.display())))?;
             (m, f.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_owned()))
         }
@@ -143,6 +181,9 @@ fn merge(app: &mut AppManifest, a: &PushArgs) {
     }
     if let Some(v) = &a.stack {
         app.stack = Some(v.clone());
+    }
+    if let Some(v) = &a.log_rate {
+        app.log_rate_limit_per_second = Some(v.clone());
     }
     if let Some(v) = &a.health_check_type {
         app.health.health_check_type = Some(v.clone());
@@ -393,6 +434,50 @@ mod tests {
         assert_eq!(app.buildpacks.as_deref(), Some(&["python_buildpack".to_owned()][..]));
         assert_eq!(app.default_route, Some(true));
         assert_eq!(dirs[0], d.path());
+    }
+
+    #[test]
+    fn vars_fill_the_manifest_and_no_manifest_ignores_it() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            d.path().join("manifest.yml"),
+            "applications:\n- name: ((app))\n  instances: ((count))\n  env:\n    GREETING: hi ((who))\n",
+        )
+        .expect("w");
+        std::fs::write(d.path().join("vars.yml"), "app: from-file\ncount: 3\nwho: file\n")
+            .expect("w");
+        let a = PushArgs {
+            vars_files: vec![d.path().join("vars.yml")],
+            vars: vec!["who=world".into()],
+            log_rate: Some("1K".into()),
+            ..Default::default()
+        };
+        let (m, _) = plan(&a, d.path()).expect("plan");
+        let app = &m.applications[0];
+        assert_eq!((app.name.as_str(), app.instances), ("from-file", Some(3)));
+        let env = app.env.as_ref().expect("env");
+        assert_eq!(env["GREETING"], serde_yaml::Value::String("hi world".into()), "--var wins");
+        assert_eq!(app.log_rate_limit_per_second.as_deref(), Some("1K"));
+
+        let missing = plan(&PushArgs::default(), d.path()).expect_err("unset vars");
+        assert!(
+            missing.to_string().contains("app") && missing.to_string().contains("count"),
+            "{missing}"
+        );
+        let bad = PushArgs { vars: vec!["novalue".into()], ..Default::default() };
+        assert!(plan(&bad, d.path()).expect_err("bad --var").to_string().contains("NAME=VALUE"));
+        std::fs::write(d.path().join("list.yml"), "- a\n- b\n").expect("w");
+        let bad_file =
+            PushArgs { vars_files: vec![d.path().join("list.yml")], ..Default::default() };
+        let e = plan(&bad_file, d.path()).expect_err("a list");
+        assert!(e.to_string().contains("must be a YAML map"), "{e}");
+
+        let bare = PushArgs { name: Some("bare".into()), no_manifest: true, ..Default::default() };
+        let (m, _) = plan(&bare, d.path()).expect("plan");
+        assert_eq!((m.applications[0].name.as_str(), m.applications[0].instances), ("bare", None));
+        let both =
+            PushArgs { no_manifest: true, manifest: Some(d.path().into()), ..Default::default() };
+        assert!(plan(&both, d.path()).is_err());
     }
 
     #[test]

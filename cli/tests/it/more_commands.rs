@@ -426,6 +426,40 @@ fn manifests_sources_and_leftovers(p: &Platform) {
     admin.ok(&["create-app", "empty"]);
     fails(&admin, &["copy-source", "empty", "copy"], 4, "Push it first");
 
+    // push with ((variables)) from --vars-file and --var, a log rate limit, and --no-manifest.
+    std::fs::write(
+        dir.path().join("manifest.yml"),
+        "applications:\n- name: ((name))\n  memory: ((memory))\n  no-route: true\n",
+    )
+    .expect("manifest");
+    std::fs::write(dir.path().join("vars.yml"), "name: from-file\nmemory: 64M\n").expect("vars");
+    let vars = dir.path().join("vars.yml");
+    let r = admin.run(
+        Some(dir.path()),
+        &[
+            "push",
+            "--vars-file",
+            vars.to_str().expect("utf-8"),
+            "--var",
+            "name=varred",
+            "-l",
+            "16K",
+            "--no-start",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let app = &curl(&admin, "/v3/apps?names=varred")["resources"][0];
+    let web =
+        curl(&admin, &format!("/v3/apps/{}/processes/web", app["guid"].as_str().expect("guid")));
+    assert_eq!(web["memory_in_mb"], 64, "{web}");
+    assert_eq!(web["log_rate_limit_in_bytes_per_second"], 16384, "{web}");
+    let r = admin.run(Some(dir.path()), &["push"]);
+    assert_eq!(r.code, 2, "an unset variable: {}", r.err);
+    assert!(r.err.contains("name") && r.err.contains("memory"), "names what is missing: {}", r.err);
+    let r = admin.run(Some(dir.path()), &["push", "bare", "--no-manifest", "--no-start"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    std::fs::remove_file(dir.path().join("manifest.yml")).expect("rm");
+
     // create-app-manifest: what the API says of the app, as a file.
     let out_dir = tempfile::tempdir().expect("out");
     let path = out_dir.path().to_str().expect("utf-8");
