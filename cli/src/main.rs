@@ -71,6 +71,10 @@ enum Command {
     },
     /// Log out
     Logout,
+    /// Log in without prompts (the target is cleared)
+    Auth { username: String, password: String },
+    /// Change your password (asks for the current one)
+    Passwd,
     /// Print a fresh access token (as an Authorization header value)
     OauthToken,
     /// Print the version of this CLI
@@ -849,6 +853,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             session::login(session::LoginArgs { api, user: username, password, org, space }).await
         }
         C::Logout => session::logout(),
+        C::Auth { username, password } => session::auth(&username, &password).await,
+        C::Passwd => session::passwd().await,
         C::OauthToken => session::oauth_token(&mut client()?).await,
         C::Version => {
             session::version();

@@ -117,6 +117,62 @@ pub async fn password_grant(cfg: &mut Config, user: &str, password: &str) -> Res
     Ok(())
 }
 
+/// `cf auth USERNAME PASSWORD`: log in without prompts; the target is cleared.
+pub async fn auth(user: &str, password: &str) -> Result<()> {
+    let mut cfg = Config::load()?;
+    cfg.require_api()?;
+    println!("API endpoint: {}\nAuthenticating...", cfg.api);
+    password_grant(&mut cfg, user, password).await?;
+    cfg.org = None;
+    cfg.space = None;
+    cfg.save()?;
+    println!("OK\n\nUse 'paas target' to target an org and a space.");
+    Ok(())
+}
+
+/// A secret from the terminal without echo, or a line of stdin when it is not a terminal.
+fn secret(label: &str) -> Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("{label}: "))
+            .map_err(|e| CliError::Other(e.to_string()));
+    }
+    prompt(label)
+}
+
+/// `cf passwd`: the current password, the new one twice; then log in again.
+pub async fn passwd() -> Result<()> {
+    let mut c = Client::new(Config::load()?);
+    c.cfg.require_login()?;
+    let token = c.token().await?;
+    let id = crate::token::claims(&token).and_then(|t| t.user_id).ok_or_else(|| {
+        CliError::NotLoggedIn("This session has no user. Use 'paas login' to log in.".into())
+    })?;
+    let current = secret("Current password")?;
+    let new = secret("New password")?;
+    if secret("Verify password")? != new {
+        return Err(CliError::Usage("Password verification does not match.".into()));
+    }
+    println!("Changing password...");
+    let url = format!("{}/Users/{id}/password", c.cfg.login.trim_end_matches('/'));
+    let res = client::http_client()
+        .put(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({"oldPassword": current, "password": new}))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        let e: GrantError = res.json().await.unwrap_or_default();
+        let why = e.error_description.unwrap_or_else(|| "the password was not changed".into());
+        return Err(CliError::Failed(format!("{why}. Nothing was changed.")));
+    }
+    c.cfg.access_token.clear();
+    c.cfg.refresh_token.clear();
+    c.cfg.save()?;
+    println!("OK\nPlease log in again.");
+    Ok(())
+}
+
 pub struct LoginArgs {
     pub api: Option<String>,
     pub user: Option<String>,

@@ -11,6 +11,8 @@ pub struct Claims {
     pub exp: Option<i64>,
     #[serde(default)]
     pub user_name: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// The payload of a JWT, unverified.

@@ -145,6 +145,27 @@ impl Paas {
         }
     }
 
+    /// Run with `input` on stdin.
+    pub fn run_input(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paas"))
+            .args(args)
+            .env("PAAS_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("paas runs");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input");
+        let o = child.wait_with_output().expect("paas ends");
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
     /// Run; require exit 0; stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(None, args);

@@ -18,6 +18,7 @@ async fn more_cf_commands() {
     labels_on_every_kind(&p);
     environment_variable_groups(&p);
     manifests_sources_and_leftovers(&p);
+    auth_and_passwd(&p);
     session_token_and_version(&p).await;
 }
 
@@ -579,6 +580,28 @@ fn labels_on_every_kind(p: &Platform) {
     fails(&admin, &["unset-label", "buildpack", "ghost", "a"], 4, "paas buildpacks");
     fails(&admin, &["labels", "stack", "ghost"], 4, "paas stacks");
     fails(&admin, &["labels", "domain", "ghost.example"], 4, "paas domains");
+}
+
+fn auth_and_passwd(p: &Platform) {
+    let admin = admin_in(p, "pw-org", "pw-space");
+    admin.ok(&["create-user", "pat", "pat-password"]);
+    let pat = Paas::new();
+    pat.ok(&["api", &p.api]);
+    let out = pat.ok(&["auth", "pat", "pat-password"]);
+    assert!(out.contains("Authenticating...\nOK"), "{out}");
+    fails(&pat, &["auth", "pat", "wrong"], 1, "Credentials were rejected");
+    let r = pat.run_input(&["passwd"], "wrong\nnew-secret\nnew-secret\n");
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("Old password is incorrect"), "{}", r.err);
+    let r = pat.run_input(&["passwd"], "pat-password\nnew-secret\nother\n");
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(r.err.contains("verification does not match"), "{}", r.err);
+    let r = pat.run_input(&["passwd"], "pat-password\nnew-secret\nnew-secret\n");
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(r.out.contains("Please log in again."), "{}", r.out);
+    fails(&pat, &["orgs"], 3, "paas login");
+    fails(&pat, &["auth", "pat", "pat-password"], 1, "Credentials were rejected");
+    pat.ok(&["auth", "pat", "new-secret"]);
 }
 
 async fn session_token_and_version(p: &Platform) {

@@ -84,6 +84,7 @@ pub fn routes(uaa: Arc<Uaa>) -> Router {
         .route("/login", get(login_info))
         .route("/Users", post(create_user).get(find_users))
         .route("/Users/{id}", axum::routing::delete(delete_user))
+        .route("/Users/{id}/password", axum::routing::put(change_password))
         .with_state(uaa)
 }
 
@@ -435,6 +436,96 @@ async fn delete_user(
     match u.users.delete(&id).await {
         Ok(true) => StatusCode::OK.into_response(),
         Ok(false) => uaa_error(StatusCode::NOT_FOUND, "scim_resource_not_found", "User not found"),
+        Err(e) => internal_error(&e),
+    }
+}
+
+/// `PUT /Users/:id/password` (cf passwd): `{oldPassword, password}`. A user changes their own
+/// password, proving the old one (failures count towards the lockout as logins do); an admin
+/// sets anyone's without it.
+async fn change_password(
+    State(u): State<Arc<Uaa>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Ok(caller) = u.verifier.verify(h).await else {
+        return uaa_error(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid access token");
+    };
+    let admin = caller.is_admin() || caller.has_scope("scim.write");
+    if !admin && caller.user_id.as_deref() != Some(id.as_str()) {
+        return uaa_error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "Not permitted to change the password of another user",
+        );
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return uaa_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("invalid JSON: {e}"),
+            )
+        }
+    };
+    let new = v.get("password").and_then(|p| p.as_str()).unwrap_or_default();
+    let old = v.get("oldPassword").and_then(|p| p.as_str());
+    if new.is_empty() || new.len() > 255 {
+        return uaa_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password",
+            "The new password must be 1 to 255 characters",
+        );
+    }
+    let user = match u.users.by_guid(&id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return uaa_error(StatusCode::NOT_FOUND, "scim_resource_not_found", "User not found")
+        }
+        Err(e) => return internal_error(&e),
+    };
+    let own = caller.user_id.as_deref() == Some(id.as_str());
+    if own || !admin {
+        let Some(old) = old else {
+            return uaa_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_password",
+                "The old password is required",
+            );
+        };
+        match u.users.login(&user.username, old, now_ms()).await {
+            Ok(Login::Ok(_)) => {}
+            Ok(Login::BadCredentials) => {
+                return uaa_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Old password is incorrect",
+                )
+            }
+            Ok(Login::Locked) => {
+                return uaa_error(
+                    StatusCode::FORBIDDEN,
+                    "account_locked",
+                    "Your account has been locked because of too many failed attempts to login.",
+                )
+            }
+            Err(e) => return internal_error(&e),
+        }
+        if old == new {
+            return uaa_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_password",
+                "Your new password cannot be the same as the old password.",
+            );
+        }
+    }
+    match u.users.set_password(&user.guid, new, now_ms()).await {
+        Ok(()) => {
+            Json(serde_json::json!({"status": "ok", "message": "password updated"})).into_response()
+        }
         Err(e) => internal_error(&e),
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
 use testkit::{Engine, TestDb};
 
 struct Api {
@@ -211,5 +212,77 @@ async fn signing_keys_survive_a_restart() {
             .expect("json");
         assert_eq!(keys1, keys2, "{engine:?}");
         second.stop().await;
+    }
+}
+
+/// cf passwd: a user changes their own password proving the old one; an admin sets anyone's;
+/// nobody changes another user's.
+#[tokio::test]
+async fn users_change_their_password_and_admins_reset_them() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let p = crate::harness::start(&db, |_| {}).await;
+        let admin = crate::harness::Client::new(&p.url, &p.admin_token);
+        let amy = crate::tenancy::create_user(&admin, "amy").await;
+        let bob = crate::tenancy::create_user(&admin, "bob").await;
+        let amy_token = crate::harness::password_token(&p.url, "amy", "amy-pw").await;
+        let put = |token: String, id: String, body: serde_json::Value| {
+            let url = format!("{}/Users/{id}/password", p.url);
+            async move {
+                let res = reqwest::Client::new()
+                    .put(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("put");
+                let st = res.status().as_u16();
+                (st, res.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        let (st, e) = put(
+            amy_token.clone(),
+            amy.clone(),
+            json!({"oldPassword": "wrong", "password": "amy-new"}),
+        )
+        .await;
+        assert_eq!(st, 401, "{e}");
+        assert_eq!(e["error_description"], "Old password is incorrect");
+        let (st, _) = put(amy_token.clone(), amy.clone(), json!({"password": "amy-new"})).await;
+        assert_eq!(st, 422, "the old password is required");
+        let (st, e) = put(
+            amy_token.clone(),
+            amy.clone(),
+            json!({"oldPassword": "amy-pw", "password": "amy-pw"}),
+        )
+        .await;
+        assert_eq!(st, 422, "{e}");
+        let (st, e) = put(
+            amy_token.clone(),
+            bob.clone(),
+            json!({"oldPassword": "bob-pw", "password": "taken"}),
+        )
+        .await;
+        assert_eq!(st, 403, "another user's: {e}");
+        let (st, e) = put("not-a-token".into(), amy.clone(), json!({"password": "x"})).await;
+        assert_eq!(st, 401, "{e}");
+        let (st, ok) =
+            put(amy_token, amy.clone(), json!({"oldPassword": "amy-pw", "password": "amy-new"}))
+                .await;
+        assert_eq!((st, &ok["status"]), (200, &json!("ok")), "{ok}");
+        assert_eq!(
+            password_grant(&p.url, "amy", "amy-pw").await.status(),
+            401,
+            "the old one is gone"
+        );
+        assert_eq!(password_grant(&p.url, "amy", "amy-new").await.status(), 200);
+        let (st, _) =
+            put(p.admin_token.clone(), bob.clone(), json!({"password": "reset-by-admin"})).await;
+        assert_eq!(st, 200, "an admin resets without the old password");
+        assert_eq!(password_grant(&p.url, "bob", "reset-by-admin").await.status(), 200);
+        let (st, _) =
+            put(p.admin_token.clone(), "no-such-user".into(), json!({"password": "x"})).await;
+        assert_eq!(st, 404);
+        p.stop().await;
     }
 }
