@@ -131,6 +131,9 @@ enum Command {
         /// A value for a manifest ((variable)): NAME=VALUE (repeatable)
         #[arg(long = "var")]
         vars: Vec<String>,
+        /// Run this droplet .tgz (as download-droplet gives it) instead of staging the source
+        #[arg(long)]
+        droplet: Option<PathBuf>,
     },
     /// List apps in the target space
     Apps {
@@ -882,6 +885,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             no_manifest,
             vars_files,
             vars,
+            droplet,
         } => {
             let mut c = client()?;
             let args = push::PushArgs {
@@ -905,6 +909,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 no_manifest,
                 vars_files,
                 vars,
+                droplet,
             };
             push::push(&mut c, args).await
         }

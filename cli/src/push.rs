@@ -41,6 +41,8 @@ pub struct PushArgs {
     /// `--vars-file` files in order, then `--var KEY=VALUE` pairs (later ones win).
     pub vars_files: Vec<PathBuf>,
     pub vars: Vec<String>,
+    /// `--droplet`: a droplet `.tgz` to run instead of the folder's source.
+    pub droplet: Option<PathBuf>,
 }
 
 /// The `((name))` values of `--vars-file` and `--var`.
@@ -70,6 +72,17 @@ fn variables(a: &PushArgs) -> Result<std::collections::BTreeMap<String, serde_ya
 
 /// The manifest to apply and each app's folder.
 pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
+    if a.droplet.is_some() && (a.path.is_some() || a.strategy.kind.is_some()) {
+        return Err(CliError::Usage(
+            "Incorrect usage: --droplet cannot be used with -p or --strategy".into(),
+        ));
+    }
+    if let Some(d) = a.droplet.as_ref().filter(|d| !d.is_file()) {
+        return Err(CliError::Usage(format!(
+            "cannot read the droplet {}: no such file",
+            d.display()
+        )));
+    }
     if a.no_manifest && a.manifest.is_some() {
         return Err(CliError::Usage(
             "Incorrect usage: -f and --no-manifest cannot be used together".into(),
@@ -238,7 +251,10 @@ pub async fn push(c: &mut Client, a: PushArgs) -> Result<()> {
     }
     for (name, dir) in names.iter().zip(dirs) {
         let app = c.app(name).await?;
-        push_bits(c, &app, &dir, a.no_start, deploying.then_some(&a.strategy)).await?;
+        match &a.droplet {
+            Some(tgz) => push_droplet(c, &app, tgz, a.no_start).await?,
+            None => push_bits(c, &app, &dir, a.no_start, deploying.then_some(&a.strategy)).await?,
+        }
     }
     Ok(())
 }
@@ -325,6 +341,51 @@ async fn push_bits(
     set_droplet(c, app, &droplet).await?;
     println!("Waiting for app {} to start...\n", bold(&app.name));
     let app = action(c, g, "restart").await?;
+    wait_running(c, &app).await?;
+    summary(c, &app).await
+}
+
+/// `--droplet`: upload the droplet, make it current and (re)start the app; nothing is staged.
+async fn push_droplet(c: &mut Client, app: &App, tgz: &Path, no_start: bool) -> Result<()> {
+    let body = serde_json::json!({"relationships": {"app": {"data": {"guid": app.guid}}}});
+    let droplet: wire::v3::Droplet = c.post("/v3/droplets", &body).await?;
+    println!("Uploading droplet bits...");
+    let file = tokio::fs::File::open(tgz)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot read the droplet {}: {e}", tgz.display())))?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let part = reqwest::multipart::Part::stream_with_length(
+        reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)),
+        size,
+    )
+    .file_name("droplet.tgz")
+    .mime_str("application/gzip")
+    .map_err(|e| CliError::Other(e.to_string()))?;
+    let token = c.token().await?;
+    let res = c
+        .http
+        .post(c.url(&format!("/v3/droplets/{}/upload", droplet.guid)))
+        .bearer_auth(&token)
+        .multipart(reqwest::multipart::Form::new().part("bits", part))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        return Err(crate::client::api_error(res).await);
+    }
+    if let Some(loc) = res.headers().get("location").and_then(|v| v.to_str().ok()) {
+        let loc = loc.to_owned();
+        c.wait_job(&loc).await?;
+    }
+    set_droplet(c, app, &droplet.guid).await?;
+    if no_start {
+        if app.state == AppState::Started {
+            action(c, &app.guid, "stop").await?;
+        }
+        println!("OK (not started: --no-start)");
+        return Ok(());
+    }
+    println!("Waiting for app {} to start...\n", bold(&app.name));
+    let app = action(c, &app.guid, "restart").await?;
     wait_running(c, &app).await?;
     summary(c, &app).await
 }

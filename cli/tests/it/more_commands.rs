@@ -461,6 +461,26 @@ fn manifests_sources_and_leftovers(p: &Platform) {
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
     std::fs::remove_file(dir.path().join("manifest.yml")).expect("rm");
 
+    // push --droplet: a downloaded droplet runs under another name, nothing staged.
+    let drop_dir = tempfile::tempdir().expect("droplet dir");
+    let tgz = drop_dir.path().join("copy.tgz");
+    admin.ok(&["download-droplet", "copy", "--path", tgz.to_str().expect("utf-8")]);
+    let r = admin.run(None, &["push", "dropped", "--droplet", tgz.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(r.out.contains("Uploading droplet bits...") && !r.out.contains("Staging"), "{}", r.out);
+    let app = &curl(&admin, "/v3/apps?names=dropped")["resources"][0];
+    assert_eq!(app["state"], "STARTED", "{app}");
+    let current =
+        curl(&admin, &format!("/v3/apps/{}/droplets/current", app["guid"].as_str().expect("guid")));
+    assert!(current["process_types"]["web"].as_str().is_some_and(|c| !c.is_empty()), "{current}");
+    fails(&admin, &["push", "dropped", "--droplet", "/no/such.tgz"], 2, "cannot read the droplet");
+    fails(
+        &admin,
+        &["push", "dropped", "--droplet", tgz.to_str().expect("utf-8"), "-p", "."],
+        2,
+        "--droplet",
+    );
+
     // create-app-manifest: what the API says of the app, as a file.
     let out_dir = tempfile::tempdir().expect("out");
     let path = out_dir.path().to_str().expect("utf-8");

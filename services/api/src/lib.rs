@@ -322,7 +322,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::builds::routes())
         .merge(http::deployments::routes())
         .merge(http::tasks::routes())
-        .merge(http::droplets::routes())
+        .merge(http::droplets::routes(config.max_upload_bytes))
         .merge(http::buildpacks::routes())
         .merge(http::manifest::routes())
         .merge(http::jobs::routes())

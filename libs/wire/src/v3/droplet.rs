@@ -18,14 +18,15 @@ states! {
 }
 
 /// Whether a droplet may go from `from` to `to`: an upload (from staging, or of a droplet a
-/// client made) is processed into STAGED or FAILED, a copy ends the same way, and a STAGED
-/// droplet expires when newer ones replace it. FAILED and EXPIRED are final.
+/// client made) is processed into STAGED or FAILED — or, refused, back to AWAITING_UPLOAD for
+/// another try —, a copy ends the same way, and a STAGED droplet expires when newer ones
+/// replace it. FAILED and EXPIRED are final.
 pub fn allows(from: DropletState, to: DropletState) -> bool {
     use DropletState::*;
     matches!(
         (from, to),
         (AwaitingUpload, ProcessingUpload | Failed)
-            | (ProcessingUpload, Staged | Failed)
+            | (ProcessingUpload, Staged | Failed | AwaitingUpload)
             | (Copying, Staged | Failed)
             | (Staged, Expired)
     )
@@ -146,11 +147,38 @@ mod tests {
             (AwaitingUpload, Failed),
             (ProcessingUpload, Staged),
             (ProcessingUpload, Failed),
+            (ProcessingUpload, AwaitingUpload),
             (Copying, Staged),
             (Copying, Failed),
             (Staged, Expired),
         ];
         check_table(DropletState::ALL, &allowed, allows);
         check_spelling(DropletState::ALL);
+    }
+}
+
+/// `POST /v3/droplets`: a droplet the client will upload, for an app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropletCreate {
+    pub relationships: DropletRelationships,
+    /// Process types and their commands; none: the uploaded droplet's `staging_info.yml`
+    /// start command as `web`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_types: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    #[test]
+    fn a_droplet_create_reads_as_cc_takes_it() {
+        let c: DropletCreate = serde_json::from_str(
+            r#"{"relationships": {"app": {"data": {"guid": "a-1"}}}, "process_types": {"web": "./run"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(c.relationships.app.data.map(|g| g.guid), Some("a-1".into()));
+        assert_eq!(c.process_types.expect("types")["web"], "./run");
+        assert!(serde_json::from_str::<DropletCreate>(r#"{"process_types": {}}"#).is_err());
     }
 }

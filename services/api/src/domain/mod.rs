@@ -10,6 +10,7 @@ pub mod apps;
 pub mod deletion;
 pub mod deployments;
 pub mod desired;
+pub mod droplets;
 pub mod env_groups;
 pub mod events;
 pub mod feature_flags;

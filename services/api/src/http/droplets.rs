@@ -1,24 +1,29 @@
 //! Droplets (docs/api.md): what staging produced — process types, buildpacks,
-//! stack and the checksum cells verify — listed, shown and downloaded.
+//! stack and the checksum cells verify — listed, shown and downloaded; and droplets a client
+//! brings, created and then uploaded.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use wire::v3::droplet::{Checksum, DropletRelationships};
 use wire::v3::{self, Lifecycle, Link, Metadata, Page, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::CfJson;
 use crate::http::list::List;
-use crate::http::util::{links, ts};
+use crate::http::upload::{self, Scratch};
+use crate::http::util::{created, links, ts};
 use crate::store;
 use crate::store::droplets::Droplet;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(max_upload: u64) -> Router<AppState> {
+    let limit = usize::try_from(max_upload.saturating_add(1 << 20)).unwrap_or(usize::MAX);
     Router::new()
-        .route("/v3/droplets", get(list))
+        .route("/v3/droplets", get(list).post(create))
+        .route("/v3/droplets/{guid}/upload", post(upload).layer(DefaultBodyLimit::max(limit)))
         .route("/v3/droplets/{guid}", get(show).patch(update))
         .route("/v3/droplets/{guid}/download", get(download))
         .route("/v3/apps/{guid}/droplets", get(app_droplets))
@@ -38,7 +43,10 @@ impl Droplet {
             lifecycle: Lifecycle { kind: "buildpack".into(), data: Default::default() },
             execution_metadata: self.execution_metadata.clone(),
             process_types: self.process_types.clone(),
-            checksum: Some(Checksum { kind: "sha256".into(), value: Some(self.sha256.clone()) }),
+            checksum: Some(Checksum {
+                kind: "sha256".into(),
+                value: (!self.sha256.is_empty()).then(|| self.sha256.clone()),
+            }),
             buildpacks: self.buildpacks.clone(),
             stack: Some(self.stack.clone()),
             image: None,
@@ -53,9 +61,77 @@ impl Droplet {
                     Link::with_method(format!("{app}/relationships/current_droplet"), "PATCH"),
                 ),
                 ("download", Link::new(format!("{base}/download"))),
-            ]),
+                ("upload", Link::with_method(format!("{base}/upload"), "POST")),
+            ])
+            .into_iter()
+            .filter(|(k, _)| match k.as_str() {
+                "package" => !self.package_guid.is_empty(),
+                "upload" => self.state == v3::DropletState::AwaitingUpload,
+                "download" => self.state == v3::DropletState::Staged,
+                _ => true,
+            })
+            .collect(),
         }
     }
+}
+
+/// `POST /v3/droplets`: a droplet of the app, AWAITING_UPLOAD.
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    CfJson(req): CfJson<v3::droplet::DropletCreate>,
+) -> ApiResult<Response> {
+    let app_guid = req.relationships.app.data.map(|g| g.guid).unwrap_or_default();
+    let app = crate::http::apps::require(&s, &c, &app_guid, Need::Developer).await.map_err(
+        |e| match e {
+            ApiError::NotFound(_) => ApiError::Unprocessable(
+                "App with guid given does not exist or you do not have access to it.".into(),
+            ),
+            e => e,
+        },
+    )?;
+    let types = req.process_types.unwrap_or_default();
+    if types.keys().any(|k| k.trim().is_empty()) {
+        return Err(ApiError::Unprocessable("Process types must have names".into()));
+    }
+    let d = crate::domain::droplets::create(&s, &app, types).await?;
+    Ok(created(d.present(&s)))
+}
+
+/// `POST /v3/droplets/:guid/upload` (multipart `bits`: the droplet `.tgz`): a job that checks
+/// and stores it; the droplet is STAGED when it completes.
+async fn upload(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    mut multipart: Multipart,
+) -> ApiResult<Response> {
+    let d = require(&s, &c, &guid, Need::Developer).await?;
+    crate::domain::droplets::claim_upload(&s, &d).await?;
+    let scratch = Scratch::new(&s, "droplet")?;
+    let received = async {
+        let malformed = |e: axum::extract::multipart::MultipartError| {
+            ApiError::Unprocessable(format!("malformed multipart body: {e}"))
+        };
+        let mut tgz = None;
+        while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+            if field.name() != Some("bits") {
+                return Err(ApiError::Unprocessable(
+                    "unexpected multipart field; send the droplet as 'bits'".into(),
+                ));
+            }
+            let dest = scratch.dir.join("droplet.tgz");
+            upload::field_to_file(&mut field, &dest, s.config.max_upload_bytes).await?;
+            tgz = Some(dest);
+        }
+        tgz.ok_or_else(|| ApiError::Unprocessable("the upload has no 'bits'".into()))
+    }
+    .await;
+    let done = crate::domain::droplets::finish_upload(&s, &d, received, &scratch.dir).await;
+    let outcome = done.map(|_| ());
+    let job = crate::domain::jobs::run(&s, "droplet.upload", "droplet", &d.guid, async { outcome })
+        .await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
 }
 
 async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<Droplet> {
@@ -127,7 +203,7 @@ async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-    crate::http::extract::CfJson(req): crate::http::extract::CfJson<serde_json::Value>,
+    CfJson(req): CfJson<serde_json::Value>,
 ) -> ApiResult<Json<v3::Droplet>> {
     crate::http::metadata::only_metadata(&req)?;
     Ok(Json(require(&s, &c, &guid, Need::Developer).await?.present(&s)))

@@ -60,6 +60,50 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Droplet
     row.as_ref().map(Droplet::from_row).transpose()
 }
 
+/// Move a droplet from `from` to `to` (the caller checked the move); whether it was in `from`.
+pub async fn set_state<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    from: DropletState,
+    to: DropletState,
+    now: i64,
+) -> ApiResult<bool> {
+    let res = sqlx::query(
+        "UPDATE droplets SET state = $1, updated_at = $2 WHERE guid = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(guid)
+    .bind(from.as_str())
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// The end of an upload: state, error, checksum, size and process types at once.
+pub async fn set_upload<'e>(
+    ex: impl Exec<'e>,
+    d: &Droplet,
+    from: DropletState,
+    now: i64,
+) -> ApiResult<bool> {
+    let res = sqlx::query(
+        "UPDATE droplets SET state = $1, error = $2, sha256 = $3, size = $4, process_types = $5, \
+         updated_at = $6 WHERE guid = $7 AND state = $8",
+    )
+    .bind(d.state.as_str())
+    .bind(&d.error)
+    .bind(&d.sha256)
+    .bind(d.size)
+    .bind(super::to_json(&d.process_types))
+    .bind(now)
+    .bind(&d.guid)
+    .bind(from.as_str())
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
 /// A new droplet, created with `created_at` as its `updated_at` too.
 pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
     sqlx::query(

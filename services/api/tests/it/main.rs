@@ -4,6 +4,7 @@ mod cf_reads;
 mod crash_events;
 mod deletion;
 mod deployments;
+mod droplets;
 mod feature_flags;
 mod forged;
 mod harness;
