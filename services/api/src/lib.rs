@@ -84,6 +84,11 @@ pub struct Config {
     pub ssh_host_key_fingerprint: String,
     /// Seconds a one-time SSH code may wait to be redeemed (as CF: 120).
     pub ssh_code_ttl_secs: i64,
+    /// Seconds a service broker gets to answer one request (then the request failed; a
+    /// provision is undone with a deprovision).
+    pub broker_timeout_secs: u64,
+    /// Seconds an asynchronous broker operation may stay in progress before it is failed.
+    pub broker_max_poll_secs: u64,
 }
 
 impl Default for Config {
@@ -125,6 +130,8 @@ impl Default for Config {
             ssh_endpoint: String::new(),
             ssh_host_key_fingerprint: String::new(),
             ssh_code_ttl_secs: wire::ssh::CODE_TTL_SECS,
+            broker_timeout_secs: 60,
+            broker_max_poll_secs: 3600,
         }
     }
 }
@@ -224,7 +231,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (9, "tasks", "0009_tasks.sql"),
             (10, "ssh", "0010_ssh.sql"),
             (11, "feature_flags", "0011_feature_flags.sql"),
-            (12, "app_task_limits", "0012_app_task_limits.sql")
+            (12, "app_task_limits", "0012_app_task_limits.sql"),
+            (13, "brokers", "0013_brokers.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -313,6 +321,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::space_quotas::routes())
         .merge(http::domains::routes())
         .merge(http::services::routes())
+        .merge(http::brokers::routes())
         .merge(http::route_bindings::routes())
         .merge(http::routes::routes())
         .merge(http::apps::routes())

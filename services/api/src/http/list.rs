@@ -154,14 +154,6 @@ impl List {
         self.any(column, &lower)
     }
 
-    /// A filter on a value every row has: given without `value`, nothing matches.
-    pub fn filter_fixed(mut self, name: &str, value: &str) -> Self {
-        if self.query.q.filter(name).is_some_and(|v| !v.iter().any(|x| x == value)) {
-            self.sel.any(&self.guid, &[]);
-        }
-        self
-    }
-
     /// Restrict through `f` (a store function adding a join) with the filter's values, when
     /// it was given.
     pub fn filter_with(mut self, name: &str, f: impl FnOnce(Select, &[String]) -> Select) -> Self {

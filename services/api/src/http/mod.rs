@@ -2,6 +2,7 @@
 //! (`list` builds every list endpoint over `paging`'s query and page).
 
 pub mod apps;
+pub mod brokers;
 pub mod buildpacks;
 pub mod builds;
 pub mod deployments;
@@ -13,6 +14,7 @@ pub mod feature_flags;
 pub mod internal;
 pub mod jobs;
 pub mod list;
+pub mod managed;
 pub mod manifest;
 pub mod metadata;
 pub mod orgs;

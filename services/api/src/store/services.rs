@@ -19,11 +19,35 @@ pub struct Instance {
     pub tags: Vec<String>,
     pub syslog_drain_url: String,
     pub route_service_url: String,
+    /// `user-provided` or `managed`.
+    pub kind: String,
+    /// Managed instances: the plan, the parameters given, the broker's dashboard.
+    pub plan_guid: String,
+    pub parameters: Value,
+    pub dashboard_url: String,
+    /// The last operation of a managed instance (empty type: none).
+    pub op: Operation,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// The last operation of a managed instance or binding: `type` (create, update, delete),
+/// `state` (initial, in progress, succeeded, failed), what the broker said, the broker's
+/// operation to poll with, and when it last changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Operation {
+    pub kind: String,
+    pub state: String,
+    pub description: String,
+    pub broker_operation: String,
+    pub updated_at: i64,
+}
+
 impl Instance {
+    pub fn managed(&self) -> bool {
+        self.kind == "managed"
+    }
+
     fn from_row(r: &AnyRow) -> ApiResult<Self> {
         Ok(Self {
             guid: r.try_get("guid")?,
@@ -33,20 +57,39 @@ impl Instance {
             tags: json_col(r, "service_instances", "tags")?,
             syslog_drain_url: r.try_get("syslog_drain_url")?,
             route_service_url: r.try_get("route_service_url")?,
+            kind: r.try_get("kind")?,
+            plan_guid: r.try_get("plan_guid")?,
+            parameters: json_col(r, "service_instances", "parameters")?,
+            dashboard_url: r.try_get("dashboard_url")?,
+            op: Operation {
+                kind: r.try_get("op_type")?,
+                state: r.try_get("op_state")?,
+                description: r.try_get("op_description")?,
+                broker_operation: r.try_get("op_broker")?,
+                updated_at: r.try_get("op_updated_at")?,
+            },
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
     }
 }
 
-/// A binding of an instance to an app (a "service credential binding" of type `app`).
+/// A binding of an instance to an app (a "service credential binding" of type `app`) or a
+/// service key (type `key`, no app).
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub guid: String,
+    /// `app` or `key`.
+    pub kind: String,
     /// Empty when the binding has no name.
     pub name: String,
+    /// Empty for a key.
     pub app_guid: String,
     pub instance_guid: String,
+    /// The broker's credentials (managed instances); `None`: the instance's.
+    pub credentials: Option<Value>,
+    pub parameters: Value,
+    pub op: Operation,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -55,9 +98,26 @@ impl Binding {
     fn from_row(r: &AnyRow) -> ApiResult<Self> {
         Ok(Self {
             guid: r.try_get("guid")?,
+            kind: r.try_get("kind")?,
             name: r.try_get("name")?,
             app_guid: r.try_get("app_guid")?,
             instance_guid: r.try_get("instance_guid")?,
+            credentials: {
+                let raw: String = r.try_get("credentials")?;
+                if raw.is_empty() {
+                    None
+                } else {
+                    Some(json_col(r, "service_bindings", "credentials")?)
+                }
+            },
+            parameters: json_col(r, "service_bindings", "parameters")?,
+            op: Operation {
+                kind: r.try_get("op_type")?,
+                state: r.try_get("op_state")?,
+                description: r.try_get("op_description")?,
+                broker_operation: String::new(),
+                updated_at: r.try_get("updated_at")?,
+            },
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -70,6 +130,8 @@ pub struct BoundInstance {
     pub binding_guid: String,
     /// Empty when the binding has no name.
     pub binding_name: String,
+    /// The broker's credentials for the binding (managed instances).
+    pub credentials: Option<Value>,
     pub instance: Instance,
 }
 
@@ -132,8 +194,9 @@ pub async fn insert<'e>(
 ) -> ApiResult<()> {
     let res = sqlx::query(
         "INSERT INTO service_instances (guid, name, space_guid, credentials, tags, \
-         syslog_drain_url, route_service_url, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         syslog_drain_url, route_service_url, created_at, updated_at, kind, plan_guid, \
+         parameters, dashboard_url, op_type, op_state, op_description, op_broker, op_updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&i.guid)
     .bind(&i.name)
@@ -144,9 +207,91 @@ pub async fn insert<'e>(
     .bind(&i.route_service_url)
     .bind(i.created_at)
     .bind(i.updated_at)
+    .bind(&i.kind)
+    .bind(&i.plan_guid)
+    .bind(to_json(&i.parameters))
+    .bind(&i.dashboard_url)
+    .bind(&i.op.kind)
+    .bind(&i.op.state)
+    .bind(&i.op.description)
+    .bind(&i.op.broker_operation)
+    .bind(i.op.updated_at)
     .execute(ex)
     .await;
     unique_or(res, taken).map(|_| ())
+}
+
+/// Set a managed instance's last operation.
+pub async fn set_operation<'e>(ex: impl Exec<'e>, guid: &str, op: &Operation) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_instances SET op_type = $1, op_state = $2, op_description = $3, \
+         op_broker = $4, op_updated_at = $5 WHERE guid = $6",
+    )
+    .bind(&op.kind)
+    .bind(&op.state)
+    .bind(&op.description)
+    .bind(&op.broker_operation)
+    .bind(op.updated_at)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Set a managed instance's plan, parameters and dashboard.
+pub async fn set_managed<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    plan: &str,
+    parameters: &Value,
+    dashboard_url: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_instances SET plan_guid = $1, parameters = $2, dashboard_url = $3, \
+         updated_at = $4 WHERE guid = $5",
+    )
+    .bind(plan)
+    .bind(to_json(parameters))
+    .bind(dashboard_url)
+    .bind(now)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Set a binding's credentials and last operation.
+pub async fn settle_binding<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    credentials: Option<&Value>,
+    op: &Operation,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_bindings SET credentials = $1, op_type = $2, op_state = $3, \
+         op_description = $4, updated_at = $5 WHERE guid = $6",
+    )
+    .bind(credentials.map(to_json).unwrap_or_default())
+    .bind(&op.kind)
+    .bind(&op.state)
+    .bind(&op.description)
+    .bind(op.updated_at)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// The bindings (apps and keys) of an instance.
+pub async fn bindings_of<'e>(ex: impl Exec<'e>, instance: &str) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_bindings WHERE instance_guid = $1 ORDER BY created_at, guid",
+    )
+    .bind(instance)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
 }
 
 /// Write an instance's fields back; `taken()` when its new name is in use in the space.
@@ -203,7 +348,7 @@ pub async fn find_binding<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option
 pub fn select_bindings() -> Select {
     Select::from("service_bindings")
         .join("JOIN service_instances si ON si.guid = service_bindings.instance_guid")
-        .join("JOIN apps ap ON ap.guid = service_bindings.app_guid")
+        .join("LEFT JOIN apps ap ON ap.guid = service_bindings.app_guid")
 }
 
 /// One page of a list of bindings.
@@ -223,7 +368,8 @@ pub async fn insert_binding<'e>(
 ) -> ApiResult<()> {
     let res = sqlx::query(
         "INSERT INTO service_bindings (guid, name, app_guid, instance_guid, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         updated_at, kind, credentials, parameters, op_type, op_state, op_description) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&b.guid)
     .bind(&b.name)
@@ -231,6 +377,12 @@ pub async fn insert_binding<'e>(
     .bind(&b.instance_guid)
     .bind(b.created_at)
     .bind(b.updated_at)
+    .bind(&b.kind)
+    .bind(b.credentials.as_ref().map(to_json).unwrap_or_default())
+    .bind(to_json(&b.parameters))
+    .bind(&b.op.kind)
+    .bind(&b.op.state)
+    .bind(&b.op.description)
     .execute(ex)
     .await;
     unique_or(res, taken).map(|_| ())
@@ -252,9 +404,10 @@ pub async fn delete_binding(conn: &mut AnyConnection, guid: &str) -> ApiResult<(
 /// An app's bindings with their instances, in the order they were made.
 pub async fn bound_to_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<BoundInstance>> {
     let rows = sqlx::query(
-        "SELECT b.guid AS binding_guid, b.name AS binding_name, si.* FROM service_bindings b \
+        "SELECT b.guid AS binding_guid, b.name AS binding_name, \
+         b.credentials AS binding_credentials, si.* FROM service_bindings b \
          JOIN service_instances si ON si.guid = b.instance_guid WHERE b.app_guid = $1 \
-         ORDER BY b.created_at, b.guid",
+         AND b.kind = 'app' AND b.op_state = 'succeeded' ORDER BY b.created_at, b.guid",
     )
     .bind(app)
     .fetch_all(ex)
@@ -263,6 +416,14 @@ pub async fn bound_to_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<Bou
         Ok(BoundInstance {
             binding_guid: r.try_get("binding_guid")?,
             binding_name: r.try_get("binding_name")?,
+            credentials: {
+                let raw: String = r.try_get("binding_credentials")?;
+                if raw.is_empty() {
+                    None
+                } else {
+                    Some(json_col(r, "service_bindings", "binding_credentials")?)
+                }
+            },
             instance: Instance::from_row(r)?,
         })
     })
