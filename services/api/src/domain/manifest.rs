@@ -34,7 +34,8 @@ pub async fn spawn_apply(
         }
         Ok(())
     };
-    crate::domain::jobs::spawn(s, "space.apply_manifest", "spaces", &space_guid, work).await
+    Box::pin(crate::domain::jobs::spawn(s, "space.apply_manifest", "spaces", &space_guid, work))
+        .await
 }
 
 /// Everything apply_manifest does for one app after the 202.

@@ -2,13 +2,12 @@
 //! the requests are checked here, the broker calls run as jobs (`domain::managed`) and the
 //! instance's or binding's `last_operation` tells how they went.
 
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use wire::v3::service_instance::ServiceInstanceRelationships;
-use wire::v3::{self, Link, Metadata, ToOne};
+use wire::v3::{self, LastOperation, Link, Metadata, OperationType, ToOne};
 
 use crate::access::{Caller, Need};
 use crate::domain::brokers::Catalog;
@@ -17,13 +16,25 @@ use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::managed::{self, Target};
 use crate::domain::osb;
 use crate::error::{ApiError, ApiResult};
-use crate::http::services::last_operation;
 use crate::http::util::{check_name, links, ts};
 use crate::store::apps::App;
 use crate::store::services::{Binding, Instance, Operation};
 use crate::store::spaces::Space;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
+
+/// A stored last operation as CC shows it (`None` when there is none).
+pub fn last_operation(op: &Operation, created_at: i64) -> Option<LastOperation> {
+    let kind = OperationType::parse(&op.kind)?;
+    let state = wire::v3::OperationState::parse(&op.state)?;
+    Some(LastOperation {
+        kind,
+        state,
+        description: (!op.description.is_empty()).then(|| op.description.clone()),
+        created_at: ts(created_at),
+        updated_at: ts(op.updated_at.max(created_at)),
+    })
+}
 
 pub fn present(i: &Instance, s: &AppState) -> v3::ServiceInstance {
     let base = format!("{}/service_instances/{}", s.v3(), i.guid);
@@ -393,24 +404,19 @@ pub async fn unbind(
 
 /// `GET /v3/service_instances/:guid/parameters`: from the broker when it can tell them
 /// (`instances_retrievable`), else the parameters the platform sent.
-pub async fn parameters(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let (i, _) = crate::http::services::require(&s, &c, &guid, Need::Read).await?;
+pub async fn parameters(s: &AppState, c: &Caller, i: &Instance) -> ApiResult<Value> {
     if !i.managed() {
         return Err(bad(
             "This service instance does not support fetching parameters (it is user-provided).",
         ));
     }
-    let t = Target::of_plan(&s, &i.plan_guid).await?;
+    let t = Target::of_plan(s, &i.plan_guid).await?;
     if !t.offering.instances_retrievable {
-        return Ok(Json(i.parameters));
+        return Ok(i.parameters.clone());
     }
     let path = format!("/v2/service_instances/{}", i.guid);
-    let (_, v, _) = osb::call(&s, &t.broker, reqwest::Method::GET, &path, &[], None, c.guid())
+    let (_, v, _) = osb::call(s, &t.broker, reqwest::Method::GET, &path, &[], None, c.guid())
         .await
         .map_err(|f| f.into_error(&t.broker.name))?;
-    Ok(Json(v.get("parameters").cloned().unwrap_or_else(|| json!({}))))
+    Ok(v.get("parameters").cloned().unwrap_or_else(|| json!({})))
 }

@@ -22,6 +22,7 @@ use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::{List, Table};
+use crate::http::managed::last_operation;
 use crate::http::util::{check_name, created, links, ts};
 use crate::store::services::{Binding, Instance, Operation};
 use crate::store::spaces::Space;
@@ -33,7 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_instances", get(list).post(create))
         .route("/v3/service_instances/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/service_instances/{guid}/credentials", get(credentials))
-        .route("/v3/service_instances/{guid}/parameters", get(crate::http::managed::parameters))
+        .route("/v3/service_instances/{guid}/parameters", get(parameters))
         .route("/v3/service_credential_bindings", get(list_bindings).post(bind))
         .route("/v3/service_credential_bindings/{guid}", get(show_binding).delete(unbind))
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
@@ -42,19 +43,6 @@ pub fn routes() -> Router<AppState> {
 /// `Some(v)` unless `v` is empty (CC's `null`).
 fn non_empty(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
-}
-
-/// A stored last operation as CC shows it (`None` when there is none).
-pub fn last_operation(op: &Operation, created_at: i64) -> Option<LastOperation> {
-    let kind = OperationType::parse(&op.kind)?;
-    let state = wire::v3::OperationState::parse(&op.state)?;
-    Some(LastOperation {
-        kind,
-        state,
-        description: non_empty(&op.description),
-        created_at: ts(created_at),
-        updated_at: ts(op.updated_at.max(created_at)),
-    })
 }
 
 impl Instance {
@@ -115,12 +103,7 @@ impl Instance {
 }
 
 /// The instance and its space if the caller may read it (404 otherwise) and has `need`.
-pub(crate) async fn require(
-    s: &AppState,
-    c: &Caller,
-    guid: &str,
-    need: Need,
-) -> ApiResult<(Instance, Space)> {
+async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Instance, Space)> {
     const WHAT: &str = "Service instance";
     let i = store::services::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
@@ -654,4 +637,13 @@ async fn unbind(
     )
     .await;
     Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+}
+
+async fn parameters(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (i, _) = require(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(crate::http::managed::parameters(&s, &c, &i).await?))
 }
