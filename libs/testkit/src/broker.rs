@@ -2,8 +2,9 @@
 //! auth. Its catalog has one service, `test-db`, whose plans behave each in one way:
 //!
 //! - `sync`: provision, update, bind and deprovision answer at once.
-//! - `async`: provision, update and deprovision answer 202 with an operation; `last_operation`
-//!   is `in progress` for two polls (with `Retry-After: 1`), then `succeeded`.
+//! - `async`: provision, update, deprovision and bind answer 202 with an operation;
+//!   `last_operation` is `in progress` for two polls (with `Retry-After: 1`), then `succeeded`
+//!   (a binding's credentials are then at `GET .../service_bindings/:id`).
 //! - `fail-500`: provision keeps the instance half-made and answers 500 (the platform must
 //!   send a deprovision: orphan mitigation).
 //! - `slow`: provision keeps the instance and answers after [`SLOW_SECS`].
@@ -48,6 +49,8 @@ struct Instance {
 struct State {
     instances: BTreeMap<String, Instance>,
     bindings: BTreeMap<String, (String, Value)>,
+    /// Bindings being made asynchronously: polls left.
+    binding_ops: BTreeMap<String, u32>,
     requests: Vec<Value>,
 }
 
@@ -202,15 +205,43 @@ async fn handle(
                 return answer(StatusCode::NOT_FOUND, json!({"description": "No such instance"}));
             }
             let params = req.get("parameters").cloned().unwrap_or_else(|| json!({}));
+            let asynchronous = st.instances.get(*id).is_some_and(|i| i.plan == "async");
             let existed = st.bindings.insert((*bid).to_owned(), ((*id).to_owned(), params));
+            if asynchronous && incomplete {
+                st.binding_ops.insert((*bid).to_owned(), POLLS);
+                return answer(StatusCode::ACCEPTED, json!({"operation": format!("bind-{bid}")}));
+            }
             let code = if existed.is_some() { StatusCode::OK } else { StatusCode::CREATED };
             answer(
                 code,
                 json!({"credentials": {"uri": format!("testdb://u-{bid}:secret@db.test/{id}")}}),
             )
         }
+        ("GET", ["v2", "service_instances", _, "service_bindings", bid, "last_operation"]) => {
+            let mut st = state.lock().expect("lock");
+            if !st.bindings.contains_key(*bid) {
+                return answer(StatusCode::GONE, json!({}));
+            }
+            let left = st.binding_ops.get(*bid).copied().unwrap_or(0);
+            let body = if left > 0 {
+                st.binding_ops.insert((*bid).to_owned(), left - 1);
+                json!({"state": "in progress", "description": format!("bind: {left} steps to go")})
+            } else {
+                st.binding_ops.remove(*bid);
+                json!({"state": "succeeded"})
+            };
+            let mut res = answer(StatusCode::OK, body);
+            res.headers_mut().insert("retry-after", "1".parse().expect("value"));
+            res
+        }
         ("GET", ["v2", "service_instances", id, "service_bindings", bid]) => {
             let st = state.lock().expect("lock");
+            if st.binding_ops.contains_key(*bid) {
+                return answer(
+                    StatusCode::NOT_FOUND,
+                    json!({"description": "Binding in progress"}),
+                );
+            }
             match st.bindings.get(*bid) {
                 Some((i, p)) if i == id => answer(
                     StatusCode::OK,

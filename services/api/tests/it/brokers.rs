@@ -272,9 +272,24 @@ async fn managed_services_go_through_the_broker_and_leave_no_orphans() {
         let app = app["guid"].as_str().expect("app").to_owned();
         let (st, e) = bob.post("/v3/service_credential_bindings", json!({"type": "app", "relationships": {"service_instance": {"data": {"guid": guid}}, "app": {"data": {"guid": app}}}})).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-        let j = job(&alice, reqwest::Method::POST, "/v3/service_credential_bindings", Some(json!({"type": "app", "name": "primary",
-            "relationships": {"service_instance": {"data": {"guid": guid}}, "app": {"data": {"guid": app}}}}))).await;
+        // The async plan binds asynchronously too: in progress, then succeeded.
+        let res = alice.http.post(format!("{}/v3/service_credential_bindings", p.url)).bearer_auth(&alice.token)
+            .json(&json!({"type": "app", "name": "primary",
+                "relationships": {"service_instance": {"data": {"guid": guid}}, "app": {"data": {"guid": app}}}}))
+            .send().await.expect("bind");
+        assert_eq!(res.status(), 202);
+        let loc = res.headers()["location"].to_str().expect("location").to_owned();
+        let (_, bs) = alice.get(&format!("/v3/service_credential_bindings?app_guids={app}")).await;
+        assert_eq!(bs["resources"][0]["last_operation"]["state"], "in progress", "{bs}");
+        assert_eq!(bs["resources"][0]["type"], "app");
+        assert_eq!(
+            alice.get(&format!("/v3/apps/{app}/env")).await.1["system_env_json"]["VCAP_SERVICES"],
+            json!({})
+        );
+        let j = alice.wait_job(&loc).await;
         assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, bs) = alice.get(&format!("/v3/service_credential_bindings?app_guids={app}")).await;
+        assert_eq!(bs["resources"][0]["last_operation"]["state"], "succeeded", "{bs}");
         let (_, env) = alice.get(&format!("/v3/apps/{app}/env")).await;
         let vcap = &env["system_env_json"]["VCAP_SERVICES"]["test-db"][0];
         assert_eq!(vcap["label"], "test-db", "{env}");
