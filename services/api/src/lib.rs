@@ -399,6 +399,9 @@ impl Service {
             "api-app-events",
             http::internal::run_app_events(self.state.clone(), shutdown.clone()),
         );
+        if let Err(e) = domain::managed::resume(&self.state).await {
+            tracing::error!(error = %e.detail(), "could not take up service operations left in progress");
+        }
         let drain = Duration::from_secs(self.state.config.drain_secs);
         let app = routes(self.state.clone(), self.ready.clone());
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;

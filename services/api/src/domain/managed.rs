@@ -357,3 +357,61 @@ pub async fn unbind(
     tx.commit().await?;
     Ok(())
 }
+
+/// At start-up: operations a stopped api left in progress are taken up again. An instance's
+/// operation is polled at its broker (a job per instance) and settled as the broker says; a
+/// broker that no longer knows the instance ends a delete, and fails a create or update.
+/// Bindings left in progress are failed (deleting one asks the broker to unbind).
+pub async fn resume(s: &AppState) -> ApiResult<()> {
+    const RESTARTED: &str =
+        "The api restarted while the broker was making this binding; delete it and bind again.";
+    store::services::fail_bindings_in_progress(&s.db.pool, RESTARTED, now_ms()).await?;
+    for i in store::services::in_progress(&s.db.pool).await? {
+        let t = match Target::of_plan(s, &i.plan_guid).await {
+            Ok(t) => t,
+            Err(e) => {
+                e.log();
+                continue;
+            }
+        };
+        let (s2, guid) = (s.clone(), i.guid.clone());
+        let operation = format!("service_instance.{}", i.op.kind);
+        let work = async move { settle(&s2, &i, &t).await };
+        crate::domain::jobs::spawn(s, &operation, "service_instances", &guid, work).await?;
+    }
+    Ok(())
+}
+
+/// Poll an instance's operation to its end and record it.
+async fn settle(s: &AppState, i: &Instance, t: &Target) -> ApiResult<()> {
+    let path = instance_path(&i.guid);
+    let kind = i.op.kind.as_str();
+    let query: Vec<(&str, &str)> = t.ids().to_vec();
+    let noted = Some((i.guid.as_str(), kind));
+    let outcome = poll(s, &t.broker, &path, &i.op.broker_operation, &query, noted).await;
+    let gone = matches!(
+        osb::last_operation(s, &t.broker, &path, &i.op.broker_operation, &query).await,
+        Ok(osb::Progress { ref state, .. }) if state == "gone"
+    );
+    match (kind, outcome) {
+        ("delete", Ok(_)) => {
+            let mut tx = store::begin(&s.db).await?;
+            store::services::delete_instance_rows(&mut tx, &i.guid).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        (_, Ok(_)) if gone => fail(
+            s,
+            &i.guid,
+            kind,
+            "The service broker no longer knows this service instance".into(),
+        )
+        .await
+        .map(|_| ()),
+        (_, Ok(_)) => {
+            store::services::set_operation(&s.db.pool, &i.guid, &op(kind, "succeeded", "", ""))
+                .await
+        }
+        (_, Err(description)) => fail(s, &i.guid, kind, description).await.map(|_| ()),
+    }
+}

@@ -238,6 +238,34 @@ pub async fn set_operation<'e>(ex: impl Exec<'e>, guid: &str, op: &Operation) ->
     Ok(())
 }
 
+/// Managed instances whose last operation is in progress (left so by a stopped api).
+pub async fn in_progress<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<Instance>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_instances WHERE kind = 'managed' AND op_state = 'in progress' \
+         ORDER BY created_at, guid",
+    )
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Instance::from_row)
+}
+
+/// Fail the bindings whose broker call a stopped api left in progress.
+pub async fn fail_bindings_in_progress<'e>(
+    ex: impl Exec<'e>,
+    description: &str,
+    now: i64,
+) -> ApiResult<u64> {
+    let res = sqlx::query(
+        "UPDATE service_bindings SET op_state = 'failed', op_description = $1, updated_at = $2 \
+         WHERE op_state = 'in progress'",
+    )
+    .bind(description)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected())
+}
+
 /// Set a managed instance's plan, parameters and dashboard.
 pub async fn set_managed<'e>(
     ex: impl Exec<'e>,

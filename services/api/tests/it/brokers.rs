@@ -468,3 +468,47 @@ async fn managed_services_go_through_the_broker_and_leave_no_orphans() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_operation_left_in_progress_is_taken_up_after_a_restart() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let broker = testkit::broker::start(USER, PASSWORD).await;
+        // No drain: stopping cuts the provision's job off while the broker is still working.
+        let p = harness::start(&db, |c| c.drain_secs = 0).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (_, space) = crate::push::org_and_space(&admin, "restarts").await;
+        let reg = json!({"name": "tb", "url": broker, "authentication": {"type": "basic",
+            "credentials": {"username": USER, "password": PASSWORD}}});
+        let j = job(&admin, reqwest::Method::POST, "/v3/service_brokers", Some(reg)).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let plan = plan_guid(&admin, "async").await;
+        let (st, _) = admin
+            .patch(&format!("/v3/service_plans/{plan}/visibility"), json!({"type": "public"}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = admin.post("/v3/service_instances", managed("db", &space, &plan)).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let (_, list) = admin.get("/v3/service_instances?names=db").await;
+        let guid = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
+        p.stop().await;
+
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (_, si) = admin.get(&format!("/v3/service_instances/{guid}")).await;
+        assert_eq!(si["last_operation"]["state"], "in progress", "{si}");
+        let si = testkit::eventually(
+            "provision taken up",
+            std::time::Duration::from_secs(20),
+            || async {
+                let (_, si) = admin.get(&format!("/v3/service_instances/{guid}")).await;
+                (si["last_operation"]["state"] != "in progress").then_some(si)
+            },
+        )
+        .await
+        .expect("settled");
+        assert_eq!(si["last_operation"]["state"], "succeeded", "{si}");
+        assert!(broker_state(&broker).await["instances"].get(&guid).is_some());
+        p.stop().await;
+    }
+}
