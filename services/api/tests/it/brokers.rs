@@ -512,3 +512,86 @@ async fn an_operation_left_in_progress_is_taken_up_after_a_restart() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn space_scoped_brokers_belong_to_their_space() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let broker = testkit::broker::start(USER, PASSWORD).await;
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (org, space) = crate::push::org_and_space(&admin, "scoped").await;
+        let (st, other) = admin
+            .post("/v3/spaces", json!({"name": "other", "relationships": {"organization": {"data": {"guid": org}}}}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let other = other["guid"].as_str().expect("space").to_owned();
+        create_user(&admin, "dana").await;
+        create_user(&admin, "erin").await;
+        assert_eq!(role(&admin, "organization_user", "dana", ("organization", &org)).await.0, 201);
+        assert_eq!(role(&admin, "space_developer", "dana", ("space", &space)).await.0, 201);
+        assert_eq!(role(&admin, "organization_user", "erin", ("organization", &org)).await.0, 201);
+        assert_eq!(role(&admin, "space_developer", "erin", ("space", &other)).await.0, 201);
+        let dana = Client::new(&p.url, &harness::password_token(&p.url, "dana", "dana-pw").await);
+        let erin = Client::new(&p.url, &harness::password_token(&p.url, "erin", "erin-pw").await);
+
+        let reg = |space: &str| {
+            json!({"name": "mine", "url": broker, "authentication": {"type": "basic",
+                   "credentials": {"username": USER, "password": PASSWORD}},
+                   "relationships": {"space": {"data": {"guid": space}}}})
+        };
+        let (st, _) = erin.post("/v3/service_brokers", reg(&space)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "erin cannot see that space");
+        let j = job(&dana, reqwest::Method::POST, "/v3/service_brokers", Some(reg(&space))).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, brokers) = dana.get("/v3/service_brokers").await;
+        assert_eq!(
+            brokers["resources"][0]["relationships"]["space"]["data"]["guid"],
+            space.as_str()
+        );
+        assert_eq!(erin.get("/v3/service_brokers").await.1["pagination"]["total_results"], 0);
+
+        // Its plans are seen and used in its space only, and their visibility cannot change.
+        let (_, plans) = dana.get("/v3/service_plans?names=sync").await;
+        let plan = plans["resources"][0].clone();
+        assert_eq!(plan["visibility_type"], "space", "{plans}");
+        let plan = plan["guid"].as_str().expect("plan").to_owned();
+        assert_eq!(erin.get("/v3/service_plans").await.1["pagination"]["total_results"], 0);
+        let (st, _) = erin.post("/v3/service_instances", managed("x", &other, &plan)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, e) = admin
+            .patch(&format!("/v3/service_plans/{plan}/visibility"), json!({"type": "public"}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let j = job(
+            &dana,
+            reqwest::Method::POST,
+            "/v3/service_instances",
+            Some(managed("db", &space, &plan)),
+        )
+        .await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+
+        // Purged: the platform forgets it, the broker still has it.
+        let (_, list) = dana.get("/v3/service_instances?names=db").await;
+        let guid = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
+        let (st, _) = dana
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v3/service_instances/{guid}?purge=true"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        assert_eq!(
+            dana.get(&format!("/v3/service_instances/{guid}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert!(broker_state(&broker).await["instances"].get(&guid).is_some());
+        let b = brokers["resources"][0]["guid"].as_str().expect("broker").to_owned();
+        let j =
+            job(&dana, reqwest::Method::DELETE, &format!("/v3/service_brokers/{b}"), None).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        p.stop().await;
+    }
+}
