@@ -155,6 +155,33 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Instanc
     row.as_ref().map(Instance::from_row).transpose()
 }
 
+/// The instance named `name` in a space.
+pub async fn find_in_space<'e>(
+    ex: impl Exec<'e>,
+    space: &str,
+    name: &str,
+) -> ApiResult<Option<Instance>> {
+    let row = sqlx::query("SELECT * FROM service_instances WHERE space_guid = $1 AND name = $2")
+        .bind(space)
+        .bind(name)
+        .fetch_optional(ex)
+        .await?;
+    row.as_ref().map(Instance::from_row).transpose()
+}
+
+/// Whether an app is bound to an instance.
+pub async fn app_bound<'e>(ex: impl Exec<'e>, app: &str, instance: &str) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "SELECT guid FROM service_bindings WHERE app_guid = $1 AND instance_guid = $2 \
+         AND kind = 'app'",
+    )
+    .bind(app)
+    .bind(instance)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The instances with one of `guids`, in no particular order.
 pub async fn find_all(db: &kit::db::Db, guids: &[String]) -> ApiResult<Vec<Instance>> {
     if guids.is_empty() {

@@ -572,9 +572,45 @@ async fn space_scoped_brokers_belong_to_their_space() {
         .await;
         assert_eq!(j["state"], "COMPLETE", "{j}");
 
-        // Purged: the platform forgets it, the broker still has it.
         let (_, list) = dana.get("/v3/service_instances?names=db").await;
         let guid = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
+
+        // A manifest's `services:` binds it through the broker, with the binding's parameters.
+        let manifest = "applications:\n- name: web\n  services:\n  - name: db\n    binding_name: main\n    parameters: {role: reader}\n";
+        let (st, loc, _) =
+            dana.post_yaml(&format!("/v3/spaces/{space}/actions/apply_manifest"), manifest).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let j = dana.wait_job(&loc.expect("location")).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, apps) = dana.get(&format!("/v3/apps?names=web&space_guids={space}")).await;
+        let app = apps["resources"][0]["guid"].as_str().expect("app").to_owned();
+        let (_, env) = dana.get(&format!("/v3/apps/{app}/env")).await;
+        let vcap = &env["system_env_json"]["VCAP_SERVICES"]["test-db"][0];
+        assert_eq!(
+            (vcap["name"].as_str(), vcap["plan"].as_str()),
+            (Some("main"), Some("sync")),
+            "{env}"
+        );
+        let bindings = broker_state(&broker).await["bindings"].clone();
+        let bound =
+            bindings.as_object().expect("bindings").values().next().expect("one binding").clone();
+        assert_eq!(bound["parameters"], json!({"role": "reader"}), "{bindings}");
+        // Applied again: already bound, nothing more at the broker.
+        let (_, loc, _) =
+            dana.post_yaml(&format!("/v3/spaces/{space}/actions/apply_manifest"), manifest).await;
+        assert_eq!(dana.wait_job(&loc.expect("location")).await["state"], "COMPLETE");
+        assert_eq!(broker_state(&broker).await["bindings"].as_object().expect("bindings").len(), 1);
+        let bad = "applications:\n- name: web\n  services: [nope]\n";
+        let (_, loc, _) =
+            dana.post_yaml(&format!("/v3/spaces/{space}/actions/apply_manifest"), bad).await;
+        let j = dana.wait_job(&loc.expect("location")).await;
+        assert_eq!(j["state"], "FAILED", "{j}");
+        assert!(
+            detail(&json!({"errors": j["errors"]})).contains("Service instance 'nope' not found"),
+            "{j}"
+        );
+
+        // Purged: the platform forgets it, the broker still has it.
         let (st, _) = dana
             .send(
                 reqwest::Method::DELETE,
