@@ -415,3 +415,24 @@ async fn settle(s: &AppState, i: &Instance, t: &Target) -> ApiResult<()> {
         (_, Err(description)) => fail(s, &i.guid, kind, description).await.map(|_| ()),
     }
 }
+
+/// Before an app is deleted: its bindings to managed instances are unbound at their brokers
+/// (a broker that fails fails the deletion, so no binding is left behind at the broker).
+pub async fn unbind_app(s: &AppState, app: &str, user: &str) -> ApiResult<()> {
+    for b in store::services::managed_bindings_of_app(&s.db.pool, app).await? {
+        let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? else { continue };
+        let t = Target::of_plan(s, &i.plan_guid).await?;
+        unbind(s, &b, &i, &t, user).await?;
+    }
+    Ok(())
+}
+
+/// Before a space is deleted: its managed instances are unbound and deprovisioned at their
+/// brokers (a broker that fails fails the deletion).
+pub async fn deprovision_space(s: &AppState, space: &str, user: &str) -> ApiResult<()> {
+    for i in store::services::managed_of_space(&s.db.pool, space).await? {
+        let t = Target::of_plan(s, &i.plan_guid).await?;
+        deprovision(s, &i, &t, user).await?;
+    }
+    Ok(())
+}

@@ -169,6 +169,31 @@ pub async fn find_in_space<'e>(
     row.as_ref().map(Instance::from_row).transpose()
 }
 
+/// The bindings of an app to managed instances.
+pub async fn managed_bindings_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT b.* FROM service_bindings b JOIN service_instances si \
+         ON si.guid = b.instance_guid WHERE b.app_guid = $1 AND si.kind = 'managed' \
+         ORDER BY b.created_at, b.guid",
+    )
+    .bind(app)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
+}
+
+/// The managed instances of a space.
+pub async fn managed_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec<Instance>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_instances WHERE space_guid = $1 AND kind = 'managed' \
+         ORDER BY created_at, guid",
+    )
+    .bind(space)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Instance::from_row)
+}
+
 /// Whether an app is bound to an instance.
 pub async fn app_bound<'e>(ex: impl Exec<'e>, app: &str, instance: &str) -> ApiResult<bool> {
     let row = sqlx::query(

@@ -624,9 +624,50 @@ async fn space_scoped_brokers_belong_to_their_space() {
             StatusCode::NOT_FOUND
         );
         assert!(broker_state(&broker).await["instances"].get(&guid).is_some());
+
+        // Deleting an app unbinds it at the broker; deleting a space deprovisions its instances.
+        let j = job(
+            &dana,
+            reqwest::Method::POST,
+            "/v3/service_instances",
+            Some(managed("db3", &space, &plan)),
+        )
+        .await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, list) = dana.get("/v3/service_instances?names=db3").await;
+        let db3 = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
+        let j = job(&dana, reqwest::Method::POST, "/v3/service_credential_bindings", Some(json!({"type": "app",
+            "relationships": {"service_instance": {"data": {"guid": db3}}, "app": {"data": {"guid": app}}}}))).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let state = broker_state(&broker).await;
+        assert!(
+            state["bindings"]
+                .as_object()
+                .expect("bindings")
+                .values()
+                .any(|b| b["instance_id"] == db3.as_str()),
+            "{state}"
+        );
+        let j = job(&dana, reqwest::Method::DELETE, &format!("/v3/apps/{app}"), None).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let state = broker_state(&broker).await;
+        assert!(
+            !state["bindings"]
+                .as_object()
+                .expect("bindings")
+                .values()
+                .any(|b| b["instance_id"] == db3.as_str()),
+            "{state}"
+        );
+        let j = job(&admin, reqwest::Method::DELETE, &format!("/v3/spaces/{space}"), None).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let state = broker_state(&broker).await;
+        assert!(state["instances"].get(&db3).is_none(), "{state}");
+        assert!(state["instances"].get(&guid).is_some(), "the purged one is the broker's affair");
+
         let b = brokers["resources"][0]["guid"].as_str().expect("broker").to_owned();
         let j =
-            job(&dana, reqwest::Method::DELETE, &format!("/v3/service_brokers/{b}"), None).await;
+            job(&admin, reqwest::Method::DELETE, &format!("/v3/service_brokers/{b}"), None).await;
         assert_eq!(j["state"], "COMPLETE", "{j}");
         p.stop().await;
     }
