@@ -116,7 +116,7 @@ fn catalog() -> Value {
         "description": "A database for tests",
         "bindable": true, "plan_updateable": true, "instances_retrievable": true,
         "bindings_retrievable": true, "tags": ["test", "db"],
-        "metadata": {"displayName": "Test DB"},
+        "metadata": {"displayName": "Test DB", "shareable": true},
         "plans": plans,
     }]})
 }

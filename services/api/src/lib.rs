@@ -232,7 +232,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (10, "ssh", "0010_ssh.sql"),
             (11, "feature_flags", "0011_feature_flags.sql"),
             (12, "app_task_limits", "0012_app_task_limits.sql"),
-            (13, "brokers", "0013_brokers.sql")
+            (13, "brokers", "0013_brokers.sql"),
+            (14, "service_shares", "0014_service_shares.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -322,6 +323,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::domains::routes())
         .merge(http::services::routes())
         .merge(http::brokers::routes())
+        .merge(http::sharing::routes())
         .merge(http::route_bindings::routes())
         .merge(http::routes::routes())
         .merge(http::apps::routes())

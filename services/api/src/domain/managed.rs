@@ -430,6 +430,13 @@ pub async fn unbind_app(s: &AppState, app: &str, user: &str) -> ApiResult<()> {
 /// Before a space is deleted: its managed instances are unbound and deprovisioned at their
 /// brokers (a broker that fails fails the deletion).
 pub async fn deprovision_space(s: &AppState, space: &str, user: &str) -> ApiResult<()> {
+    // The space's apps bound to instances shared in from other spaces are unbound first.
+    for b in store::services::managed_bindings_of_space_apps(&s.db.pool, space).await? {
+        let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? else { continue };
+        let t = Target::of_plan(s, &i.plan_guid).await?;
+        unbind(s, &b, &i, &t, user).await?;
+    }
+    store::services::unshare_space(&s.db.pool, space).await?;
     for i in store::services::managed_of_space(&s.db.pool, space).await? {
         let t = Target::of_plan(s, &i.plan_guid).await?;
         deprovision(s, &i, &t, user).await?;

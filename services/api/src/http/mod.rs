@@ -27,6 +27,7 @@ pub mod root;
 pub mod route_bindings;
 pub mod routes;
 pub mod services;
+pub mod sharing;
 pub mod space_quotas;
 pub mod spaces;
 pub mod ssh;

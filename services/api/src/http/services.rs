@@ -102,13 +102,40 @@ impl Instance {
     }
 }
 
-/// The instance and its space if the caller may read it (404 otherwise) and has `need`.
-async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Instance, Space)> {
+/// Whether the caller reads a space the instance is shared into.
+pub(crate) async fn readable_through_share(
+    s: &AppState,
+    c: &Caller,
+    i: &Instance,
+) -> ApiResult<bool> {
+    for sp in store::services::shared_spaces(&s.db.pool, &i.guid).await? {
+        if let Some(space) = crate::store::spaces::find(&s.db.pool, &sp).await? {
+            if c.space_readable(&space.guid, &space.org_guid).await? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The instance and its space if the caller may read it (404 otherwise) and has `need`. An
+/// instance shared into a space the caller reads may be read, not changed.
+pub(crate) async fn require(
+    s: &AppState,
+    c: &Caller,
+    guid: &str,
+    need: Need,
+) -> ApiResult<(Instance, Space)> {
     const WHAT: &str = "Service instance";
     let i = store::services::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
+    if !c.space_readable(&space.guid, &space.org_guid).await?
+        && readable_through_share(s, c, &i).await?
+    {
+        return if need == Need::Read { Ok((i, space)) } else { Err(ApiError::NotAuthorized) };
+    }
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((i, space))
 }
@@ -176,14 +203,19 @@ async fn list(
         "service_plan_guids",
     ];
     let table = Table::with("service_instances", store::services::select());
-    let list = List::parse(&s, q.as_deref(), "service_instances", table, &FILTERS, &["name"])?
+    let mut list = List::parse(&s, q.as_deref(), "service_instances", table, &FILTERS, &["name"])?
         .filter("guids", "service_instances.guid")
         .filter("names", "service_instances.name")
-        .filter("space_guids", "service_instances.space_guid")
         .filter("type", "service_instances.kind")
         .filter("service_plan_guids", "service_instances.plan_guid")
-        .filter_with("organization_guids", store::services::in_orgs)
-        .visible("service_instances.space_guid", &c.visible_spaces().await?);
+        .filter_with("organization_guids", store::services::in_orgs);
+    // Instances shared into a space are listed with that space's own.
+    if let Some(spaces) = list.query().filter("space_guids").map(<[String]>::to_vec) {
+        store::services::in_spaces_or_shared(list.select(), &spaces);
+    }
+    if let Some(visible) = c.visible_spaces().await? {
+        store::services::in_spaces_or_shared(list.select(), &visible);
+    }
     let instances = list.fetch(async |sel, w| store::services::page(&s.db, sel, w).await).await?;
     Ok(Json(instances.present(|i| i.present(&s))))
 }
@@ -425,9 +457,17 @@ async fn require_binding(
     let i = store::services::find(&s.db.pool, &b.instance_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
-    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+    let mut space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
+    // A binding of an app in a space the instance is shared into belongs to the app's space.
+    if let Some(app) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
+        if app.space_guid != space.guid {
+            space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+                .await?
+                .ok_or(ApiError::NotFound(WHAT))?;
+        }
+    }
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((b, i, space))
 }
@@ -450,15 +490,18 @@ async fn list_bindings(
     ];
     let table = Table::with("service_bindings", store::services::select_bindings());
     let path = "service_credential_bindings";
-    let list = List::parse(&s, q.as_deref(), path, table, &FILTERS, &["name"])?
+    let mut list = List::parse(&s, q.as_deref(), path, table, &FILTERS, &["name"])?
         .filter("guids", "service_bindings.guid")
         .filter("names", "service_bindings.name")
         .filter("service_instance_guids", "service_bindings.instance_guid")
         .filter("service_instance_names", "si.name")
         .filter("app_guids", "service_bindings.app_guid")
         .filter_lower("app_names", "ap.name_key")
-        .filter("type", "service_bindings.kind")
-        .visible("si.space_guid", &c.visible_spaces().await?);
+        .filter("type", "service_bindings.kind");
+    // Bindings of the caller's apps to instances shared in from other spaces count too.
+    if let Some(visible) = c.visible_spaces().await? {
+        list.select().any_or("si.space_guid", &visible, "ap.space_guid", &visible);
+    }
     let bindings =
         list.fetch(async |sel, w| store::services::page_bindings(&s.db, sel, w).await).await?;
     let bindings = bindings.include(async |b, inc| include_bound(&s, b, inc).await).await?;
@@ -548,7 +591,9 @@ async fn bind(
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or_else(missing_instance)?;
-    if !c.space_readable(&space.guid, &space.org_guid).await? {
+    if !c.space_readable(&space.guid, &space.org_guid).await?
+        && !readable_through_share(&s, &c, &i).await?
+    {
         return Err(missing_instance());
     }
     if kind == "key" {
@@ -573,14 +618,16 @@ async fn bind(
     if !c.space_readable(&app_space.guid, &app_space.org_guid).await? {
         return Err(missing_app());
     }
-    if app.space_guid != space.guid {
+    let shared = app.space_guid != space.guid
+        && store::services::shared_spaces(&s.db.pool, &i.guid).await?.contains(&app.space_guid);
+    if app.space_guid != space.guid && !shared {
         return Err(ApiError::Unprocessable(
             "The service instance and the app are in different spaces".into(),
         ));
     }
-    c.require_space(&space.guid, &space.org_guid, "App", Need::Developer).await?;
+    c.require_space(&app_space.guid, &app_space.org_guid, "App", Need::Developer).await?;
     if i.managed() {
-        return crate::http::managed::bind(&s, &c, &req, i, &space, Some(app), name).await;
+        return crate::http::managed::bind(&s, &c, &req, i, &app_space, Some(app), name).await;
     }
     let now = now_ms();
     let b = Binding {

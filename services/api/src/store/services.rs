@@ -222,6 +222,80 @@ pub fn select() -> Select {
     Select::from("service_instances")
 }
 
+/// Only instances of one of `spaces` or shared into one of them.
+pub fn in_spaces_or_shared(sel: &mut Select, spaces: &[String]) {
+    sel.any_or_sub(
+        "service_instances.space_guid",
+        "service_instances.guid",
+        "SELECT instance_guid FROM service_instance_shares WHERE space_guid IN ({})",
+        spaces,
+    );
+}
+
+/// The spaces an instance is shared into, in the order they were added.
+pub async fn shared_spaces<'e>(ex: impl Exec<'e>, instance: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT space_guid FROM service_instance_shares WHERE instance_guid = $1 \
+         ORDER BY created_at, space_guid",
+    )
+    .bind(instance)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, |r| Ok(r.try_get("space_guid")?))
+}
+
+/// Share an instance into a space (nothing when it is already).
+pub async fn share<'e>(ex: impl Exec<'e>, instance: &str, space: &str, now: i64) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO service_instance_shares (instance_guid, space_guid, created_at) \
+         SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM service_instance_shares \
+         WHERE instance_guid = $1 AND space_guid = $2)",
+    )
+    .bind(instance)
+    .bind(space)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Stop sharing an instance into a space; whether it was.
+pub async fn unshare<'e>(ex: impl Exec<'e>, instance: &str, space: &str) -> ApiResult<bool> {
+    let res = sqlx::query(
+        "DELETE FROM service_instance_shares WHERE instance_guid = $1 AND space_guid = $2",
+    )
+    .bind(instance)
+    .bind(space)
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Every share into a space (its deletion).
+pub async fn unshare_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM service_instance_shares WHERE space_guid = $1")
+        .bind(space)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// The bindings of a space's apps to managed instances (of any space).
+pub async fn managed_bindings_of_space_apps<'e>(
+    ex: impl Exec<'e>,
+    space: &str,
+) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT b.* FROM service_bindings b JOIN service_instances si \
+         ON si.guid = b.instance_guid JOIN apps ap ON ap.guid = b.app_guid \
+         WHERE ap.space_guid = $1 AND si.kind = 'managed' ORDER BY b.created_at, b.guid",
+    )
+    .bind(space)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
+}
+
 /// Only instances of spaces in one of `orgs`.
 pub fn in_orgs(sel: Select, orgs: &[String]) -> Select {
     let mut sel = sel.join("JOIN spaces sp ON sp.guid = service_instances.space_guid");
@@ -407,6 +481,7 @@ pub async fn delete_instance_rows(conn: &mut AnyConnection, guid: &str) -> ApiRe
         "DELETE FROM service_route_bindings WHERE service_instance_guid = $1".to_owned(),
         format!("DELETE FROM resource_metadata WHERE resource_guid IN ({BINDINGS})"),
         "DELETE FROM service_bindings WHERE instance_guid = $1".to_owned(),
+        "DELETE FROM service_instance_shares WHERE instance_guid = $1".to_owned(),
         "DELETE FROM resource_metadata WHERE resource_guid = $1".to_owned(),
         "DELETE FROM service_instances WHERE guid = $1".to_owned(),
     ] {

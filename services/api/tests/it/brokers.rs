@@ -672,3 +672,124 @@ async fn space_scoped_brokers_belong_to_their_space() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn shared_instances_are_seen_and_bound_in_the_other_space() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let broker = testkit::broker::start(USER, PASSWORD).await;
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (org, home) = crate::push::org_and_space(&admin, "sharing").await;
+        let (_, away) = admin
+            .post(
+                "/v3/spaces",
+                json!({"name": "away", "relationships": {"organization": {"data": {"guid": org}}}}),
+            )
+            .await;
+        let away = away["guid"].as_str().expect("space").to_owned();
+        create_user(&admin, "carl").await;
+        assert_eq!(role(&admin, "organization_user", "carl", ("organization", &org)).await.0, 201);
+        assert_eq!(role(&admin, "space_developer", "carl", ("space", &away)).await.0, 201);
+        let carl = Client::new(&p.url, &harness::password_token(&p.url, "carl", "carl-pw").await);
+        let reg = json!({"name": "tb", "url": broker, "authentication": {"type": "basic",
+            "credentials": {"username": USER, "password": PASSWORD}}});
+        let j = job(&admin, reqwest::Method::POST, "/v3/service_brokers", Some(reg)).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let plan = plan_guid(&admin, "sync").await;
+        admin
+            .patch(&format!("/v3/service_plans/{plan}/visibility"), json!({"type": "public"}))
+            .await;
+        let j = job(
+            &admin,
+            reqwest::Method::POST,
+            "/v3/service_instances",
+            Some(managed("db", &home, &plan)),
+        )
+        .await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, list) = admin.get("/v3/service_instances?names=db").await;
+        let guid = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
+        let (_, ups) = admin
+            .post(
+                "/v3/service_instances",
+                json!({"type": "user-provided", "name": "ups",
+            "relationships": {"space": {"data": {"guid": home}}}}),
+            )
+            .await;
+        let ups = ups["guid"].as_str().expect("ups").to_owned();
+        let path = format!("/v3/service_instances/{guid}/relationships/shared_spaces");
+
+        assert_eq!(
+            carl.get(&format!("/v3/service_instances/{guid}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        for (who, body, want) in [
+            (&admin, json!({"data": [{"guid": home}]}), "where they were created"),
+            (&admin, json!({"data": [{"guid": "nope"}]}), "Ensure the spaces exist"),
+            (&admin, json!({"data": []}), "Data must be"),
+        ] {
+            let (st, e) = who.post(&path, body).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert!(detail(&e).contains(want), "{e}");
+        }
+        let (st, e) = admin
+            .post(
+                &format!("/v3/service_instances/{ups}/relationships/shared_spaces"),
+                json!({"data": [{"guid": away}]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(detail(&e).contains("User-provided services cannot be shared"), "{e}");
+
+        let (st, shared) = admin.post(&path, json!({"data": [{"guid": away}]})).await;
+        assert_eq!(st, StatusCode::OK, "{shared}");
+        assert_eq!(shared["data"], json!([{"guid": away}]));
+        // Seen from the other space, not changed from it.
+        let (st, si) = carl.get(&format!("/v3/service_instances/{guid}")).await;
+        assert_eq!(st, StatusCode::OK, "{si}");
+        let (_, list) = carl.get(&format!("/v3/service_instances?space_guids={away}")).await;
+        assert_eq!(list["pagination"]["total_results"], 1, "{list}");
+        assert_eq!(carl.get("/v3/service_instances").await.1["pagination"]["total_results"], 1);
+        let (st, _) =
+            carl.patch(&format!("/v3/service_instances/{guid}"), json!({"name": "mine"})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert_eq!(carl.get(&path).await.1["data"], json!([{"guid": away}]));
+
+        // Bound by an app of the other space.
+        let (_, app) = carl
+            .post(
+                "/v3/apps",
+                json!({"name": "away-app", "relationships": {"space": {"data": {"guid": away}}}}),
+            )
+            .await;
+        let app = app["guid"].as_str().expect("app").to_owned();
+        let j = job(&carl, reqwest::Method::POST, "/v3/service_credential_bindings", Some(json!({"type": "app",
+            "relationships": {"service_instance": {"data": {"guid": guid}}, "app": {"data": {"guid": app}}}}))).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, env) = carl.get(&format!("/v3/apps/{app}/env")).await;
+        assert_eq!(
+            env["system_env_json"]["VCAP_SERVICES"]["test-db"][0]["instance_name"], "db",
+            "{env}"
+        );
+        let (_, bs) = carl.get(&format!("/v3/service_credential_bindings?app_guids={app}")).await;
+        assert_eq!(bs["pagination"]["total_results"], 1, "{bs}");
+        assert_eq!(broker_state(&broker).await["bindings"].as_object().expect("bindings").len(), 1);
+
+        // Unshared: the other space's binding goes, at the broker too; the instance is gone from view.
+        let (st, e) = admin.send(reqwest::Method::DELETE, &format!("{path}/{away}"), None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+        assert_eq!(broker_state(&broker).await["bindings"], json!({}));
+        assert_eq!(
+            carl.get(&format!("/v3/service_instances/{guid}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            carl.get(&format!("/v3/apps/{app}/env")).await.1["system_env_json"]["VCAP_SERVICES"],
+            json!({})
+        );
+        let (st, _) = admin.send(reqwest::Method::DELETE, &format!("{path}/{away}"), None).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        p.stop().await;
+    }
+}
