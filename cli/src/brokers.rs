@@ -1,7 +1,8 @@
 //! Managed services: `marketplace`, `create-service`, `update-service`, service keys,
 //! `purge-service-instance`, and the admin side: `service-brokers`,
 //! `create-service-broker`, `update-service-broker`, `delete-service-broker`,
-//! `service-access`, `enable-service-access`, `disable-service-access`.
+//! `service-access`, `enable-service-access`, `disable-service-access`; `share-service` and
+//! `unshare-service`.
 
 use reqwest::Method;
 use serde_json::{json, Map, Value};
@@ -644,6 +645,75 @@ pub async fn set_access(
             }
         }
     }
+    println!("OK");
+    Ok(())
+}
+
+/// The space `space` of org `org` (the targeted org when `None`).
+async fn space_in(
+    c: &mut Client,
+    space: &str,
+    org: Option<&str>,
+) -> Result<(String, String, String)> {
+    let org_name = match org {
+        Some(o) => o.to_owned(),
+        None => c.cfg.require_org()?.name.clone(),
+    };
+    let o = c.org(&org_name).await?;
+    let spaces: Vec<Value> = c
+        .list(&format!("/v3/spaces{}", query(&[("names", space), ("organization_guids", &o.guid)])))
+        .await?;
+    let g = spaces
+        .first()
+        .and_then(|s| s["guid"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::NotFound(format!("Space '{space}' not found.")))?;
+    Ok((g, org_name, space.to_owned()))
+}
+
+/// `share-service NAME -s SPACE [-o ORG]`.
+pub async fn share(c: &mut Client, name: &str, space: &str, org: Option<&str>) -> Result<()> {
+    let si = c.require_service_instance(name).await?;
+    let (guid, org_name, space_name) = space_in(c, space, org).await?;
+    println!(
+        "Sharing service instance {} into org {} / space {} as {}...",
+        bold(name),
+        bold(&org_name),
+        bold(&space_name),
+        user(c)
+    );
+    let path = format!("/v3/service_instances/{}/relationships/shared_spaces", si.guid);
+    let _: Value = c.post(&path, &json!({"data": [{"guid": guid}]})).await?;
+    println!("OK");
+    Ok(())
+}
+
+/// `unshare-service NAME -s SPACE [-o ORG] [-f]`.
+pub async fn unshare(
+    c: &mut Client,
+    name: &str,
+    space: &str,
+    org: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    let si = c.require_service_instance(name).await?;
+    let (guid, org_name, space_name) = space_in(c, space, org).await?;
+    if !force {
+        println!("WARNING: Unsharing this service instance will remove any existing bindings originating from the service instance in the space. This could cause apps to stop working.\n");
+        if !confirm("Really unshare the service instance?")? {
+            println!("Unshare cancelled");
+            return Ok(());
+        }
+    }
+    println!(
+        "Unsharing service instance {} from org {} / space {} as {}...",
+        bold(name),
+        bold(&org_name),
+        bold(&space_name),
+        user(c)
+    );
+    c.delete(&format!("/v3/service_instances/{}/relationships/shared_spaces/{guid}", si.guid))
+        .await?;
     println!("OK");
     Ok(())
 }

@@ -718,6 +718,24 @@ enum Command {
         #[arg(short = 'f')]
         force: bool,
     },
+    /// Share a managed service instance into another space
+    ShareService {
+        name: String,
+        #[arg(short = 's')]
+        space: String,
+        #[arg(short = 'o')]
+        org: Option<String>,
+    },
+    /// Stop sharing a service instance into a space (its apps there lose their bindings)
+    UnshareService {
+        name: String,
+        #[arg(short = 's')]
+        space: String,
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// List service brokers
     ServiceBrokers,
     /// Register a service broker (admin; space developers with --space-scoped)
@@ -1124,6 +1142,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::DeleteServiceKey { service, key, force } => {
             brokers::delete_key(&mut client()?, &service, &key, force).await
+        }
+        C::ShareService { name, space, org } => {
+            brokers::share(&mut client()?, &name, &space, org.as_deref()).await
+        }
+        C::UnshareService { name, space, org, force } => {
+            brokers::unshare(&mut client()?, &name, &space, org.as_deref(), force).await
         }
         C::ServiceBrokers => brokers::brokers(&mut client()?).await,
         C::CreateServiceBroker { name, username, password, url, space_scoped } => {

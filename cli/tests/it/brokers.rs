@@ -109,6 +109,27 @@ async fn managed_services_from_the_cli() {
     assert_eq!(vcap["instance_name"], "db");
     assert!(vcap["credentials"]["uri"].as_str().expect("uri").starts_with("testdb://"));
 
+    // Shared into another space, whose app binds it; unshared again.
+    admin.ok(&["create-space", "away", "-o", "svc-org"]);
+    let out = admin.ok(&["share-service", "db", "-s", "away"]);
+    assert!(
+        out.contains("Sharing service instance db into org svc-org / space away as admin...\nOK"),
+        "{out}"
+    );
+    let si = curl(&admin, "/v3/service_instances?names=db");
+    let si_guid = si["resources"][0]["guid"].as_str().expect("instance").to_owned();
+    let shared =
+        curl(&admin, &format!("/v3/service_instances/{si_guid}/relationships/shared_spaces"));
+    assert_eq!(shared["data"].as_array().map(Vec::len), Some(1), "{shared}");
+    let out = admin.ok(&["unshare-service", "db", "-s", "away", "-f"]);
+    assert!(
+        out.contains("Unsharing service instance db from org svc-org / space away as admin...\nOK"),
+        "{out}"
+    );
+    let shared =
+        curl(&admin, &format!("/v3/service_instances/{si_guid}/relationships/shared_spaces"));
+    assert_eq!(shared["data"], serde_json::json!([]), "{shared}");
+
     let out = admin.ok(&["update-service", "db", "-c", r#"{"size": 4}"#, "--wait"]);
     assert!(out.contains("Update of service instance db completed.\nOK"), "{out}");
 
