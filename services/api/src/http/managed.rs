@@ -420,3 +420,25 @@ pub async fn parameters(s: &AppState, c: &Caller, i: &Instance) -> ApiResult<Val
         .map_err(|f| f.into_error(&t.broker.name))?;
     Ok(v.get("parameters").cloned().unwrap_or_else(|| json!({})))
 }
+
+/// `GET /v3/service_credential_bindings/:guid/parameters`: from the broker when it can tell
+/// them (`bindings_retrievable`), else the parameters sent.
+pub async fn binding_parameters(
+    s: &AppState,
+    c: &Caller,
+    b: &Binding,
+    i: &Instance,
+) -> ApiResult<Value> {
+    if !i.managed() {
+        return Err(bad("This service does not support fetching service binding parameters."));
+    }
+    let t = Target::of_plan(s, &i.plan_guid).await?;
+    if !t.offering.bindings_retrievable {
+        return Ok(b.parameters.clone());
+    }
+    let path = format!("/v2/service_instances/{}/service_bindings/{}", i.guid, b.guid);
+    let (_, v, _) = osb::call(s, &t.broker, reqwest::Method::GET, &path, &[], None, c.guid())
+        .await
+        .map_err(|f| f.into_error(&t.broker.name))?;
+    Ok(v.get("parameters").cloned().unwrap_or_else(|| json!({})))
+}

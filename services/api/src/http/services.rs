@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_credential_bindings", get(list_bindings).post(bind))
         .route("/v3/service_credential_bindings/{guid}", get(show_binding).delete(unbind))
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
+        .route("/v3/service_credential_bindings/{guid}/parameters", get(binding_parameters))
 }
 
 /// `Some(v)` unless `v` is empty (CC's `null`).
@@ -693,4 +694,13 @@ async fn parameters(
 ) -> ApiResult<Json<Value>> {
     let (i, _) = require(&s, &c, &guid, Need::Read).await?;
     Ok(Json(crate::http::managed::parameters(&s, &c, &i).await?))
+}
+
+async fn binding_parameters(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (b, i, _) = require_binding(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(crate::http::managed::binding_parameters(&s, &c, &b, &i).await?))
 }

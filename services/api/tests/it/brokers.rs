@@ -595,6 +595,11 @@ async fn space_scoped_brokers_belong_to_their_space() {
         let bound =
             bindings.as_object().expect("bindings").values().next().expect("one binding").clone();
         assert_eq!(bound["parameters"], json!({"role": "reader"}), "{bindings}");
+        let (_, bs) = dana.get(&format!("/v3/service_credential_bindings?app_guids={app}")).await;
+        let bguid = bs["resources"][0]["guid"].as_str().expect("binding").to_owned();
+        let (st, params) =
+            dana.get(&format!("/v3/service_credential_bindings/{bguid}/parameters")).await;
+        assert_eq!((st, params), (StatusCode::OK, json!({"role": "reader"})));
         // Applied again: already bound, nothing more at the broker.
         let (_, loc, _) =
             dana.post_yaml(&format!("/v3/spaces/{space}/actions/apply_manifest"), manifest).await;
