@@ -100,6 +100,8 @@ async fn poll(
                     wait = p.retry_after.unwrap_or((wait * 2).min(Duration::from_secs(30)));
                 }
             },
+            // A broker that refuses the poll itself (4xx) will not answer it later either.
+            Err(f @ osb::Failure::Rejected { .. }) => return Err(f.describe(&broker.name)),
             // A broker that fails to answer a poll is asked again later.
             Err(f) => {
                 tracing::warn!(broker = %broker.name, error = %f.describe(&broker.name), "last_operation poll failed");

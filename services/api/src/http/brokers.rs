@@ -502,7 +502,40 @@ async fn list_plans(
             out.push(p.present(&s));
         }
     }
-    Ok(Json(q.page_of(out)))
+    let mut page = q.page_of(out);
+    // `include=service_offering` and `fields[service_offering.service_broker]`, as cf's
+    // marketplace asks for them.
+    let offering_guids: Vec<String> = page
+        .resources
+        .iter()
+        .filter_map(|p| p.relationships.service_offering.guid().map(str::to_owned))
+        .collect();
+    let offerings: Vec<&Offering> =
+        cat.offerings.iter().filter(|o| offering_guids.contains(&o.guid)).collect();
+    let mut included = v3::Included::default();
+    if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "service_offering")) {
+        included.service_offerings = Some(offerings.iter().map(|o| o.present(&s)).collect());
+    }
+    if q.filter("fields[service_offering.service_broker]").is_some() {
+        included.service_brokers = Some(brokers_of(&cat, &offerings));
+    }
+    if included != v3::Included::default() {
+        page.included = Some(included);
+    }
+    Ok(Json(page))
+}
+
+/// The brokers of `offerings`, each once, as `{guid, name}`.
+fn brokers_of(cat: &Catalog, offerings: &[&Offering]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for o in offerings {
+        if let Some(b) = cat.broker(&o.broker_guid) {
+            if !out.iter().any(|x| x["guid"] == b.guid.as_str()) {
+                out.push(json!({"guid": b.guid, "name": b.name}));
+            }
+        }
+    }
+    out
 }
 
 /// A plan the caller may see (404 otherwise).
@@ -569,7 +602,19 @@ async fn list_offerings(
             out.push(o.present(&s));
         }
     }
-    Ok(Json(q.page_of(out)))
+    let mut page = q.page_of(out);
+    if q.filter("fields[service_broker]").is_some() {
+        let shown: Vec<&Offering> = cat
+            .offerings
+            .iter()
+            .filter(|o| page.resources.iter().any(|r| r.guid == o.guid))
+            .collect();
+        page.included = Some(v3::Included {
+            service_brokers: Some(brokers_of(&cat, &shown)),
+            ..Default::default()
+        });
+    }
+    Ok(Json(page))
 }
 
 async fn show_offering(

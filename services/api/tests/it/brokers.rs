@@ -201,6 +201,14 @@ async fn managed_services_go_through_the_broker_and_leave_no_orphans() {
         assert_eq!(v["type"], "organization");
         assert_eq!(v["organizations"][0]["guid"], org_a.as_str(), "{v}");
         assert_eq!(v["organizations"][0]["name"], "team-a");
+        // As cf's marketplace asks: plans with their offerings and brokers.
+        let (_, m) = alice
+            .get(&format!("/v3/service_plans?include=service_offering&space_guids={space_a}&fields[service_offering.service_broker]=name,guid"))
+            .await;
+        assert_eq!(m["included"]["service_offerings"][0]["name"], "test-db", "{m}");
+        assert_eq!(m["included"]["service_brokers"][0]["name"], "test-broker", "{m}");
+        let (_, m) = alice.get("/v3/service_offerings?fields[service_broker]=name,guid").await;
+        assert_eq!(m["included"]["service_brokers"][0]["name"], "test-broker", "{m}");
         let (_, seen) = alice.get(&format!("/v3/service_plans?space_guids={space_a}")).await;
         assert_eq!(seen["pagination"]["total_results"], 7, "{seen}");
         assert_eq!(
