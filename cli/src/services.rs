@@ -243,17 +243,29 @@ pub async fn service(c: &mut Client, name: &str, guid_only: bool) -> Result<()> 
     }
     println!("Showing info of service {} in {}...\n", bold(name), c.cfg.where_as());
     let op = si.last_operation.as_ref();
-    println!(
-        "{}\n",
-        pairs(&[
-            ("name", si.name.clone()),
-            ("guid", si.guid.clone()),
-            ("type", si.kind.clone()),
-            ("tags", si.tags.join(", ")),
-            ("route service url", si.route_service_url.clone().unwrap_or_default()),
-            ("syslog drain url", si.syslog_drain_url.clone().unwrap_or_default()),
-        ])
-    );
+    let mut rows =
+        vec![("name", si.name.clone()), ("guid", si.guid.clone()), ("type", si.kind.clone())];
+    if let Some(g) = si.relationships.service_plan.as_ref().and_then(ToOne::guid) {
+        // A managed instance: its offering, plan and broker, as cf shows them.
+        let plan: Value = c.get(&format!("/v3/service_plans/{g}")).await.unwrap_or(Value::Null);
+        let o = plan["relationships"]["service_offering"]["data"]["guid"].as_str().unwrap_or("");
+        let offering: Value =
+            c.get(&format!("/v3/service_offerings/{o}")).await.unwrap_or(Value::Null);
+        let b = offering["relationships"]["service_broker"]["data"]["guid"].as_str().unwrap_or("");
+        let broker: Value = c.get(&format!("/v3/service_brokers/{b}")).await.unwrap_or(Value::Null);
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
+        rows.push(("broker", text(&broker, "name")));
+        rows.push(("offering", text(&offering, "name")));
+        rows.push(("plan", text(&plan, "name")));
+        rows.push(("description", text(&offering, "description")));
+        rows.push(("dashboard url", si.dashboard_url.clone().unwrap_or_default()));
+    }
+    rows.push(("tags", si.tags.join(", ")));
+    if si.kind != "managed" {
+        rows.push(("route service url", si.route_service_url.clone().unwrap_or_default()));
+        rows.push(("syslog drain url", si.syslog_drain_url.clone().unwrap_or_default()));
+    }
+    println!("{}\n", pairs(&rows));
     println!("Showing status of last operation:");
     println!(
         "{}\n",

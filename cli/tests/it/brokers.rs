@@ -78,6 +78,9 @@ async fn managed_services_from_the_cli() {
     assert!(out.contains("Service instance db created.\nOK"), "{out}");
     let out = admin.ok(&["service", "db"]);
     assert!(out.contains("create succeeded"), "{out}");
+    for (key, value) in [("offering:", "test-db"), ("plan:", "async"), ("broker:", "tb")] {
+        assert!(out.lines().any(|l| l.starts_with(key) && l.trim_end().ends_with(value)), "{out}");
+    }
     let r = admin.run(None, &["create-service", "test-db", "no-such-plan", "x"]);
     assert_ne!(r.code, 0);
     assert!(
