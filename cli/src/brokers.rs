@@ -1,6 +1,7 @@
 //! Managed services: `marketplace`, `create-service`, `update-service`, service keys,
 //! `purge-service-instance`, and the admin side: `service-brokers`,
-//! `create-service-broker`, `update-service-broker`, `delete-service-broker`,
+//! `create-service-broker`, `update-service-broker`, `rename-service-broker`,
+//! `delete-service-broker`,
 //! `service-access`, `enable-service-access`, `disable-service-access`; `share-service` and
 //! `unshare-service`.
 
@@ -485,6 +486,19 @@ pub async fn update_broker(
     if let Some(j) =
         c.send_job(Method::PATCH, &format!("/v3/service_brokers/{}", b.guid), &body).await?
     {
+        c.wait_job(&j).await?;
+    }
+    println!("OK");
+    Ok(())
+}
+
+/// `rename-service-broker OLD NEW`.
+pub async fn rename_broker(c: &mut Client, old: &str, new: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    println!("Renaming service broker {} to {} as {}...", bold(old), bold(new), user(c));
+    let b = broker_named(c, old).await?;
+    let path = format!("/v3/service_brokers/{}", b.guid);
+    if let Some(j) = c.send_job(Method::PATCH, &path, &json!({"name": new})).await? {
         c.wait_job(&j).await?;
     }
     println!("OK");

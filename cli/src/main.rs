@@ -749,6 +749,8 @@ enum Command {
     },
     /// Change a service broker's credentials and URL (its catalog is read again)
     UpdateServiceBroker { name: String, username: String, password: String, url: String },
+    /// Rename a service broker
+    RenameServiceBroker { old: String, new: String },
     /// Remove a service broker (it must have no service instances)
     DeleteServiceBroker {
         name: String,
@@ -1156,6 +1158,9 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::UpdateServiceBroker { name, username, password, url } => {
             brokers::update_broker(&mut client()?, &name, &username, &password, &url).await
+        }
+        C::RenameServiceBroker { old, new } => {
+            brokers::rename_broker(&mut client()?, &old, &new).await
         }
         C::DeleteServiceBroker { name, force } => {
             brokers::delete_broker(&mut client()?, &name, force).await

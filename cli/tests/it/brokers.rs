@@ -151,6 +151,8 @@ async fn managed_services_from_the_cli() {
 
     let out = admin.ok(&["disable-service-access", "test-db", "-p", "sync", "-o", "svc-org"]);
     assert!(out.ends_with("OK\n"), "{out}");
-    admin.ok(&["delete-service-broker", "tb", "-f"]);
+    let out = admin.ok(&["rename-service-broker", "tb", "tb2"]);
+    assert!(out.contains("Renaming service broker tb to tb2 as admin...\nOK"), "{out}");
+    admin.ok(&["delete-service-broker", "tb2", "-f"]);
     assert!(admin.ok(&["service-brokers"]).contains("No service brokers found"));
 }
