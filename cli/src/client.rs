@@ -219,6 +219,17 @@ impl Client {
         Self::read(res).await
     }
 
+    /// POST or PATCH answered with a job: the job's URL (`None` when the API answered at once).
+    pub async fn send_job(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Option<String>> {
+        let res = self.send(method, path, Body::json(body)?).await?;
+        Ok(res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned))
+    }
+
     /// DELETE, waiting for the job when the API answers with one.
     pub async fn delete(&mut self, path: &str) -> Result<()> {
         let res = self.send(Method::DELETE, path, Body::None).await?;

@@ -5,6 +5,7 @@
 
 mod admin;
 mod apps;
+mod brokers;
 mod client;
 mod config;
 mod deploy;
@@ -713,6 +714,149 @@ enum Command {
         #[arg(short = 't')]
         tags: Option<String>,
     },
+    /// List service offerings and their plans available in the target space
+    #[command(visible_alias = "m")]
+    Marketplace {
+        /// Show the plans of one service offering
+        #[arg(short = 'e')]
+        service: Option<String>,
+        /// Only offerings of this broker
+        #[arg(short = 'b')]
+        broker: Option<String>,
+    },
+    /// Create a managed service instance from a plan of the marketplace
+    #[command(visible_alias = "cs")]
+    CreateService {
+        service: String,
+        plan: String,
+        name: String,
+        /// Parameters for the broker, as a JSON object or a file holding one
+        #[arg(short = 'c')]
+        parameters: Option<String>,
+        /// Comma-separated tags
+        #[arg(short = 't')]
+        tags: Option<String>,
+        /// The broker offering the service, when several do
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        /// Wait for the operation to complete
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
+    /// Change a managed service instance's plan, parameters or tags
+    UpdateService {
+        name: String,
+        #[arg(short = 'p')]
+        plan: Option<String>,
+        #[arg(short = 'c')]
+        parameters: Option<String>,
+        #[arg(short = 't')]
+        tags: Option<String>,
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
+    /// Remove a service instance from the platform without asking its broker
+    PurgeServiceInstance {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Create a service key (credentials outside any app)
+    #[command(visible_alias = "csk")]
+    CreateServiceKey {
+        service: String,
+        key: String,
+        #[arg(short = 'c')]
+        parameters: Option<String>,
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
+    /// List the keys of a service instance
+    #[command(visible_alias = "sk")]
+    ServiceKeys { service: String },
+    /// Show a service key's credentials
+    ServiceKey {
+        service: String,
+        key: String,
+        #[arg(long)]
+        guid: bool,
+    },
+    /// Delete a service key
+    #[command(visible_alias = "dsk")]
+    DeleteServiceKey {
+        service: String,
+        key: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// Share a managed service instance into another space
+    ShareService {
+        name: String,
+        #[arg(short = 's')]
+        space: String,
+        #[arg(short = 'o')]
+        org: Option<String>,
+    },
+    /// Stop sharing a service instance into a space (its apps there lose their bindings)
+    UnshareService {
+        name: String,
+        #[arg(short = 's')]
+        space: String,
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// List service brokers
+    ServiceBrokers,
+    /// Register a service broker (admin; space developers with --space-scoped)
+    CreateServiceBroker {
+        name: String,
+        username: String,
+        password: String,
+        url: String,
+        #[arg(long)]
+        space_scoped: bool,
+    },
+    /// Change a service broker's credentials and URL (its catalog is read again)
+    UpdateServiceBroker { name: String, username: String, password: String, url: String },
+    /// Rename a service broker
+    RenameServiceBroker { old: String, new: String },
+    /// Remove a service broker (it must have no service instances)
+    DeleteServiceBroker {
+        name: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
+    /// List service plans and who may use them
+    ServiceAccess {
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'e')]
+        service: Option<String>,
+        #[arg(short = 'o')]
+        org: Option<String>,
+    },
+    /// Let all orgs, or one, use a service offering's plans
+    EnableServiceAccess {
+        service: String,
+        #[arg(short = 'p')]
+        plan: Option<String>,
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 'b')]
+        broker: Option<String>,
+    },
+    /// Take away access to a service offering's plans
+    DisableServiceAccess {
+        service: String,
+        #[arg(short = 'p')]
+        plan: Option<String>,
+        #[arg(short = 'o')]
+        org: Option<String>,
+        #[arg(short = 'b')]
+        broker: Option<String>,
+    },
     /// Show a service instance, its last operation and the apps bound to it
     Service {
         name: String,
@@ -1068,6 +1212,62 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::Service { name, guid } => services::service(&mut client()?, &name, guid).await,
         C::RenameService { old, new } => services::rename(&mut client()?, &old, &new).await,
         C::DeleteService { name, force } => services::delete(&mut client()?, &name, force).await,
+        C::Marketplace { service, broker } => {
+            brokers::marketplace(&mut client()?, service.as_deref(), broker.as_deref()).await
+        }
+        C::CreateService { service, plan, name, parameters, tags, broker, wait } => {
+            let a = brokers::CreateArgs { service, plan, name, parameters, tags, broker, wait };
+            brokers::create_service(&mut client()?, a).await
+        }
+        C::UpdateService { name, plan, parameters, tags, wait } => {
+            let a = brokers::UpdateArgs { name, plan, parameters, tags, wait };
+            brokers::update_service(&mut client()?, a).await
+        }
+        C::PurgeServiceInstance { name, force } => {
+            brokers::purge(&mut client()?, &name, force).await
+        }
+        C::CreateServiceKey { service, key, parameters, wait } => {
+            brokers::create_key(&mut client()?, &service, &key, parameters.as_deref(), wait).await
+        }
+        C::ServiceKeys { service } => brokers::keys(&mut client()?, &service).await,
+        C::ServiceKey { service, key, guid } => {
+            brokers::key(&mut client()?, &service, &key, guid).await
+        }
+        C::DeleteServiceKey { service, key, force } => {
+            brokers::delete_key(&mut client()?, &service, &key, force).await
+        }
+        C::ShareService { name, space, org } => {
+            brokers::share(&mut client()?, &name, &space, org.as_deref()).await
+        }
+        C::UnshareService { name, space, org, force } => {
+            brokers::unshare(&mut client()?, &name, &space, org.as_deref(), force).await
+        }
+        C::ServiceBrokers => brokers::brokers(&mut client()?).await,
+        C::CreateServiceBroker { name, username, password, url, space_scoped } => {
+            brokers::create_broker(&mut client()?, &name, &username, &password, &url, space_scoped)
+                .await
+        }
+        C::UpdateServiceBroker { name, username, password, url } => {
+            brokers::update_broker(&mut client()?, &name, &username, &password, &url).await
+        }
+        C::RenameServiceBroker { old, new } => {
+            brokers::rename_broker(&mut client()?, &old, &new).await
+        }
+        C::DeleteServiceBroker { name, force } => {
+            brokers::delete_broker(&mut client()?, &name, force).await
+        }
+        C::ServiceAccess { broker, service, org } => {
+            brokers::access(&mut client()?, broker.as_deref(), service.as_deref(), org.as_deref())
+                .await
+        }
+        C::EnableServiceAccess { service, plan, org, broker } => {
+            let (p, o, b) = (plan.as_deref(), org.as_deref(), broker.as_deref());
+            brokers::set_access(&mut client()?, true, &service, p, o, b).await
+        }
+        C::DisableServiceAccess { service, plan, org, broker } => {
+            let (p, o, b) = (plan.as_deref(), org.as_deref(), broker.as_deref());
+            brokers::set_access(&mut client()?, false, &service, p, o, b).await
+        }
         C::BindService { app, service, binding_name } => {
             services::bind(&mut client()?, &app, &service, binding_name.as_deref()).await
         }

@@ -1,6 +1,6 @@
-//! User-provided services: `services`, `service`, `create-user-provided-service` (`cups`),
+//! Service instances: `services`, `service`, `create-user-provided-service` (`cups`),
 //! `update-user-provided-service` (`uups`), `rename-service`, `delete-service`,
-//! `bind-service`, `unbind-service`.
+//! `bind-service`, `unbind-service` (managed instances are made in `brokers.rs`).
 
 use serde_json::{Map, Value};
 use wire::v3::service_binding::{CredentialBindingCreate, CredentialBindingRelationships};
@@ -130,6 +130,25 @@ pub async fn services(c: &mut Client, json_out: bool) -> Result<()> {
     let app_name = |g: &str| {
         apps.iter().find(|a| a.guid == g).map(|a| a.name.as_str()).unwrap_or(g).to_owned()
     };
+    // The offering and plan of each managed instance, by plan guid.
+    let mut plans: Vec<(String, String, String)> = Vec::new();
+    for si in list.iter().filter(|si| si.kind == "managed") {
+        let Some(g) = si.relationships.service_plan.as_ref().and_then(ToOne::guid) else {
+            continue;
+        };
+        if plans.iter().any(|(p, ..)| p == g) {
+            continue;
+        }
+        let plan: Value = c.get(&format!("/v3/service_plans/{g}")).await.unwrap_or(Value::Null);
+        let o = plan["relationships"]["service_offering"]["data"]["guid"].as_str().unwrap_or("");
+        let offering: Value =
+            c.get(&format!("/v3/service_offerings/{o}")).await.unwrap_or(Value::Null);
+        plans.push((
+            g.to_owned(),
+            offering["name"].as_str().unwrap_or("").to_owned(),
+            plan["name"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
     let mut rows = Vec::new();
     for si in &list {
         let bound: Vec<String> = bindings
@@ -138,9 +157,17 @@ pub async fn services(c: &mut Client, json_out: bool) -> Result<()> {
             .filter_map(|b| b.relationships.app.as_ref().and_then(ToOne::guid))
             .map(app_name)
             .collect();
+        let offering = match si.relationships.service_plan.as_ref().and_then(ToOne::guid) {
+            Some(g) => plans
+                .iter()
+                .find(|(p, ..)| p == g)
+                .map(|(_, o, p)| format!("{o} ({p})"))
+                .unwrap_or_default(),
+            None => "user-provided".into(),
+        };
         rows.push(vec![
             si.name.clone(),
-            "user-provided".into(),
+            offering,
             bound.join(", "),
             si.syslog_drain_url.clone().unwrap_or_default(),
         ]);
@@ -170,8 +197,10 @@ pub async fn bind(
             service_instance: ToOne::of(&si.guid),
         },
     };
-    match c.post::<Ignored>("/v3/service_credential_bindings", &b).await {
-        Ok(_) => {}
+    match c.send_job(reqwest::Method::POST, "/v3/service_credential_bindings", &b).await {
+        // A managed instance's binding is made by its broker: wait for it.
+        Ok(Some(job)) => c.wait_job(&job).await?,
+        Ok(None) => {}
         Err(CliError::Api { detail, .. }) if detail.contains("already bound") => {
             println!("App {app} is already bound to service instance {service}.");
         }
@@ -214,17 +243,29 @@ pub async fn service(c: &mut Client, name: &str, guid_only: bool) -> Result<()> 
     }
     println!("Showing info of service {} in {}...\n", bold(name), c.cfg.where_as());
     let op = si.last_operation.as_ref();
-    println!(
-        "{}\n",
-        pairs(&[
-            ("name", si.name.clone()),
-            ("guid", si.guid.clone()),
-            ("type", si.kind.clone()),
-            ("tags", si.tags.join(", ")),
-            ("route service url", si.route_service_url.clone().unwrap_or_default()),
-            ("syslog drain url", si.syslog_drain_url.clone().unwrap_or_default()),
-        ])
-    );
+    let mut rows =
+        vec![("name", si.name.clone()), ("guid", si.guid.clone()), ("type", si.kind.clone())];
+    if let Some(g) = si.relationships.service_plan.as_ref().and_then(ToOne::guid) {
+        // A managed instance: its offering, plan and broker, as cf shows them.
+        let plan: Value = c.get(&format!("/v3/service_plans/{g}")).await.unwrap_or(Value::Null);
+        let o = plan["relationships"]["service_offering"]["data"]["guid"].as_str().unwrap_or("");
+        let offering: Value =
+            c.get(&format!("/v3/service_offerings/{o}")).await.unwrap_or(Value::Null);
+        let b = offering["relationships"]["service_broker"]["data"]["guid"].as_str().unwrap_or("");
+        let broker: Value = c.get(&format!("/v3/service_brokers/{b}")).await.unwrap_or(Value::Null);
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
+        rows.push(("broker", text(&broker, "name")));
+        rows.push(("offering", text(&offering, "name")));
+        rows.push(("plan", text(&plan, "name")));
+        rows.push(("description", text(&offering, "description")));
+        rows.push(("dashboard url", si.dashboard_url.clone().unwrap_or_default()));
+    }
+    rows.push(("tags", si.tags.join(", ")));
+    if si.kind != "managed" {
+        rows.push(("route service url", si.route_service_url.clone().unwrap_or_default()));
+        rows.push(("syslog drain url", si.syslog_drain_url.clone().unwrap_or_default()));
+    }
+    println!("{}\n", pairs(&rows));
     println!("Showing status of last operation:");
     println!(
         "{}\n",

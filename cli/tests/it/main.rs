@@ -1,6 +1,7 @@
 //! The `paas` binary against a real `paasd dev` (runc, as in CI): every command, its output and
 //! its exit code, failures included.
 
+mod brokers;
 mod commands;
 mod more_commands;
 

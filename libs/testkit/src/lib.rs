@@ -5,6 +5,7 @@
 //! Tests never rely on a server started by hand, and never on fixed ports. This crate is only
 //! for tests and benchmarks; no shipped binary may depend on it.
 
+pub mod broker;
 pub mod nats;
 pub mod pg;
 pub mod route_service;

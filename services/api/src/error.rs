@@ -44,6 +44,12 @@ pub enum ApiError {
     FeatureDisabled(String),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A service broker failed or answered what OSBAPI does not allow (its words, if any).
+    #[error("{0}")]
+    Broker(String),
+    /// A broker's catalog could not be read or is not valid.
+    #[error("Service broker catalog is invalid: {0}")]
+    CatalogInvalid(String),
     #[error("An unknown error occurred.")]
     Internal(String),
     /// A stored row that does not decode: never shown as an empty value, always named.
@@ -76,6 +82,8 @@ impl ApiError {
             }
             Self::FeatureDisabled(_) => (S::FORBIDDEN, 330002, "CF-FeatureDisabled"),
             Self::ServiceUnavailable(_) => (S::SERVICE_UNAVAILABLE, 10015, "CF-ServiceUnavailable"),
+            Self::Broker(_) => (S::BAD_GATEWAY, 10001, "CF-ServiceBrokerBadResponse"),
+            Self::CatalogInvalid(_) => (S::BAD_GATEWAY, 270012, "CF-ServiceBrokerCatalogInvalid"),
             Self::Internal(_) | Self::Corrupt { .. } => {
                 (S::INTERNAL_SERVER_ERROR, 10001, "UnknownError")
             }

@@ -84,6 +84,11 @@ pub struct Config {
     pub ssh_host_key_fingerprint: String,
     /// Seconds a one-time SSH code may wait to be redeemed (as CF: 120).
     pub ssh_code_ttl_secs: i64,
+    /// Seconds a service broker gets to answer one request (then the request failed; a
+    /// provision is undone with a deprovision).
+    pub broker_timeout_secs: u64,
+    /// Seconds an asynchronous broker operation may stay in progress before it is failed.
+    pub broker_max_poll_secs: u64,
 }
 
 impl Default for Config {
@@ -125,6 +130,8 @@ impl Default for Config {
             ssh_endpoint: String::new(),
             ssh_host_key_fingerprint: String::new(),
             ssh_code_ttl_secs: wire::ssh::CODE_TTL_SECS,
+            broker_timeout_secs: 60,
+            broker_max_poll_secs: 3600,
         }
     }
 }
@@ -225,7 +232,9 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (10, "ssh", "0010_ssh.sql"),
             (11, "feature_flags", "0011_feature_flags.sql"),
             (12, "app_task_limits", "0012_app_task_limits.sql"),
-            (13, "env_var_groups", "0013_env_var_groups.sql")
+            (13, "env_var_groups", "0013_env_var_groups.sql"),
+            (14, "brokers", "0014_brokers.sql"),
+            (15, "service_shares", "0015_service_shares.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -314,6 +323,8 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::space_quotas::routes())
         .merge(http::domains::routes())
         .merge(http::services::routes())
+        .merge(http::brokers::routes())
+        .merge(http::sharing::routes())
         .merge(http::route_bindings::routes())
         .merge(http::routes::routes())
         .merge(http::apps::routes())
@@ -394,6 +405,9 @@ impl Service {
             "api-app-events",
             http::internal::run_app_events(self.state.clone(), shutdown.clone()),
         );
+        if let Err(e) = domain::managed::resume(&self.state).await {
+            tracing::error!(error = %e.detail(), "could not take up service operations left in progress");
+        }
         let drain = Duration::from_secs(self.state.config.drain_secs);
         let app = routes(self.state.clone(), self.ready.clone());
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;

@@ -189,6 +189,11 @@ pub struct Included {
     pub service_instances: Option<Vec<ServiceInstance>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<Role>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_offerings: Option<Vec<super::ServiceOffering>>,
+    /// Brokers as `fields[...service_broker]=name,guid` asks for them (`{guid, name}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_brokers: Option<Vec<serde_json::Value>>,
 }
 
 /// `YYYY-MM-DDThh:mm:ssZ` for milliseconds since the epoch: second precision, as CC renders

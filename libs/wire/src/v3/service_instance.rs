@@ -22,6 +22,9 @@ pub struct ServiceInstance {
     pub syslog_drain_url: Option<String>,
     #[serde(default)]
     pub route_service_url: Option<String>,
+    /// Managed instances only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
     #[serde(default)]
     pub last_operation: Option<LastOperation>,
     #[serde(default)]

@@ -1,5 +1,6 @@
 //! Deleting a space or an org with everything in it, as one transaction: either every row goes
-//! or none does. What lives outside the database follows the commit: the scheduler stops the
+//! or none does. Managed service instances and bindings are first released at their brokers
+//! (a broker that fails fails the deletion, before any row goes). What lives outside the database follows the commit: the scheduler stops the
 //! apps' instances and tasks, the blobstore drops their packages and droplets, apps outside that were
 //! routed into the space are resynced, and the audit events are written. Should the scheduler
 //! be unreachable then, the periodic resync removes the instances of apps that no longer exist.
@@ -95,6 +96,7 @@ async fn blobs_of_app(pool: &sqlx::AnyPool, app: &str) -> ApiResult<Vec<String>>
 /// its packages' and droplets' blobs, and the audit event.
 pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
     let Some(app) = store::apps::find(&s.db.pool, guid).await? else { return Ok(()) };
+    crate::domain::managed::unbind_app(s, guid, &actor.guid).await?;
     let space = store::spaces::find(&s.db.pool, &app.space_guid).await?;
     let blobs = blobs_of_app(&s.db.pool, guid).await?;
     let tasks = store::tasks::active_of_app(&s.db.pool, guid).await?;
@@ -117,6 +119,7 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
 
 /// Delete a space and everything in it.
 pub async fn delete_space(s: &AppState, space: &Space, actor: &Actor) -> ApiResult<()> {
+    crate::domain::managed::deprovision_space(s, &space.guid, &actor.guid).await?;
     let after = Aftermath::of_space(s, &space.guid).await?;
     let mut tx = store::begin(&s.db).await?;
     cascade::delete_space(&mut tx, &space.guid).await?;
@@ -131,6 +134,7 @@ pub async fn delete_space(s: &AppState, space: &Space, actor: &Actor) -> ApiResu
 pub async fn delete_org(s: &AppState, org: &Org, actor: &Actor) -> ApiResult<()> {
     let mut spaces = Vec::new();
     for guid in cascade::spaces_of_org(&s.db.pool, &org.guid).await? {
+        crate::domain::managed::deprovision_space(s, &guid, &actor.guid).await?;
         if let Some(space) = store::spaces::find(&s.db.pool, &guid).await? {
             let after = Aftermath::of_space(s, &guid).await?;
             spaces.push((space, after));

@@ -1,7 +1,7 @@
 //! Manifest apply after the 202: for each app in order, its lifecycle and env, then each
 //! process (created when missing; command, health check, scale), then its routes (explicit,
-//! none, or a default or random route on the org's default domain), an audit event and a
-//! desired-state sync. The first app that fails fails the job, naming the app.
+//! none, or a default or random route on the org's default domain), its service bindings
+//! (`services:`, managed ones through the broker), an audit event and a desired-state sync. The first app that fails fails the job, naming the app.
 
 use manifest::{AppManifest, ProcessSpec};
 use rand::seq::SliceRandom as _;
@@ -34,7 +34,8 @@ pub async fn spawn_apply(
         }
         Ok(())
     };
-    crate::domain::jobs::spawn(s, "space.apply_manifest", "spaces", &space_guid, work).await
+    Box::pin(crate::domain::jobs::spawn(s, "space.apply_manifest", "spaces", &space_guid, work))
+        .await
 }
 
 /// Everything apply_manifest does for one app after the 202.
@@ -70,6 +71,7 @@ async fn apply_app(
         apply_process(s, space, &app, &spec).await?;
     }
     apply_routes(s, space, &app, am, actor).await?;
+    apply_services(s, space, &app, am, actor).await?;
     let t = space.target(&app.guid, "app", &app.name);
     crate::domain::events::record(
         s,
@@ -220,4 +222,70 @@ fn random_host(name: &str) -> String {
         ADJ.choose(&mut rng).unwrap_or(&"calm"),
         NOUN.choose(&mut rng).unwrap_or(&"otter")
     )
+}
+
+/// `services:`: bind each named instance of the space the app is not bound to yet (with the
+/// entry's `binding_name` and, for managed instances, `parameters`, through the broker).
+async fn apply_services(
+    s: &AppState,
+    space: &Space,
+    app: &App,
+    am: &AppManifest,
+    actor: &Actor,
+) -> ApiResult<()> {
+    use crate::store::services::{Binding, Operation};
+    for entry in am.services.iter().flatten() {
+        let name = entry.name();
+        let i = store::services::find_in_space(&s.db.pool, &space.guid, name).await?.ok_or_else(
+            || ApiError::Unprocessable(format!("Service instance '{name}' not found")),
+        )?;
+        if store::services::app_bound(&s.db.pool, &app.guid, &i.guid).await? {
+            continue;
+        }
+        let (binding_name, parameters) = match entry {
+            manifest::ServiceEntry::Name(_) => (String::new(), None),
+            manifest::ServiceEntry::Binding(b) => (
+                b.binding_name.clone().unwrap_or_default(),
+                b.parameters.as_ref().map(|p| json!(p)),
+            ),
+        };
+        if parameters.is_some() && !i.managed() {
+            return Err(ApiError::Unprocessable(
+                "Binding parameters are not supported for user-provided service instances".into(),
+            ));
+        }
+        let now = store::now_ms();
+        let managed = i.managed();
+        let b = Binding {
+            guid: store::new_guid(),
+            kind: "app".into(),
+            name: binding_name,
+            app_guid: app.guid.clone(),
+            instance_guid: i.guid.clone(),
+            credentials: None,
+            parameters: parameters.unwrap_or_else(|| json!({})),
+            op: Operation {
+                kind: "create".into(),
+                state: if managed { "in progress" } else { "succeeded" }.into(),
+                updated_at: now,
+                ..Default::default()
+            },
+            created_at: now,
+            updated_at: now,
+        };
+        crate::domain::services::bind(s, &b).await?;
+        if managed {
+            let t = crate::domain::managed::Target::of_plan(s, &i.plan_guid).await?;
+            crate::domain::managed::bind(s, &b, &i, &t, &space.org_guid, &actor.guid).await?;
+        }
+        crate::domain::events::record(
+            s,
+            "audit.service_binding.create",
+            actor,
+            &space.target(&app.guid, "app", &app.name),
+            json!({"request": {"service_instance_guid": i.guid, "binding_guid": b.guid}}),
+        )
+        .await;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod brokers;
 pub mod deletion;
 pub mod deployments;
 pub mod desired;
@@ -15,7 +16,9 @@ pub mod env_groups;
 pub mod events;
 pub mod feature_flags;
 pub mod jobs;
+pub mod managed;
 pub mod manifest;
+pub mod osb;
 pub mod quotas;
 pub mod resync;
 pub mod revisions;

@@ -102,20 +102,43 @@ pub async fn unbind(s: &AppState, guid: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// `VCAP_SERVICES` of an app (docs/api.md): `{}` without bindings.
+/// `VCAP_SERVICES` of an app (docs/api.md): `{}` without bindings. User-provided instances
+/// are under `user-provided`; managed ones under their offering's name, with the plan and
+/// the broker's credentials for the binding.
 pub async fn vcap_services(s: &AppState, app: &str) -> ApiResult<Value> {
     let bound = store::services::bound_to_app(&s.db.pool, app).await?;
-    let ups: Vec<Value> = bound
-        .into_iter()
-        .map(|b| {
-            let i = b.instance;
-            let drain =
-                if i.syslog_drain_url.is_empty() { Value::Null } else { json!(i.syslog_drain_url) };
-            let name =
-                if b.binding_name.is_empty() { i.name.clone() } else { b.binding_name.clone() };
-            let binding_name =
-                if b.binding_name.is_empty() { Value::Null } else { json!(b.binding_name) };
-            json!({
+    let mut out = serde_json::Map::new();
+    for b in bound {
+        let i = b.instance;
+        let drain =
+            if i.syslog_drain_url.is_empty() { Value::Null } else { json!(i.syslog_drain_url) };
+        let name = if b.binding_name.is_empty() { i.name.clone() } else { b.binding_name.clone() };
+        let binding_name =
+            if b.binding_name.is_empty() { Value::Null } else { json!(b.binding_name) };
+        let (label, entry) = if i.managed() {
+            let plan = store::brokers::find_plan(&s.db.pool, &i.plan_guid).await?;
+            let offering = match &plan {
+                Some(p) => store::brokers::find_offering(&s.db.pool, &p.offering_guid).await?,
+                None => None,
+            };
+            let label = offering.as_ref().map_or_else(String::new, |o| o.name.clone());
+            let mut tags = offering.map(|o| o.tags).unwrap_or_default();
+            tags.extend(i.tags.iter().cloned());
+            let entry = json!({
+                "label": label,
+                "provider": null,
+                "plan": plan.map(|p| p.name),
+                "name": name,
+                "tags": tags,
+                "instance_guid": i.guid, "instance_name": i.name,
+                "binding_guid": b.binding_guid,
+                "binding_name": binding_name,
+                "credentials": b.credentials.unwrap_or_else(|| json!({})),
+                "syslog_drain_url": drain, "volume_mounts": [],
+            });
+            (label, entry)
+        } else {
+            let entry = json!({
                 "label": "user-provided",
                 "name": name,
                 "tags": i.tags,
@@ -123,10 +146,16 @@ pub async fn vcap_services(s: &AppState, app: &str) -> ApiResult<Value> {
                 "binding_guid": b.binding_guid,
                 "binding_name": binding_name,
                 "credentials": i.credentials, "syslog_drain_url": drain, "volume_mounts": [],
-            })
-        })
-        .collect();
-    Ok(if ups.is_empty() { json!({}) } else { json!({"user-provided": ups}) })
+            });
+            ("user-provided".to_owned(), entry)
+        };
+        if let Some(Value::Array(list)) = out.get_mut(&label) {
+            list.push(entry);
+        } else {
+            out.insert(label, json!([entry]));
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 /// One DNS-label-like part of a drain HOSTNAME: ASCII letters, digits and `-`, at most 63.

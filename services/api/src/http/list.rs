@@ -154,14 +154,6 @@ impl List {
         self.any(column, &lower)
     }
 
-    /// A filter on a value every row has: given without `value`, nothing matches.
-    pub fn filter_fixed(mut self, name: &str, value: &str) -> Self {
-        if self.query.q.filter(name).is_some_and(|v| !v.iter().any(|x| x == value)) {
-            self.sel.any(&self.guid, &[]);
-        }
-        self
-    }
-
     /// Restrict through `f` (a store function adding a join) with the filter's values, when
     /// it was given.
     pub fn filter_with(mut self, name: &str, f: impl FnOnce(Select, &[String]) -> Select) -> Self {
@@ -294,17 +286,13 @@ mod tests {
     }
 
     #[test]
-    fn set_filters_override_the_query_and_fixed_filters_match_nothing_else() {
-        let l = list("app_guids=x&type=app", &["app_guids", "type"], "routes")
+    fn set_filters_override_the_query() {
+        let l = list("app_guids=x", &["app_guids"], "routes")
             .expect("list")
             .set("app_guids", vec!["mine".into()])
-            .filter("app_guids", "routes.app_guid")
-            .filter_fixed("type", "user-provided");
+            .filter("app_guids", "routes.app_guid");
         let s = sql(l);
         assert!(s.contains("Text(\"mine\")") && !s.contains("Text(\"x\")"), "{s}");
-        assert!(s.contains("1 = 0"), "{s}");
-        let kept = list("type=app", &["type"], "routes").expect("list").filter_fixed("type", "app");
-        assert!(!sql(kept).contains("1 = 0"));
     }
 
     #[tokio::test]

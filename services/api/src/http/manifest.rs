@@ -85,7 +85,7 @@ async fn apply(
         };
         apps.push((app, am.clone()));
     }
-    let job = crate::domain::manifest::spawn_apply(&s, space, apps, actor).await?;
+    let job = Box::pin(crate::domain::manifest::spawn_apply(&s, space, apps, actor)).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 

@@ -2,6 +2,7 @@
 //! (`list` builds every list endpoint over `paging`'s query and page).
 
 pub mod apps;
+pub mod brokers;
 pub mod buildpacks;
 pub mod builds;
 pub mod deployments;
@@ -15,6 +16,7 @@ pub mod internal;
 pub mod isolation_segments;
 pub mod jobs;
 pub mod list;
+pub mod managed;
 pub mod manifest;
 pub mod metadata;
 pub mod orgs;
@@ -27,6 +29,7 @@ pub mod root;
 pub mod route_bindings;
 pub mod routes;
 pub mod services;
+pub mod sharing;
 pub mod space_quotas;
 pub mod spaces;
 pub mod ssh;

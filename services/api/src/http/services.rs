@@ -22,8 +22,9 @@ use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::{List, Table};
+use crate::http::managed::last_operation;
 use crate::http::util::{check_name, created, links, ts};
-use crate::store::services::{Binding, Instance};
+use crate::store::services::{Binding, Instance, Operation};
 use crate::store::spaces::Space;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
@@ -33,9 +34,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_instances", get(list).post(create))
         .route("/v3/service_instances/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/service_instances/{guid}/credentials", get(credentials))
+        .route("/v3/service_instances/{guid}/parameters", get(parameters))
         .route("/v3/service_credential_bindings", get(list_bindings).post(bind))
         .route("/v3/service_credential_bindings/{guid}", get(show_binding).delete(unbind))
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
+        .route("/v3/service_credential_bindings/{guid}/parameters", get(binding_parameters))
 }
 
 /// `Some(v)` unless `v` is empty (CC's `null`).
@@ -45,6 +48,9 @@ fn non_empty(v: &str) -> Option<String> {
 
 impl Instance {
     pub fn present(&self, s: &AppState) -> v3::ServiceInstance {
+        if self.managed() {
+            return crate::http::managed::present(self, s);
+        }
         let base = format!("{}/service_instances/{}", s.v3(), self.guid);
         let op_type = if self.updated_at > self.created_at {
             OperationType::Update
@@ -60,6 +66,7 @@ impl Instance {
             tags: self.tags.clone(),
             syslog_drain_url: non_empty(&self.syslog_drain_url),
             route_service_url: non_empty(&self.route_service_url),
+            dashboard_url: None,
             last_operation: Some(LastOperation::succeeded(
                 op_type,
                 Some("Operation succeeded"),
@@ -96,13 +103,40 @@ impl Instance {
     }
 }
 
-/// The instance and its space if the caller may read it (404 otherwise) and has `need`.
-async fn require(s: &AppState, c: &Caller, guid: &str, need: Need) -> ApiResult<(Instance, Space)> {
+/// Whether the caller reads a space the instance is shared into.
+pub(crate) async fn readable_through_share(
+    s: &AppState,
+    c: &Caller,
+    i: &Instance,
+) -> ApiResult<bool> {
+    for sp in store::services::shared_spaces(&s.db.pool, &i.guid).await? {
+        if let Some(space) = crate::store::spaces::find(&s.db.pool, &sp).await? {
+            if c.space_readable(&space.guid, &space.org_guid).await? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The instance and its space if the caller may read it (404 otherwise) and has `need`. An
+/// instance shared into a space the caller reads may be read, not changed.
+pub(crate) async fn require(
+    s: &AppState,
+    c: &Caller,
+    guid: &str,
+    need: Need,
+) -> ApiResult<(Instance, Space)> {
     const WHAT: &str = "Service instance";
     let i = store::services::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound(WHAT))?;
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
+    if !c.space_readable(&space.guid, &space.org_guid).await?
+        && readable_through_share(s, c, &i).await?
+    {
+        return if need == Need::Read { Ok((i, space)) } else { Err(ApiError::NotAuthorized) };
+    }
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((i, space))
 }
@@ -160,16 +194,29 @@ async fn list(
     c: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Page<v3::ServiceInstance>>> {
-    const FILTERS: [&str; 6] =
-        ["guids", "names", "type", "space_guids", "organization_guids", "label_selector"];
+    const FILTERS: [&str; 7] = [
+        "guids",
+        "names",
+        "type",
+        "space_guids",
+        "organization_guids",
+        "label_selector",
+        "service_plan_guids",
+    ];
     let table = Table::with("service_instances", store::services::select());
-    let list = List::parse(&s, q.as_deref(), "service_instances", table, &FILTERS, &["name"])?
+    let mut list = List::parse(&s, q.as_deref(), "service_instances", table, &FILTERS, &["name"])?
         .filter("guids", "service_instances.guid")
         .filter("names", "service_instances.name")
-        .filter("space_guids", "service_instances.space_guid")
-        .filter_fixed("type", "user-provided")
-        .filter_with("organization_guids", store::services::in_orgs)
-        .visible("service_instances.space_guid", &c.visible_spaces().await?);
+        .filter("type", "service_instances.kind")
+        .filter("service_plan_guids", "service_instances.plan_guid")
+        .filter_with("organization_guids", store::services::in_orgs);
+    // Instances shared into a space are listed with that space's own.
+    if let Some(spaces) = list.query().filter("space_guids").map(<[String]>::to_vec) {
+        store::services::in_spaces_or_shared(list.select(), &spaces);
+    }
+    if let Some(visible) = c.visible_spaces().await? {
+        store::services::in_spaces_or_shared(list.select(), &visible);
+    }
     let instances = list.fetch(async |sel, w| store::services::page(&s.db, sel, w).await).await?;
     Ok(Json(instances.present(|i| i.present(&s))))
 }
@@ -202,12 +249,12 @@ async fn create(
 ) -> ApiResult<Response> {
     match req.get("type").and_then(Value::as_str) {
         Some("user-provided") => {}
-        Some("managed") => {
+        Some("managed") => return crate::http::managed::create(&s, &c, &req).await,
+        _ => {
             return Err(ApiError::Unprocessable(
-                "Managed service instances are not offered on this platform (no service brokers); create a user-provided service instance (type 'user-provided').".into(),
+                "Type must be one of 'managed', 'user-provided'".into(),
             ))
         }
-        _ => return Err(ApiError::Unprocessable("Type must be one of 'managed', 'user-provided'".into())),
     }
     let f = fields(&req)?;
     let name =
@@ -234,6 +281,11 @@ async fn create(
         tags: f.tags.unwrap_or_default(),
         syslog_drain_url: f.syslog_drain_url.unwrap_or_default(),
         route_service_url: f.route_service_url.unwrap_or_default(),
+        kind: "user-provided".into(),
+        plan_guid: String::new(),
+        parameters: json!({}),
+        dashboard_url: String::new(),
+        op: Operation::default(),
         created_at: now,
         updated_at: now,
     };
@@ -255,8 +307,11 @@ async fn update(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<v3::ServiceInstance>> {
+) -> ApiResult<Response> {
     let (mut i, space) = require(&s, &c, &guid, Need::Developer).await?;
+    if i.managed() {
+        return crate::http::managed::update(&s, &c, i, &space, &req).await;
+    }
     let f = fields(&req)?;
     if let Some(n) = f.name {
         i.name = n;
@@ -287,15 +342,20 @@ async fn update(
         json!({"request": {"fields": keys}}),
     )
     .await;
-    Ok(Json(i.present(&s)))
+    Ok(axum::response::IntoResponse::into_response(Json(i.present(&s))))
 }
 
 async fn remove(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<StatusCode> {
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
     let (i, space) = require(&s, &c, &guid, Need::Developer).await?;
+    if i.managed() {
+        let purge = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "purge=true"));
+        return crate::http::managed::remove(&s, &c, i, &space, purge).await;
+    }
     delete_instance(&s, &i.guid, &Actor::of(&c)).await?;
     let t = space.target(&i.guid, "service_instance", &i.name);
     events::record(
@@ -306,7 +366,7 @@ async fn remove(
         json!({}),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
 }
 
 /// Remove an instance with its bindings to apps and routes (user-provided instances need no
@@ -327,8 +387,35 @@ async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<(
 }
 
 impl Binding {
-    fn present(&self, s: &AppState) -> v3::CredentialBinding {
+    pub fn present(&self, s: &AppState) -> v3::CredentialBinding {
         let base = format!("{}/service_credential_bindings/{}", s.v3(), self.guid);
+        let mut l = links([
+            ("self", Link::new(base.clone())),
+            ("details", Link::new(format!("{base}/details"))),
+            (
+                "service_instance",
+                Link::new(format!("{}/service_instances/{}", s.v3(), self.instance_guid)),
+            ),
+        ]);
+        if !self.app_guid.is_empty() {
+            l.insert("app".into(), Link::new(format!("{}/apps/{}", s.v3(), self.app_guid)));
+        }
+        if self.kind != "app" || self.credentials.is_some() || self.op.state != "succeeded" {
+            return v3::CredentialBinding {
+                guid: self.guid.clone(),
+                created_at: ts(self.created_at),
+                updated_at: ts(self.updated_at),
+                name: non_empty(&self.name),
+                kind: self.kind.clone(),
+                last_operation: last_operation(&self.op, self.created_at),
+                relationships: CredentialBindingRelationships {
+                    app: (!self.app_guid.is_empty()).then(|| ToOne::of(&self.app_guid)),
+                    service_instance: ToOne::of(&self.instance_guid),
+                },
+                metadata: Metadata::default(),
+                links: l,
+            };
+        }
         v3::CredentialBinding {
             guid: self.guid.clone(),
             created_at: ts(self.created_at),
@@ -371,9 +458,17 @@ async fn require_binding(
     let i = store::services::find(&s.db.pool, &b.instance_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
-    let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
+    let mut space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or(ApiError::NotFound(WHAT))?;
+    // A binding of an app in a space the instance is shared into belongs to the app's space.
+    if let Some(app) = crate::store::apps::find(&s.db.pool, &b.app_guid).await? {
+        if app.space_guid != space.guid {
+            space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
+                .await?
+                .ok_or(ApiError::NotFound(WHAT))?;
+        }
+    }
     c.require_space(&space.guid, &space.org_guid, WHAT, need).await?;
     Ok((b, i, space))
 }
@@ -396,15 +491,18 @@ async fn list_bindings(
     ];
     let table = Table::with("service_bindings", store::services::select_bindings());
     let path = "service_credential_bindings";
-    let list = List::parse(&s, q.as_deref(), path, table, &FILTERS, &["name"])?
+    let mut list = List::parse(&s, q.as_deref(), path, table, &FILTERS, &["name"])?
         .filter("guids", "service_bindings.guid")
         .filter("names", "service_bindings.name")
         .filter("service_instance_guids", "service_bindings.instance_guid")
         .filter("service_instance_names", "si.name")
         .filter("app_guids", "service_bindings.app_guid")
         .filter_lower("app_names", "ap.name_key")
-        .filter_fixed("type", "app")
-        .visible("si.space_guid", &c.visible_spaces().await?);
+        .filter("type", "service_bindings.kind");
+    // Bindings of the caller's apps to instances shared in from other spaces count too.
+    if let Some(visible) = c.visible_spaces().await? {
+        list.select().any_or("si.space_guid", &visible, "ap.space_guid", &visible);
+    }
     let bindings =
         list.fetch(async |sel, w| store::services::page_bindings(&s.db, sel, w).await).await?;
     let bindings = bindings.include(async |b, inc| include_bound(&s, b, inc).await).await?;
@@ -457,13 +555,13 @@ async fn binding_details(
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3::CredentialBindingDetails>> {
-    let (_, i, space) = require_binding(&s, &c, &guid, Need::Read).await?;
+    let (b, i, space) = require_binding(&s, &c, &guid, Need::Read).await?;
     if !c.secrets_readable(&space.guid).await? {
         return Err(ApiError::NotAuthorized);
     }
     Ok(Json(v3::CredentialBindingDetails {
         syslog_drain_url: non_empty(&i.syslog_drain_url),
-        credentials: i.credentials,
+        credentials: b.credentials.unwrap_or(i.credentials),
         volume_mounts: Vec::new(),
     }))
 }
@@ -473,15 +571,10 @@ async fn bind(
     c: Caller,
     CfJson(req): CfJson<Value>,
 ) -> ApiResult<Response> {
-    match req.get("type").and_then(Value::as_str) {
-        Some("app") => {}
-        Some("key") => {
-            return Err(ApiError::Unprocessable(
-                "Service credential bindings of type 'key' are not supported for user-provided service instances.".into(),
-            ))
-        }
+    let kind = match req.get("type").and_then(Value::as_str) {
+        Some(k @ ("app" | "key")) => k.to_owned(),
         _ => return Err(ApiError::Unprocessable("Type must be one of 'app', 'key'".into())),
-    }
+    };
     let name = match req.get("name") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(n)) => {
@@ -491,7 +584,6 @@ async fn bind(
         Some(_) => return Err(ApiError::Unprocessable("Name must be a string".into())),
     };
     let instance_guid = crate::http::util::rel_guid(&req, "service_instance")?;
-    let app_guid = crate::http::util::rel_guid(&req, "app")?;
     let missing_instance = || {
         ApiError::Unprocessable(format!("The service instance could not be found: {instance_guid}"))
     };
@@ -500,9 +592,20 @@ async fn bind(
     let space = crate::store::spaces::find(&s.db.pool, &i.space_guid)
         .await?
         .ok_or_else(missing_instance)?;
-    if !c.space_readable(&space.guid, &space.org_guid).await? {
+    if !c.space_readable(&space.guid, &space.org_guid).await?
+        && !readable_through_share(&s, &c, &i).await?
+    {
         return Err(missing_instance());
     }
+    if kind == "key" {
+        if !i.managed() {
+            return Err(ApiError::Unprocessable(
+                "Service credential bindings of type 'key' are not supported for user-provided service instances.".into(),
+            ));
+        }
+        return crate::http::managed::bind(&s, &c, &req, i, &space, None, name).await;
+    }
+    let app_guid = crate::http::util::rel_guid(&req, "app")?;
     let missing_app = || ApiError::Unprocessable(format!("The app could not be found: {app_guid}"));
     let (app, app_space) = match crate::store::apps::find(&s.db.pool, &app_guid).await? {
         Some(a) => {
@@ -516,18 +619,32 @@ async fn bind(
     if !c.space_readable(&app_space.guid, &app_space.org_guid).await? {
         return Err(missing_app());
     }
-    if app.space_guid != space.guid {
+    let shared = app.space_guid != space.guid
+        && store::services::shared_spaces(&s.db.pool, &i.guid).await?.contains(&app.space_guid);
+    if app.space_guid != space.guid && !shared {
         return Err(ApiError::Unprocessable(
             "The service instance and the app are in different spaces".into(),
         ));
     }
-    c.require_space(&space.guid, &space.org_guid, "App", Need::Developer).await?;
+    c.require_space(&app_space.guid, &app_space.org_guid, "App", Need::Developer).await?;
+    if i.managed() {
+        return crate::http::managed::bind(&s, &c, &req, i, &app_space, Some(app), name).await;
+    }
     let now = now_ms();
     let b = Binding {
         guid: new_guid(),
+        kind: "app".into(),
         name,
         app_guid: app.guid.clone(),
         instance_guid: i.guid.clone(),
+        credentials: None,
+        parameters: json!({}),
+        op: Operation {
+            kind: "create".into(),
+            state: "succeeded".into(),
+            updated_at: now,
+            ..Default::default()
+        },
         created_at: now,
         updated_at: now,
     };
@@ -548,8 +665,11 @@ async fn unbind(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<StatusCode> {
-    let (b, _, space) = require_binding(&s, &c, &guid, Need::Developer).await?;
+) -> ApiResult<Response> {
+    let (b, i, space) = require_binding(&s, &c, &guid, Need::Developer).await?;
+    if i.managed() {
+        return crate::http::managed::unbind(&s, &c, b, i, &space).await;
+    }
     services::unbind(&s, &b.guid).await?;
     let name = crate::store::apps::find(&s.db.pool, &b.app_guid)
         .await?
@@ -564,5 +684,23 @@ async fn unbind(
         json!({"request": {"binding_guid": b.guid}}),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+}
+
+async fn parameters(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (i, _) = require(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(crate::http::managed::parameters(&s, &c, &i).await?))
+}
+
+async fn binding_parameters(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (b, i, _) = require_binding(&s, &c, &guid, Need::Read).await?;
+    Ok(Json(crate::http::managed::binding_parameters(&s, &c, &b, &i).await?))
 }

@@ -7,6 +7,7 @@
 //! is an [`ApiError::Corrupt`] naming its table and id, never a default value.
 
 pub mod apps;
+pub mod brokers;
 pub mod buildpacks;
 pub mod builds;
 pub mod cascade;

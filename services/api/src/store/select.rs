@@ -82,6 +82,20 @@ impl Select {
         self
     }
 
+    /// `(a IN (values) OR b IN (<sub>))` where `sub` is a sub-select whose `{}` takes the
+    /// values again; an empty list matches nothing.
+    pub fn any_or_sub(&mut self, a: &str, b: &str, sub: &str, values: &[String]) -> &mut Self {
+        if values.is_empty() {
+            self.wheres.push("1 = 0".into());
+            return self;
+        }
+        let m1: Vec<String> = values.iter().map(|v| self.next(Arg::Text(v.clone()))).collect();
+        let m2: Vec<String> = values.iter().map(|v| self.next(Arg::Text(v.clone()))).collect();
+        let sub = sub.replace("{}", &m2.join(", "));
+        self.wheres.push(format!("({a} IN ({}) OR {b} IN ({sub}))", m1.join(", ")));
+        self
+    }
+
     /// `column IN (values)` when a filter was given.
     pub fn filter(&mut self, values: Option<&[String]>, column: &str) -> &mut Self {
         if let Some(v) = values {

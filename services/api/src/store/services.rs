@@ -19,11 +19,35 @@ pub struct Instance {
     pub tags: Vec<String>,
     pub syslog_drain_url: String,
     pub route_service_url: String,
+    /// `user-provided` or `managed`.
+    pub kind: String,
+    /// Managed instances: the plan, the parameters given, the broker's dashboard.
+    pub plan_guid: String,
+    pub parameters: Value,
+    pub dashboard_url: String,
+    /// The last operation of a managed instance (empty type: none).
+    pub op: Operation,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// The last operation of a managed instance or binding: `type` (create, update, delete),
+/// `state` (initial, in progress, succeeded, failed), what the broker said, the broker's
+/// operation to poll with, and when it last changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Operation {
+    pub kind: String,
+    pub state: String,
+    pub description: String,
+    pub broker_operation: String,
+    pub updated_at: i64,
+}
+
 impl Instance {
+    pub fn managed(&self) -> bool {
+        self.kind == "managed"
+    }
+
     fn from_row(r: &AnyRow) -> ApiResult<Self> {
         Ok(Self {
             guid: r.try_get("guid")?,
@@ -33,20 +57,39 @@ impl Instance {
             tags: json_col(r, "service_instances", "tags")?,
             syslog_drain_url: r.try_get("syslog_drain_url")?,
             route_service_url: r.try_get("route_service_url")?,
+            kind: r.try_get("kind")?,
+            plan_guid: r.try_get("plan_guid")?,
+            parameters: json_col(r, "service_instances", "parameters")?,
+            dashboard_url: r.try_get("dashboard_url")?,
+            op: Operation {
+                kind: r.try_get("op_type")?,
+                state: r.try_get("op_state")?,
+                description: r.try_get("op_description")?,
+                broker_operation: r.try_get("op_broker")?,
+                updated_at: r.try_get("op_updated_at")?,
+            },
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
     }
 }
 
-/// A binding of an instance to an app (a "service credential binding" of type `app`).
+/// A binding of an instance to an app (a "service credential binding" of type `app`) or a
+/// service key (type `key`, no app).
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub guid: String,
+    /// `app` or `key`.
+    pub kind: String,
     /// Empty when the binding has no name.
     pub name: String,
+    /// Empty for a key.
     pub app_guid: String,
     pub instance_guid: String,
+    /// The broker's credentials (managed instances); `None`: the instance's.
+    pub credentials: Option<Value>,
+    pub parameters: Value,
+    pub op: Operation,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -55,9 +98,26 @@ impl Binding {
     fn from_row(r: &AnyRow) -> ApiResult<Self> {
         Ok(Self {
             guid: r.try_get("guid")?,
+            kind: r.try_get("kind")?,
             name: r.try_get("name")?,
             app_guid: r.try_get("app_guid")?,
             instance_guid: r.try_get("instance_guid")?,
+            credentials: {
+                let raw: String = r.try_get("credentials")?;
+                if raw.is_empty() {
+                    None
+                } else {
+                    Some(json_col(r, "service_bindings", "credentials")?)
+                }
+            },
+            parameters: json_col(r, "service_bindings", "parameters")?,
+            op: Operation {
+                kind: r.try_get("op_type")?,
+                state: r.try_get("op_state")?,
+                description: r.try_get("op_description")?,
+                broker_operation: String::new(),
+                updated_at: r.try_get("updated_at")?,
+            },
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -70,6 +130,8 @@ pub struct BoundInstance {
     pub binding_guid: String,
     /// Empty when the binding has no name.
     pub binding_name: String,
+    /// The broker's credentials for the binding (managed instances).
+    pub credentials: Option<Value>,
     pub instance: Instance,
 }
 
@@ -93,6 +155,58 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Instanc
     row.as_ref().map(Instance::from_row).transpose()
 }
 
+/// The instance named `name` in a space.
+pub async fn find_in_space<'e>(
+    ex: impl Exec<'e>,
+    space: &str,
+    name: &str,
+) -> ApiResult<Option<Instance>> {
+    let row = sqlx::query("SELECT * FROM service_instances WHERE space_guid = $1 AND name = $2")
+        .bind(space)
+        .bind(name)
+        .fetch_optional(ex)
+        .await?;
+    row.as_ref().map(Instance::from_row).transpose()
+}
+
+/// The bindings of an app to managed instances.
+pub async fn managed_bindings_of_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT b.* FROM service_bindings b JOIN service_instances si \
+         ON si.guid = b.instance_guid WHERE b.app_guid = $1 AND si.kind = 'managed' \
+         ORDER BY b.created_at, b.guid",
+    )
+    .bind(app)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
+}
+
+/// The managed instances of a space.
+pub async fn managed_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec<Instance>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_instances WHERE space_guid = $1 AND kind = 'managed' \
+         ORDER BY created_at, guid",
+    )
+    .bind(space)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Instance::from_row)
+}
+
+/// Whether an app is bound to an instance.
+pub async fn app_bound<'e>(ex: impl Exec<'e>, app: &str, instance: &str) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "SELECT guid FROM service_bindings WHERE app_guid = $1 AND instance_guid = $2 \
+         AND kind = 'app'",
+    )
+    .bind(app)
+    .bind(instance)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The instances with one of `guids`, in no particular order.
 pub async fn find_all(db: &kit::db::Db, guids: &[String]) -> ApiResult<Vec<Instance>> {
     if guids.is_empty() {
@@ -106,6 +220,80 @@ pub async fn find_all(db: &kit::db::Db, guids: &[String]) -> ApiResult<Vec<Insta
 /// A list of instances, filters named `service_instances.<column>`.
 pub fn select() -> Select {
     Select::from("service_instances")
+}
+
+/// Only instances of one of `spaces` or shared into one of them.
+pub fn in_spaces_or_shared(sel: &mut Select, spaces: &[String]) {
+    sel.any_or_sub(
+        "service_instances.space_guid",
+        "service_instances.guid",
+        "SELECT instance_guid FROM service_instance_shares WHERE space_guid IN ({})",
+        spaces,
+    );
+}
+
+/// The spaces an instance is shared into, in the order they were added.
+pub async fn shared_spaces<'e>(ex: impl Exec<'e>, instance: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT space_guid FROM service_instance_shares WHERE instance_guid = $1 \
+         ORDER BY created_at, space_guid",
+    )
+    .bind(instance)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, |r| Ok(r.try_get("space_guid")?))
+}
+
+/// Share an instance into a space (nothing when it is already).
+pub async fn share<'e>(ex: impl Exec<'e>, instance: &str, space: &str, now: i64) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO service_instance_shares (instance_guid, space_guid, created_at) \
+         SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM service_instance_shares \
+         WHERE instance_guid = $1 AND space_guid = $2)",
+    )
+    .bind(instance)
+    .bind(space)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Stop sharing an instance into a space; whether it was.
+pub async fn unshare<'e>(ex: impl Exec<'e>, instance: &str, space: &str) -> ApiResult<bool> {
+    let res = sqlx::query(
+        "DELETE FROM service_instance_shares WHERE instance_guid = $1 AND space_guid = $2",
+    )
+    .bind(instance)
+    .bind(space)
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Every share into a space (its deletion).
+pub async fn unshare_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM service_instance_shares WHERE space_guid = $1")
+        .bind(space)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// The bindings of a space's apps to managed instances (of any space).
+pub async fn managed_bindings_of_space_apps<'e>(
+    ex: impl Exec<'e>,
+    space: &str,
+) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT b.* FROM service_bindings b JOIN service_instances si \
+         ON si.guid = b.instance_guid JOIN apps ap ON ap.guid = b.app_guid \
+         WHERE ap.space_guid = $1 AND si.kind = 'managed' ORDER BY b.created_at, b.guid",
+    )
+    .bind(space)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
 }
 
 /// Only instances of spaces in one of `orgs`.
@@ -132,8 +320,9 @@ pub async fn insert<'e>(
 ) -> ApiResult<()> {
     let res = sqlx::query(
         "INSERT INTO service_instances (guid, name, space_guid, credentials, tags, \
-         syslog_drain_url, route_service_url, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         syslog_drain_url, route_service_url, created_at, updated_at, kind, plan_guid, \
+         parameters, dashboard_url, op_type, op_state, op_description, op_broker, op_updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&i.guid)
     .bind(&i.name)
@@ -144,9 +333,119 @@ pub async fn insert<'e>(
     .bind(&i.route_service_url)
     .bind(i.created_at)
     .bind(i.updated_at)
+    .bind(&i.kind)
+    .bind(&i.plan_guid)
+    .bind(to_json(&i.parameters))
+    .bind(&i.dashboard_url)
+    .bind(&i.op.kind)
+    .bind(&i.op.state)
+    .bind(&i.op.description)
+    .bind(&i.op.broker_operation)
+    .bind(i.op.updated_at)
     .execute(ex)
     .await;
     unique_or(res, taken).map(|_| ())
+}
+
+/// Set a managed instance's last operation.
+pub async fn set_operation<'e>(ex: impl Exec<'e>, guid: &str, op: &Operation) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_instances SET op_type = $1, op_state = $2, op_description = $3, \
+         op_broker = $4, op_updated_at = $5 WHERE guid = $6",
+    )
+    .bind(&op.kind)
+    .bind(&op.state)
+    .bind(&op.description)
+    .bind(&op.broker_operation)
+    .bind(op.updated_at)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Managed instances whose last operation is in progress (left so by a stopped api).
+pub async fn in_progress<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<Instance>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_instances WHERE kind = 'managed' AND op_state = 'in progress' \
+         ORDER BY created_at, guid",
+    )
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Instance::from_row)
+}
+
+/// Fail the bindings whose broker call a stopped api left in progress.
+pub async fn fail_bindings_in_progress<'e>(
+    ex: impl Exec<'e>,
+    description: &str,
+    now: i64,
+) -> ApiResult<u64> {
+    let res = sqlx::query(
+        "UPDATE service_bindings SET op_state = 'failed', op_description = $1, updated_at = $2 \
+         WHERE op_state = 'in progress'",
+    )
+    .bind(description)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected())
+}
+
+/// Set a managed instance's plan, parameters and dashboard.
+pub async fn set_managed<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    plan: &str,
+    parameters: &Value,
+    dashboard_url: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_instances SET plan_guid = $1, parameters = $2, dashboard_url = $3, \
+         updated_at = $4 WHERE guid = $5",
+    )
+    .bind(plan)
+    .bind(to_json(parameters))
+    .bind(dashboard_url)
+    .bind(now)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Set a binding's credentials and last operation.
+pub async fn settle_binding<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    credentials: Option<&Value>,
+    op: &Operation,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE service_bindings SET credentials = $1, op_type = $2, op_state = $3, \
+         op_description = $4, updated_at = $5 WHERE guid = $6",
+    )
+    .bind(credentials.map(to_json).unwrap_or_default())
+    .bind(&op.kind)
+    .bind(&op.state)
+    .bind(&op.description)
+    .bind(op.updated_at)
+    .bind(guid)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// The bindings (apps and keys) of an instance.
+pub async fn bindings_of<'e>(ex: impl Exec<'e>, instance: &str) -> ApiResult<Vec<Binding>> {
+    let rows = sqlx::query(
+        "SELECT * FROM service_bindings WHERE instance_guid = $1 ORDER BY created_at, guid",
+    )
+    .bind(instance)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, Binding::from_row)
 }
 
 /// Write an instance's fields back; `taken()` when its new name is in use in the space.
@@ -182,6 +481,7 @@ pub async fn delete_instance_rows(conn: &mut AnyConnection, guid: &str) -> ApiRe
         "DELETE FROM service_route_bindings WHERE service_instance_guid = $1".to_owned(),
         format!("DELETE FROM resource_metadata WHERE resource_guid IN ({BINDINGS})"),
         "DELETE FROM service_bindings WHERE instance_guid = $1".to_owned(),
+        "DELETE FROM service_instance_shares WHERE instance_guid = $1".to_owned(),
         "DELETE FROM resource_metadata WHERE resource_guid = $1".to_owned(),
         "DELETE FROM service_instances WHERE guid = $1".to_owned(),
     ] {
@@ -203,7 +503,7 @@ pub async fn find_binding<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option
 pub fn select_bindings() -> Select {
     Select::from("service_bindings")
         .join("JOIN service_instances si ON si.guid = service_bindings.instance_guid")
-        .join("JOIN apps ap ON ap.guid = service_bindings.app_guid")
+        .join("LEFT JOIN apps ap ON ap.guid = service_bindings.app_guid")
 }
 
 /// One page of a list of bindings.
@@ -223,7 +523,8 @@ pub async fn insert_binding<'e>(
 ) -> ApiResult<()> {
     let res = sqlx::query(
         "INSERT INTO service_bindings (guid, name, app_guid, instance_guid, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         updated_at, kind, credentials, parameters, op_type, op_state, op_description) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&b.guid)
     .bind(&b.name)
@@ -231,6 +532,12 @@ pub async fn insert_binding<'e>(
     .bind(&b.instance_guid)
     .bind(b.created_at)
     .bind(b.updated_at)
+    .bind(&b.kind)
+    .bind(b.credentials.as_ref().map(to_json).unwrap_or_default())
+    .bind(to_json(&b.parameters))
+    .bind(&b.op.kind)
+    .bind(&b.op.state)
+    .bind(&b.op.description)
     .execute(ex)
     .await;
     unique_or(res, taken).map(|_| ())
@@ -252,9 +559,10 @@ pub async fn delete_binding(conn: &mut AnyConnection, guid: &str) -> ApiResult<(
 /// An app's bindings with their instances, in the order they were made.
 pub async fn bound_to_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<BoundInstance>> {
     let rows = sqlx::query(
-        "SELECT b.guid AS binding_guid, b.name AS binding_name, si.* FROM service_bindings b \
+        "SELECT b.guid AS binding_guid, b.name AS binding_name, \
+         b.credentials AS binding_credentials, si.* FROM service_bindings b \
          JOIN service_instances si ON si.guid = b.instance_guid WHERE b.app_guid = $1 \
-         ORDER BY b.created_at, b.guid",
+         AND b.kind = 'app' AND b.op_state = 'succeeded' ORDER BY b.created_at, b.guid",
     )
     .bind(app)
     .fetch_all(ex)
@@ -263,6 +571,14 @@ pub async fn bound_to_app<'e>(ex: impl Exec<'e>, app: &str) -> ApiResult<Vec<Bou
         Ok(BoundInstance {
             binding_guid: r.try_get("binding_guid")?,
             binding_name: r.try_get("binding_name")?,
+            credentials: {
+                let raw: String = r.try_get("binding_credentials")?;
+                if raw.is_empty() {
+                    None
+                } else {
+                    Some(json_col(r, "service_bindings", "binding_credentials")?)
+                }
+            },
             instance: Instance::from_row(r)?,
         })
     })

@@ -1,5 +1,6 @@
 //! The api over HTTP, on both engines.
 
+mod brokers;
 mod cf_reads;
 mod crash_events;
 mod deletion;

@@ -60,7 +60,7 @@ async fn user_provided_services_bind_into_vcap_services_and_drains() {
             .expect("post");
         assert_eq!(res.status(), 400);
         for (body, want) in [
-            (json!({"type": "managed", "name": "x"}), "no service brokers"),
+            (json!({"type": "managed", "name": "x"}), "Relationships 'space' must be set"),
             (json!({"type": "other", "name": "x"}), "Type must be one of"),
             (ups(json!({"name": ""})), "name can't be blank"),
             (ups(json!({"syslog_drain_url": "syslog://no-port.example.com"})), "needs a port"),
