@@ -114,6 +114,10 @@ async fn managed_services_from_the_cli() {
 
     // Shared into another space, whose app binds it; unshared again.
     admin.ok(&["create-space", "away", "-o", "svc-org"]);
+    let r = admin.run(None, &["share-service", "db", "-s", "away"]);
+    assert_eq!(r.code, 1, "sharing is off by default: {}", r.err);
+    assert!(r.err.contains("Feature Disabled: service_instance_sharing"), "{}", r.err);
+    admin.ok(&["enable-feature-flag", "service_instance_sharing"]);
     let out = admin.ok(&["share-service", "db", "-s", "away"]);
     assert!(
         out.contains("Sharing service instance db into org svc-org / space away as admin...\nOK"),

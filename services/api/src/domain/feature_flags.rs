@@ -1,10 +1,10 @@
 //! Feature flags (docs/api.md, "Feature flags"): Cloud Controller's platform-wide switches with
 //! their defaults, an admin's changes, and the check the gated actions make.
 //!
-//! Only the flags whose feature exists here are known; CC's others (service brokers, sharing,
-//! the marketplace, cloud native buildpacks, and the v2-only `unset_roles_by_username`) join
+//! Only the flags whose feature exists here are known; CC's others (the hiding of the
+//! marketplace from guests, cloud native buildpacks, and the v2-only `unset_roles_by_username`) join
 //! with their features. A disabled flag refuses the action with `CF-FeatureDisabled` — admins
-//! pass every flag but `diego_docker` and `env_var_visibility`, as in CC.
+//! pass every flag but `diego_docker`, `env_var_visibility` and `service_instance_sharing`.
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -26,6 +26,8 @@ pub enum Flag {
     RouteCreation,
     /// Space developers may create service instances.
     ServiceInstanceCreation,
+    /// Space developers may share service instances into other spaces (off by default).
+    ServiceInstanceSharing,
     /// Apps may run Docker images (admins included).
     DiegoDocker,
     /// Org and space managers may give roles by user name.
@@ -42,13 +44,14 @@ pub enum Flag {
 
 impl Flag {
     /// Every flag, in CC's order.
-    pub const ALL: [Flag; 12] = [
+    pub const ALL: [Flag; 13] = [
         Flag::UserOrgCreation,
         Flag::PrivateDomainCreation,
         Flag::AppBitsUpload,
         Flag::AppScaling,
         Flag::RouteCreation,
         Flag::ServiceInstanceCreation,
+        Flag::ServiceInstanceSharing,
         Flag::DiegoDocker,
         Flag::SetRolesByUsername,
         Flag::TaskCreation,
@@ -65,6 +68,7 @@ impl Flag {
             Flag::AppScaling => "app_scaling",
             Flag::RouteCreation => "route_creation",
             Flag::ServiceInstanceCreation => "service_instance_creation",
+            Flag::ServiceInstanceSharing => "service_instance_sharing",
             Flag::DiegoDocker => "diego_docker",
             Flag::SetRolesByUsername => "set_roles_by_username",
             Flag::TaskCreation => "task_creation",
@@ -76,12 +80,12 @@ impl Flag {
 
     /// CC's default.
     pub fn default_enabled(self) -> bool {
-        !matches!(self, Flag::UserOrgCreation | Flag::DiegoDocker)
+        !matches!(self, Flag::UserOrgCreation | Flag::DiegoDocker | Flag::ServiceInstanceSharing)
     }
 
     /// Whether an admin passes the flag when it is off.
     pub fn admin_passes(self) -> bool {
-        !matches!(self, Flag::DiegoDocker | Flag::EnvVarVisibility)
+        !matches!(self, Flag::DiegoDocker | Flag::EnvVarVisibility | Flag::ServiceInstanceSharing)
     }
 
     pub fn parse(name: &str) -> Option<Flag> {
@@ -211,7 +215,7 @@ mod tests {
         assert_eq!(Flag::parse("no_such_flag"), None);
         let off: Vec<&str> =
             Flag::ALL.into_iter().filter(|f| !f.default_enabled()).map(Flag::name).collect();
-        assert_eq!(off, ["user_org_creation", "diego_docker"]);
+        assert_eq!(off, ["user_org_creation", "service_instance_sharing", "diego_docker"]);
     }
 
     #[test]

@@ -7,9 +7,11 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use wire::v3::{Link, ToMany};
 
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
+use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::managed::{self, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
@@ -23,17 +25,18 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_instances/{guid}/relationships/shared_spaces/{space}", delete(unshare))
 }
 
-fn relationship(s: &AppState, guid: &str, spaces: &[String]) -> Value {
-    let data: Vec<Value> = spaces.iter().map(|g| json!({"guid": g})).collect();
-    json!({"data": data, "links": {"self": {"href": format!(
-        "{}/service_instances/{guid}/relationships/shared_spaces", s.v3())}}})
+fn relationship(s: &AppState, guid: &str, spaces: &[String]) -> ToMany {
+    let mut rel = ToMany::of(spaces.iter().map(String::as_str));
+    let href = format!("{}/service_instances/{guid}/relationships/shared_spaces", s.v3());
+    rel.links.insert("self".into(), Link::new(href));
+    rel
 }
 
 async fn list(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToMany>> {
     let (i, _) = require(&s, &c, &guid, Need::Read).await?;
     let mut visible = Vec::new();
     for sp in store::services::shared_spaces(&s.db.pool, &i.guid).await? {
@@ -51,8 +54,9 @@ async fn share(
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToMany>> {
     let (i, space) = require(&s, &c, &guid, Need::Developer).await?;
+    flags::require(&s, &c, Flag::ServiceInstanceSharing).await?;
     let bad = |m: String| ApiError::Unprocessable(m);
     if !i.managed() {
         return Err(bad("User-provided services cannot be shared.".into()));

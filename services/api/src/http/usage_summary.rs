@@ -1,5 +1,6 @@
 //! Usage summaries of an org and a space (`.../usage_summary`): started instances and their
-//! memory (with unfinished tasks), routes, service instances, private domains and tasks.
+//! memory (with unfinished tasks), routes, service instances and keys, private domains and
+//! tasks.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -31,7 +32,7 @@ async fn summary(s: &AppState, scope: Scope<'_>, owner: (&str, String)) -> ApiRe
             reserved_ports: 0,
             domains: u.domains,
             per_app_tasks: u.tasks,
-            service_keys: 0,
+            service_keys: u.service_keys,
         },
         links: links([("self", Link::new(href)), (owner.0, Link::new(owner.1))]),
     })

@@ -167,6 +167,8 @@ pub struct Usage {
     pub domains: i64,
     /// Unfinished tasks.
     pub tasks: i64,
+    /// Service keys of the scope's instances.
+    pub service_keys: i64,
 }
 
 pub async fn usage<'e>(ex: impl Exec<'e> + Copy, scope: Scope<'_>) -> ApiResult<Usage> {
@@ -188,6 +190,11 @@ pub async fn usage<'e>(ex: impl Exec<'e> + Copy, scope: Scope<'_>) -> ApiResult<
          JOIN spaces sp ON sp.guid = a.space_guid WHERE {w} \
          AND t.state IN ('PENDING', 'RUNNING', 'CANCELING')"
     );
+    let keys = format!(
+        "SELECT COUNT(*) AS n FROM service_bindings b JOIN service_instances si \
+         ON si.guid = b.instance_guid JOIN spaces sp ON sp.guid = si.space_guid \
+         WHERE {w} AND b.kind = 'key'"
+    );
     Ok(Usage {
         started_instances: count(ex, &instances, scope, "").await?,
         memory_mb: started_memory(ex, scope, "").await?,
@@ -195,6 +202,7 @@ pub async fn usage<'e>(ex: impl Exec<'e> + Copy, scope: Scope<'_>) -> ApiResult<
         service_instances: count(ex, &services, scope, "").await?,
         domains: count(ex, &domains, scope, "").await?,
         tasks: count(ex, &tasks, scope, "").await?,
+        service_keys: count(ex, &keys, scope, "").await?,
     })
 }
 

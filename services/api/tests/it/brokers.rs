@@ -331,6 +331,9 @@ async fn managed_services_go_through_the_broker_and_leave_no_orphans() {
         let key = keys["resources"][0].clone();
         assert_eq!(key["name"], "k1");
         assert_eq!(key["last_operation"]["state"], "succeeded");
+        let (_, usage) = alice.get(&format!("/v3/spaces/{space_a}/usage_summary")).await;
+        assert_eq!(usage["usage_summary"]["service_keys"], 1, "{usage}");
+        assert_eq!(usage["usage_summary"]["service_instances"], 1, "{usage}");
         let (_, details) = alice
             .get(&format!(
                 "/v3/service_credential_bindings/{}/details",
@@ -737,6 +740,14 @@ async fn shared_instances_are_seen_and_bound_in_the_other_space() {
             carl.get(&format!("/v3/service_instances/{guid}")).await.0,
             StatusCode::NOT_FOUND
         );
+        // Sharing is off until an admin turns service_instance_sharing on, as in CC.
+        let (st, e) = admin.post(&path, json!({"data": [{"guid": away}]})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        assert_eq!(e["errors"][0]["detail"], "Feature Disabled: service_instance_sharing");
+        let (st, f) = admin
+            .patch("/v3/feature_flags/service_instance_sharing", json!({"enabled": true}))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{f}");
         for (who, body, want) in [
             (&admin, json!({"data": [{"guid": home}]}), "where they were created"),
             (&admin, json!({"data": [{"guid": "nope"}]}), "Ensure the spaces exist"),

@@ -33,13 +33,17 @@ async fn admins_switch_flags_and_gated_actions_refuse_with_cfs_error() {
         let (st, all) = admin.get("/v3/feature_flags?per_page=50").await;
         assert_eq!(st, StatusCode::OK, "{all}");
         let flags = all["resources"].as_array().expect("resources");
-        assert_eq!(all["pagination"]["total_results"], 12, "{all}");
+        assert_eq!(all["pagination"]["total_results"], 13, "{all}");
         let off: Vec<&str> = flags
             .iter()
             .filter(|f| f["enabled"] == false)
             .filter_map(|f| f["name"].as_str())
             .collect();
-        assert_eq!(off, ["diego_docker", "user_org_creation"], "ordered by name");
+        assert_eq!(
+            off,
+            ["diego_docker", "service_instance_sharing", "user_org_creation"],
+            "ordered by name"
+        );
         let tc = flags.iter().find(|f| f["name"] == "task_creation").expect("task_creation");
         assert_eq!(tc["custom_error_message"], Value::Null);
         assert_eq!(tc["updated_at"], Value::Null, "never changed: {tc}");
@@ -48,7 +52,7 @@ async fn admins_switch_flags_and_gated_actions_refuse_with_cfs_error() {
             .expect("self")
             .ends_with("/v3/feature_flags/task_creation"));
         let (_, page) = admin.get("/v3/feature_flags?per_page=5&page=3").await;
-        assert_eq!(page["resources"].as_array().expect("page").len(), 2, "{page}");
+        assert_eq!(page["resources"].as_array().expect("page").len(), 3, "{page}");
         let (st, e) = admin.get("/v3/feature_flags/no_such_flag").await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
         assert_eq!(e["errors"][0]["detail"], "Feature flag not found");
