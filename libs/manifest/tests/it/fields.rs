@@ -1,4 +1,5 @@
-//! Parsing: the contract's examples, every field, both spellings, unknown keys, vars, anchors.
+//! Parsing: CF's documented manifest examples, every field, both spellings, unknown keys,
+//! vars, anchors.
 
 use std::collections::BTreeMap;
 

@@ -44,6 +44,46 @@ pub async fn create(
     Ok(d)
 }
 
+/// CC's droplet copy (`POST /v3/droplets?source_guid=`): a STAGED droplet's bits and
+/// settings for another app; COPYING while the bits are copied, then STAGED (or FAILED).
+pub async fn copy(s: &AppState, from: &Droplet, to_app: &App) -> ApiResult<Droplet> {
+    if from.state != DropletState::Staged {
+        return Err(ApiError::Unprocessable(format!(
+            "Only a STAGED droplet can be copied; this one is {}.",
+            from.state
+        )));
+    }
+    let now = now_ms();
+    let mut d = Droplet {
+        guid: new_guid(),
+        app_guid: to_app.guid.clone(),
+        package_guid: String::new(),
+        build_guid: String::new(),
+        state: DropletState::Copying,
+        created_at: now,
+        updated_at: now,
+        ..from.clone()
+    };
+    store::droplets::insert(&s.db.pool, &d).await?;
+    let copied =
+        s.blobs.copy(&blobstore::droplet_key(&from.guid)?, &blobstore::droplet_key(&d.guid)?).await;
+    let to = match &copied {
+        Ok(info) if info.sha256 == from.sha256 => DropletState::Staged,
+        Ok(_) => {
+            d.error = "the copied bits do not match the droplet's checksum".into();
+            DropletState::Failed
+        }
+        Err(e) => {
+            d.error = format!("copying the droplet's bits: {e}");
+            DropletState::Failed
+        }
+    };
+    droplet_change(DropletState::Copying, to)?;
+    d.state = to;
+    store::droplets::set_upload(&s.db.pool, &d, DropletState::Copying, now_ms()).await?;
+    Ok(d)
+}
+
 /// Take a droplet AWAITING_UPLOAD for an upload; only one upload wins.
 pub async fn claim_upload(s: &AppState, d: &Droplet) -> ApiResult<()> {
     let (from, to) = (d.state, DropletState::ProcessingUpload);

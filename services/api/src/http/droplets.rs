@@ -79,8 +79,14 @@ impl Droplet {
 async fn create(
     State(s): State<AppState>,
     c: Caller,
+    RawQuery(q): RawQuery,
     CfJson(req): CfJson<v3::droplet::DropletCreate>,
 ) -> ApiResult<Response> {
+    let source = q.as_deref().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "source_guid")
+            .map(|(_, v)| v.into_owned())
+    });
     let app_guid = req.relationships.app.data.map(|g| g.guid).unwrap_or_default();
     let app = crate::http::apps::require(&s, &c, &app_guid, Need::Developer).await.map_err(
         |e| match e {
@@ -90,6 +96,12 @@ async fn create(
             e => e,
         },
     )?;
+    if let Some(src) = source {
+        // CC's copy: a STAGED droplet the caller may read, for an app the caller develops.
+        let from = require(&s, &c, &src, Need::Read).await?;
+        let d = crate::domain::droplets::copy(&s, &from, &app).await?;
+        return Ok(created(d.present(&s)));
+    }
     let types = req.process_types.unwrap_or_default();
     if types.keys().any(|k| k.trim().is_empty()) {
         return Err(ApiError::Unprocessable("Process types must have names".into()));

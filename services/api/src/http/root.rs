@@ -10,7 +10,7 @@ use wire::v3::{Link, Links};
 use crate::AppState;
 
 /// The CC API version we advertise: new enough for the cf CLI v8, below feature gates we do
-/// not implement (see the contract).
+/// not implement (docs/api.md).
 pub const CC_API_VERSION: &str = "3.180.0";
 
 pub fn routes(state: AppState) -> Router {

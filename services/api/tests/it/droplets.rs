@@ -138,6 +138,31 @@ async fn droplets_brought_by_a_client_are_checked_staged_and_run() {
             "./work"
         );
 
+        // Copied to another app: STAGED at once with the same bits and settings.
+        let (_, second) = dev
+            .post(
+                "/v3/apps",
+                json!({"name": "second", "relationships": {"space": {"data": {"guid": space}}}}),
+            )
+            .await;
+        let second = second["guid"].as_str().expect("app").to_owned();
+        let (st, copy) =
+            dev.post(&format!("/v3/droplets?source_guid={droplet}"), new(&second)).await;
+        assert_eq!(st, StatusCode::CREATED, "{copy}");
+        assert_eq!(copy["state"], "STAGED", "{copy}");
+        assert_eq!(copy["checksum"]["value"], sha.as_str());
+        assert_eq!(copy["process_types"], json!({"web": "./run"}));
+        assert_eq!(copy["relationships"]["app"]["data"]["guid"], second.as_str());
+        let (_, waiting) = dev.post("/v3/droplets", new(&app)).await;
+        let waiting = waiting["guid"].as_str().expect("droplet").to_owned();
+        let (st, e) = dev.post(&format!("/v3/droplets?source_guid={waiting}"), new(&second)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "only a staged droplet: {e}");
+        let (_, theirs_droplet) = admin.post("/v3/droplets", new(&theirs)).await;
+        let theirs_droplet = theirs_droplet["guid"].as_str().expect("droplet").to_owned();
+        let (st, e) =
+            dev.post(&format!("/v3/droplets?source_guid={theirs_droplet}"), new(&second)).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "another tenant's droplet: {e}");
+
         // It runs as a staged droplet does.
         let (st, r) = dev
             .patch(
