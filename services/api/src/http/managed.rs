@@ -105,11 +105,13 @@ fn busy(i: &Instance) -> ApiResult<()> {
     Ok(())
 }
 
-/// A plan usable in `space` by the caller (an admin may use any).
+/// A plan usable in `space` by the caller: an admin may use any but a space-scoped broker's
+/// plan outside its space.
 async fn usable_plan(s: &AppState, c: &Caller, guid: &str, space: &Space) -> ApiResult<Target> {
     let cat = Catalog::load(s).await?;
     let plan = cat.plans.iter().find(|p| p.guid == guid).ok_or_else(invalid_plan)?;
-    if !c.admin() && !cat.plan_in_space(plan, &space.org_guid, &space.guid) {
+    let usable = cat.plan_in_space(plan, &space.org_guid, &space.guid);
+    if !usable && (!c.admin() || plan.visibility == "space") {
         return Err(invalid_plan());
     }
     Target::of_plan(s, guid).await

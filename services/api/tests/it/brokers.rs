@@ -570,6 +570,8 @@ async fn space_scoped_brokers_belong_to_their_space() {
         assert_eq!(erin.get("/v3/service_plans").await.1["pagination"]["total_results"], 0);
         let (st, _) = erin.post("/v3/service_instances", managed("x", &other, &plan)).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, e) = admin.post("/v3/service_instances", managed("x", &other, &plan)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "not even an admin, elsewhere: {e}");
         let (st, e) = admin
             .patch(&format!("/v3/service_plans/{plan}/visibility"), json!({"type": "public"}))
             .await;
