@@ -234,7 +234,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (12, "app_task_limits", "0012_app_task_limits.sql"),
             (13, "env_var_groups", "0013_env_var_groups.sql"),
             (14, "brokers", "0014_brokers.sql"),
-            (15, "service_shares", "0015_service_shares.sql")
+            (15, "service_shares", "0015_service_shares.sql"),
+            (16, "usage_events", "0016_usage_events.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -343,6 +344,7 @@ fn public_routes(config: &Config) -> Router<AppState> {
         .merge(http::isolation_segments::routes())
         .merge(http::env_groups::routes())
         .merge(http::usage_summary::routes())
+        .merge(http::usage_events::routes())
 }
 
 /// The API stagers, cells and the logs service call (`/internal`).

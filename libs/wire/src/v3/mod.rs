@@ -75,6 +75,7 @@ pub mod service_plan;
 pub mod space;
 pub mod stack;
 pub mod task;
+pub mod usage_event;
 
 pub use app::{App, AppState};
 pub use build::{Build, BuildState};

@@ -117,6 +117,7 @@ pub async fn set_state(
         }
     }
     let starting = to_start && (app.state != Desired::Started || restart);
+    let was_started = app.state == Desired::Started;
     app.state = state;
     app.updated_at = now_ms();
     let mut tx = store::begin(&s.db).await?;
@@ -140,6 +141,13 @@ pub async fn set_state(
         crate::domain::revisions::record(&mut tx, app, &procs, None).await?;
     }
     tx.commit().await?;
+    let usage = crate::domain::usage_events::app_processes;
+    if was_started && (state == Desired::Stopped || starting) {
+        usage(s, app, "STOPPED", Some("STARTED")).await;
+    }
+    if starting {
+        usage(s, app, "STARTED", Some("STOPPED")).await;
+    }
     desired::sync_app(s, &app.guid).await
 }
 
@@ -350,6 +358,7 @@ pub async fn apply_scale(
     let recreate = memory.is_some_and(|m| m != p.memory_mb)
         || disk.is_some_and(|d| d != p.disk_mb)
         || log_rate.is_some_and(|l| l != p.log_rate);
+    let before = (p.instances, p.memory_mb);
     p.instances = new_i;
     p.memory_mb = new_m;
     p.disk_mb = disk.unwrap_or(p.disk_mb);
@@ -358,6 +367,7 @@ pub async fn apply_scale(
         p.version = new_guid();
     }
     save_process(s, p).await?;
+    crate::domain::usage_events::scaled(s, app, p, before).await;
     desired::sync_app(s, &app.guid).await
 }
 

@@ -22,6 +22,8 @@ struct Aftermath {
     blobs: Vec<String>,
     /// Their tasks that have not ended.
     tasks: Vec<String>,
+    /// The STOPPED usage events of those that were started.
+    usage: Vec<wire::v3::usage_event::AppUsage>,
     /// `(binding, route, instance)` of the deleted route bindings.
     route_bindings: Vec<(String, String, String)>,
     /// Apps of other spaces that lose routes of this one.
@@ -32,15 +34,17 @@ impl Aftermath {
     async fn of_space(s: &AppState, space: &str) -> ApiResult<Self> {
         let pool = &s.db.pool;
         let apps = cascade::apps_of_space(pool, space).await?;
-        let (mut blobs, mut tasks) = (Vec::new(), Vec::new());
+        let (mut blobs, mut tasks, mut usage) = (Vec::new(), Vec::new(), Vec::new());
         for (app, _) in &apps {
             blobs.extend(blobs_of_app(pool, app).await?);
             tasks.extend(store::tasks::active_of_app(pool, app).await?);
+            usage.extend(crate::domain::usage_events::stopping(s, app).await);
         }
         Ok(Self {
             apps,
             blobs,
             tasks,
+            usage,
             route_bindings: cascade::route_bindings_of_space(pool, space).await?,
             routed_in: cascade::apps_routed_into_space(pool, space).await?,
         })
@@ -49,6 +53,7 @@ impl Aftermath {
     /// Stop the deleted apps' instances and tasks and remove their blobs.
     async fn stop_and_remove(&self, s: &AppState) {
         crate::domain::tasks::stop_deleted(s, &self.tasks).await;
+        crate::domain::usage_events::record_all(s, &self.usage).await;
         for (app, _) in &self.apps {
             if let Err(e) = crate::domain::desired::remove_app(s, app).await {
                 tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
@@ -100,6 +105,7 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
     let space = store::spaces::find(&s.db.pool, &app.space_guid).await?;
     let blobs = blobs_of_app(&s.db.pool, guid).await?;
     let tasks = store::tasks::active_of_app(&s.db.pool, guid).await?;
+    let usage = crate::domain::usage_events::stopping(s, guid).await;
     let mut tx = store::begin(&s.db).await?;
     cascade::delete_app(&mut tx, guid).await?;
     tx.commit().await?;
@@ -107,6 +113,7 @@ pub async fn delete_app(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()
         apps: vec![(app.guid.clone(), app.name.clone())],
         blobs,
         tasks,
+        usage,
         route_bindings: Vec::new(),
         routed_in: Vec::new(),
     };

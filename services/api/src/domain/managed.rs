@@ -254,6 +254,7 @@ pub async fn deprovision(s: &AppState, i: &Instance, t: &Target, user: &str) -> 
     let mut tx = store::begin(&s.db).await?;
     store::services::delete_instance_rows(&mut tx, &i.guid).await?;
     tx.commit().await?;
+    crate::domain::usage_events::service(s, i, "DELETED").await;
     Ok(())
 }
 
@@ -400,6 +401,7 @@ async fn settle(s: &AppState, i: &Instance, t: &Target) -> ApiResult<()> {
             let mut tx = store::begin(&s.db).await?;
             store::services::delete_instance_rows(&mut tx, &i.guid).await?;
             tx.commit().await?;
+            crate::domain::usage_events::service(s, i, "DELETED").await;
             Ok(())
         }
         (_, Ok(_)) if gone => fail(

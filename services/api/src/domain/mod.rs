@@ -27,4 +27,5 @@ pub mod services;
 pub mod ssh;
 pub mod staging;
 pub mod tasks;
+pub mod usage_events;
 pub mod users;

@@ -47,7 +47,9 @@ fn name_taken(name: &str) -> ApiError {
 }
 
 pub async fn create_instance(s: &AppState, i: &Instance) -> ApiResult<()> {
-    store::services::insert(&s.db.pool, i, || name_taken(&i.name)).await
+    store::services::insert(&s.db.pool, i, || name_taken(&i.name)).await?;
+    crate::domain::usage_events::service(s, i, "CREATED").await;
+    Ok(())
 }
 
 /// Store an instance's changed fields; the apps to resync when its `route_service_url`
@@ -58,6 +60,7 @@ pub async fn update_instance(
     route_service_changed: bool,
 ) -> ApiResult<Vec<String>> {
     store::services::update(&s.db.pool, i, || name_taken(&i.name)).await?;
+    crate::domain::usage_events::service(s, i, "UPDATED").await;
     if !route_service_changed {
         return Ok(Vec::new());
     }
@@ -75,6 +78,7 @@ pub struct Deleted {
 /// Remove an instance with its bindings to apps and routes (user-provided instances need no
 /// broker), as CC does, in one transaction.
 pub async fn delete_instance(s: &AppState, guid: &str) -> ApiResult<Deleted> {
+    let gone = store::services::find(&s.db.pool, guid).await?;
     let mut tx = store::begin(&s.db).await?;
     let route_bindings = store::route_bindings::of_instance(&mut *tx, guid).await?;
     let mut resync = Vec::new();
@@ -83,6 +87,9 @@ pub async fn delete_instance(s: &AppState, guid: &str) -> ApiResult<Deleted> {
     }
     store::services::delete_instance_rows(&mut tx, guid).await?;
     tx.commit().await?;
+    if let Some(i) = gone {
+        crate::domain::usage_events::service(s, &i, "DELETED").await;
+    }
     Ok(Deleted { route_bindings, resync })
 }
 

@@ -124,6 +124,7 @@ pub async fn create(
     };
     store::tasks::insert(&mut *tx, &task).await?;
     tx.commit().await?;
+    crate::domain::usage_events::task(s, app, &task, "TASK_STARTED").await;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         s,
@@ -162,6 +163,7 @@ pub async fn create(
                 now_ms(),
             )
             .await?;
+            ended(s, &task).await;
             return Err(unavailable(r.status()));
         }
         Err(e) => {
@@ -175,6 +177,7 @@ pub async fn create(
                 now_ms(),
             )
             .await?;
+            ended(s, &task).await;
             return Err(unavailable(e));
         }
     }
@@ -257,7 +260,7 @@ pub async fn cancel(
     }
     if !stop_at_scheduler(s, &task.guid).await? {
         // The scheduler no longer knows it: nothing runs.
-        store::tasks::transition(
+        let ended_now = store::tasks::transition(
             &s.db.pool,
             &task.guid,
             TaskState::Canceling,
@@ -266,6 +269,9 @@ pub async fn cancel(
             now_ms(),
         )
         .await?;
+        if ended_now {
+            ended(s, task).await;
+        }
     }
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
@@ -343,6 +349,15 @@ pub async fn completed(s: &AppState, guid: &str, done: &TaskCompletion) -> ApiRe
     } else {
         (TaskState::Succeeded, "")
     };
-    store::tasks::transition(&s.db.pool, guid, task.state, to, reason, now_ms()).await?;
+    if store::tasks::transition(&s.db.pool, guid, task.state, to, reason, now_ms()).await? {
+        ended(s, &task).await;
+    }
     Ok(())
+}
+
+/// The usage event of a task that ended.
+async fn ended(s: &AppState, task: &Task) {
+    if let Ok(Some(app)) = store::apps::find(&s.db.pool, &task.app_guid).await {
+        crate::domain::usage_events::task(s, &app, task, "TASK_STOPPED").await;
+    }
 }

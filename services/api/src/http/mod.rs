@@ -38,5 +38,6 @@ pub mod tasks;
 pub mod uaa;
 pub mod upload;
 pub mod usage;
+pub mod usage_events;
 pub mod usage_summary;
 pub mod util;

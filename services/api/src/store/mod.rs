@@ -34,6 +34,7 @@ pub mod space_quotas;
 pub mod spaces;
 pub mod ssh;
 pub mod tasks;
+pub mod usage_events;
 pub mod users;
 
 use serde::de::DeserializeOwned;

@@ -104,6 +104,18 @@ impl Select {
         self
     }
 
+    /// Rows recorded after the row `guid` of this table (by `created_at`, then `guid`); an
+    /// unknown guid matches nothing.
+    pub fn after(&mut self, guid: &str) -> &mut Self {
+        let t = self.table;
+        let m = self.next(Arg::Text(guid.to_owned()));
+        self.wheres.push(format!(
+            "EXISTS (SELECT 1 FROM {t} a WHERE a.guid = {m} AND ({t}.created_at > a.created_at \
+             OR ({t}.created_at = a.created_at AND {t}.guid > a.guid)))"
+        ));
+        self
+    }
+
     pub fn eq(&mut self, column: &str, value: &str) -> &mut Self {
         let m = self.next(Arg::Text(value.to_owned()));
         self.wheres.push(format!("{column} = {m}"));

@@ -155,6 +155,13 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Instanc
     row.as_ref().map(Instance::from_row).transpose()
 }
 
+/// Every service instance, oldest first.
+pub async fn all_instances<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<Instance>> {
+    let rows =
+        sqlx::query("SELECT * FROM service_instances ORDER BY created_at").fetch_all(ex).await?;
+    rows.iter().map(Instance::from_row).collect()
+}
+
 /// The instance named `name` in a space.
 pub async fn find_in_space<'e>(
     ex: impl Exec<'e>,

@@ -22,3 +22,4 @@ mod tasks;
 mod tenancy;
 mod uaa;
 mod upload;
+mod usage_events;
