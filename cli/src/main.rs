@@ -158,6 +158,17 @@ enum Command {
     },
     /// Rename an app
     Rename { old: String, new: String },
+    /// Apply a manifest to the targeted space (nothing is uploaded or started)
+    ApplyManifest {
+        #[arg(short = 'f')]
+        manifest: PathBuf,
+        /// A YAML file of values for the manifest's ((variables)) (repeatable)
+        #[arg(long = "vars-file")]
+        vars_files: Vec<PathBuf>,
+        /// A value for a manifest ((variable)): NAME=VALUE (repeatable)
+        #[arg(long = "var")]
+        vars: Vec<String>,
+    },
     /// Write the app's current settings as a manifest (default ./APP_manifest.yml)
     CreateAppManifest {
         name: String,
@@ -1063,6 +1074,9 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             apps::create_app(&mut client()?, &name, app_type.as_deref()).await
         }
         C::Rename { old, new } => apps::rename(&mut client()?, &old, &new).await,
+        C::ApplyManifest { manifest, vars_files, vars } => {
+            push::apply_manifest(&mut client()?, &manifest, vars_files, vars).await
+        }
         C::CreateAppManifest { name, path } => {
             apps::create_manifest(&mut client()?, &name, path.as_deref()).await
         }

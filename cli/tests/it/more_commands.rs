@@ -481,6 +481,28 @@ fn manifests_sources_and_leftovers(p: &Platform) {
         "--droplet",
     );
 
+    // apply-manifest: apps created or changed from a manifest, nothing started.
+    let applied = tempfile::tempdir().expect("manifest dir");
+    let m = applied.path().join("manifest.yml");
+    std::fs::write(
+        &m,
+        "applications:\n- name: ((name))\n  instances: 2\n  env:\n    MODE: applied\n",
+    )
+    .expect("write");
+    let out =
+        admin.ok(&["apply-manifest", "-f", m.to_str().expect("utf-8"), "--var", "name=applied"]);
+    assert!(out.contains("Applying manifest file") && out.contains("OK"), "{out}");
+    let app = &curl(&admin, "/v3/apps?names=applied")["resources"][0];
+    assert_eq!(app["state"], "STOPPED", "{app}");
+    let guid = app["guid"].as_str().expect("guid");
+    assert_eq!(curl(&admin, &format!("/v3/apps/{guid}/processes/web"))["instances"], 2);
+    assert_eq!(
+        curl(&admin, &format!("/v3/apps/{guid}/environment_variables"))["var"]["MODE"],
+        "applied"
+    );
+    fails(&admin, &["apply-manifest", "-f", m.to_str().expect("utf-8")], 2, "name");
+    fails(&admin, &["apply-manifest", "-f", "/no/such/manifest.yml"], 2, "cannot read manifest");
+
     // create-app-manifest: what the API says of the app, as a file.
     let out_dir = tempfile::tempdir().expect("out");
     let path = out_dir.path().to_str().expect("utf-8");

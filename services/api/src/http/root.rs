@@ -53,6 +53,7 @@ async fn root(State(s): State<AppState>) -> Json<Root> {
 async fn v3(State(s): State<AppState>) -> Json<V3Root> {
     let base = format!("{}/v3", s.config.external_url.trim_end_matches('/'));
     let names = [
+        "app_usage_events",
         "apps",
         "audit_events",
         "buildpacks",
@@ -60,7 +61,6 @@ async fn v3(State(s): State<AppState>) -> Json<V3Root> {
         "deployments",
         "domains",
         "droplets",
-        "environment_variable_groups",
         "feature_flags",
         "info",
         "isolation_segments",
@@ -71,7 +71,13 @@ async fn v3(State(s): State<AppState>) -> Json<V3Root> {
         "resource_matches",
         "roles",
         "routes",
+        "service_brokers",
+        "service_credential_bindings",
         "service_instances",
+        "service_offerings",
+        "service_plans",
+        "service_route_bindings",
+        "service_usage_events",
         "spaces",
         "space_quotas",
         "stacks",

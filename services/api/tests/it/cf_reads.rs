@@ -42,6 +42,19 @@ async fn cf_org_space_and_env_reads_answer() {
         let auditor = login(&p.url, "auditor").await;
         let loner = login(&p.url, "loner").await;
 
+        // Every link of GET /v3 leads somewhere (resource_matches takes only POST, as in CC).
+        let (_, root) = admin.get("/v3").await;
+        let links = root["links"].as_object().expect("links");
+        assert!(links.len() > 20, "{root}");
+        for (name, link) in links {
+            let (st, body) = admin.get(link["href"].as_str().expect("href")).await;
+            let want_ok = name != "resource_matches";
+            assert!(
+                if want_ok { st == StatusCode::OK } else { st == StatusCode::METHOD_NOT_ALLOWED },
+                "{name}: {st} {body}"
+            );
+        }
+
         // Isolation segments: the shared one, to members of an org.
         let (st, segs) = dev.get(&format!("/v3/isolation_segments?organization_guids={org}")).await;
         assert_eq!(st, StatusCode::OK, "{segs}");
