@@ -13,6 +13,11 @@
 //! - `async-fails`: provision answers 202; `last_operation` ends `failed` with a description,
 //!   and the broker drops the instance.
 //!
+//! Every plan has `maintenance_info` (version [`FIRST_VERSION`] until a test sets another
+//! with `POST /test/catalog {"version": ..., "drop": [plan names]}`, which also takes plans
+//! out of the catalog); provisions and updates that send another version than the catalog's
+//! get 422 `MaintenanceInfoConflict`, and each instance records the version it runs.
+//!
 //! What it holds is at `GET /test/state` (instances, bindings and every request's method, path
 //! and OSBAPI headers), so a test can check that nothing is left behind. Under the path prefix
 //! `/broken` the catalog answers 500 with a description.
@@ -34,6 +39,8 @@ pub const SLOW_SECS: u64 = 30;
 /// The plans, by name (their catalog ids are `plan-<name>`).
 pub const PLANS: [&str; 7] =
     ["sync", "async", "fail-500", "slow", "bad-json", "concurrency", "async-fails"];
+/// The plans' `maintenance_info` version until a test changes it.
+pub const FIRST_VERSION: &str = "1.0.0";
 /// Polls of `last_operation` that answer `in progress` before an async operation ends.
 const POLLS: u32 = 2;
 
@@ -41,6 +48,8 @@ const POLLS: u32 = 2;
 struct Instance {
     plan: String,
     parameters: Value,
+    /// The `maintenance_info.version` it runs ('' when none was sent).
+    version: String,
     /// The running operation: its kind (`provision`, `update`, `deprovision`) and polls left.
     op: Option<(String, u32)>,
 }
@@ -52,6 +61,20 @@ struct State {
     /// Bindings being made asynchronously: polls left.
     binding_ops: BTreeMap<String, u32>,
     requests: Vec<Value>,
+    /// The catalog's `maintenance_info` version ('' : [`FIRST_VERSION`]) and the plans it
+    /// no longer lists.
+    version: String,
+    dropped: Vec<String>,
+}
+
+impl State {
+    fn version(&self) -> &str {
+        if self.version.is_empty() {
+            FIRST_VERSION
+        } else {
+            &self.version
+        }
+    }
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -100,14 +123,19 @@ fn plan_name(plan_id: &str) -> String {
     plan_id.strip_prefix("plan-").unwrap_or(plan_id).to_owned()
 }
 
-fn catalog() -> Value {
+fn catalog(st: &State) -> Value {
+    let version = st.version();
     let plans: Vec<Value> = PLANS
         .iter()
+        .filter(|p| !st.dropped.iter().any(|d| d == *p))
         .map(|p| {
             json!({
                 "id": format!("plan-{p}"), "name": p,
-                "description": format!("The {p} plan"), "free": true,
-                "metadata": {"displayName": p},
+                "description": format!("The {p} plan"), "free": *p != "sync",
+                "metadata": {"displayName": p,
+                             "costs": [{"amount": {"usd": 9.5, "eur": 9.0}, "unit": "MONTHLY"}]},
+                "maintenance_info": {"version": version,
+                                     "description": format!("Test DB engine {version}")},
             })
         })
         .collect();
@@ -136,7 +164,9 @@ async fn handle(
         let instances: BTreeMap<&String, Value> = st
             .instances
             .iter()
-            .map(|(k, i)| (k, json!({"plan": i.plan, "parameters": i.parameters})))
+            .map(|(k, i)| {
+                (k, json!({"plan": i.plan, "parameters": i.parameters, "version": i.version}))
+            })
             .collect();
         let bindings: BTreeMap<&String, Value> = st
             .bindings
@@ -147,6 +177,17 @@ async fn handle(
             StatusCode::OK,
             json!({"instances": instances, "bindings": bindings, "requests": st.requests}),
         );
+    }
+    if path == "/test/catalog" && method == Method::POST {
+        let req: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
+        let mut st = state.lock().expect("lock");
+        if let Some(v) = req.get("version").and_then(Value::as_str) {
+            v.clone_into(&mut st.version);
+        }
+        if let Some(d) = req.get("drop").and_then(Value::as_array) {
+            st.dropped = d.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        }
+        return answer(StatusCode::OK, json!({}));
     }
     state.lock().expect("lock").requests.push(json!({
         "method": method.as_str(), "path": uri.to_string(),
@@ -183,7 +224,7 @@ async fn handle(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"description": "The catalog is being rebuilt"}),
         ),
-        ("GET", ["v2", "catalog"]) => answer(StatusCode::OK, catalog()),
+        ("GET", ["v2", "catalog"]) => answer(StatusCode::OK, catalog(&state.lock().expect("lock"))),
         ("PUT", ["v2", "service_instances", id]) => provision(state, id, &req, incomplete).await,
         ("PATCH", ["v2", "service_instances", id]) => update(state, id, &req, incomplete),
         ("DELETE", ["v2", "service_instances", id]) => deprovision(state, id, incomplete),
@@ -262,7 +303,23 @@ async fn handle(
 fn instance(req: &Value) -> Instance {
     let plan = plan_name(req.get("plan_id").and_then(Value::as_str).unwrap_or(""));
     let parameters = req.get("parameters").cloned().unwrap_or_else(|| json!({}));
-    Instance { plan, parameters, op: None }
+    Instance { plan, parameters, version: sent_version(req).unwrap_or_default(), op: None }
+}
+
+fn sent_version(req: &Value) -> Option<String> {
+    req.pointer("/maintenance_info/version").and_then(Value::as_str).map(str::to_owned)
+}
+
+/// 422 `MaintenanceInfoConflict` when a request sends another version than the catalog's.
+fn version_conflict(st: &State, req: &Value) -> Option<Response> {
+    let sent = sent_version(req)?;
+    (sent != st.version()).then(|| {
+        answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "MaintenanceInfoConflict",
+                   "description": format!("Version {sent} is not the catalog's {}", st.version())}),
+        )
+    })
 }
 
 async fn provision(state: &Shared, id: &str, req: &Value, incomplete: bool) -> Response {
@@ -292,6 +349,9 @@ async fn provision(state: &Shared, id: &str, req: &Value, incomplete: bool) -> R
     let plan = i.plan.clone();
     {
         let mut st = state.lock().expect("lock");
+        if let Some(conflict) = version_conflict(&st, req) {
+            return conflict;
+        }
         if st.instances.contains_key(id) {
             return answer(StatusCode::CONFLICT, json!({"description": "Instance exists"}));
         }
@@ -316,6 +376,9 @@ async fn provision(state: &Shared, id: &str, req: &Value, incomplete: bool) -> R
 
 fn update(state: &Shared, id: &str, req: &Value, incomplete: bool) -> Response {
     let mut st = state.lock().expect("lock");
+    if let Some(conflict) = version_conflict(&st, req) {
+        return conflict;
+    }
     let Some(i) = st.instances.get_mut(id) else {
         return answer(StatusCode::NOT_FOUND, json!({"description": "No such instance"}));
     };
@@ -324,6 +387,9 @@ fn update(state: &Shared, id: &str, req: &Value, incomplete: bool) -> Response {
     }
     if let Some(p) = req.get("parameters") {
         i.parameters = p.clone();
+    }
+    if let Some(v) = sent_version(req) {
+        i.version = v;
     }
     if i.plan == "async" && incomplete {
         i.op = Some(("update".into(), POLLS));

@@ -235,7 +235,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (13, "env_var_groups", "0013_env_var_groups.sql"),
             (14, "brokers", "0014_brokers.sql"),
             (15, "service_shares", "0015_service_shares.sql"),
-            (16, "usage_events", "0016_usage_events.sql")
+            (16, "usage_events", "0016_usage_events.sql"),
+            (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;

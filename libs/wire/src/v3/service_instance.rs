@@ -25,6 +25,12 @@ pub struct ServiceInstance {
     /// Managed instances only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard_url: Option<String>,
+    /// Managed instances only: the plan version (`{"version": ...}`) the instance runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_info: Option<Value>,
+    /// Managed instances only: whether its plan has a newer `maintenance_info` version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_available: Option<bool>,
     #[serde(default)]
     pub last_operation: Option<LastOperation>,
     #[serde(default)]

@@ -75,6 +75,19 @@ pub fn parse_catalog(
             if out_plans.iter().any(|p| p.catalog_id == pid || p.name == pname) {
                 return Err(format!("plan '{pname}' of service '{name}' is there twice"));
             }
+            let maintenance = match pv.get("maintenance_info") {
+                None | Some(Value::Null) => Value::Null,
+                Some(m) => match m.get("version").and_then(Value::as_str) {
+                    Some(v) if semver(v).is_some() => m.clone(),
+                    _ => {
+                        return Err(format!(
+                            "plan '{pname}' of service '{name}': maintenance_info.version must be \
+                             a semantic version such as 1.2.3 (got {})",
+                            m.get("version").unwrap_or(&Value::Null)
+                        ))
+                    }
+                },
+            };
             out_plans.push(Plan {
                 guid: new_guid(),
                 offering_guid: String::new(),
@@ -88,8 +101,10 @@ pub fn parse_catalog(
                     "metadata": pv.get("metadata").cloned().unwrap_or(Value::Null),
                     "schemas": pv.get("schemas").cloned().unwrap_or(Value::Null),
                     "maximum_polling_duration": pv.get("maximum_polling_duration").cloned().unwrap_or(Value::Null),
+                    "maintenance_info": maintenance,
                 }),
                 visibility: if broker.space_guid.is_empty() { "admin" } else { "space" }.into(),
+                active: true,
                 created_at: now,
                 updated_at: now,
             });
@@ -121,9 +136,36 @@ pub async fn sync_catalog(s: &AppState, broker: &Broker, user: &str) -> ApiResul
         }
         keep_o.push(og);
     }
-    store::brokers::prune(&mut tx, &broker.guid, &keep_o, &keep_p).await?;
+    store::brokers::prune(&mut tx, &broker.guid, &keep_o, &keep_p, now_ms()).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A semantic version (`MAJOR.MINOR.PATCH`, with an optional `-pre` and `+build`) as its
+/// three numbers and the pre-release (`None`: not one).
+pub fn semver(v: &str) -> Option<(u64, u64, u64, String)> {
+    let core_pre = v.split_once('+').map_or(v, |(c, build)| if build.is_empty() { "" } else { c });
+    let (core, pre) = core_pre.split_once('-').unwrap_or((core_pre, ""));
+    if core_pre.ends_with('-') {
+        return None;
+    }
+    let n: Vec<u64> = core
+        .split('.')
+        .map(|p| {
+            (!p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0')))
+            .then(|| p.parse().ok())
+            .flatten()
+        })
+        .collect::<Option<_>>()?;
+    let ok_pre = pre
+        .split('.')
+        .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    match n[..] {
+        [a, b, c] if pre.is_empty() || ok_pre => Some((a, b, c, pre.to_owned())),
+        _ => None,
+    }
 }
 
 /// The brokers, offerings, plans and plan orgs, read once for a visibility decision.
@@ -150,6 +192,11 @@ impl Catalog {
 
     pub fn broker(&self, guid: &str) -> Option<&Broker> {
         self.brokers.iter().find(|b| b.guid == guid)
+    }
+
+    /// Whether any plan of the offering is in its broker's catalog.
+    pub fn offering_available(&self, guid: &str) -> bool {
+        self.plans.iter().any(|p| p.offering_guid == guid && p.active)
     }
 
     /// The broker of a plan.
@@ -221,6 +268,40 @@ pub async fn delete(s: &AppState, broker: &Broker) -> ApiResult<()> {
     Ok(())
 }
 
+/// Remove an offering with its plans. Without `purge`, refused while it has plans (CC's rule:
+/// the plans go first, or all of it with `purge`); with it, refused while instances remain
+/// (the caller purges them first).
+pub async fn delete_offering(s: &AppState, o: &Offering, purge: bool) -> ApiResult<()> {
+    let mut tx = store::begin(&s.db).await?;
+    let plans = store::brokers::all_plans(&mut *tx).await?;
+    if !purge && plans.iter().any(|p| p.offering_guid == o.guid) {
+        return Err(ApiError::Unprocessable(
+            "Please delete the service_plans associations for your services.".into(),
+        ));
+    }
+    if !store::brokers::instances_of_offering(&mut *tx, &o.guid).await?.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Please delete the service_instances associations for your services.".into(),
+        ));
+    }
+    store::brokers::delete_offering_rows(&mut tx, &o.guid).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Remove a plan no instance uses.
+pub async fn delete_plan(s: &AppState, p: &Plan) -> ApiResult<()> {
+    let mut tx = store::begin(&s.db).await?;
+    if !store::brokers::instances_of_plan(&mut *tx, &p.guid).await?.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Please delete the service_instances associations for your service_plans.".into(),
+        ));
+    }
+    store::brokers::delete_plan_rows(&mut tx, &p.guid).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +339,29 @@ mod tests {
         ] {
             assert!(parse_catalog(&bad, &broker(""), 1).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_plan_version_is_a_semantic_version() {
+        for good in ["1.2.3", "0.0.0", "10.20.30", "1.0.0-rc.1", "1.0.0+build.5", "2.1.0-beta+x"] {
+            assert!(semver(good).is_some(), "{good}");
+        }
+        for bad in ["", "1", "1.2", "1.2.3.4", "01.2.3", "a.b.c", "1.2.3-", "1.2.3+", "1.2.-3"] {
+            assert!(semver(bad).is_none(), "{bad}");
+        }
+        let plan = |m: Value| {
+            json!({"services": [{"id": "s", "name": "db",
+                "plans": [{"id": "p", "name": "small", "maintenance_info": m}]}]})
+        };
+        let ok = parse_catalog(
+            &plan(json!({"version": "2.0.0", "description": "PG 16"})),
+            &broker(""),
+            1,
+        )
+        .expect("valid");
+        assert_eq!(ok[0].1[0].extra["maintenance_info"]["version"], "2.0.0");
+        let e = parse_catalog(&plan(json!({"version": "two"})), &broker(""), 1).expect_err("bad");
+        assert!(e.contains("semantic version"), "{e}");
+        assert!(parse_catalog(&plan(json!({"description": "x"})), &broker(""), 1).is_err());
     }
 }

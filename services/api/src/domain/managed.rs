@@ -185,6 +185,11 @@ async fn fail(
     Err(ApiError::Broker(description))
 }
 
+/// The plan's `maintenance_info` as OSBAPI sends it (`None`: the plan has none).
+pub fn maintenance_info(p: &Plan) -> Option<Value> {
+    p.extra.get("maintenance_info").filter(|m| m.get("version").is_some()).cloned()
+}
+
 /// Provision a new instance (its row is there, last operation `create in progress`).
 pub async fn provision(
     s: &AppState,
@@ -193,55 +198,80 @@ pub async fn provision(
     org: &str,
     user: &str,
 ) -> ApiResult<()> {
-    let body = json!({
+    let mut body = json!({
         "service_id": t.offering.catalog_id, "plan_id": t.plan.catalog_id,
         "organization_guid": org, "space_guid": i.space_guid,
         "parameters": i.parameters, "context": context(i, org),
     });
+    if let Some(m) = maintenance_info(&t.plan) {
+        body["maintenance_info"] = m;
+    }
     let done = run_instance_op(s, i, t, "create", Method::PUT, Some(&body), user).await?;
     let dashboard =
         done.as_ref().and_then(|v| v.get("dashboard_url")).and_then(Value::as_str).unwrap_or("");
     if !dashboard.is_empty() {
-        store::services::set_managed(
-            &s.db.pool,
-            &i.guid,
-            &i.plan_guid,
-            &i.parameters,
-            dashboard,
-            now_ms(),
-        )
-        .await?;
+        let m = store::services::Managed {
+            plan: &i.plan_guid,
+            parameters: &i.parameters,
+            dashboard_url: dashboard,
+            maintenance_info: &i.maintenance_info,
+        };
+        store::services::set_managed(&s.db.pool, &i.guid, m, now_ms()).await?;
     }
     store::services::set_operation(&s.db.pool, &i.guid, &op("create", "succeeded", "", "")).await
 }
 
-/// Change an instance's plan and/or parameters at the broker; kept only when it succeeds.
+/// What an update asks of the broker: another plan, new parameters, an upgrade to the
+/// plan's `maintenance_info`.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub plan: Option<Plan>,
+    pub parameters: Option<Value>,
+    pub maintenance_info: Option<Value>,
+}
+
+/// Change an instance's plan, parameters or version at the broker; kept only when it
+/// succeeds. A new plan brings its own `maintenance_info`.
 pub async fn update(
     s: &AppState,
     i: &Instance,
     t: &Target,
-    new_plan: Option<&Plan>,
-    parameters: Option<&Value>,
+    change: &Change,
     org: &str,
     user: &str,
 ) -> ApiResult<()> {
+    let mut previous = json!({"plan_id": t.plan.catalog_id, "service_id": t.offering.catalog_id,
+                              "organization_id": org, "space_id": i.space_guid});
+    if i.maintenance_info.get("version").is_some() {
+        previous["maintenance_info"] = i.maintenance_info.clone();
+    }
     let mut body = json!({
         "service_id": t.offering.catalog_id,
-        "previous_values": {"plan_id": t.plan.catalog_id, "service_id": t.offering.catalog_id,
-                            "organization_id": org, "space_id": i.space_guid},
+        "previous_values": previous,
         "context": context(i, org),
     });
-    if let Some(p) = new_plan {
+    let mut version = i.maintenance_info.clone();
+    if let Some(p) = &change.plan {
         body["plan_id"] = json!(p.catalog_id);
+        version = maintenance_info(p).unwrap_or_else(|| json!({}));
     }
-    if let Some(p) = parameters {
+    if let Some(m) = &change.maintenance_info {
+        version = m.clone();
+    }
+    if version.get("version").is_some() && version != i.maintenance_info {
+        body["maintenance_info"] = version.clone();
+    }
+    if let Some(p) = &change.parameters {
         body["parameters"] = p.clone();
     }
     run_instance_op(s, i, t, "update", Method::PATCH, Some(&body), user).await?;
-    let plan = new_plan.map_or(i.plan_guid.as_str(), |p| p.guid.as_str());
-    let params = parameters.unwrap_or(&i.parameters);
-    store::services::set_managed(&s.db.pool, &i.guid, plan, params, &i.dashboard_url, now_ms())
-        .await?;
+    let m = store::services::Managed {
+        plan: change.plan.as_ref().map_or(i.plan_guid.as_str(), |p| p.guid.as_str()),
+        parameters: change.parameters.as_ref().unwrap_or(&i.parameters),
+        dashboard_url: &i.dashboard_url,
+        maintenance_info: &version,
+    };
+    store::services::set_managed(&s.db.pool, &i.guid, m, now_ms()).await?;
     store::services::set_operation(&s.db.pool, &i.guid, &op("update", "succeeded", "", "")).await
 }
 

@@ -34,9 +34,12 @@ pub fn routes() -> Router<AppState> {
             get(show_broker).patch(update_broker).delete(delete_broker),
         )
         .route("/v3/service_offerings", get(list_offerings))
-        .route("/v3/service_offerings/{guid}", get(show_offering))
+        .route(
+            "/v3/service_offerings/{guid}",
+            get(show_offering).patch(update_offering).delete(delete_offering),
+        )
         .route("/v3/service_plans", get(list_plans))
-        .route("/v3/service_plans/{guid}", get(show_plan))
+        .route("/v3/service_plans/{guid}", get(show_plan).patch(update_plan).delete(delete_plan))
         .route(
             "/v3/service_plans/{guid}/visibility",
             get(show_visibility).patch(replace_visibility).post(add_visibility),
@@ -76,7 +79,8 @@ impl Broker {
 }
 
 impl Offering {
-    fn present(&self, s: &AppState) -> v3::ServiceOffering {
+    /// `available`: whether any of its plans is still in the broker's catalog.
+    fn present(&self, s: &AppState, available: bool) -> v3::ServiceOffering {
         let base = format!("{}/service_offerings/{}", s.v3(), self.guid);
         v3::ServiceOffering {
             guid: self.guid.clone(),
@@ -84,7 +88,7 @@ impl Offering {
             updated_at: ts(self.updated_at),
             name: self.name.clone(),
             description: self.description.clone(),
-            available: true,
+            available,
             tags: self.tags.clone(),
             requires: self.requires.clone(),
             shareable: self.shareable,
@@ -146,10 +150,15 @@ impl Plan {
             name: self.name.clone(),
             description: self.description.clone(),
             visibility_type: self.visibility.clone(),
-            available: true,
+            available: self.active,
             free: self.free,
-            costs: Vec::new(),
-            maintenance_info: json!({}),
+            costs: costs(self.extra.get("metadata")),
+            maintenance_info: self
+                .extra
+                .get("maintenance_info")
+                .filter(|m| !m.is_null())
+                .cloned()
+                .unwrap_or_else(|| json!({})),
             broker_catalog: PlanCatalog {
                 id: self.catalog_id.clone(),
                 metadata: self.extra.get("metadata").cloned().unwrap_or(Value::Null),
@@ -183,6 +192,28 @@ impl Plan {
             ]),
         }
     }
+}
+
+/// A plan's costs as CC shows them, one per currency, from the catalog's
+/// `metadata.costs` (`[{"amount": {"usd": 9.5}, "unit": "MONTHLY"}]`).
+fn costs(metadata: Option<&Value>) -> Vec<Value> {
+    let Some(list) = metadata.and_then(|m| m.get("costs")).and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in list {
+        let unit = c.get("unit").and_then(Value::as_str).unwrap_or_default();
+        if let Some(amounts) = c.get("amount").and_then(Value::as_object) {
+            for (currency, amount) in amounts {
+                if let Some(a) = amount.as_f64() {
+                    out.push(
+                        json!({"amount": a, "currency": currency.to_uppercase(), "unit": unit}),
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 fn target<'a>(b: &'a Broker, org: &'a str) -> Target<'a> {
@@ -438,7 +469,7 @@ impl Scope {
         if !cat.plan_visible(p, &self.spaces) {
             return Ok(false);
         }
-        if q.filter("available").is_some_and(|v| v.iter().all(|x| x != "true")) {
+        if q.filter("available").is_some_and(|v| !v.contains(&p.active.to_string())) {
             return Ok(false);
         }
         if let Some(spaces) = q.filter("space_guids") {
@@ -514,7 +545,9 @@ async fn list_plans(
         cat.offerings.iter().filter(|o| offering_guids.contains(&o.guid)).collect();
     let mut included = v3::Included::default();
     if q.filter("include").is_some_and(|i| i.iter().any(|x| x == "service_offering")) {
-        included.service_offerings = Some(offerings.iter().map(|o| o.present(&s)).collect());
+        included.service_offerings = Some(
+            offerings.iter().map(|o| o.present(&s, cat.offering_available(&o.guid))).collect(),
+        );
     }
     if q.filter("fields[service_offering.service_broker]").is_some() {
         included.service_brokers = Some(brokers_of(&cat, &offerings));
@@ -598,8 +631,9 @@ async fn list_offerings(
             }
             visible |= pq_ok;
         }
-        if visible {
-            out.push(o.present(&s));
+        let available = cat.plans.iter().any(|p| p.offering_guid == o.guid && p.active);
+        if visible && q.filter("available").is_none_or(|v| v.contains(&available.to_string())) {
+            out.push(o.present(&s, available));
         }
     }
     let mut page = q.page_of(out);
@@ -617,20 +651,120 @@ async fn list_offerings(
     Ok(Json(page))
 }
 
+/// An offering the caller may see (404 otherwise).
+async fn require_offering(s: &AppState, c: &Caller, guid: &str) -> ApiResult<(Offering, Catalog)> {
+    let cat = Catalog::load(s).await?;
+    let spaces = brokers::caller_spaces(c, s).await?;
+    let o = cat
+        .offering(guid)
+        .filter(|o| {
+            cat.plans.iter().any(|p| p.offering_guid == o.guid && cat.plan_visible(p, &spaces))
+        })
+        .cloned()
+        .ok_or(ApiError::NotFound("Service offering"))?;
+    Ok((o, cat))
+}
+
 async fn show_offering(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3::ServiceOffering>> {
-    let cat = Catalog::load(&s).await?;
-    let spaces = brokers::caller_spaces(&c, &s).await?;
-    let o = cat
-        .offering(&guid)
-        .filter(|o| {
-            cat.plans.iter().any(|p| p.offering_guid == o.guid && cat.plan_visible(p, &spaces))
-        })
-        .ok_or(ApiError::NotFound("Service offering"))?;
-    Ok(Json(o.present(&s)))
+    let (o, cat) = require_offering(&s, &c, &guid).await?;
+    Ok(Json(o.present(&s, cat.offering_available(&o.guid))))
+}
+
+/// Whether the caller may change or remove what a broker offers: admins any, space
+/// developers those of their space's broker.
+async fn may_manage(s: &AppState, c: &Caller, broker: Option<&Broker>) -> ApiResult<()> {
+    if c.admin() {
+        return Ok(());
+    }
+    match broker.filter(|b| !b.space_guid.is_empty()) {
+        Some(b) if broker_visible(c, s, b).await? => Ok(()),
+        _ => Err(ApiError::NotAuthorized),
+    }
+}
+
+/// Labels and annotations only.
+async fn update_offering(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3::ServiceOffering>> {
+    crate::http::metadata::only_metadata(&req)?;
+    let (o, cat) = require_offering(&s, &c, &guid).await?;
+    may_manage(&s, &c, cat.broker(&o.broker_guid)).await?;
+    Ok(Json(o.present(&s, cat.offering_available(&o.guid))))
+}
+
+/// `DELETE /v3/service_offerings/:guid`: an offering whose plans are gone; with `purge=true`
+/// its plans, instances, bindings and keys go too and the broker is not asked (for when the
+/// broker is gone).
+async fn delete_offering(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let (o, cat) = require_offering(&s, &c, &guid).await?;
+    let broker = cat.broker(&o.broker_guid);
+    may_manage(&s, &c, broker).await?;
+    let purge = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "purge=true"));
+    let org = match broker.filter(|b| !b.space_guid.is_empty()) {
+        Some(b) => store::spaces::find(&s.db.pool, &b.space_guid).await?.map(|sp| sp.org_guid),
+        None => None,
+    };
+    let actor = Actor::of(&c);
+    if purge {
+        for i in store::brokers::instances_of_offering(&s.db.pool, &o.guid).await? {
+            if let Some(inst) = store::services::find(&s.db.pool, &i).await? {
+                crate::http::services::delete_instance(&s, &i, &actor).await?;
+                if let Some(space) = store::spaces::find(&s.db.pool, &inst.space_guid).await? {
+                    let t = space.target(&inst.guid, "service_instance", &inst.name);
+                    events::record(&s, "audit.service_instance.purge", &actor, &t, json!({})).await;
+                }
+            }
+        }
+    }
+    brokers::delete_offering(&s, &o, purge).await?;
+    let t = Target {
+        guid: &o.guid,
+        kind: "service",
+        name: &o.name,
+        space: broker.map_or("", |b| b.space_guid.as_str()),
+        org: org.as_deref().unwrap_or(""),
+    };
+    let kind = if purge { "audit.service.purge" } else { "audit.service.delete" };
+    events::record(&s, kind, &actor, &t, json!({"request": {"purge": purge}})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Labels and annotations only.
+async fn update_plan(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3::ServicePlan>> {
+    crate::http::metadata::only_metadata(&req)?;
+    let (p, cat) = require_plan(&s, &c, &guid).await?;
+    may_manage(&s, &c, cat.broker_of(&p)).await?;
+    Ok(Json(p.present(&s)))
+}
+
+/// `DELETE /v3/service_plans/:guid`: a plan no instance uses (typically one its broker's
+/// catalog dropped).
+async fn delete_plan(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (p, cat) = require_plan(&s, &c, &guid).await?;
+    may_manage(&s, &c, cat.broker_of(&p)).await?;
+    brokers::delete_plan(&s, &p).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn visibility_of(

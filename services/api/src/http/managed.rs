@@ -10,7 +10,7 @@ use wire::v3::service_instance::ServiceInstanceRelationships;
 use wire::v3::{self, LastOperation, Link, Metadata, OperationType, ToOne};
 
 use crate::access::{Caller, Need};
-use crate::domain::brokers::Catalog;
+use crate::domain::brokers::{self, Catalog};
 use crate::domain::events::{self, Actor};
 use crate::domain::feature_flags::{self as flags, Flag};
 use crate::domain::managed::{self, Target};
@@ -36,7 +36,20 @@ pub fn last_operation(op: &Operation, created_at: i64) -> Option<LastOperation> 
     })
 }
 
-pub fn present(i: &Instance, s: &AppState) -> v3::ServiceInstance {
+/// Whether the plan's version (`plan`: its `maintenance_info`) is newer than the instance's.
+fn upgrade_available(i: &Instance, plan: Option<&Value>) -> bool {
+    let version = |m: &Value| m.get("version").and_then(Value::as_str).and_then(brokers::semver);
+    let Some(offered) = plan.and_then(version) else { return false };
+    match version(&i.maintenance_info) {
+        None => true,
+        Some(have) => {
+            let key = |v: &(u64, u64, u64, String)| (v.0, v.1, v.2, v.3.is_empty(), v.3.clone());
+            key(&offered) > key(&have)
+        }
+    }
+}
+
+pub fn present(i: &Instance, s: &AppState, plan_version: Option<&Value>) -> v3::ServiceInstance {
     let base = format!("{}/service_instances/{}", s.v3(), i.guid);
     v3::ServiceInstance {
         guid: i.guid.clone(),
@@ -48,6 +61,8 @@ pub fn present(i: &Instance, s: &AppState) -> v3::ServiceInstance {
         syslog_drain_url: None,
         route_service_url: None,
         dashboard_url: (!i.dashboard_url.is_empty()).then(|| i.dashboard_url.clone()),
+        maintenance_info: Some(i.maintenance_info.clone()),
+        upgrade_available: Some(upgrade_available(i, plan_version)),
         last_operation: last_operation(&i.op, i.created_at),
         relationships: ServiceInstanceRelationships {
             space: ToOne::of(&i.space_guid),
@@ -114,6 +129,12 @@ async fn usable_plan(s: &AppState, c: &Caller, guid: &str, space: &Space) -> Api
     if !usable && (!c.admin() || plan.visibility == "space") {
         return Err(invalid_plan());
     }
+    if !plan.active {
+        return Err(bad(&format!(
+            "Invalid service plan. The service plan '{}' with guid '{}' has been removed from the service broker's catalog. It is not possible to create new service instances using this plan.",
+            plan.name, plan.guid
+        )));
+    }
     Target::of_plan(s, guid).await
 }
 
@@ -153,6 +174,7 @@ pub async fn create(s: &AppState, c: &Caller, req: &Value) -> ApiResult<Response
         plan_guid: target.plan.guid.clone(),
         parameters,
         dashboard_url: String::new(),
+        maintenance_info: managed::maintenance_info(&target.plan).unwrap_or_else(|| json!({})),
         op: Operation {
             kind: "create".into(),
             state: "in progress".into(),
@@ -208,21 +230,27 @@ pub async fn update(
         i.tags = t;
     }
     let parameters = parameters_of(req)?;
+    let current = Target::of_plan(s, &i.plan_guid).await?;
     let new_plan = match req.pointer("/relationships/service_plan") {
         None | Some(Value::Null) => None,
         Some(_) => {
             let g = crate::http::util::rel_guid(req, "service_plan")?;
             let t = usable_plan(s, c, &g, space).await?;
-            let current = Target::of_plan(s, &i.plan_guid).await?;
             if t.offering.guid != current.offering.guid {
                 return Err(bad("The service plan must be of the instance's service offering."));
             }
             if !current.offering.plan_updateable && t.plan.guid != current.plan.guid {
                 return Err(bad("The service does not support changing plans."));
             }
-            Some(t.plan)
+            (t.plan.guid != current.plan.guid).then_some(t.plan)
         }
     };
+    let upgrade = upgrade_of(&i, &current, new_plan.as_ref(), req)?;
+    if parameters.is_some() && !current.plan.active {
+        return Err(bad(
+            "Cannot update parameters of a service instance that belongs to inaccessible plan",
+        ));
+    }
     i.updated_at = now_ms().max(i.created_at + 1);
     crate::domain::services::update_instance(s, &i, false).await?;
     events::record(
@@ -233,14 +261,14 @@ pub async fn update(
         json!({"request": {"fields": req.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>())}}),
     )
     .await;
-    if new_plan.is_none() && parameters.is_none() {
+    let version = managed::maintenance_info(&current.plan);
+    if new_plan.is_none() && parameters.is_none() && upgrade.is_none() {
         let mut op = Operation { kind: "update".into(), state: "succeeded".into(), ..i.op.clone() };
         op.updated_at = i.updated_at;
         store::services::set_operation(&s.db.pool, &i.guid, &op).await?;
         i.op = op;
-        return Ok(Json(present(&i, s)).into_response());
+        return Ok(Json(present(&i, s, version.as_ref())).into_response());
     }
-    let target = Target::of_plan(s, &i.plan_guid).await?;
     let op = Operation {
         kind: "update".into(),
         state: "in progress".into(),
@@ -249,10 +277,8 @@ pub async fn update(
     };
     store::services::set_operation(&s.db.pool, &i.guid, &op).await?;
     let (s2, org, user, i2) = (s.clone(), space.org_guid.clone(), c.guid().to_owned(), i.clone());
-    let work = async move {
-        managed::update(&s2, &i2, &target, new_plan.as_ref(), parameters.as_ref(), &org, &user)
-            .await
-    };
+    let change = managed::Change { plan: new_plan, parameters, maintenance_info: upgrade };
+    let work = async move { managed::update(&s2, &i2, &current, &change, &org, &user).await };
     let job = crate::domain::jobs::spawn(
         s,
         "service_instance.update",
@@ -262,6 +288,40 @@ pub async fn update(
     )
     .await?;
     Ok(crate::http::jobs::accepted(s, &job))
+}
+
+/// The `maintenance_info` an update asks for, checked as CC does: only the version the
+/// instance's plan offers now, never with a change of plan. `None`: no upgrade (not asked, or
+/// the instance has that version already).
+fn upgrade_of(
+    i: &Instance,
+    current: &Target,
+    new_plan: Option<&crate::store::brokers::Plan>,
+    req: &Value,
+) -> ApiResult<Option<Value>> {
+    let asked = match req.get("maintenance_info") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(m) => m
+            .get("version")
+            .and_then(Value::as_str)
+            .filter(|_| m.is_object())
+            .ok_or_else(|| bad("Maintenance info version must be a string"))?,
+    };
+    if new_plan.is_some() {
+        return Err(bad(
+            "maintenance_info should not be changed when switching to different plan.",
+        ));
+    }
+    let Some(offered) = managed::maintenance_info(&current.plan) else {
+        return Err(bad(
+            "The service broker does not support upgrades for service instances created from this plan.",
+        ));
+    };
+    if offered.get("version").and_then(Value::as_str) != Some(asked) {
+        return Err(bad("maintenance_info.version requested is invalid. Please ensure the catalog is up to date and you are providing a version supported by this service plan."));
+    }
+    Ok((i.maintenance_info.get("version").and_then(Value::as_str) != Some(asked))
+        .then_some(offered))
 }
 
 /// `DELETE`: unbind and deprovision through the broker (202); with `purge=true` the
@@ -280,7 +340,7 @@ pub async fn remove(
         if !c.admin() && target.broker.space_guid != space.guid {
             return Err(ApiError::NotAuthorized);
         }
-        crate::domain::services::delete_instance(s, &i.guid).await?;
+        crate::http::services::delete_instance(s, &i.guid, &Actor::of(c)).await?;
         events::record(s, "audit.service_instance.purge", &Actor::of(c), &t, json!({})).await;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -41,15 +41,28 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_credential_bindings/{guid}/parameters", get(binding_parameters))
 }
 
+/// Each plan's `maintenance_info`, by plan guid.
+pub type PlanVersions = std::collections::HashMap<String, serde_json::Value>;
+
+pub async fn plan_versions(s: &AppState) -> ApiResult<PlanVersions> {
+    Ok(store::brokers::all_plans(&s.db.pool)
+        .await?
+        .into_iter()
+        .filter_map(|p| crate::domain::managed::maintenance_info(&p).map(|m| (p.guid, m)))
+        .collect())
+}
+
 /// `Some(v)` unless `v` is empty (CC's `null`).
 fn non_empty(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
 impl Instance {
-    pub fn present(&self, s: &AppState) -> v3::ServiceInstance {
+    /// As CC shows it; `versions`: the plans' `maintenance_info` (for managed instances'
+    /// `upgrade_available`).
+    pub fn present(&self, s: &AppState, versions: &PlanVersions) -> v3::ServiceInstance {
         if self.managed() {
-            return crate::http::managed::present(self, s);
+            return crate::http::managed::present(self, s, versions.get(&self.plan_guid));
         }
         let base = format!("{}/service_instances/{}", s.v3(), self.guid);
         let op_type = if self.updated_at > self.created_at {
@@ -67,6 +80,8 @@ impl Instance {
             syslog_drain_url: non_empty(&self.syslog_drain_url),
             route_service_url: non_empty(&self.route_service_url),
             dashboard_url: None,
+            maintenance_info: None,
+            upgrade_available: None,
             last_operation: Some(LastOperation::succeeded(
                 op_type,
                 Some("Operation succeeded"),
@@ -218,7 +233,8 @@ async fn list(
         store::services::in_spaces_or_shared(list.select(), &visible);
     }
     let instances = list.fetch(async |sel, w| store::services::page(&s.db, sel, w).await).await?;
-    Ok(Json(instances.present(|i| i.present(&s))))
+    let versions = plan_versions(&s).await?;
+    Ok(Json(instances.present(|i| i.present(&s, &versions))))
 }
 
 async fn show(
@@ -227,7 +243,7 @@ async fn show(
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3::ServiceInstance>> {
     let (i, _) = require(&s, &c, &guid, Need::Read).await?;
-    Ok(Json(i.present(&s)))
+    Ok(Json(i.present(&s, &plan_versions(&s).await?)))
 }
 
 async fn credentials(
@@ -284,6 +300,7 @@ async fn create(
         kind: "user-provided".into(),
         plan_guid: String::new(),
         parameters: json!({}),
+        maintenance_info: json!({}),
         dashboard_url: String::new(),
         op: Operation::default(),
         created_at: now,
@@ -299,7 +316,7 @@ async fn create(
         json!({"request": {"name": i.name, "tags": i.tags}}),
     )
     .await;
-    Ok(created(i.present(&s)))
+    Ok(created(i.present(&s, &PlanVersions::default())))
 }
 
 async fn update(
@@ -342,7 +359,7 @@ async fn update(
         json!({"request": {"fields": keys}}),
     )
     .await;
-    Ok(axum::response::IntoResponse::into_response(Json(i.present(&s))))
+    Ok(axum::response::IntoResponse::into_response(Json(i.present(&s, &PlanVersions::default()))))
 }
 
 async fn remove(
@@ -370,8 +387,9 @@ async fn remove(
 }
 
 /// Remove an instance with its bindings to apps and routes (user-provided instances need no
-/// broker), as CC does: the route bindings' audit events, their routes' apps resynced.
-async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
+/// broker; a purged managed one is not asked), as CC does: the route bindings' audit events,
+/// their routes' apps resynced.
+pub async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
     let space = match store::services::find(&s.db.pool, guid).await? {
         Some(i) => crate::store::spaces::find(&s.db.pool, &i.space_guid).await?,
         None => None,
@@ -528,11 +546,12 @@ async fn include_bound(
         included.apps = Some(apps);
     }
     if inc.iter().any(|i| i == "service_instance") {
+        let versions = plan_versions(s).await?;
         let mut instances: Vec<v3::ServiceInstance> = Vec::new();
         for b in bindings {
             if let Some(i) = store::services::find(&s.db.pool, &b.instance_guid).await? {
                 if !instances.iter().any(|x| x.guid == i.guid) {
-                    instances.push(i.present(s));
+                    instances.push(i.present(s, &versions));
                 }
             }
         }

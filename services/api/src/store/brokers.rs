@@ -93,6 +93,8 @@ pub struct Plan {
     pub extra: Value,
     /// `admin`, `public`, `organization` or `space`.
     pub visibility: String,
+    /// In the broker's catalog (false: kept only for the instances that use it).
+    pub active: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -110,6 +112,7 @@ impl Plan {
             plan_updateable: r.try_get::<i64, _>("plan_updateable")? != 0,
             extra: json_col(r, "service_plans", "extra")?,
             visibility: r.try_get("visibility")?,
+            active: r.try_get::<i64, _>("active")? != 0,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -323,7 +326,7 @@ pub async fn upsert_plan(conn: &mut AnyConnection, p: &Plan) -> ApiResult<String
     };
     sqlx::query(
         "UPDATE service_plans SET name = $1, description = $2, free = $3, bindable = $4, \
-         plan_updateable = $5, extra = $6, updated_at = $7 WHERE guid = $8",
+         plan_updateable = $5, extra = $6, updated_at = $7, active = 1 WHERE guid = $8",
     )
     .bind(&p.name)
     .bind(&p.description)
@@ -338,32 +341,38 @@ pub async fn upsert_plan(conn: &mut AnyConnection, p: &Plan) -> ApiResult<String
     Ok(guid)
 }
 
-/// Remove the broker's plans and offerings not in `keep` that no instance uses.
+/// Remove the broker's plans and offerings not in `keep` that no instance uses; those that
+/// instances still use stay, no longer active (several statements: pass `&mut tx`).
 pub async fn prune(
     conn: &mut AnyConnection,
     broker: &str,
     keep_offerings: &[String],
     keep_plans: &[String],
+    now: i64,
 ) -> ApiResult<()> {
     let plans = sqlx::query(
-        "SELECT p.guid FROM service_plans p JOIN service_offerings o ON o.guid = p.offering_guid \
-         WHERE o.broker_guid = $1 AND NOT EXISTS \
-         (SELECT 1 FROM service_instances si WHERE si.plan_guid = p.guid)",
+        "SELECT p.guid, (SELECT COUNT(*) FROM service_instances si WHERE si.plan_guid = p.guid) \
+         AS used FROM service_plans p JOIN service_offerings o ON o.guid = p.offering_guid \
+         WHERE o.broker_guid = $1",
     )
     .bind(broker)
     .fetch_all(&mut *conn)
     .await?;
     for r in plans {
         let guid: String = r.try_get("guid")?;
-        if !keep_plans.contains(&guid) {
-            sqlx::query("DELETE FROM service_plan_orgs WHERE plan_guid = $1")
-                .bind(&guid)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM service_plans WHERE guid = $1")
-                .bind(&guid)
-                .execute(&mut *conn)
-                .await?;
+        if keep_plans.contains(&guid) {
+            continue;
+        }
+        if r.try_get::<i64, _>("used")? > 0 {
+            sqlx::query(
+                "UPDATE service_plans SET active = 0, updated_at = $1 WHERE guid = $2 AND active = 1",
+            )
+            .bind(now)
+            .bind(&guid)
+            .execute(&mut *conn)
+            .await?;
+        } else {
+            delete_plan_rows(&mut *conn, &guid).await?;
         }
     }
     let offerings = sqlx::query(
@@ -376,13 +385,66 @@ pub async fn prune(
     for r in offerings {
         let guid: String = r.try_get("guid")?;
         if !keep_offerings.contains(&guid) {
-            sqlx::query("DELETE FROM service_offerings WHERE guid = $1")
-                .bind(&guid)
-                .execute(&mut *conn)
-                .await?;
+            delete_offering_rows(&mut *conn, &guid).await?;
         }
     }
     Ok(())
+}
+
+/// A plan with its visibilities, labels and annotations (several statements: pass `&mut tx`).
+pub async fn delete_plan_rows(conn: &mut AnyConnection, guid: &str) -> ApiResult<()> {
+    for sql in [
+        "DELETE FROM service_plan_orgs WHERE plan_guid = $1",
+        "DELETE FROM resource_metadata WHERE resource_guid = $1",
+        "DELETE FROM service_plans WHERE guid = $1",
+    ] {
+        sqlx::query(sql).bind(guid).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// An offering with its plans, their visibilities, labels and annotations (its plans' instances
+/// must be gone first; several statements: pass `&mut tx`).
+pub async fn delete_offering_rows(conn: &mut AnyConnection, guid: &str) -> ApiResult<()> {
+    let plans = sqlx::query("SELECT guid FROM service_plans WHERE offering_guid = $1")
+        .bind(guid)
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in plans {
+        let plan: String = r.try_get("guid")?;
+        delete_plan_rows(&mut *conn, &plan).await?;
+    }
+    for sql in [
+        "DELETE FROM resource_metadata WHERE resource_guid = $1",
+        "DELETE FROM service_offerings WHERE guid = $1",
+    ] {
+        sqlx::query(sql).bind(guid).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The guids of the service instances of a plan.
+pub async fn instances_of_plan<'e>(ex: impl Exec<'e>, plan: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query("SELECT guid FROM service_instances WHERE plan_guid = $1 ORDER BY guid")
+        .bind(plan)
+        .fetch_all(ex)
+        .await?;
+    decode(&rows, |r| Ok(r.try_get("guid")?))
+}
+
+/// The guids of the service instances of an offering's plans.
+pub async fn instances_of_offering<'e>(
+    ex: impl Exec<'e>,
+    offering: &str,
+) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT si.guid FROM service_instances si JOIN service_plans p ON p.guid = si.plan_guid \
+         WHERE p.offering_guid = $1 ORDER BY si.guid",
+    )
+    .bind(offering)
+    .fetch_all(ex)
+    .await?;
+    decode(&rows, |r| Ok(r.try_get("guid")?))
 }
 
 /// Set a plan's visibility; with `orgs`, add them (after removing the others when

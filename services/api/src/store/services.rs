@@ -25,6 +25,9 @@ pub struct Instance {
     pub plan_guid: String,
     pub parameters: Value,
     pub dashboard_url: String,
+    /// Managed instances: the plan's `maintenance_info` it was made or last upgraded with
+    /// (`{}`: none).
+    pub maintenance_info: Value,
     /// The last operation of a managed instance (empty type: none).
     pub op: Operation,
     pub created_at: i64,
@@ -61,6 +64,7 @@ impl Instance {
             plan_guid: r.try_get("plan_guid")?,
             parameters: json_col(r, "service_instances", "parameters")?,
             dashboard_url: r.try_get("dashboard_url")?,
+            maintenance_info: json_col(r, "service_instances", "maintenance_info")?,
             op: Operation {
                 kind: r.try_get("op_type")?,
                 state: r.try_get("op_state")?,
@@ -328,8 +332,10 @@ pub async fn insert<'e>(
     let res = sqlx::query(
         "INSERT INTO service_instances (guid, name, space_guid, credentials, tags, \
          syslog_drain_url, route_service_url, created_at, updated_at, kind, plan_guid, \
-         parameters, dashboard_url, op_type, op_state, op_description, op_broker, op_updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         parameters, dashboard_url, op_type, op_state, op_description, op_broker, op_updated_at, \
+         maintenance_info) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19)",
     )
     .bind(&i.guid)
     .bind(&i.name)
@@ -349,6 +355,7 @@ pub async fn insert<'e>(
     .bind(&i.op.description)
     .bind(&i.op.broker_operation)
     .bind(i.op.updated_at)
+    .bind(to_json(&i.maintenance_info))
     .execute(ex)
     .await;
     unique_or(res, taken).map(|_| ())
@@ -399,22 +406,31 @@ pub async fn fail_bindings_in_progress<'e>(
     Ok(res.rows_affected())
 }
 
-/// Set a managed instance's plan, parameters and dashboard.
+/// What the broker holds of a managed instance: its plan, parameters, dashboard and
+/// `maintenance_info`.
+#[derive(Debug, Clone, Copy)]
+pub struct Managed<'a> {
+    pub plan: &'a str,
+    pub parameters: &'a Value,
+    pub dashboard_url: &'a str,
+    pub maintenance_info: &'a Value,
+}
+
+/// Set a managed instance's plan, parameters, dashboard and `maintenance_info`.
 pub async fn set_managed<'e>(
     ex: impl Exec<'e>,
     guid: &str,
-    plan: &str,
-    parameters: &Value,
-    dashboard_url: &str,
+    m: Managed<'_>,
     now: i64,
 ) -> ApiResult<()> {
     sqlx::query(
         "UPDATE service_instances SET plan_guid = $1, parameters = $2, dashboard_url = $3, \
-         updated_at = $4 WHERE guid = $5",
+         maintenance_info = $4, updated_at = $5 WHERE guid = $6",
     )
-    .bind(plan)
-    .bind(to_json(parameters))
-    .bind(dashboard_url)
+    .bind(m.plan)
+    .bind(to_json(m.parameters))
+    .bind(m.dashboard_url)
+    .bind(to_json(m.maintenance_info))
     .bind(now)
     .bind(guid)
     .execute(ex)

@@ -819,3 +819,222 @@ async fn shared_instances_are_seen_and_bound_in_the_other_space() {
         p.stop().await;
     }
 }
+
+async fn set_catalog(broker: &str, body: Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{broker}/test/catalog"))
+        .json(&body)
+        .send()
+        .await
+        .expect("catalog");
+    assert!(res.status().is_success());
+}
+
+async fn instance_guid(c: &Client, name: &str) -> String {
+    let (_, list) = c.get(&format!("/v3/service_instances?names={name}")).await;
+    list["resources"][0]["guid"].as_str().unwrap_or_else(|| panic!("{name}: {list}")).to_owned()
+}
+
+/// A broker's new plan version shows as an available upgrade, which runs through the broker
+/// (sync and async) and is refused for any other version; plans the catalog drops stay for
+/// their instances but take no new ones; an offering whose broker is gone is purged with its
+/// instances without asking the broker.
+#[tokio::test]
+async fn plan_upgrades_dropped_plans_and_purged_offerings() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let broker = testkit::broker::start(USER, PASSWORD).await;
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (org, space) = crate::push::org_and_space(&admin, "upgrades").await;
+        create_user(&admin, "carol").await;
+        assert_eq!(role(&admin, "organization_user", "carol", ("organization", &org)).await.0, 201);
+        assert_eq!(role(&admin, "space_developer", "carol", ("space", &space)).await.0, 201);
+        let carol =
+            Client::new(&p.url, &harness::password_token(&p.url, "carol", "carol-pw").await);
+        let reg = json!({"name": "tb", "url": broker, "authentication": {"type": "basic",
+            "credentials": {"username": USER, "password": PASSWORD}}});
+        let j = job(&admin, reqwest::Method::POST, "/v3/service_brokers", Some(reg)).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        let (_, b) = admin.get("/v3/service_brokers?names=tb").await;
+        let broker_guid = b["resources"][0]["guid"].as_str().expect("guid").to_owned();
+        let broker_path = format!("/v3/service_brokers/{broker_guid}");
+        let resync =
+            || job(&admin, reqwest::Method::PATCH, &broker_path, Some(json!({"name": "tb"})));
+        let (sync, asynchronous) =
+            (plan_guid(&admin, "sync").await, plan_guid(&admin, "async").await);
+        for plan in [&sync, &asynchronous] {
+            let (st, _) = admin
+                .patch(&format!("/v3/service_plans/{plan}/visibility"), json!({"type": "public"}))
+                .await;
+            assert_eq!(st, StatusCode::OK);
+        }
+
+        // The plan's version, costs and price as the catalog gives them.
+        let (_, plan) = carol.get(&format!("/v3/service_plans/{sync}")).await;
+        assert_eq!(plan["maintenance_info"]["version"], "1.0.0", "{plan}");
+        assert_eq!(plan["maintenance_info"]["description"], "Test DB engine 1.0.0", "{plan}");
+        assert_eq!(plan["free"], false, "{plan}");
+        assert_eq!(plan["available"], true, "{plan}");
+        let costs = plan["costs"].as_array().expect("costs");
+        assert!(
+            costs.contains(&json!({"amount": 9.5, "currency": "USD", "unit": "MONTHLY"})),
+            "{plan}"
+        );
+        assert_eq!(costs.len(), 2, "{plan}");
+
+        // Instances are made at the plan's version, with no upgrade to offer.
+        for (name, plan) in [("db-sync", &sync), ("db-async", &asynchronous)] {
+            let (st, r) = carol.post("/v3/service_instances", managed(name, &space, plan)).await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{r}");
+        }
+        let (db_sync, db_async) =
+            (instance_guid(&carol, "db-sync").await, instance_guid(&carol, "db-async").await);
+        for g in [&db_sync, &db_async] {
+            let si =
+                testkit::eventually("provisioned", std::time::Duration::from_secs(20), || async {
+                    let (_, si) = carol.get(&format!("/v3/service_instances/{g}")).await;
+                    (si["last_operation"]["state"] == "succeeded").then_some(si)
+                })
+                .await
+                .expect("provisioned");
+            assert_eq!(si["maintenance_info"]["version"], "1.0.0", "{si}");
+            assert_eq!(si["upgrade_available"], false, "{si}");
+        }
+        assert_eq!(broker_state(&broker).await["instances"][&db_sync]["version"], "1.0.0");
+
+        // The broker moves on: the plans show the new version and the instances an upgrade.
+        set_catalog(&broker, json!({"version": "2.0.0"})).await;
+        assert_eq!(resync().await["state"], "COMPLETE");
+        let (_, plan) = carol.get(&format!("/v3/service_plans/{sync}")).await;
+        assert_eq!(plan["maintenance_info"]["version"], "2.0.0", "{plan}");
+        let (_, list) = carol.get(&format!("/v3/service_instances?space_guids={space}")).await;
+        assert!(
+            list["resources"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|si| si["upgrade_available"] == true),
+            "{list}"
+        );
+
+        // Another version, a change of plan alongside, a bad shape: refused, nothing sent.
+        let sent_before = broker_state(&broker).await["requests"].as_array().expect("reqs").len();
+        for (body, want) in [
+            (
+                json!({"maintenance_info": {"version": "1.5.0"}}),
+                "maintenance_info.version requested is invalid",
+            ),
+            (
+                json!({"maintenance_info": {"version": "2.0.0"},
+                       "relationships": {"service_plan": {"data": {"guid": asynchronous}}}}),
+                "maintenance_info should not be changed when switching to different plan.",
+            ),
+            (json!({"maintenance_info": "2.0.0"}), "Maintenance info version must be a string"),
+        ] {
+            let (st, e) = carol.patch(&format!("/v3/service_instances/{db_sync}"), body).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert!(detail(&e).contains(want), "{e}");
+        }
+        assert_eq!(
+            broker_state(&broker).await["requests"].as_array().expect("reqs").len(),
+            sent_before
+        );
+
+        // The upgrade goes through the broker, synchronously and asynchronously.
+        for g in [&db_sync, &db_async] {
+            let j = job(
+                &carol,
+                reqwest::Method::PATCH,
+                &format!("/v3/service_instances/{g}"),
+                Some(json!({"maintenance_info": {"version": "2.0.0"}})),
+            )
+            .await;
+            assert_eq!(j["state"], "COMPLETE", "{j}");
+            let (_, si) = carol.get(&format!("/v3/service_instances/{g}")).await;
+            assert_eq!(si["maintenance_info"]["version"], "2.0.0", "{si}");
+            assert_eq!(si["upgrade_available"], false, "{si}");
+            assert_eq!(si["last_operation"]["type"], "update", "{si}");
+            assert_eq!(si["last_operation"]["state"], "succeeded", "{si}");
+            assert_eq!(broker_state(&broker).await["instances"][g]["version"], "2.0.0");
+        }
+        // Asking again for the version it has is no change: no broker call.
+        let sent_before = broker_state(&broker).await["requests"].as_array().expect("reqs").len();
+        let (st, si) = carol
+            .patch(
+                &format!("/v3/service_instances/{db_sync}"),
+                json!({"maintenance_info": {"version": "2.0.0"}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{si}");
+        assert_eq!(
+            broker_state(&broker).await["requests"].as_array().expect("reqs").len(),
+            sent_before
+        );
+
+        // The catalog drops `sync` (in use) and `slow` (unused): `slow` goes, `sync` stays for
+        // its instance, unavailable for new ones.
+        set_catalog(&broker, json!({"drop": ["sync", "slow"]})).await;
+        assert_eq!(resync().await["state"], "COMPLETE");
+        let (_, gone) = admin.get("/v3/service_plans?names=slow").await;
+        assert_eq!(gone["pagination"]["total_results"], 0, "{gone}");
+        let (_, plan) = carol.get(&format!("/v3/service_plans/{sync}")).await;
+        assert_eq!(plan["available"], false, "{plan}");
+        let (_, off) = carol.get("/v3/service_plans?available=false").await;
+        let names: Vec<&str> = off["resources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["sync"], "{off}");
+        let (st, e) = carol.post("/v3/service_instances", managed("db-new", &space, &sync)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(detail(&e).contains("has been removed from the service broker's catalog"), "{e}");
+        let (st, e) = carol
+            .patch(&format!("/v3/service_instances/{db_sync}"), json!({"parameters": {"a": 1}}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(detail(&e).contains("inaccessible plan"), "{e}");
+        let (st, e) =
+            admin.send(reqwest::Method::DELETE, &format!("/v3/service_plans/{sync}"), None).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(detail(&e).contains("service_instances associations"), "{e}");
+
+        // Purging the offering: not for a space developer of a global broker's offering, not
+        // without purge while it has plans; with purge, everything but the broker goes and
+        // the broker is not asked.
+        let (_, offering) = admin.get("/v3/service_offerings?names=test-db").await;
+        let offering = offering["resources"][0]["guid"].as_str().expect("offering").to_owned();
+        let path = format!("/v3/service_offerings/{offering}");
+        let (st, _) =
+            carol.send(reqwest::Method::DELETE, &format!("{path}?purge=true"), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, e) = admin.send(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(detail(&e).contains("service_plans associations"), "{e}");
+        let sent_before = broker_state(&broker).await["requests"].as_array().expect("reqs").len();
+        let (st, e) =
+            admin.send(reqwest::Method::DELETE, &format!("{path}?purge=true"), None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+        let state = broker_state(&broker).await;
+        assert_eq!(state["requests"].as_array().expect("reqs").len(), sent_before);
+        assert!(state["instances"].get(&db_sync).is_some(), "the broker was not asked");
+        for g in [&db_sync, &db_async] {
+            assert_eq!(
+                admin.get(&format!("/v3/service_instances/{g}")).await.0,
+                StatusCode::NOT_FOUND
+            );
+        }
+        assert_eq!(admin.get(&path).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(admin.get(&format!("/v3/service_plans/{sync}")).await.0, StatusCode::NOT_FOUND);
+        let (_, ev) = admin.get("/v3/audit_events?types=audit.service_instance.purge").await;
+        assert_eq!(ev["pagination"]["total_results"], 2, "{ev}");
+        let (_, ev) = admin.get("/v3/audit_events?types=audit.service.purge").await;
+        assert_eq!(ev["pagination"]["total_results"], 1, "{ev}");
+        // With nothing left, the broker can go.
+        let j = admin.delete_job(&format!("/v3/service_brokers/{broker_guid}")).await;
+        assert_eq!(j["state"], "COMPLETE", "{j}");
+        p.stop().await;
+    }
+}
