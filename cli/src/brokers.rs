@@ -1,5 +1,5 @@
-//! Managed services: `marketplace`, `create-service`, `update-service`, service keys,
-//! `purge-service-instance`, and the admin side: `service-brokers`,
+//! Managed services: `marketplace`, `create-service`, `update-service`, `upgrade-service`,
+//! service keys, `purge-service-instance`, and the admin side: `purge-service-offering`, `service-brokers`,
 //! `create-service-broker`, `update-service-broker`, `rename-service-broker`,
 //! `delete-service-broker`,
 //! `service-access`, `enable-service-access`, `disable-service-access`; `share-service` and
@@ -124,7 +124,7 @@ pub async fn marketplace(
                         p.name.clone(),
                         p.description.clone(),
                         if p.free { "free" } else { "paid" }.into(),
-                        String::new(),
+                        costs(&p.costs),
                         if p.available { "yes" } else { "no" }.into(),
                     ]
                 })
@@ -167,6 +167,19 @@ pub async fn marketplace(
     println!("{}", table(&["offering", "plans", "description", "broker"], &rows));
     println!("\nTIP: Use 'paas marketplace -e SERVICE_OFFERING' to view descriptions of individual plans of a given service offering.");
     Ok(())
+}
+
+/// A plan's costs as cf prints them: `USD 9.50/MONTHLY, EUR 9.00/MONTHLY`.
+fn costs(list: &[Value]) -> String {
+    list.iter()
+        .filter_map(|c| {
+            let amount = c.get("amount")?.as_f64()?;
+            let currency = c.get("currency")?.as_str()?;
+            let unit = c.get("unit").and_then(Value::as_str).unwrap_or_default();
+            Some(format!("{currency} {amount:.2}/{unit}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub struct CreateArgs {
@@ -291,6 +304,79 @@ pub async fn update_service(c: &mut Client, a: UpdateArgs) -> Result<()> {
         &format!("Update of service instance {} completed.", a.name),
     )
     .await
+}
+
+/// `upgrade-service NAME [-f] [--wait]`: the instance moves to its plan's current
+/// `maintenance_info` version through the broker.
+pub async fn upgrade_service(c: &mut Client, name: &str, force: bool, wait: bool) -> Result<()> {
+    let question = format!("Warning: This operation may be long running and will block further operations on the service instance until it's completed\nDo you really want to upgrade the service instance {name}?");
+    if !force && !confirm(&question)? {
+        println!("Upgrade cancelled");
+        return Ok(());
+    }
+    println!("Upgrading service instance {} in {}...\n", bold(name), c.cfg.where_as());
+    let si = c.require_service_instance(name).await?;
+    if si.kind != "managed" {
+        return Err(CliError::Usage(format!(
+            "The service instance '{name}' is user-provided: only managed instances have versions to upgrade to."
+        )));
+    }
+    if si.upgrade_available != Some(true) {
+        return Err(CliError::Failed(
+            "No upgrade is available.\nTIP: To find out if upgrade is available run `paas service SERVICE_INSTANCE`.".into(),
+        ));
+    }
+    let plan_guid =
+        si.relationships.service_plan.as_ref().and_then(|r| r.guid()).unwrap_or_default();
+    let plan: ServicePlan = c.get(&format!("/v3/service_plans/{plan_guid}")).await?;
+    let body = json!({"maintenance_info": {"version": plan.maintenance_info["version"]}});
+    let job =
+        c.send_job(Method::PATCH, &format!("/v3/service_instances/{}", si.guid), &body).await?;
+    let in_progress = format!(
+        "Upgrade in progress. Use 'paas services' or 'paas service {name}' to check operation status."
+    );
+    finish(c, job, wait, &in_progress, &format!("Upgrade of service instance {name} completed."))
+        .await
+}
+
+/// `purge-service-offering SERVICE [-b BROKER] [-f]`: the platform forgets the offering,
+/// its plans, instances and bindings; the broker is not asked.
+pub async fn purge_offering(
+    c: &mut Client,
+    service: &str,
+    broker: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    c.cfg.require_login()?;
+    let mut q = vec![("names", service)];
+    if let Some(b) = broker {
+        q.push(("service_broker_names", b));
+    }
+    let offerings: Vec<ServiceOffering> =
+        c.list(&format!("/v3/service_offerings{}", query(&q))).await?;
+    let offering = match offerings.as_slice() {
+        [] => {
+            return Err(CliError::NotFound(match broker {
+                Some(b) => format!("Service offering '{service}' for service broker '{b}' not found."),
+                None => format!("Service offering '{service}' not found."),
+            }))
+        }
+        [one] => one.clone(),
+        _ => {
+            return Err(CliError::Usage(format!(
+                "Service '{service}' is provided by multiple service brokers. Specify a broker by using the '-b' flag."
+            )))
+        }
+    };
+    let question = format!("WARNING: This operation assumes that the service broker responsible for this service offering is no longer available, and all service instances have been deleted, leaving orphan records in the platform's database. All knowledge of the service offering will be removed, including service instances and service bindings. No attempt will be made to contact the service broker; running this command without destroying the service broker will cause orphan service instances. After running this command you may want to run delete-service-broker to complete the cleanup.\n\nReally purge service offering {service} from the platform?");
+    if !force && !confirm(&question)? {
+        println!("Purge service offering cancelled");
+        return Ok(());
+    }
+    println!("Purging service offering {} as {}...", bold(service), user(c));
+    c.delete(&format!("/v3/service_offerings/{}?purge=true", offering.guid)).await?;
+    println!("OK");
+    Ok(())
 }
 
 /// `purge-service-instance NAME [-f]`: the platform forgets the instance, the broker is not asked.

@@ -766,6 +766,25 @@ enum Command {
         #[arg(long, short = 'w')]
         wait: bool,
     },
+    /// Upgrade a managed service instance to its plan's current version (maintenance info)
+    UpgradeService {
+        name: String,
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
+    /// Remove a service offering with its plans, instances and bindings without asking its
+    /// broker (for a broker that is gone)
+    PurgeServiceOffering {
+        service: String,
+        /// The broker offering the service, when several do
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// Remove a service instance from the platform without asking its broker
     PurgeServiceInstance {
         name: String,
@@ -1236,6 +1255,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::UpdateService { name, plan, parameters, tags, wait } => {
             let a = brokers::UpdateArgs { name, plan, parameters, tags, wait };
             brokers::update_service(&mut client()?, a).await
+        }
+        C::UpgradeService { name, force, wait } => {
+            brokers::upgrade_service(&mut client()?, &name, force, wait).await
+        }
+        C::PurgeServiceOffering { service, broker, force } => {
+            brokers::purge_offering(&mut client()?, &service, broker.as_deref(), force).await
         }
         C::PurgeServiceInstance { name, force } => {
             brokers::purge(&mut client()?, &name, force).await

@@ -280,6 +280,20 @@ pub async fn service(c: &mut Client, name: &str, guid_only: bool) -> Result<()> 
     let page: Page<CredentialBinding> =
         c.get(&format!("/v3/service_credential_bindings{q}")).await?;
     let apps = page.included.and_then(|i| i.apps).unwrap_or_default();
+    if si.kind == "managed" {
+        println!("Showing upgrade status:");
+        if si.upgrade_available == Some(true) {
+            let g = si.relationships.service_plan.as_ref().and_then(ToOne::guid).unwrap_or("");
+            let plan: Value = c.get(&format!("/v3/service_plans/{g}")).await.unwrap_or(Value::Null);
+            println!("There is an upgrade available for this service.");
+            if let Some(d) = plan["maintenance_info"]["description"].as_str() {
+                println!("Upgrade description: {d}");
+            }
+            println!("TIP: You can upgrade using 'paas upgrade-service {}'\n", si.name);
+        } else {
+            println!("There is no upgrade available for this service.\n");
+        }
+    }
     println!("Showing bound apps:");
     let rows: Vec<Vec<String>> = page
         .resources

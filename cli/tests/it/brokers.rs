@@ -140,6 +140,34 @@ async fn managed_services_from_the_cli() {
     let out = admin.ok(&["update-service", "db", "-c", r#"{"size": 4}"#, "--wait"]);
     assert!(out.contains("Update of service instance db completed.\nOK"), "{out}");
 
+    // The broker's plans move to a new version: the instance offers an upgrade, which runs.
+    let out = admin.ok(&["marketplace", "-e", "test-db"]);
+    assert!(out.lines().any(|l| l.contains("async") && l.contains("USD 9.50/MONTHLY")), "{out}");
+    let out = admin.ok(&["service", "db"]);
+    assert!(out.contains("There is no upgrade available for this service."), "{out}");
+    let r = admin.run(None, &["upgrade-service", "db", "-f"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("No upgrade is available."), "{}", r.err);
+    reqwest::Client::new()
+        .post(format!("{broker}/test/catalog"))
+        .json(&serde_json::json!({"version": "1.1.0"}))
+        .send()
+        .await
+        .expect("new catalog");
+    admin.ok(&["update-service-broker", "tb", "cli-broker", "cli-broker-pw", &broker]);
+    let out = admin.ok(&["service", "db"]);
+    assert!(out.contains("There is an upgrade available for this service."), "{out}");
+    assert!(out.contains("Upgrade description: Test DB engine 1.1.0"), "{out}");
+    let out = admin.ok(&["upgrade-service", "db", "-f", "--wait"]);
+    assert!(
+        out.contains("Upgrading service instance db in org svc-org / space svc-space as admin..."),
+        "{out}"
+    );
+    assert!(out.contains("Upgrade of service instance db completed.\nOK"), "{out}");
+    let si = curl(&admin, "/v3/service_instances?names=db");
+    assert_eq!(si["resources"][0]["maintenance_info"]["version"], "1.1.0", "{si}");
+    assert!(admin.ok(&["service", "db"]).contains("There is no upgrade available"));
+
     admin.ok(&["unbind-service", "web", "db"]);
     let out = admin.ok(&["delete-service-key", "db", "k1", "-f"]);
     assert!(out.contains("Deleting key k1 for service instance db as admin...\nOK"), "{out}");
@@ -155,6 +183,25 @@ async fn managed_services_from_the_cli() {
 
     let out = admin.ok(&["disable-service-access", "test-db", "-p", "sync", "-o", "svc-org"]);
     assert!(out.ends_with("OK\n"), "{out}");
+
+    // The broker is gone for good: its offering is purged with an instance left behind, and
+    // the broker is not asked.
+    admin.ok(&["create-service", "test-db", "async", "db2", "--wait"]);
+    let r = admin.run(None, &["purge-service-offering", "nope", "-f"]);
+    assert_eq!(r.code, 4);
+    assert!(r.err.contains("Service offering 'nope' not found."), "{}", r.err);
+    let out = admin.ok(&["purge-service-offering", "test-db", "-b", "tb", "-f"]);
+    assert!(out.contains("Purging service offering test-db as admin...\nOK"), "{out}");
+    let r = admin.run(None, &["service", "db2"]);
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(admin.ok(&["marketplace"]).contains("No service offerings found."));
+    let state: Value = reqwest::get(format!("{broker}/test/state"))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(state["instances"].as_object().map(|o| o.len()), Some(1), "{state}");
     let out = admin.ok(&["rename-service-broker", "tb", "tb2"]);
     assert!(out.contains("Renaming service broker tb to tb2 as admin...\nOK"), "{out}");
     admin.ok(&["delete-service-broker", "tb2", "-f"]);
