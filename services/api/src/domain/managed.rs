@@ -477,3 +477,14 @@ pub async fn deprovision_space(s: &AppState, space: &str, user: &str) -> ApiResu
     }
     Ok(())
 }
+
+/// Each plan's `maintenance_info`, by plan guid.
+pub type PlanVersions = std::collections::HashMap<String, serde_json::Value>;
+
+pub async fn plan_versions(s: &AppState) -> ApiResult<PlanVersions> {
+    Ok(store::brokers::all_plans(&s.db.pool)
+        .await?
+        .into_iter()
+        .filter_map(|p| maintenance_info(&p).map(|m| (p.guid, m)))
+        .collect())
+}

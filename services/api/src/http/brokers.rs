@@ -720,7 +720,7 @@ async fn delete_offering(
     if purge {
         for i in store::brokers::instances_of_offering(&s.db.pool, &o.guid).await? {
             if let Some(inst) = store::services::find(&s.db.pool, &i).await? {
-                crate::http::services::delete_instance(&s, &i, &actor).await?;
+                crate::http::managed::forget_instance(&s, &i, &actor).await?;
                 if let Some(space) = store::spaces::find(&s.db.pool, &inst.space_guid).await? {
                     let t = space.target(&inst.guid, "service_instance", &inst.name);
                     events::record(&s, "audit.service_instance.purge", &actor, &t, json!({})).await;

@@ -340,7 +340,7 @@ pub async fn remove(
         if !c.admin() && target.broker.space_guid != space.guid {
             return Err(ApiError::NotAuthorized);
         }
-        crate::http::services::delete_instance(s, &i.guid, &Actor::of(c)).await?;
+        forget_instance(s, &i.guid, &Actor::of(c)).await?;
         events::record(s, "audit.service_instance.purge", &Actor::of(c), &t, json!({})).await;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -503,4 +503,22 @@ pub async fn binding_parameters(
         .await
         .map_err(|f| f.into_error(&t.broker.name))?;
     Ok(v.get("parameters").cloned().unwrap_or_else(|| json!({})))
+}
+
+/// Remove an instance with its bindings to apps and routes (user-provided instances need no
+/// broker; a purged managed one is not asked), as CC does: the route bindings' audit events,
+/// their routes' apps resynced.
+pub async fn forget_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
+    let space = match store::services::find(&s.db.pool, guid).await? {
+        Some(i) => crate::store::spaces::find(&s.db.pool, &i.space_guid).await?,
+        None => None,
+    };
+    let deleted = crate::domain::services::delete_instance(s, guid).await?;
+    if let Some(space) = space {
+        for b in &deleted.route_bindings {
+            crate::http::route_bindings::record_unbind(s, b, &space, actor).await;
+        }
+    }
+    crate::http::routes::resync(s, &deleted.resync).await;
+    Ok(())
 }

@@ -346,7 +346,7 @@ async fn include_bound(
         included.routes = Some(routes);
     }
     if include.iter().any(|i| i == "service_instance") {
-        let versions = crate::http::services::plan_versions(s).await?;
+        let versions = crate::domain::managed::plan_versions(s).await?;
         let mut list: Vec<v3::ServiceInstance> = Vec::new();
         for b in bindings {
             if let Some(i) = instances.get(&b.instance_guid) {

@@ -18,6 +18,7 @@ use wire::v3::{self, Included, LastOperation, Link, Metadata, OperationType, Pag
 use crate::access::{Caller, Need};
 use crate::domain::events::{self, Actor};
 use crate::domain::feature_flags::{self as flags, Flag};
+use crate::domain::managed::{plan_versions, PlanVersions};
 use crate::domain::services;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
@@ -39,17 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/service_credential_bindings/{guid}", get(show_binding).delete(unbind))
         .route("/v3/service_credential_bindings/{guid}/details", get(binding_details))
         .route("/v3/service_credential_bindings/{guid}/parameters", get(binding_parameters))
-}
-
-/// Each plan's `maintenance_info`, by plan guid.
-pub type PlanVersions = std::collections::HashMap<String, serde_json::Value>;
-
-pub async fn plan_versions(s: &AppState) -> ApiResult<PlanVersions> {
-    Ok(store::brokers::all_plans(&s.db.pool)
-        .await?
-        .into_iter()
-        .filter_map(|p| crate::domain::managed::maintenance_info(&p).map(|m| (p.guid, m)))
-        .collect())
 }
 
 /// `Some(v)` unless `v` is empty (CC's `null`).
@@ -373,7 +363,7 @@ async fn remove(
         let purge = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "purge=true"));
         return crate::http::managed::remove(&s, &c, i, &space, purge).await;
     }
-    delete_instance(&s, &i.guid, &Actor::of(&c)).await?;
+    crate::http::managed::forget_instance(&s, &i.guid, &Actor::of(&c)).await?;
     let t = space.target(&i.guid, "service_instance", &i.name);
     events::record(
         &s,
@@ -384,24 +374,6 @@ async fn remove(
     )
     .await;
     Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
-}
-
-/// Remove an instance with its bindings to apps and routes (user-provided instances need no
-/// broker; a purged managed one is not asked), as CC does: the route bindings' audit events,
-/// their routes' apps resynced.
-pub async fn delete_instance(s: &AppState, guid: &str, actor: &Actor) -> ApiResult<()> {
-    let space = match store::services::find(&s.db.pool, guid).await? {
-        Some(i) => crate::store::spaces::find(&s.db.pool, &i.space_guid).await?,
-        None => None,
-    };
-    let deleted = services::delete_instance(s, guid).await?;
-    if let Some(space) = space {
-        for b in &deleted.route_bindings {
-            crate::http::route_bindings::record_unbind(s, b, &space, actor).await;
-        }
-    }
-    crate::http::routes::resync(s, &deleted.resync).await;
-    Ok(())
 }
 
 impl Binding {
