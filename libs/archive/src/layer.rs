@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use crate::extract::Extractor;
@@ -44,11 +44,14 @@ pub fn apply_layer(
     let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
     file.seek(SeekFrom::Start(0)).map_err(ArchiveError::io(src))?;
     let reader: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(BufReader::new(file)))
+        // Parallel gzip writers (umoci, pigz) emit several gzip members.
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
     } else {
         Box::new(BufReader::new(file))
     };
-    let mut archive = tar::Archive::new(reader);
+    let real = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let stream = PaddedEnd { inner: reader, real: real.clone(), zeros: 0 };
+    let mut archive = tar::Archive::new(stream);
     let mut ex = Extractor::new(dest, limits, compressed)?;
     ex.allow_absolute_symlinks = true;
     ex.layer = true;
@@ -56,7 +59,8 @@ pub fn apply_layer(
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(rel) = Extractor::sanitize(&name)? else { continue };
+            // Layer entries name paths of the image's root: `/etc/x` is `etc/x` under `dest`.
+            let Some(rel) = Extractor::sanitize(name.trim_start_matches('/'))? else { continue };
             let base = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
             if base == OPAQUE_WHITEOUT {
                 ex.opaque(rel.parent().unwrap_or(Path::new("")))?;
@@ -73,7 +77,11 @@ pub fn apply_layer(
             match kind {
                 EntryType::Regular | EntryType::Continuous => {
                     ex.make_room(&rel, false)?;
+                    let end = entry.raw_file_position().saturating_add(entry.size());
                     ex.file(&rel, mode, &mut entry)?;
+                    if end > real.get() {
+                        return Err(ArchiveError::Corrupt(format!("'{name}' is cut short")));
+                    }
                 }
                 EntryType::Directory => {
                     ex.make_room(&rel, true)?;
@@ -86,7 +94,7 @@ pub fn apply_layer(
                 }
                 EntryType::Link => {
                     let target = link_name(&entry, &name)?;
-                    let existing = Extractor::sanitize(&target)?
+                    let existing = Extractor::sanitize(target.trim_start_matches('/'))?
                         .ok_or_else(|| ArchiveError::PathEscape { path: target.clone() })?;
                     ex.make_room(&rel, false)?;
                     ex.hard_link(&rel, &existing)?;
@@ -107,6 +115,36 @@ pub fn apply_layer(
         }
         Ok(())
     })
+}
+
+/// A layer stream that ends in up to [`PADDED_END`] zero bytes after its real end: some
+/// image writers (umoci 0.4) stop after the last entry's data, without its padding and the
+/// two zero blocks that end a tar. The layer's bytes were checked against its digest, so this
+/// adds nothing the image's author did not write; an entry cut short is still an error.
+struct PaddedEnd<R> {
+    inner: R,
+    /// Bytes the layer really held so far.
+    real: std::rc::Rc<std::cell::Cell<u64>>,
+    zeros: usize,
+}
+
+/// The longest missing tail accepted: one block's padding and the two end blocks.
+const PADDED_END: usize = 3 * 512;
+
+impl<R: Read> Read for PaddedEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.zeros == 0 {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.real.set(self.real.get() + n as u64);
+                return Ok(n);
+            }
+        }
+        let n = buf.len().min(PADDED_END - self.zeros);
+        buf[..n].fill(0);
+        self.zeros += n;
+        Ok(n)
+    }
 }
 
 fn map_id(id: u64, root: u32) -> u32 {

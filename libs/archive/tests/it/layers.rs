@@ -16,7 +16,8 @@ fn base(sb: &Sandbox) {
     apply(
         sb,
         &[
-            Item::Dir("etc", 0o755),
+            Item::Dir("/", 0o755),
+            Item::Dir("/etc", 0o755),
             Item::File("etc/motd", 0o644, b"lower"),
             Item::File("etc/gone", 0o644, b"x"),
             Item::Dir("var/cache", 0o755),
@@ -82,7 +83,7 @@ fn layers_never_write_or_remove_through_a_symlink_or_outside() {
     assert!(matches!(wh, Err(ArchiveError::Symlink { .. })), "{wh:?}");
     let opq = apply(&sb, &[Item::File("out/.wh..wh..opq", 0o644, b"")]);
     assert!(matches!(opq, Err(ArchiveError::Symlink { .. })), "{opq:?}");
-    for name in ["../escape", ".wh..", "a/.wh.."] {
+    for name in ["../escape", "/../escape", ".wh..", "a/.wh.."] {
         let r = apply(&sb, &[Item::File(name, 0o644, b"")]);
         assert!(matches!(r, Err(ArchiveError::PathEscape { .. })), "{name}: {r:?}");
     }
@@ -102,4 +103,22 @@ fn an_uncompressed_layer_applies_too() {
     apply_layer(&sb.archive, &sb.dest, &Limits::default(), &LayerOptions::default())
         .expect("plain tar");
     assert_eq!(fs::read(sb.dest.join("hello")).expect("hello"), b"hi");
+}
+
+#[test]
+fn a_layer_without_its_end_blocks_applies_but_a_cut_entry_does_not() {
+    let sb = Sandbox::new();
+    let gz = sb.archive.with_extension("gz");
+    write_tar_gz(&gz, &[Item::File("a", 0o644, b"first"), Item::File("b", 0o644, &[7u8; 700])]);
+    let mut tar = Vec::new();
+    let mut dec = flate2::read::GzDecoder::new(fs::File::open(&gz).expect("gz"));
+    std::io::Read::read_to_end(&mut dec, &mut tar).expect("gunzip");
+    // Header of a, its block, header of b, then b's 700 bytes without padding or end blocks.
+    fs::write(&sb.archive, &tar[..512 * 3 + 700]).expect("unended");
+    apply_layer(&sb.archive, &sb.dest, &Limits::default(), &LayerOptions::default())
+        .expect("unended tar");
+    assert_eq!(fs::read(sb.dest.join("b")).expect("b").len(), 700);
+    fs::write(&sb.archive, &tar[..512 * 3 + 100]).expect("cut");
+    let cut = apply_layer(&sb.archive, &sb.dest, &Limits::default(), &LayerOptions::default());
+    assert!(cut.is_err(), "an entry cut short: {cut:?}");
 }
