@@ -336,7 +336,8 @@ pub struct NewBuild {
     pub disk_mb: i64,
     pub created_by: Value,
     pub env: BTreeMap<String, String>,
-    /// A docker package: resolved by [`crate::domain::docker::stage`], not by a stager.
+    /// A docker package: its image is resolved by the api (the `docker` module), not by a
+    /// stager.
     pub docker: bool,
 }
 
