@@ -135,6 +135,13 @@ enum Command {
         /// Run this droplet .tgz (as download-droplet gives it) instead of staging the source
         #[arg(long)]
         droplet: Option<PathBuf>,
+        /// Run this docker image (REGISTRY/REPO:TAG or @sha256:DIGEST) instead of staging
+        /// source; needs the diego_docker feature flag
+        #[arg(short = 'o', long = "docker-image")]
+        docker_image: Option<String>,
+        /// User name for a private registry; the password comes from CF_DOCKER_PASSWORD
+        #[arg(long = "docker-username")]
+        docker_username: Option<String>,
     },
     /// List apps in the target space
     Apps {
@@ -1060,6 +1067,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             vars_files,
             vars,
             droplet,
+            docker_image,
+            docker_username,
         } => {
             let mut c = client()?;
             let args = push::PushArgs {
@@ -1084,6 +1093,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 vars_files,
                 vars,
                 droplet,
+                docker_image,
+                docker_username,
             };
             push::push(&mut c, args).await
         }

@@ -43,7 +43,14 @@ pub struct PushArgs {
     pub vars: Vec<String>,
     /// `--droplet`: a droplet `.tgz` to run instead of the folder's source.
     pub droplet: Option<PathBuf>,
+    /// `-o`: a docker image to run instead of staging source.
+    pub docker_image: Option<String>,
+    /// `--docker-username` (the password comes from `CF_DOCKER_PASSWORD`).
+    pub docker_username: Option<String>,
 }
+
+/// Where `push` reads a private registry's password, as the cf CLI does.
+pub const DOCKER_PASSWORD_ENV: &str = "CF_DOCKER_PASSWORD";
 
 /// The `((name))` values of `--vars-file` and `--var`.
 fn variables(a: &PushArgs) -> Result<std::collections::BTreeMap<String, serde_yaml::Value>> {
@@ -75,6 +82,13 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
     if a.droplet.is_some() && (a.path.is_some() || a.strategy.kind.is_some()) {
         return Err(CliError::Usage(
             "Incorrect usage: --droplet cannot be used with -p or --strategy".into(),
+        ));
+    }
+    if a.docker_image.is_some()
+        && (a.path.is_some() || !a.buildpacks.is_empty() || a.droplet.is_some())
+    {
+        return Err(CliError::Usage(
+            "Incorrect usage: --docker-image cannot be used with -p, -b or --droplet".into(),
         ));
     }
     if let Some(d) = a.droplet.as_ref().filter(|d| !d.is_file()) {
@@ -123,7 +137,8 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
         || a.command.is_some()
         || !a.buildpacks.is_empty()
         || a.stack.is_some()
-        || a.path.is_some();
+        || a.path.is_some()
+        || a.docker_image.is_some();
     if overrides && m.applications.len() > 1 {
         return Err(CliError::Usage("Incorrect usage: flags apply to a single app; name the app to push (paas push APP ...)".into()));
     }
@@ -141,6 +156,11 @@ pub fn plan(a: &PushArgs, cwd: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
     if let Err(errors) = m.validate() {
         return Err(CliError::Usage(
             errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    if a.docker_username.is_some() && m.applications.iter().any(|x| x.docker.is_none()) {
+        return Err(CliError::Usage(
+            "Incorrect usage: --docker-username needs a docker image (-o or the manifest's docker.image)".into(),
         ));
     }
     Ok((m, dirs))
@@ -176,6 +196,15 @@ fn select_app(m: &mut Manifest, name: Option<&str>) -> Result<()> {
 const NAME_REQUIRED: &str = "Incorrect usage: the push command requires an app name, given as an argument or in a manifest.yml.";
 
 fn merge(app: &mut AppManifest, a: &PushArgs) {
+    if let Some(image) = &a.docker_image {
+        app.docker = Some(manifest::DockerManifest {
+            image: image.clone(),
+            username: a.docker_username.clone(),
+            ..Default::default()
+        });
+    } else if let (Some(d), Some(u)) = (app.docker.as_mut(), &a.docker_username) {
+        d.username = Some(u.clone());
+    }
     if let Some(v) = &a.memory {
         app.memory = Some(v.clone());
     }
@@ -282,14 +311,67 @@ pub async fn push(c: &mut Client, a: PushArgs) -> Result<()> {
     if deploying && a.no_start {
         return Err(CliError::Usage("--strategy and --no-start cannot be used together".into()));
     }
-    for (name, dir) in names.iter().zip(dirs) {
-        let app = c.app(name).await?;
-        match &a.droplet {
-            Some(tgz) => push_droplet(c, &app, tgz, a.no_start).await?,
-            None => push_bits(c, &app, &dir, a.no_start, deploying.then_some(&a.strategy)).await?,
+    for (am, dir) in m.applications.iter().zip(dirs) {
+        let app = c.app(&am.name).await?;
+        match (&a.droplet, &am.docker) {
+            (Some(tgz), _) => push_droplet(c, &app, tgz, a.no_start).await?,
+            (None, Some(docker)) => push_docker(c, &app, docker, a.no_start).await?,
+            (None, None) => {
+                push_bits(c, &app, &dir, a.no_start, deploying.then_some(&a.strategy)).await?
+            }
         }
     }
     Ok(())
+}
+
+/// The body of a docker package: the image, and the credentials when a user name is given
+/// (the password from [`DOCKER_PASSWORD_ENV`], which must then be set).
+pub fn docker_package(
+    app: &str,
+    docker: &manifest::DockerManifest,
+    password: Option<String>,
+) -> Result<serde_json::Value> {
+    let mut data = serde_json::json!({"image": docker.image});
+    if let Some(user) = &docker.username {
+        let password = password.filter(|p| !p.is_empty()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "Environment variable {DOCKER_PASSWORD_ENV} not set: export the registry password of '{user}' as {DOCKER_PASSWORD_ENV} and push again."
+            ))
+        })?;
+        data["username"] = user.clone().into();
+        data["password"] = password.into();
+    }
+    Ok(serde_json::json!({"type": "docker", "data": data,
+        "relationships": {"app": {"data": {"guid": app}}}}))
+}
+
+/// A docker image: a docker package, staged (the image resolved), set and started.
+async fn push_docker(
+    c: &mut Client,
+    app: &App,
+    docker: &manifest::DockerManifest,
+    no_start: bool,
+) -> Result<()> {
+    let body = docker_package(&app.guid, docker, std::env::var(DOCKER_PASSWORD_ENV).ok())?;
+    if docker.username.is_some() {
+        println!(
+            "Using docker repository password from environment variable {DOCKER_PASSWORD_ENV}."
+        );
+    }
+    let pkg: Package = c.post("/v3/packages", &body).await?;
+    if no_start {
+        if app.state == AppState::Started {
+            action(c, &app.guid, "stop").await?;
+        }
+        println!("OK (not started: --no-start)");
+        return Ok(());
+    }
+    let droplet = crate::staging::stage(c, app, &pkg.guid).await?;
+    set_droplet(c, app, &droplet).await?;
+    println!("Waiting for app {} to start...\n", bold(&app.name));
+    let app = action(c, &app.guid, "restart").await?;
+    wait_running(c, &app).await?;
+    summary(c, &app).await
 }
 
 /// The files of `files` the platform already has, asked in batches of 5000.
@@ -616,6 +698,38 @@ mod tests {
             }
             other => panic!("an app without a name among several: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_docker_image_goes_into_the_manifest_and_its_password_comes_from_the_environment() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let a = PushArgs {
+            name: Some("img".into()),
+            docker_image: Some("127.0.0.1:5000/app:1".into()),
+            docker_username: Some("alice".into()),
+            no_manifest: true,
+            ..Default::default()
+        };
+        let (m, _) = plan(&a, d.path()).expect("plan");
+        let docker = m.applications[0].docker.clone().expect("docker");
+        assert_eq!(
+            (docker.image.as_str(), docker.username.as_deref()),
+            ("127.0.0.1:5000/app:1", Some("alice"))
+        );
+        let missing = docker_package("g", &docker, None).expect_err("no password");
+        assert!(missing.to_string().contains("CF_DOCKER_PASSWORD not set"), "{missing}");
+        let body = docker_package("g", &docker, Some("pw".into())).expect("body");
+        assert_eq!(
+            body["data"],
+            serde_json::json!({"image": "127.0.0.1:5000/app:1", "username": "alice", "password": "pw"})
+        );
+        let anonymous = manifest::DockerManifest { username: None, ..docker };
+        let body = docker_package("g", &anonymous, None).expect("anonymous");
+        assert_eq!(body["data"], serde_json::json!({"image": "127.0.0.1:5000/app:1"}));
+        let with_path = PushArgs { path: Some(d.path().into()), ..a.clone() };
+        assert!(matches!(plan(&with_path, d.path()), Err(CliError::Usage(_))));
+        let user_only = PushArgs { docker_image: None, ..a };
+        assert!(matches!(plan(&user_only, d.path()), Err(CliError::Usage(_))));
     }
 
     #[test]

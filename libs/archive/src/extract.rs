@@ -1,6 +1,7 @@
 //! The format-independent half of extraction: path checks, limit accounting, writing entries
 //! under the destination without following symlinks, and cleanup on failure.
 
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -17,6 +18,11 @@ pub(crate) struct Extractor<'a> {
     limits: &'a Limits,
     /// Create symlinks with absolute targets as they are (see [`crate::ExtractOptions`]).
     pub(crate) allow_absolute_symlinks: bool,
+    /// Image layer mode (see [`crate::apply_layer`]): an entry replaces whatever an earlier
+    /// layer left at its path, and whiteouts remove what earlier layers made.
+    pub(crate) layer: bool,
+    /// Paths (relative) this extraction wrote, for opaque whiteouts.
+    touched: HashSet<PathBuf>,
     compressed: u64,
     created_dest: bool,
     created: Vec<PathBuf>,
@@ -36,6 +42,8 @@ impl<'a> Extractor<'a> {
             dest: dest.to_path_buf(),
             limits,
             allow_absolute_symlinks: false,
+            layer: false,
+            touched: HashSet::new(),
             compressed: compressed.max(1),
             created_dest,
             created: Vec::new(),
@@ -94,19 +102,71 @@ impl<'a> Extractor<'a> {
 
     /// Creates the missing parents of `rel`, refusing to pass through any symlink.
     fn prepare_parents(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
-        let mut current = self.dest.clone();
-        let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
-        for part in parents {
-            current.push(part);
-            self.ensure_real_dir(&current, rel, 0o755)?;
-        }
-        let target = self.dest.join(rel);
+        let target = self.real_parents(rel)?;
         if let Ok(meta) = fs::symlink_metadata(&target) {
             if meta.file_type().is_symlink() {
                 return Err(ArchiveError::Symlink { path: rel.display().to_string() });
             }
         }
         Ok(target)
+    }
+
+    /// Creates the missing parents of `rel` (never through a symlink); the path of `rel`.
+    fn real_parents(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
+        let mut current = self.dest.clone();
+        let mut sub = PathBuf::new();
+        let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+        for part in parents {
+            current.push(part);
+            sub.push(part);
+            self.ensure_real_dir(&current, rel, 0o755)?;
+            if self.layer {
+                self.touched.insert(sub.clone());
+            }
+        }
+        Ok(self.dest.join(rel))
+    }
+
+    /// Layer mode: remove what an earlier layer left at `rel` unless both are directories;
+    /// `rel` counts as written by this layer.
+    pub(crate) fn make_room(&mut self, rel: &Path, is_dir: bool) -> Result<(), ArchiveError> {
+        let target = self.real_parents(rel)?;
+        self.touched.insert(rel.to_path_buf());
+        remove_unless_dir(&target, is_dir)
+    }
+
+    /// Layer mode: the whiteout `rel` (`dir/.wh.name`) removes `dir/name` of earlier layers.
+    pub(crate) fn whiteout(&mut self, rel: &Path, name: &str) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        let mut gone = PathBuf::from(name);
+        if gone.components().count() != 1
+            || !matches!(gone.components().next(), Some(Component::Normal(_)))
+        {
+            return Err(ArchiveError::PathEscape { path: rel.display().to_string() });
+        }
+        if let Some(parent) = rel.parent() {
+            gone = parent.join(gone);
+        }
+        let target = self.real_parents(&gone)?;
+        remove_unless_dir(&target, false)
+    }
+
+    /// Layer mode: the opaque whiteout in `dir` removes every entry of `dir` that earlier
+    /// layers made (this layer's own entries stay, before or after the marker).
+    pub(crate) fn opaque(&mut self, dir: &Path) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        let target = self.real_parents(&dir.join(".wh..wh..opq"))?;
+        let Some(parent) = target.parent() else { return Ok(()) };
+        let entries = fs::read_dir(parent).map_err(ArchiveError::io(parent))?;
+        for e in entries {
+            let e = e.map_err(ArchiveError::io(parent))?;
+            let child = dir.join(e.file_name());
+            if self.touched.iter().any(|t| t.starts_with(&child)) {
+                continue;
+            }
+            remove_unless_dir(&e.path(), false)?;
+        }
+        Ok(())
     }
 
     fn ensure_real_dir(&mut self, path: &Path, rel: &Path, mode: u32) -> Result<(), ArchiveError> {
@@ -251,6 +311,17 @@ pub(crate) fn check_link_target(rel: &Path, target: &str) -> Result<(), ArchiveE
         }
     }
     Ok(())
+}
+
+/// Remove `path` (a whole tree for a directory; links are removed, never followed) unless it
+/// is a directory and `keep_dir`.
+fn remove_unless_dir(path: &Path, keep_dir: bool) -> Result<(), ArchiveError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() && keep_dir => Ok(()),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(ArchiveError::io(path)),
+        Ok(_) => fs::remove_file(path).map_err(ArchiveError::io(path)),
+        Err(_) => Ok(()),
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), ArchiveError> {

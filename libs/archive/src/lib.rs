@@ -5,7 +5,9 @@
 //! nothing outside the destination directory (no `..`, no absolute paths, no symlink pointing
 //! out, no write through a symlink, no device files), counts bytes and files while streaming
 //! against [`Limits`] (header sizes are never trusted), keeps permission bits but strips
-//! setuid/setgid/sticky, and removes whatever it wrote when it fails. Creation
+//! setuid/setgid/sticky, and removes whatever it wrote when it fails. Image layers
+//! ([`apply_layer`]) follow the same rules plus whiteouts and replacement of earlier layers'
+//! entries. Creation
 //! ([`write_tar_gz`], [`write_zip`], [`zip_dir`]) is deterministic so equal trees give equal
 //! bytes. This crate must never follow a symlink found in an archive while extracting, and
 //! never leave a half-written output file behind.
@@ -15,6 +17,7 @@
 mod error;
 mod extract;
 mod hash;
+mod layer;
 mod tar_read;
 mod tar_write;
 mod zip_read;
@@ -22,6 +25,7 @@ mod zip_write;
 
 pub use error::ArchiveError;
 pub use hash::{sha1_file, sha256_file};
+pub use layer::{apply_layer, LayerOptions, OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 pub use tar_read::{extract_tar_gz, extract_tar_gz_with_options};
 pub use tar_write::{write_tar_gz, TAR_GID, TAR_MTIME, TAR_UID};
 pub use zip_read::extract_zip;

@@ -68,14 +68,62 @@ fn unlimited() -> i64 {
     -1
 }
 
-/// What the container runs from: a staged droplet on a stack (or, later, an OCI image).
+/// What the container runs from: a staged droplet on a stack, or a docker image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRef {
     pub droplet_guid: String,
-    /// Where a cell downloads the droplet (an api internal URL).
+    /// Where a cell downloads the droplet (an api internal URL); empty for docker images.
     pub droplet_url: String,
     /// Hex SHA-256 of the droplet `.tgz`; the cell refuses anything else.
     pub droplet_sha256: String,
+    /// A docker droplet: the image the cell pulls and runs instead of a droplet and a stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerImage>,
+}
+
+/// The stack name of docker images: cells that can pull and run images offer it.
+pub const DOCKER_STACK: &str = "docker";
+
+/// A docker image as staging resolved it, with what the cell runs of it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerImage {
+    /// `registry/repository@sha256:…`.
+    pub image: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    #[serde(default)]
+    pub config: DockerConfig,
+}
+
+impl std::fmt::Debug for DockerImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerImage")
+            .field("image", &self.image)
+            .field("username", &self.username)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The image's own process and settings (a docker droplet's `execution_metadata`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerConfig {
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// `user[:group]`, names or numbers; empty is root.
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub working_dir: String,
+    /// TCP ports the image exposes, ascending; the first becomes the app's `PORT`.
+    #[serde(default)]
+    pub exposed_ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

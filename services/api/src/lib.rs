@@ -89,6 +89,9 @@ pub struct Config {
     pub broker_timeout_secs: u64,
     /// Seconds an asynchronous broker operation may stay in progress before it is failed.
     pub broker_max_poll_secs: u64,
+    /// Registries (`host[:port]`) reached over plain HTTP when resolving docker images
+    /// (loopback registries always are).
+    pub docker_insecure_registries: Vec<String>,
 }
 
 impl Default for Config {
@@ -132,6 +135,7 @@ impl Default for Config {
             ssh_code_ttl_secs: wire::ssh::CODE_TTL_SECS,
             broker_timeout_secs: 60,
             broker_max_poll_secs: 3600,
+            docker_insecure_registries: Vec::new(),
         }
     }
 }
@@ -175,6 +179,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Background work of jobs; shutdown waits for it (within the drain time).
     pub tasks: tokio_util::task::TaskTracker,
+    /// Resolves docker images for builds of docker packages.
+    pub registry: oci::Registry,
 }
 
 impl AppState {
@@ -236,7 +242,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (14, "brokers", "0014_brokers.sql"),
             (15, "service_shares", "0015_service_shares.sql"),
             (16, "usage_events", "0016_usage_events.sql"),
-            (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql")
+            (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql"),
+            (18, "docker", "0018_docker.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -282,7 +289,9 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let ready = Readiness::new();
     ready.register("database");
     ready.register("bus");
+    let registry = oci::Registry::new(config.docker_insecure_registries.clone());
     let state = AppState {
+        registry,
         config: Arc::new(config),
         db,
         bus: deps.bus,

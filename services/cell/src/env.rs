@@ -88,9 +88,42 @@ pub fn app_env(start: &LrpStart, external_ip: &str, at: &Place) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// A docker image's instance: the image's own variables join the platform's, which win but
+/// for `PATH`, `HOME` and `USER`, which are the image's when it sets them (the stack's values
+/// mean nothing in another root filesystem).
+pub fn with_image_env(env: Vec<String>, image: &[String]) -> Vec<String> {
+    const IMAGE_WINS: [&str; 3] = ["PATH", "HOME", "USER"];
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for line in image {
+        if let Some((k, v)) = line.split_once('=') {
+            out.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    for line in env {
+        if let Some((k, v)) = line.split_once('=') {
+            if !(IMAGE_WINS.contains(&k) && out.contains_key(k)) {
+                out.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_images_variables_join_the_platforms_which_win_but_for_path_home_and_user() {
+        let platform =
+            vec!["PORT=9000".into(), "PATH=/usr/bin".into(), "HOME=/home/vcap/app".into()];
+        let image = ["PORT=1".into(), "PATH=/opt/bin".into(), "LANG=de".into()];
+        let env = as_map(&with_image_env(platform, &image));
+        assert_eq!(env["PORT"], "9000");
+        assert_eq!(env["PATH"], "/opt/bin");
+        assert_eq!(env["HOME"], "/home/vcap/app");
+        assert_eq!(env["LANG"], "de");
+    }
 
     fn start() -> LrpStart {
         let desired = serde_json::from_value(serde_json::json!({

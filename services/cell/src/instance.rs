@@ -81,12 +81,16 @@ impl Instance {
         }
         let short = runc::short_id(&self.start.instance_guid);
         let mut sandbox: Option<Sandbox> = None;
-        let end = self.live(&short, &mut sandbox).await;
+        let mut held = None;
+        let end = self.live(&short, &mut sandbox, &mut held).await;
         if let Some(sb) = sandbox {
             self.shared.forget(&self.start.instance_guid);
             self.shared.emitter.unregister(&self.start.instance_guid).await;
             sb.release().await;
             self.shared.forget(&self.start.instance_guid);
+        }
+        if let Some(h) = held {
+            self.shared.docker.release(h).await;
         }
         let mut r = self.report();
         let kind = match &end {
@@ -103,25 +107,45 @@ impl Instance {
         }
     }
 
-    async fn live(&self, short: &str, sandbox: &mut Option<Sandbox>) -> End {
+    async fn live(
+        &self,
+        short: &str,
+        sandbox: &mut Option<Sandbox>,
+        held: &mut Option<crate::docker::Held>,
+    ) -> End {
         let d = &self.start.desired;
         let crash = |reason: String| End::Crashed { reason, exit_status: None };
         let mut steps = Steps::new();
         self.cell_log(&format!("Creating container for app instance {}", self.start.instance_guid))
             .await;
-        let layer =
-            match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await {
-                Ok(l) => l,
+        let (layer, docker) = match &d.image.docker {
+            Some(image) => match self.shared.docker.prepare(image, &d.start_command).await {
+                Ok((run, h)) => {
+                    *held = Some(h);
+                    (run.rootfs.clone(), Some(run))
+                }
                 Err(e) => return crash(format!("Failed to create container: {e}")),
-            };
+            },
+            None => {
+                match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await
+                {
+                    Ok(l) => (l, None),
+                    Err(e) => return crash(format!("Failed to create container: {e}")),
+                }
+            }
+        };
         steps.done("image");
         let dir = self.shared.instances_dir.join(short);
-        let sb = match self.shared.backend.place(dir, short).await {
+        let port = d.ports.first().copied().unwrap_or(crate::net::APP_PORT);
+        let sb = match self.shared.backend.place(dir, short, port).await {
             Ok(sb) => sandbox.insert(sb),
             Err(e) => return crash(format!("Failed to create container: {e}")),
         };
         steps.done("network");
-        let env = env::app_env(&self.start, &self.shared.external_ip, &sb.env_place());
+        let mut env = env::app_env(&self.start, &self.shared.external_ip, &sb.env_place());
+        if let Some(image) = &d.image.docker {
+            env = env::with_image_env(env, &image.config.env);
+        }
         let launch = Launch {
             instance_guid: self.start.instance_guid.clone(),
             layer,
@@ -129,6 +153,7 @@ impl Instance {
             start_command: d.start_command.clone(),
             memory_mb: d.memory_mb,
             max_pids: d.max_pids,
+            docker,
         };
         if let Err(e) = sb.prepare(&launch, env).await {
             return crash(format!("Failed to create container: {e}"));

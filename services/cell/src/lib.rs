@@ -9,6 +9,7 @@
 mod api;
 pub mod backend;
 pub mod disk;
+pub mod docker;
 pub mod emitter;
 pub mod env;
 pub mod exec;
@@ -84,6 +85,10 @@ pub struct Config {
     /// Seconds between bulk syncs with the scheduler: instances it has on this cell that the
     /// cell does not hold are removed (and placed again); the first runs at start.
     pub bulk_sync_secs: u64,
+    /// Registries (`host[:port]`) pulled from over plain HTTP (loopback ones always are).
+    pub docker_insecure_registries: Vec<String>,
+    /// How long a docker image no instance uses stays cached (its layers with it).
+    pub image_cache_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -122,6 +127,8 @@ impl Default for Config {
             evacuation_timeout_secs: 600,
             evacuation_polling_secs: 5,
             bulk_sync_secs: 30,
+            docker_insecure_registries: Vec::new(),
+            image_cache_ttl_secs: 3600,
         }
     }
 }
@@ -326,6 +333,11 @@ fn runtime(config: &Config, deps: &Deps, parts: &Parts, runc: bool) -> Runtime {
         config.data_dir.join("instances"),
     );
     shared.zone = config.zone.clone();
+    shared.docker = docker::DockerImages::new(
+        config.data_dir.join("oci"),
+        config.docker_insecure_registries.clone(),
+        Duration::from_secs(config.image_cache_ttl_secs),
+    );
     shared.grace = Duration::from_secs(config.graceful_stop_secs);
     shared.route_drain = Duration::from_millis(config.route_drain_ms);
     shared.metrics_interval = Duration::from_secs(config.metrics_secs);
@@ -481,6 +493,11 @@ async fn send_presence(
         .filter(|s| !runc || stack::find(&config.stacks_dir, s).is_ok())
         .cloned()
         .collect();
+    let mut stacks = stacks;
+    if runc {
+        // Docker images need no stack, only runc.
+        stacks.push(wire::lrp::DOCKER_STACK.to_owned());
+    }
     if stacks.is_empty() {
         tracing::warn!(stacks_dir = %config.stacks_dir.display(), "no stack built yet (paasd stack build); not offering this cell");
         return;

@@ -27,6 +27,8 @@ pub struct Attachment {
     pub netns: String,
     pub ip: Ipv4Addr,
     pub host_port: u16,
+    /// The container port the host port maps to (the app's `PORT`).
+    pub app_port: u16,
     host_veth: String,
 }
 
@@ -71,8 +73,13 @@ impl Network {
         self.host.apply(Op::InstallTables { table, bridge, subnet: self.cfg.subnet }).await
     }
 
-    /// A namespace, veth, address and host port for container `id`.
+    /// A namespace, veth, address and host port for container `id`, mapped to port 8080.
     pub async fn attach(&self, id: &str) -> Result<Attachment, HostError> {
+        self.attach_on(id, APP_PORT).await
+    }
+
+    /// [`Network::attach`] with the host port mapped to the container's `app_port`.
+    pub async fn attach_on(&self, id: &str, app_port: u16) -> Result<Attachment, HostError> {
         let (host, port) = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             let host = free.0.pop_first();
@@ -91,7 +98,7 @@ impl Network {
             }
         };
         let (netns, host_veth) = names(id);
-        let a = Attachment { netns, ip: self.ip(host), host_port: port, host_veth };
+        let a = Attachment { netns, ip: self.ip(host), host_port: port, app_port, host_veth };
         if let Err(e) = self.plumb(&a).await {
             self.detach(&a).await;
             return Err(e);
@@ -108,7 +115,7 @@ impl Network {
         self.host.apply(Op::AddNetns { netns: netns.clone(), host_veth, bridge }).await?;
         self.host.apply(Op::ConfigureNetns { netns, address: a.ip, gateway: self.ip(1) }).await?;
         let table = self.cfg.table.clone();
-        let map = Op::MapPort { table, host_port: a.host_port, address: a.ip, port: APP_PORT };
+        let map = Op::MapPort { table, host_port: a.host_port, address: a.ip, port: a.app_port };
         self.host.apply(map).await
     }
 

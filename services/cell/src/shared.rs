@@ -21,6 +21,8 @@ pub struct Shared {
     pub zone: String,
     pub backend: Backend,
     pub images: Images,
+    /// Docker images: layers pulled, cached and unpacked.
+    pub docker: crate::docker::DockerImages,
     pub emitter: Emitter,
     pub reporter: Arc<dyn Reporter>,
     pub bus: DynBus,
@@ -53,6 +55,11 @@ impl Shared {
             zone: String::new(),
             backend,
             images,
+            docker: crate::docker::DockerImages::new(
+                instances_dir.with_file_name("oci"),
+                Vec::new(),
+                Duration::from_secs(3600),
+            ),
             emitter,
             reporter,
             bus,

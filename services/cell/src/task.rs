@@ -69,7 +69,7 @@ impl TaskRun {
                 Err(e) => return Some(format!("Failed to create container: {e}")),
             };
         let dir = self.shared.instances_dir.join(short);
-        let sb = match self.shared.backend.place(dir, short).await {
+        let sb = match self.shared.backend.place(dir, short, crate::net::APP_PORT).await {
             Ok(sb) => sandbox.insert(sb),
             Err(e) => return Some(format!("Failed to create container: {e}")),
         };
@@ -82,6 +82,7 @@ impl TaskRun {
             memory_mb: d.memory_mb,
             max_pids: 1024,
             stack: d.stack.clone(),
+            docker: None,
         };
         if let Err(e) = sb.prepare(&launch, env).await {
             return Some(format!("Failed to create container: {e}"));

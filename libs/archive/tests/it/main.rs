@@ -3,4 +3,5 @@
 mod corpus;
 mod extract_tar;
 mod extract_zip;
+mod layers;
 mod writers;

@@ -82,11 +82,20 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     let org = crate::store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
         .ok_or(ApiError::NotFound("Organization"))?;
-    let command = p
-        .command
-        .clone()
-        .or_else(|| droplet.process_types.get(&p.kind).cloned())
-        .unwrap_or_default();
+    let docker = crate::domain::docker::lrp_image(s, &droplet).await?;
+    // A docker image runs its own process unless the process has a command.
+    let command = match (&p.command, &docker) {
+        (Some(c), _) => c.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => droplet.process_types.get(&p.kind).cloned().unwrap_or_default(),
+    };
+    let (stack, ports) = match &docker {
+        Some(d) => (
+            wire::lrp::DOCKER_STACK.to_owned(),
+            vec![d.config.exposed_ports.first().copied().unwrap_or(8080)],
+        ),
+        None => (app.stack.clone(), vec![8080]),
+    };
     let mut vcap = vcap_application(s, app, Some(p)).await?;
     vcap["process_id"] = json!(p.guid);
     vcap["process_type"] = json!(p.kind);
@@ -122,7 +131,7 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
         disk_mb: u64::try_from(p.disk_mb).unwrap_or(0),
         max_pids: 1024,
         cpu_weight: u32::try_from((p.memory_mb * 100 / 8192).clamp(1, 100)).unwrap_or(1),
-        stack: app.stack.clone(),
+        stack,
         image: ImageRef {
             droplet_guid: droplet.guid.clone(),
             droplet_url: format!(
@@ -131,10 +140,11 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
                 droplet.guid
             ),
             droplet_sha256: droplet.sha256.clone(),
+            docker,
         },
         start_command: command,
         env,
-        ports: vec![8080],
+        ports,
         health_check: HealthCheck {
             kind,
             endpoint: h.endpoint.clone(),

@@ -36,6 +36,7 @@ pub async fn create(
         buildpacks: Vec::new(),
         process_types,
         execution_metadata: String::new(),
+        image: String::new(),
         stack: app.stack.clone(),
         created_at: now,
         updated_at: now,

@@ -11,6 +11,7 @@ pub mod brokers;
 pub mod deletion;
 pub mod deployments;
 pub mod desired;
+pub mod docker;
 pub mod droplets;
 pub mod env_groups;
 pub mod events;

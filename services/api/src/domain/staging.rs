@@ -76,6 +76,35 @@ pub async fn create_package(
         size: 0,
         error: String::new(),
         image: image.to_owned(),
+        docker_username: String::new(),
+        docker_password: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::packages::insert(&s.db.pool, &p).await?;
+    Ok(p)
+}
+
+/// A READY docker package of `image`, with the registry credentials if any.
+pub async fn create_docker_package(
+    s: &AppState,
+    app_guid: &str,
+    image: &str,
+    creds: Option<(String, String)>,
+) -> ApiResult<Package> {
+    let now = now_ms();
+    let (docker_username, docker_password) = creds.unwrap_or_default();
+    let p = Package {
+        guid: new_guid(),
+        app_guid: app_guid.to_owned(),
+        kind: "docker".into(),
+        state: PackageState::Ready,
+        sha256: String::new(),
+        size: 0,
+        error: String::new(),
+        image: image.to_owned(),
+        docker_username,
+        docker_password,
         created_at: now,
         updated_at: now,
     };
@@ -98,6 +127,8 @@ pub async fn copy_package(s: &AppState, app_guid: &str, from: &Package) -> ApiRe
         size: from.size,
         error: String::new(),
         image: from.image.clone(),
+        docker_username: from.docker_username.clone(),
+        docker_password: from.docker_password.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -286,13 +317,10 @@ pub async fn check_names(s: &AppState, names: &[String]) -> ApiResult<()> {
 
 // ---- builds ----
 
-/// Only a READY bits package can be staged.
+/// Only a READY package can be staged.
 pub fn check_stageable(p: &Package) -> ApiResult<()> {
     if p.state != PackageState::Ready {
         return Err(ApiError::BadRequest("Cannot stage package whose state is not ready.".into()));
-    }
-    if p.kind != "bits" {
-        return Err(ApiError::Unprocessable("Docker packages cannot be staged on this platform yet; push source code with buildpacks.".into()));
     }
     Ok(())
 }
@@ -308,6 +336,9 @@ pub struct NewBuild {
     pub disk_mb: i64,
     pub created_by: Value,
     pub env: BTreeMap<String, String>,
+    /// A docker package: its image is resolved by the api (the `docker` module), not by a
+    /// stager.
+    pub docker: bool,
 }
 
 /// A recorded STAGING build and the request that stages it.
@@ -318,7 +349,11 @@ pub struct Staging {
 
 /// Record a STAGING build unless the app already has one; [`publish`] sends its request.
 pub async fn create_build(s: &AppState, new: NewBuild) -> ApiResult<Staging> {
-    let refs = resolve(s, &new.buildpacks, &new.stack).await?;
+    let refs = if new.docker {
+        Resolved { buildpacks: Vec::new(), skip_detect: true }
+    } else {
+        resolve(s, &new.buildpacks, &new.stack).await?
+    };
     let now = now_ms();
     let timeout_ms = i64::try_from(s.config.staging_timeout_secs).unwrap_or(900) * 1000;
     let build = Build {
@@ -465,6 +500,7 @@ pub async fn complete(
         process_types: staged.process_types.clone(),
         execution_metadata: staged.execution_metadata.clone(),
         stack: b.stack.clone(),
+        image: String::new(),
         created_at: now,
         updated_at: now,
     };

@@ -221,6 +221,7 @@ async fn definition(
                 task.droplet_guid
             ),
             droplet_sha256: sha256.to_owned(),
+            docker: None,
         },
         command: task.command.clone(),
         env,

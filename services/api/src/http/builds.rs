@@ -53,7 +53,11 @@ impl Build {
             staging_disk_in_mb: self.disk_mb,
             staging_log_rate_limit_bytes_per_second: Some(-1),
             error: (!self.error.is_empty()).then(|| self.error.clone()),
-            lifecycle: Lifecycle::buildpack(self.buildpacks.clone(), self.stack.clone()),
+            lifecycle: if self.stack == wire::lrp::DOCKER_STACK {
+                Lifecycle { kind: "docker".into(), data: Default::default() }
+            } else {
+                Lifecycle::buildpack(self.buildpacks.clone(), self.stack.clone())
+            },
             package: Guid::new(&self.package_guid),
             droplet: staged.then(|| Guid::new(&self.droplet_guid)),
             created_by: self.created_by.clone(),
@@ -80,6 +84,14 @@ async fn create(
             e => e,
         })?;
     staging::check_stageable(&p)?;
+    let docker = p.kind == "docker";
+    if docker {
+        crate::domain::feature_flags::require_on(
+            &s,
+            crate::domain::feature_flags::Flag::DiegoDocker,
+        )
+        .await?;
+    }
     let mut buildpacks = app.buildpacks.clone();
     let mut stack = app.stack.clone();
     if let Some(bps) = req.pointer("/lifecycle/data/buildpacks").and_then(Value::as_array) {
@@ -87,6 +99,9 @@ async fn create(
     }
     if let Some(st) = req.pointer("/lifecycle/data/stack").and_then(Value::as_str) {
         stack = st.to_owned();
+    }
+    if docker {
+        (buildpacks, stack) = (Vec::new(), wire::lrp::DOCKER_STACK.to_owned());
     }
     let int = |name: &str, default: i64| -> ApiResult<i64> {
         match req.get(name) {
@@ -107,6 +122,7 @@ async fn create(
         disk_mb,
         created_by: json!({"guid": c.guid(), "name": c.name(), "email": c.email()}),
         env: staging_env(&s, &app).await?,
+        docker,
     };
     let staged = staging::create_build(&s, new).await?;
     let t = space.target(&app.guid, "app", &app.name);
@@ -118,7 +134,12 @@ async fn create(
         json!({"build_guid": staged.build.guid, "package_guid": p.guid}),
     )
     .await;
-    let build = staging::publish(&s, &staged).await?;
+    let build = if docker {
+        crate::domain::docker::stage(&s, staged.build.clone(), p.clone());
+        staged.build
+    } else {
+        staging::publish(&s, &staged).await?
+    };
     Ok(created(build.present(&s)))
 }
 

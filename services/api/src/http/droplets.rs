@@ -34,22 +34,25 @@ impl Droplet {
     pub fn present(&self, s: &AppState) -> v3::Droplet {
         let base = format!("{}/droplets/{}", s.v3(), self.guid);
         let app = format!("{}/apps/{}", s.v3(), self.app_guid);
+        let docker = !self.image.is_empty();
+        let kind = if docker { "docker" } else { "buildpack" };
         v3::Droplet {
             guid: self.guid.clone(),
             created_at: ts(self.created_at),
             updated_at: ts(self.updated_at),
             state: self.state,
             error: (!self.error.is_empty()).then(|| self.error.clone()),
-            lifecycle: Lifecycle { kind: "buildpack".into(), data: Default::default() },
+            lifecycle: Lifecycle { kind: kind.into(), data: Default::default() },
             execution_metadata: self.execution_metadata.clone(),
             process_types: self.process_types.clone(),
-            checksum: Some(Checksum {
+            // CC: docker droplets have neither a checksum nor a stack, but an image.
+            checksum: (!docker).then(|| Checksum {
                 kind: "sha256".into(),
                 value: (!self.sha256.is_empty()).then(|| self.sha256.clone()),
             }),
             buildpacks: self.buildpacks.clone(),
-            stack: Some(self.stack.clone()),
-            image: None,
+            stack: (!docker).then(|| self.stack.clone()),
+            image: docker.then(|| self.image.clone()),
             relationships: DropletRelationships { app: ToOne::of(&self.app_guid) },
             metadata: Metadata::default(),
             links: links([

@@ -44,7 +44,10 @@ impl Package {
         let base = format!("{}/packages/{}", s.v3(), self.guid);
         let some = |x: &str| (!x.is_empty()).then(|| x.to_owned());
         let data = if self.kind == "docker" {
-            PackageData::Docker { image: self.image.clone(), username: None, password: None }
+            // The password is never shown back (CC: `***` when there is one).
+            let user = some(&self.docker_username);
+            let password = user.as_ref().map(|_| "***".to_owned());
+            PackageData::Docker { image: self.image.clone(), username: user, password }
         } else {
             PackageData::Bits {
                 checksum: Checksum { kind: "sha256".into(), value: some(&self.sha256) },
@@ -122,7 +125,23 @@ async fn create(
                     ));
                 }
                 flags::require(&s, &c, Flag::DiegoDocker).await?;
-                staging::create_package(&s, &app.guid, "docker", image).await?
+                let text = |k: &str| req.pointer(&format!("/data/{k}")).and_then(Value::as_str);
+                let creds = match (text("username"), text("password")) {
+                    (None, None) => None,
+                    (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => {
+                        Some((u.to_owned(), p.to_owned()))
+                    }
+                    _ => {
+                        return Err(ApiError::Unprocessable(
+                            "Data username and password must both be given for a private image"
+                                .into(),
+                        ))
+                    }
+                };
+                if let Err(e) = oci::Reference::parse(image) {
+                    return Err(ApiError::Unprocessable(e.to_string()));
+                }
+                staging::create_docker_package(&s, &app.guid, image, creds).await?
             }
             _ => {
                 return Err(ApiError::Unprocessable("Type must be one of 'bits', 'docker'".into()))

@@ -25,6 +25,8 @@ pub struct Droplet {
     pub process_types: BTreeMap<String, String>,
     pub execution_metadata: String,
     pub stack: String,
+    /// A docker droplet's image, pinned to its digest (empty for buildpack droplets).
+    pub image: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -44,6 +46,7 @@ impl Droplet {
             process_types: json_col(r, "droplets", "process_types")?,
             execution_metadata: r.try_get("execution_metadata")?,
             stack: r.try_get("stack")?,
+            image: r.try_get("image")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -108,8 +111,8 @@ pub async fn set_upload<'e>(
 pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO droplets (guid, app_guid, package_guid, build_guid, state, error, sha256, size, buildpacks, \
-         process_types, execution_metadata, stack, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+         process_types, execution_metadata, stack, image, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
     )
     .bind(&d.guid)
     .bind(&d.app_guid)
@@ -123,6 +126,7 @@ pub async fn insert<'e>(ex: impl Exec<'e>, d: &Droplet) -> ApiResult<()> {
     .bind(super::to_json(&d.process_types))
     .bind(&d.execution_metadata)
     .bind(&d.stack)
+    .bind(&d.image)
     .bind(d.created_at)
     .execute(ex)
     .await?;

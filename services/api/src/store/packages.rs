@@ -19,6 +19,9 @@ pub struct Package {
     pub size: i64,
     pub error: String,
     pub image: String,
+    /// Registry credentials of a docker package (empty: anonymous).
+    pub docker_username: String,
+    pub docker_password: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -34,6 +37,8 @@ impl Package {
             size: r.try_get("size")?,
             error: r.try_get("error")?,
             image: r.try_get("image")?,
+            docker_username: r.try_get("docker_username")?,
+            docker_password: r.try_get("docker_password")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -48,8 +53,8 @@ pub async fn find<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<Option<Package
 
 pub async fn insert<'e>(ex: impl Exec<'e>, p: &Package) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO packages (guid, app_guid, type, state, sha256, size, error, image, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $8)",
+        "INSERT INTO packages (guid, app_guid, type, state, sha256, size, error, image, docker_username, docker_password, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $10)",
     )
     .bind(&p.guid)
     .bind(&p.app_guid)
@@ -58,6 +63,8 @@ pub async fn insert<'e>(ex: impl Exec<'e>, p: &Package) -> ApiResult<()> {
     .bind(&p.sha256)
     .bind(p.size)
     .bind(&p.image)
+    .bind(&p.docker_username)
+    .bind(&p.docker_password)
     .bind(p.created_at)
     .execute(ex)
     .await?;

@@ -5,6 +5,7 @@ mod cf_reads;
 mod crash_events;
 mod deletion;
 mod deployments;
+mod docker;
 mod droplets;
 mod feature_flags;
 mod forged;

@@ -33,6 +33,19 @@ pub struct Launch {
     pub memory_mb: u64,
     /// 0: the default (1024).
     pub max_pids: u32,
+    /// A docker image to run instead of the droplet on its stack.
+    pub docker: Option<DockerRun>,
+}
+
+/// What an instance of a docker image runs: the image's unpacked root, its process (or the
+/// process's own command through `/bin/sh -c`), user, working directory and environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerRun {
+    pub rootfs: PathBuf,
+    pub args: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cwd: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +58,8 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error("no free host port in {0}-{1}")]
     NoPort(u16, u16),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl Backend {
@@ -65,10 +80,16 @@ impl Backend {
         Ok(())
     }
 
-    /// The network step of an instance whose directory is `dir` (named `short`).
-    pub async fn place(&self, dir: PathBuf, short: &str) -> Result<Sandbox, SandboxError> {
+    /// The network step of an instance whose directory is `dir` (named `short`), its app
+    /// listening on `app_port` in a container.
+    pub async fn place(
+        &self,
+        dir: PathBuf,
+        short: &str,
+        app_port: u16,
+    ) -> Result<Sandbox, SandboxError> {
         Ok(match self {
-            Self::Runc(r) => Sandbox::Runc(Box::new(r.place(dir, short).await?)),
+            Self::Runc(r) => Sandbox::Runc(Box::new(r.place(dir, short, app_port).await?)),
             Self::Process(p) => Sandbox::Process(p.place(dir)?),
         })
     }
@@ -94,7 +115,7 @@ impl Sandbox {
     /// port 8080, or loopback and the host port.
     pub fn app_addr(&self) -> (String, u16) {
         match self {
-            Self::Runc(s) => (s.att.ip.to_string(), crate::net::APP_PORT),
+            Self::Runc(s) => (s.att.ip.to_string(), s.att.app_port),
             Self::Process(s) => ("127.0.0.1".into(), s.port),
         }
     }
@@ -102,7 +123,10 @@ impl Sandbox {
     /// Where the app runs, as its environment tells it.
     pub fn env_place(&self) -> Place {
         match self {
-            Self::Runc(s) => Place::container(s.att.ip.to_string(), s.att.host_port),
+            Self::Runc(s) => Place {
+                app_port: s.att.app_port,
+                ..Place::container(s.att.ip.to_string(), s.att.host_port)
+            },
             Self::Process(s) => Place {
                 app_port: s.port,
                 host_port: s.port,
@@ -117,6 +141,9 @@ impl Sandbox {
     pub async fn prepare(&mut self, launch: &Launch, env: Vec<String>) -> Result<(), SandboxError> {
         match self {
             Self::Runc(s) => Ok(s.prepare(launch, env).await?),
+            Self::Process(_) if launch.docker.is_some() => Err(SandboxError::Unsupported(
+                "docker images run only on cells with the runc backend",
+            )),
             Self::Process(s) => s.prepare(launch, env).await,
         }
     }

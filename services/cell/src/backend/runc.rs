@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ::container::spec::{self, ContainerSpec, Limits, MountSet, Net, OciSpecError};
 use ::container::{runc, Host, HostError, Overlay, Signal};
 
-use super::Launch;
+use super::{DockerRun, Launch};
 use crate::net::{Attachment, Network};
 
 /// Everything that makes one container.
@@ -30,6 +30,8 @@ pub struct ContainerPlan {
     pub pids: i64,
     /// Host CA bundle mounted over the stack's (egress through a TLS proxy).
     pub ca_file: Option<PathBuf>,
+    /// A docker image's root and process instead of the droplet, stack and launcher.
+    pub docker: Option<DockerRun>,
 }
 
 /// The short name of an instance on this cell (its directory and network namespace).
@@ -72,12 +74,11 @@ impl ContainerPlan {
 
     /// The container's root: the droplet layer over the stack, with its own upper layer.
     pub fn overlay(&self) -> Overlay {
-        Overlay {
-            lower: vec![self.droplet_layer.clone(), self.stack_rootfs.clone()],
-            upper: self.upper(),
-            work: self.dir.join("work"),
-            target: self.rootfs(),
-        }
+        let lower = match &self.docker {
+            Some(d) => vec![d.rootfs.clone()],
+            None => vec![self.droplet_layer.clone(), self.stack_rootfs.clone()],
+        };
+        Overlay { lower, upper: self.upper(), work: self.dir.join("work"), target: self.rootfs() }
     }
 
     /// The memory cgroup (v1) runc makes for this container.
@@ -99,24 +100,38 @@ exit $status";
 /// the launcher, user vcap, no capabilities, no new privileges, memory/cpu/pids limits.
 pub fn spec(p: &ContainerPlan) -> Result<ContainerSpec, OciSpecError> {
     let mut mounts = spec::standard_mounts(MountSet::Standard);
-    mounts.push(spec::bind(stack::LAUNCHER_PATH, &p.dir.join("launcher"), true)?);
+    if p.docker.is_none() {
+        mounts.push(spec::bind(stack::LAUNCHER_PATH, &p.dir.join("launcher"), true)?);
+    }
     mounts.push(spec::bind("/etc/resolv.conf", Path::new("/etc/resolv.conf"), true)?);
     mounts.push(spec::bind("/etc/hosts", &p.dir.join("hosts"), true)?);
     if let Some(ca) = &p.ca_file {
         mounts.push(spec::bind("/etc/ssl/certs/ca-certificates.crt", ca, true)?);
     }
-    let args = ["/bin/sh", "-c", INIT_SHIM, stack::LAUNCHER_PATH, &p.start_command];
-    Ok(ContainerSpec {
-        rootfs: p.rootfs(),
-        readonly_root: false,
-        hostname: p.hostname(),
-        command: spec::Command {
-            args: args.map(str::to_owned).to_vec(),
+    let command = match &p.docker {
+        // The image's process is PID 1, as under Docker.
+        Some(d) => spec::Command {
+            args: d.args.clone(),
+            env: p.env.clone(),
+            cwd: d.cwd.clone(),
+            uid: d.uid,
+            gid: d.gid,
+        },
+        None => spec::Command {
+            args: ["/bin/sh", "-c", INIT_SHIM, stack::LAUNCHER_PATH, &p.start_command]
+                .map(str::to_owned)
+                .to_vec(),
             env: p.env.clone(),
             cwd: "/home/vcap/app".into(),
             uid: stack::VCAP_UID,
             gid: stack::VCAP_GID,
         },
+    };
+    Ok(ContainerSpec {
+        rootfs: p.rootfs(),
+        readonly_root: false,
+        hostname: p.hostname(),
+        command,
         mounts,
         net: Net::Namespace(p.netns_path.clone()),
         cgroups_path: PathBuf::from("/paas").join(&p.id),
@@ -241,8 +256,13 @@ impl Runc {
     }
 
     /// The network step: a namespace, veth, address and mapped host port.
-    pub async fn place(&self, dir: PathBuf, short: &str) -> Result<RuncSandbox, HostError> {
-        let att = self.net.attach(short).await?;
+    pub async fn place(
+        &self,
+        dir: PathBuf,
+        short: &str,
+        app_port: u16,
+    ) -> Result<RuncSandbox, HostError> {
+        let att = self.net.attach_on(short, app_port).await?;
         Ok(RuncSandbox {
             host: self.host.clone(),
             net: self.net.clone(),
@@ -285,6 +305,7 @@ impl RuncSandbox {
             memory_mb: launch.memory_mb,
             pids: if launch.max_pids > 0 { i64::from(launch.max_pids) } else { 1024 },
             ca_file: self.ca_file.clone(),
+            docker: launch.docker.clone(),
         };
         prepare(self.host.as_ref(), self.plan.insert(plan)).await
     }
@@ -353,6 +374,7 @@ mod tests {
             memory_mb: 256,
             pids: 1024,
             ca_file: None,
+            docker: None,
         }
     }
 

@@ -83,6 +83,7 @@ async fn droplet_runs_in_a_container_and_answers_on_its_port() {
         memory_mb: 256,
         pids: 512,
         ca_file: None,
+        docker: None,
     };
     let _cleanup = Cleanup { plan: plan.clone(), cfg: cfg.clone() };
     runc::prepare(&RealHost, &plan).await.expect("prepare");
