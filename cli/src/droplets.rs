@@ -1,5 +1,5 @@
 //! An app's packages and droplets: `packages`, `create-package`, `stage-package`, `droplets`,
-//! `set-droplet`, `download-droplet`.
+//! `set-droplet`, `download-droplet`, `export-image`.
 
 use std::path::{Path, PathBuf};
 
@@ -62,13 +62,47 @@ pub async fn set_droplet(c: &mut Client, name: &str, droplet: &str) -> Result<()
 
 /// Where a droplet goes: `path` as a file, into `path` when it is a folder, else
 /// `droplet_GUID.tgz` in the current folder.
-fn droplet_file(path: Option<&Path>, guid: &str) -> PathBuf {
-    let file = format!("droplet_{guid}.tgz");
+fn droplet_file(path: Option<&Path>, guid: &str, ext: &str) -> PathBuf {
+    let file = format!("droplet_{guid}.{ext}");
     match path {
         Some(p) if p.is_dir() => p.join(file),
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(file),
     }
+}
+
+/// The droplet `droplet`, else the app's current one.
+fn droplet_of(name: &str, a: &wire::v3::App, droplet: Option<&str>) -> Result<String> {
+    match droplet {
+        Some(g) => Ok(g.to_owned()),
+        None => a.relationships.current_droplet.guid().map(str::to_owned).ok_or_else(|| {
+            CliError::NotFound(format!(
+                "App '{name}' does not have a current droplet. See 'paas droplets {name}'."
+            ))
+        }),
+    }
+}
+
+/// Stream `url` into `file` through `file.part`, renamed when complete (a failed download
+/// leaves nothing behind).
+async fn save(c: &mut Client, url: &str, file: &Path) -> Result<PathBuf> {
+    let part = PathBuf::from(format!("{}.part", file.display()));
+    let mut stream = c.send(reqwest::Method::GET, url, Body::None).await?.bytes_stream();
+    let cannot =
+        |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", file.display()));
+    let mut out = tokio::fs::File::create(&part).await.map_err(cannot)?;
+    let copied = async {
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk?).await.map_err(cannot)?;
+        }
+        out.flush().await.map_err(cannot)?;
+        tokio::fs::rename(&part, file).await.map_err(cannot)
+    };
+    if let Err(e) = copied.await {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
+    Ok(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()))
 }
 
 /// `cf download-droplet APP [--droplet GUID] [--path FILE]`: the current droplet unless one
@@ -80,37 +114,46 @@ pub async fn download(
     path: Option<&Path>,
 ) -> Result<()> {
     let a = c.app(name).await?;
-    let guid = match droplet {
+    let guid = droplet_of(name, &a, droplet)?;
+    match droplet {
         Some(g) => {
-            println!("Downloading droplet {g} for app {} in {}...", bold(name), c.cfg.where_as());
-            g.to_owned()
+            println!("Downloading droplet {g} for app {} in {}...", bold(name), c.cfg.where_as())
         }
-        None => {
-            println!(
-                "Downloading current droplet for app {} in {}...",
-                bold(name),
-                c.cfg.where_as()
-            );
-            a.relationships.current_droplet.guid().map(str::to_owned).ok_or_else(|| {
-                CliError::NotFound(format!(
-                    "App '{name}' does not have a current droplet. See 'paas droplets {name}'."
-                ))
-            })?
-        }
-    };
-    let file = droplet_file(path, &guid);
-    let url = format!("/v3/droplets/{guid}/download");
-    let mut stream = c.send(reqwest::Method::GET, &url, Body::None).await?.bytes_stream();
-    let mut out = tokio::fs::File::create(&file)
-        .await
-        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", file.display())))?;
-    while let Some(chunk) = stream.next().await {
-        let write = out.write_all(&chunk?).await;
-        write.map_err(|e| CliError::Other(format!("cannot write {}: {e}", file.display())))?;
+        None => println!(
+            "Downloading current droplet for app {} in {}...",
+            bold(name),
+            c.cfg.where_as()
+        ),
     }
-    out.flush().await.map_err(|e| CliError::Other(e.to_string()))?;
-    let shown = std::fs::canonicalize(&file).unwrap_or(file);
+    let file = droplet_file(path, &guid, "tgz");
+    let shown = save(c, &format!("/v3/droplets/{guid}/download"), &file).await?;
     println!("Droplet downloaded successfully at {}\nOK", shown.display());
+    Ok(())
+}
+
+/// `paas export-image APP [--droplet GUID] [--path FILE]`: the droplet (current unless
+/// named) on its stack with the launcher, as a tar of an OCI image layout tagged `latest`.
+pub async fn export_image(
+    c: &mut Client,
+    name: &str,
+    droplet: Option<&str>,
+    path: Option<&Path>,
+) -> Result<()> {
+    let a = c.app(name).await?;
+    let guid = droplet_of(name, &a, droplet)?;
+    println!(
+        "Exporting droplet {guid} of app {} in {} as an OCI image...",
+        bold(name),
+        c.cfg.where_as()
+    );
+    let file = droplet_file(path, &guid, "oci.tar");
+    let shown = save(c, &format!("/v3/droplets/{guid}/download?format=oci"), &file).await?;
+    println!("Image written to {}", shown.display());
+    println!(
+        "Run it with any OCI runtime, e.g.: mkdir image && tar -xf {} -C image && umoci unpack \
+         --image image:latest bundle && runc run -b bundle {name}\nOK",
+        shown.display()
+    );
     Ok(())
 }
 

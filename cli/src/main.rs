@@ -233,6 +233,16 @@ enum Command {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+    /// Export an app's droplet (default: the current one) as an OCI image (a tar of an OCI
+    /// image layout: stack, droplet and launcher), runnable with runc or any OCI runtime
+    ExportImage {
+        name: String,
+        #[arg(long)]
+        droplet: Option<String>,
+        /// File or folder to write to (default: droplet_GUID.oci.tar here)
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
     /// Start an app
     Start { name: String },
     /// Stop an app
@@ -1131,6 +1141,9 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::DownloadDroplet { name, droplet, path } => {
             droplets::download(&mut client()?, &name, droplet.as_deref(), path.as_deref()).await
+        }
+        C::ExportImage { name, droplet, path } => {
+            droplets::export_image(&mut client()?, &name, droplet.as_deref(), path.as_deref()).await
         }
         C::Start { name } => apps::start(&mut client()?, &name).await,
         C::Stop { name } => apps::stop(&mut client()?, &name).await,

@@ -8,11 +8,13 @@
 //!
 //! Every byte this crate hands out is verified: a manifest, config or layer whose SHA-256
 //! differs from its digest is an error, never a result. It never runs or unpacks anything
-//! (unpacking layers is `archive::apply_layer`) and holds no state beyond one client.
+//! (unpacking layers is `archive::apply_layer`). [`layout`] writes droplets as OCI images
+//! (stack + droplet + launcher) into an image layout, and exports one as a tar.
 
 mod auth;
 mod client;
 mod error;
+pub mod layout;
 mod manifest;
 mod reference;
 

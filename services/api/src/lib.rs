@@ -92,6 +92,9 @@ pub struct Config {
     /// Registries (`host[:port]`) reached over plain HTTP when resolving docker images
     /// (loopback registries always are).
     pub docker_insecure_registries: Vec<String>,
+    /// Where stacks are built (`<stacks_dir>/<name>`): droplets exported as OCI images are
+    /// put on them.
+    pub stacks_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Default for Config {
             broker_timeout_secs: 60,
             broker_max_poll_secs: 3600,
             docker_insecure_registries: Vec::new(),
+            stacks_dir: home().join(".local/share/paas/stacks"),
         }
     }
 }
@@ -181,6 +185,8 @@ pub struct AppState {
     pub tasks: tokio_util::task::TaskTracker,
     /// Resolves docker images for builds of docker packages.
     pub registry: oci::Registry,
+    /// The image layout droplets are exported from (`<data_dir>/oci`).
+    pub images: oci::layout::ImageStore,
 }
 
 impl AppState {
@@ -290,8 +296,11 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     ready.register("database");
     ready.register("bus");
     let registry = oci::Registry::new(config.docker_insecure_registries.clone());
+    let images =
+        oci::layout::ImageStore::new(config.data_dir.join("oci"), config.stacks_dir.clone());
     let state = AppState {
         registry,
+        images,
         config: Arc::new(config),
         db,
         bus: deps.bus,

@@ -197,6 +197,9 @@ fn derive_paths(cfg: &mut PaasdConfig) {
     place(&mut cfg.cell.stacks_dir, cell.stacks_dir, d.join("stacks"));
     place(&mut cfg.stager.work_dir, stager.work_dir, d.join("stager"));
     place(&mut cfg.stager.stacks_dir, stager.stacks_dir, d.join("stacks"));
+    // The api makes OCI images of droplets on the stacks the stager builds them on.
+    let stager_stacks = cfg.stager.stacks_dir.clone();
+    place(&mut cfg.api.stacks_dir, api.stacks_dir, stager_stacks);
     place(&mut cfg.ssh.host_key_file, ssh.host_key_file, d.join("ssh/host_key"));
 }
 

@@ -12,7 +12,6 @@ mod container;
 mod droplet;
 mod error;
 mod fetch;
-mod image;
 mod logs;
 mod report;
 mod service;
@@ -20,7 +19,7 @@ mod stage;
 
 pub use config::{Backend, Config, CA_BUNDLE};
 pub use error::{Error, StageError};
-pub use image::ImageStore;
+pub use oci::layout::ImageStore;
 pub use service::{build, Service};
 pub use stage::BUILDER;
 

@@ -17,10 +17,10 @@ use wire::staging::{StagingOutcome, StagingRequest, StagingResult};
 use crate::config::{Backend, Config};
 use crate::error::{Error, StageError};
 use crate::fetch::{Api, BuildpackCache};
-use crate::image::ImageStore;
 use crate::report;
 use crate::stage::Stager;
 use crate::Deps;
+use oci::layout::ImageStore;
 
 #[derive(Clone)]
 struct StagerMetrics {

@@ -12,9 +12,9 @@ use crate::container::{self, BuildRun, Exit};
 use crate::droplet;
 use crate::error::StageError;
 use crate::fetch::{self, Api, BuildpackCache};
-use crate::image::ImageStore;
 use crate::logs::StgLog;
 use crate::report;
+use oci::layout::ImageStore;
 
 /// The embedded lifecycle builder.
 pub const BUILDER: &str = include_str!("lifecycle/builder.sh");

@@ -4,7 +4,9 @@
 //! its output reaches `paas logs --recent`, a killed instance comes back; wrong credentials,
 //! a missing tag, an image for another architecture and a tampered layer each fail the push
 //! with their reason. It prints push → first 200 for a cached image and for a cold pull of a
-//! 50 MB image. Needs root, runc, the test stack and `deploy/test-deps.sh`'s packages.
+//! 50 MB image. Then the other way: a static app's droplet exported with `paas export-image`
+//! runs under plain runc (umoci unpack) and answers HTTP, and pushed to the registry with
+//! skopeo it runs on the platform again as a docker image. Needs root, runc, the test stack and `deploy/test-deps.sh`'s packages.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -536,4 +538,145 @@ async fn docker_images_run_behind_the_router_and_bad_ones_fail_with_their_reason
     let cached = push_and_time(&p, &admin, "web-again", &web).await;
     let cold = push_and_time(&p, &admin, "big", &big).await;
     eprintln!("[docker] push to first 200: first {first:?}, cached image {cached:?}, cold 50 MB image {cold:?}");
+
+    export_runs_elsewhere_and_comes_back(&p, &admin, &registry, scratch.path()).await;
+}
+
+/// A buildpack app's droplet out as an OCI image: it runs under plain runc outside the
+/// platform and answers HTTP, and pushed to a registry it runs on the platform again as a
+/// docker image.
+async fn export_runs_elsewhere_and_comes_back(
+    p: &Platform,
+    admin: &User,
+    registry: &Registry,
+    scratch: &Path,
+) {
+    let site = scratch.join("site");
+    std::fs::create_dir_all(&site).expect("site dir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/static");
+    for f in ["index.html", "manifest.yml"] {
+        std::fs::copy(fixture.join(f), site.join(f)).expect("fixture");
+    }
+    admin.ok(Some(&site), &["push", "site"]);
+    served(&p.router, "site.apps.localhost", "static fixture v1").await;
+
+    // Refusals first: a docker droplet is not exported, nor an unknown format.
+    let web = admin.ok(None, &["app", "web", "--guid"]);
+    let out = admin.fails(&[], &["export-image", "web", "--path", &scratch.display().to_string()]);
+    assert!(out.contains("pull it from its registry"), "{out}");
+    let token = admin.ok(None, &["oauth-token"]);
+    let droplet: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v3/apps/{}/droplets/current", p.api, web.trim()))
+        .header("authorization", token.trim())
+        .send()
+        .await
+        .expect("current droplet")
+        .json()
+        .await
+        .expect("json");
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/v3/droplets/{}/download?format=zip",
+            p.api,
+            droplet["guid"].as_str().expect("guid")
+        ))
+        .header("authorization", token.trim())
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.expect("body");
+    assert!(body.contains("format must be 'tgz' or 'oci'"), "{body}");
+
+    let tar = scratch.join("site.oci.tar");
+    let t = Instant::now();
+    let out = admin.ok(None, &["export-image", "site", "--path", &tar.display().to_string()]);
+    let first = t.elapsed();
+    assert!(out.contains("Image written to") && out.contains("umoci unpack"), "{out}");
+    let t = Instant::now();
+    admin.ok(None, &["export-image", "site", "--path", &tar.display().to_string()]);
+    let again = t.elapsed();
+    let size = std::fs::metadata(&tar).expect("image tar").len();
+    eprintln!(
+        "[docker] export of a static droplet: {size} bytes, first {first:?} (stack layer written), again {again:?}"
+    );
+
+    // Outside the platform: unpacked with umoci, run with runc on the host's network.
+    let layout = scratch.join("site-layout");
+    std::fs::create_dir_all(&layout).expect("layout");
+    sh(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&layout));
+    let bundle = scratch.join("site-bundle");
+    sh(Command::new("umoci").args([
+        "unpack",
+        "--image",
+        &format!("{}:latest", layout.display()),
+        &bundle.display().to_string(),
+    ]));
+    let port = testkit::free_port();
+    let config_path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).expect("config.json")).expect("json");
+    assert_eq!(config["process"]["user"]["uid"], 2000, "{config}");
+    let env = config["process"]["env"].as_array_mut().expect("env");
+    env.retain(|e| !e.as_str().is_some_and(|e| e.starts_with("PORT=")));
+    env.push(format!("PORT={port}").into());
+    config["process"]["terminal"] = false.into();
+    let namespaces = config["linux"]["namespaces"].as_array_mut().expect("namespaces");
+    namespaces.retain(|n| n["type"] != "network");
+    std::fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("config");
+    let id = format!("paas-export-{}", std::process::id());
+    let _container = RuncContainer(id.clone());
+    sh(Command::new("runc")
+        .args(["run", "--detach", "--bundle", &bundle.display().to_string(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null()));
+    let url = format!("http://127.0.0.1:{port}/");
+    testkit::eventually(
+        "the exported image answers under runc",
+        Duration::from_secs(30),
+        || async {
+            let res = reqwest::get(&url).await.ok()?;
+            let ok = res.status() == 200;
+            let body = res.text().await.ok()?;
+            (ok && body.contains("static fixture v1")).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // Back in, through a registry, as a docker image.
+    let image = format!("{}/team/site:v1", registry.addr);
+    sh(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("oci-archive:{}:latest", tar.display()),
+        &format!("docker://{image}"),
+    ]));
+    let out = admin.run_env(
+        &[("CF_DOCKER_PASSWORD", PASSWORD)],
+        &["push", "site-image", "-o", &image, "--docker-username", USER],
+    );
+    if !out.status.success() {
+        let logs = admin.run_env(&[], &["logs", "site-image", "--recent"]);
+        panic!(
+            "push site-image:\n{}{}\nlogs:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&logs.stdout)
+        );
+    }
+    served(&p.router, "site-image.apps.localhost", "static fixture v1").await;
+}
+
+/// A container run outside the platform, deleted when dropped.
+struct RuncContainer(String);
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc").args(["delete", "--force", &self.0]).output();
+    }
 }

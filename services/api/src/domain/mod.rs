@@ -15,6 +15,7 @@ pub mod docker;
 pub mod droplets;
 pub mod env_groups;
 pub mod events;
+pub mod export;
 pub mod feature_flags;
 pub mod jobs;
 pub mod managed;

@@ -236,8 +236,25 @@ async fn download(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
+    let mut oci = false;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or_default().as_bytes()) {
+        match (k.as_ref(), v.as_ref()) {
+            ("format", "oci") => oci = true,
+            ("format", "tgz") => {}
+            ("format", other) => {
+                return Err(ApiError::BadQuery(format!(
+                    "format must be 'tgz' or 'oci', not '{other}'"
+                )))
+            }
+            (k, _) => return Err(ApiError::BadQuery(format!("Unknown query parameter(s): '{k}'"))),
+        }
+    }
     let d = require(&s, &c, &guid, Need::Developer).await?;
+    if oci {
+        return export(&s, &d).await;
+    }
     crate::http::packages::stream_blob(
         &s,
         &blobstore::droplet_key(&d.guid)?,
@@ -245,4 +262,26 @@ async fn download(
         "Droplet",
     )
     .await
+}
+
+/// The droplet as a tar of an OCI image layout, streamed from a scratch file already unlinked.
+async fn export(s: &AppState, d: &Droplet) -> ApiResult<Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    let scratch = Scratch::new(s, "export")?;
+    let tar = crate::domain::export::oci_image(s, d, &scratch.dir).await?;
+    let file = tokio::fs::File::open(&tar).await?;
+    let len = file.metadata().await?.len();
+    drop(scratch);
+    let stream = tokio_util::io::ReaderStream::new(file);
+    let name = format!("attachment; filename=\"droplet_{}.oci.tar\"", d.guid);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

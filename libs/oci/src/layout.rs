@@ -1,8 +1,11 @@
 //! OCI images for droplets: an image layout (`oci-layout`, `index.json`, `blobs/sha256/..`)
-//! under `<work_dir>/oci` holding, per droplet, a manifest naming the stack layer (written
-//! once per stack and cached) and the droplet layer (the droplet re-rooted at `/home/vcap`,
-//! plus the launcher), and a config with user vcap, env, the launcher as entrypoint and the
-//! start command as cmd. See ADR 0701.
+//! holding, per droplet, a manifest naming the stack layer (written once per stack and
+//! cached) and the droplet layer (the droplet re-rooted at `/home/vcap`, plus the launcher),
+//! and a config with user vcap, env, the launcher as entrypoint and the start command as cmd.
+//! The stager keeps its images under `<work_dir>/oci` (ADR 0701); the api makes one per
+//! export ([`ImageStore::export_droplet`], ADR 1201): a tar of an OCI image layout holding
+//! only that image, runnable anywhere (`umoci unpack` + runc), after which only the stack
+//! layer stays in the api's layout.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -19,8 +22,6 @@ use oci_spec::image::{
 use oci_spec::OciSpecError;
 use sha2::{Digest, Sha256};
 
-use crate::error::StageError;
-
 /// A written layer: compressed digest and size, uncompressed digest (`diff_id`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Layer {
@@ -29,6 +30,17 @@ pub struct Layer {
     pub diff_id: String,
 }
 
+/// An image's blobs as [`ImageStore::build_image`] wrote them.
+struct Built {
+    /// The manifest's digest and size.
+    manifest: (String, u64),
+    /// The config's digest.
+    config: String,
+    /// The droplet's layer.
+    app: Layer,
+}
+
+/// An OCI image layout of droplet images, one writer at a time.
 #[derive(Clone)]
 pub struct ImageStore {
     dir: PathBuf,
@@ -57,22 +69,85 @@ impl ImageStore {
     }
 
     /// Writes the image of `droplet` on `stack`; returns the manifest digest (`sha256:...`).
-    pub async fn write(
-        &self,
-        stack: &str,
-        droplet: &Path,
-        start: &str,
-    ) -> Result<String, StageError> {
+    pub async fn write(&self, stack: &str, droplet: &Path, start: &str) -> std::io::Result<String> {
         let _guard = self.lock.lock().await;
         let (this, stack, droplet, start) =
             (self.clone(), stack.to_owned(), droplet.to_owned(), start.to_owned());
         tokio::task::spawn_blocking(move || this.write_blocking(&stack, &droplet, &start))
             .await
-            .map_err(|e| StageError::platform(e.to_string()))?
-            .map_err(|e| StageError::platform(format!("image: {e}")))
+            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::new(e.kind(), format!("image: {e}")))
+    }
+
+    /// Write the image of `droplet` on `stack` as a tar of an OCI image layout holding only
+    /// that image (tagged `latest`) to `dest`; returns its manifest digest. Only the stack's
+    /// layer stays in this layout afterwards.
+    pub async fn export_droplet(
+        &self,
+        stack: &str,
+        droplet: &Path,
+        start: &str,
+        dest: &Path,
+    ) -> std::io::Result<String> {
+        let _guard = self.lock.lock().await;
+        let (this, stack, droplet, start, dest) =
+            (self.clone(), stack.to_owned(), droplet.to_owned(), start.to_owned(), dest.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let image = this.build_image(&stack, &droplet, &start)?;
+            let exported = this.export_blocking(&image.manifest.0, &dest);
+            for digest in [&image.manifest.0, &image.config, &image.app.digest] {
+                if let Err(e) = std::fs::remove_file(this.blob_path(digest)) {
+                    tracing::warn!(digest, error = %e, "exported image blob not removed");
+                }
+            }
+            exported.map(|()| image.manifest.0)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| std::io::Error::new(e.kind(), format!("image: {e}")))
+    }
+
+    fn export_blocking(&self, digest: &str, dest: &Path) -> std::io::Result<()> {
+        let manifest_bytes = std::fs::read(self.blob_path(digest))?;
+        let manifest: oci_spec::image::ImageManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(std::io::Error::other)?;
+        let mut entry = descriptor(MediaType::ImageManifest, digest, manifest_bytes.len() as u64)?;
+        let ref_name = ("org.opencontainers.image.ref.name".to_owned(), "latest".to_owned());
+        entry.set_annotations(Some([ref_name].into_iter().collect()));
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .manifests(vec![entry])
+            .build()
+            .map_err(std::io::Error::other)?;
+        let mut tar = tar::Builder::new(BufWriter::new(File::create(dest)?));
+        let mut add = |name: &str, bytes: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(bytes.len() as u64);
+            tar.append_data(&mut h, name, bytes)
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        add("index.json", &serde_json::to_vec(&index)?)?;
+        let blobs = std::iter::once(digest.to_owned())
+            .chain(std::iter::once(manifest.config().digest().to_string()))
+            .chain(manifest.layers().iter().map(|l| l.digest().to_string()));
+        for d in blobs {
+            let name = format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+            tar.append_path_with_name(self.blob_path(&d), name)?;
+        }
+        tar.into_inner()?.flush()
     }
 
     fn write_blocking(&self, stack: &str, droplet: &Path, start: &str) -> std::io::Result<String> {
+        let image = self.build_image(stack, droplet, start)?;
+        let (digest, size) = image.manifest;
+        let name = format!("droplet-{}", &image.app.diff_id.trim_start_matches("sha256:")[..32]);
+        self.add_to_index(&digest, size, &name)?;
+        Ok(digest)
+    }
+
+    /// The blobs of one droplet's image (the stack layer's included), not yet in the index.
+    fn build_image(&self, stack: &str, droplet: &Path, start: &str) -> std::io::Result<Built> {
         std::fs::create_dir_all(self.dir.join("blobs/sha256"))?;
         std::fs::write(self.dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         let base = self.stack_layer(stack)?;
@@ -89,10 +164,8 @@ impl ImageStore {
             ])
             .build()
             .map_err(std::io::Error::other)?;
-        let (digest, size) = self.put_blob(&serde_json::to_vec(&manifest)?)?;
-        let name = format!("droplet-{}", &app.diff_id.trim_start_matches("sha256:")[..32]);
-        self.add_to_index(&digest, size, &name)?;
-        Ok(digest)
+        let manifest = self.put_blob(&serde_json::to_vec(&manifest)?)?;
+        Ok(Built { manifest, config: config.0, app })
     }
 
     /// The stack's layer, written once and remembered by the stack's fingerprint.
@@ -111,7 +184,7 @@ impl ImageStore {
         let layer = self.write_layer(|tar| {
             tar.mode(tar::HeaderMode::Complete);
             tar.follow_symlinks(false);
-            tar.append_dir_all(".", &rootfs)
+            append_tree(tar, &rootfs, Path::new(""))
         })?;
         std::fs::write(&memo, serde_json::to_vec(&(fingerprint, &layer))?)?;
         Ok(layer)
@@ -226,6 +299,32 @@ fn image_config(
         .build()
 }
 
+/// `root/rel` and everything under it, in name order (the same tree gives the same layer),
+/// without device nodes, fifos and sockets: a runtime makes `/dev` itself, and image
+/// unpackers (ours included) refuse them.
+fn append_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &Path,
+    rel: &Path,
+) -> std::io::Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(root.join(rel))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    for name in names {
+        let rel = rel.join(name);
+        let path = root.join(&rel);
+        let kind = std::fs::symlink_metadata(&path)?.file_type();
+        if kind.is_dir() {
+            tar.append_path_with_name(&path, &rel)?;
+            append_tree(tar, root, &rel)?;
+        } else if kind.is_file() || kind.is_symlink() {
+            tar.append_path_with_name(&path, &rel)?;
+        }
+    }
+    Ok(())
+}
+
 /// The droplet's entries under `home/vcap/`, and the launcher at its mount path.
 fn droplet_layer<W: Write>(tar: &mut tar::Builder<W>, droplet: &Path) -> std::io::Result<()> {
     let mut src = tar::Archive::new(flate2::read::GzDecoder::new(File::open(droplet)?));
@@ -293,6 +392,48 @@ impl<W: Write> Write for Tee<W> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_stack_tree_goes_in_name_order_without_special_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc/ssl")).expect("dirs");
+        std::fs::create_dir_all(root.join("dev/pts")).expect("dirs");
+        std::fs::write(root.join("etc/hostname"), "stack\n").expect("file");
+        std::fs::write(root.join("etc/b"), "b").expect("file");
+        std::os::unix::fs::symlink("/proc/self/fd", root.join("dev/fd")).expect("symlink");
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("dev/initctl"))
+            .status()
+            .expect("mkfifo");
+        assert!(fifo.success());
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(false);
+        append_tree(&mut tar, root, Path::new("")).expect("tree");
+        let bytes = tar.into_inner().expect("tar");
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let names: Vec<(String, tar::EntryType)> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (e.path().expect("path").display().to_string(), e.header().entry_type())
+            })
+            .collect();
+        let dir = tar::EntryType::Directory;
+        assert_eq!(
+            names,
+            vec![
+                ("dev".to_owned(), dir),
+                ("dev/fd".to_owned(), tar::EntryType::Symlink),
+                ("dev/pts".to_owned(), dir),
+                ("etc".to_owned(), dir),
+                ("etc/b".to_owned(), tar::EntryType::Regular),
+                ("etc/hostname".to_owned(), tar::EntryType::Regular),
+                ("etc/ssl".to_owned(), dir),
+            ]
+        );
+    }
 
     #[test]
     fn the_config_and_descriptors_are_as_written_by_hand_before() {
