@@ -168,41 +168,57 @@ impl Session {
     /// Stream the blob `digest` into `dest`, checking its digest (and that it is no larger
     /// than `size`, when known); a blob that does not match is removed. Its size.
     pub async fn fetch_blob(&self, digest: &str, size: u64, dest: &Path) -> Result<u64, OciError> {
-        check_digest(digest).map_err(|()| self.unsupported("a blob has no sha256 digest"))?;
-        let res = self.get(&format!("{}/blobs/{digest}", self.base), "*/*").await?;
-        let res = self.check(res)?;
         let io = |e: std::io::Error| OciError::Io(format!("{}: {e}", dest.display()));
-        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
-        let mut hash = Sha256::new();
-        let mut n = 0u64;
-        let mut body = res.bytes_stream();
-        let fetched = async {
-            while let Some(chunk) = body.next().await {
-                let chunk =
-                    chunk.map_err(|e| self.registry(format!("reading blob {digest}: {e}")))?;
-                n += chunk.len() as u64;
-                if size > 0 && n > size {
-                    return Err(self.mismatch(
-                        &format!("layer {digest}"),
-                        &format!("{size} bytes"),
-                        "more",
-                    ));
-                }
-                hash.update(&chunk);
-                file.write_all(&chunk).await.map_err(io)?;
-            }
-            file.flush().await.map_err(io)?;
-            let actual = format!("sha256:{}", hex::encode(hash.finalize_reset()));
-            if actual != digest {
-                return Err(self.mismatch(&format!("layer {digest}"), digest, &actual));
-            }
-            Ok(n)
-        }
-        .await;
+        let file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let fetched = self.stream_blob(digest, size, Some((file, dest))).await;
         if fetched.is_err() {
             let _ = tokio::fs::remove_file(dest).await;
         }
         fetched
+    }
+
+    /// Read the blob `digest` through, checking its digest and size as [`Self::fetch_blob`]
+    /// does, keeping nothing. Its size.
+    pub async fn verify_blob(&self, digest: &str, size: u64) -> Result<u64, OciError> {
+        self.stream_blob(digest, size, None).await
+    }
+
+    async fn stream_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        mut sink: Option<(tokio::fs::File, &Path)>,
+    ) -> Result<u64, OciError> {
+        check_digest(digest).map_err(|()| self.unsupported("a blob has no sha256 digest"))?;
+        let res = self.get(&format!("{}/blobs/{digest}", self.base), "*/*").await?;
+        let res = self.check(res)?;
+        let mut hash = Sha256::new();
+        let mut n = 0u64;
+        let mut body = res.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.registry(format!("reading blob {digest}: {e}")))?;
+            n += chunk.len() as u64;
+            if size > 0 && n > size {
+                return Err(self.mismatch(
+                    &format!("layer {digest}"),
+                    &format!("{size} bytes"),
+                    "more",
+                ));
+            }
+            hash.update(&chunk);
+            if let Some((file, dest)) = sink.as_mut() {
+                let io = |e: std::io::Error| OciError::Io(format!("{}: {e}", dest.display()));
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+        }
+        if let Some((file, dest)) = sink.as_mut() {
+            file.flush().await.map_err(|e| OciError::Io(format!("{}: {e}", dest.display())))?;
+        }
+        let actual = format!("sha256:{}", hex::encode(hash.finalize_reset()));
+        if actual != digest {
+            return Err(self.mismatch(&format!("layer {digest}"), digest, &actual));
+        }
+        Ok(n)
     }
 
     fn registry(&self, message: String) -> OciError {

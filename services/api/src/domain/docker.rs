@@ -2,8 +2,9 @@
 //! here, in the api, through `oci`: the image's manifest (its linux/amd64 variant), config and
 //! layer list are fetched and verified, and the build ends STAGED with a droplet that pins the
 //! image to its digest and records its process, user, environment, working directory and
-//! ports (`execution_metadata`, as CC keeps them), or FAILED with the registry's reason. No
-//! layer is downloaded here: cells pull them. The credentials stay with the package; desired
+//! ports (`execution_metadata`, as CC keeps them), or FAILED with the registry's reason.
+//! Every layer is read through once and checked against its digest; none is kept here: cells
+//! pull them. The credentials stay with the package; desired
 //! LRPs carry them to the cells.
 
 use wire::lrp::{DockerConfig, DockerImage};
@@ -28,7 +29,16 @@ pub fn stage(s: &AppState, build: Build, package: Package) {
         )
         .await;
         let outcome = match resolve(&st, &package).await {
-            Ok(r) => complete(&st, &build, &package, &r).await,
+            Ok(r) => {
+                let bytes: u64 = r.layers.iter().map(|l| l.size).sum();
+                let line = format!(
+                    "Verified {} layer(s), {:.1} MB, against their digests",
+                    r.layers.len(),
+                    bytes as f64 / 1e6
+                );
+                crate::domain::events::api_log(&st, &build.app_guid, &line).await;
+                complete(&st, &build, &package, &r).await
+            }
             Err(e) => {
                 let why = format!("StagingError - Staging error: {e}");
                 crate::domain::staging::fail(&st, &guid, &why).await.map(|_| ())
@@ -47,9 +57,17 @@ fn credentials(p: &Package) -> Option<oci::Credentials> {
     })
 }
 
+/// The image resolved to its linux/amd64 manifest, and every layer read through once and
+/// checked against its digest (nothing kept: cells pull them again into their cache), so a
+/// tampered or truncated layer fails the build rather than the start.
 async fn resolve(s: &AppState, p: &Package) -> Result<oci::Resolved, oci::OciError> {
     let image = oci::Reference::parse(&p.image)?;
-    s.registry.resolve(&image, credentials(p)).await
+    let session = s.registry.session(&image, credentials(p));
+    let resolved = session.resolve().await?;
+    for layer in &resolved.layers {
+        session.verify_blob(&layer.digest, layer.size).await?;
+    }
+    Ok(resolved)
 }
 
 /// What a droplet records of the image's config.

@@ -20,7 +20,8 @@ fn digest(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
-/// An anonymous registry holding `team/app:v1` (one layer) on a free port.
+/// An anonymous registry holding `team/app:v1` (one layer, which staging reads through) on a
+/// free port.
 async fn registry() -> (u16, String) {
     let layer = b"layer bytes".to_vec();
     let config = json!({"architecture": "amd64", "os": "linux", "config": {
@@ -34,9 +35,19 @@ async fn registry() -> (u16, String) {
     .to_string()
     .into_bytes();
     let manifest_digest = digest(&manifest);
+    // `bad`: the same image but for a layer whose stored bytes do not match its digest.
+    let honest = b"honest bytes".to_vec();
+    let tampered = String::from_utf8(manifest.clone())
+        .expect("utf-8")
+        .replace(&digest(&layer), &digest(&honest))
+        .replace(&format!("\"size\":{}", layer.len()), &format!("\"size\":{}", honest.len()))
+        .into_bytes();
     let mut objects: HashMap<String, Vec<u8>> = HashMap::new();
     objects.insert("team/app/manifests/v1".into(), manifest);
+    objects.insert("team/app/manifests/bad".into(), tampered);
+    objects.insert(format!("team/app/blobs/{}", digest(&honest)), b"altered bytes".to_vec());
     objects.insert(format!("team/app/blobs/{}", digest(&config)), config);
+    objects.insert(format!("team/app/blobs/{}", digest(&layer)), layer);
     let objects = Arc::new(objects);
     async fn get(
         State(o): State<Arc<HashMap<String, Vec<u8>>>>,
@@ -135,6 +146,14 @@ async fn docker_builds_resolve_images_into_droplets_pinned_to_their_digest() {
         let err = b["error"].as_str().expect("error");
         assert!(err.starts_with("StagingError - Staging error: image 127.0.0.1:"), "{err}");
         assert!(err.contains("was not found"), "{err}");
+        let b = build_of(&admin, &app, &format!("127.0.0.1:{port}/team/app:bad")).await;
+        assert_eq!(b["state"], "FAILED", "{b}");
+        let err = b["error"].as_str().expect("error");
+        assert!(
+            err.contains(&format!("layer {}", digest(b"honest bytes")))
+                && err.contains("does not match its digest"),
+            "{err}"
+        );
         let b = build_of(&admin, &app, "127.0.0.1:1/team/app:v1").await;
         assert_eq!(b["state"], "FAILED", "{b}");
         assert!(b["error"].as_str().expect("error").contains("cannot connect"), "{b}");
