@@ -1,5 +1,5 @@
-//! One task on this cell: the droplet in a container (or a process, as instances) running the
-//! task's command once with the app's environment, its output as `APP/TASK/<name>` logs, no
+//! One task on this cell: the droplet (or a docker droplet's image) in a container (or a
+//! process, as instances) running the task's command once with the app's environment, its output as `APP/TASK/<name>` logs, no
 //! health check, no routes, never restarted. How it ended goes to the scheduler; a cancel stops
 //! it as an instance is stopped (SIGTERM, grace, SIGKILL).
 
@@ -35,9 +35,13 @@ impl TaskRun {
         let guid = self.def.task_guid.clone();
         let short = runc::short_id(&guid);
         let mut sandbox = None;
-        let failure = self.live(&short, &mut sandbox).await;
+        let mut held = None;
+        let failure = self.live(&short, &mut sandbox, &mut held).await;
         if let Some(sb) = sandbox {
             sb.release().await;
+        }
+        if let Some(h) = held {
+            self.shared.docker.release(h).await;
         }
         let done = TaskCompletion {
             task_guid: guid.clone(),
@@ -61,20 +65,40 @@ impl TaskRun {
     }
 
     /// The task's run; `Some(reason)` when it failed.
-    async fn live(&self, short: &str, sandbox: &mut Option<Sandbox>) -> Option<String> {
+    async fn live(
+        &self,
+        short: &str,
+        sandbox: &mut Option<Sandbox>,
+        held: &mut Option<crate::docker::Held>,
+    ) -> Option<String> {
         let d = &self.def;
-        let layer =
-            match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await {
-                Ok(l) => l,
+        let (layer, docker) = match &d.image.docker {
+            // The image's root, the task's command through `/bin/sh -c`.
+            Some(image) => match self.shared.docker.prepare(image, &d.command).await {
+                Ok((run, h)) => {
+                    *held = Some(h);
+                    (run.rootfs.clone(), Some(run))
+                }
                 Err(e) => return Some(format!("Failed to create container: {e}")),
-            };
+            },
+            None => {
+                match self.shared.images.layer(&d.image.droplet_url, &d.image.droplet_sha256).await
+                {
+                    Ok(l) => (l, None),
+                    Err(e) => return Some(format!("Failed to create container: {e}")),
+                }
+            }
+        };
         let dir = self.shared.instances_dir.join(short);
         let sb = match self.shared.backend.place(dir, short, crate::net::APP_PORT).await {
             Ok(sb) => sandbox.insert(sb),
             Err(e) => return Some(format!("Failed to create container: {e}")),
         };
         let start = LrpStart { desired: d.as_lrp(), index: 0, instance_guid: d.task_guid.clone() };
-        let env = crate::env::app_env(&start, &self.shared.external_ip, &sb.env_place());
+        let mut env = crate::env::app_env(&start, &self.shared.external_ip, &sb.env_place());
+        if let Some(image) = &d.image.docker {
+            env = crate::env::with_image_env(env, &image.config.env);
+        }
         let launch = Launch {
             instance_guid: d.task_guid.clone(),
             layer,
@@ -82,7 +106,7 @@ impl TaskRun {
             memory_mb: d.memory_mb,
             max_pids: 1024,
             stack: d.stack.clone(),
-            docker: None,
+            docker,
         };
         if let Err(e) = sb.prepare(&launch, env).await {
             return Some(format!("Failed to create container: {e}"));

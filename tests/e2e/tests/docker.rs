@@ -1,7 +1,8 @@
 //! Docker images end to end, on `paasd dev` with runc (slot 9): images built in the test with
 //! umoci from busybox, pushed with skopeo to a private registry (Debian's `docker-registry`,
 //! htpasswd basic auth) on a free port; `paas push --docker-image` runs one behind the router,
-//! its output reaches `paas logs --recent`, a killed instance comes back; wrong credentials,
+//! its output reaches `paas logs --recent`, a killed instance comes back, a task runs in the
+//! image; wrong credentials,
 //! a missing tag, an image for another architecture and a tampered layer each fail the push
 //! with their reason. It prints push → first 200 for a cached image and for a cold pull of a
 //! 50 MB image. Then the other way: a static app's droplet exported with `paas export-image`
@@ -500,6 +501,27 @@ async fn docker_images_run_behind_the_router_and_bad_ones_fail_with_their_reason
     .await
     .expect("crash recovery");
     served(&p.router, "web.apps.localhost", "hello from an image").await;
+
+    // A task runs in the image, as the image's user, with the app's environment.
+    let out = admin.ok(
+        None,
+        &[
+            "run-task",
+            "web",
+            "--command",
+            "echo task in $(cat /www/index.html) as $(id -u) ${VCAP_APPLICATION:+with VCAP_APPLICATION}",
+            "--name",
+            "peek",
+            "--wait",
+        ],
+    );
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let logs = admin.ok(None, &["logs", "web", "--recent"]);
+    assert!(
+        logs.contains("APP/TASK/peek")
+            && logs.contains("task in hello from an image as 2000 with VCAP_APPLICATION"),
+        "{logs}"
+    );
 
     // Bad pushes say why.
     let missing = admin.fails(&[], &["push", "nopw", "-o", &web, "--docker-username", USER]);

@@ -54,6 +54,9 @@ pub async fn copy(s: &AppState, from: &Droplet, to_app: &App) -> ApiResult<Dropl
             from.state
         )));
     }
+    if !from.image.is_empty() {
+        return copy_docker(s, from, to_app).await;
+    }
     let now = now_ms();
     let mut d = Droplet {
         guid: new_guid(),
@@ -82,6 +85,29 @@ pub async fn copy(s: &AppState, from: &Droplet, to_app: &App) -> ApiResult<Dropl
     droplet_change(DropletState::Copying, to)?;
     d.state = to;
     store::droplets::set_upload(&s.db.pool, &d, DropletState::Copying, now_ms()).await?;
+    Ok(d)
+}
+
+/// A docker droplet has no bits: the copy is STAGED at once with the same pinned image, and
+/// its package (the registry credentials the cells pull with) is copied for the app too, so
+/// the copy keeps working when the source app goes.
+async fn copy_docker(s: &AppState, from: &Droplet, to_app: &App) -> ApiResult<Droplet> {
+    let package = match store::packages::find(&s.db.pool, &from.package_guid).await? {
+        Some(p) => crate::domain::staging::copy_package(s, &to_app.guid, &p).await?.guid,
+        None => String::new(),
+    };
+    let now = now_ms();
+    let d = Droplet {
+        guid: new_guid(),
+        app_guid: to_app.guid.clone(),
+        package_guid: package,
+        build_guid: String::new(),
+        state: DropletState::Staged,
+        created_at: now,
+        updated_at: now,
+        ..from.clone()
+    };
+    store::droplets::insert(&s.db.pool, &d).await?;
     Ok(d)
 }
 

@@ -135,7 +135,7 @@ pub async fn create(
     )
     .await;
 
-    let def = definition(s, app, space, &task, &droplet.sha256).await?;
+    let def = definition(s, app, space, &task, &droplet).await?;
     let url = format!("{}/v1/tasks/{}", s.config.scheduler_url.trim_end_matches('/'), task.guid);
     let token =
         s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
@@ -190,7 +190,7 @@ async fn definition(
     app: &App,
     space: &Space,
     task: &Task,
-    sha256: &str,
+    droplet: &crate::store::droplets::Droplet,
 ) -> ApiResult<TaskDefinition> {
     let org = store::orgs::find(&s.db.pool, &space.org_guid)
         .await?
@@ -205,6 +205,10 @@ async fn definition(
     );
     env.insert("MEMORY_LIMIT".into(), format!("{}m", task.memory_mb));
     let tags = crate::domain::desired::app_tags(app, space, &org);
+    // A docker droplet's task runs in the image (its command through `/bin/sh -c`).
+    let docker = crate::domain::docker::lrp_image(s, droplet).await?;
+    let stack =
+        if docker.is_some() { wire::lrp::DOCKER_STACK.to_owned() } else { app.stack.clone() };
     Ok(TaskDefinition {
         task_guid: task.guid.clone(),
         domain: CF_TASKS_DOMAIN.into(),
@@ -212,7 +216,7 @@ async fn definition(
         name: task.name.clone(),
         memory_mb: u64::try_from(task.memory_mb).unwrap_or(0),
         disk_mb: u64::try_from(task.disk_mb).unwrap_or(0),
-        stack: app.stack.clone(),
+        stack,
         image: wire::lrp::ImageRef {
             droplet_guid: task.droplet_guid.clone(),
             droplet_url: format!(
@@ -220,8 +224,8 @@ async fn definition(
                 s.internal_url(),
                 task.droplet_guid
             ),
-            droplet_sha256: sha256.to_owned(),
-            docker: None,
+            droplet_sha256: droplet.sha256.clone(),
+            docker,
         },
         command: task.command.clone(),
         env,

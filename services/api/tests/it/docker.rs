@@ -140,6 +140,28 @@ async fn docker_builds_resolve_images_into_droplets_pinned_to_their_digest() {
             (Some("www"), Some("/srv"))
         );
 
+        // A copy for another app: STAGED at once, the same pinned image, its package copied
+        // along (the credentials the cells pull with stay with the copy).
+        let (_, other) = admin
+            .post(
+                "/v3/apps",
+                json!({"name": "img-copy", "lifecycle": {"type": "docker", "data": {}},
+                "relationships": {"space": {"data": {"guid": space}}}}),
+            )
+            .await;
+        let other = other["guid"].as_str().expect("app").to_owned();
+        let (st, copy) = admin
+            .post(
+                &format!("/v3/droplets?source_guid={}", d["guid"].as_str().expect("guid")),
+                json!({"relationships": {"app": {"data": {"guid": other}}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{copy}");
+        assert_eq!((copy["state"].as_str(), &copy["image"]), (Some("STAGED"), &d["image"]));
+        let (_, pkgs) = admin.get(&format!("/v3/apps/{other}/packages")).await;
+        assert_eq!(pkgs["resources"][0]["type"], "docker", "{pkgs}");
+        assert_eq!(pkgs["resources"][0]["data"]["image"], format!("127.0.0.1:{port}/team/app:v1"));
+
         // Failures name their reason.
         let b = build_of(&admin, &app, &format!("127.0.0.1:{port}/team/app:missing")).await;
         assert_eq!(b["state"], "FAILED", "{b}");
