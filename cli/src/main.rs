@@ -437,6 +437,23 @@ enum Command {
         hostname: String,
         #[arg(long, default_value = "")]
         path: String,
+        /// A route option, KEY=VALUE (loadbalancing=round-robin|least-connection)
+        #[arg(long = "option", short = 'o')]
+        options: Vec<String>,
+    },
+    /// Set or remove a route's options (loadbalancing)
+    UpdateRoute {
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+        /// Set an option, KEY=VALUE (loadbalancing=round-robin|least-connection)
+        #[arg(long = "option", short = 'o')]
+        options: Vec<String>,
+        /// Remove an option, KEY
+        #[arg(long = "remove-option", short = 'r')]
+        remove: Vec<String>,
     },
     /// Map a route to an app (creating the route if needed)
     MapRoute {
@@ -1217,8 +1234,14 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::CheckRoute { domain, hostname, path } => {
             routes::check_route(&mut client()?, &domain, &hostname, &path).await
         }
-        C::CreateRoute { domain, hostname, path } => {
-            routes::create_route(&mut client()?, &domain, &hostname, &path).await.map(|_| ())
+        C::CreateRoute { domain, hostname, path, options } => {
+            let options = routes::parse_options(&options)?;
+            routes::create_route(&mut client()?, &domain, &hostname, &path, options)
+                .await
+                .map(|_| ())
+        }
+        C::UpdateRoute { domain, hostname, path, options, remove } => {
+            routes::update_route(&mut client()?, &domain, &hostname, &path, &options, &remove).await
         }
         C::MapRoute { app, domain, hostname, path, app_protocol } => {
             let protocol = app_protocol.as_deref();

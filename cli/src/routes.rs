@@ -46,11 +46,27 @@ pub async fn routes(c: &mut Client, json_out: bool) -> Result<()> {
     Ok(())
 }
 
+/// `--option KEY=VALUE` flags as route options.
+pub fn parse_options(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+    given
+        .iter()
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_owned(), Value::String(v.trim().to_owned())))
+            }
+            _ => Err(CliError::Usage(format!(
+                "Option '{o}' is not KEY=VALUE; for example --option loadbalancing=least-connection"
+            ))),
+        })
+        .collect()
+}
+
 pub async fn create_route(
     c: &mut Client,
     domain_name: &str,
     host: &str,
     path: &str,
+    options: serde_json::Map<String, Value>,
 ) -> Result<Route> {
     let space = c.cfg.require_space()?.clone();
     let d = c.domain(domain_name).await?;
@@ -58,6 +74,7 @@ pub async fn create_route(
     let body = RouteCreate {
         host: host.to_owned(),
         path: path.to_owned(),
+        options,
         relationships: RouteRelationships {
             space: ToOne::of(&space.guid),
             domain: ToOne::of(&d.guid),
@@ -87,7 +104,7 @@ pub async fn map_route(
     let a = c.app(app).await?;
     let r = match c.route(domain_name, host, path).await? {
         Some(r) => r,
-        None => create_route(c, domain_name, host, path).await?,
+        None => create_route(c, domain_name, host, path, serde_json::Map::new()).await?,
     };
     println!("Mapping route {} to app {} ...", bold(&url(host, domain_name, path)), bold(app));
     let destination = NewDestination {
@@ -207,6 +224,14 @@ pub async fn route(c: &mut Client, domain_name: &str, host: &str, path: &str) ->
             ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
             ("path", r.path.clone()),
             ("protocol", r.protocol.clone()),
+            (
+                "options",
+                r.options
+                    .loadbalancing
+                    .as_ref()
+                    .map(|lb| format!("loadbalancing={lb}"))
+                    .unwrap_or_default(),
+            ),
         ])
     );
     println!("Destinations:");
@@ -223,6 +248,43 @@ pub async fn route(c: &mut Client, domain_name: &str, host: &str, path: &str) ->
     for line in table(&["app", "process", "port", "protocol"], &rows).lines() {
         println!("\t{line}");
     }
+    Ok(())
+}
+
+/// `cf update-route DOMAIN [--hostname H] [--path P] [--option KEY=VALUE]...
+/// [--remove-option KEY]...`: sets and removes route options (`loadbalancing`).
+pub async fn update_route(
+    c: &mut Client,
+    domain_name: &str,
+    host: &str,
+    path: &str,
+    set: &[String],
+    remove: &[String],
+) -> Result<()> {
+    c.cfg.require_space()?;
+    let mut options = parse_options(set)?;
+    if options.is_empty() && remove.is_empty() {
+        return Err(CliError::Usage(
+            "Give --option KEY=VALUE or --remove-option KEY (e.g. --option loadbalancing=least-connection)."
+                .into(),
+        ));
+    }
+    let shown = url(host, domain_name, path);
+    let r = c.route(domain_name, host, path).await?.ok_or_else(|| {
+        CliError::NotFound(format!("Route {shown} not found. See 'paas routes'."))
+    })?;
+    println!("Updating route {} in {}...", bold(&shown), c.cfg.where_as());
+    for (k, v) in &options {
+        println!("Setting route option {k} for {shown} to {}.", v.as_str().unwrap_or_default());
+    }
+    for k in remove {
+        println!("Removing route option {k} for {shown}.");
+        options.insert(k.clone(), Value::Null);
+    }
+    let _: Route = c
+        .patch(&format!("/v3/routes/{}", r.guid), &serde_json::json!({"options": options}))
+        .await?;
+    println!("OK");
     Ok(())
 }
 

@@ -84,6 +84,8 @@ struct Ports {
 struct Platform {
     api: String,
     router: String,
+    /// The router's status listener (`/routes`, `/readyz`).
+    router_status: String,
     admin_password: String,
     _procs: Vec<Proc>,
     _cleanup: CellCleanup,
@@ -187,6 +189,7 @@ async fn dev_platform(slot: u32) -> Platform {
     Platform {
         api: url(p.api),
         router: url(p.router),
+        router_status: url(p.router_status),
         admin_password: "e2e-admin-password".into(),
         _procs: procs,
         _cleanup: cleanup,
@@ -251,6 +254,7 @@ async fn distributed_platform(slot: u32) -> Platform {
     Platform {
         api: url(p.api),
         router: url(p.router),
+        router_status: url(p.router_status),
         admin_password: "e2e-admin-password".into(),
         _procs: procs,
         _cleanup: cleanup,
@@ -406,6 +410,51 @@ async fn user_journey(p: Platform, label: &str) {
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     let stats = v["processes"][0]["stats"].as_array().expect("stats").clone();
     assert!(stats.iter().all(|s| s["state"] == "RUNNING"), "{stats:?}");
+
+    // Route options: least-connection set with update-route reaches every router entry of
+    // the route, and goes away again.
+    let out = dana.ok(
+        None,
+        &[
+            "update-route",
+            "apps.localhost",
+            "-n",
+            "py-app",
+            "--option",
+            "loadbalancing=least-connection",
+        ],
+    );
+    assert!(out.contains("Setting route option loadbalancing") && out.contains("OK"), "{out}");
+    let out = dana.ok(None, &["route", "apps.localhost", "-n", "py-app"]);
+    assert!(out.contains("loadbalancing=least-connection"), "{out}");
+    let algorithms = |want: &'static str| {
+        let status = p.router_status.clone();
+        async move {
+            let table: serde_json::Value =
+                reqwest::get(format!("{status}/routes")).await.ok()?.json().await.ok()?;
+            let eps = table["py-app.apps.localhost"].as_array()?.clone();
+            (eps.len() == 3 && eps.iter().all(|e| e["load_balancing_algorithm"] == want))
+                .then_some(())
+        }
+    };
+    testkit::eventually("least-connection in the router", Duration::from_secs(30), || {
+        algorithms("least-connection")
+    })
+    .await
+    .expect("the router balances py-app by least connection");
+    let out = dana.run_in(
+        None,
+        &["update-route", "apps.localhost", "-n", "py-app", "--option", "loadbalancing=random"],
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("Loadbalancing must be one of"), "{text}");
+    dana.ok(
+        None,
+        &["update-route", "apps.localhost", "-n", "py-app", "--remove-option", "loadbalancing"],
+    );
+    testkit::eventually("round-robin again", Duration::from_secs(30), || algorithms("round-robin"))
+        .await
+        .expect("the router balances py-app round-robin again");
 
     // 4. Kill one instance's process from outside: replaced, and still serving.
     let victim = stats[1]["instance_guid"].as_str().expect("instance").to_owned();

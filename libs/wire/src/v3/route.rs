@@ -98,6 +98,9 @@ pub struct RouteCreate {
     pub host: String,
     #[serde(default)]
     pub path: String,
+    /// `loadbalancing` and whatever else a client sends (the api says which keys it knows).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub options: serde_json::Map<String, serde_json::Value>,
     pub relationships: RouteRelationships,
 }
 
@@ -177,6 +180,7 @@ mod tests {
         let create = RouteCreate {
             host: "h".into(),
             path: String::new(),
+            options: serde_json::Map::new(),
             relationships: RouteRelationships { space: ToOne::of("s"), domain: ToOne::of("d") },
         };
         assert_eq!(

@@ -96,6 +96,34 @@ async fn insert_route(
     Ok(r)
 }
 
+/// Change a route's load-balancing algorithm (`""`: back to the router's default), with the
+/// audit event CC records; the apps mapped to it, whose routes the cells register again.
+pub async fn set_loadbalancing(
+    s: &AppState,
+    r: &mut Route,
+    space: &Space,
+    loadbalancing: &str,
+    actor: &Actor,
+) -> ApiResult<Vec<String>> {
+    let now = now_ms();
+    store::routes::set_loadbalancing(&s.db.pool, &r.guid, loadbalancing, now).await?;
+    r.loadbalancing = loadbalancing.to_owned();
+    r.updated_at = now;
+    let domain = store::domains::find(&s.db.pool, &r.domain_guid).await?;
+    let url = domain.map(|d| r.url(&d.name)).unwrap_or_else(|| r.host.clone());
+    let t = space.target(&r.guid, "route", &url);
+    let lb = if loadbalancing.is_empty() { serde_json::Value::Null } else { json!(loadbalancing) };
+    events::record(
+        s,
+        "audit.route.update",
+        actor,
+        &t,
+        json!({"request": {"options": {"loadbalancing": lb}}}),
+    )
+    .await;
+    store::routes::apps_of(&s.db.pool, &r.guid).await
+}
+
 /// Create a route in `space` (host lower-cased by the caller): the checks of a new route, the
 /// route quota of the space and its org, the row, and the audit event CC records.
 pub async fn create_route(

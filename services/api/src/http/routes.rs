@@ -140,12 +140,11 @@ async fn create(
     }
     let host = req.get("host").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     let path = req.get("path").and_then(Value::as_str).unwrap_or_default();
-    let lb = req.pointer("/options/loadbalancing").and_then(Value::as_str).unwrap_or_default();
-    if !lb.is_empty() && lb != "round-robin" && lb != "least-connection" {
-        return Err(ApiError::Unprocessable(
-            "Loadbalancing must be 'round-robin' or 'least-connection'".into(),
-        ));
-    }
+    let lb = match req.get("options") {
+        Some(o) => loadbalancing(o)?.flatten().unwrap_or_default(),
+        None => String::new(),
+    };
+    let lb = lb.as_str();
     let r = routing::create_route(&s, &space, &domain, &host, path, lb, &Actor::of(&c)).await?;
     Ok(created(present(&s, &r).await?))
 }
@@ -209,15 +208,54 @@ async fn app_routes(
     list_with(&s, &c, list).await
 }
 
-/// Labels and annotations only.
+/// A route's `options` as CC checks them: an object of known keys; `loadbalancing` is
+/// `round-robin`, `least-connection` or `null` (unset). `None`: not given; `Some(None)`: unset.
+fn loadbalancing(options: &Value) -> ApiResult<Option<Option<String>>> {
+    let Some(o) = options.as_object() else {
+        return Err(ApiError::Unprocessable("Options 'options' is not a valid object".into()));
+    };
+    let unknown: Vec<String> =
+        o.keys().filter(|k| *k != "loadbalancing").map(|k| format!("'{k}'")).collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "Options Unknown field(s): {}",
+            unknown.join(", ")
+        )));
+    }
+    match o.get("loadbalancing") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(lb)) if lb == "round-robin" || lb == "least-connection" => {
+            Ok(Some(Some(lb.clone())))
+        }
+        Some(_) => Err(ApiError::Unprocessable(
+            "Options Loadbalancing must be one of 'round-robin, least-connection' if present"
+                .into(),
+        )),
+    }
+}
+
+/// Labels and annotations, and `options` (`loadbalancing`), which the route's apps' cells
+/// register with the routers again.
 async fn update(
     State(s): State<AppState>,
     c: Caller,
     Path(guid): Path<String>,
     CfJson(req): CfJson<serde_json::Value>,
 ) -> ApiResult<Json<v3::Route>> {
-    crate::http::metadata::only_metadata(&req)?;
-    let (r, _) = readable(&s, &c, &guid, Need::Developer).await?;
+    let mut rest = req.clone();
+    let options = rest.as_object_mut().and_then(|o| o.remove("options"));
+    crate::http::metadata::only_metadata(&rest)?;
+    let lb = options.as_ref().map(loadbalancing).transpose()?.flatten();
+    let need = if lb.is_some() { Need::AppManager } else { Need::Developer };
+    let (mut r, space) = readable(&s, &c, &guid, need).await?;
+    if let Some(lb) = lb {
+        let lb = lb.unwrap_or_default();
+        if lb != r.loadbalancing {
+            let apps = routing::set_loadbalancing(&s, &mut r, &space, &lb, &Actor::of(&c)).await?;
+            resync(&s, &apps).await;
+        }
+    }
     Ok(Json(present(&s, &r).await?))
 }
 

@@ -171,6 +171,22 @@ pub async fn insert<'e>(
     unique_or(res, taken).map(|_| ())
 }
 
+/// Set a route's load-balancing algorithm (empty: the router's default).
+pub async fn set_loadbalancing<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    loadbalancing: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE routes SET loadbalancing = $2, updated_at = $3 WHERE guid = $1")
+        .bind(guid)
+        .bind(loadbalancing)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// Guids of the space's routes with no destination.
 pub async fn unmapped_of_space<'e>(ex: impl Exec<'e>, space: &str) -> ApiResult<Vec<String>> {
     let rows = sqlx::query(

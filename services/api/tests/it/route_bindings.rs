@@ -419,3 +419,91 @@ async fn apps_domain(c: &Client) -> String {
     let (_, d) = c.get("/v3/domains?names=apps.localhost").await;
     guid(&d["resources"][0])
 }
+
+#[tokio::test]
+async fn route_options_change_the_desired_routes_with_cc_errors() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let p = harness::start(&db, |_| {}).await;
+        let admin = Client::new(&p.url, &p.admin_token);
+        let (_, space) = crate::push::org_and_space(&admin, "acme").await;
+        let app = started_app(&admin, &space).await;
+        let open = route_guid(&admin, "open").await;
+        let uri = "open.apps.localhost";
+        assert_eq!(lrp_route(&p, &app, uri).loadbalancing, None);
+
+        // CC's refusals, nothing changed by any of them.
+        let path = format!("/v3/routes/{open}");
+        for (body, why) in [
+            (json!({"options": null}), "Options 'options' is not a valid object"),
+            (json!({"options": {"gorgonzola": "gouda"}}), "Options Unknown field(s): 'gorgonzola'"),
+            (
+                json!({"options": {"loadbalancing": "cheesecake"}}),
+                "Options Loadbalancing must be one of 'round-robin, least-connection' if present",
+            ),
+            (json!({"host": "other"}), "Unknown field(s): 'host'"),
+        ] {
+            let (st, e) = admin.patch(&path, body.clone()).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+            assert_eq!(e["errors"][0]["detail"], why, "{body}");
+        }
+        let (_, r) = admin.get(&path).await;
+        assert_eq!(r["options"], json!({}), "{r}");
+
+        // Set: shown on the route, in the app's desired routes, and audited.
+        let (st, r) =
+            admin.patch(&path, json!({"options": {"loadbalancing": "least-connection"}})).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["options"], json!({"loadbalancing": "least-connection"}), "{r}");
+        assert_eq!(lrp_route(&p, &app, uri).loadbalancing.as_deref(), Some("least-connection"));
+        assert!(event_types(&admin, &open).await.contains(&"audit.route.update".to_owned()));
+        // The other route of the app keeps the default; `{}` changes nothing.
+        assert_eq!(lrp_route(&p, &app, "guarded.apps.localhost").loadbalancing, None);
+        let (st, r) = admin.patch(&path, json!({"options": {}})).await;
+        assert_eq!(
+            (st, &r["options"]["loadbalancing"]),
+            (StatusCode::OK, &json!("least-connection"))
+        );
+
+        // `null` unsets it.
+        let (st, r) = admin.patch(&path, json!({"options": {"loadbalancing": null}})).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["options"], json!({}), "{r}");
+        assert_eq!(lrp_route(&p, &app, uri).loadbalancing, None);
+
+        // Created with an option; a bad one refused at creation too.
+        let d = apps_domain(&admin).await;
+        let new = |lb: &str| json!({"host": "lc", "options": {"loadbalancing": lb}, "relationships": {"space": {"data": {"guid": space}}, "domain": {"data": {"guid": d}}}});
+        let (st, e) = admin.post("/v3/routes", new("random")).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (st, r) = admin.post("/v3/routes", new("least-connection")).await;
+        assert_eq!(st, StatusCode::CREATED, "{r}");
+        assert_eq!(r["options"], json!({"loadbalancing": "least-connection"}), "{r}");
+
+        // Another tenant's route is not found; a space auditor may not change options.
+        let (rival_org, rival_space) = crate::push::org_and_space(&admin, "rival").await;
+        crate::tenancy::create_user(&admin, "eve").await;
+        let (st, _) =
+            crate::tenancy::role(&admin, "organization_user", "eve", ("organization", &rival_org))
+                .await;
+        assert_eq!(st, StatusCode::CREATED);
+        crate::tenancy::role(&admin, "space_developer", "eve", ("space", &rival_space)).await;
+        let eve = crate::tenancy::login(&p.url, "eve").await;
+        let lc = json!({"options": {"loadbalancing": "least-connection"}});
+        let (st, _) = eve.patch(&path, lc.clone()).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        crate::tenancy::create_user(&admin, "audrey").await;
+        let (_, spaces) = admin.get(&format!("/v3/spaces/{space}")).await;
+        let acme = spaces["relationships"]["organization"]["data"]["guid"]
+            .as_str()
+            .expect("org")
+            .to_owned();
+        crate::tenancy::role(&admin, "organization_user", "audrey", ("organization", &acme)).await;
+        crate::tenancy::role(&admin, "space_auditor", "audrey", ("space", &space)).await;
+        let audrey = crate::tenancy::login(&p.url, "audrey").await;
+        let (st, e) = audrey.patch(&path, lc).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        assert_eq!(lrp_route(&p, &app, uri).loadbalancing, None);
+        p.stop().await;
+    }
+}
