@@ -467,6 +467,18 @@ enum Command {
         #[arg(long = "app-protocol", value_parser = ["http1", "http2"])]
         app_protocol: Option<String>,
     },
+    /// Change the protocol an app speaks on one of its routes
+    UpdateDestination {
+        app: String,
+        domain: String,
+        #[arg(long = "hostname", short = 'n', default_value = "")]
+        hostname: String,
+        #[arg(long, default_value = "")]
+        path: String,
+        /// http1 or http2 (gRPC, h2c)
+        #[arg(long = "app-protocol", value_parser = ["http1", "http2"])]
+        app_protocol: String,
+    },
     /// Unmap a route from an app
     UnmapRoute {
         app: String,
@@ -1246,6 +1258,17 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         C::MapRoute { app, domain, hostname, path, app_protocol } => {
             let protocol = app_protocol.as_deref();
             routes::map_route(&mut client()?, &app, &domain, &hostname, &path, protocol).await
+        }
+        C::UpdateDestination { app, domain, hostname, path, app_protocol } => {
+            routes::update_destination(
+                &mut client()?,
+                &app,
+                &domain,
+                &hostname,
+                &path,
+                &app_protocol,
+            )
+            .await
         }
         C::UnmapRoute { app, domain, hostname, path } => {
             routes::unmap_route(&mut client()?, &app, &domain, &hostname, &path).await

@@ -288,6 +288,40 @@ pub async fn update_route(
     Ok(())
 }
 
+/// `cf update-destination APP DOMAIN [--hostname H] [--path P] --app-protocol http1|http2`.
+pub async fn update_destination(
+    c: &mut Client,
+    app: &str,
+    domain_name: &str,
+    host: &str,
+    path: &str,
+    protocol: &str,
+) -> Result<()> {
+    let a = c.app(app).await?;
+    let shown = url(host, domain_name, path);
+    let r = c.route(domain_name, host, path).await?.ok_or_else(|| {
+        CliError::NotFound(format!("Route {shown} not found. See 'paas routes'."))
+    })?;
+    let d = r.destinations.iter().find(|d| d.app.guid == a.guid).ok_or_else(|| {
+        CliError::NotFound(format!(
+            "Route {shown} is not mapped to app {app}. See 'paas route {domain_name} -n {host}'."
+        ))
+    })?;
+    let from = d.protocol.clone().unwrap_or_else(|| "http1".into());
+    println!(
+        "Updating destination protocol from {from} to {protocol} for route {} in {}...",
+        bold(&shown),
+        c.cfg.where_as()
+    );
+    if from != protocol {
+        let body = serde_json::json!({"protocol": protocol});
+        let _: Value =
+            c.patch(&format!("/v3/routes/{}/destinations/{}", r.guid, d.guid), &body).await?;
+    }
+    println!("OK");
+    Ok(())
+}
+
 /// `cf check-route DOMAIN [--hostname H] [--path P]`.
 pub async fn check_route(c: &mut Client, domain_name: &str, host: &str, path: &str) -> Result<()> {
     c.cfg.require_login()?;

@@ -455,6 +455,38 @@ async fn user_journey(p: Platform, label: &str) {
     testkit::eventually("round-robin again", Duration::from_secs(30), || algorithms("round-robin"))
         .await
         .expect("the router balances py-app round-robin again");
+    // The protocol the app speaks on the route reaches the router too (and back: the python
+    // fixture speaks HTTP/1.1 only).
+    let protocols = |want: &'static str| {
+        let status = p.router_status.clone();
+        async move {
+            let table: serde_json::Value =
+                reqwest::get(format!("{status}/routes")).await.ok()?.json().await.ok()?;
+            let eps = table["py-app.apps.localhost"].as_array()?.clone();
+            (eps.len() == 3 && eps.iter().all(|e| e["protocol"] == want)).then_some(())
+        }
+    };
+    for want in ["http2", "http1"] {
+        let out = dana.ok(
+            None,
+            &[
+                "update-destination",
+                "py-app",
+                "apps.localhost",
+                "-n",
+                "py-app",
+                "--app-protocol",
+                want,
+            ],
+        );
+        assert!(out.contains(&format!("to {want}")) && out.contains("OK"), "{out}");
+        testkit::eventually(&format!("{want} in the router"), Duration::from_secs(30), || {
+            protocols(want)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    served(&p.router, "py-app.apps.localhost", "python fixture").await;
 
     // 4. Kill one instance's process from outside: replaced, and still serving.
     let victim = stats[1]["instance_guid"].as_str().expect("instance").to_owned();

@@ -262,6 +262,23 @@ pub async fn remove_destination(s: &AppState, route: &str, dest: &str) -> ApiRes
     Ok(d.app_guid)
 }
 
+/// Change a destination's protocol; the destination as it is now. The caller resyncs its app.
+pub async fn set_destination_protocol(
+    s: &AppState,
+    route: &str,
+    dest: &str,
+    protocol: &str,
+) -> ApiResult<Destination> {
+    let mut d = store::routes::find_destination(&s.db.pool, route, dest)
+        .await?
+        .ok_or(ApiError::NotFound("Destination"))?;
+    let now = now_ms();
+    store::routes::set_destination_protocol(&s.db.pool, &d.guid, protocol, now).await?;
+    d.protocol = protocol.to_owned();
+    d.updated_at = now;
+    Ok(d)
+}
+
 /// The apps with a destination on the route: those to resync after a change of it.
 pub async fn apps_of(s: &AppState, route: &str) -> ApiResult<Vec<String>> {
     store::routes::apps_of(&s.db.pool, route).await

@@ -34,7 +34,10 @@ pub fn routes() -> Router<AppState> {
             "/v3/routes/{guid}/destinations",
             get(destinations).post(add_destinations).patch(replace_destinations),
         )
-        .route("/v3/routes/{guid}/destinations/{dest}", delete(remove_destination))
+        .route(
+            "/v3/routes/{guid}/destinations/{dest}",
+            delete(remove_destination).patch(update_destination),
+        )
         .route("/v3/apps/{guid}/routes", get(app_routes))
         .route("/v3/spaces/{guid}/routes", delete(delete_unmapped))
 }
@@ -70,23 +73,24 @@ pub async fn present(s: &AppState, r: &Route) -> ApiResult<v3::Route> {
     })
 }
 
+fn present_destination(d: store::routes::Destination) -> v3::Destination {
+    v3::Destination {
+        guid: d.guid,
+        app: DestinationApp {
+            guid: d.app_guid,
+            process: Some(ProcessType { kind: d.process_type }),
+        },
+        weight: None,
+        port: Some(d.port),
+        protocol: Some(d.protocol),
+        created_at: Some(ts(d.created_at)),
+        updated_at: Some(ts(d.updated_at)),
+    }
+}
+
 async fn destination_list(s: &AppState, route: &str) -> ApiResult<Vec<v3::Destination>> {
     let dests = store::routes::destinations(&s.db.pool, route).await?;
-    Ok(dests
-        .into_iter()
-        .map(|d| v3::Destination {
-            guid: d.guid,
-            app: DestinationApp {
-                guid: d.app_guid,
-                process: Some(ProcessType { kind: d.process_type }),
-            },
-            weight: None,
-            port: Some(d.port),
-            protocol: Some(d.protocol),
-            created_at: Some(ts(d.created_at)),
-            updated_at: Some(ts(d.updated_at)),
-        })
-        .collect())
+    Ok(dests.into_iter().map(present_destination).collect())
 }
 
 /// A route with its space, if the caller may read the space (else 404 "Route").
@@ -415,6 +419,35 @@ async fn remove_destination(
         .await;
     crate::domain::desired::sync_app_logged(&s, &app).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /v3/routes/:g/destinations/:d {protocol}`: `http1` or `http2`, the app's routes
+/// registered again with it (`cf update-destination`).
+async fn update_destination(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((guid, dest)): Path<(String, String)>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<v3::Destination>> {
+    let Some(body) = req.as_object() else {
+        return Err(ApiError::Unprocessable("The request body must be an object".into()));
+    };
+    let unknown: Vec<String> =
+        body.keys().filter(|k| *k != "protocol").map(|k| format!("'{k}'")).collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Unprocessable(format!("Unknown field(s): {}", unknown.join(", "))));
+    }
+    let protocol = match body.get("protocol") {
+        Some(Value::String(p)) if p == "http1" || p == "http2" => p.clone(),
+        _ => return Err(ApiError::Unprocessable("Protocol must be 'http1' or 'http2'".into())),
+    };
+    let (r, space) = readable(&s, &c, &guid, Need::AppManager).await?;
+    let d = routing::set_destination_protocol(&s, &r.guid, &dest, &protocol).await?;
+    let t = space.target(&r.guid, "route", "");
+    let request = json!({"destination_guid": d.guid, "protocol": protocol});
+    events::record(&s, "audit.route.update", &Actor::of(&c), &t, json!({"request": request})).await;
+    crate::domain::desired::sync_app_logged(&s, &d.app_guid).await;
+    Ok(Json(present_destination(d)))
 }
 
 /// The app if the caller may read it (404 "App" otherwise) and has `need` in its space.

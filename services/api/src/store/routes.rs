@@ -229,6 +229,22 @@ pub async fn find_destination<'e>(
     row.as_ref().map(Destination::from_row).transpose()
 }
 
+/// Set a destination's protocol (`http1`, `http2`).
+pub async fn set_destination_protocol<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    protocol: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE route_destinations SET protocol = $2, updated_at = $3 WHERE guid = $1")
+        .bind(guid)
+        .bind(protocol)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// A destination unless the route has the same one already; whether it was new.
 pub async fn insert_destination<'e>(ex: impl Exec<'e>, d: &Destination) -> ApiResult<bool> {
     let res = sqlx::query(

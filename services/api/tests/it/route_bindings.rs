@@ -421,7 +421,7 @@ async fn apps_domain(c: &Client) -> String {
 }
 
 #[tokio::test]
-async fn route_options_change_the_desired_routes_with_cc_errors() {
+async fn route_options_and_destination_protocols_change_the_desired_routes() {
     for engine in Engine::ALL {
         let db = TestDb::new(engine).await.expect("db");
         let p = harness::start(&db, |_| {}).await;
@@ -470,6 +470,31 @@ async fn route_options_change_the_desired_routes_with_cc_errors() {
         assert_eq!(st, StatusCode::OK, "{r}");
         assert_eq!(r["options"], json!({}), "{r}");
         assert_eq!(lrp_route(&p, &app, uri).loadbalancing, None);
+
+        // A destination's protocol (`cf update-destination`).
+        let (_, dests) = admin.get(&format!("{path}/destinations")).await;
+        let dest = guid(&dests["destinations"][0]);
+        let dpath = format!("{path}/destinations/{dest}");
+        for (body, why) in [
+            (json!({"protocol": "tcp"}), "Protocol must be 'http1' or 'http2'"),
+            (json!({"port": 9000}), "Unknown field(s): 'port'"),
+        ] {
+            let (st, e) = admin.patch(&dpath, body.clone()).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+            assert_eq!(e["errors"][0]["detail"], why, "{body}");
+        }
+        let (st, e) =
+            admin.patch(&format!("{path}/destinations/nope"), json!({"protocol": "http2"})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+        let (st, d) = admin.patch(&dpath, json!({"protocol": "http2"})).await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        assert_eq!(
+            (d["guid"].as_str(), d["protocol"].as_str()),
+            (Some(dest.as_str()), Some("http2"))
+        );
+        assert_eq!(lrp_route(&p, &app, uri).protocol.as_deref(), Some("http2"));
+        admin.patch(&dpath, json!({"protocol": "http1"})).await;
+        assert_eq!(lrp_route(&p, &app, uri).protocol.as_deref(), Some("http1"));
 
         // Created with an option; a bad one refused at creation too.
         let d = apps_domain(&admin).await;
