@@ -511,6 +511,15 @@ enum Command {
         #[arg(short = 'f')]
         force: bool,
     },
+    /// Share a private domain with another org (its spaces may then route on it)
+    SharePrivateDomain { org: String, domain: String },
+    /// Take a private domain away from an org it was shared with
+    UnsharePrivateDomain {
+        org: String,
+        domain: String,
+        #[arg(short = 'f')]
+        force: bool,
+    },
     /// Create a domain shared with every org (admin)
     CreateSharedDomain {
         domain: String,
@@ -1282,6 +1291,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         C::DeletePrivateDomain { domain, force } => {
             routes::delete_domain(&mut client()?, &domain, false, force).await
+        }
+        C::SharePrivateDomain { org, domain } => {
+            routes::share_domain(&mut client()?, &org, &domain).await
+        }
+        C::UnsharePrivateDomain { org, domain, force } => {
+            routes::unshare_domain(&mut client()?, &org, &domain, force).await
         }
         C::CreateSharedDomain { domain, internal } => {
             routes::create_shared_domain(&mut client()?, &domain, internal).await

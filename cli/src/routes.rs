@@ -351,6 +351,41 @@ pub async fn create_shared_domain(c: &mut Client, name: &str, internal: bool) ->
 
 /// `cf delete-private-domain` (`shared` false) and `cf delete-shared-domain` (true): a domain
 /// that does not exist is already deleted; one of the other kind is refused.
+/// `cf share-private-domain ORG DOMAIN`: the org's spaces may then route on the domain.
+pub async fn share_domain(c: &mut Client, org: &str, name: &str) -> Result<()> {
+    c.cfg.require_login()?;
+    let d = c.domain(name).await?;
+    let o = c.org(org).await?;
+    let who = c.cfg.user().unwrap_or_default();
+    println!("Sharing domain {} with org {} as {who}...", bold(name), bold(org));
+    let body = serde_json::json!({"data": [{"guid": o.guid}]});
+    let _: Value = c
+        .post(&format!("/v3/domains/{}/relationships/shared_organizations", d.guid), &body)
+        .await?;
+    println!("OK");
+    Ok(())
+}
+
+/// `cf unshare-private-domain ORG DOMAIN [-f]`.
+pub async fn unshare_domain(c: &mut Client, org: &str, name: &str, force: bool) -> Result<()> {
+    c.cfg.require_login()?;
+    let d = c.domain(name).await?;
+    let o = c.org(org).await?;
+    if !force {
+        println!("Warning: org {org} will no longer be able to access private domain {name}");
+        if !confirm(&format!("Really unshare private domain {name}?"))? {
+            println!("Domain {name} has not been unshared from organization {org}");
+            return Ok(());
+        }
+    }
+    let who = c.cfg.user().unwrap_or_default();
+    println!("Unsharing domain {} from org {} as {who}...", bold(name), bold(org));
+    c.delete(&format!("/v3/domains/{}/relationships/shared_organizations/{}", d.guid, o.guid))
+        .await?;
+    println!("OK");
+    Ok(())
+}
+
 pub async fn delete_domain(c: &mut Client, name: &str, shared: bool, force: bool) -> Result<()> {
     c.cfg.require_login()?;
     let kind = if shared { "shared" } else { "private" };

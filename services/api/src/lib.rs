@@ -249,7 +249,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (15, "service_shares", "0015_service_shares.sql"),
             (16, "usage_events", "0016_usage_events.sql"),
             (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql"),
-            (18, "docker", "0018_docker.sql")
+            (18, "docker", "0018_docker.sql"),
+            (19, "domain_shares", "0019_domain_shares.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;

@@ -622,6 +622,25 @@ async fn user_journey(p: Platform, label: &str) {
     }
     let out = eve.run_in(None, &["target", "-o", "acme"]);
     assert_eq!(out.status.code(), Some(4), "cannot even target acme");
+
+    // 9. acme shares its private domain with rival: rival's app routes on it, behind the router.
+    admin.ok(None, &["create-private-domain", "acme", "acme.test"]);
+    eve.ok(Some(&apps.join("static")), &["push", "rival-site", "--no-route"]);
+    let out = eve.run_in(None, &["map-route", "rival-site", "acme.test", "-n", "shop"]);
+    assert!(!out.status.success(), "not shared yet");
+    let out = dana.run_in(None, &["share-private-domain", "rival", "acme.test"]);
+    assert!(!out.status.success(), "a developer of acme may not share its domain");
+    let out = admin.ok(None, &["share-private-domain", "rival", "acme.test"]);
+    assert!(out.contains("Sharing domain") && out.contains("OK"), "{out}");
+    eve.ok(None, &["map-route", "rival-site", "acme.test", "-n", "shop"]);
+    served(&p.router, "shop.acme.test", "static fixture").await;
+    let out = admin.run_in(None, &["unshare-private-domain", "rival", "acme.test", "-f"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("associated routes"), "{text}");
+    eve.ok(None, &["delete-route", "acme.test", "-n", "shop", "-f"]);
+    admin.ok(None, &["unshare-private-domain", "rival", "acme.test", "-f"]);
+    let out = eve.run_in(None, &["create-route", "acme.test", "-n", "again"]);
+    assert!(!out.status.success(), "no longer shared");
 }
 
 #[tokio::test]

@@ -17,9 +17,13 @@ use crate::AppState;
 /// The port every destination gets (HTTP routes only).
 const APP_PORT: i64 = 8080;
 
-/// Whether an org may use the domain for routes.
-pub fn usable_by(d: &Domain, org: &str) -> bool {
-    d.org_guid.is_empty() || d.org_guid == org
+/// Whether an org may use the domain for routes: a shared domain, its own private domain, or
+/// a private domain shared with it.
+pub async fn usable_by(s: &AppState, d: &Domain, org: &str) -> ApiResult<bool> {
+    if d.org_guid.is_empty() || d.org_guid == org {
+        return Ok(true);
+    }
+    store::domains::is_shared_with(&s.db.pool, &d.guid, org).await
 }
 
 /// Host label rules: letters, digits, hyphens; `*` alone for wildcard routes.
@@ -51,10 +55,16 @@ fn check_path(path: &str) -> ApiResult<()> {
 }
 
 /// The checks of a new route in a space of `org`, before the route quota's.
-fn check_new_route(domain: &Domain, org: &str, host: &str, path: &str) -> ApiResult<()> {
+async fn check_new_route(
+    s: &AppState,
+    domain: &Domain,
+    org: &str,
+    host: &str,
+    path: &str,
+) -> ApiResult<()> {
     check_host(host)?;
     check_path(path)?;
-    if !usable_by(domain, org) {
+    if !usable_by(s, domain, org).await? {
         return Err(ApiError::Unprocessable(format!(
             "Domain '{}' is not available in the space's organization.",
             domain.name
@@ -135,7 +145,7 @@ pub async fn create_route(
     loadbalancing: &str,
     actor: &Actor,
 ) -> ApiResult<Route> {
-    check_new_route(domain, &space.org_guid, host, path)?;
+    check_new_route(s, domain, &space.org_guid, host, path).await?;
     crate::domain::quotas::check_routes(s, &space.org_guid, &space.guid).await?;
     let r = insert_route(s, &space.guid, domain, host, path, loadbalancing).await?;
     let url = r.url(&domain.name);

@@ -24,10 +24,25 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/domains", get(list).post(create))
         .route("/v3/domains/{guid}", get(show).patch(update).delete(delete))
         .route("/v3/domains/{guid}/route_reservations", get(reservations))
+        .route(
+            "/v3/domains/{guid}/relationships/shared_organizations",
+            get(shared_organizations).post(share),
+        )
+        .route(
+            "/v3/domains/{guid}/relationships/shared_organizations/{org}",
+            axum::routing::delete(unshare),
+        )
         .route("/v3/organizations/{guid}/domains", get(org_domains))
 }
 
 impl Domain {
+    /// As CC shows it, with `shared`: the orgs it is shared with that the caller may read.
+    pub fn present_shared(&self, s: &AppState, shared: &[String]) -> v3::Domain {
+        let mut d = self.present(s);
+        d.relationships.shared_organizations = ToMany::of(shared.iter().map(String::as_str));
+        d
+    }
+
     pub fn present(&self, s: &AppState) -> v3::Domain {
         let base = format!("{}/domains/{}", s.v3(), self.guid);
         let mut links = Links::new();
@@ -61,12 +76,26 @@ impl Domain {
     }
 }
 
+/// Shared domains, and private domains owned by or shared with an org the caller sees.
 async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
     if let Some(mut orgs) = c.visible_orgs().await? {
         orgs.push(String::new());
-        sel.any("org_guid", &orgs);
+        sel.any_or_sub("org_guid", "guid", store::domains::SHARED_WITH, &orgs);
     }
     Ok(())
+}
+
+/// The orgs `d` is shared with that the caller may read.
+async fn shared_with(s: &AppState, c: &Caller, d: &Domain) -> ApiResult<Vec<String>> {
+    let all = store::domains::shared_orgs(&s.db.pool, &d.guid).await?;
+    Ok(match c.visible_orgs().await? {
+        None => all,
+        Some(seen) => all.into_iter().filter(|o| seen.contains(o)).collect(),
+    })
+}
+
+async fn present(s: &AppState, c: &Caller, d: &Domain) -> ApiResult<v3::Domain> {
+    Ok(d.present_shared(s, &shared_with(s, c, d).await?))
 }
 
 async fn list(
@@ -80,12 +109,12 @@ async fn list(
         .filter("names", "name")
         .filter("organization_guids", "org_guid");
     visible(&c, list.select()).await?;
-    page(&s, list).await
+    page(&s, &c, list).await
 }
 
-async fn page(s: &AppState, list: List) -> ApiResult<Json<Page<v3::Domain>>> {
+async fn page(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Domain>>> {
     let domains = list.fetch(async |sel, w| store::domains::page(&s.db, sel, w).await).await?;
-    Ok(Json(domains.present(|d| d.present(s))))
+    Ok(Json(domains.present_async(async |d| present(s, c, &d).await).await?))
 }
 
 async fn org_domains(
@@ -97,18 +126,32 @@ async fn org_domains(
     let org = crate::http::orgs::readable(&s, &c, &guid).await?;
     const FILTERS: [&str; 3] = ["guids", "names", "label_selector"];
     let path = format!("organizations/{guid}/domains");
-    let list = List::parse(&s, q.as_deref(), &path, "domains", &FILTERS, &["name"])?
+    let mut list = List::parse(&s, q.as_deref(), &path, "domains", &FILTERS, &["name"])?
         .filter("guids", "guid")
-        .filter("names", "name")
-        .any("org_guid", &[String::new(), org.guid.clone()]);
-    page(&s, list).await
+        .filter("names", "name");
+    list.select().any_or_sub(
+        "org_guid",
+        "guid",
+        store::domains::SHARED_WITH,
+        &[String::new(), org.guid.clone()],
+    );
+    page(&s, &c, list).await
 }
 
+/// A domain the caller sees: shared, or private to (or shared with) an org it reads.
 async fn readable(s: &AppState, c: &Caller, guid: &str) -> ApiResult<Domain> {
-    match store::domains::find(&s.db.pool, guid).await? {
-        Some(d) if d.org_guid.is_empty() || c.org_readable(&d.org_guid).await? => Ok(d),
-        _ => Err(ApiError::NotFound("Domain")),
+    let Some(d) = store::domains::find(&s.db.pool, guid).await? else {
+        return Err(ApiError::NotFound("Domain"));
+    };
+    if d.org_guid.is_empty() || c.org_readable(&d.org_guid).await? {
+        return Ok(d);
     }
+    for org in store::domains::shared_orgs(&s.db.pool, &d.guid).await? {
+        if c.org_readable(&org).await? {
+            return Ok(d);
+        }
+    }
+    Err(ApiError::NotFound("Domain"))
 }
 
 async fn show(
@@ -116,7 +159,111 @@ async fn show(
     c: Caller,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3::Domain>> {
-    Ok(Json(readable(&s, &c, &guid).await?.present(&s)))
+    let d = readable(&s, &c, &guid).await?;
+    Ok(Json(present(&s, &c, &d).await?))
+}
+
+/// `GET .../relationships/shared_organizations`: the orgs it is shared with that the caller
+/// reads.
+async fn shared_organizations(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<ToMany>> {
+    let d = readable(&s, &c, &guid).await?;
+    let orgs = shared_with(&s, &c, &d).await?;
+    Ok(Json(ToMany::of(orgs.iter().map(String::as_str))))
+}
+
+/// `POST .../relationships/shared_organizations {data: [{guid}]}` (`cf share-private-domain`):
+/// a private domain shared with more orgs, by a manager of the owning org who also manages
+/// each of them; every org it is shared with.
+async fn share(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+    CfJson(req): CfJson<Value>,
+) -> ApiResult<Json<ToMany>> {
+    let Some(data) = req.get("data").and_then(Value::as_array) else {
+        return Err(ApiError::Unprocessable("Data must be an array of {\"guid\": ...}".into()));
+    };
+    let mut orgs = Vec::new();
+    for item in data {
+        match item.get("guid").and_then(Value::as_str) {
+            Some(g) if !g.is_empty() => orgs.push(g.to_owned()),
+            _ => {
+                return Err(ApiError::Unprocessable(
+                    "Data must be an array of {\"guid\": ...}".into(),
+                ))
+            }
+        }
+    }
+    let d = readable(&s, &c, &guid).await?;
+    if d.org_guid.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "Domain '{}' is a shared domain: every organization can use it already.",
+            d.name
+        )));
+    }
+    if !c.org_manager(&d.org_guid).await? {
+        return Err(ApiError::NotAuthorized);
+    }
+    for org in &orgs {
+        let missing = || {
+            ApiError::Unprocessable(format!(
+                "Organization with guid '{org}' does not exist or you do not have access to it."
+            ))
+        };
+        let o = crate::http::orgs::readable(&s, &c, org).await.map_err(|_| missing())?;
+        if o.guid == d.org_guid {
+            return Err(ApiError::Unprocessable(format!(
+                "Domain '{}' is owned by organization '{}' and cannot be shared with it.",
+                d.name, o.name
+            )));
+        }
+        if !c.org_manager(&o.guid).await? {
+            return Err(ApiError::NotAuthorized);
+        }
+    }
+    let now = now_ms();
+    for org in &orgs {
+        store::domains::share(&s.db.pool, &d.guid, org, now).await?;
+    }
+    let all = shared_with(&s, &c, &d).await?;
+    Ok(Json(ToMany::of(all.iter().map(String::as_str))))
+}
+
+/// `DELETE .../relationships/shared_organizations/:org` (`cf unshare-private-domain`): by a
+/// manager of the owning org or of that org; refused while that org has routes on it.
+async fn unshare(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((guid, org)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    let d = readable(&s, &c, &guid).await?;
+    let o = crate::http::orgs::readable(&s, &c, &org).await.map_err(|_| {
+        ApiError::Unprocessable(format!(
+            "Organization with guid '{org}' does not exist or you do not have access to it."
+        ))
+    })?;
+    if !store::domains::is_shared_with(&s.db.pool, &d.guid, &o.guid).await? {
+        return Err(ApiError::Unprocessable(format!(
+            "Unable to unshare domain from organization with name '{}'. Ensure the domain is shared to this organization.",
+            o.name
+        )));
+    }
+    let manager = c.org_manager(&d.org_guid).await? || c.org_manager(&o.guid).await?;
+    if !manager {
+        return Err(ApiError::NotAuthorized);
+    }
+    if store::routes::any_of_domain_in_org(&s.db.pool, &d.guid, &o.guid).await? {
+        return Err(ApiError::Unprocessable(format!(
+            "This domain has associated routes in organization '{}'. Delete the routes before unsharing.",
+            o.name
+        )));
+    }
+    store::domains::unshare(&s.db.pool, &d.guid, &o.guid).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// A DNS name: labels of letters, digits and hyphens, at least two labels.
@@ -195,7 +342,7 @@ async fn update(
     if !allowed {
         return Err(ApiError::NotAuthorized);
     }
-    Ok(Json(d.present(&s)))
+    Ok(Json(present(&s, &c, &d).await?))
 }
 
 async fn delete(
@@ -212,7 +359,7 @@ async fn delete(
     if store::routes::any_of_domain(&s.db.pool, &d.guid).await? {
         return Err(ApiError::Unprocessable("Domain has routes; delete them first.".into()));
     }
-    let res = store::domains::delete(&s.db.pool, &d.guid).await;
+    let res = store::domains::delete(&s.db, &d.guid).await;
     let job = crate::domain::jobs::run(&s, "domain.delete", "", "", async { res }).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }

@@ -129,14 +129,15 @@ async fn create(
             }
         })?;
     flags::require(&s, &c, Flag::RouteCreation).await?;
-    let domain = store::domains::find(&s.db.pool, domain_guid)
-        .await?
-        .filter(|d| routing::usable_by(d, &space.org_guid))
-        .ok_or_else(|| {
-            ApiError::Unprocessable(
-                "Invalid domain. Ensure that the domain exists and you have access to it.".into(),
-            )
-        })?;
+    let invalid = || {
+        ApiError::Unprocessable(
+            "Invalid domain. Ensure that the domain exists and you have access to it.".into(),
+        )
+    };
+    let domain = store::domains::find(&s.db.pool, domain_guid).await?.ok_or_else(invalid)?;
+    if !routing::usable_by(&s, &domain, &space.org_guid).await? {
+        return Err(invalid());
+    }
     if req.get("port").is_some_and(|p| !p.is_null()) {
         return Err(ApiError::Unprocessable(
             "Routes with ports need a TCP domain; this platform has HTTP domains only.".into(),

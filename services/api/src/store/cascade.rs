@@ -148,6 +148,8 @@ pub async fn delete_org(c: &mut AnyConnection, org: &str) -> ApiResult<()> {
     }
     for sql in [
         "DELETE FROM roles WHERE org_guid = $1",
+        "DELETE FROM domain_shares WHERE org_guid = $1",
+        "DELETE FROM domain_shares WHERE domain_guid IN (SELECT guid FROM domains WHERE org_guid = $1)",
         "DELETE FROM domains WHERE org_guid = $1",
         "DELETE FROM resource_metadata WHERE resource_guid = $1",
         "DELETE FROM organizations WHERE guid = $1",

@@ -1,5 +1,5 @@
 //! The `domains` table: the shared app domain made at start (no org) and the private domains
-//! of orgs.
+//! of orgs; `domain_shares`: private domains shared with other orgs.
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
@@ -108,7 +108,62 @@ pub async fn ensure_shared<'e>(
     }
 }
 
-pub async fn delete<'e>(ex: impl Exec<'e>, guid: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM domains WHERE guid = $1").bind(guid).execute(ex).await?;
+/// A domain and its shares, in one transaction.
+pub async fn delete(db: &kit::db::Db, guid: &str) -> ApiResult<()> {
+    let mut tx = super::begin(db).await?;
+    sqlx::query("DELETE FROM domain_shares WHERE domain_guid = $1")
+        .bind(guid)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM domains WHERE guid = $1").bind(guid).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(())
 }
+
+/// The orgs a private domain is shared with, oldest share first.
+pub async fn shared_orgs<'e>(ex: impl Exec<'e>, domain: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT org_guid FROM domain_shares WHERE domain_guid = $1 ORDER BY created_at, org_guid",
+    )
+    .bind(domain)
+    .fetch_all(ex)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("org_guid")?)).collect()
+}
+
+/// Whether the domain is shared with the org.
+pub async fn is_shared_with<'e>(ex: impl Exec<'e>, domain: &str, org: &str) -> ApiResult<bool> {
+    let row =
+        sqlx::query("SELECT 1 AS one FROM domain_shares WHERE domain_guid = $1 AND org_guid = $2")
+            .bind(domain)
+            .bind(org)
+            .fetch_optional(ex)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Share the domain with the org (sharing twice is one share).
+pub async fn share<'e>(ex: impl Exec<'e>, domain: &str, org: &str, now: i64) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO domain_shares (domain_guid, org_guid, created_at) VALUES ($1, $2, $3)          ON CONFLICT DO NOTHING",
+    )
+    .bind(domain)
+    .bind(org)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Take a share away; whether there was one.
+pub async fn unshare<'e>(ex: impl Exec<'e>, domain: &str, org: &str) -> ApiResult<bool> {
+    let res = sqlx::query("DELETE FROM domain_shares WHERE domain_guid = $1 AND org_guid = $2")
+        .bind(domain)
+        .bind(org)
+        .execute(ex)
+        .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// The sub-select of domains shared with any org of `{}` (for [`Select::any_or_sub`]).
+pub const SHARED_WITH: &str = "SELECT domain_guid FROM domain_shares WHERE org_guid IN ({})";

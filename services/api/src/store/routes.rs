@@ -123,6 +123,23 @@ pub async fn any_of_domain<'e>(ex: impl Exec<'e>, domain: &str) -> ApiResult<boo
     Ok(row.is_some())
 }
 
+/// Whether a space of the org has a route on the domain.
+pub async fn any_of_domain_in_org<'e>(
+    ex: impl Exec<'e>,
+    domain: &str,
+    org: &str,
+) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "SELECT r.guid FROM routes r JOIN spaces sp ON sp.guid = r.space_guid \
+         WHERE r.domain_guid = $1 AND sp.org_guid = $2 LIMIT 1",
+    )
+    .bind(domain)
+    .bind(org)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// A list of routes: `routes.*` columns, filters named `routes.<column>`.
 pub fn select() -> Select {
     Select::from("routes")

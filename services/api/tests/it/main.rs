@@ -6,6 +6,7 @@ mod crash_events;
 mod deletion;
 mod deployments;
 mod docker;
+mod domain_shares;
 mod droplets;
 mod feature_flags;
 mod forged;
