@@ -76,6 +76,13 @@ impl Postgres {
                 .arg(&data),
             "initdb",
         )?;
+        if host != "127.0.0.1" {
+            // Other namespaces connect from their own addresses (test clusters only).
+            let hba = data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba)?;
+            rules.push_str("host all all 0.0.0.0/0 trust\n");
+            std::fs::write(&hba, rules)?;
+        }
         // Start the server under a watchdog that stops it once this process is gone.
         let script = format!(
             "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses={listen} -c fsync=off \

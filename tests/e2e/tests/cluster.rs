@@ -112,6 +112,16 @@ impl Net {
     }
 }
 
+impl Drop for Net {
+    /// The hosts' namespaces take their veths, bridges and nftables with them.
+    fn drop(&mut self) {
+        for ns in &self.hosts {
+            sh(&format!("ip netns del {ns}"));
+        }
+        sh(&format!("ip link del {}", self.bridge));
+    }
+}
+
 /// One `paasd` (or `nats-server`) process in a host's namespace.
 struct Proc {
     name: String,
@@ -237,15 +247,15 @@ impl Cluster {
             ("PAAS_SCHEDULER_DATABASE_URL", self.scheduler_db.clone()),
             ("PAAS_SCHEDULER_API_URL", self.api.clone()),
             ("PAAS_SCHEDULER_INTERNAL_CLIENT_SECRET", SECRET.into()),
-            // A cell whose heartbeats stop is lost after 6 s (heartbeats every 2 s).
-            ("PAAS_SCHEDULER_CELL_TTL_SECS", "6".into()),
-            ("PAAS_SCHEDULER_CONVERGENCE_INTERVAL_SECS", "5".into()),
+            // A cell whose heartbeats stop is lost after 10 s (default 15 s; heartbeats every
+            // 2 s instead of 5 s), which leaves the 20 s bound room on a busy machine.
+            ("PAAS_SCHEDULER_CELL_TTL_SECS", "10".into()),
             ("PAAS_STAGER_STATUS_ADDR", at(STAGER_PORT)),
             ("PAAS_STAGER_API_URL", self.api.clone()),
             ("PAAS_STAGER_INTERNAL_CLIENT_SECRET", SECRET.into()),
             ("PAAS_STAGER_STACKS_DIR", stacks.clone()),
             ("PAAS_CELL_ADDR", at(CELL_PORT)),
-            ("PAAS_CELL_ID", format!("cell-{}", k + 1)),
+            ("PAAS_CELL_CELL_ID", format!("cell-{}", k + 1)),
             ("PAAS_CELL_EXTERNAL_IP", ip.to_string()),
             ("PAAS_CELL_API_URL", self.api.clone()),
             ("PAAS_CELL_SCHEDULER_URL", schedulers),
@@ -302,8 +312,11 @@ impl Drop for Cluster {
             b.abort();
         }
         // Stop in reverse start order: SIGTERM to all, then SIGKILL to what is left.
-        for p in self.procs.iter().rev() {
-            let _ = Command::new("kill").arg("-TERM").arg(p.child.id().to_string()).status();
+        for p in self.procs.iter_mut().rev() {
+            if let Ok(None) = p.child.try_wait() {
+                let pid = p.child.id().to_string();
+                let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+            }
         }
         let until = Instant::now() + Duration::from_secs(15);
         for p in self.procs.iter_mut().rev() {
@@ -324,11 +337,7 @@ impl Drop for Cluster {
              xargs -r -n1 basename | xargs -r -n1 ip netns del"
         ));
         sh(&format!("grep ' {d}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l"));
-        for ns in &self.net.hosts {
-            sh(&format!("ip netns del {ns}"));
-        }
-        sh(&format!("ip link del {}", self.net.bridge));
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("PAAS_CLUSTER_KEEP_LOGS").is_some() {
             let kept = dir.keep();
             eprintln!("[cluster] logs kept in {}/logs", kept.display());
         }
