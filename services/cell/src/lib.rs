@@ -470,10 +470,12 @@ async fn sync_loop(
 ) {
     loop {
         match executor.sync(reporter.as_ref()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(removed = n, "bulk sync removed instances this cell does not hold")
-            }
+            Ok(executor::Synced { removed: 0, stopped: 0 }) => {}
+            Ok(s) => tracing::info!(
+                removed = s.removed,
+                stopped = s.stopped,
+                "bulk sync settled instances with the scheduler"
+            ),
             Err(e) => tracing::warn!(error = %e, "bulk sync with the scheduler failed"),
         }
         tokio::select! {
