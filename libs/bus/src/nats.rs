@@ -67,8 +67,14 @@ impl NatsBus {
         if opts.retry_on_initial_connect {
             connect = connect.retry_on_initial_connect();
         }
+        // One server or several separated by commas (a cluster's members), tried in the order
+        // given (a host's own server first); the client also learns the cluster's other
+        // members from the server it reaches, and moves on to them when it goes away.
+        let servers: Vec<&str> =
+            opts.url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let client = connect
-            .connect(opts.url.as_str())
+            .retain_servers_order()
+            .connect(servers)
             .await
             .map_err(|e| BusError::Connection(format!("{}: {e}", opts.url)))?;
         // The first `Connected` event may race with this; record the initial connection.

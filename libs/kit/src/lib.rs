@@ -8,6 +8,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod ready;
 pub mod telemetry;

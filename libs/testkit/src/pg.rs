@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub struct Postgres {
+    /// The address connection URLs name.
+    host: String,
     port: u16,
     dir: PathBuf,
     counter: AtomicU64,
@@ -19,7 +21,7 @@ static SHARED: OnceCell<Postgres> = OnceCell::const_new();
 
 /// The process-wide cluster, started on first use.
 pub async fn shared() -> anyhow::Result<&'static Postgres> {
-    SHARED.get_or_try_init(Postgres::start).await
+    SHARED.get_or_try_init(|| Postgres::start("127.0.0.1")).await
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -42,7 +44,14 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
 }
 
 impl Postgres {
-    async fn start() -> anyhow::Result<Self> {
+    /// A cluster of the caller's own, listening on loopback and on `address` (an address of
+    /// this host that other network namespaces reach), which its URLs name. Stopped when the
+    /// test process exits.
+    pub async fn dedicated(address: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+        Self::start(&address.to_string()).await
+    }
+
+    async fn start(host: &str) -> anyhow::Result<Self> {
         let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("paas-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -67,13 +76,22 @@ impl Postgres {
                 .arg(&data),
             "initdb",
         )?;
+        if host != "127.0.0.1" {
+            // Other namespaces connect from their own addresses (test clusters only).
+            let hba = data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba)?;
+            rules.push_str("host all all 0.0.0.0/0 trust\n");
+            std::fs::write(&hba, rules)?;
+        }
         // Start the server under a watchdog that stops it once this process is gone.
         let script = format!(
-            "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off \
+            "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses={listen} -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 & pg=$!; \
              while [ -d /proc/{parent} ] && [ -d /proc/$pg ]; do sleep 1; done; \
              kill -INT $pg 2>/dev/null; wait $pg; rm -rf {dir}",
             postgres = bin("postgres").display(),
+            listen =
+                if host == "127.0.0.1" { host.to_owned() } else { format!("127.0.0.1,{host}") },
             data = data.display(),
             dir = dir.display(),
             parent = std::process::id(),
@@ -88,7 +106,7 @@ impl Postgres {
             c
         };
         watchdog.stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null()).spawn()?;
-        let pg = Self { port, dir, counter: AtomicU64::new(0) };
+        let pg = Self { host: host.to_owned(), port, dir, counter: AtomicU64::new(0) };
         let admin = pg.url("postgres");
         crate::eventually("postgres to accept connections", Duration::from_secs(30), || {
             let admin = admin.clone();
@@ -104,7 +122,7 @@ impl Postgres {
 
     /// Connection URL for database `db`.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://postgres@{}:{}/{db}", self.host, self.port)
     }
 
     /// Create an empty database and return its URL.

@@ -46,7 +46,8 @@ pub struct Config {
     /// URL other components use to reach the api (downloads, staging callbacks); empty: the
     /// external URL.
     pub internal_url: String,
-    /// The scheduler's internal API (desired state, instances).
+    /// The scheduler's internal API (desired state, instances): one URL, or every scheduler's
+    /// separated by commas; changes go to the one that leads (`kit::leader`).
     pub scheduler_url: String,
     /// Where blobs (packages, droplets, buildpacks, resource cache) live; empty: `<data_dir>/blobs`.
     pub blobstore_dir: PathBuf,
@@ -181,6 +182,8 @@ pub struct AppState {
     pub uaa: Arc<http::uaa::Uaa>,
     pub blobs: blobstore::DynBlobstore,
     pub http: reqwest::Client,
+    /// The schedulers, and which of them leads.
+    pub scheduler: kit::leader::Leader,
     /// Background work of jobs; shutdown waits for it (within the drain time).
     pub tasks: tokio_util::task::TaskTracker,
     /// Resolves docker images for builds of docker packages.
@@ -217,6 +220,8 @@ pub struct Service {
 /// Validate the configuration, open the database (running migrations), settle the admin
 /// credentials and bind the listener.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
+    let scheduler = kit::leader::Leader::parse("scheduler", &config.scheduler_url)
+        .map_err(|e| Error::Config(format!("scheduler_url: {e}")))?;
     if !config.external_url.starts_with("http://") && !config.external_url.starts_with("https://") {
         return Err(Error::Config("external_url: must start with http:// or https://".into()));
     }
@@ -309,6 +314,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         uaa,
         blobs,
         http: kit::http::client(),
+        scheduler,
         tasks: tokio_util::task::TaskTracker::new(),
     };
     domain::staging::install_bundled(&state, &deps.bundled_buildpacks)

@@ -1,6 +1,6 @@
 //! The instances of this cell: accepting work within capacity, stopping on request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,17 @@ pub struct Executor {
     running: Arc<Mutex<HashMap<String, Running>>>,
     tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
     evacuating: Arc<std::sync::atomic::AtomicBool>,
+    /// Instances held here that the last bulk sync found the scheduler no longer has here.
+    unlisted: Arc<Mutex<HashSet<String>>>,
+}
+
+/// What a bulk sync changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Scheduler records of instances this cell does not hold, removed.
+    pub removed: usize,
+    /// Instances this cell held that the scheduler no longer has here, stopped.
+    pub stopped: usize,
 }
 
 impl Executor {
@@ -42,6 +53,7 @@ impl Executor {
             running: Arc::default(),
             tasks: Arc::default(),
             evacuating: Arc::default(),
+            unlisted: Arc::default(),
         }
     }
 
@@ -221,12 +233,38 @@ impl Executor {
     /// end was never reported) are removed, so convergence places them again. An instance is
     /// only removed when it was absent both before and after the scheduler was asked (one
     /// accepted meanwhile is claimed only after the cell holds it); what ended meanwhile was
-    /// reported already and is no longer claimed or running there. The number removed.
-    pub async fn sync(&self, reporter: &dyn crate::report::Reporter) -> Result<usize, String> {
+    /// reported already and is no longer claimed or running there.
+    ///
+    /// And the other way round: an instance this cell runs that the scheduler no longer has
+    /// here in any state (it was placed elsewhere while this cell was cut off, and the stop
+    /// never arrived) is stopped — once two syncs in a row found it missing, so an instance
+    /// accepted but not yet claimed is never taken for one.
+    pub async fn sync(&self, reporter: &dyn crate::report::Reporter) -> Result<Synced, String> {
         let before = self.held();
         let actual = reporter.actual(&self.shared.cell_id).await?;
         let after = self.held();
-        let mut removed = 0;
+        let mut synced = Synced::default();
+        let listed: HashSet<&str> = actual
+            .iter()
+            .filter(|a| a.cell_id == self.shared.cell_id)
+            .map(|a| a.instance_guid.as_str())
+            .collect();
+        let unlisted: HashSet<String> =
+            before.intersection(&after).filter(|g| !listed.contains(g.as_str())).cloned().collect();
+        let stale: Vec<String> = {
+            let mut previous = self.unlisted.lock().unwrap_or_else(|e| e.into_inner());
+            let stale = unlisted.intersection(&previous).cloned().collect();
+            *previous = unlisted;
+            stale
+        };
+        for guid in &stale {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = running.get(guid) {
+                tracing::warn!(process_guid = %r.key.process_guid, index = r.key.index, instance = %guid, "the scheduler no longer has this instance here; stopping it");
+                r.stop.cancel();
+                synced.stopped += 1;
+            }
+        }
         for a in actual {
             let claimed = matches!(
                 a.state,
@@ -249,9 +287,9 @@ impl Executor {
             tracing::warn!(process_guid = %key.process_guid, index = key.index, instance = %key.instance_guid, "the scheduler has an instance here this cell does not hold; removing it so it is placed again");
             let report = wire::lrp::InstanceReport::new(key, self.shared.cell_id.clone());
             reporter.report("remove", &report).await?;
-            removed += 1;
+            synced.removed += 1;
         }
-        Ok(removed)
+        Ok(synced)
     }
 
     /// From now on this cell takes no new work (and says so in its presence).

@@ -49,6 +49,8 @@ pub struct Config {
     pub stacks_dir: PathBuf,
     /// Stacks this cell offers (those of them built in `stacks_dir`, for runc containers).
     pub stacks: Vec<String>,
+    /// The scheduler: one URL, or every scheduler's separated by commas (reports go to the
+    /// one that leads).
     pub scheduler_url: String,
     pub api_url: String,
     pub internal_client_id: String,
@@ -214,9 +216,11 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         &config.internal_client_id,
         &config.internal_client_secret,
     ));
+    let scheduler = kit::leader::Leader::parse("scheduler", &config.scheduler_url)
+        .map_err(|e| Error::Config(format!("scheduler_url: {e}")))?;
     let parts = Parts {
         host: Arc::new(::container::RealHost),
-        reporter: Arc::new(report::HttpReporter::new(&config.scheduler_url, token.clone())),
+        reporter: Arc::new(report::HttpReporter::new(scheduler, token.clone())),
         verifier: Arc::new(auth::Verifier::from_url(
             format!("{api}/oauth/token"),
             None,
@@ -466,10 +470,12 @@ async fn sync_loop(
 ) {
     loop {
         match executor.sync(reporter.as_ref()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(removed = n, "bulk sync removed instances this cell does not hold")
-            }
+            Ok(executor::Synced { removed: 0, stopped: 0 }) => {}
+            Ok(s) => tracing::info!(
+                removed = s.removed,
+                stopped = s.stopped,
+                "bulk sync settled instances with the scheduler"
+            ),
             Err(e) => tracing::warn!(error = %e, "bulk sync with the scheduler failed"),
         }
         tokio::select! {

@@ -36,20 +36,17 @@ pub trait Reporter: Send + Sync + 'static {
     }
 }
 
-/// HTTP to `<scheduler>/v1/...` with the component token.
+/// HTTP to `<scheduler>/v1/...` with the component token, at whichever of the schedulers
+/// leads.
 pub struct HttpReporter {
-    base: String,
+    scheduler: kit::leader::Leader,
     http: reqwest::Client,
     token: Arc<auth::ClientCredentials>,
 }
 
 impl HttpReporter {
-    pub fn new(scheduler_url: &str, token: Arc<auth::ClientCredentials>) -> Self {
-        Self {
-            base: scheduler_url.trim_end_matches('/').to_owned(),
-            http: kit::http::client(),
-            token,
-        }
+    pub fn new(scheduler: kit::leader::Leader, token: Arc<auth::ClientCredentials>) -> Self {
+        Self { scheduler, http: kit::http::client(), token }
     }
 
     async fn post<T: serde::Serialize + Sync>(&self, path: &str, body: &T) -> Result<(), String> {
@@ -62,15 +59,10 @@ impl HttpReporter {
         body: &T,
     ) -> Result<reqwest::Response, String> {
         let token = self.token.token().await.map_err(|e| e.to_string())?;
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let build = |url| {
+            self.http.post(url).bearer_auth(&token).json(body).timeout(Duration::from_secs(10))
+        };
+        let res = self.scheduler.send(path, build).await.map_err(|e| e.to_string())?;
         if res.status().is_success() {
             Ok(res)
         } else {
@@ -128,15 +120,15 @@ impl Reporter for HttpReporter {
     fn actual<'a>(&'a self, cell_id: &'a str) -> BoxFuture<'a, Result<Vec<ActualLrp>, String>> {
         Box::pin(async move {
             let token = self.token.token().await.map_err(|e| e.to_string())?;
-            let res = self
-                .http
-                .get(format!("{}/v1/actual_lrps", self.base))
-                .query(&[("cell_id", cell_id)])
-                .bearer_auth(token)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let build = |url| {
+                self.http
+                    .get(url)
+                    .query(&[("cell_id", cell_id)])
+                    .bearer_auth(&token)
+                    .timeout(Duration::from_secs(30))
+            };
+            let res =
+                self.scheduler.send("/v1/actual_lrps", build).await.map_err(|e| e.to_string())?;
             if !res.status().is_success() {
                 return Err(format!("scheduler answered {}", res.status()));
             }

@@ -36,6 +36,16 @@ async fn get_json(state: &AppState, url: &str, token: Option<&str>) -> Result<Va
     res.json().await.map_err(|e| e.to_string())
 }
 
+/// `path` at whichever scheduler answers (a standby serves reads too).
+async fn scheduler_json(state: &AppState, path: &str, token: &str) -> Result<Value, String> {
+    let build = |url| state.http.get(url).timeout(Duration::from_secs(5)).bearer_auth(token);
+    let res = state.scheduler.send(path, build).await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("the scheduler answered {} to {path}", res.status()));
+    }
+    res.json().await.map_err(|e| e.to_string())
+}
+
 /// Each cell's presence (capacity, zone, stacks, last heartbeat) with the instances placed on it.
 pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(r) = unless_admin(&state, &headers) {
@@ -48,11 +58,9 @@ pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> 
         Ok(t) => t,
         Err(e) => return json_error(StatusCode::BAD_GATEWAY, &e.to_string()),
     };
-    let base = state.cfg.scheduler_url.trim_end_matches('/');
-    let (cells_url, actual_url) = (format!("{base}/v1/cells"), format!("{base}/v1/actual_lrps"));
     let (cells, actual) = tokio::join!(
-        get_json(&state, &cells_url, Some(&token)),
-        get_json(&state, &actual_url, Some(&token)),
+        scheduler_json(&state, "/v1/cells", &token),
+        scheduler_json(&state, "/v1/actual_lrps", &token),
     );
     let (cells, actual) = match (cells, actual) {
         (Ok(c), Ok(a)) => (c, a),

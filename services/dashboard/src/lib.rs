@@ -28,7 +28,8 @@ pub struct Config {
     pub api_url: String,
     /// The logs service (live streams).
     pub logs_url: String,
-    /// The scheduler's internal API (cells and instances, for operators).
+    /// The scheduler's internal API (cells and instances, for operators): one URL, or every
+    /// scheduler's separated by commas.
     pub scheduler_url: String,
     /// The router's status listener (`/routes`, for operators).
     pub router_status_url: String,
@@ -86,6 +87,8 @@ pub struct Deps {}
 pub enum Error {
     #[error("dashboard listener: {0}")]
     Listen(std::io::Error),
+    #[error("invalid configuration: dashboard.{0}")]
+    Config(String),
 }
 
 /// What every handler shares.
@@ -99,12 +102,16 @@ pub(crate) struct AppState {
     pub streams: reqwest::Client,
     pub verifier: Arc<auth::Verifier>,
     pub components: Option<Arc<auth::ClientCredentials>>,
+    /// The schedulers, and which of them answers.
+    pub scheduler: kit::leader::Leader,
     /// One token refresh at a time, so a refresh token is never spent twice.
     pub refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: Config) -> Result<Self, Error> {
+        let scheduler = kit::leader::Leader::parse("scheduler", &cfg.scheduler_url)
+            .map_err(|e| Error::Config(format!("scheduler_url: {e}")))?;
         let api = cfg.api_url.trim_end_matches('/').to_owned();
         let issuer = if cfg.token_issuer.is_empty() {
             format!("{api}/oauth/token")
@@ -129,15 +136,16 @@ impl AppState {
             Duration::from_secs(cfg.session_idle_secs.max(1)),
             Duration::from_secs(cfg.session_max_secs.max(1)),
         );
-        Self {
+        Ok(Self {
             cfg: Arc::new(cfg),
             sessions,
             http: kit::http::client(),
             streams,
             verifier,
             components,
+            scheduler,
             refreshing: Arc::default(),
-        }
+        })
     }
 
     pub fn api(&self) -> &str {
@@ -156,7 +164,7 @@ pub struct Service {
 /// Bind the listener.
 pub async fn build(config: Config, _deps: Deps) -> Result<Service, Error> {
     let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
-    let state = AppState::new(config.clone());
+    let state = AppState::new(config.clone())?;
     Ok(Service {
         config,
         listener,

@@ -314,6 +314,7 @@ mod tests {
             session_idle_secs: 600,
             ..Default::default()
         })
+        .expect("state")
     }
 
     fn session(access_in: i64) -> Session {
@@ -400,7 +401,8 @@ mod tests {
             api_url: "http://127.0.0.1:9".into(),
             session_idle_secs: 60,
             ..Default::default()
-        });
+        })
+        .expect("state");
         let mut s = session(600);
         let past = Instant::now().checked_sub(Duration::from_secs(120)).expect("past");
         s.last_used = past;
@@ -498,7 +500,8 @@ mod tests {
     #[tokio::test]
     async fn the_log_stream_is_the_users_and_filtered_by_source() {
         let logs = fake_logs().await;
-        let st = AppState::new(crate::Config { logs_url: logs, ..Default::default() });
+        let st =
+            AppState::new(crate::Config { logs_url: logs, ..Default::default() }).expect("state");
         let id = st.sessions.create(session(600));
         let (status, headers, body) =
             call(&st, "GET", "/logs/g/stream?sources=RTR", Some(&id), None).await;

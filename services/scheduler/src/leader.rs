@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kit::ready::Readiness;
+use prometheus_client::metrics::gauge::Gauge;
 use sqlx::{AnyConnection, Connection as _, Row as _};
 
 /// The advisory lock key every scheduler of one database competes for ("paas-sch").
@@ -16,6 +17,8 @@ const LOCK_KEY: i64 = 0x7061_6173_2d73_6368;
 #[derive(Clone, Default)]
 pub struct Leadership {
     leader: Arc<AtomicBool>,
+    /// `paas_scheduler_leader`: 1 while this scheduler leads.
+    gauge: Gauge,
 }
 
 impl Leadership {
@@ -23,7 +26,13 @@ impl Leadership {
     pub fn sole() -> Self {
         let l = Self::default();
         l.leader.store(true, Ordering::SeqCst);
+        l.gauge.set(1);
         l
+    }
+
+    /// The gauge to register with the service's metrics.
+    pub fn gauge(&self) -> Gauge {
+        self.gauge.clone()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -31,6 +40,7 @@ impl Leadership {
     }
 
     fn set(&self, leader: bool) {
+        self.gauge.set(i64::from(leader));
         if self.leader.swap(leader, Ordering::SeqCst) != leader {
             tracing::info!(leader, "scheduler leadership changed");
         }

@@ -155,6 +155,7 @@ pub async fn build_with(config: Config, deps: Deps, parts: Parts) -> Result<Serv
         leader::Leadership::sole()
     };
     let metrics = Metrics::new("scheduler");
+    metrics.register("leader", "1 while this scheduler leads", leadership.gauge());
     Ok(Service {
         config,
         bus: deps.bus,

@@ -60,6 +60,8 @@ pub enum Error {
     Listen(std::io::Error),
     #[error("ssh: {0}")]
     HostKey(#[from] host_key::HostKeyError),
+    #[error("invalid configuration: ssh.{0}")]
+    Config(String),
 }
 
 /// What every connection shares.
@@ -91,9 +93,11 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         nodelay: true,
         ..Default::default()
     };
+    let scheduler = kit::leader::Leader::parse("scheduler", &config.scheduler_url)
+        .map_err(|e| Error::Config(format!("scheduler_url: {e}")))?;
     let platform = platform::Platform::new(
         &config.api_url,
-        &config.scheduler_url,
+        scheduler,
         &config.internal_client_id,
         &config.internal_client_secret,
     );

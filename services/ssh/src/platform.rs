@@ -17,7 +17,7 @@ pub enum PlatformError {
 
 pub struct Platform {
     api: String,
-    scheduler: String,
+    scheduler: kit::leader::Leader,
     tokens: ClientCredentials,
     http: reqwest::Client,
 }
@@ -27,7 +27,7 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> PlatformError {
 }
 
 impl Platform {
-    pub fn new(api: &str, scheduler: &str, client_id: &str, secret: &str) -> Self {
+    pub fn new(api: &str, scheduler: kit::leader::Leader, client_id: &str, secret: &str) -> Self {
         let api = api.trim_end_matches('/').to_owned();
         let tokens = ClientCredentials::new(format!("{api}/oauth/token"), client_id, secret);
         // No overall timeout: session connections live as long as the session.
@@ -36,7 +36,7 @@ impl Platform {
             .no_proxy()
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { api, scheduler: scheduler.trim_end_matches('/').to_owned(), tokens, http }
+        Self { api, scheduler, tokens, http }
     }
 
     async fn token(&self) -> Result<String, PlatformError> {
@@ -70,12 +70,13 @@ impl Platform {
 
     /// The base URL of a cell's API.
     pub async fn cell_url(&self, cell_id: &str) -> Result<String, PlatformError> {
+        let token = self.token().await?;
+        let build = |url| {
+            self.http.get(url).bearer_auth(&token).timeout(std::time::Duration::from_secs(30))
+        };
         let res = self
-            .http
-            .get(format!("{}/v1/cells", self.scheduler))
-            .bearer_auth(self.token().await?)
-            .timeout(std::time::Duration::from_secs(30))
-            .send()
+            .scheduler
+            .send("/v1/cells", build)
             .await
             .map_err(|e| unavailable("the scheduler", e))?;
         if !res.status().is_success() {

@@ -192,21 +192,24 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::ServiceUnavailable(format!("The scheduler is unavailable: {e}"))
 }
 
-async fn call(s: &AppState, req: reqwest::RequestBuilder) -> ApiResult<reqwest::Response> {
+/// `path` at the leading scheduler, the request made by `build` for its URL.
+async fn call<F>(s: &AppState, path: &str, build: F) -> ApiResult<reqwest::Response>
+where
+    F: Fn(String) -> reqwest::RequestBuilder,
+{
     let token =
         s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
-    kit::http::propagate(req.bearer_auth(token)).send().await.map_err(unavailable)
-}
-
-fn sched(s: &AppState, path: &str) -> String {
-    format!("{}{path}", s.config.scheduler_url.trim_end_matches('/'))
+    s.scheduler
+        .send(path, |url| kit::http::propagate(build(url).bearer_auth(&token)))
+        .await
+        .map_err(unavailable)
 }
 
 /// Bring the scheduler in line with the app: put what should run, remove what should not.
 pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
     let (want, keep) = wanted(s, app_guid).await?;
-    let url = sched(s, &format!("/v1/desired_lrps?log_guid={app_guid}"));
-    let res = call(s, s.http.get(url)).await?;
+    let path = format!("/v1/desired_lrps?log_guid={app_guid}");
+    let res = call(s, &path, |u| s.http.get(u)).await?;
     if !res.status().is_success() {
         return Err(unavailable(format!("listing desired LRPs answered {}", res.status())));
     }
@@ -214,8 +217,8 @@ pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
     let listed =
         |h: &DesiredLrp| want.iter().chain(&keep).any(|w| w.process_guid == h.process_guid);
     for old in have.iter().filter(|h| !listed(h)) {
-        let url = sched(s, &format!("/v1/desired_lrps/{}", old.process_guid));
-        let res = call(s, s.http.delete(url)).await?;
+        let path = format!("/v1/desired_lrps/{}", old.process_guid);
+        let res = call(s, &path, |u| s.http.delete(u)).await?;
         if !res.status().is_success() && res.status() != reqwest::StatusCode::NOT_FOUND {
             return Err(unavailable(format!(
                 "removing {} answered {}",
@@ -226,13 +229,13 @@ pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
     }
     // A retiring version is never created anew: only its instances and routes change.
     for old in keep.iter().filter(|k| have.iter().any(|h| h.process_guid == k.process_guid)) {
-        let url = sched(s, &format!("/v1/desired_lrps/{}", old.process_guid));
+        let path = format!("/v1/desired_lrps/{}", old.process_guid);
         let update = DesiredLrpUpdate {
             instances: Some(old.instances),
             routes: Some(old.routes.clone()),
             ..DesiredLrpUpdate::default()
         };
-        let res = call(s, s.http.patch(url).json(&update)).await?;
+        let res = call(s, &path, |u| s.http.patch(u).json(&update)).await?;
         if !res.status().is_success() && res.status() != reqwest::StatusCode::NOT_FOUND {
             return Err(unavailable(format!(
                 "updating {} answered {}",
@@ -242,8 +245,8 @@ pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
         }
     }
     for lrp in &want {
-        let url = sched(s, &format!("/v1/desired_lrps/{}", lrp.process_guid));
-        let res = call(s, s.http.put(url.clone()).json(lrp)).await?;
+        let path = format!("/v1/desired_lrps/{}", lrp.process_guid);
+        let res = call(s, &path, |u| s.http.put(u).json(lrp)).await?;
         if res.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
             // The running version keeps its settings until the next restart; only instances
             // and routes change in place.
@@ -252,7 +255,7 @@ pub async fn sync_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
                 routes: Some(lrp.routes.clone()),
                 ..DesiredLrpUpdate::default()
             };
-            let res = call(s, s.http.patch(url).json(&update)).await?;
+            let res = call(s, &path, |u| s.http.patch(u).json(&update)).await?;
             if !res.status().is_success() {
                 return Err(unavailable(format!(
                     "updating {} answered {}",
@@ -281,20 +284,20 @@ pub async fn sync_app_logged(s: &AppState, app_guid: &str) {
 
 /// Stop everything of an app at the scheduler.
 pub async fn remove_app(s: &AppState, app_guid: &str) -> ApiResult<()> {
-    let url = sched(s, &format!("/v1/desired_lrps?log_guid={app_guid}"));
-    let res = call(s, s.http.get(url)).await?;
+    let path = format!("/v1/desired_lrps?log_guid={app_guid}");
+    let res = call(s, &path, |u| s.http.get(u)).await?;
     let have: Vec<DesiredLrp> = res.json().await.map_err(unavailable)?;
     for old in have {
-        let url = sched(s, &format!("/v1/desired_lrps/{}", old.process_guid));
-        call(s, s.http.delete(url)).await?;
+        let path = format!("/v1/desired_lrps/{}", old.process_guid);
+        call(s, &path, |u| s.http.delete(u)).await?;
     }
     Ok(())
 }
 
 /// Instances of one desired LRP as the scheduler sees them.
 pub async fn actual(s: &AppState, lrp_guid: &str) -> ApiResult<Vec<ActualLrp>> {
-    let url = sched(s, &format!("/v1/actual_lrps?process_guid={lrp_guid}"));
-    let res = call(s, s.http.get(url)).await?;
+    let path = format!("/v1/actual_lrps?process_guid={lrp_guid}");
+    let res = call(s, &path, |u| s.http.get(u)).await?;
     if !res.status().is_success() {
         return Err(unavailable(format!("listing instances answered {}", res.status())));
     }
@@ -302,8 +305,8 @@ pub async fn actual(s: &AppState, lrp_guid: &str) -> ApiResult<Vec<ActualLrp>> {
 }
 
 pub async fn restart_instance(s: &AppState, lrp_guid: &str, index: u32) -> ApiResult<()> {
-    let url = sched(s, &format!("/v1/actual_lrps/{lrp_guid}/{index}"));
-    let res = call(s, s.http.delete(url)).await?;
+    let path = format!("/v1/actual_lrps/{lrp_guid}/{index}");
+    let res = call(s, &path, |u| s.http.delete(u)).await?;
     if res.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(ApiError::NotFound("Instance"));
     }
@@ -319,12 +322,12 @@ pub async fn resync(s: &AppState) -> ApiResult<usize> {
     for app in &started {
         sync_app(s, app).await?;
     }
-    let url = sched(s, &format!("/v1/desired_lrps?domain={}", wire::lrp::CF_APPS_DOMAIN));
-    let res = call(s, s.http.get(url)).await?;
+    let path = format!("/v1/desired_lrps?domain={}", wire::lrp::CF_APPS_DOMAIN);
+    let res = call(s, &path, |u| s.http.get(u)).await?;
     let have: Vec<DesiredLrp> = res.json().await.map_err(unavailable)?;
     for orphan in have.iter().filter(|d| !started.contains(&d.log_guid)) {
-        let url = sched(s, &format!("/v1/desired_lrps/{}", orphan.process_guid));
-        call(s, s.http.delete(url)).await?;
+        let path = format!("/v1/desired_lrps/{}", orphan.process_guid);
+        call(s, &path, |u| s.http.delete(u)).await?;
     }
     Ok(started.len())
 }

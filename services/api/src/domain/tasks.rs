@@ -136,10 +136,13 @@ pub async fn create(
     .await;
 
     let def = definition(s, app, space, &task, &droplet).await?;
-    let url = format!("{}/v1/tasks/{}", s.config.scheduler_url.trim_end_matches('/'), task.guid);
+    let path = format!("/v1/tasks/{}", task.guid);
     let token =
         s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
-    let sent = kit::http::propagate(s.http.put(url).bearer_auth(token).json(&def)).send().await;
+    let sent = s
+        .scheduler
+        .send(&path, |u| kit::http::propagate(s.http.put(u).bearer_auth(&token).json(&def)))
+        .await;
     match sent {
         Ok(r) if r.status().is_success() => {
             store::tasks::transition(
@@ -292,10 +295,11 @@ pub async fn cancel(
 
 /// Ask the scheduler to stop a task; whether it held the task.
 async fn stop_at_scheduler(s: &AppState, guid: &str) -> ApiResult<bool> {
-    let url = format!("{}/v1/tasks/{guid}/cancel", s.config.scheduler_url.trim_end_matches('/'));
+    let path = format!("/v1/tasks/{guid}/cancel");
     let token =
         s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
-    match kit::http::propagate(s.http.post(url).bearer_auth(token)).send().await {
+    let build = |u| kit::http::propagate(s.http.post(u).bearer_auth(&token));
+    match s.scheduler.send(&path, build).await {
         Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Ok(false),
         Ok(r) if r.status().is_success() => Ok(true),
         Ok(r) => Err(unavailable(r.status())),
@@ -316,14 +320,12 @@ pub async fn stop_deleted(s: &AppState, guids: &[String]) {
 /// One resync pass: the scheduler's unfinished tasks the api has no row of (their app was
 /// deleted) are cancelled; how many.
 pub async fn cancel_orphans(s: &AppState) -> ApiResult<usize> {
-    let url = format!(
-        "{}/v1/tasks?domain={CF_TASKS_DOMAIN}",
-        s.config.scheduler_url.trim_end_matches('/')
-    );
+    let path = format!("/v1/tasks?domain={CF_TASKS_DOMAIN}");
     let token =
         s.uaa.internal_token().map_err(|e| ApiError::Internal(format!("internal token: {e}")))?;
-    let res = kit::http::propagate(s.http.get(url).bearer_auth(token))
-        .send()
+    let res = s
+        .scheduler
+        .send(&path, |u| kit::http::propagate(s.http.get(u).bearer_auth(&token)))
         .await
         .map_err(unavailable)?;
     if !res.status().is_success() {

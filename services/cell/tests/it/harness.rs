@@ -28,6 +28,9 @@ pub struct FakeScheduler {
     pub known: Mutex<Vec<ActualLrp>>,
     /// The routes a claim is answered with (none: the answer says nothing of routes).
     pub claim_routes: Mutex<Option<Vec<wire::lrp::Route>>>,
+    /// Instances this scheduler no longer has on the cell, whatever the reports say (placed
+    /// elsewhere while the cell was cut off).
+    pub forgotten: Mutex<Vec<String>>,
 }
 
 impl cell::report::Reporter for FakeScheduler {
@@ -89,7 +92,11 @@ impl cell::report::Reporter for FakeScheduler {
             };
             by_guid.insert(r.instance.instance_guid.clone(), actual_lrp(r, state));
         }
-        let list = by_guid.into_values().filter(|a| a.cell_id == cell_id).collect();
+        let forgotten = self.forgotten.lock().expect("lock").clone();
+        let list = by_guid
+            .into_values()
+            .filter(|a| a.cell_id == cell_id && !forgotten.contains(&a.instance_guid))
+            .collect();
         Box::pin(async move { Ok(list) })
     }
 }

@@ -1,7 +1,8 @@
 //! A cell that dies with instances running (no shutdown, no stop: its runtime simply goes away,
 //! as when the process is killed) leaves them behind; the next cell on the same data directory
 //! kills and removes them before it takes work, on both backends, and its bulk sync tells the
-//! scheduler, which still has them there, to place them again.
+//! scheduler, which still has them there, to place them again. The other way round, an
+//! instance the scheduler placed elsewhere while the cell was cut off is stopped.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use wire::lrp::{ActualState, LrpStart};
 
 use crate::harness::{
     actual_lrp, host_cmdlines, lrp, open_to_others, processes_of_instance, served_droplet,
-    start_cell_with, Backend, Cell,
+    start_cell, start_cell_with, Backend, Cell,
 };
 
 on_both_backends!(a_restarted_cell_leaves_no_orphan);
@@ -96,4 +97,28 @@ async fn a_restarted_cell_leaves_no_orphan(backend: Backend) {
     assert_eq!(second.scheduler.count("remove", &again.instance_guid), 0, "a held instance stays");
     second.shut_down().await;
     drop(first);
+}
+
+/// A cell cut off long enough to be declared lost comes back holding an instance the scheduler
+/// has since placed on another cell: its bulk sync (every second here) stops the stale copy
+/// once two syncs in a row missed it, and leaves a listed instance alone.
+#[tokio::test]
+async fn an_instance_the_scheduler_placed_elsewhere_is_stopped() {
+    let c = start_cell(Backend::Process, 13).await;
+    let (url, sha, _droplet) = served_droplet().await;
+    let app = lrp(&url, &sha, "exec python3 -m http.server $PORT", 30);
+    c.send_work(&app).await;
+    c.report("start", &app, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(c.scheduler.count("remove", &app.instance_guid), 0, "a listed instance stays");
+    assert!(!processes_of_instance(&app.instance_guid).is_empty(), "it runs");
+
+    c.scheduler.forgotten.lock().expect("lock").push(app.instance_guid.clone());
+    c.report("remove", &app, Duration::from_secs(10)).await;
+    let gone = testkit::eventually("the stale copy stopped", Duration::from_secs(10), || async {
+        processes_of_instance(&app.instance_guid).is_empty().then_some(())
+    })
+    .await;
+    assert!(gone.is_ok(), "left: {:?}", processes_of_instance(&app.instance_guid));
+    c.shut_down().await;
 }
