@@ -157,7 +157,16 @@ async function appPage(guid) {
       h("button", { value: "delete", class: "danger", id: "delete-confirm" }, "Delete")));
   dialog.addEventListener("close", () => {
     if (dialog.returnValue !== "delete") return;
-    run("Delete", "DELETE", `apps/${guid}`, undefined, () => { window.location.hash = `#/spaces/${spaceGuid}`; });
+    // The api deletes in a job: back to the space once the app is gone, so its list is current.
+    run("Delete", "DELETE", `apps/${guid}`, undefined, async () => {
+      status.textContent = "Delete: waiting for the app to go…";
+      for (let i = 0; i < 120; i++) {
+        const still = await api(`apps/${guid}`);
+        if (!still.ok) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      window.location.hash = `#/spaces/${spaceGuid}`;
+    });
   });
 
   const actions = h("div", { class: "actions", role: "group", "aria-label": "App actions" },
