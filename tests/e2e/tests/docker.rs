@@ -316,14 +316,19 @@ impl Registry {
 
     /// Push the layout's `tag` as `repo:tag`.
     fn push(&self, layout: &Path, tag: &str, repo: &str) -> String {
-        let image = format!("{}/{repo}:{tag}", self.addr);
+        self.copy(&format!("oci:{}:{tag}", layout.display()), &format!("{repo}:{tag}"))
+    }
+
+    /// Copy the image `source` (a skopeo reference) into the registry as `repo_tag`.
+    fn copy(&self, source: &str, repo_tag: &str) -> String {
+        let image = format!("{}/{repo_tag}", self.addr);
         sh(Command::new("skopeo").args([
             "copy",
             "--quiet",
             "--dest-tls-verify=false",
             "--dest-creds",
             &format!("{USER}:{PASSWORD}"),
-            &format!("oci:{}:{tag}", layout.display()),
+            source,
             &format!("docker://{image}"),
         ]));
         image
@@ -666,16 +671,7 @@ async fn export_runs_elsewhere_and_comes_back(
     .unwrap_or_else(|e| panic!("{e}"));
 
     // Back in, through a registry, as a docker image.
-    let image = format!("{}/team/site:v1", registry.addr);
-    sh(Command::new("skopeo").args([
-        "copy",
-        "--quiet",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &format!("{USER}:{PASSWORD}"),
-        &format!("oci-archive:{}:latest", tar.display()),
-        &format!("docker://{image}"),
-    ]));
+    let image = registry.copy(&format!("oci-archive:{}:latest", tar.display()), "team/site:v1");
     let out = admin.run_env(
         &[("CF_DOCKER_PASSWORD", PASSWORD)],
         &["push", "site-image", "-o", &image, "--docker-username", USER],

@@ -85,13 +85,22 @@ async fn visible(c: &Caller, sel: &mut Select) -> ApiResult<()> {
     Ok(())
 }
 
-/// The orgs `d` is shared with that the caller may read.
-async fn shared_with(s: &AppState, c: &Caller, d: &Domain) -> ApiResult<Vec<String>> {
+/// The orgs `d` is shared with among `seen` (the caller's visible orgs; `None`: all).
+async fn shared_among(
+    s: &AppState,
+    seen: &Option<Vec<String>>,
+    d: &Domain,
+) -> ApiResult<Vec<String>> {
     let all = store::domains::shared_orgs(&s.db.pool, &d.guid).await?;
-    Ok(match c.visible_orgs().await? {
+    Ok(match seen {
         None => all,
         Some(seen) => all.into_iter().filter(|o| seen.contains(o)).collect(),
     })
+}
+
+/// The orgs `d` is shared with that the caller may read.
+async fn shared_with(s: &AppState, c: &Caller, d: &Domain) -> ApiResult<Vec<String>> {
+    shared_among(s, &c.visible_orgs().await?, d).await
 }
 
 async fn present(s: &AppState, c: &Caller, d: &Domain) -> ApiResult<v3::Domain> {
@@ -114,7 +123,13 @@ async fn list(
 
 async fn page(s: &AppState, c: &Caller, list: List) -> ApiResult<Json<Page<v3::Domain>>> {
     let domains = list.fetch(async |sel, w| store::domains::page(&s.db, sel, w).await).await?;
-    Ok(Json(domains.present_async(async |d| present(s, c, &d).await).await?))
+    // The caller's orgs once for the page, not once per domain.
+    let seen = c.visible_orgs().await?;
+    Ok(Json(
+        domains
+            .present_async(async |d| Ok(d.present_shared(s, &shared_among(s, &seen, &d).await?)))
+            .await?,
+    ))
 }
 
 async fn org_domains(
@@ -184,20 +199,15 @@ async fn share(
     Path(guid): Path<String>,
     CfJson(req): CfJson<Value>,
 ) -> ApiResult<Json<ToMany>> {
-    let Some(data) = req.get("data").and_then(Value::as_array) else {
-        return Err(ApiError::Unprocessable("Data must be an array of {\"guid\": ...}".into()));
-    };
-    let mut orgs = Vec::new();
-    for item in data {
-        match item.get("guid").and_then(Value::as_str) {
-            Some(g) if !g.is_empty() => orgs.push(g.to_owned()),
-            _ => {
-                return Err(ApiError::Unprocessable(
-                    "Data must be an array of {\"guid\": ...}".into(),
-                ))
-            }
-        }
-    }
+    let bad = || ApiError::Unprocessable("Data must be an array of {\"guid\": ...}".into());
+    let data = req.get("data").and_then(Value::as_array).ok_or_else(bad)?;
+    let orgs = data
+        .iter()
+        .map(|item| match item.get("guid").and_then(Value::as_str) {
+            Some(g) if !g.is_empty() => Ok(g.to_owned()),
+            _ => Err(bad()),
+        })
+        .collect::<ApiResult<Vec<String>>>()?;
     let d = readable(&s, &c, &guid).await?;
     if d.org_guid.is_empty() {
         return Err(ApiError::Unprocessable(format!(
