@@ -52,6 +52,31 @@ pub struct RouteOptions {
     pub loadbalancing: Option<String>,
 }
 
+/// The `router.unregister` messages that take `a`'s routes off the routers, as its cell sends
+/// them on a stop (routers match on address and URI): for when the cell cannot (cut off).
+pub fn unregistrations(
+    a: &crate::lrp::ActualLrp,
+    app: &str,
+    routes: &[crate::lrp::Route],
+) -> Vec<RegistryMessage> {
+    routes
+        .iter()
+        .filter_map(|r| {
+            let mapped = a.ports.iter().find(|p| p.container_port == r.port).or(a.ports.first())?;
+            Some(RegistryMessage {
+                host: a.address.clone(),
+                port: mapped.host_port,
+                uris: vec![r.uri.clone()],
+                app: app.to_owned(),
+                private_instance_id: a.instance_guid.clone(),
+                private_instance_index: a.index.to_string(),
+                ..Default::default()
+            })
+        })
+        .filter(|m| !m.host.is_empty())
+        .collect()
+}
+
 /// Body of `router.start` and of the reply to `router.greet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -274,11 +274,56 @@ impl Engine {
         // The replacement runs: a suspect or evacuating copy of this index can go.
         let cells = self.cell_urls().await?;
         for old in self.repo.list_actual(Some(&r.instance.process_guid), None).await? {
-            if old.index == r.instance.index && old.presence != Presence::Ordinary {
-                self.retire(&old, &cells).await?;
+            if old.index != r.instance.index {
+                continue;
+            }
+            match old.presence {
+                Presence::Ordinary => {}
+                Presence::Evacuating => self.retire(&old, &cells).await?,
+                Presence::Suspect => self.retire_suspect(old, &cells).await?,
             }
         }
         Ok(())
+    }
+
+    /// Retire a suspect copy whose replacement runs without waiting on its cell, which is
+    /// likely cut off (a stop would hold this report past the cell's own timeout, and a
+    /// report cut off half-way must not leave the record behind). The record goes first; the
+    /// routers are told to drop the copy's routes, since its cell cannot tell them; the stop
+    /// is sent in the background. Should it not arrive, the cell's bulk sync stops the copy
+    /// when the cell is back.
+    async fn retire_suspect(
+        &self,
+        old: ActualLrp,
+        cells: &HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.repo.delete_actual(&old.process_guid, old.index, Presence::Suspect).await?;
+        self.emit(LrpEvent::ActualLrpRemoved { actual_lrp: old.clone() });
+        self.unregister_routes(&old).await;
+        if let Some(url) = cells.get(&old.cell_id).cloned() {
+            let client = self.cells.clone();
+            tokio::spawn(async move {
+                if let Err(e) = client.stop(&url, StopRequest { instance: key(&old) }).await {
+                    tracing::info!(cell_id = %old.cell_id, process_guid = %old.process_guid, error = %e, "stop of a replaced suspect copy failed; its cell's bulk sync stops it");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Publish `router.unregister` for every route of `a` (as its cell would on a stop).
+    async fn unregister_routes(&self, a: &ActualLrp) {
+        let d = match self.repo.get_desired(&a.process_guid).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(process_guid = %a.process_guid, error = %e, "routes of a replaced copy not unregistered");
+                return;
+            }
+        };
+        for m in wire::routing::unregistrations(a, &d.log_guid, &d.routes) {
+            let _ = self.bus.publish_json(wire::subjects::ROUTER_UNREGISTER, &m).await;
+        }
     }
 
     pub async fn crash(&self, r: &InstanceReport) -> Result<(), EngineError> {

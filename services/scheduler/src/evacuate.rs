@@ -69,7 +69,8 @@ impl Engine {
     }
 
     /// SUSPECT instances whose cell is back (heartbeating again) become ORDINARY once more; a
-    /// replacement that is not RUNNING yet is removed. Returns the records convergence must
+    /// replacement that is not RUNNING yet is removed. A suspect whose replacement runs is
+    /// stopped and forgotten. Returns the records convergence must
     /// look at next.
     pub(crate) async fn cells_returned(
         &self,
@@ -90,6 +91,7 @@ impl Engine {
             return Ok(actual);
         }
         let mut restored: HashSet<(String, u32)> = HashSet::new();
+        let mut retired: HashSet<(String, u32)> = HashSet::new();
         for s in &back {
             let replacement = actual.iter().find(|o| {
                 o.process_guid == s.process_guid
@@ -97,7 +99,11 @@ impl Engine {
                     && o.presence == Presence::Ordinary
             });
             if replacement.is_some_and(|o| o.state == ActualState::Running) {
-                continue; // the replacement won; `start` retires the suspect.
+                // The replacement won. `start` retires the suspect; should that have been cut
+                // off, the copy the cell still runs is stopped here.
+                self.retire(s, cells).await?;
+                retired.insert((s.process_guid.clone(), s.index));
+                continue;
             }
             if let Some(o) = replacement {
                 self.retire(o, cells).await?;
@@ -115,7 +121,11 @@ impl Engine {
         Ok(actual
             .into_iter()
             .filter_map(|mut a| {
-                if !restored.contains(&(a.process_guid.clone(), a.index)) {
+                let at = (a.process_guid.clone(), a.index);
+                if a.presence == Presence::Suspect && retired.contains(&at) {
+                    return None;
+                }
+                if !restored.contains(&at) {
                     return Some(a);
                 }
                 match a.presence {

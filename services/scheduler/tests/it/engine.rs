@@ -168,6 +168,83 @@ async fn instances_of_a_lost_cell_are_replaced_and_kept_until_then() {
     }
 }
 
+/// A desired LRP with one route, and its first instance running on cell `old`.
+async fn running_on_old(w: &crate::fake::World) -> (String, wire::lrp::InstanceReport) {
+    w.cell("old", "z1", 8192).await;
+    let mut d = desired("p", 1, 256);
+    d.routes =
+        serde_json::from_value(serde_json::json!([{"uri": "web.apps.localhost"}])).expect("routes");
+    w.engine.repo.put_desired(&d, w.engine.now()).await.expect("put");
+    w.engine.desired_changed("p").await.expect("converge");
+    let r = report(&w.performed()[0]);
+    w.engine.claim(&r).await.expect("claim");
+    w.engine.start(&r).await.expect("start");
+    // The cell is cut off: no heartbeat for longer than the TTL, another cell takes over.
+    w.clock.advance(Duration::from_secs(20));
+    w.cell("new", "z1", 8192).await;
+    w.engine.converge().await.expect("converge");
+    let replacement = w.performed().last().cloned().expect("replacement");
+    assert_eq!(replacement.0, "http://new");
+    let mut next = report(&replacement);
+    next.address = "10.0.0.2".into();
+    next.ports[0].host_port = 61002;
+    w.engine.claim(&next).await.expect("claim");
+    (r.instance.instance_guid, next)
+}
+
+#[tokio::test]
+async fn a_replaced_suspect_goes_at_once_though_its_cell_never_answers() {
+    for engine in Engine::ALL {
+        let w = world(engine).await;
+        let mut gone = w.bus.subscribe(wire::subjects::ROUTER_UNREGISTER).await.expect("subscribe");
+        let (old_guid, next) = running_on_old(&w).await;
+        w.cells.silent.lock().expect("lock").push("http://old".into());
+        tokio::time::timeout(Duration::from_secs(5), w.engine.start(&next))
+            .await
+            .expect("the replacement's report is not held by the silent cell")
+            .expect("start");
+        let a = w.actual("p").await;
+        assert_eq!(a.len(), 1, "{engine:?}: the suspect record is gone: {a:?}");
+        assert_eq!((a[0].cell_id.as_str(), a[0].state), ("new", ActualState::Running));
+        // Its routes are taken off the routers for it (its cell cannot).
+        let msg = tokio::time::timeout(Duration::from_secs(5), gone.next())
+            .await
+            .expect("an unregistration in time")
+            .expect("message");
+        let m: wire::routing::RegistryMessage = serde_json::from_slice(&msg.payload).expect("json");
+        assert_eq!((m.host.as_str(), m.port), ("10.0.0.1", 61001), "{engine:?}");
+        assert_eq!(m.uris, ["web.apps.localhost"]);
+        assert_eq!(m.private_instance_id, old_guid);
+    }
+}
+
+#[tokio::test]
+async fn a_returning_cell_loses_a_suspect_whose_replacement_runs() {
+    for engine in Engine::ALL {
+        let w = world(engine).await;
+        let (old_guid, next) = running_on_old(&w).await;
+        let suspect = w
+            .actual("p")
+            .await
+            .into_iter()
+            .find(|a| a.presence == Presence::Suspect)
+            .expect("suspect");
+        w.engine.start(&next).await.expect("start");
+        // As if that report had been cut off before the suspect record went.
+        w.engine.repo.insert_actual(&suspect).await.expect("insert");
+        w.heartbeat("old").await;
+        w.engine.converge().await.expect("converge");
+        let a = w.actual("p").await;
+        assert_eq!(a.len(), 1, "{engine:?}: never two copies of index 0: {a:?}");
+        assert_eq!(a[0].cell_id, "new");
+        let stopped = w.cells.stopped.lock().expect("lock").clone();
+        assert!(
+            stopped.iter().any(|(c, k)| c == "http://old" && k.instance_guid == old_guid),
+            "{engine:?}: the returned cell's copy is stopped: {stopped:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn crashes_are_published_for_the_api() {
     let w = world(Engine::Sqlite).await;

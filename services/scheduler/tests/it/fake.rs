@@ -16,6 +16,8 @@ pub struct FakeCells {
     pub performed: Mutex<Vec<(String, LrpStart)>>,
     pub stopped: Mutex<Vec<(String, InstanceKey)>>,
     pub rerouted: Mutex<Vec<(String, RoutesUpdate)>>,
+    /// Cells whose stops never answer (cut off).
+    pub silent: Mutex<Vec<String>>,
 }
 
 impl CellClient for FakeCells {
@@ -48,6 +50,9 @@ impl CellClient for FakeCells {
     }
 
     fn stop<'a>(&'a self, rep_url: &'a str, req: StopRequest) -> BoxFuture<'a, Result<(), String>> {
+        if self.silent.lock().expect("lock").iter().any(|u| u == rep_url) {
+            return Box::pin(futures::future::pending());
+        }
         self.stopped.lock().expect("lock").push((rep_url.to_owned(), req.instance));
         Box::pin(async { Ok(()) })
     }
