@@ -47,6 +47,12 @@ const BUF: usize = 16 * 1024;
 /// this long (at most [`LINGER_BYTES`]) so the answer is not lost to a reset.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
+/// How long a request sent to a backend may stay unacknowledged before the connection counts
+/// as dead (`TCP_USER_TIMEOUT`). A kept connection to an instance whose host was cut off
+/// answers nothing and refuses nothing; without this a request sent on it would wait for the
+/// client to give up. Disarmed while a request body is sent: an app that does not read its
+/// body for a while (a zero window) is not dead.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a connection left the fast path.
 pub enum Exit {
@@ -356,7 +362,15 @@ async fn connect(addr: &str) -> io::Result<TcpStream> {
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "dial timeout"))??;
     let _ = s.set_nodelay(true);
+    ack_deadline(&s, true);
     Ok(s)
+}
+
+/// Arm or disarm [`ACK_TIMEOUT`] on a backend connection.
+fn ack_deadline(s: &TcpStream, armed: bool) {
+    if let Err(e) = socket2::SockRef::from(s).set_tcp_user_timeout(armed.then_some(ACK_TIMEOUT)) {
+        tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+    }
 }
 
 /// Send the request to `ep` and read the response head (interim 1xx heads are passed on to
@@ -401,7 +415,9 @@ async fn exchange(
                     buf.advance(first);
                 }
                 if let Some(rest) = rest {
+                    ack_deadline(&backend, false);
                     copy_body(client, buf, &mut backend, rest).await?;
+                    ack_deadline(&backend, true);
                 }
                 read_response(client, &mut backend, rbuf, parts.method == Method::HEAD).await
             }
@@ -417,6 +433,12 @@ async fn exchange(
         };
         match read {
             Ok(res) => return Ok((backend, res)),
+            Err(ReadErr::Unacknowledged(e)) if body.is_empty() => {
+                // Nothing of the request reached the instance: its host is gone. Another
+                // endpoint takes the request.
+                return Err(Failure::Connect(e));
+            }
+            Err(ReadErr::Unacknowledged(e)) => return Err(Failure::Backend(e.to_string())),
             Err(ReadErr::Closed(_)) if !fresh && body.is_empty() => {
                 // A kept connection the backend had closed: the request was not taken.
                 fresh = true;

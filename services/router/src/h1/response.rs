@@ -25,6 +25,9 @@ const MAX_INTERIM: usize = 16;
 pub(super) enum ReadErr {
     /// The connection closed (or failed) before a response head.
     Closed(String),
+    /// The backend did not acknowledge what was sent within the ack timeout (its host is
+    /// gone): it got none of it.
+    Unacknowledged(std::io::Error),
     /// Not a valid HTTP/1.x response.
     Bad(String),
     Client,
@@ -93,6 +96,9 @@ pub(super) async fn read_response(
         }
         match backend.read_buf(rbuf).await {
             Ok(0) => return Err(ReadErr::Closed("connection closed before a response".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ReadErr::Unacknowledged(e))
+            }
             Err(e) => return Err(ReadErr::Closed(e.to_string())),
             Ok(_) => {}
         }

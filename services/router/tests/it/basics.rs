@@ -203,3 +203,79 @@ async fn the_route_table_is_shown_on_the_status_port() {
     );
     assert!(e["ttl"].as_u64().is_some_and(|t| t > 100 && t <= 120), "{e}");
 }
+
+/// Packets to a port dropped on input, as when the host behind it is cut off: nothing is
+/// refused and nothing is acknowledged. The rule goes with the value.
+struct Silenced(String);
+
+impl Silenced {
+    fn port(port: u16) -> Self {
+        let table = format!("paas_rt_{}_{port}", std::process::id());
+        let script = format!(
+            "add table inet {table}\n\
+             add chain inet {table} input {{ type filter hook input priority -10; }}\n\
+             add rule inet {table} input tcp dport {port} drop\n"
+        );
+        let mut nft = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft");
+        std::io::Write::write_all(nft.stdin.as_mut().expect("stdin"), script.as_bytes())
+            .expect("write");
+        assert!(nft.wait().expect("nft").success(), "nft rule for port {port}");
+        Self(table)
+    }
+}
+
+impl Drop for Silenced {
+    fn drop(&mut self) {
+        let _ =
+            std::process::Command::new("nft").args(["delete", "table", "inet", &self.0]).status();
+    }
+}
+
+#[tokio::test]
+async fn a_kept_connection_to_a_silent_host_gives_way_to_another_endpoint() {
+    let r = start().await;
+    let gone = backend("gone").await;
+    r.bus
+        .publish_json("router.register", &reg(gone, "kept.apps.localhost", "0"))
+        .await
+        .expect("pub");
+    wait_routed(&r, "kept.apps.localhost").await;
+    // One client connection (one router worker), pinned to instance 0: its request leaves a
+    // kept backend connection to `gone` in that worker's pool.
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let send = || {
+        client
+            .get(format!("{}/", r.url))
+            .header("host", "kept.apps.localhost")
+            .header("cookie", "__VCAP_ID__=inst-0")
+            .send()
+    };
+    let first = send().await.expect("first request");
+    assert!(first.text().await.expect("body").starts_with("gone"));
+    let live = backend("live").await;
+    r.bus
+        .publish_json("router.register", &reg(live, "kept.apps.localhost", "1"))
+        .await
+        .expect("pub");
+    testkit::eventually("both endpoints routed", Duration::from_secs(5), || async {
+        get(&r, "kept.apps.localhost", "/").await.1.starts_with("live").then_some(())
+    })
+    .await
+    .expect("live routed");
+
+    // Instance 0's host goes silent. The pinned request goes to it on the kept connection,
+    // gets no acknowledgement, and is carried by instance 1 instead of hanging.
+    let _cut = Silenced::port(gone);
+    let asked = std::time::Instant::now();
+    let res = send().await.expect("an answer, not a hang");
+    let status = res.status().as_u16();
+    let body = res.text().await.expect("body");
+    eprintln!("answered after {:?}", asked.elapsed());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("live"), "{body}");
+}
