@@ -29,6 +29,14 @@ pub struct StagingRequest {
     pub completion_url: String,
 }
 
+/// Body of `staging.cache.delete`: the buildpack cache every stager keeps for an app, or, with
+/// no app, all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildpackCacheDelete {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_guid: Option<String>,
+}
+
 /// An admin buildpack as the stager downloads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildpackRef {

@@ -10,6 +10,9 @@ pub const ROUTER_START: &str = "router.start";
 pub const ROUTER_GREET: &str = "router.greet";
 /// Every `router.*` subject: a router takes them in one subscription, in bus order.
 pub const ROUTER_ALL: &str = "router.*";
+/// The api asks every stager to drop kept buildpack caches
+/// ([`crate::staging::BuildpackCacheDelete`]).
+pub const BUILDPACK_CACHE_DELETE: &str = "staging.cache.delete";
 /// Staging requests from the api; stagers consume them in [`STAGING_QUEUE`].
 pub const STAGING_REQUEST: &str = "staging.request";
 /// Queue group shared by all stagers, so each build is staged exactly once.

@@ -128,6 +128,9 @@ impl Service {
             .bus
             .queue_subscribe(wire::subjects::STAGING_REQUEST, wire::subjects::STAGING_QUEUE)
             .await?;
+        // Every stager (not one of the queue) drops the caches it keeps.
+        let mut cache_deletes =
+            self.stager.bus.subscribe(wire::subjects::BUILDPACK_CACHE_DELETE).await?;
         self.ready.set("bus", true);
         if let Some(store) = self.stager.images.clone() {
             kit::spawn_named(
@@ -147,6 +150,10 @@ impl Service {
             let msg = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 m = sub.next() => match m { Some(m) => m, None => break },
+                Some(m) = cache_deletes.next() => {
+                    delete_caches(&cfg.work_dir, &m.payload).await;
+                    continue;
+                }
             };
             while tasks.try_join_next().is_some() {}
             let req: StagingRequest = match serde_json::from_slice(&msg.payload) {
@@ -185,6 +192,26 @@ impl Service {
             .await
             .map_err(|e| Error::Serve(e.to_string()))?
             .map_err(|e| Error::Serve(e.to_string()))
+    }
+}
+
+/// A `staging.cache.delete` message: drop the buildpack caches it names.
+async fn delete_caches(work_dir: &std::path::Path, payload: &[u8]) {
+    let what: wire::staging::BuildpackCacheDelete = match serde_json::from_slice(payload) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring a malformed buildpack cache deletion");
+            return;
+        }
+    };
+    let app = what.app_guid.as_deref();
+    match crate::stage::delete_caches(work_dir, app).await {
+        Ok(had) => {
+            tracing::info!(app_guid = app.unwrap_or("(all)"), had, "buildpack cache deleted")
+        }
+        Err(e) => {
+            tracing::warn!(app_guid = app.unwrap_or("(all)"), error = %e, "buildpack cache not deleted")
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl Stager {
         self.api.download(&req.package_url, &zip).await?;
         fetch::extract(&zip, &run.app).await?;
         let _ = tokio::fs::remove_file(&zip).await;
-        let cache_home = self.config.work_dir.join("app-cache").join(safe(&req.app_guid));
+        let cache_home = app_cache(&self.config.work_dir, &req.app_guid);
         restore_cache(&cache_home, &run.cache).await?;
         tokio::fs::write(&run.builder, BUILDER).await.map_err(io)?;
         let run = BuildRun { buildpacks: bp_dirs.clone(), ..run };
@@ -232,6 +232,26 @@ fn staged_buildpacks(
             detect_output: if req.skip_detect { String::new() } else { out.detect_output.clone() },
         })
         .collect()
+}
+
+/// Where the buildpack cache of an app is kept between its stagings.
+fn app_cache(work_dir: &Path, app_guid: &str) -> PathBuf {
+    work_dir.join("app-cache").join(safe(app_guid))
+}
+
+/// Drop the kept buildpack cache of `app_guid`, or every app's with `None`; whether there was
+/// one. A staging under way keeps the cache it took and saves it when it ends.
+pub async fn delete_caches(work_dir: &Path, app_guid: Option<&str>) -> std::io::Result<bool> {
+    let dir = match app_guid {
+        Some("") => return Ok(false),
+        Some(guid) => app_cache(work_dir, guid),
+        None => work_dir.join("app-cache"),
+    };
+    match tokio::fs::remove_dir_all(&dir).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Moves the app's saved cache into the build (or creates an empty one).

@@ -87,6 +87,8 @@ struct Platform {
     /// The router's status listener (`/routes`, `/readyz`).
     router_status: String,
     admin_password: String,
+    /// The stager's `work_dir` (its builds, buildpack and app caches).
+    stager_work: PathBuf,
     _procs: Vec<Proc>,
     _cleanup: CellCleanup,
     _dir: tempfile::TempDir,
@@ -191,6 +193,7 @@ async fn dev_platform(slot: u32) -> Platform {
         router: url(p.router),
         router_status: url(p.router_status),
         admin_password: "e2e-admin-password".into(),
+        stager_work: dir.path().join("stager"),
         _procs: procs,
         _cleanup: cleanup,
         _dir: dir,
@@ -256,6 +259,7 @@ async fn distributed_platform(slot: u32) -> Platform {
         router: url(p.router),
         router_status: url(p.router_status),
         admin_password: "e2e-admin-password".into(),
+        stager_work: dir.path().join("stager/stager"),
         _procs: procs,
         _cleanup: cleanup,
         _dir: dir,
@@ -385,6 +389,18 @@ async fn user_journey(p: Platform, label: &str) {
     for (dir, t) in &timings {
         eprintln!("[{label}] first push of {dir} to first 200: {t:?}");
     }
+
+    // The python app's buildpack cache, kept since its pushes, is cleared through the API
+    // (`cf curl`, as cf has no command for it); its next staging starts afresh.
+    let py = dana.ok(None, &["app", "py-app", "--guid"]).trim().to_owned();
+    let cache = p.stager_work.join("app-cache").join(&py);
+    assert!(cache.is_dir(), "the stager keeps {}", cache.display());
+    dana.ok(None, &["curl", "-X", "POST", &format!("/v3/apps/{py}/actions/clear_buildpack_cache")]);
+    testkit::eventually("the app's buildpack cache cleared", Duration::from_secs(20), || async {
+        (!cache.exists()).then_some(())
+    })
+    .await
+    .expect("cache cleared");
 
     // 3. Three instances, all serving, all reported running.
     dana.ok(None, &["scale", "py-app", "-i", "3"]);

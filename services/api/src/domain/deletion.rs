@@ -58,6 +58,9 @@ impl Aftermath {
             if let Err(e) = crate::domain::desired::remove_app(s, app).await {
                 tracing::warn!(app_guid = %app, error = %e, "instances of a deleted app not stopped yet; the resync will");
             }
+            if let Err(e) = crate::domain::staging::clear_buildpack_cache(s, Some(app)).await {
+                tracing::warn!(app_guid = %app, error = %e, "a deleted app's buildpack cache was not removed");
+            }
         }
         for key in &self.blobs {
             if let Err(e) = s.blobs.delete(key).await {

@@ -409,6 +409,15 @@ fn staging_request(
     }
 }
 
+/// Ask every stager to drop the buildpack cache it keeps for `app` (every app's with `None`),
+/// as Cloud Controller deletes an app's buildpack cache blobs.
+pub async fn clear_buildpack_cache(s: &AppState, app: Option<&str>) -> ApiResult<()> {
+    let body = wire::staging::BuildpackCacheDelete { app_guid: app.map(str::to_owned) };
+    s.bus.publish_json(wire::subjects::BUILDPACK_CACHE_DELETE, &body).await.map_err(|e| {
+        ApiError::ServiceUnavailable(format!("the stagers could not be reached ({e})"))
+    })
+}
+
 /// Send the staging request; a build whose request cannot be sent fails at once. The build
 /// as it is now.
 pub async fn publish(s: &AppState, staging: &Staging) -> ApiResult<Build> {

@@ -17,6 +17,7 @@ use crate::domain::apps::{self as rules, NewApp};
 use crate::domain::env_groups;
 use crate::domain::events::{self, Actor};
 use crate::domain::feature_flags::{self as flags, Flag};
+use crate::domain::staging;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CfJson;
 use crate::http::list::List;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/apps/{guid}/actions/start", post(start))
         .route("/v3/apps/{guid}/actions/stop", post(stop))
         .route("/v3/apps/{guid}/actions/restart", post(restart))
+        .route("/v3/apps/{guid}/actions/clear_buildpack_cache", post(clear_buildpack_cache))
         .route("/v3/apps/{guid}/environment_variables", get(env_vars).patch(patch_env_vars))
         .route("/v3/apps/{guid}/env", get(env))
         .route("/v3/apps/{guid}/permissions", get(permissions))
@@ -294,6 +296,21 @@ async fn remove(
     let s2 = s.clone();
     let work = async move { crate::domain::deletion::delete_app(&s2, &app.guid, &actor).await };
     let job = crate::domain::jobs::spawn(&s, "app.delete", "apps", &guid, work).await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
+}
+
+/// `POST /v3/apps/:guid/actions/clear_buildpack_cache`: a job that has the stagers drop the
+/// app's buildpack cache, so its next staging starts from nothing.
+async fn clear_buildpack_cache(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let (app, _) = require_with_space(&s, &c, &guid, Need::Developer).await?;
+    let s2 = s.clone();
+    let work = async move { staging::clear_buildpack_cache(&s2, Some(&app.guid)).await };
+    let job =
+        crate::domain::jobs::spawn(&s, "app.clear_buildpack_cache", "apps", &guid, work).await?;
     Ok(crate::http::jobs::accepted(&s, &job))
 }
 

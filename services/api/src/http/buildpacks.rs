@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/buildpacks", get(list).post(create))
         .route("/v3/buildpacks/{guid}", get(show).patch(update).delete(remove))
         .route("/v3/buildpacks/{guid}/upload", post(upload).layer(DefaultBodyLimit::max(512 << 20)))
+        .route("/v3/admin/actions/clear_buildpack_cache", post(clear_caches))
         .route("/v3/stacks", get(stacks))
         .route("/v3/stacks/{name}", get(stack).patch(update_stack))
 }
@@ -80,6 +81,18 @@ async fn show(
     Path(guid): Path<String>,
 ) -> ApiResult<Json<v3stack::Buildpack>> {
     Ok(Json(find(&s, &guid).await?.present(&s)))
+}
+
+/// `POST /v3/admin/actions/clear_buildpack_cache`: a job that has the stagers drop every
+/// app's buildpack cache (admins only).
+async fn clear_caches(State(s): State<AppState>, c: Caller) -> ApiResult<Response> {
+    if !c.admin() {
+        return Err(ApiError::NotAuthorized);
+    }
+    let s2 = s.clone();
+    let work = async move { staging::clear_buildpack_cache(&s2, None).await };
+    let job = crate::domain::jobs::spawn(&s, "admin.clear_buildpack_cache", "", "", work).await?;
+    Ok(crate::http::jobs::accepted(&s, &job))
 }
 
 async fn create(

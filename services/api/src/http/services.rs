@@ -3,7 +3,8 @@
 //! instance's credentials into the app's `VCAP_SERVICES` (at the next staging or start) and
 //! its `syslog_drain_url` into the drain list the logs service reads
 //! (`GET /internal/v1/syslog_drains`, at once). An instance's `route_service_url` makes it a
-//! route service (`route_bindings`). Managed services (brokers) are not offered.
+//! route service (`route_bindings`). Managed instances are provisioned through their broker
+//! ([`crate::http::managed`]).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

@@ -136,7 +136,7 @@ impl Client {
         Self { url: url.into(), token: token.into(), http: reqwest::Client::new() }
     }
 
-    fn full(&self, path: &str) -> String {
+    pub fn full(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.into()
         } else {

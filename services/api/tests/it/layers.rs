@@ -1,6 +1,6 @@
 //! The api's layering, read from its own source: `http` → `domain` → `store`, one way. No
 //! module imports another that imports it back, SQL lives only in `store`, and the store and
-//! the domain never reach up into the HTTP layer. See docs/adr/1000-api-layers.md.
+//! the domain never reach up into the HTTP layer. See docs/adr/0100-api-layers.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

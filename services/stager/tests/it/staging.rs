@@ -1,6 +1,9 @@
 //! The fixture apps stage in runc containers and their droplets answer HTTP when launched.
 
-use wire::staging::{Staged, StagingOutcome};
+use std::time::Duration;
+
+use bus::BusExt as _;
+use wire::staging::{Staged, StagingOutcome, StagingRequest};
 
 use crate::harness::{fixtures, Harness, Staging};
 use crate::run_droplet;
@@ -78,6 +81,59 @@ async fn binary_app_with_procfile() -> anyhow::Result<()> {
     // Detection picks the procfile buildpack for the same app.
     let req = h.request("binary", h.admin_order(), false)?;
     assert_eq!(staged(&h.stage(&req).await?).detected_buildpack, "procfile_buildpack");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apps_buildpack_cache_is_kept_until_cleared() -> anyhow::Result<()> {
+    let mut h = Harness::start().await?;
+    let bp = h.add_buildpack_dir("heroku-hello", &fixtures().join("heroku-buildpack"))?;
+    let request = |app: Option<&str>| -> anyhow::Result<StagingRequest> {
+        let mut req = h.request("heroku-app", vec![bp.clone()], true)?;
+        req.env.insert("GREETING_SUFFIX".into(), "!".into());
+        if let Some(app) = app {
+            req.app_guid = app.to_owned();
+        }
+        Ok(req)
+    };
+    // The app's log holds every staging of it: the last count is this staging's.
+    let number = |s: &Staging| {
+        s.log.iter().rev().find_map(|l| {
+            l.split("staging number ").nth(1).and_then(|r| r.split(' ').next()).map(str::to_owned)
+        })
+    };
+    let first = request(None)?;
+    let app = first.app_guid.clone();
+    let other = request(None)?;
+    assert_eq!(number(&h.stage(&first).await?).as_deref(), Some("1"));
+    assert_eq!(number(&h.stage(&request(Some(&app))?).await?).as_deref(), Some("2"));
+    assert_eq!(number(&h.stage(&other).await?).as_deref(), Some("1"));
+
+    // The app's cache is cleared: its next staging starts afresh; the other app keeps its own.
+    let kept = |guid: &str| h.work.path().join("stager/app-cache").join(guid).exists();
+    assert!(kept(&app) && kept(&other.app_guid));
+    let clear = |app: Option<&str>| wire::staging::BuildpackCacheDelete {
+        app_guid: app.map(str::to_owned),
+    };
+    h.bus.publish_json(wire::subjects::BUILDPACK_CACHE_DELETE, &clear(Some(&app))).await?;
+    testkit::eventually("the app's cache deleted", Duration::from_secs(10), || async {
+        (!kept(&app)).then_some(())
+    })
+    .await?;
+    assert!(kept(&other.app_guid), "another app's cache is left alone");
+    assert_eq!(number(&h.stage(&request(Some(&app))?).await?).as_deref(), Some("1"));
+
+    // Malformed and empty requests delete nothing; no app means every app.
+    h.bus
+        .publish(wire::subjects::BUILDPACK_CACHE_DELETE, bytes::Bytes::from_static(b"{not json"))
+        .await?;
+    h.bus.publish_json(wire::subjects::BUILDPACK_CACHE_DELETE, &clear(Some(""))).await?;
+    h.bus.publish_json(wire::subjects::BUILDPACK_CACHE_DELETE, &clear(None)).await?;
+    testkit::eventually("every cache deleted", Duration::from_secs(10), || async {
+        (!kept(&app) && !kept(&other.app_guid)).then_some(())
+    })
+    .await?;
+    assert_eq!(number(&h.stage(&request(Some(&other.app_guid))?).await?).as_deref(), Some("1"));
     Ok(())
 }
 
