@@ -96,6 +96,11 @@ pub struct Config {
     /// Where stacks are built (`<stacks_dir>/<name>`): droplets exported as OCI images are
     /// put on them.
     pub stacks_dir: PathBuf,
+    /// Milliseconds between heartbeats of the jobs an api runs.
+    pub job_heartbeat_ms: u64,
+    /// Milliseconds without a heartbeat after which a PROCESSING job is failed by any api (its
+    /// api is gone); at least twice `job_heartbeat_ms`.
+    pub job_stale_ms: u64,
 }
 
 impl Default for Config {
@@ -141,6 +146,8 @@ impl Default for Config {
             broker_max_poll_secs: 3600,
             docker_insecure_registries: Vec::new(),
             stacks_dir: home().join(".local/share/paas/stacks"),
+            job_heartbeat_ms: 10_000,
+            job_stale_ms: 60_000,
         }
     }
 }
@@ -186,6 +193,8 @@ pub struct AppState {
     pub scheduler: kit::leader::Leader,
     /// Background work of jobs; shutdown waits for it (within the drain time).
     pub tasks: tokio_util::task::TaskTracker,
+    /// This api process as the runner of its jobs (a guid of its own, taken at start).
+    pub runner: Arc<domain::jobs::Runner>,
     /// Resolves docker images for builds of docker packages.
     pub registry: oci::Registry,
     /// The image layout droplets are exported from (`<data_dir>/oci`).
@@ -231,6 +240,12 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             config.default_stack
         )));
     }
+    if config.job_heartbeat_ms == 0 {
+        return Err(Error::Config("job_heartbeat_ms: must be more than 0".into()));
+    }
+    if config.job_stale_ms < config.job_heartbeat_ms.saturating_mul(2) {
+        return Err(Error::Config("job_stale_ms: must be at least twice job_heartbeat_ms".into()));
+    }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
@@ -255,7 +270,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (16, "usage_events", "0016_usage_events.sql"),
             (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql"),
             (18, "docker", "0018_docker.sql"),
-            (19, "domain_shares", "0019_domain_shares.sql")
+            (19, "domain_shares", "0019_domain_shares.sql"),
+            (20, "job_runners", "0020_job_runners.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -268,9 +284,10 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     )
     .await
     .map_err(|e| Error::Db(e.into()))?;
-    let orphans = domain::jobs::fail_orphans(&db).await.map_err(|e| Error::Store(e.detail()))?;
+    let stale = Duration::from_millis(config.job_stale_ms);
+    let orphans = domain::jobs::sweep(&db, stale).await.map_err(|e| Error::Store(e.detail()))?;
     if orphans > 0 {
-        tracing::warn!(jobs = orphans, "failed jobs left running by a previous start");
+        tracing::warn!(jobs = orphans, "failed jobs whose api stopped before they finished");
     }
     let blob_dir = if config.blobstore_dir.as_os_str().is_empty() {
         config.data_dir.join("blobs")
@@ -316,6 +333,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         http: kit::http::client(),
         scheduler,
         tasks: tokio_util::task::TaskTracker::new(),
+        runner: Arc::new(domain::jobs::Runner::new()),
     };
     domain::staging::install_bundled(&state, &deps.bundled_buildpacks)
         .await
@@ -429,6 +447,12 @@ impl Service {
                 shutdown.clone(),
             ),
         );
+        // Stopped after the drain, not at `shutdown`: draining jobs still need their heartbeat.
+        let beats = kit::Shutdown::new();
+        let heartbeat = kit::spawn_named(
+            "api-job-heartbeat",
+            domain::jobs::run_heartbeat(self.state.clone(), beats.clone()),
+        );
         let app_events = kit::spawn_named(
             "api-app-events",
             http::internal::run_app_events(self.state.clone(), shutdown.clone()),
@@ -445,6 +469,13 @@ impl Service {
                 jobs = self.state.tasks.len(),
                 "jobs still running at the end of the drain"
             );
+        }
+        beats.cancel();
+        let _ = heartbeat.await;
+        match domain::jobs::fail_unfinished(&self.state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "failed jobs cut off by the end of the drain"),
+            Err(e) => tracing::error!(error = %e.detail(), "could not fail the jobs cut off"),
         }
         health.abort();
         resync.abort();

@@ -12,6 +12,7 @@ mod droplets;
 mod feature_flags;
 mod forged;
 mod harness;
+mod jobs;
 mod labels;
 mod layers;
 mod matrix;
