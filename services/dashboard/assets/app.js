@@ -1,5 +1,6 @@
 // The dashboard: a small single-page app over the dashboard's own endpoints (/session,
-// /api/v3/..., /logs/<app>/stream, /admin/...). Routes live in the URL's fragment.
+// /api/v3/..., /logs/<app>/stream, /admin/..., /admin/logs/...). Routes live in the URL's
+// fragment.
 import { h, s, fill, when, bytes } from "./dom.js";
 
 const main = document.getElementById("main");
@@ -112,6 +113,47 @@ function notFound(text) {
     h("p", {}, "It does not exist, or you may not see it."), h("p", {}, h("a", { href: "#/" }, "Back to organizations")));
 }
 
+// ---- live logs ----------------------------------------------------------------------------
+
+// One log line (as /logs/<app>/stream and /admin/logs/stream send it), as text.
+function logLine(l) {
+  const t = new Date(l.time_ms).toLocaleTimeString();
+  const src = l.instance ? `${l.source_type}/${l.instance}` : l.source_type;
+  return h("li", { class: l.stream === "ERR" ? "err" : "" },
+    h("span", { class: "ts" }, t), " ", h("span", { class: "src" }, `[${src}]`), " ",
+    h("span", { class: "msg" }, l.message));
+}
+
+// A live view of a stream of log lines into `list` (the last 500), its state in `stateEl`:
+// open(url) (re)starts it on a server-sent events URL, close() stops it; leaving the page
+// closes it too.
+function liveLogs(list, stateEl) {
+  let source = null;
+  const view = {
+    open(url) {
+      view.close();
+      fill(list);
+      stateEl.textContent = "connecting…";
+      source = new EventSource(url);
+      source.onopen = () => { stateEl.textContent = "live"; };
+      source.onerror = () => { stateEl.textContent = "reconnecting…"; };
+      source.onmessage = (ev) => {
+        let l;
+        try { l = JSON.parse(ev.data); } catch { return; }
+        list.append(logLine(l));
+        while (list.childElementCount > 500) list.firstElementChild.remove();
+        list.scrollTop = list.scrollHeight;
+      };
+    },
+    close() {
+      if (source) source.close();
+      source = null;
+    },
+  };
+  onLeave(view.close);
+  return view;
+}
+
 // ---- one app ------------------------------------------------------------------------------
 
 const SOURCES = ["APP", "RTR", "STG", "API", "CELL", "LGR"];
@@ -220,26 +262,12 @@ async function appPage(guid) {
   const logList = h("ol", { id: "log-lines", class: "logs", "aria-live": "off" });
   const logState = h("span", { id: "log-state", class: "muted" }, "connecting…");
   const boxes = SOURCES.map((src) => h("input", { type: "checkbox", id: `src-${src}`, value: src, checked: true }));
-  let source = null;
+  const logs = liveLogs(logList, logState);
   function connect() {
-    if (source) source.close();
     const picked = boxes.filter((b) => b.checked).map((b) => b.value);
-    source = new EventSource(`/logs/${guid}/stream?sources=${encodeURIComponent(picked.join(","))}`);
-    source.onopen = () => { logState.textContent = "live"; };
-    source.onerror = () => { logState.textContent = "reconnecting…"; };
-    source.onmessage = (ev) => {
-      let l;
-      try { l = JSON.parse(ev.data); } catch { return; }
-      const t = new Date(l.time_ms).toLocaleTimeString();
-      logList.append(h("li", { class: l.stream === "ERR" ? "err" : "" },
-        h("span", { class: "ts" }, t), " ", h("span", { class: "src" }, `[${l.source_type}/${l.instance}]`), " ",
-        h("span", { class: "msg" }, l.message)));
-      while (logList.childElementCount > 500) logList.firstElementChild.remove();
-      logList.scrollTop = logList.scrollHeight;
-    };
+    logs.open(`/logs/${guid}/stream?sources=${encodeURIComponent(picked.join(","))}`);
   }
-  boxes.forEach((b) => b.addEventListener("change", () => { fill(logList); connect(); }));
-  onLeave(() => source && source.close());
+  boxes.forEach((b) => b.addEventListener("change", connect));
 
   const main2 = [
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Organizations"), " › ", h("a", { href: `#/spaces/${spaceGuid}` }, "Space")),
@@ -307,8 +335,9 @@ async function appPage(guid) {
 async function adminPage() {
   if (!me.admin) return notFound("Not found");
   fill(main, h("h1", {}, "Platform"), notice("Loading…"));
-  const [cells, routes, health] = await Promise.all([
-    call("GET", "/admin/cells"), call("GET", "/admin/routes"), call("GET", "/admin/health")]);
+  const [cells, routes, health, sources] = await Promise.all([
+    call("GET", "/admin/cells"), call("GET", "/admin/routes"), call("GET", "/admin/health"),
+    call("GET", "/admin/logs/sources")]);
   const healthRows = ((health.data && health.data.components) || []).map((c) =>
     h("tr", { dataset: { ready: c.ready } }, h("th", { scope: "row" }, c.name), h("td", {}, stateBadge(c.ready ? "READY" : "NOT READY")),
       h("td", {}, c.url), h("td", {}, c.detail)));
@@ -323,10 +352,31 @@ async function adminPage() {
   const table0 = (routes.data && routes.data.routes) || {};
   const routeRows = Object.entries(table0).map(([host, eps]) => h("tr", {}, h("th", { scope: "row" }, host),
     h("td", {}, h("ul", { class: "plain" }, (Array.isArray(eps) ? eps : [eps]).map((e) => h("li", {}, typeof e === "string" ? e : `${e.address} (${e.protocol || "http1"}, instance ${e.private_instance_index ?? "?"})`))))));
+  // The components' own logs, live, one source at a time.
+  const platformList = h("ol", { id: "platform-logs", class: "logs", "aria-live": "off" });
+  const platformState = h("span", { id: "platform-log-state", class: "muted" }, "no component chosen");
+  const platformLogs = liveLogs(platformList, platformState);
+  const names = (sources.data && sources.data.sources) || [];
+  const picker = h("select", { id: "platform-source" },
+    h("option", { value: "" }, "Choose a component…"), names.map((n) => h("option", { value: n }, n)));
+  picker.addEventListener("change", () => {
+    if (picker.value) {
+      platformLogs.open(`/admin/logs/stream?source=${encodeURIComponent(picker.value)}`);
+    } else {
+      platformLogs.close();
+      fill(platformList);
+      platformState.textContent = "no component chosen";
+    }
+  });
   fill(main, h("h1", {}, "Platform"),
     section("Component health", "health", health.ok ? table("Components", ["Component", "Ready", "URL", "Detail"], healthRows) : notice(`unavailable (${health.status})`, "error")),
     section("Cells", "cells", cells.ok ? table("Cells", ["Cell", "Zone", "Capacity", "Instances", "Placed", "State"], cellRows) : notice(`unavailable (${cells.status})`, "error")),
-    section("Route table", "route-table", routes.ok ? table("Routes", ["Route", "Endpoints"], routeRows) : notice(`unavailable (${routes.status})`, "error")));
+    section("Route table", "route-table", routes.ok ? table("Routes", ["Route", "Endpoints"], routeRows) : notice(`unavailable (${routes.status})`, "error")),
+    section("Platform logs", "platform",
+      sources.ok
+        ? [h("p", { class: "inline" }, h("label", { for: "platform-source" }, "Component"), picker),
+          h("p", {}, "Stream: ", platformState), platformList]
+        : notice(`unavailable (${sources.status})`, "error")));
 }
 
 // ---- navigation ---------------------------------------------------------------------------

@@ -1,26 +1,43 @@
 //! Operators' pages: cells with their capacity and placed instances (from the scheduler, with
-//! the dashboard's component token), the router's route table and every component's readiness.
+//! the dashboard's component token), the router's route table, every component's readiness and
+//! the platform components' own logs (from the logs service, with the operator's own token).
 //! Only sessions of admins reach them.
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::web::{guard, json_error};
-use crate::AppState;
+use crate::web::{guard, json_error, Refused};
+use crate::{logs, AppState};
 
-/// The refusal for anyone but a signed-in admin; `None` lets the request through.
-fn unless_admin(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    match guard(state, headers, &Method::GET) {
-        Err(r) => Some(r.into_response()),
-        Ok((_, s)) if !s.admin => {
-            Some(json_error(StatusCode::FORBIDDEN, "for platform operators only"))
+/// Why a request to an operators' page is refused.
+enum NotAdmin {
+    /// No session, or no CSRF token: what every endpoint answers.
+    Refused(Refused),
+    /// Signed in, but not as an admin (403).
+    Forbidden,
+}
+
+impl IntoResponse for NotAdmin {
+    fn into_response(self) -> Response {
+        match self {
+            NotAdmin::Refused(r) => r.into_response(),
+            NotAdmin::Forbidden => json_error(StatusCode::FORBIDDEN, "for platform operators only"),
         }
-        Ok(_) => None,
+    }
+}
+
+/// The refusal for anyone but a signed-in admin; `Ok` lets the request through, with the
+/// session's id.
+fn unless_admin(state: &AppState, headers: &HeaderMap) -> Result<String, NotAdmin> {
+    match guard(state, headers, &Method::GET) {
+        Err(r) => Err(NotAdmin::Refused(r)),
+        Ok((_, s)) if !s.admin => Err(NotAdmin::Forbidden),
+        Ok((id, _)) => Ok(id),
     }
 }
 
@@ -48,8 +65,8 @@ async fn scheduler_json(state: &AppState, path: &str, token: &str) -> Result<Val
 
 /// Each cell's presence (capacity, zone, stacks, last heartbeat) with the instances placed on it.
 pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unless_admin(&state, &headers) {
-        return r;
+    if let Err(r) = unless_admin(&state, &headers) {
+        return r.into_response();
     }
     let Some(tokens) = &state.components else {
         return json_error(StatusCode::SERVICE_UNAVAILABLE, "no component credentials configured");
@@ -102,8 +119,8 @@ pub(crate) async fn cells(State(state): State<AppState>, headers: HeaderMap) -> 
 
 /// The router's table: `host[/path]` → endpoints.
 pub(crate) async fn routes(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unless_admin(&state, &headers) {
-        return r;
+    if let Err(r) = unless_admin(&state, &headers) {
+        return r.into_response();
     }
     let url = format!("{}/routes", state.cfg.router_status_url.trim_end_matches('/'));
     match get_json(&state, &url, None).await {
@@ -114,8 +131,8 @@ pub(crate) async fn routes(State(state): State<AppState>, headers: HeaderMap) ->
 
 /// `/readyz` of every configured component.
 pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unless_admin(&state, &headers) {
-        return r;
+    if let Err(r) = unless_admin(&state, &headers) {
+        return r.into_response();
     }
     let checks = state.cfg.health_checks.iter().filter_map(|c| c.split_once('=')).map(|(n, u)| {
         let state = state.clone();
@@ -134,4 +151,36 @@ pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) ->
     });
     let out = futures::future::join_all(checks).await;
     Json(json!({ "components": out })).into_response()
+}
+
+/// The platform's log sources the operator may read (`api`, `cell/<id>`, `router/<index>`, ...):
+/// the logs service's sources that are not apps.
+pub(crate) async fn log_sources(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match unless_admin(&state, &headers) {
+        Ok(id) => logs::sources(&state, &id).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+const BAD_SOURCE: &str =
+    "invalid source id: letters, digits, -, _, . and / only, at most 128 characters, no ..";
+
+/// `?source=<id>`: one platform source's lines, live, as the app pages get theirs.
+pub(crate) async fn log_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let id = match unless_admin(&state, &headers) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    let source = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "source")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !logs::valid_source(&source) {
+        return json_error(StatusCode::BAD_REQUEST, BAD_SOURCE);
+    }
+    logs::relay(&state, &headers, &id, &source, Default::default(), "source not found").await
 }

@@ -1,6 +1,8 @@
 //! `/logs/<app guid>/stream`: the logs service's live stream of one app, as server-sent events
 //! of plain lines, filtered by source type (`?sources=APP,RTR`). The logs service decides with
-//! the user's own token whether the app's logs may be read (404 otherwise).
+//! the user's own token whether the app's logs may be read (404 otherwise). The same relay
+//! serves operators the platform's own sources (`api`, `cell/<id>`, `router/<index>`, ...; see
+//! [`crate::admin`]), listed from the logs service's `/api/v1/meta`.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -10,8 +12,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::web::{bearer, guard, json_error};
 use crate::AppState;
@@ -91,11 +95,84 @@ pub(crate) async fn stream(
     if !valid_guid(&app) {
         return json_error(StatusCode::NOT_FOUND, "app not found");
     }
-    let token = match bearer(&state, &id, None).await {
+    relay(&state, &headers, &id, &app, wanted(&q.sources), "app not found").await
+}
+
+/// Whether `id` can name a source: letters, digits, `-`, `_`, `.` and `/`, at most 128
+/// characters, with no `..` (and not `.` alone, which a URL would swallow).
+pub(crate) fn valid_source(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && !id.contains("..")
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+}
+
+/// An app's source id: a guid (`8-4-4-4-12` hex digits).
+fn is_guid(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The platform's own sources (`api`, `cell/<id>`, `router/<index>`, ...) among the keys of a
+/// log-cache `/api/v1/meta` answer: everything but app guids, sorted.
+pub(crate) fn platform_sources(meta: &serde_json::Value) -> Vec<String> {
+    let Some(m) = meta["meta"].as_object() else { return Vec::new() };
+    let set: BTreeSet<&String> = m.keys().filter(|k| !is_guid(k) && valid_source(k)).collect();
+    set.into_iter().cloned().collect()
+}
+
+/// `source` as one path segment of a logs service URL (`cell/abc` → `cell%2Fabc`); a valid
+/// source id has nothing else to encode.
+fn path_segment(source: &str) -> String {
+    source.replace('/', "%2F")
+}
+
+/// The sources the signed-in user (session `id`) may read that are not apps, as the logs
+/// service lists them to that user's token.
+pub(crate) async fn sources(state: &AppState, id: &str) -> Response {
+    let token = match bearer(state, id, None).await {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    // The last five minutes first, or what came after the last line a reconnecting page saw.
+    let url = format!("{}/api/v1/meta", state.cfg.logs_url.trim_end_matches('/'));
+    let res = state.http.get(&url).timeout(Duration::from_secs(5)).bearer_auth(&token).send().await;
+    let meta = match res {
+        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "the logs service refused to list sources");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the logs service is unreachable");
+            None
+        }
+    };
+    match meta {
+        Some(m) => Json(json!({ "sources": platform_sources(&m) })).into_response(),
+        None => json_error(StatusCode::BAD_GATEWAY, "the logs service is unreachable"),
+    }
+}
+
+/// The logs service's live stream of `source`, read with the token of session `id`, as
+/// server-sent events of [`Line`]s whose source type family is `wanted` (all when empty): the
+/// last five minutes first, or what came after the `Last-Event-ID` a reconnecting page saw.
+/// When the logs service refuses (it answers 404 to whoever may not read), 404 `refused`.
+pub(crate) async fn relay(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    source: &str,
+    wanted: BTreeSet<String>,
+    refused: &str,
+) -> Response {
+    let token = match bearer(state, id, None).await {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -108,8 +185,9 @@ pub(crate) async fn stream(
             .unwrap_or(0)
     });
     let url = format!(
-        "{}/api/v1/stream/{app}?envelope_types=LOG&start_time={since}",
-        state.cfg.logs_url.trim_end_matches('/')
+        "{}/api/v1/stream/{}?envelope_types=LOG&start_time={since}",
+        state.cfg.logs_url.trim_end_matches('/'),
+        path_segment(source),
     );
     let res = match state.streams.get(&url).bearer_auth(&token).send().await {
         Ok(r) => r,
@@ -119,9 +197,8 @@ pub(crate) async fn stream(
         }
     };
     if !res.status().is_success() {
-        return json_error(StatusCode::NOT_FOUND, "app not found");
+        return json_error(StatusCode::NOT_FOUND, refused);
     }
-    let wanted = wanted(&q.sources);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let mut upstream = res.bytes_stream();
@@ -173,5 +250,45 @@ mod tests {
         assert_eq!(only_rtr.len(), 1);
         assert_eq!(only_rtr[0].source_type, "RTR");
         assert!(lines("not json", &wanted("")).is_empty());
+    }
+
+    #[test]
+    fn platform_sources_are_what_is_not_an_app_sorted() {
+        let meta = json!({ "meta": {
+            "router/0": { "count": "3" },
+            "6f1c2c3e-8d34-4a9e-9a5e-1c0b2d3e4f50": { "count": "9" },
+            "api": { "count": "2" },
+            "cell/cell-z1-0": { "count": "1" },
+            "6F1C2C3E-8D34-4A9E-9A5E-1C0B2D3E4F51": { "count": "1" },
+            "stager": { "count": "1" },
+            "paasd": { "count": "1" },
+            "bad source!": { "count": "1" },
+        }});
+        assert_eq!(
+            platform_sources(&meta),
+            ["api", "cell/cell-z1-0", "paasd", "router/0", "stager"],
+            "guids (either case) and ids the stream would refuse are left out"
+        );
+        assert!(platform_sources(&json!({ "meta": {} })).is_empty());
+        assert!(platform_sources(&json!({ "error": "x" })).is_empty());
+        assert!(is_guid("6f1c2c3e-8d34-4a9e-9a5e-1c0b2d3e4f50"));
+        assert!(!is_guid("6f1c2c3e8d344a9e9a5e1c0b2d3e4f50"), "only the hyphenated form");
+        assert!(!is_guid("6f1c2c3e-8d34-4a9e-9a5e-1c0b2d3e4f5g"));
+    }
+
+    #[test]
+    fn source_ids_are_checked_and_one_path_segment() {
+        for ok in ["api", "cell/cell-z1-0", "router/3", "logs", "host.example_1", "a/b/c"] {
+            assert!(valid_source(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in
+            ["", ".", "..", "cell/../api", "a..b", "api?x=1", "api#x", "a b", "a%2Fb", "ü", &long]
+        {
+            assert!(!valid_source(bad), "{bad:?}");
+        }
+        assert!(valid_source(&"a".repeat(128)));
+        assert_eq!(path_segment("cell/abc"), "cell%2Fabc");
+        assert_eq!(path_segment("api"), "api");
     }
 }

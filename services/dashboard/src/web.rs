@@ -29,6 +29,8 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/admin/cells", get(admin::cells))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/health", get(admin::health))
+        .route("/admin/logs/sources", get(admin::log_sources))
+        .route("/admin/logs/stream", get(admin::log_stream))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -471,26 +473,55 @@ mod tests {
         assert!(st.sessions.is_empty());
     }
 
-    /// A fake logs service: app `g` has one APP and one RTR line for the token `old-access`;
-    /// anything else is a 404, as log-cache answers.
+    /// A fake logs service: app `g` has one APP and one RTR line and the platform source
+    /// `cell/abc` one CELL line, for the token `old-access`; anything else is a 404, as
+    /// log-cache answers. `/api/v1/meta` lists `g` (as a guid) and some platform sources.
     async fn fake_logs() -> String {
-        let app = Router::new().route(
-            "/api/v1/stream/{id}",
-            get(|axum::extract::Path(id): axum::extract::Path<String>, h: HeaderMap| async move {
-                let token = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                if id != "g" || token != "Bearer old-access" {
-                    return (StatusCode::NOT_FOUND, String::new()).into_response();
-                }
-                let out = wire::envelope::LogStream::Out;
-                let app = wire::envelope::Envelope::log("g", "0", "APP/PROC/WEB", "<i>hi</i>", out);
-                let rtr = wire::envelope::Envelope::log("g", "0", "RTR", "GET /x", out);
-                let body: String = [app, rtr]
-                    .iter()
-                    .map(|e| format!("data: {}\n\n", serde_json::json!({ "batch": [e] })))
-                    .collect();
-                ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
-            }),
-        );
+        const G: &str = "6f1c2c3e-8d34-4a9e-9a5e-1c0b2d3e4f50";
+        let app = Router::new()
+            .route(
+                "/api/v1/stream/{id}",
+                get(|axum::extract::Path(id): axum::extract::Path<String>, h: HeaderMap| async move {
+                    let token = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let out = wire::envelope::LogStream::Out;
+                    let envs = match id.as_str() {
+                        _ if token != "Bearer old-access" => Vec::new(),
+                        "g" => vec![
+                            wire::envelope::Envelope::log("g", "0", "APP/PROC/WEB", "<i>hi</i>", out),
+                            wire::envelope::Envelope::log("g", "0", "RTR", "GET /x", out),
+                        ],
+                        "cell/abc" => vec![wire::envelope::Envelope::log(
+                            "cell/abc",
+                            "abc",
+                            "CELL",
+                            "INFO cell: <b>placed</b>",
+                            out,
+                        )],
+                        _ => Vec::new(),
+                    };
+                    if envs.is_empty() {
+                        return (StatusCode::NOT_FOUND, String::new()).into_response();
+                    }
+                    let body: String = envs
+                        .iter()
+                        .map(|e| format!("data: {}\n\n", serde_json::json!({ "batch": [e] })))
+                        .collect();
+                    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+                }),
+            )
+            .route(
+                "/api/v1/meta",
+                get(|h: HeaderMap| async move {
+                    let token = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    if token != "Bearer old-access" {
+                        return Json(serde_json::json!({ "meta": {} }));
+                    }
+                    let n = serde_json::json!({ "count": "1" });
+                    Json(serde_json::json!({ "meta": {
+                        G: n, "router/0": n, "cell/abc": n, "api": n,
+                    }}))
+                }),
+            );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = l.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(l, app).await });
@@ -525,9 +556,67 @@ mod tests {
     async fn operators_pages_are_for_admins_only() {
         let st = state("http://127.0.0.1:9");
         let id = st.sessions.create(session(600));
-        for p in ["/admin/cells", "/admin/routes", "/admin/health"] {
-            assert_eq!(call(&st, "GET", p, Some(&id), None).await.0, StatusCode::FORBIDDEN, "{p}");
+        for p in [
+            "/admin/cells",
+            "/admin/routes",
+            "/admin/health",
+            "/admin/logs/sources",
+            "/admin/logs/stream?source=api",
+        ] {
+            let (status, _, body) = call(&st, "GET", p, Some(&id), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+            assert!(body.contains("for platform operators only"), "{p}: {body}");
             assert_eq!(call(&st, "GET", p, None, None).await.0, StatusCode::UNAUTHORIZED, "{p}");
         }
+    }
+
+    #[tokio::test]
+    async fn operators_follow_the_platforms_own_sources() {
+        let logs = fake_logs().await;
+        let st =
+            AppState::new(crate::Config { logs_url: logs, ..Default::default() }).expect("state");
+        let id = st.sessions.create(Session { admin: true, ..session(600) });
+        let (status, _, body) = call(&st, "GET", "/admin/logs/sources", Some(&id), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({ "sources": ["api", "cell/abc", "router/0"] }),
+            "no app guids, sorted"
+        );
+        // A source with a slash reaches the logs service as one path segment.
+        let (status, headers, body) =
+            call(&st, "GET", "/admin/logs/stream?source=cell%2Fabc", Some(&id), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        assert!(body.starts_with("id: "), "{body}");
+        assert!(body.contains("INFO cell: <b>placed</b>"), "{body}");
+        assert!(body.contains("\"source_type\":\"CELL\"") && body.contains("\"instance\":\"abc\""));
+        let (_, _, same) =
+            call(&st, "GET", "/admin/logs/stream?source=cell/abc", Some(&id), None).await;
+        assert!(same.contains("<b>placed</b>"), "{same}");
+        let (status, _, _) =
+            call(&st, "GET", "/admin/logs/stream?source=router/9", Some(&id), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "what the logs service refuses");
+        for bad in ["", "?source=", "?source=..%2Fapi", "?source=api%3Fx%3D1", "?source=a%20b"] {
+            let (status, _, body) =
+                call(&st, "GET", &format!("/admin/logs/stream{bad}"), Some(&id), None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json error");
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}: {body}");
+        }
+        // The logs service unreachable: a gateway error, in the same shape.
+        let st = AppState::new(crate::Config {
+            logs_url: "http://127.0.0.1:9".into(),
+            ..Default::default()
+        })
+        .expect("state");
+        let id = st.sessions.create(Session { admin: true, ..session(600) });
+        let (status, _, body) = call(&st, "GET", "/admin/logs/sources", Some(&id), None).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert!(body.contains("\"error\""), "{body}");
     }
 }

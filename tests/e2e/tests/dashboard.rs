@@ -2,8 +2,9 @@
 //! `paasd dev` on runc: a developer signs in, finds an app pushed with the `paas` CLI, sees its
 //! instance, watches a request through the router appear live in its logs, scales it to three
 //! instances and sees them come up, is told "not found" for another tenant's app, and sees app
-//! names and log lines full of HTML rendered as text, with no dialog ever opened. Screenshots
-//! go to a directory printed in the output.
+//! names and log lines full of HTML rendered as text, with no dialog ever opened; an operator
+//! sees the platform's cells, routes and health and follows its components' own logs (which a
+//! developer may not). Screenshots go to a directory printed in the output.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -111,7 +112,9 @@ async fn dev_platform() -> Platform {
         ("PAAS_CELL_STACKS_DIR", stacks.clone()),
         ("PAAS_STAGER_STACKS_DIR", stacks),
         ("PAAS_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("RUST_LOG", "warn".into()),
+        // Each service's "started" line (info, from paasd) is shipped as that component's
+        // log: the platform logs the operator follows below.
+        ("RUST_LOG", "warn,paasd=info".into()),
     ];
     let cleanup = CellCleanup {
         data: dir.path().display().to_string(),
@@ -522,6 +525,17 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
     assert!(c.get_alert_text().await.is_err(), "an alert or dialog is open");
     let no_admin = text(&c, "return String(document.querySelector('#nav-admin').hidden)").await;
     assert_eq!(no_admin, "true", "developers get no platform page");
+    // Nor the platform's logs, asked for directly with her session.
+    for path in ["/admin/logs/sources", "/admin/logs/stream?source=api"] {
+        let status = c
+            .execute_async(
+                "const [path, done] = arguments; fetch(path, { credentials: 'same-origin' }).then((r) => done(r.status), (e) => done(String(e)));",
+                vec![serde_json::json!(path)],
+            )
+            .await
+            .expect("fetch");
+        assert_eq!(status, serde_json::json!(403), "{path} for a developer");
+    }
 
     // 8. Sign out; the admin signs in and sees cells, the route table and component health.
     c.find(Locator::Id("signout")).await.expect("sign out").click().await.expect("sign out");
@@ -556,6 +570,42 @@ async fn a_developer_watches_and_scales_an_app_in_the_dashboard() {
     let routes = text(&c, "return document.querySelector('#route-table tbody').textContent").await;
     assert!(routes.contains("dash-app.apps.localhost"), "{routes}");
     shots.take(&c, "platform").await;
+
+    // 9. The components' own logs: the api's, live, then a cell's (a source id with a slash).
+    let sources = until(
+        &c,
+        "the platform's log sources",
+        15,
+        "const o = [...document.querySelectorAll('#platform-source option')].map(x => x.value); return o.includes('api') && o",
+    )
+    .await;
+    let sources: Vec<String> = serde_json::from_value(sources).expect("strings");
+    assert!(!sources.contains(&app_guid), "apps are not platform sources: {sources:?}");
+    assert!(sources.iter().any(|s| s.starts_with("router/")), "{sources:?}");
+    let select = c.find(Locator::Id("platform-source")).await.expect("source select");
+    select.select_by_value("api").await.expect("choose the api");
+    until(
+        &c,
+        "the api's log lines",
+        20,
+        "return document.querySelector('#platform-log-state').textContent === 'live' && document.querySelectorAll('#platform-logs li').length > 0",
+    )
+    .await;
+    let api_logs = text(&c, "return document.querySelector('#platform-logs').textContent").await;
+    assert!(api_logs.contains("[API]") && api_logs.contains("api started"), "{api_logs}");
+    c.execute("document.querySelector('#platform').scrollIntoView()", vec![])
+        .await
+        .expect("scroll");
+    shots.take(&c, "platform-logs").await;
+    let cell = sources.iter().find(|s| s.starts_with("cell/")).expect("a cell among the sources");
+    select.select_by_value(cell).await.expect("choose the cell");
+    until(
+        &c,
+        "the cell's log lines",
+        20,
+        "const l = [...document.querySelectorAll('#platform-logs .src')]; return l.length > 0 && l.every(x => x.textContent.startsWith('[CELL/'))",
+    )
+    .await;
     eprintln!("browser part took {:?}", browser_started.elapsed());
     c.close().await.expect("close the browser");
 }

@@ -131,6 +131,33 @@ async fn readers_without_access_get_404() {
     );
 }
 
+/// A platform source with a slash (`cell/<id>`, `router/<index>`) is one path segment,
+/// percent-encoded (`cell%2Fabc`), as the dashboard sends it.
+#[tokio::test]
+async fn a_source_with_a_slash_is_read_percent_encoded() {
+    let r = start().await;
+    r.bus.publish_json("logs.app", &line("cell/abc", 100, "placed")).await.expect("publish");
+    let url = format!("{}/api/v1/read/cell%2Fabc", r.url);
+    testkit::eventually("ingested", Duration::from_secs(5), || {
+        let url = url.clone();
+        async move { (texts(get(&url, "bearer admin").await).await == ["placed"]).then_some(()) }
+    })
+    .await
+    .expect("the cell's line");
+    assert_eq!(get(&url, "bearer dev").await.status(), 404, "platform logs are for operators");
+    let res = get(&format!("{}/api/v1/stream/cell%2Fabc", r.url), "bearer admin").await;
+    assert_eq!(res.status(), 200);
+    let mut body = res.bytes_stream();
+    let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("history in time")
+        .expect("a chunk")
+        .expect("chunk");
+    assert!(String::from_utf8_lossy(&chunk).contains("\"source_id\":\"cell/abc\""));
+    // Unencoded, it is two segments and no source at all.
+    assert_eq!(get(&format!("{}/api/v1/read/cell/abc", r.url), "bearer admin").await.status(), 404);
+}
+
 #[tokio::test]
 async fn stream_loses_nothing_between_history_and_live() {
     let r = start().await;
