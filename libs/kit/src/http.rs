@@ -114,7 +114,12 @@ pub async fn serve(
     shutdown: Shutdown,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let app = app.layer(axum::middleware::from_fn(request_id));
+    // Requests are served on tasks of their own: carry the span of the service that serves
+    // them (its logs are shipped under that component's name), and a request span inside it.
+    let service = tracing::Span::current();
+    let app = app.layer(axum::middleware::from_fn(request_id)).layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| next.run(req).instrument(service.clone()),
+    ));
     let signal = shutdown.clone();
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { signal.cancelled().await });

@@ -21,14 +21,22 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 /// Error type for the glue between services and `paasd`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Spawn a background loop by name, inside the caller's span so its logs carry the component.
+/// The span a service runs in: its `component` is the source id its logs are shipped under
+/// (`api`, `cell/<id>`, ...). At the error level, so that it exists whatever the log filter
+/// (with `RUST_LOG=warn` an info span would be disabled and the logs filed under `paasd`).
+pub fn service_span(component: &str) -> tracing::Span {
+    tracing::error_span!("service", component = component)
+}
+
+/// Spawn a background loop by name, inside the caller's span so its logs carry the component
+/// (the task's span is at the error level for the reason given at [`service_span`]).
 pub fn spawn_named<F>(name: &'static str, fut: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     use tracing::Instrument as _;
-    let span = tracing::info_span!("task", task = name);
+    let span = tracing::error_span!("task", task = name);
     tokio::spawn(fut.instrument(span))
 }
 

@@ -83,12 +83,16 @@ impl Postgres {
             rules.push_str("host all all 0.0.0.0/0 trust\n");
             std::fs::write(&hba, rules)?;
         }
-        // Start the server under a watchdog that stops it once this process is gone.
+        // Run the server under a watchdog: started again whenever it stops ([`Self::restart`]),
+        // stopped for good once this process is gone.
         let script = format!(
-            "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses={listen} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 & pg=$!; \
-             while [ -d /proc/{parent} ] && [ -d /proc/$pg ]; do sleep 1; done; \
-             kill -INT $pg 2>/dev/null; wait $pg; rm -rf {dir}",
+            "( while [ -d /proc/{parent} ]; do sleep 1; done; touch {dir}/gone; \
+               kill -INT $(head -1 {data}/postmaster.pid) 2>/dev/null ) & \
+             while [ ! -e {dir}/gone ]; do \
+               {postgres} -D {data} -p {port} -k {dir} -c listen_addresses={listen} -c fsync=off \
+               -c synchronous_commit=off -c full_page_writes=off -c max_connections=300; \
+               sleep 0.2; \
+             done; rm -rf {dir}",
             postgres = bin("postgres").display(),
             listen =
                 if host == "127.0.0.1" { host.to_owned() } else { format!("127.0.0.1,{host}") },
@@ -114,6 +118,26 @@ impl Postgres {
         })
         .await?;
         Ok(pg)
+    }
+
+    /// Restart the server as an operator would (a fast shutdown: clients are disconnected,
+    /// then it starts again on the same port with the same data); returns once it accepts
+    /// connections again.
+    pub async fn restart(&self) -> anyhow::Result<()> {
+        let pid = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))?;
+        let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
+        run(Command::new("kill").args(["-INT", &pid]), "kill -INT postgres")?;
+        // Gone first (the pid file goes with it), then back.
+        crate::eventually("postgres to stop", Duration::from_secs(30), || async {
+            (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+        })
+        .await?;
+        let admin = self.url("postgres");
+        crate::eventually("postgres to accept connections again", Duration::from_secs(30), || {
+            let admin = admin.clone();
+            async move { kit::db::Db::connect(&admin, 1).await.ok().map(|_| ()) }
+        })
+        .await
     }
 
     pub fn port(&self) -> u16 {

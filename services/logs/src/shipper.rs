@@ -146,7 +146,7 @@ mod tests {
         let mut sub = bus.subscribe("logs.>").await.expect("subscribe");
         let subscriber = tracing_subscriber::registry().with(ShipLayer::new(bus.clone()));
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("service", component = "router/3");
+            let span = kit::service_span("router/3");
             let _g = span.enter();
             let inner = tracing::info_span!("http", request_id = "x");
             let _i = inner.enter();
@@ -163,5 +163,45 @@ mod tests {
         assert_eq!(env.source_type(), Some("ROUTER"));
         let text = env.log_text().expect("log");
         assert!(text.contains("backend failed") && text.contains("app_guid=a-1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn what_a_request_handler_logs_is_its_services() {
+        use tracing::Instrument as _;
+        let bus: DynBus = Arc::new(InProcessBus::new());
+        let mut sub = bus.subscribe("logs.>").await.expect("subscribe");
+        // Filtered as an operator's `RUST_LOG=warn` filters (info spans off).
+        let filter = tracing_subscriber::EnvFilter::new("warn");
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::Layer::with_filter(ShipLayer::new(bus.clone()), filter));
+        // This test's runtime has one thread: the requests' tasks run on it too.
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async {
+                tracing::warn!("handled on a task of its own");
+                "ok"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = kit::Shutdown::new();
+        let serve = kit::http::serve(listener, app, stop.clone(), Duration::from_secs(1));
+        let server = tokio::spawn(serve.instrument(kit::service_span("api")));
+        let res = reqwest::get(format!("http://{addr}/")).await.expect("request");
+        assert!(res.status().is_success());
+        let env = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), sub.next())
+                .await
+                .expect("in time")
+                .expect("message");
+            let env: Envelope = serde_json::from_slice(&msg.payload).expect("envelope");
+            if env.log_text().is_some_and(|t| t.contains("handled on a task")) {
+                break env;
+            }
+        };
+        assert_eq!(env.source_id, "api", "not filed under paasd");
+        stop.cancel();
+        let _ = server.await;
     }
 }

@@ -280,7 +280,7 @@ macro_rules! launch {
         let addr = service.local_addr();
         let ready = service.readiness();
         let shutdown = Shutdown::new();
-        let span = tracing::info_span!("service", component = component.as_str());
+        let span = kit::service_span(&component);
         span.in_scope(|| tracing::info!(%addr, "{} started", name.as_str()));
         let stop = shutdown.clone();
         let task = tokio::spawn(
@@ -314,7 +314,7 @@ async fn start(
                 let addr = service.local_addr();
                 let ready = service.readiness();
                 let shutdown = Shutdown::new();
-                let span = tracing::info_span!("service", component = "api");
+                let span = kit::service_span("api");
                 span.in_scope(|| tracing::info!(%addr, "api started"));
                 let stop = shutdown.clone();
                 let task = tokio::spawn(
@@ -341,7 +341,7 @@ async fn start(
                 let addr = service.local_addr();
                 let ready = service.readiness();
                 let shutdown = Shutdown::new();
-                let span = tracing::info_span!("service", component = "dashboard");
+                let span = kit::service_span("dashboard");
                 span.in_scope(|| tracing::info!(%addr, "dashboard started"));
                 let stop = shutdown.clone();
                 let task = tokio::spawn(

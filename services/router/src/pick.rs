@@ -52,6 +52,11 @@ pub fn acquire(ep: &Arc<Endpoint>, max: usize) -> Option<Lease> {
     }
 }
 
+/// The host part of `host:port` (the whole string when it has no port).
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(h, _)| h)
+}
+
 /// Endpoint choice shared by all requests: the bench, the connection limit and the zone.
 #[derive(Debug, Default)]
 pub struct Picker {
@@ -103,7 +108,8 @@ impl Picker {
         Some(b.clone())
     }
 
-    /// Pick an endpoint of `pool` not in `tried`; `preferred` (a sticky instance id) wins
+    /// Pick an endpoint of `pool` not in `tried` (endpoint addresses, or hosts: every
+    /// endpoint on that host); `preferred` (a sticky instance id) wins
     /// when that instance is usable. With a local zone, the first attempt (nothing tried yet)
     /// takes an endpoint of that zone when one is usable, and any zone otherwise.
     pub fn pick(
@@ -115,7 +121,7 @@ impl Picker {
         let benched = self.benched_now();
         let now = Instant::now();
         let usable = |e: &Endpoint| {
-            !tried.contains(&e.addr)
+            !tried.iter().any(|t| *t == e.addr || t == host_of(&e.addr))
                 && benched.as_ref().is_none_or(|b| b.get(&e.addr).is_none_or(|u| *u <= now))
         };
         if let Some(zone) = self.local_zone.as_deref().filter(|_| tried.is_empty()) {
@@ -183,8 +189,12 @@ mod tests {
     use super::*;
 
     fn ep(port: u16, lc: bool) -> Arc<Endpoint> {
+        ep_at(&format!("10.0.0.1:{port}"), port, lc)
+    }
+
+    fn ep_at(addr: &str, port: u16, lc: bool) -> Arc<Endpoint> {
         Arc::new(Endpoint {
-            addr: format!("10.0.0.1:{port}"),
+            addr: addr.to_owned(),
             app: "app".into(),
             instance_id: format!("inst-{port}"),
             index: port.to_string(),
@@ -214,6 +224,22 @@ mod tests {
         assert_eq!(p.pick(&pool, &tried, None).expect("pick").ep.addr, "10.0.0.1:3");
         let all: Vec<String> = (1..=3).map(|i| format!("10.0.0.1:{i}")).collect();
         assert_eq!(p.pick(&pool, &all, None).err(), Some(NoPick::Exhausted));
+    }
+
+    #[test]
+    fn a_host_tried_rules_out_all_its_endpoints() {
+        let p = Picker::new(0);
+        let mut pool = pool(false);
+        pool.endpoints.push(ep_at("10.0.0.2:4", 4, false));
+        let tried = vec!["10.0.0.1:2".to_owned(), "10.0.0.1".to_owned()];
+        for _ in 0..5 {
+            assert_eq!(p.pick(&pool, &tried, None).expect("pick").ep.addr, "10.0.0.2:4");
+        }
+        // An endpoint tried rules out that endpoint only.
+        let tried = vec!["10.0.0.1:2".to_owned()];
+        let seen: std::collections::BTreeSet<String> =
+            (0..8).map(|_| p.pick(&pool, &tried, None).expect("pick").ep.addr.clone()).collect();
+        assert_eq!(seen.len(), 3, "{seen:?}");
     }
 
     #[test]

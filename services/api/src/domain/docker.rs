@@ -16,11 +16,13 @@ use crate::store::droplets::Droplet;
 use crate::store::packages::Package;
 use crate::store::{self, now_ms};
 use crate::AppState;
+use tracing::Instrument as _;
 
 /// Resolve the image of a STAGING build in the background; the build ends STAGED or FAILED.
 pub fn stage(s: &AppState, build: Build, package: Package) {
     let st = s.clone();
-    s.tasks.spawn(async move {
+    // In the request's span (and its service's), so the staging's logs are the api's.
+    let work = async move {
         let guid = build.guid.clone();
         crate::domain::events::api_log(
             &st,
@@ -47,7 +49,8 @@ pub fn stage(s: &AppState, build: Build, package: Package) {
         if let Err(e) = outcome {
             tracing::warn!(build_guid = %guid, error = %e, "docker staging could not be recorded");
         }
-    });
+    };
+    s.tasks.spawn(work.instrument(tracing::Span::current()));
 }
 
 fn credentials(p: &Package) -> Option<oci::Credentials> {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tracing::Instrument as _;
 
 use wire::v3::JobState;
 
@@ -80,10 +81,14 @@ where
 {
     let job = start(s, operation, resource_type, resource_guid).await?;
     let (s2, guid) = (s.clone(), job.guid.clone());
-    s.tasks.spawn(async move {
-        let outcome = work.await;
-        finish(&s2, job, outcome).await;
-    });
+    // In the request's span (and its service's), so the job's logs are the api's.
+    s.tasks.spawn(
+        async move {
+            let outcome = work.await;
+            finish(&s2, job, outcome).await;
+        }
+        .instrument(tracing::Span::current()),
+    );
     Ok(guid)
 }
 

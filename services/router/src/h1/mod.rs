@@ -327,6 +327,14 @@ async fn proxy(
                 tracing::warn!(backend = %ep.addr, error = %e, "backend connection failed; trying another");
                 p.picker.bench(&ep.addr);
                 tried.push(ep.addr.clone());
+                if e.kind() == io::ErrorKind::TimedOut {
+                    // No answer at all: the host may be unreachable. This request's next
+                    // attempt goes to another host (others are not kept from this one: an
+                    // instance whose backlog is full times out on its own).
+                    if let Some((host, _)) = ep.addr.rsplit_once(':') {
+                        tried.push(host.to_owned());
+                    }
+                }
             }
             Ok(Err(Failure::Backend(e))) => {
                 tracing::warn!(backend = %ep.addr, error = %e, "backend failed");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bus::BusExt as _;
 
-use crate::{backend, get, reg, start, wait_routed};
+use crate::{backend, backend_on, get, reg, start, wait_routed};
 
 #[tokio::test]
 async fn routes_spread_and_carry_cf_headers() {
@@ -257,9 +257,14 @@ async fn a_kept_connection_to_a_silent_host_gives_way_to_another_endpoint() {
     };
     let first = send().await.expect("first request");
     assert!(first.text().await.expect("body").starts_with("gone"));
-    let live = backend("live").await;
+    // Instance 1 on another host (another loopback address), instance 2 on the silent one.
+    let live = backend_on("127.0.0.2", "live").await;
+    let mut elsewhere = reg(live, "kept.apps.localhost", "1");
+    elsewhere.host = "127.0.0.2".into();
+    r.bus.publish_json("router.register", &elsewhere).await.expect("pub");
+    let neighbour = backend("neighbour").await;
     r.bus
-        .publish_json("router.register", &reg(live, "kept.apps.localhost", "1"))
+        .publish_json("router.register", &reg(neighbour, "kept.apps.localhost", "2"))
         .await
         .expect("pub");
     testkit::eventually("both endpoints routed", Duration::from_secs(5), || async {
@@ -269,7 +274,8 @@ async fn a_kept_connection_to_a_silent_host_gives_way_to_another_endpoint() {
     .expect("live routed");
 
     // Instance 0's host goes silent. The pinned request goes to it on the kept connection,
-    // gets no acknowledgement, and is carried by instance 1 instead of hanging.
+    // gets no acknowledgement, and is carried by instance 1 on the other host instead of
+    // hanging (not by its neighbour on the silent host).
     let _cut = Silenced::port(gone);
     let asked = std::time::Instant::now();
     let res = send().await.expect("an answer, not a hang");

@@ -60,6 +60,11 @@ pub async fn start_with(tune: impl FnOnce(&mut router::Config)) -> Router {
 /// A backend answering with its name and the CF headers it received; `/login` also sets a
 /// `JSESSIONID` cookie.
 pub async fn backend(name: &'static str) -> u16 {
+    backend_on("127.0.0.1", name).await
+}
+
+/// [`backend`] listening on `ip` (another loopback address stands for another host).
+pub async fn backend_on(ip: &str, name: &'static str) -> u16 {
     let app = axum::Router::new().fallback(
         move |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
             let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -81,7 +86,7 @@ pub async fn backend(name: &'static str) -> u16 {
             res
         },
     );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
     let port = l.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(l, app).await });
     port
