@@ -1,5 +1,6 @@
-//! Staging: the request the api publishes on `staging.request` and the result a stager reports
-//! back over the api's internal HTTP API.
+//! Staging: the request the api publishes on `staging.request`, the claim a stager makes (and
+//! repeats as its heartbeat) before and while it stages, and the result it reports back, over
+//! the api's internal HTTP API.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,18 @@ pub struct StagingRequest {
     pub droplet_upload_url: String,
     /// Internal URL to `POST` the [`StagingResult`] to.
     pub completion_url: String,
+    /// Internal URL to `POST` a [`StagingClaim`] to: before staging (the first claim wins, a
+    /// 409 means another stager has the build or it is no longer wanted) and every heartbeat
+    /// while staging (a 409 means stop). Empty from an api without claims: stage unclaimed.
+    #[serde(default)]
+    pub claim_url: String,
+}
+
+/// Body of `POST /internal/v1/builds/:g/claim`: the stager claiming (or heartbeating) a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagingClaim {
+    /// The claiming stager process (a guid it takes at start).
+    pub stager_id: String,
 }
 
 /// Body of `staging.cache.delete`: the buildpack cache every stager keeps for an app, or, with

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// A feature flag is off: its name, or the message an admin gave it.
     #[error("Feature Disabled: {0}")]
     FeatureDisabled(String),
+    /// The state of a resource forbids the change, and will not allow it later (a build
+    /// another stager claimed, or that is no longer STAGING).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     /// A service broker failed or answered what OSBAPI does not allow (its words, if any).
@@ -81,6 +85,7 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, 130008, "CF-ServiceInstanceAlreadyBoundToSameRoute")
             }
             Self::FeatureDisabled(_) => (S::FORBIDDEN, 330002, "CF-FeatureDisabled"),
+            Self::Conflict(_) => (S::CONFLICT, 10017, "CF-Conflict"),
             Self::ServiceUnavailable(_) => (S::SERVICE_UNAVAILABLE, 10015, "CF-ServiceUnavailable"),
             Self::Broker(_) => (S::BAD_GATEWAY, 10001, "CF-ServiceBrokerBadResponse"),
             Self::CatalogInvalid(_) => (S::BAD_GATEWAY, 270012, "CF-ServiceBrokerCatalogInvalid"),

@@ -63,6 +63,12 @@ pub struct Config {
     pub staging_memory_mb: i64,
     pub staging_disk_mb: i64,
     pub staging_timeout_secs: u64,
+    /// Seconds a STAGING build's stager may go without a heartbeat (a claim again) before the
+    /// build is failed: the stager is gone.
+    pub staging_heartbeat_timeout_secs: u64,
+    /// Seconds a STAGING build may stay unclaimed by any stager before its request is sent
+    /// again (at most once that long, until the build's deadline).
+    pub staging_claim_timeout_secs: u64,
     /// Upload limits: the zip as sent, the extracted package, its file count, its expansion.
     pub max_upload_bytes: u64,
     pub max_package_bytes: u64,
@@ -130,6 +136,8 @@ impl Default for Config {
             staging_memory_mb: 1024,
             staging_disk_mb: 4096,
             staging_timeout_secs: 900,
+            staging_heartbeat_timeout_secs: 30,
+            staging_claim_timeout_secs: 10,
             max_upload_bytes: 1 << 30,
             max_package_bytes: 2 << 30,
             max_package_files: 100_000,
@@ -246,6 +254,12 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     if config.job_stale_ms < config.job_heartbeat_ms.saturating_mul(2) {
         return Err(Error::Config("job_stale_ms: must be at least twice job_heartbeat_ms".into()));
     }
+    if config.staging_heartbeat_timeout_secs == 0 {
+        return Err(Error::Config("staging_heartbeat_timeout_secs: must be more than 0".into()));
+    }
+    if config.staging_claim_timeout_secs == 0 {
+        return Err(Error::Config("staging_claim_timeout_secs: must be more than 0".into()));
+    }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
     let db = Db::connect(&config.database_url, config.max_db_connections).await?;
@@ -271,7 +285,8 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
             (17, "service_plan_lifecycle", "0017_service_plan_lifecycle.sql"),
             (18, "docker", "0018_docker.sql"),
             (19, "domain_shares", "0019_domain_shares.sql"),
-            (20, "job_runners", "0020_job_runners.sql")
+            (20, "job_runners", "0020_job_runners.sql"),
+            (21, "build_claims", "0021_build_claims.sql")
         ]
     );
     db.migrate(sqlite, postgres).await?;
@@ -441,9 +456,9 @@ impl Service {
         );
         let sweeper = kit::spawn_named(
             "api-staging-sweeper",
-            domain::staging::run_sweeper(
+            domain::staging_requests::run_sweeper(
                 self.state.clone(),
-                Duration::from_secs(5),
+                domain::staging_requests::sweep_every(&self.state.config),
                 shutdown.clone(),
             ),
         );

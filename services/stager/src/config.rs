@@ -47,6 +47,9 @@ pub struct Config {
     /// `/etc/ssl/certs/ca-certificates.crt` (and named by `SSL_CERT_FILE`, `PIP_CERT`,
     /// `NODE_EXTRA_CA_CERTS`), for registries behind a TLS proxy; ignored when absent.
     pub trusted_ca_file: PathBuf,
+    /// Seconds between heartbeats (claims again) of each staging this stager holds; well under
+    /// the api's `staging_heartbeat_timeout_secs` (30), after which the api fails the build.
+    pub heartbeat_secs: u64,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             backend: Backend::Runc,
             write_images: true,
             trusted_ca_file: PathBuf::from(CA_BUNDLE),
+            heartbeat_secs: 5,
         }
     }
 }
@@ -82,6 +86,9 @@ impl Config {
         }
         if self.default_timeout_secs == 0 {
             return Err("default_timeout_secs must be at least 1".into());
+        }
+        if self.heartbeat_secs == 0 {
+            return Err("heartbeat_secs must be at least 1".into());
         }
         if !self.api_url.starts_with("http://") && !self.api_url.starts_with("https://") {
             return Err(format!("api_url {:?} is not an http(s) URL", self.api_url));

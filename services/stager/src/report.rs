@@ -1,10 +1,11 @@
-//! Talking back to the api: the droplet upload (`PUT`, streamed) and the result (`POST`),
-//! both retried with back-off; the api treats both as idempotent by build guid.
+//! Talking back to the api: the claim of a build (`POST`, also the heartbeat), the droplet
+//! upload (`PUT`, streamed) and the result (`POST`); the last two retried with back-off, the
+//! api treats both as idempotent by build guid.
 
 use std::path::Path;
 use std::time::Duration;
 
-use wire::staging::StagingResult;
+use wire::staging::{StagingClaim, StagingResult};
 
 use crate::error::StageError;
 use crate::fetch::Api;
@@ -74,4 +75,29 @@ pub async fn upload_droplet(api: &Api, url: &str, tgz: &Path, size: u64) -> Resu
 /// `POST <url>` with the staging result.
 pub async fn complete(api: &Api, url: &str, result: &StagingResult) -> Result<(), StageError> {
     retry("staging completion", || async { send(api, api.http.post(url).json(result)).await }).await
+}
+
+/// The api's answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The build is this stager's: stage it (or keep staging it).
+    Held,
+    /// Another stager has the build, or it is no longer STAGING (or gone): leave it. The
+    /// api's words.
+    Lost(String),
+}
+
+/// `POST <url>` with this stager's claim, once.
+pub async fn claim(api: &Api, url: &str, stager_id: &str) -> Result<Claim, StageError> {
+    let body = StagingClaim { stager_id: stager_id.to_owned() };
+    let res = send(api, api.http.post(url).json(&body)).await?;
+    let status = res.status();
+    if status.is_success() {
+        return Ok(Claim::Held);
+    }
+    if status == reqwest::StatusCode::CONFLICT || status == reqwest::StatusCode::NOT_FOUND {
+        let body = res.text().await.unwrap_or_default();
+        return Ok(Claim::Lost(format!("{status}: {body}")));
+    }
+    Err(StageError::platform(format!("claim: status {status}")))
 }

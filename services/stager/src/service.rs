@@ -1,6 +1,9 @@
-//! The service: takes `staging.request` in queue group `stagers`, runs up to
-//! `max_concurrent` stagings (more wait in a bounded local queue; beyond it they fail at once
-//! as overloaded), and serves `/readyz` and `/metrics`.
+//! The service: takes `staging.request` in queue group `stagers`, claims each build at the api
+//! before anything else (a build another stager claimed, or no longer STAGING, is left), runs
+//! up to `max_concurrent` stagings (more wait in a bounded local queue; beyond it they fail at
+//! once as overloaded), heartbeats every claimed build by claiming it again every
+//! `heartbeat_secs` and stops a staging whose claim the api no longer grants, and serves
+//! `/readyz` and `/metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use wire::staging::{StagingOutcome, StagingRequest, StagingResult};
 use crate::config::{Backend, Config};
 use crate::error::{Error, StageError};
 use crate::fetch::{Api, BuildpackCache};
-use crate::report;
+use crate::report::{self, Claim};
 use crate::stage::Stager;
 use crate::Deps;
 use oci::layout::ImageStore;
@@ -27,6 +30,7 @@ struct StagerMetrics {
     started: Counter,
     failed: Counter,
     rejected: Counter,
+    aborted: Counter,
     in_flight: Gauge,
     total: Histogram,
     scripts: Histogram,
@@ -39,6 +43,7 @@ impl Default for StagerMetrics {
             started: Counter::default(),
             failed: Counter::default(),
             rejected: Counter::default(),
+            aborted: Counter::default(),
             in_flight: Gauge::default(),
             total: h(),
             scripts: h(),
@@ -79,6 +84,11 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
         "Requests refused as overloaded",
         counters.rejected.clone(),
     );
+    metrics.register(
+        "stagings_aborted",
+        "Stagings stopped because the api no longer granted their claim",
+        counters.aborted.clone(),
+    );
     metrics.register("staging_seconds", "Wall time of whole stagings", counters.total.clone());
     metrics.register(
         "staging_buildpack_seconds",
@@ -99,6 +109,7 @@ pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
     let images =
         config.write_images.then(|| ImageStore::new(work.join("oci"), config.stacks_dir.clone()));
     let stager = Stager {
+        id: uuid::Uuid::new_v4().to_string(),
         buildpacks: BuildpackCache::new(work.join("buildpacks")),
         config: Arc::new(config),
         api,
@@ -132,6 +143,7 @@ impl Service {
         let mut cache_deletes =
             self.stager.bus.subscribe(wire::subjects::BUILDPACK_CACHE_DELETE).await?;
         self.ready.set("bus", true);
+        tracing::info!(stager_id = %self.stager.id, "taking staging requests");
         if let Some(store) = self.stager.images.clone() {
             kit::spawn_named(
                 "stager-warm-image",
@@ -168,6 +180,10 @@ impl Service {
             if counters.in_flight.get() >= bound {
                 counters.rejected.inc();
                 tasks.spawn(async move {
+                    // Only a build this stager holds is failed: another may be staging it.
+                    if !claim_first(&stager, &req, &stop).await {
+                        return;
+                    }
                     let msg = format!(
                         "the stager is overloaded ({bound} stagings running or queued); try again"
                     );
@@ -215,7 +231,63 @@ async fn delete_caches(work_dir: &std::path::Path, payload: &[u8]) {
     }
 }
 
-/// One accepted request: wait for a slot, stage, report; on shutdown report FAILED.
+/// Attempts at the first claim of a build before it is left to the api to send again.
+const CLAIM_ATTEMPTS: u32 = 5;
+
+/// Claim `req` for this stager, retrying failures a few times; whether the build is this
+/// stager's to stage. A build another stager claimed or that is no longer wanted is left
+/// quietly; one that could not be claimed is left too (the api sends its request again). A
+/// request from an api without claims (no `claim_url`) is always staged.
+async fn claim_first(stager: &Stager, req: &StagingRequest, stop: &kit::Shutdown) -> bool {
+    if req.claim_url.is_empty() {
+        return true;
+    }
+    let mut delay = Duration::from_millis(250);
+    for n in 1..=CLAIM_ATTEMPTS {
+        let error = match report::claim(&stager.api, &req.claim_url, &stager.id).await {
+            Ok(Claim::Held) => return true,
+            Ok(Claim::Lost(why)) => {
+                tracing::debug!(build = %req.build_guid, answer = %why, "build claimed by another stager or no longer staging: left");
+                return false;
+            }
+            Err(e) => e,
+        };
+        if n == CLAIM_ATTEMPTS {
+            tracing::warn!(build = %req.build_guid, error = %error, attempts = n, "could not claim the build: left to the api to send again");
+            break;
+        }
+        tracing::debug!(build = %req.build_guid, error = %error, attempt = n, "claim failed, retrying");
+        tokio::select! {
+            () = stop.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay *= 2;
+    }
+    false
+}
+
+/// Claim `req` again every `heartbeat_secs` (a failed heartbeat is logged and the next one
+/// tries again); ends, with the api's answer, once the api no longer grants the claim.
+async fn heartbeat(stager: &Stager, req: &StagingRequest) -> String {
+    if req.claim_url.is_empty() {
+        return std::future::pending().await;
+    }
+    let every = Duration::from_secs(stager.config.heartbeat_secs.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match report::claim(&stager.api, &req.claim_url, &stager.id).await {
+            Ok(Claim::Held) => {}
+            Ok(Claim::Lost(why)) => return why,
+            Err(e) => {
+                tracing::warn!(error = %e, "staging heartbeat failed; the next one tries again")
+            }
+        }
+    }
+}
+
+/// One accepted request: claim it, wait for a slot, stage, report, heartbeating meanwhile; a
+/// claim the api no longer grants stops the staging (its container too) with nothing uploaded
+/// or reported; on shutdown report FAILED.
 async fn run_one(
     stager: Arc<Stager>,
     counters: StagerMetrics,
@@ -223,10 +295,23 @@ async fn run_one(
     stop: kit::Shutdown,
     req: StagingRequest,
 ) {
+    if claim_first(&stager, &req, &stop).await {
+        stage_claimed(&stager, &counters, &slots, &stop, &req).await;
+    }
+    counters.in_flight.dec();
+}
+
+async fn stage_claimed(
+    stager: &Stager,
+    counters: &StagerMetrics,
+    slots: &Semaphore,
+    stop: &kit::Shutdown,
+    req: &StagingRequest,
+) {
     let staged = async {
         let _permit = slots.acquire().await;
         counters.started.inc();
-        stager.stage(&req).await
+        stager.stage(req).await
     };
     tokio::select! {
         (result, timings) = staged => {
@@ -245,12 +330,18 @@ async fn run_one(
                 tracing::error!(error = %e, "cannot report the staging result");
             }
         }
+        why = heartbeat(stager, req) => {
+            counters.aborted.inc();
+            tracing::info!(answer = %why, "the api no longer grants this staging's claim: stopped, nothing uploaded or reported");
+            crate::logs::StgLog::new(stager.bus.clone(), &req.app_guid)
+                .err("Staging stopped: this build is no longer staged by this stager")
+                .await;
+        }
         _ = stop.cancelled() => {
             counters.failed.inc();
-            fail(&stager, &req, StageError::platform("the stager shut down during staging")).await;
+            fail(stager, req, StageError::platform("the stager shut down during staging")).await;
         }
     }
-    counters.in_flight.dec();
 }
 
 async fn fail(stager: &Stager, req: &StagingRequest, e: StageError) {

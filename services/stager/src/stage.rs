@@ -29,6 +29,8 @@ pub struct Timings {
 }
 
 pub struct Stager {
+    /// This stager process as it claims builds at the api (a guid taken at start).
+    pub id: String,
     pub config: Arc<Config>,
     pub api: Api,
     pub buildpacks: BuildpackCache,
@@ -39,7 +41,8 @@ pub struct Stager {
 }
 
 impl Stager {
-    /// Stages `req`; the result says how it ended. Scratch dirs are removed in any case.
+    /// Stages `req`; the result says how it ended. Scratch dirs are removed in any case, also
+    /// when the staging is dropped half-way (stopped, or the stager shutting down).
     pub async fn stage(&self, req: &StagingRequest) -> (StagingResult, Timings) {
         let log = StgLog::new(self.bus.clone(), &req.app_guid);
         let started = Instant::now();
@@ -49,6 +52,7 @@ impl Stager {
             safe(&req.build_guid),
             uuid::Uuid::new_v4().simple()
         ));
+        let scratch = Scratch(Some(root.clone()));
         let outcome = match self.run_phases(req, &root, &log, &mut timings).await {
             Ok(staged) => StagingOutcome::Staged(staged),
             Err(e) => {
@@ -57,7 +61,7 @@ impl Stager {
                 StagingOutcome::Failed(e.to_failure())
             }
         };
-        let _ = tokio::fs::remove_dir_all(&root).await;
+        scratch.remove().await;
         timings.total = started.elapsed();
         (StagingResult { build_guid: req.build_guid.clone(), outcome }, timings)
     }
@@ -187,6 +191,33 @@ impl Stager {
                 req.timeout_secs
             }),
         })
+    }
+}
+
+/// The scratch dir of a staging, removed when the staging ends or is dropped.
+struct Scratch(Option<PathBuf>);
+
+impl Scratch {
+    async fn remove(mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || {
+                    let _ = std::fs::remove_dir_all(&dir);
+                });
+            }
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
     }
 }
 

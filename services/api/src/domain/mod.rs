@@ -28,6 +28,7 @@ pub mod routing;
 pub mod services;
 pub mod ssh;
 pub mod staging;
+pub mod staging_requests;
 pub mod tasks;
 pub mod usage_events;
 pub mod users;

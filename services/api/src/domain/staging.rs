@@ -1,15 +1,16 @@
 //! The staging pipeline: packages (created, copied, their upload stored), buildpacks (the
 //! bundled ones installed, admin zips stored, names resolved for a stager), and builds. A build
-//! is recorded STAGING and its staging request published; the stager reports through the
-//! internal API ([`complete`]) and a STAGED report creates the droplet; a build whose stager
-//! vanished or overran the staging timeout is failed by [`run_sweeper`], so a build never stays
-//! STAGING forever. Every change of a package's, build's or droplet's state is checked against
+//! is recorded STAGING and its staging request published; the first stager to [`claim`] it
+//! stages it, heartbeating with the same claim, and reports through the internal API
+//! ([`complete`]); a STAGED report creates the droplet. A build whose stager stopped
+//! heartbeating, or that overran the staging timeout, is failed by [`sweep`] (a request no
+//! stager claimed is sent again by `staging_requests`), so a build never stays STAGING
+//! forever. Every change of a package's, build's or droplet's state is checked against
 //! its lifecycle in `wire::v3` first ([`package_change`], [`build_change`], [`droplet_change`]).
 //! See docs/api.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bus::BusExt as _;
 use serde_json::Value;
@@ -383,7 +384,8 @@ pub async fn create_build(s: &AppState, new: NewBuild) -> ApiResult<Staging> {
     Ok(Staging { build, request })
 }
 
-fn staging_request(
+/// The staging request of build `b`, staging with `refs` in the environment `env`.
+pub fn staging_request(
     s: &AppState,
     b: &Build,
     refs: Resolved,
@@ -406,6 +408,7 @@ fn staging_request(
         env,
         droplet_upload_url: format!("{base}/internal/v1/builds/{}/droplet", b.guid),
         completion_url: format!("{base}/internal/v1/builds/{}/completed", b.guid),
+        claim_url: format!("{base}/internal/v1/builds/{}/claim", b.guid),
     }
 }
 
@@ -440,9 +443,31 @@ pub async fn fail(s: &AppState, guid: &str, error: &str) -> ApiResult<bool> {
     }
     let failed = store::builds::finish(&s.db.pool, guid, from, to, error, now_ms()).await?;
     if failed {
-        crate::domain::events::api_log(s, &b.app_guid, &format!("Staging failed: {error}")).await;
+        failed_log(s, &b.app_guid, error).await;
     }
     Ok(failed)
+}
+
+/// A failed staging in the app's log stream.
+async fn failed_log(s: &AppState, app_guid: &str, error: &str) {
+    crate::domain::events::api_log(s, app_guid, &format!("Staging failed: {error}")).await;
+}
+
+/// Stager `stager_id` claims the STAGING build `guid`: the first claim wins, and the winner's
+/// claims after it are its heartbeats. A build another stager claimed, or that is no longer
+/// STAGING (failed, staged), is a conflict: the stager leaves it.
+pub async fn claim(s: &AppState, guid: &str, stager_id: &str) -> ApiResult<()> {
+    if stager_id.is_empty() {
+        return Err(ApiError::Unprocessable("stager_id must not be empty".into()));
+    }
+    if store::builds::claim(&s.db.pool, guid, stager_id, now_ms()).await? {
+        return Ok(());
+    }
+    let b = store::builds::find(&s.db.pool, guid).await?.ok_or(ApiError::NotFound("Build"))?;
+    if b.state != BuildState::Staging {
+        return Err(ApiError::Conflict(format!("Build is {}, not STAGING", b.state)));
+    }
+    Err(ApiError::Conflict("Build is claimed by another stager".into()))
 }
 
 /// The stager's report. Idempotent: a repeated report of a finished build changes nothing.
@@ -523,29 +548,41 @@ pub async fn complete(
     Ok(Some(b))
 }
 
-/// Fail every STAGING build past its deadline; how many.
+/// Why a build whose stager stopped heartbeating for `secs` failed.
+pub fn stopped_stager(secs: u64) -> String {
+    format!(
+        "StagingError - Staging error: the stager staging this build stopped (no heartbeat for {secs} s); push again"
+    )
+}
+
+/// Fail every STAGING build past its deadline, and every claimed one whose stager has not
+/// heartbeated for `staging_heartbeat_timeout_secs`; how many.
 pub async fn sweep(s: &AppState) -> ApiResult<u64> {
     let mut n = 0;
-    for g in store::builds::overdue(&s.db.pool, now_ms()).await? {
+    let now = now_ms();
+    for g in store::builds::overdue(&s.db.pool, now).await? {
         let why =
             "StagingTimeExpired - Staging time expired: no stager finished this build in time";
         if fail(s, &g, why).await? {
             n += 1;
         }
     }
-    Ok(n)
-}
-
-pub async fn run_sweeper(s: AppState, every: Duration, shutdown: kit::Shutdown) {
-    loop {
-        if let Err(e) = sweep(&s).await {
-            tracing::warn!(error = %e, "staging timeout sweep failed");
+    let secs = s.config.staging_heartbeat_timeout_secs;
+    let cutoff = now.saturating_sub(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let why = stopped_stager(secs);
+    for g in store::builds::stale_claims(&s.db.pool, cutoff).await? {
+        debug_assert!(build::allows(BuildState::Staging, BuildState::Failed));
+        // A heartbeat that came in since keeps the build.
+        if !store::builds::fail_stale_claim(&s.db.pool, &g, cutoff, &why, now_ms()).await? {
+            continue;
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+        n += 1;
+        tracing::warn!(build = %g, "failed a build whose stager stopped heartbeating");
+        if let Some(b) = store::builds::find(&s.db.pool, &g).await? {
+            failed_log(s, &b.app_guid, &why).await;
         }
     }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 //! request; the stager's report arrives through the internal API ([`complete`]). Lists and
 //! shows builds.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -22,7 +20,6 @@ use crate::http::extract::CfJson;
 use crate::http::list::List;
 use crate::http::util::{created, links, ts};
 use crate::store;
-use crate::store::apps::App;
 use crate::store::builds::Build;
 use crate::AppState;
 
@@ -121,7 +118,7 @@ async fn create(
         memory_mb,
         disk_mb,
         created_by: json!({"guid": c.guid(), "name": c.name(), "email": c.email()}),
-        env: staging_env(&s, &app).await?,
+        env: crate::domain::staging_requests::env(&s, &app).await?,
         docker,
     };
     let staged = staging::create_build(&s, new).await?;
@@ -141,24 +138,6 @@ async fn create(
         staging::publish(&s, &staged).await?
     };
     Ok(created(build.present(&s)))
-}
-
-/// The app's environment with `VCAP_APPLICATION` and `VCAP_SERVICES`, as staging sees it.
-async fn staging_env(s: &AppState, app: &App) -> ApiResult<BTreeMap<String, String>> {
-    let web = crate::store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
-    let vcap = crate::domain::desired::vcap_application(s, app, web.as_ref()).await?;
-    let mut env = crate::domain::env_groups::with_group(
-        s,
-        crate::domain::env_groups::Group::Staging,
-        &app.env,
-    )
-    .await?;
-    env.insert("VCAP_APPLICATION".into(), vcap.to_string());
-    env.insert(
-        "VCAP_SERVICES".into(),
-        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
-    );
-    Ok(env)
 }
 
 /// The stager's report; a droplet it created is recorded as the app's audit event.

@@ -1,6 +1,6 @@
 //! The internal API for platform components (`/internal/v1`, token scope `paas.internal`):
-//! downloads of packages, buildpacks and droplets for stagers and cells, the droplet upload and
-//! completion report of a staging, the logs service's log access check (`/internal/v4`, asked
+//! downloads of packages, buildpacks and droplets for stagers and cells, the claim (and
+//! heartbeat), droplet upload and completion report of a staging, the logs service's log access check (`/internal/v4`, asked
 //! with the reader's own token), and the `app.events` subscriber that turns instance crashes
 //! into audit events.
 
@@ -51,6 +51,7 @@ pub fn routes(max_droplet: u64) -> Router<AppState> {
             "/internal/v1/builds/{guid}/droplet",
             put(upload_droplet).layer(axum::extract::DefaultBodyLimit::max(limit)),
         )
+        .route("/internal/v1/builds/{guid}/claim", post(claim))
         .route("/internal/v1/builds/{guid}/completed", post(completed))
         .route("/internal/v1/syslog_drains", get(syslog_drains))
         .route("/internal/v4/log_access/{guid}", get(log_access))
@@ -148,6 +149,20 @@ async fn upload_droplet(
         .await
         .map_err(|e| ApiError::BadRequest(format!("droplet upload failed: {e}")))?;
     Ok(Json(wire::staging::DropletStored { sha256: info.sha256, size: info.size }))
+}
+
+/// A stager claims a STAGING build before it stages it, and again as its heartbeat: 200 while
+/// the claim is its own, 409 when another stager has the build or it is no longer STAGING.
+async fn claim(
+    State(s): State<AppState>,
+    _c: Component,
+    Path(guid): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let claim: wire::staging::StagingClaim = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::Parse(format!("invalid staging claim: {e}")))?;
+    crate::domain::staging::claim(&s, &guid, &claim.stager_id).await?;
+    Ok(StatusCode::OK)
 }
 
 async fn completed(

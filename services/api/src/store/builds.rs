@@ -1,5 +1,7 @@
-//! The `builds` table: one row per staging of a package, STAGING until the stager reports or
-//! its deadline passes, then STAGED or FAILED.
+//! The `builds` table: one row per staging of a package, STAGING until the stager reports, its
+//! deadline passes or its stager stops heartbeating, then STAGED or FAILED. The stager that
+//! claimed a build and its last heartbeat are `stager_id` and `heartbeat_at`; an unclaimed
+//! build's `heartbeat_at` is when its request was last sent again.
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -120,4 +122,104 @@ pub async fn overdue<'e>(ex: impl Exec<'e>, now: i64) -> ApiResult<Vec<String>> 
         .fetch_all(ex)
         .await?;
     rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
+/// `stager` claims the STAGING build `guid` (nobody else has) or heartbeats its claim: its
+/// heartbeat becomes `now`. Whether it holds the claim now; a build claimed by another
+/// stager, finished or gone is left as it is.
+pub async fn claim<'e>(ex: impl Exec<'e>, guid: &str, stager: &str, now: i64) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE builds SET stager_id = $1, heartbeat_at = $2 \
+         WHERE guid = $3 AND state = $4 AND (stager_id IS NULL OR stager_id = $1)",
+    )
+    .bind(stager)
+    .bind(now)
+    .bind(guid)
+    .bind(BuildState::Staging.as_str())
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// The guids of the claimed STAGING builds whose heartbeat is older than `cutoff`.
+pub async fn stale_claims<'e>(ex: impl Exec<'e>, cutoff: i64) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT guid FROM builds \
+         WHERE state = $1 AND stager_id IS NOT NULL AND heartbeat_at < $2",
+    )
+    .bind(BuildState::Staging.as_str())
+    .bind(cutoff)
+    .fetch_all(ex)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("guid")?)).collect()
+}
+
+/// Fail with `error` the build `guid` if it is still STAGING and claimed with a heartbeat
+/// older than `cutoff` (a heartbeat since keeps it); whether it was.
+pub async fn fail_stale_claim<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    cutoff: i64,
+    error: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE builds SET state = $1, error = $2, updated_at = $3 \
+         WHERE guid = $4 AND state = $5 AND stager_id IS NOT NULL AND heartbeat_at < $6",
+    )
+    .bind(BuildState::Failed.as_str())
+    .bind(error)
+    .bind(now)
+    .bind(guid)
+    .bind(BuildState::Staging.as_str())
+    .bind(cutoff)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// The STAGING builds no stager claimed whose request was last sent (at creation, or again)
+/// before `cutoff` and whose deadline is not past `now`; those on `skip_stack` (docker
+/// builds, which the api stages itself) aside.
+pub async fn unclaimed<'e>(
+    ex: impl Exec<'e>,
+    skip_stack: &str,
+    cutoff: i64,
+    now: i64,
+) -> ApiResult<Vec<Build>> {
+    let rows = sqlx::query(
+        "SELECT * FROM builds \
+         WHERE state = $1 AND stager_id IS NULL AND stack <> $2 \
+         AND COALESCE(heartbeat_at, created_at) < $3 AND deadline >= $4",
+    )
+    .bind(BuildState::Staging.as_str())
+    .bind(skip_stack)
+    .bind(cutoff)
+    .bind(now)
+    .fetch_all(ex)
+    .await?;
+    rows.iter().map(Build::from_row).collect()
+}
+
+/// Record that the request of the unclaimed STAGING build `guid` is sent again at `now`,
+/// unless that was done since `cutoff` or the build was claimed or finished meanwhile;
+/// whether it was recorded (so only one api sends it).
+pub async fn mark_resent<'e>(
+    ex: impl Exec<'e>,
+    guid: &str,
+    cutoff: i64,
+    now: i64,
+) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE builds SET heartbeat_at = $1 \
+         WHERE guid = $2 AND state = $3 AND stager_id IS NULL \
+         AND COALESCE(heartbeat_at, created_at) < $4",
+    )
+    .bind(now)
+    .bind(guid)
+    .bind(BuildState::Staging.as_str())
+    .bind(cutoff)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
 }

@@ -1,6 +1,6 @@
 //! An api on a random port with a fake scheduler (HTTP, records desired LRPs, reports every
-//! desired instance RUNNING) and a fake stager (on the bus: downloads the package, uploads a
-//! droplet, reports success), for driving the API as the cf CLI does.
+//! desired instance RUNNING) and a fake stager (on the bus: claims the build, downloads the
+//! package, uploads a droplet, reports success), for driving the API as the cf CLI does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,8 @@ pub struct Platform {
     /// How long the fake scheduler takes to answer.
     pub scheduler_delay: Delay,
     pub staged: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
+    /// While set, the fake stager leaves every staging request alone (as if none listened).
+    pub stager_paused: Arc<std::sync::atomic::AtomicBool>,
     /// The api's bus, for publishing what other components would.
     pub bus: bus::DynBus,
     pub data: tempfile::TempDir,
@@ -64,8 +66,9 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
     tweak(&mut config);
     let bus: bus::DynBus = Arc::new(bus::InProcessBus::new());
     let staged = Arc::new(Mutex::new(Vec::new()));
+    let stager_paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let url = format!("http://127.0.0.1:{port}");
-    fake_stager(bus.clone(), url.clone(), staged.clone()).await;
+    fake_stager(bus.clone(), url.clone(), staged.clone(), stager_paused.clone()).await;
     let service =
         api::build(config, api::Deps { bus: bus.clone(), bundled_buildpacks: buildpacks() })
             .await
@@ -81,6 +84,7 @@ pub async fn start(db: &TestDb, tweak: impl FnOnce(&mut api::Config)) -> Platfor
         tasks,
         scheduler_delay,
         staged,
+        stager_paused,
         bus,
         data,
         shutdown,
@@ -440,11 +444,16 @@ async fn fake_scheduler(desired: Desired, tasks: Tasks, delay: Delay) -> String 
     url
 }
 
-/// Stages every request: checks the package is a zip, uploads a droplet, reports success.
+/// The fake stager's id in its claims.
+pub const FAKE_STAGER: &str = "fake-stager";
+
+/// Stages every request unless paused: claims the build (leaving it when the claim is refused),
+/// checks the package is a zip, uploads a droplet, reports success.
 async fn fake_stager(
     bus: bus::DynBus,
     api: String,
     seen: Arc<Mutex<Vec<wire::staging::StagingRequest>>>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut sub = bus
         .queue_subscribe(wire::subjects::STAGING_REQUEST, wire::subjects::STAGING_QUEUE)
@@ -456,9 +465,23 @@ async fn fake_stager(
             else {
                 continue;
             };
-            seen.lock().expect("lock").push(req.clone());
+            if paused.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
             let http = reqwest::Client::new();
             let token = component_token(&api).await;
+            let claim = http
+                .post(&req.claim_url)
+                .bearer_auth(&token)
+                .json(&json!({"stager_id": FAKE_STAGER}))
+                .send()
+                .await
+                .expect("claim");
+            if claim.status() == StatusCode::CONFLICT {
+                continue;
+            }
+            assert!(claim.status().is_success(), "claim: {}", claim.status());
+            seen.lock().expect("lock").push(req.clone());
             let pkg = http.get(&req.package_url).bearer_auth(&token).send().await.expect("package");
             assert!(pkg.status().is_success(), "package download: {}", pkg.status());
             let bytes = pkg.bytes().await.expect("package bytes");

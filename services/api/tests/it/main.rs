@@ -1,6 +1,7 @@
 //! The api over HTTP, on both engines.
 
 mod brokers;
+mod build_claims;
 mod buildpack_cache;
 mod cf_reads;
 mod crash_events;

@@ -1,7 +1,8 @@
-//! The test plays the api: token endpoint, package and buildpack downloads, droplet upload and
-//! completion callback; and listens to the STG log on the bus.
+//! The test plays the api: token endpoint, package and buildpack downloads, the claim (and
+//! heartbeat) of a build, droplet upload and completion callback, recording what the stager
+//! did in order; and listens to the STG log on the bus.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use axum::{Json, Router};
 use bus::{BusExt, DynBus};
 use sha2::{Digest, Sha256};
 use wire::envelope::Envelope;
-use wire::staging::{BuildpackRef, StagingRequest, StagingResult};
+use wire::staging::{BuildpackRef, StagingClaim, StagingRequest, StagingResult};
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -26,6 +27,18 @@ struct Store {
     blobs: Mutex<HashMap<String, Vec<u8>>>,
     droplets: Mutex<HashMap<String, Vec<u8>>>,
     results: Mutex<HashMap<String, StagingResult>>,
+    /// Every claim as `(build, stager id, granted)`, in order.
+    claims: Mutex<Vec<(String, String, bool)>>,
+    /// Builds whose claims are answered 409 (as the api does for one no longer STAGING).
+    refused: Mutex<HashSet<String>>,
+    /// What the stager did, as `(build, "claim" | "package" | "droplet" | "completion")`.
+    events: Mutex<Vec<(String, &'static str)>>,
+}
+
+impl Store {
+    fn event(&self, build: &str, what: &'static str) {
+        self.events.lock().expect("lock").push((build.to_owned(), what));
+    }
 }
 
 const TOKEN: &str = "test-token";
@@ -39,17 +52,32 @@ fn api_routes(store: Arc<Store>) -> Router {
         .route("/oauth/token", post(|| async { Json(serde_json::json!({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600})) }))
         .route("/blobs/{name}", get(|State(s): State<Arc<Store>>, h: HeaderMap, UrlPath(n): UrlPath<String>| async move {
             if !authorized(&h) { return Err(StatusCode::UNAUTHORIZED) }
+            if let Some(build) = n.strip_prefix("pkg-").and_then(|b| b.strip_suffix(".zip")) {
+                s.event(build, "package");
+            }
             s.blobs.lock().expect("lock").get(&n).cloned().map(Bytes::from).ok_or(StatusCode::NOT_FOUND)
         }))
         .route("/droplets/{build}", put(|State(s): State<Arc<Store>>, h: HeaderMap, UrlPath(b): UrlPath<String>, body: Bytes| async move {
             if !authorized(&h) { return StatusCode::UNAUTHORIZED }
+            s.event(&b, "droplet");
             s.droplets.lock().expect("lock").insert(b, body.to_vec());
             StatusCode::CREATED
         }))
         .route("/completions/{build}", post(|State(s): State<Arc<Store>>, h: HeaderMap, UrlPath(b): UrlPath<String>, Json(r): Json<StagingResult>| async move {
             if !authorized(&h) || r.build_guid != b { return StatusCode::BAD_REQUEST }
+            s.event(&b, "completion");
             s.results.lock().expect("lock").insert(b, r);
             StatusCode::OK
+        }))
+        .route("/claims/{build}", post(|State(s): State<Arc<Store>>, h: HeaderMap, UrlPath(b): UrlPath<String>, Json(c): Json<StagingClaim>| async move {
+            if !authorized(&h) { return StatusCode::UNAUTHORIZED }
+            s.event(&b, "claim");
+            let mut claims = s.claims.lock().expect("lock");
+            // The first stager's claim wins, as at the api.
+            let other = claims.iter().any(|(build, id, granted)| *build == b && *granted && *id != c.stager_id);
+            let granted = !other && !s.refused.lock().expect("lock").contains(&b);
+            claims.push((b, c.stager_id, granted));
+            if granted { StatusCode::OK } else { StatusCode::CONFLICT }
         }))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(store)
@@ -215,6 +243,7 @@ impl Harness {
             ]),
             droplet_upload_url: format!("{}/droplets/{build}", self.api_url),
             completion_url: format!("{}/completions/{build}", self.api_url),
+            claim_url: format!("{}/claims/{build}", self.api_url),
         })
     }
 
@@ -248,6 +277,40 @@ impl Harness {
     /// Shuts the stager down (the fake api keeps running).
     pub fn stop_stager(&self) {
         self.stager_stop.cancel();
+    }
+
+    /// The claims of `build` so far as `(stager id, granted)`, in order.
+    pub fn claims_of(&self, build: &str) -> Vec<(String, bool)> {
+        let claims = self.store.claims.lock().expect("lock");
+        claims.iter().filter(|(b, ..)| b == build).map(|(_, id, g)| (id.clone(), *g)).collect()
+    }
+
+    /// Answer every claim of `build` from now on with 409.
+    pub fn refuse_claims(&self, build: &str) {
+        self.store.refused.lock().expect("lock").insert(build.to_owned());
+    }
+
+    /// What the stager did for `build`, in order (`claim`, `package`, `droplet`, `completion`).
+    pub fn events_of(&self, build: &str) -> Vec<&'static str> {
+        let events = self.store.events.lock().expect("lock");
+        events.iter().filter(|(b, _)| b == build).map(|(_, w)| *w).collect()
+    }
+
+    /// The droplet uploaded for `build`, if any.
+    pub fn droplet_of(&self, build: &str) -> Option<Vec<u8>> {
+        self.store.droplets.lock().expect("lock").get(build).cloned()
+    }
+
+    /// The completion reported for `build`, if any.
+    pub fn result_of(&self, build: &str) -> Option<StagingResult> {
+        self.store.results.lock().expect("lock").get(build).cloned()
+    }
+
+    /// A metric of the stager's `/metrics` (`paas_stager_<name>`), if it is there.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let text = reqwest::get(format!("{}/metrics", self.status_url)).await?.text().await?;
+        let full = format!("paas_stager_{name} ");
+        Ok(text.lines().find_map(|l| l.strip_prefix(&full)).and_then(|v| v.trim().parse().ok()))
     }
 
     pub fn log_of(&self, app_guid: &str) -> Vec<String> {

@@ -2,6 +2,7 @@
 //! staging the fixtures in runc containers on the test stack (root, runc, the built stack).
 
 mod bench;
+mod claims;
 mod failures;
 mod harness;
 mod run_droplet;
