@@ -258,6 +258,8 @@ impl Cluster {
             // A cell whose heartbeats stop is lost after 10 s (default 15 s; heartbeats every
             // 2 s instead of 5 s), which leaves the 20 s bound room on a busy machine.
             ("PAAS_SCHEDULER_CELL_TTL_SECS", "10".into()),
+            // A killed stager's build fails 10 s after its last heartbeat (30 s by default).
+            ("PAAS_API_STAGING_HEARTBEAT_TIMEOUT_SECS", "10".into()),
             ("PAAS_STAGER_STATUS_ADDR", at(STAGER_PORT)),
             ("PAAS_STAGER_API_URL", self.api.clone()),
             ("PAAS_STAGER_INTERNAL_CLIENT_SECRET", SECRET.into()),
@@ -530,6 +532,33 @@ impl Load {
         let s = stats.lock().expect("stats");
         s.clone()
     }
+}
+
+/// A buildpack that detects anything and takes ten minutes to compile (a staging to cut off),
+/// zipped in `scratch`; its path.
+fn slow_buildpack(scratch: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch.join("slow-buildpack");
+    std::fs::create_dir_all(dir.join("bin")).expect("bin");
+    for (name, body) in [
+        ("detect", "#!/bin/sh\necho slow\n"),
+        ("compile", "#!/bin/sh\necho '-----> compiling slowly'\nsleep 600\n"),
+        (
+            "release",
+            "#!/bin/sh\nprintf -- '---\\ndefault_process_types:\\n  web: sleep 100000\\n'\n",
+        ),
+    ] {
+        let path = dir.join("bin").join(name);
+        std::fs::write(&path, body).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    }
+    let files: Vec<PathBuf> = ["bin", "bin/detect", "bin/compile", "bin/release"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let zip = scratch.join("slow-buildpack.zip");
+    archive::zip_dir(&dir, &files, std::fs::File::create(&zip).expect("zip")).expect("zipped");
+    zip.display().to_string()
 }
 
 /// The static fixture named `name`, in `scratch`.
@@ -938,6 +967,66 @@ async fn three_hosts_survive_the_loss_of_each_component() {
         "router 3 failed for {:?}: {:?}",
         e.longest_failure,
         e.errors
+    );
+
+    // (f) The stager dies while it stages a push (a buildpack that takes its time): the build
+    // fails with the reason once its heartbeats stop, nothing stays STAGING, and the stager,
+    // started again as systemd would, stages the next push.
+    admin
+        .ok(None, &["create-buildpack", "slow_buildpack", &slow_buildpack(scratch.path()), "9"])
+        .await;
+    let slow = static_app(scratch.path(), "slow");
+    let push = {
+        let (dir, home) = (slow.clone(), admin.home.path().to_owned());
+        tokio::spawn(async move {
+            tokio::process::Command::new(bin("paas"))
+                .args(["push", "-b", "slow_buildpack"])
+                .current_dir(dir)
+                .env("PAAS_HOME", home)
+                .env("PAAS_POLL_MS", "200")
+                .env("NO_COLOR", "1")
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("paas push")
+        })
+    };
+    testkit::eventually("the slow staging runs", Duration::from_secs(60), || async {
+        let out = admin.run_in(None, &["curl", "/v3/builds?states=STAGING"]).await;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["pagination"]["total_results"] == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Let the stager take it into its container.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = Instant::now();
+    c.proc("stager").kill9();
+    let out = tokio::time::timeout(Duration::from_secs(120), push)
+        .await
+        .expect("the push ends")
+        .expect("push task");
+    let failed_after = killed.elapsed();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the cut-off staging fails the push:\n{text}");
+    assert!(text.contains("stager staging this build stopped"), "with the reason:\n{text}");
+    let staging = admin.ok(None, &["curl", "/v3/builds?states=STAGING"]).await;
+    let v: serde_json::Value = serde_json::from_str(&staging).expect("json");
+    assert_eq!(v["pagination"]["total_results"], 0, "nothing stays STAGING: {staging}");
+    c.paasd("stager-again", "stager", 0, &[]);
+    testkit::wait_http_ok(
+        &format!("{}/readyz", c.net.url(0, STAGER_PORT)),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("the stager again");
+    let again = Instant::now();
+    admin.ok(Some(&slow), &["push", "-b", "staticfile_buildpack"]).await;
+    served(&routers[0], "slow.apps.localhost", "static fixture v1", Duration::from_secs(30)).await;
+    eprintln!(
+        "[cluster] (f) stager killed mid-staging: the push failed with the reason {failed_after:?} after the kill; with the stager started again the next push served after {:?}",
+        again.elapsed()
     );
     eprintln!("[cluster] whole run: {:?}", started.elapsed());
     drop(c);
