@@ -377,7 +377,7 @@ impl User {
         Self { home: tempfile::tempdir().expect("home") }
     }
 
-    async fn run_in(&self, dir: Option<&Path>, args: &[&str]) -> Output {
+    fn command(&self, dir: Option<&Path>, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(bin("paas"));
         cmd.args(args)
             .env("PAAS_HOME", self.home.path())
@@ -387,7 +387,17 @@ impl User {
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
-        cmd.output().await.expect("paas runs")
+        cmd
+    }
+
+    async fn run_in(&self, dir: Option<&Path>, args: &[&str]) -> Output {
+        self.command(dir, args).output().await.expect("paas runs")
+    }
+
+    /// `paas args` in `dir`, running on while the test goes on.
+    fn spawn_in(&self, dir: &Path, args: &[&str]) -> tokio::task::JoinHandle<Output> {
+        let out = self.command(Some(dir), args).output();
+        tokio::spawn(async move { out.await.expect("paas runs") })
     }
 
     async fn ok(&self, dir: Option<&Path>, args: &[&str]) -> String {
@@ -715,22 +725,7 @@ async fn three_hosts_survive_the_loss_of_each_component() {
     // (a) The scheduler leader dies; a push is under way.
     assert_eq!(leads(&c.net.url(0, SCHEDULER_PORT)).await, Some(true), "scheduler 1 leads");
     let second = static_app(scratch.path(), "second");
-    let push = {
-        let dir = second.clone();
-        let home = admin.home.path().to_owned();
-        tokio::spawn(async move {
-            tokio::process::Command::new(bin("paas"))
-                .arg("push")
-                .current_dir(dir)
-                .env("PAAS_HOME", home)
-                .env("PAAS_POLL_MS", "200")
-                .env("NO_COLOR", "1")
-                .kill_on_drop(true)
-                .output()
-                .await
-                .expect("paas push")
-        })
-    };
+    let push = admin.spawn_in(&second, &["push"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
     c.proc("scheduler1").kill9();
@@ -976,21 +971,7 @@ async fn three_hosts_survive_the_loss_of_each_component() {
         .ok(None, &["create-buildpack", "slow_buildpack", &slow_buildpack(scratch.path()), "9"])
         .await;
     let slow = static_app(scratch.path(), "slow");
-    let push = {
-        let (dir, home) = (slow.clone(), admin.home.path().to_owned());
-        tokio::spawn(async move {
-            tokio::process::Command::new(bin("paas"))
-                .args(["push", "-b", "slow_buildpack"])
-                .current_dir(dir)
-                .env("PAAS_HOME", home)
-                .env("PAAS_POLL_MS", "200")
-                .env("NO_COLOR", "1")
-                .kill_on_drop(true)
-                .output()
-                .await
-                .expect("paas push")
-        })
-    };
+    let push = admin.spawn_in(&slow, &["push", "-b", "slow_buildpack"]);
     testkit::eventually("the slow staging runs", Duration::from_secs(60), || async {
         let out = admin.run_in(None, &["curl", "/v3/builds?states=STAGING"]).await;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;

@@ -15,6 +15,23 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{self, apps::App, processes::Process};
 use crate::AppState;
 
+/// The app's environment variables over the `group`'s, with `VCAP_APPLICATION` (`vcap`) and
+/// `VCAP_SERVICES`: what staging and running instances see.
+pub async fn app_env(
+    s: &AppState,
+    app: &App,
+    group: crate::domain::env_groups::Group,
+    vcap: &Value,
+) -> ApiResult<BTreeMap<String, String>> {
+    let mut env = crate::domain::env_groups::with_group(s, group, &app.env).await?;
+    env.insert("VCAP_APPLICATION".into(), vcap.to_string());
+    env.insert(
+        "VCAP_SERVICES".into(),
+        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
+    );
+    Ok(env)
+}
+
 /// `VCAP_APPLICATION` without the per-instance fields the cell adds.
 pub async fn vcap_application(s: &AppState, app: &App, web: Option<&Process>) -> ApiResult<Value> {
     let space = crate::store::spaces::find(&s.db.pool, &app.space_guid)
@@ -99,17 +116,7 @@ pub async fn build_lrp(s: &AppState, app: &App, p: &Process) -> ApiResult<Option
     let mut vcap = vcap_application(s, app, Some(p)).await?;
     vcap["process_id"] = json!(p.guid);
     vcap["process_type"] = json!(p.kind);
-    let mut env = crate::domain::env_groups::with_group(
-        s,
-        crate::domain::env_groups::Group::Running,
-        &app.env,
-    )
-    .await?;
-    env.insert("VCAP_APPLICATION".into(), vcap.to_string());
-    env.insert(
-        "VCAP_SERVICES".into(),
-        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
-    );
+    let mut env = app_env(s, app, crate::domain::env_groups::Group::Running, &vcap).await?;
     env.insert("MEMORY_LIMIT".into(), format!("{}m", p.memory_mb));
     let h = &p.health;
     let kind = match h.kind.as_str() {

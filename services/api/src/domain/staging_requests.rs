@@ -25,18 +25,8 @@ use crate::AppState;
 pub async fn env(s: &AppState, app: &App) -> ApiResult<BTreeMap<String, String>> {
     let web = store::processes::find_by_type(&s.db.pool, &app.guid, "web").await?;
     let vcap = crate::domain::desired::vcap_application(s, app, web.as_ref()).await?;
-    let mut env = crate::domain::env_groups::with_group(
-        s,
-        crate::domain::env_groups::Group::Staging,
-        &app.env,
-    )
-    .await?;
-    env.insert("VCAP_APPLICATION".into(), vcap.to_string());
-    env.insert(
-        "VCAP_SERVICES".into(),
-        crate::domain::services::vcap_services(s, &app.guid).await?.to_string(),
-    );
-    Ok(env)
+    let staging = crate::domain::env_groups::Group::Staging;
+    crate::domain::desired::app_env(s, app, staging, &vcap).await
 }
 
 /// How often the sweeper runs: often enough for the claim and heartbeat timeouts (half the
