@@ -163,7 +163,9 @@ impl Service {
                 _ = shutdown.cancelled() => break,
                 m = sub.next() => match m { Some(m) => m, None => break },
                 Some(m) = cache_deletes.next() => {
-                    delete_caches(&cfg.work_dir, &m.payload).await;
+                    // Off the loop: deleting every app's cache may take a while.
+                    let work_dir = cfg.work_dir.clone();
+                    tokio::spawn(async move { delete_caches(&work_dir, &m.payload).await });
                     continue;
                 }
             };

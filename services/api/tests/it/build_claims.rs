@@ -46,14 +46,7 @@ async fn row(db: &kit::db::Db, guid: &str) -> Row {
 /// An app (in a new org) with a READY package; the app's and the package's guids.
 async fn app_with_package(c: &Client, org: &str) -> (String, String) {
     let (_, space) = crate::push::org_and_space(c, org).await;
-    let (st, app) = c
-        .post(
-            "/v3/apps",
-            json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{app}");
-    let app = app["guid"].as_str().expect("app").to_owned();
+    let app = crate::push::app_in(c, &space, "web").await;
     let (st, pkg) = c
         .post(
             "/v3/packages",

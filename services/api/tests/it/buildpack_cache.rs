@@ -39,14 +39,7 @@ async fn buildpack_caches_are_cleared_by_developers_and_admins_only() {
         let mut sub =
             p.bus.subscribe(wire::subjects::BUILDPACK_CACHE_DELETE).await.expect("subscribe");
         let (org, space) = crate::push::org_and_space(&admin, "team").await;
-        let (st, app) = admin
-            .post(
-                "/v3/apps",
-                json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{app}");
-        let app = app["guid"].as_str().expect("app").to_owned();
+        let app = crate::push::app_in(&admin, &space, "web").await;
         for (user, kind) in [("dev", "space_developer"), ("aud", "space_auditor")] {
             create_user(&admin, user).await;
             assert_eq!(

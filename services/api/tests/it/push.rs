@@ -25,6 +25,18 @@ pub async fn org_and_space(c: &Client, org: &str) -> (String, String) {
     (org_guid, s["guid"].as_str().expect("space guid").to_owned())
 }
 
+/// An app named `name` in `space`; its guid.
+pub async fn app_in(c: &Client, space: &str, name: &str) -> String {
+    let (st, app) = c
+        .post(
+            "/v3/apps",
+            json!({"name": name, "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{app}");
+    app["guid"].as_str().expect("app").to_owned()
+}
+
 pub fn resource(path: &str, body: &[u8]) -> Value {
     use sha1::Digest as _;
     json!({"path": path, "mode": "644", "checksum": {"value": hex::encode(sha1::Sha1::digest(body))}, "size_in_bytes": body.len()})
