@@ -133,12 +133,14 @@ pub struct Service {
 
 /// Bind the traffic and status listeners.
 pub async fn build(config: Config, deps: Deps) -> Result<Service, Error> {
-    let listener = kit::http::bind(config.addr).await.map_err(Error::Listen)?;
+    let listener = workers::bind(config.addr).and_then(tokio::net::TcpListener::from_std);
+    let listener = listener.map_err(Error::Listen)?;
     let status = kit::http::bind(config.status_addr).await.map_err(Error::Listen)?;
     let tls = match config.tls_addr {
         Some(addr) => {
             let acceptor = tls::acceptor(&config.tls_certs)?;
-            Some((kit::http::bind(addr).await.map_err(Error::Listen)?, acceptor))
+            let l = workers::bind(addr).and_then(tokio::net::TcpListener::from_std);
+            Some((l.map_err(Error::Listen)?, acceptor))
         }
         None => None,
     };

@@ -1,9 +1,18 @@
-//! Worker threads: each runs its own single-threaded event loop accepting on the shared
-//! listeners, with its own backend connection pools, so a request, its client connection and
-//! its backend connection stay on one thread (no cross-thread wakeups on the hot path, like
-//! nginx's worker processes). The route table, bench, limits and metrics are shared.
+//! Worker threads: each runs its own single-threaded event loop with its own backend
+//! connection pools, so a request, its client connection and its backend connection stay on
+//! one thread (no cross-thread wakeups on the hot path, like nginx's worker processes). The
+//! route table, bench, limits and metrics are shared.
+//!
+//! Each worker accepts on a listening socket of its own, all bound to the same address with
+//! `SO_REUSEPORT`: the kernel spreads new connections over them, and a connection wakes only
+//! the worker whose socket it reached (one shared socket would wake every worker, and all
+//! but one would find nothing to accept). A port another process already holds is refused as
+//! it would be without `SO_REUSEPORT`: [`bind`] first binds it plainly.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -12,7 +21,44 @@ use crate::proxy::Proxy;
 use crate::serve::serve;
 use crate::Error;
 
-/// Serve `plain` (and `tls`) on `n` worker threads until `shutdown`, then drain each.
+/// Pending connections per listening socket.
+const BACKLOG: i32 = 1024;
+
+/// The first listening socket of a worker group on `addr`. Fails as a plain bind would when
+/// the address is in use — also by another router's group, which `SO_REUSEPORT` alone would
+/// let this one join silently, sharing its traffic.
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+    let probe = socket(addr)?;
+    probe.bind(&addr.into()).map_err(named)?;
+    let addr = probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| named(std::io::Error::other("not an IP address")))?;
+    drop(probe);
+    join(addr).map_err(named)
+}
+
+/// Another listening socket in the group on `addr` (bound by [`bind`]).
+fn join(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let s = socket(addr)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+fn socket(addr: SocketAddr) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std and tokio do: a restarted router binds at once despite connections in TIME_WAIT.
+    s.set_reuse_address(true)?;
+    Ok(s)
+}
+
+/// Serve `plain` (and `tls`) on `n` worker threads until `shutdown`, then drain each; the
+/// first worker accepts on `plain` (from [`bind`]), each other on a socket of its own.
 pub async fn run(
     n: usize,
     plain: TcpListener,
@@ -31,9 +77,16 @@ pub async fn run(
     for i in 0..n.max(1) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let started = (|| {
-            let plain = plain.try_clone()?;
+            let own = |l: &std::net::TcpListener| {
+                if i == 0 {
+                    l.try_clone()
+                } else {
+                    join(l.local_addr()?)
+                }
+            };
+            let plain = own(&plain)?;
             let tls = match &tls {
-                Some((l, a)) => Some((l.try_clone()?, a.clone())),
+                Some((l, a)) => Some((own(l)?, a.clone())),
                 None => None,
             };
             let proxy = proxy.for_worker();

@@ -76,6 +76,7 @@ async fn start_router(backend: SocketAddr) -> Res<(SocketAddr, kit::Shutdown)> {
     let config = router::Config {
         addr: "127.0.0.1:0".parse()?,
         status_addr: "127.0.0.1:0".parse()?,
+        workers: std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(0),
         ..Default::default()
     };
     let service = router::build(config, router::Deps { bus: bus.clone() }).await?;

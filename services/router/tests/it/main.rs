@@ -4,6 +4,7 @@ mod basics;
 mod churn;
 mod http2;
 mod limits;
+mod listeners;
 mod protocol;
 mod route_services;
 mod sessions;
