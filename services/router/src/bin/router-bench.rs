@@ -3,9 +3,14 @@
 //! router writes one per request — in turns in the same run on the same machine; prints the
 //! medians of requests/s, p99 latency and each proxy's CPU time per request, and the ratios.
 //!
-//! `cargo run --release -p router --bin router-bench [-- <seconds per turn>]` (needs `nginx` and
-//! `wrk` on PATH). The backend (hyper, fixed 1 KiB body) and the router run in this process,
-//! the route registered through an in-process bus; nginx runs from a config in a temp dir.
+//! `cargo run --release -p router --bin router-bench [-- <seconds per turn> [<rounds>]]` (needs
+//! `nginx`, `wrk` and `taskset` on PATH; 5 s turns and 5 rounds by default). The backend (hyper,
+//! fixed 1 KiB body) and the router run in this process, the route registered through an
+//! in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
+//! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
+//! round runs the three proxies in turn and prints their ratios, so a round is one alternating
+//! run; the medians follow. With three CPUs or more, wrk gets the last CPU to itself and
+//! everything else the others, so the load generator never takes CPU from a proxy.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -76,7 +81,7 @@ async fn start_router(backend: SocketAddr) -> Res<(SocketAddr, kit::Shutdown)> {
     let config = router::Config {
         addr: "127.0.0.1:0".parse()?,
         status_addr: "127.0.0.1:0".parse()?,
-        workers: std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(0),
+        workers: workers(),
         ..Default::default()
     };
     let service = router::build(config, router::Deps { bus: bus.clone() }).await?;
@@ -105,13 +110,44 @@ async fn start_router(backend: SocketAddr) -> Res<(SocketAddr, kit::Shutdown)> {
     }
 }
 
+/// Worker threads of the router and worker processes of nginx.
+fn workers() -> usize {
+    std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// With three CPUs or more, the last one for wrk alone: this process (and so nginx, started
+/// from it) is kept off it. Returns the CPU wrk is pinned to.
+fn pin() -> Option<usize> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus < 3 {
+        return None;
+    }
+    let wrk = cpus - 1;
+    let rest = format!("0-{}", wrk - 1);
+    let pid = std::process::id().to_string();
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", &rest, &pid])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(wrk)
+}
+
 fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// nginx as a keep-alive reverse proxy to `backend`; with `logged`, writing an access line per
 /// request as the router does (buffered, as a tuned nginx would), else with access logs off.
-fn start_nginx(dir: &Path, backend: SocketAddr, logged: bool) -> Res<(SocketAddr, Child)> {
+fn start_nginx(
+    dir: &Path,
+    backend: SocketAddr,
+    logged: bool,
+    workers: usize,
+) -> Res<(SocketAddr, Child)> {
     std::fs::create_dir_all(dir)?;
     let port = free_port()?;
     let d = dir.display();
@@ -121,7 +157,7 @@ fn start_nginx(dir: &Path, backend: SocketAddr, logged: bool) -> Res<(SocketAddr
         "access_log off".to_owned()
     };
     let conf = format!(
-        "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+        "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  {access};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
@@ -176,8 +212,8 @@ fn parse_wrk(out: &str) -> Res<(f64, f64)> {
     Ok((rps, p99))
 }
 
-async fn wrk(addr: SocketAddr, host: &str, secs: u64) -> Res<(f64, f64)> {
-    let args = vec![
+async fn wrk(addr: SocketAddr, host: &str, secs: u64, cpu: Option<usize>) -> Res<(f64, f64)> {
+    let mut args = vec![
         "-t2".to_owned(),
         "-c64".to_owned(),
         format!("-d{secs}s"),
@@ -186,7 +222,14 @@ async fn wrk(addr: SocketAddr, host: &str, secs: u64) -> Res<(f64, f64)> {
         format!("Host: {host}"),
         format!("http://{addr}/"),
     ];
-    let out = tokio::task::spawn_blocking(move || Command::new("wrk").args(&args).output())
+    let program = match cpu {
+        Some(cpu) => {
+            args.splice(0..0, ["-c".to_owned(), cpu.to_string(), "wrk".to_owned()]);
+            "taskset"
+        }
+        None => "wrk",
+    };
+    let out = tokio::task::spawn_blocking(move || Command::new(program).args(&args).output())
         .await?
         .map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -243,21 +286,27 @@ fn proxy_ticks(nginx: Option<u32>) -> u64 {
 }
 
 /// wrk against one proxy: requests/s, p99 (ms) and the proxy's CPU microseconds per request.
-async fn measure(addr: SocketAddr, secs: u64, nginx: Option<u32>) -> Res<(f64, f64, f64)> {
+async fn measure(
+    addr: SocketAddr,
+    secs: u64,
+    nginx: Option<u32>,
+    cpu: Option<usize>,
+) -> Res<(f64, f64, f64)> {
     let before = proxy_ticks(nginx);
-    let (rps, p99) = wrk(addr, HOST, secs).await?;
+    let (rps, p99) = wrk(addr, HOST, secs, cpu).await?;
     let ticks = proxy_ticks(nginx).saturating_sub(before);
     // Linux reports thread CPU times in USER_HZ (100 per second).
     let cpu_us = ticks as f64 * 10_000.0 / (rps * secs as f64).max(1.0);
     Ok((rps, p99, cpu_us))
 }
 
-async fn run(secs: u64) -> Res<()> {
+async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
+    let workers = workers();
     let backend = backend().await?;
     let (router, shutdown) = start_router(backend).await?;
     let dir = std::env::temp_dir().join(format!("router-bench-{}", std::process::id()));
-    let (nginx, plain) = start_nginx(&dir.join("plain"), backend, false)?;
-    let (nginx_log, logged) = match start_nginx(&dir.join("logged"), backend, true) {
+    let (nginx, plain) = start_nginx(&dir.join("plain"), backend, false, workers)?;
+    let (nginx_log, logged) = match start_nginx(&dir.join("logged"), backend, true, workers) {
         Ok(n) => n,
         Err(e) => {
             stop_nginx(plain);
@@ -267,22 +316,40 @@ async fn run(secs: u64) -> Res<()> {
     let result = async {
         wait_ok(nginx, HOST, "nginx").await?;
         wait_ok(nginx_log, HOST, "nginx").await?;
-        // Warm all up (connection pools, page cache), then measure in turns, `ROUNDS` times
-        // each, so drift on the machine falls on all three alike; medians are reported.
+        // Warm all up (connection pools, page cache), then measure in turns, round after
+        // round, so drift on the machine falls on all three alike.
         let targets = [(router, None), (nginx, Some(plain.id())), (nginx_log, Some(logged.id()))];
         for (addr, _) in targets {
-            wrk(addr, HOST, 1).await?;
+            wrk(addr, HOST, 1, cpu).await?;
         }
+        let placement = match cpu {
+            Some(c) => format!("wrk alone on CPU {c}"),
+            None => "wrk sharing the CPUs (fewer than 3)".to_owned(),
+        };
+        println!(
+            "wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine; {workers} router \
+             worker threads and nginx worker processes; {placement}"
+        );
         let mut runs: [Vec<(f64, f64, f64)>; 3] = Default::default();
-        for _ in 0..ROUNDS {
+        for round in 1..=rounds {
             for (i, (addr, pid)) in targets.into_iter().enumerate() {
-                runs[i].push(measure(addr, secs, pid).await?);
+                runs[i].push(measure(addr, secs, pid, cpu).await?);
             }
+            let [r, n, l] = [&runs[0], &runs[1], &runs[2]].map(|v| v[round - 1]);
+            println!(
+                "round {round}: router {:.0} req/s, nginx {:.0} / {:.0} (log off / logging): \
+                 {:.2}x / {:.2}x, p99 {:+.3} / {:+.3} ms",
+                r.0,
+                n.0,
+                l.0,
+                r.0 / n.0,
+                r.0 / l.0,
+                r.1 - n.1,
+                r.1 - l.1
+            );
         }
         let [r, n, l] = runs.map(|mut v| medians(&mut v));
-        println!(
-            "wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine; medians of {ROUNDS} turns"
-        );
+        println!("medians of {rounds} rounds:");
         for (name, (rps, p99, cpu)) in [
             ("router (RTR access log):    ", r),
             ("nginx (access log off):     ", n),
@@ -307,9 +374,6 @@ async fn run(secs: u64) -> Res<()> {
     result
 }
 
-/// Turns per proxy.
-const ROUNDS: usize = 3;
-
 /// The median of each of requests/s, p99 and CPU per request.
 fn medians(runs: &mut [(f64, f64, f64)]) -> (f64, f64, f64) {
     let pick = |f: fn(&(f64, f64, f64)) -> f64| {
@@ -327,10 +391,16 @@ fn stop_nginx(mut master: Child) {
 }
 
 fn main() -> Res<()> {
-    let secs = match std::env::args().nth(1) {
-        Some(a) => a.parse().map_err(|_| format!("usage: router-bench [seconds], got {a:?}"))?,
-        None => 5,
-    };
+    let arg =
+        |n: usize, default: usize| match std::env::args().nth(n) {
+            Some(a) => a.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                format!("usage: router-bench [seconds per turn] [rounds], got {a:?}")
+            }),
+            None => Ok(default),
+        };
+    let (secs, rounds) = (arg(1, 5)?, arg(2, 5)?);
+    // Before any other thread exists: they all inherit the CPUs left to the proxies.
+    let cpu = pin();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(run(secs))
+    rt.block_on(run(secs as u64, rounds, cpu))
 }
