@@ -18,29 +18,45 @@ const QUEUE: usize = 16_384;
 /// How often queued lines are published.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// One access line waiting for the publisher.
+/// One access line waiting for the publisher: the app's guid and the line in one string
+/// (one allocation per request).
 struct Line {
-    app: String,
+    text: String,
+    /// Where the app's guid ends and the line begins in `text`.
+    app_end: usize,
     index: u32,
-    line: String,
     timestamp: i64,
 }
 
 impl Line {
+    #[cfg(test)]
+    fn new(app: &str, line: &str, index: u32, timestamp: i64) -> Self {
+        Self { text: format!("{app}{line}"), app_end: app.len(), index, timestamp }
+    }
+
+    fn app(&self) -> &str {
+        &self.text[..self.app_end]
+    }
+
+    fn line(&self) -> &str {
+        &self.text[self.app_end..]
+    }
+
     /// The line as a log envelope in JSON (what `Envelope::log` serialized gives, written
     /// directly: the generic serializer's flattened message costs several times more).
     fn envelope(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.line.len() * 4 / 3 + 160);
+        let (app, line) = (self.app(), self.line());
+        let mut out = Vec::with_capacity(line.len() * 4 / 3 + app.len() + 160);
         out.extend_from_slice(b"{\"timestamp\":\"");
         out.extend_from_slice(self.timestamp.to_string().as_bytes());
         out.extend_from_slice(b"\",\"source_id\":");
         // A JSON string with whatever escaping it needs.
-        let _ = serde_json::to_writer(&mut out, &self.app);
+        let _ = serde_json::to_writer(&mut out, app);
         out.extend_from_slice(b",\"instance_id\":\"");
         out.extend_from_slice(self.index.to_string().as_bytes());
         out.extend_from_slice(b"\",\"tags\":{\"source_type\":\"RTR\"},\"log\":{\"payload\":\"");
-        let mut b64 = String::with_capacity(self.line.len() * 4 / 3 + 4);
-        base64::engine::general_purpose::STANDARD.encode_string(&self.line, &mut b64);
+        let mut b64 = String::with_capacity(line.len() * 4 / 3 + 4);
+        base64::engine::general_purpose::STANDARD.encode_string(line, &mut b64);
         out.extend_from_slice(b64.as_bytes());
         out.extend_from_slice(b"\",\"type\":\"OUT\"}}");
         out
@@ -164,12 +180,15 @@ pub fn log(
     if ep.app.is_empty() {
         return;
     }
-    let line = line(req, ctx, ep, status, sent);
+    let mut text = String::with_capacity(ep.app.len() + 512);
+    text.push_str(&ep.app);
+    write_line(&mut text, req, ctx, ep, status, sent);
     let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
-    p.access.send(Line { app: ep.app.clone(), index: p.index, line, timestamp });
+    p.access.send(Line { text, app_end: ep.app.len(), index: p.index, timestamp });
 }
 
 /// The access line of a request, in gorouter's format.
+#[cfg(test)]
 fn line(
     req: &axum::http::request::Parts,
     ctx: &Ctx,
@@ -177,6 +196,20 @@ fn line(
     status: StatusCode,
     sent: Option<u64>,
 ) -> String {
+    let mut line = String::new();
+    write_line(&mut line, req, ctx, ep, status, sent);
+    line
+}
+
+/// Append the access line of a request to `line`.
+fn write_line(
+    line: &mut String,
+    req: &axum::http::request::Parts,
+    ctx: &Ctx,
+    ep: &Endpoint,
+    status: StatusCode,
+    sent: Option<u64>,
+) {
     let headers = &req.headers;
     let get = |k: header::HeaderName| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-");
     let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
@@ -190,21 +223,20 @@ fn line(
         axum::http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let mut line = String::with_capacity(512);
-    push_all(&mut line, &[&ctx.host, " - ["]);
-    rfc3339(ctx.start_wall, &mut line);
-    push_all(&mut line, &["] \"", req.method.as_str(), " "]);
+    push_all(line, &[&ctx.host, " - ["]);
+    rfc3339(ctx.start_wall, line);
+    push_all(line, &["] \"", req.method.as_str(), " "]);
     match req.uri.path_and_query() {
-        Some(pq) => push_all(&mut line, &[pq.as_str()]),
-        None => push_all(&mut line, &["/"]),
+        Some(pq) => push_all(line, &[pq.as_str()]),
+        None => push_all(line, &["/"]),
     }
-    push_all(&mut line, &[" ", version, "\" "]);
-    push_padded(&mut line, u64::from(status.as_u16()), 3);
-    push_all(&mut line, &[" ", received, " "]);
-    push_padded(&mut line, sent.unwrap_or(0), 1);
+    push_all(line, &[" ", version, "\" "]);
+    push_padded(line, u64::from(status.as_u16()), 3);
+    push_all(line, &[" ", received, " "]);
+    push_padded(line, sent.unwrap_or(0), 1);
     let xff_prev = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     push_all(
-        &mut line,
+        line,
         &[
             " \"",
             get(header::REFERER),
@@ -218,10 +250,10 @@ fn line(
         ],
     );
     if let Some(prev) = xff_prev {
-        push_all(&mut line, &[prev, ", "]);
+        push_all(line, &[prev, ", "]);
     }
     push_all(
-        &mut line,
+        line,
         &[
             &ctx.remote.ip,
             "\" x_forwarded_proto:\"",
@@ -231,11 +263,11 @@ fn line(
             "\" response_time:",
         ],
     );
-    push_secs(&mut line, total);
+    push_secs(line, total);
     line.push_str(" gorouter_time:");
-    push_secs(&mut line, own);
+    push_secs(line, own);
     push_all(
-        &mut line,
+        line,
         &[
             " app_id:\"",
             &ep.app,
@@ -246,7 +278,6 @@ fn line(
             "\" x_cf_routererror:\"-\"",
         ],
     );
-    line
 }
 
 #[cfg(test)]
@@ -324,15 +355,15 @@ mod tests {
 
     #[test]
     fn envelopes_are_what_the_generic_serializer_makes() {
-        let l = Line {
-            app: "app \"guid\"".into(),
-            index: 3,
-            line: "a.apps.localhost - [x] \"GET / HTTP/1.1\" 200 é".into(),
-            timestamp: 1_700_000_000_000_000_001,
-        };
+        let l = Line::new(
+            "app \"guid\"",
+            "a.apps.localhost - [x] \"GET / HTTP/1.1\" 200 é",
+            3,
+            1_700_000_000_000_000_001,
+        );
         let json = l.envelope();
         let got: Envelope = serde_json::from_slice(&json).expect("an envelope");
-        let mut want = Envelope::log(&l.app, "3", "RTR", &l.line, LogStream::Out);
+        let mut want = Envelope::log(l.app(), "3", "RTR", l.line(), LogStream::Out);
         want.timestamp = l.timestamp;
         assert_eq!(got, want);
         let generic: serde_json::Value = serde_json::to_value(&want).expect("value");

@@ -69,10 +69,16 @@ impl Table {
     /// wildcard parents (`*.b.example.com`, `*.example.com`, ...). A known route with no
     /// endpoints returns its empty pool.
     pub fn lookup(&self, host: &str, path: &str) -> Option<Arc<Pool>> {
-        let mut candidate = host.to_ascii_lowercase();
+        // Hosts come lowercased from the request path; copied only when they are not (or
+        // when a wildcard is tried).
+        let mut candidate = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(host)
+        };
         let mut empty = None;
         loop {
-            if let Some(routes) = self.routes.get(&candidate) {
+            if let Some(routes) = self.routes.get(candidate.as_ref()) {
                 for (prefix, pool) in routes {
                     if path_matches(prefix, path) {
                         if !pool.endpoints.is_empty() {
@@ -86,11 +92,11 @@ impl Table {
                 }
             }
             let rest = candidate.strip_prefix("*.").unwrap_or(&candidate);
-            let parent = rest.split_once('.').map(|(_, p)| p.to_owned())?;
+            let parent = rest.split_once('.').map(|(_, p)| p)?;
             if !parent.contains('.') {
                 return empty;
             }
-            candidate = format!("*.{parent}");
+            candidate = std::borrow::Cow::Owned(format!("*.{parent}"));
         }
     }
 

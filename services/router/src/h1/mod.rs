@@ -39,7 +39,7 @@ use crate::pick::NoPick;
 use crate::proxy::{find_route, narrowed, Ctx, Peer, Proxy, MAX_ATTEMPTS};
 use crate::table::{Endpoint, Table};
 use crate::{sticky, websocket};
-use request::{body_start, copy_body, parse_request, request_head, Head, Parsed, ReqBody};
+use request::{body_start, copy_body, parse_request_into, request_head, Head, Parsed, ReqBody};
 use response::{read_response, respond, ReadErr, ResHead};
 
 const BUF: usize = 16 * 1024;
@@ -130,8 +130,12 @@ pub async fn serve_conn(
 ) -> Exit {
     let mut buf = BytesMut::with_capacity(BUF);
     let mut rbuf = BytesMut::with_capacity(BUF);
+    // Kept from request to request for their capacity: the request's fields, the head
+    // written to the backend.
+    let mut fields = http::HeaderMap::new();
+    let mut out = Vec::new();
     loop {
-        let head = match read_head(&mut client, &mut buf, &stop).await {
+        let head = match read_head(&mut client, &mut buf, &mut fields, &stop).await {
             Read::Head(h) => h,
             Read::Handover => return Exit::Handover(Prefixed { pre: buf, inner: client }),
             Read::Closed => return Exit::Done,
@@ -154,7 +158,8 @@ pub async fn serve_conn(
             return Exit::Handover(Prefixed { pre: buf, inner: client });
         }
         buf.advance(head.len);
-        match one(&p, &table, &mut client, &mut buf, &mut rbuf, head, &remote, &stop).await {
+        let bufs = Bufs { buf: &mut buf, rbuf: &mut rbuf, fields: &mut fields, out: &mut out };
+        match one(&p, &table, &mut client, bufs, head, &remote, &stop).await {
             Next::KeepAlive if !stop.is_cancelled() => {}
             _ => {
                 linger_close(&mut client, &stop).await;
@@ -166,7 +171,12 @@ pub async fn serve_conn(
 
 /// Read until `buf` starts with a complete request head; parsing is tried at once and
 /// then only when the bytes read may have ended the head.
-async fn read_head(client: &mut TcpStream, buf: &mut BytesMut, stop: &kit::Shutdown) -> Read {
+async fn read_head(
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+    fields: &mut http::HeaderMap,
+    stop: &kit::Shutdown,
+) -> Read {
     let mut tried: Option<usize> = None;
     loop {
         let worth = match tried {
@@ -174,7 +184,7 @@ async fn read_head(client: &mut TcpStream, buf: &mut BytesMut, stop: &kit::Shutd
             Some(at) => framing::may_end_head(buf, at) || buf.len() >= request::MAX_HEAD,
         };
         if worth {
-            match parse_request(buf) {
+            match parse_request_into(buf, fields) {
                 Parsed::Fast(h) => return Read::Head(h),
                 Parsed::Hyper => return Read::Handover,
                 Parsed::Refused(e) => return Read::Refused(e),
@@ -231,27 +241,50 @@ fn needs_hyper(table: &Table, parts: &http::request::Parts) -> bool {
             })
 }
 
+/// A connection's buffers, lent to each of its requests.
+struct Bufs<'a> {
+    /// Bytes read from the client.
+    buf: &'a mut BytesMut,
+    /// Bytes read from the backend.
+    rbuf: &'a mut BytesMut,
+    /// The request's fields, handed back after the request (cleared) for the next one.
+    fields: &'a mut http::HeaderMap,
+    /// The request head written to the backend.
+    out: &'a mut Vec<u8>,
+}
+
 /// Proxy one request whose head was parsed; its body (if any) follows in `buf`/`client`.
-#[allow(clippy::too_many_arguments)]
 async fn one(
     p: &Proxy,
     table: &Table,
     client: &mut TcpStream,
-    buf: &mut BytesMut,
-    rbuf: &mut BytesMut,
+    bufs: Bufs<'_>,
     head: Box<Head>,
     remote: &Peer,
     stop: &kit::Shutdown,
 ) -> Next {
     let started = Instant::now();
+    let Bufs { buf, rbuf, fields, out } = bufs;
     let req = Req { parts: head.parts, body: head.body, close: head.close };
-    let e = match proxy(p, table, client, buf, rbuf, &req, remote, stop, started).await {
-        Ok(next) => return next,
-        Err(e) => e,
+    let next = match proxy(p, table, client, buf, rbuf, out, &req, remote, stop, started).await {
+        Ok(next) => next,
+        Err(e) => own_answer(p, client, &req, e, stop, started).await,
     };
-    // An answer of the router's own. Before a backend was tried the request body was not
-    // read, so the connection stays open only if there was none; after, the body may be
-    // partly sent and the connection closes.
+    *fields = req.parts.headers;
+    next
+}
+
+/// An answer of the router's own. Before a backend was tried the request body was not read,
+/// so the connection stays open only if there was none; after, the body may be partly sent
+/// and the connection closes.
+async fn own_answer(
+    p: &Proxy,
+    client: &mut TcpStream,
+    req: &Req,
+    e: RouterError,
+    stop: &kit::Shutdown,
+    started: Instant,
+) -> Next {
     let keep = !req.close && req.body.is_empty() && e.origin() != Origin::Backend;
     let keep = keep && !stop.is_cancelled();
     let mut out = Vec::with_capacity(320);
@@ -282,6 +315,7 @@ async fn proxy(
     client: &mut TcpStream,
     buf: &mut BytesMut,
     rbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
     req: &Req,
     remote: &Peer,
     stop: &kit::Shutdown,
@@ -310,7 +344,7 @@ async fn proxy(
         let waited = Instant::now();
         let sent = tokio::time::timeout(
             p.request_timeout,
-            exchange(p, client, buf, rbuf, parts, req.body, ep, &ctx),
+            exchange(p, client, buf, rbuf, out, parts, req.body, ep, &ctx),
         )
         .await;
         let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -391,13 +425,15 @@ async fn exchange(
     client: &mut TcpStream,
     buf: &mut BytesMut,
     rbuf: &mut BytesMut,
+    head: &mut Vec<u8>,
     parts: &http::request::Parts,
     body: ReqBody,
     ep: &Endpoint,
     ctx: &Ctx,
 ) -> Result<(TcpStream, ResHead), Failure> {
-    let mut head = Vec::with_capacity(512);
-    request_head(&mut head, parts, body, ep, ctx);
+    head.clear();
+    request_head(head, parts, body, ep, ctx);
+    let head_len = head.len();
     let mut fresh = false;
     let mut backend = match p.pool.take(&ep.addr) {
         Some(c) => c,
@@ -410,11 +446,12 @@ async fn exchange(
         // Head and what of the body is already here in one write.
         let (first, rest) = body_start(body, buf)?;
         let wrote = if first > 0 {
-            let mut w = head.clone();
-            w.extend_from_slice(&buf[..first]);
-            backend.write_all(&w).await
+            // Appended once; a retry on a fresh connection sends the same bytes.
+            head.truncate(head_len);
+            head.extend_from_slice(&buf[..first]);
+            backend.write_all(head).await
         } else {
-            backend.write_all(&head).await
+            backend.write_all(head).await
         };
         rbuf.clear();
         let read = match wrote {

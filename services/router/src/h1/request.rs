@@ -5,6 +5,7 @@
 //! (of a length, or chunked and checked as it goes) copied as it comes; one that needs more
 //! (HTTP/1.0, upgrades, `Expect`, absolute-form targets, HTTP/2) goes to hyper.
 
+use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 use axum::http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -75,7 +76,15 @@ struct Shape {
     close: bool,
 }
 
+#[cfg(test)]
 pub(super) fn parse_request(buf: &[u8]) -> Parsed {
+    parse_request_into(buf, &mut HeaderMap::new())
+}
+
+/// Parse the request head at the start of `buf`; the fields of a request the fast path takes
+/// go into `map` (emptied first; it is kept from an earlier request on the connection for its
+/// capacity), which is then left empty.
+pub(super) fn parse_request_into(buf: &[u8], map: &mut HeaderMap) -> Parsed {
     // Left uninitialised: parsing writes only the fields it finds.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
@@ -120,7 +129,7 @@ pub(super) fn parse_request(buf: &[u8]) -> Parsed {
     if shape.hyper || !path.starts_with('/') || method == "CONNECT" {
         return Parsed::Hyper;
     }
-    match head_parts(method, path, req.headers) {
+    match head_parts(method, path, req.headers, std::mem::take(map)) {
         Some(parts) => Parsed::Fast(Box::new(Head { parts, len, body, close: shape.close })),
         None => refused(Fault::Malformed),
     }
@@ -146,10 +155,12 @@ fn head_parts(
     method: &str,
     path: &str,
     headers: &[httparse::Header<'_>],
+    mut map: HeaderMap,
 ) -> Option<http::request::Parts> {
     let method = Method::from_bytes(method.as_bytes()).ok()?;
     let uri = path.parse::<Uri>().ok()?;
-    let mut map = HeaderMap::with_capacity(headers.len() + 8);
+    map.clear();
+    map.reserve(headers.len() + 8);
     for h in headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         map.append(name, HeaderValue::from_bytes(h.value).ok()?);
@@ -220,7 +231,8 @@ pub(super) fn request_head(
     }
     if !h.contains_key("x-request-start") {
         let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
-        line(out, b"x-request-start", ms.to_string().as_bytes());
+        out.extend_from_slice(b"x-request-start: ");
+        let _ = write!(out, "{ms}\r\n");
     }
     line(out, b"x-vcap-request-id", ctx.request_id.as_bytes());
     line(out, b"x-cf-applicationid", ep.app.as_bytes());
@@ -301,6 +313,32 @@ mod tests {
             Parsed::Refused(e) => Some(e),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_kept_field_map_carries_nothing_into_the_next_request() {
+        let mut map = HeaderMap::new();
+        let Parsed::Fast(first) =
+            parse_request_into(b"GET /a HTTP/1.1\r\nHost: x\r\nX-Secret: 1\r\n\r\n", &mut map)
+        else {
+            panic!("fast")
+        };
+        assert!(map.is_empty(), "the map went with the request");
+        // The connection hands the map back after the request, as `h1::one` does.
+        map = first.parts.headers;
+        let Parsed::Partial = parse_request_into(b"GET /b HTTP/1.1\r\nHost: y\r\n", &mut map)
+        else {
+            panic!("partial")
+        };
+        assert_eq!(map.len(), 2, "kept while the head is incomplete");
+        let Parsed::Fast(second) =
+            parse_request_into(b"GET /b HTTP/1.1\r\nHost: y\r\n\r\n", &mut map)
+        else {
+            panic!("fast")
+        };
+        assert_eq!(second.parts.headers.len(), 1);
+        assert_eq!(second.parts.headers["host"], "y");
+        assert!(second.parts.headers.capacity() >= 2, "the earlier capacity is reused");
     }
 
     #[test]

@@ -146,7 +146,8 @@ pub(super) fn parse_response(
     // so the client never sees them.
     let bodiless = head_request || status < 200 || status == 204 || status == 304;
     let no_fields = status < 200 || status == 204;
-    let mut head = Vec::with_capacity(len + 64);
+    // Room for the body bytes read with the head too: they go out in the same write.
+    let mut head = Vec::with_capacity(rbuf.len() + 160);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(&itoa3(status));
     head.push(b' ');
