@@ -472,9 +472,10 @@ impl Service {
             "api-app-events",
             http::internal::run_app_events(self.state.clone(), shutdown.clone()),
         );
-        if let Err(e) = domain::managed::resume(&self.state).await {
-            tracing::error!(error = %e.detail(), "could not take up service operations left in progress");
-        }
+        let take_over = kit::spawn_named(
+            "api-service-take-over",
+            domain::managed::run_take_over(self.state.clone(), shutdown.clone()),
+        );
         let drain = Duration::from_secs(self.state.config.drain_secs);
         let app = routes(self.state.clone(), self.ready.clone());
         let served = kit::http::serve(self.listener, app, shutdown, drain).await;
@@ -497,6 +498,7 @@ impl Service {
         sweeper.abort();
         updater.abort();
         app_events.abort();
+        take_over.abort();
         self.state.db.pool.close().await;
         served.map_err(Error::Listen)
     }

@@ -391,15 +391,30 @@ pub async fn unbind(
     Ok(())
 }
 
-/// At start-up: operations a stopped api left in progress are taken up again. An instance's
-/// operation is polled at its broker (a job per instance) and settled as the broker says; a
-/// broker that no longer knows the instance ends a delete, and fails a create or update.
-/// Bindings left in progress are failed (deleting one asks the broker to unbind).
-pub async fn resume(s: &AppState) -> ApiResult<()> {
-    const RESTARTED: &str =
-        "The api restarted while the broker was making this binding; delete it and bind again.";
-    store::services::fail_bindings_in_progress(&s.db.pool, RESTARTED, now_ms()).await?;
-    for i in store::services::in_progress(&s.db.pool).await? {
+/// Take over the service operations whose api is gone. Every operation runs in a job of the
+/// api that started it; while that job runs (its api heartbeats it, [`super::jobs`]) the
+/// operation is left alone, whichever api looks. Once no job runs it — its api drained, died
+/// and was swept, or stopped between writing the operation and starting its job — and it has
+/// not changed for `job_stale_ms`: a binding is failed (its broker call cannot be picked up
+/// again; deleting it asks the broker to unbind), and an instance's operation is polled at its
+/// broker to its end by a job of this api, which one conditional update makes the only api to
+/// take it, and settled as the broker says (a broker that no longer knows the instance ends a
+/// delete, and fails a create or update).
+pub async fn take_over(s: &AppState) -> ApiResult<()> {
+    const ORPHANED: &str = "The api making this binding stopped before the broker finished; \
+                            delete it and bind again.";
+    let now = now_ms();
+    let stale = i64::try_from(s.config.job_stale_ms).unwrap_or(i64::MAX);
+    let before = now.saturating_sub(stale);
+    let failed = store::services::fail_orphaned_bindings(&s.db.pool, ORPHANED, now, before).await?;
+    if failed > 0 {
+        tracing::warn!(bindings = failed, "failed service bindings whose api stopped");
+    }
+    for i in store::services::orphaned(&s.db.pool, before).await? {
+        if !store::services::take_over(&s.db.pool, &i.guid, i.op.updated_at, now_ms()).await? {
+            continue;
+        }
+        tracing::info!(instance = %i.guid, operation = %i.op.kind, "taking over a service operation whose api stopped");
         let t = match Target::of_plan(s, &i.plan_guid).await {
             Ok(t) => t,
             Err(e) => {
@@ -413,6 +428,20 @@ pub async fn resume(s: &AppState) -> ApiResult<()> {
         crate::domain::jobs::spawn(s, &operation, "service_instances", &guid, work).await?;
     }
     Ok(())
+}
+
+/// [`take_over`] at once and then every `job_heartbeat_ms` until `stop`.
+pub async fn run_take_over(s: AppState, stop: kit::Shutdown) {
+    let every = std::time::Duration::from_millis(s.config.job_heartbeat_ms.max(1));
+    loop {
+        if let Err(e) = take_over(&s).await {
+            tracing::warn!(error = %e.detail(), "could not take over service operations whose api stopped");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Poll an instance's operation to its end and record it.

@@ -458,9 +458,16 @@ pub async fn unbind(
         json!({"request": {"binding_guid": b.guid}}),
     )
     .await;
-    let (s2, user) = (s.clone(), c.guid().to_owned());
+    let (s2, user, guid) = (s.clone(), c.guid().to_owned(), b.guid.clone());
     let work = async move { managed::unbind(&s2, &b, &i, &target, &user).await };
-    let job = crate::domain::jobs::spawn(s, "service_bindings.delete", "", "", work).await?;
+    let job = crate::domain::jobs::spawn(
+        s,
+        "service_bindings.delete",
+        "service_credential_bindings",
+        &guid,
+        work,
+    )
+    .await?;
     Ok(crate::http::jobs::accepted(s, &job))
 }
 

@@ -378,31 +378,52 @@ pub async fn set_operation<'e>(ex: impl Exec<'e>, guid: &str, op: &Operation) ->
     Ok(())
 }
 
-/// Managed instances whose last operation is in progress (left so by a stopped api).
-pub async fn in_progress<'e>(ex: impl Exec<'e>) -> ApiResult<Vec<Instance>> {
-    let rows = sqlx::query(
+/// Whether a row of `table` has no job running for it (`jobs` of the row's guid, PROCESSING).
+const NO_RUNNING_JOB: &str =
+    "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.resource_guid = {t}.guid AND jobs.state = 'PROCESSING')";
+
+/// Managed instances whose operation is in progress with no job running it (its api stopped
+/// or died) and unchanged since before `before` (ms): an operation being started has its job
+/// within moments.
+pub async fn orphaned<'e>(ex: impl Exec<'e>, before: i64) -> ApiResult<Vec<Instance>> {
+    let sql = format!(
         "SELECT * FROM service_instances WHERE kind = 'managed' AND op_state = 'in progress' \
-         ORDER BY created_at, guid",
-    )
-    .fetch_all(ex)
-    .await?;
+         AND op_updated_at < $1 AND {} ORDER BY created_at, guid",
+        NO_RUNNING_JOB.replace("{t}", "service_instances")
+    );
+    let rows = sqlx::query(&sql).bind(before).fetch_all(ex).await?;
     decode(&rows, Instance::from_row)
 }
 
-/// Fail the bindings whose broker call a stopped api left in progress.
-pub async fn fail_bindings_in_progress<'e>(
+/// Take an orphaned instance's operation over: true for the one api whose update finds it
+/// as it was read (`seen`: its `op_updated_at`), so two apis never both take it.
+pub async fn take_over<'e>(ex: impl Exec<'e>, guid: &str, seen: i64, now: i64) -> ApiResult<bool> {
+    let res = sqlx::query(
+        "UPDATE service_instances SET op_updated_at = $1 \
+         WHERE guid = $2 AND op_state = 'in progress' AND op_updated_at = $3",
+    )
+    .bind(now)
+    .bind(guid)
+    .bind(seen)
+    .execute(ex)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Fail the bindings in progress with no job running them (their api stopped or died),
+/// unchanged since before `before` (ms).
+pub async fn fail_orphaned_bindings<'e>(
     ex: impl Exec<'e>,
     description: &str,
     now: i64,
+    before: i64,
 ) -> ApiResult<u64> {
-    let res = sqlx::query(
+    let sql = format!(
         "UPDATE service_bindings SET op_state = 'failed', op_description = $1, updated_at = $2 \
-         WHERE op_state = 'in progress'",
-    )
-    .bind(description)
-    .bind(now)
-    .execute(ex)
-    .await?;
+         WHERE op_state = 'in progress' AND updated_at < $3 AND {}",
+        NO_RUNNING_JOB.replace("{t}", "service_bindings")
+    );
+    let res = sqlx::query(&sql).bind(description).bind(now).bind(before).execute(ex).await?;
     Ok(res.rows_affected())
 }
 

@@ -11,8 +11,8 @@ use testkit::{Engine, TestDb};
 use crate::harness::{self, Client};
 use crate::tenancy::{create_user, role};
 
-const USER: &str = "broker-user";
-const PASSWORD: &str = "broker-pw";
+pub const USER: &str = "broker-user";
+pub const PASSWORD: &str = "broker-pw";
 
 fn detail(v: &Value) -> String {
     v["errors"][0]["detail"].as_str().unwrap_or_default().to_owned()
@@ -36,7 +36,7 @@ async fn broker_state(url: &str) -> Value {
     reqwest::get(format!("{url}/test/state")).await.expect("state").json().await.expect("json")
 }
 
-async fn plan_guid(c: &Client, name: &str) -> String {
+pub async fn plan_guid(c: &Client, name: &str) -> String {
     let (st, plans) = c.get(&format!("/v3/service_plans?names={name}")).await;
     assert_eq!(st, StatusCode::OK, "{plans}");
     plans["resources"][0]["guid"]
@@ -45,7 +45,7 @@ async fn plan_guid(c: &Client, name: &str) -> String {
         .to_owned()
 }
 
-fn managed(name: &str, space: &str, plan: &str) -> Value {
+pub fn managed(name: &str, space: &str, plan: &str) -> Value {
     json!({"type": "managed", "name": name, "parameters": {"size": 1}, "tags": ["mine"],
            "relationships": {"space": {"data": {"guid": space}},
                              "service_plan": {"data": {"guid": plan}}}})
@@ -504,7 +504,12 @@ async fn an_operation_left_in_progress_is_taken_up_after_a_restart() {
         let guid = list["resources"][0]["guid"].as_str().expect("guid").to_owned();
         p.stop().await;
 
-        let p = harness::start(&db, |_| {}).await;
+        // Taken over once it has been left for `job_stale_ms`.
+        let p = harness::start(&db, |c| {
+            c.job_heartbeat_ms = 100;
+            c.job_stale_ms = 1_000;
+        })
+        .await;
         let admin = Client::new(&p.url, &p.admin_token);
         let (_, si) = admin.get(&format!("/v3/service_instances/{guid}")).await;
         assert_eq!(si["last_operation"]["state"], "in progress", "{si}");

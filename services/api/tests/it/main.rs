@@ -21,6 +21,7 @@ mod orgs;
 mod push;
 mod quotas;
 mod route_bindings;
+mod service_takeover;
 mod services;
 mod ssh;
 mod tasks;
