@@ -1,7 +1,8 @@
 //! `router-bench`: wrk against the router and against nginx (Debian package) as a reverse
-//! proxy to the same backend — with access logs off, and with a buffered access log as the
-//! router writes one per request — in turns in the same run on the same machine; prints the
-//! medians of requests/s, p99 latency and each proxy's CPU time per request, and the ratios.
+//! proxy to the same backend — bare (no extra headers, no access log), and doing the router's
+//! job (the request headers the router adds, an access line per request with the fields of the
+//! router's) — in turns in the same run on the same machine; prints each round's ratios, then
+//! the medians of requests/s, p99 latency and each proxy's CPU time per request.
 //!
 //! `cargo run --release -p router --bin router-bench [-- <seconds per turn> [<rounds>]]` (needs
 //! `nginx`, `wrk` and `taskset` on PATH; 5 s turns and 5 rounds by default). The backend (hyper,
@@ -140,31 +141,51 @@ fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// nginx as a keep-alive reverse proxy to `backend`; with `logged`, writing an access line per
-/// request as the router does (buffered, as a tuned nginx would), else with access logs off.
+/// nginx as a keep-alive reverse proxy to `backend`. Bare, it sets `Host` and
+/// `X-Forwarded-For` only and logs nothing. With `job`, it does the router's work: it adds the
+/// request headers the router adds (`X-Forwarded-Proto`, `X-Request-Start`, a request id,
+/// the `X-CF-*` instance headers), so the backend parses as much as behind the router, and
+/// writes an access line per request with the fields of the router's `RTR` line (buffered,
+/// as a tuned nginx would).
 fn start_nginx(
     dir: &Path,
     backend: SocketAddr,
-    logged: bool,
+    job: bool,
     workers: usize,
 ) -> Res<(SocketAddr, Child)> {
     std::fs::create_dir_all(dir)?;
     let port = free_port()?;
     let d = dir.display();
-    let access = if logged {
-        format!("access_log {d}/access.log combined buffer=64k flush=1s")
+    let (log, headers) = if job {
+        (
+            format!(
+                "log_format rtr '$host - [$time_iso8601] \"$request\" $status $content_length \
+                 $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$remote_addr:$remote_port\" \
+                 \"$upstream_addr\" x_forwarded_for:\"$proxy_add_x_forwarded_for\" \
+                 x_forwarded_proto:\"$scheme\" vcap_request_id:\"$request_id\" \
+                 response_time:$request_time gorouter_time:$upstream_header_time \
+                 app_id:\"bench-app\" app_index:\"0\" instance_id:\"bench-instance\" \
+                 x_cf_routererror:\"-\"';\n  access_log {d}/access.log rtr buffer=64k flush=1s"
+            ),
+            "proxy_set_header X-Forwarded-Proto $scheme;\n      \
+             proxy_set_header X-Request-Start $msec;\n      \
+             proxy_set_header X-Vcap-Request-Id $request_id;\n      \
+             proxy_set_header X-CF-ApplicationID bench-app;\n      \
+             proxy_set_header X-CF-InstanceIndex 0;\n      \
+             proxy_set_header X-CF-InstanceID bench-instance;\n      "
+        )
     } else {
-        "access_log off".to_owned()
+        ("access_log off".to_owned(), "")
     };
     let conf = format!(
         "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
-         http {{\n  {access};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         http {{\n  {log};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
          upstream app {{ server {backend}; keepalive 100; }}\n\
          server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://app;\n\
          proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
-         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n  }}\n}}\n"
+         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n      {headers}}}\n  }}\n}}\n"
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf)?;
@@ -305,8 +326,8 @@ async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
     let backend = backend().await?;
     let (router, shutdown) = start_router(backend).await?;
     let dir = std::env::temp_dir().join(format!("router-bench-{}", std::process::id()));
-    let (nginx, plain) = start_nginx(&dir.join("plain"), backend, false, workers)?;
-    let (nginx_log, logged) = match start_nginx(&dir.join("logged"), backend, true, workers) {
+    let (nginx, plain) = start_nginx(&dir.join("bare"), backend, false, workers)?;
+    let (nginx_log, logged) = match start_nginx(&dir.join("job"), backend, true, workers) {
         Ok(n) => n,
         Err(e) => {
             stop_nginx(plain);
@@ -337,7 +358,7 @@ async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
             }
             let [r, n, l] = [&runs[0], &runs[1], &runs[2]].map(|v| v[round - 1]);
             println!(
-                "round {round}: router {:.0} req/s, nginx {:.0} / {:.0} (log off / logging): \
+                "round {round}: router {:.0} req/s, nginx {:.0} / {:.0} (bare / router's job): \
                  {:.2}x / {:.2}x, p99 {:+.3} / {:+.3} ms",
                 r.0,
                 n.0,
@@ -352,13 +373,13 @@ async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
         println!("medians of {rounds} rounds:");
         for (name, (rps, p99, cpu)) in [
             ("router (RTR access log):    ", r),
-            ("nginx (access log off):     ", n),
-            ("nginx (buffered access log):", l),
+            ("nginx (bare):               ", n),
+            ("nginx (router's job):       ", l),
         ] {
             println!("{name} {rps:>8.0} req/s  p99 {p99:.3} ms  cpu {cpu:.1} us/req");
         }
         println!(
-            "ratio router/nginx: {:.2}x req/s, p99 {:+.3} ms (log off); {:.2}x req/s, p99 {:+.3} ms (logging)",
+            "ratio router/nginx: {:.2}x req/s, p99 {:+.3} ms (bare); {:.2}x req/s, p99 {:+.3} ms (router's job)",
             r.0 / n.0,
             r.1 - n.1,
             r.0 / l.0,

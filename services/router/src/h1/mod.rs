@@ -31,6 +31,7 @@ use axum::http::{self, Method};
 use bytes::{Buf as _, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::sync::WaitForCancellationFuture;
 
 pub use pool::BackendPool;
 
@@ -134,8 +135,15 @@ pub async fn serve_conn(
     // written to the backend.
     let mut fields = http::HeaderMap::new();
     let mut out = Vec::new();
+    // Made once for the connection, not per request: waiting on the drain between requests
+    // registers with it once, and the request deadline is moved later (an atomic store) rather
+    // than a timer added and removed for every request.
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
+    let deadline = tokio::time::sleep(p.request_timeout);
+    tokio::pin!(deadline);
     loop {
-        let head = match read_head(&mut client, &mut buf, &mut fields, &stop).await {
+        let head = match read_head(&mut client, &mut buf, &mut fields, cancelled.as_mut()).await {
             Read::Head(h) => h,
             Read::Handover => return Exit::Handover(Prefixed { pre: buf, inner: client }),
             Read::Closed => return Exit::Done,
@@ -158,7 +166,13 @@ pub async fn serve_conn(
             return Exit::Handover(Prefixed { pre: buf, inner: client });
         }
         buf.advance(head.len);
-        let bufs = Bufs { buf: &mut buf, rbuf: &mut rbuf, fields: &mut fields, out: &mut out };
+        let bufs = Bufs {
+            buf: &mut buf,
+            rbuf: &mut rbuf,
+            fields: &mut fields,
+            out: &mut out,
+            deadline: deadline.as_mut(),
+        };
         match one(&p, &table, &mut client, bufs, head, &remote, &stop).await {
             Next::KeepAlive if !stop.is_cancelled() => {}
             _ => {
@@ -175,7 +189,7 @@ async fn read_head(
     client: &mut TcpStream,
     buf: &mut BytesMut,
     fields: &mut http::HeaderMap,
-    stop: &kit::Shutdown,
+    mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Read {
     let mut tried: Option<usize> = None;
     loop {
@@ -197,8 +211,9 @@ async fn read_head(
         let read = if buf.is_empty() {
             // Idle between requests: a drain closes it at once.
             tokio::select! {
+                biased;
                 r = client.read_buf(buf) => r,
-                () = stop.cancelled() => return Read::Closed,
+                () = &mut cancelled => return Read::Closed,
             }
         } else {
             client.read_buf(buf).await
@@ -251,6 +266,8 @@ struct Bufs<'a> {
     fields: &'a mut http::HeaderMap,
     /// The request head written to the backend.
     out: &'a mut Vec<u8>,
+    /// When the backend's answer is too late ([`Proxy::request_timeout`] after each attempt).
+    deadline: Pin<&'a mut tokio::time::Sleep>,
 }
 
 /// Proxy one request whose head was parsed; its body (if any) follows in `buf`/`client`.
@@ -264,9 +281,10 @@ async fn one(
     stop: &kit::Shutdown,
 ) -> Next {
     let started = Instant::now();
-    let Bufs { buf, rbuf, fields, out } = bufs;
+    let Bufs { buf, rbuf, fields, out, deadline } = bufs;
     let req = Req { parts: head.parts, body: head.body, close: head.close };
-    let next = match proxy(p, table, client, buf, rbuf, out, &req, remote, stop, started).await {
+    let sent = proxy(p, table, client, buf, rbuf, out, deadline, &req, remote, stop, started).await;
+    let next = match sent {
         Ok(next) => next,
         Err(e) => own_answer(p, client, &req, e, stop, started).await,
     };
@@ -316,6 +334,7 @@ async fn proxy(
     buf: &mut BytesMut,
     rbuf: &mut BytesMut,
     out: &mut Vec<u8>,
+    mut deadline: Pin<&mut tokio::time::Sleep>,
     req: &Req,
     remote: &Peer,
     stop: &kit::Shutdown,
@@ -341,12 +360,13 @@ async fn proxy(
         };
         let ep = &*lease.ep;
         attempted = true;
-        let waited = Instant::now();
-        let sent = tokio::time::timeout(
-            p.request_timeout,
-            exchange(p, client, buf, rbuf, out, parts, req.body, ep, &ctx),
-        )
-        .await;
+        let waited = tokio::time::Instant::now();
+        deadline.as_mut().reset(waited + p.request_timeout);
+        let sent = tokio::select! {
+            biased;
+            r = exchange(p, client, buf, rbuf, out, parts, req.body, ep, &ctx) => Ok(r),
+            () = deadline.as_mut() => Err(()),
+        };
         let ns = u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
         ctx.backend_ns.fetch_add(ns, Ordering::Relaxed);
         match sent {
