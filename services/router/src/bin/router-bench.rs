@@ -1,15 +1,16 @@
 //! `router-bench`: wrk against the router and against nginx (Debian package) as a reverse
-//! proxy to the same backend — bare (no extra headers, no access log), and doing the router's
-//! job (the request headers the router adds, an access line per request with the fields of the
-//! router's) — in turns in the same run on the same machine; prints each round's ratios, then
-//! the medians of requests/s, p99 latency and each proxy's CPU time per request.
+//! proxy to the same backend — bare (no extra headers, no access log), with a buffered
+//! `combined` access log, and doing the router's job (the request headers the router adds, an
+//! access line per request with the fields of the router's) — in turns in the same run on the
+//! same machine; prints each round's ratios, then the medians of requests/s, p99 latency and
+//! each proxy's CPU time per request.
 //!
 //! `cargo run --release -p router --bin router-bench [-- <seconds per turn> [<rounds>]]` (needs
 //! `nginx`, `wrk` and `taskset` on PATH; 5 s turns and 5 rounds by default). The backend (hyper,
 //! fixed 1 KiB body) and the router run in this process, the route registered through an
 //! in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
 //! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
-//! round runs the three proxies in turn and prints their ratios, so a round is one alternating
+//! round runs the router and the three nginx in turn and prints their ratios, so a round is one alternating
 //! run; the medians follow. With three CPUs or more, wrk gets the last CPU to itself and
 //! everything else the others, so the load generator never takes CPU from a proxy.
 
@@ -141,23 +142,47 @@ fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// nginx as a keep-alive reverse proxy to `backend`. Bare, it sets `Host` and
-/// `X-Forwarded-For` only and logs nothing. With `job`, it does the router's work: it adds the
-/// request headers the router adds (`X-Forwarded-Proto`, `X-Request-Start`, a request id,
-/// the `X-CF-*` instance headers), so the backend parses as much as behind the router, and
-/// writes an access line per request with the fields of the router's `RTR` line (buffered,
-/// as a tuned nginx would).
+/// How an nginx peer is set up.
+#[derive(Debug, Clone, Copy)]
+enum Nginx {
+    /// `Host` and `X-Forwarded-For` only, no access log: the least a proxy does.
+    Bare,
+    /// As bare, with a buffered `combined` access log.
+    Logged,
+    /// The router's work: the request headers the router adds (`X-Forwarded-Proto`,
+    /// `X-Request-Start`, a request id, the `X-CF-*` instance headers), so the backend parses as
+    /// much as behind the router, and a buffered access line per request with the fields of the
+    /// router's `RTR` line.
+    Job,
+}
+
+impl Nginx {
+    const ALL: [Self; 3] = [Self::Bare, Self::Logged, Self::Job];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bare => "bare",
+            Self::Logged => "combined log",
+            Self::Job => "router's job",
+        }
+    }
+}
+
+/// nginx as a keep-alive reverse proxy to `backend`, set up as `kind` says (buffered logs, as a
+/// tuned nginx would write them).
 fn start_nginx(
     dir: &Path,
     backend: SocketAddr,
-    job: bool,
+    kind: Nginx,
     workers: usize,
 ) -> Res<(SocketAddr, Child)> {
     std::fs::create_dir_all(dir)?;
     let port = free_port()?;
     let d = dir.display();
-    let (log, headers) = if job {
-        (
+    let (log, headers) = match kind {
+        Nginx::Bare => ("access_log off".to_owned(), ""),
+        Nginx::Logged => (format!("access_log {d}/access.log combined buffer=64k flush=1s"), ""),
+        Nginx::Job => (
             format!(
                 "log_format rtr '$host - [$time_iso8601] \"$request\" $status $content_length \
                  $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$remote_addr:$remote_port\" \
@@ -172,10 +197,8 @@ fn start_nginx(
              proxy_set_header X-Vcap-Request-Id $request_id;\n      \
              proxy_set_header X-CF-ApplicationID bench-app;\n      \
              proxy_set_header X-CF-InstanceIndex 0;\n      \
-             proxy_set_header X-CF-InstanceID bench-instance;\n      "
-        )
-    } else {
-        ("access_log off".to_owned(), "")
+             proxy_set_header X-CF-InstanceID bench-instance;\n      ",
+        ),
     };
     let conf = format!(
         "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
@@ -326,22 +349,27 @@ async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
     let backend = backend().await?;
     let (router, shutdown) = start_router(backend).await?;
     let dir = std::env::temp_dir().join(format!("router-bench-{}", std::process::id()));
-    let (nginx, plain) = start_nginx(&dir.join("bare"), backend, false, workers)?;
-    let (nginx_log, logged) = match start_nginx(&dir.join("job"), backend, true, workers) {
-        Ok(n) => n,
-        Err(e) => {
-            stop_nginx(plain);
-            return Err(e);
+    let mut peers: Vec<(Nginx, SocketAddr, Child)> = Vec::new();
+    for kind in Nginx::ALL {
+        match start_nginx(&dir.join(kind.name().replace([' ', '\''], "-")), backend, kind, workers)
+        {
+            Ok((addr, child)) => peers.push((kind, addr, child)),
+            Err(e) => {
+                peers.into_iter().for_each(|(_, _, c)| stop_nginx(c));
+                return Err(e);
+            }
         }
-    };
+    }
     let result = async {
-        wait_ok(nginx, HOST, "nginx").await?;
-        wait_ok(nginx_log, HOST, "nginx").await?;
+        for (_, addr, _) in &peers {
+            wait_ok(*addr, HOST, "nginx").await?;
+        }
         // Warm all up (connection pools, page cache), then measure in turns, round after
-        // round, so drift on the machine falls on all three alike.
-        let targets = [(router, None), (nginx, Some(plain.id())), (nginx_log, Some(logged.id()))];
-        for (addr, _) in targets {
-            wrk(addr, HOST, 1, cpu).await?;
+        // round, so drift on the machine falls on all alike.
+        let mut targets = vec![(router, None)];
+        targets.extend(peers.iter().map(|(_, addr, child)| (*addr, Some(child.id()))));
+        for (addr, _) in &targets {
+            wrk(*addr, HOST, 1, cpu).await?;
         }
         let placement = match cpu {
             Some(c) => format!("wrk alone on CPU {c}"),
@@ -351,45 +379,46 @@ async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
             "wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine; {workers} router \
              worker threads and nginx worker processes; {placement}"
         );
-        let mut runs: [Vec<(f64, f64, f64)>; 3] = Default::default();
+        let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
         for round in 1..=rounds {
-            for (i, (addr, pid)) in targets.into_iter().enumerate() {
-                runs[i].push(measure(addr, secs, pid, cpu).await?);
+            for (i, (addr, pid)) in targets.iter().enumerate() {
+                runs[i].push(measure(*addr, secs, *pid, cpu).await?);
             }
-            let [r, n, l] = [&runs[0], &runs[1], &runs[2]].map(|v| v[round - 1]);
+            let r = runs[0][round - 1];
+            let mut line = format!("round {round}: router {:.0} req/s", r.0);
+            for (i, (kind, _, _)) in peers.iter().enumerate() {
+                let n = runs[i + 1][round - 1];
+                line.push_str(&format!(
+                    "; nginx {}: {:.0}, {:.2}x, p99 {:+.3} ms",
+                    kind.name(),
+                    n.0,
+                    r.0 / n.0,
+                    r.1 - n.1
+                ));
+            }
+            println!("{line}");
+        }
+        let medians: Vec<(f64, f64, f64)> = runs.iter_mut().map(|v| medians(v)).collect();
+        println!("medians of {rounds} rounds:");
+        let names = std::iter::once("router".to_owned())
+            .chain(peers.iter().map(|(kind, _, _)| format!("nginx ({})", kind.name())));
+        for (name, (rps, p99, cpu)) in names.zip(&medians) {
+            println!("{name:<22} {rps:>8.0} req/s  p99 {p99:.3} ms  cpu {cpu:.1} us/req");
+        }
+        let r = medians[0];
+        for (i, (kind, _, _)) in peers.iter().enumerate() {
+            let n = medians[i + 1];
             println!(
-                "round {round}: router {:.0} req/s, nginx {:.0} / {:.0} (bare / router's job): \
-                 {:.2}x / {:.2}x, p99 {:+.3} / {:+.3} ms",
-                r.0,
-                n.0,
-                l.0,
+                "router/nginx ({}): {:.2}x req/s, p99 {:+.3} ms",
+                kind.name(),
                 r.0 / n.0,
-                r.0 / l.0,
-                r.1 - n.1,
-                r.1 - l.1
+                r.1 - n.1
             );
         }
-        let [r, n, l] = runs.map(|mut v| medians(&mut v));
-        println!("medians of {rounds} rounds:");
-        for (name, (rps, p99, cpu)) in [
-            ("router (RTR access log):    ", r),
-            ("nginx (bare):               ", n),
-            ("nginx (router's job):       ", l),
-        ] {
-            println!("{name} {rps:>8.0} req/s  p99 {p99:.3} ms  cpu {cpu:.1} us/req");
-        }
-        println!(
-            "ratio router/nginx: {:.2}x req/s, p99 {:+.3} ms (bare); {:.2}x req/s, p99 {:+.3} ms (router's job)",
-            r.0 / n.0,
-            r.1 - n.1,
-            r.0 / l.0,
-            r.1 - l.1
-        );
         Ok::<_, Box<dyn Error + Send + Sync>>(())
     }
     .await;
-    stop_nginx(plain);
-    stop_nginx(logged);
+    peers.into_iter().for_each(|(_, _, c)| stop_nginx(c));
     shutdown.cancel();
     let _ = std::fs::remove_dir_all(&dir);
     result
