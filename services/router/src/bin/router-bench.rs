@@ -10,8 +10,8 @@
 //! fixed 1 KiB body) and the router run in this process, the route registered through an
 //! in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
 //! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
-//! round runs the router and the three nginx in turn and prints their ratios, so a round is one alternating
-//! run; the medians follow. With three CPUs or more, wrk gets the last CPU to itself and
+//! round runs the router and the three nginx in turn and prints the ratios, so a round is one
+//! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to itself and
 //! everything else the others, so the load generator never takes CPU from a proxy.
 
 use std::convert::Infallible;
