@@ -11,8 +11,8 @@
 //! in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
 //! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
 //! round runs the router and the three nginx in turn and prints the ratios, so a round is one
-//! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to itself and
-//! everything else the others, so the load generator never takes CPU from a proxy.
+//! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to
+//! itself and everything else the others, so the load generator never takes CPU from a proxy.
 
 use std::convert::Infallible;
 use std::error::Error;
