@@ -19,6 +19,10 @@ use crate::table::Endpoint;
 
 /// Largest response head; a bigger one is a backend failure.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most fields in a response head; more is a backend failure.
+const MAX_HEADERS: usize = 100;
+/// Fields a response head is first parsed for.
+const FEW_HEADERS: usize = 16;
 /// Interim (1xx) responses passed on before the final one; more is a backend failure.
 const MAX_INTERIM: usize = 16;
 
@@ -129,9 +133,18 @@ pub(super) fn parse_response(
     rbuf: &mut BytesMut,
     head_request: bool,
 ) -> Result<Option<ResHead>, ReadErr> {
-    let mut headers = [httparse::EMPTY_HEADER; 100];
-    let mut res = httparse::Response::new(&mut headers);
-    let len = match res.parse(rbuf) {
+    // Most responses have a few fields: a small array is tried first (httparse initialises
+    // the whole array for responses), the full one only for a head with more.
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    let mut many;
+    let mut res = httparse::Response::new(&mut few);
+    let mut parsed = res.parse(rbuf);
+    if parsed == Err(httparse::Error::TooManyHeaders) {
+        many = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        res = httparse::Response::new(&mut many);
+        parsed = res.parse(rbuf);
+    }
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(ReadErr::Bad(format!("invalid response: {e}"))),
@@ -369,6 +382,31 @@ mod tests {
         };
         assert_eq!(r.framing, Framing::Chunked);
         assert!(matches!(parse(b"HTTP/1.1 200 OK\r\nContent-", false).0, Ok(None)));
+    }
+
+    #[test]
+    fn heads_with_many_fields_pass_up_to_the_limit() {
+        let head = |n: usize| {
+            let mut raw = String::from("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n");
+            for i in 1..n {
+                raw.push_str(&format!("X-F{i}: v{i}\r\n"));
+            }
+            raw.push_str("\r\n");
+            raw
+        };
+        for n in [FEW_HEADERS - 1, FEW_HEADERS, FEW_HEADERS + 1, 40, MAX_HEADERS] {
+            let Ok(Some(r)) = parse(head(n).as_bytes(), false).0 else { panic!("{n} fields") };
+            let text = String::from_utf8(r.head).expect("utf8");
+            assert_eq!(text.matches("\r\n").count(), n + 1, "{n} fields");
+            assert!(text.contains(&format!("X-F{}: v{}\r\n", n - 1, n - 1)));
+        }
+        // A partial head past the small array is still partial.
+        let many = head(40);
+        assert!(matches!(parse(&many.as_bytes()[..many.len() - 30], false).0, Ok(None)));
+        let Err(ReadErr::Bad(why)) = parse(head(MAX_HEADERS + 1).as_bytes(), false).0 else {
+            panic!("too many fields taken")
+        };
+        assert!(why.contains("too many headers"), "{why}");
     }
 
     #[test]
