@@ -261,7 +261,9 @@ pub fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 }
 
 /// Signal every process of group `pgid` (none left is not an error).
-fn kill_group(pgid: u32, signal: Signal) -> Result<(), HostError> {
+/// Send `signal` to the process group `pgid` at once (what [`Host::kill_group`] does on the
+/// real host), for callers that cannot wait, such as a guard being dropped.
+pub fn kill_group(pgid: u32, signal: Signal) -> Result<(), HostError> {
     let what = format!("kill -{} -{pgid}", signal.name());
     let pgid = i32::try_from(pgid).map_err(|e| HostError::new(&what, e))?;
     if pgid <= 1 {

@@ -77,6 +77,12 @@ async fn run_guarded(
         Backend::Runc => spawn_runc(host, r).await?,
         Backend::Process => spawn_process(r)?,
     };
+    // A staging dropped mid-run (its claim lost, the stager stopping) takes the builder's
+    // whole process group with it, not only the shell that leads it.
+    let mut group = match backend {
+        Backend::Process => GroupGuard(child.id()),
+        Backend::Runc => GroupGuard(None),
+    };
     let out = child.stdout.take().map(|s| pump(s, log.clone(), false));
     let err = child.stderr.take().map(|s| pump(s, log.clone(), true));
     let cgroup = memory_cgroup(&r.id);
@@ -105,6 +111,8 @@ async fn run_guarded(
             }
         }
     };
+    // The builder has ended (or was killed with its group): its group id may be reused.
+    group.0 = None;
     let recorded = std::fs::read_to_string(r.output.join("oom_kills")).unwrap_or_default();
     if backend == Backend::Runc
         && (oom_kills(&cgroup) > 0 || recorded.trim().parse::<u64>().unwrap_or(0) > 0)
@@ -123,6 +131,20 @@ async fn run_guarded(
 /// Deletes the container when a staging is dropped mid-run (a normal end deletes it first):
 /// on the runtime when there is one, else right here.
 struct RuncGuard(Option<String>);
+
+/// Kills the process group of a builder still running when dropped. Disarmed once the builder
+/// was waited for: after that its group id may belong to someone else.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            if let Err(e) = ::container::host::kill_group(pgid, Signal::Kill) {
+                tracing::debug!(error = %e, "builder process group not killed");
+            }
+        }
+    }
+}
 
 impl Drop for RuncGuard {
     fn drop(&mut self) {

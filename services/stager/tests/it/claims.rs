@@ -130,3 +130,48 @@ async fn a_heartbeat_refused_mid_staging_stops_it() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// The processes whose environment names `dir` (a staging's scratch files are under it).
+fn processes_under(dir: &str) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(dir.len()).any(|w| w == dir.as_bytes()))
+        })
+        .collect()
+}
+
+/// Without containers, a staging stopped by a refused heartbeat takes every process of its
+/// builder with it: the buildpack's `sleep`, not only the shell that started the builder.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_staging_without_containers_leaves_no_process_behind() -> anyhow::Result<()> {
+    let mut h = Harness::start_with(|c| {
+        c.heartbeat_secs = 1;
+        c.backend = stager::Backend::Process;
+        c.write_images = false;
+    })
+    .await?;
+    let req = request(&mut h, "sleep")?;
+    h.bus.publish_json(wire::subjects::STAGING_REQUEST, &req).await?;
+    testkit::eventually("the builder running", Duration::from_secs(30), || {
+        let running = h.log_of(&req.app_guid).iter().any(|l| l.contains("mode sleep"));
+        async move { running.then_some(()) }
+    })
+    .await?;
+    let builds = h.work.path().join("stager/builds").display().to_string();
+    let running = processes_under(&builds);
+    assert!(running.len() >= 2, "the builder and its sleep: {running:?}");
+
+    h.refuse_claims(&req.build_guid);
+    idle(&h).await?;
+    assert_eq!(h.metric("stagings_aborted_total").await?, Some(1.0));
+    testkit::eventually("every builder process gone", Duration::from_secs(10), || {
+        let left = processes_under(&builds);
+        async move { left.is_empty().then_some(()) }
+    })
+    .await?;
+    Ok(())
+}
