@@ -45,6 +45,16 @@ async fn last_operation(c: &Client, path: &str) -> Value {
     c.get(path).await.1["last_operation"].clone()
 }
 
+/// The last operation of the resource at `path` once it is no longer in progress.
+async fn settled(c: &Client, path: &str, what: &str) -> Value {
+    testkit::eventually(what, Duration::from_secs(20), || async {
+        let op = last_operation(c, path).await;
+        (op["state"] != "in progress").then_some(op)
+    })
+    .await
+    .expect("settled")
+}
+
 #[tokio::test]
 async fn a_live_apis_service_operations_are_left_alone_and_taken_over_once_it_is_gone() {
     for engine in Engine::ALL {
@@ -89,16 +99,8 @@ async fn a_live_apis_service_operations_are_left_alone_and_taken_over_once_it_is
         let b = harness::start(&db, quick).await;
         let admin_b = Client::new(&b.url, &b.admin_token);
         let key_path = format!("/v3/service_credential_bindings/{key}");
-        let settled = testkit::eventually("the key bound", Duration::from_secs(20), || async {
-            let op = last_operation(&admin_b, &key_path).await;
-            (op["state"] != "in progress").then_some(op)
-        })
-        .await
-        .expect("key settled");
-        assert_eq!(
-            settled["state"], "succeeded",
-            "{engine:?}: api b failed a's binding: {settled}"
-        );
+        let op = settled(&admin_b, &key_path, "the key bound").await;
+        assert_eq!(op["state"], "succeeded", "{engine:?}: api b failed a's binding: {op}");
         // Well past `job_stale_ms`: the slow provision is still a's alone.
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         let slow_path = format!("/v3/service_instances/{slow}");
@@ -115,20 +117,10 @@ async fn a_live_apis_service_operations_are_left_alone_and_taken_over_once_it_is
 
         // b takes both over once they have been left for `job_stale_ms`: the provision is
         // polled at the broker (which has the instance) to its end, the key is failed.
-        let op = testkit::eventually("provision taken over", Duration::from_secs(20), || async {
-            let op = last_operation(&admin_b, &slow_path).await;
-            (op["state"] != "in progress").then_some(op)
-        })
-        .await
-        .expect("provision settled");
+        let op = settled(&admin_b, &slow_path, "the provision taken over").await;
         assert_eq!(op["state"], "succeeded", "{engine:?}: {op}");
         let cut_path = format!("/v3/service_credential_bindings/{cut}");
-        let op = testkit::eventually("key failed", Duration::from_secs(20), || async {
-            let op = last_operation(&admin_b, &cut_path).await;
-            (op["state"] != "in progress").then_some(op)
-        })
-        .await
-        .expect("key settled");
+        let op = settled(&admin_b, &cut_path, "the cut key failed").await;
         assert_eq!(op["state"], "failed", "{engine:?}: {op}");
         let why = op["description"].as_str().unwrap_or_default();
         assert!(why.contains("stopped") && why.contains("bind again"), "{why}");

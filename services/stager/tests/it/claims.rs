@@ -26,6 +26,16 @@ async fn idle(h: &Harness) -> anyhow::Result<()> {
     .await
 }
 
+/// Waits until the failing buildpack of `req` runs (its log says its mode).
+async fn builder_running(h: &Harness, req: &StagingRequest) -> anyhow::Result<()> {
+    let mode = req.env.get("FAIL_MODE").cloned().unwrap_or_default();
+    testkit::eventually("the builder running", Duration::from_secs(30), || {
+        let running = h.log_of(&req.app_guid).iter().any(|l| l.contains(&format!("mode {mode}")));
+        async move { running.then_some(()) }
+    })
+    .await
+}
+
 /// With the default heartbeat (5 s), a staging of 7 s is claimed before the package is
 /// downloaded and claimed again while the builder runs, always by the same stager.
 #[tokio::test(flavor = "multi_thread")]
@@ -95,11 +105,7 @@ async fn a_heartbeat_refused_mid_staging_stops_it() -> anyhow::Result<()> {
     // Would run for 600 s.
     let req = request(&mut h, "sleep")?;
     h.bus.publish_json(wire::subjects::STAGING_REQUEST, &req).await?;
-    testkit::eventually("the builder running", Duration::from_secs(30), || {
-        let running = h.log_of(&req.app_guid).iter().any(|l| l.contains("mode sleep"));
-        async move { running.then_some(()) }
-    })
-    .await?;
+    builder_running(&h, &req).await?;
     let granted = h.claims_of(&req.build_guid).len();
     assert!(granted >= 1);
 
@@ -156,11 +162,7 @@ async fn a_stopped_staging_without_containers_leaves_no_process_behind() -> anyh
     .await?;
     let req = request(&mut h, "sleep")?;
     h.bus.publish_json(wire::subjects::STAGING_REQUEST, &req).await?;
-    testkit::eventually("the builder running", Duration::from_secs(30), || {
-        let running = h.log_of(&req.app_guid).iter().any(|l| l.contains("mode sleep"));
-        async move { running.then_some(()) }
-    })
-    .await?;
+    builder_running(&h, &req).await?;
     let builds = h.work.path().join("stager/builds").display().to_string();
     let running = processes_under(&builds);
     assert!(running.len() >= 2, "the builder and its sleep: {running:?}");
