@@ -54,7 +54,13 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Start a transaction on the api database.
 pub async fn begin(db: &kit::db::Db) -> ApiResult<Tx> {
-    Ok(db.pool.begin().await?)
+    Ok(match db.engine {
+        // The write lock at `BEGIN`, where the busy timeout applies: a deferred transaction
+        // that reads and then writes after another connection committed fails at once
+        // (`SQLITE_BUSY`) instead of waiting its turn.
+        kit::db::Engine::Sqlite => db.pool.begin_with("BEGIN IMMEDIATE").await?,
+        kit::db::Engine::Postgres => db.pool.begin().await?,
+    })
 }
 
 /// Milliseconds since the epoch: every row's `created_at` / `updated_at`.

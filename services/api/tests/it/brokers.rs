@@ -910,7 +910,8 @@ async fn plan_upgrades_dropped_plans_and_purged_offerings() {
 
         // The broker moves on: the plans show the new version and the instances an upgrade.
         set_catalog(&broker, json!({"version": "2.0.0"})).await;
-        assert_eq!(resync().await["state"], "COMPLETE");
+        let j = resync().await;
+        assert_eq!(j["state"], "COMPLETE", "{engine:?}: {j}");
         let (_, plan) = carol.get(&format!("/v3/service_plans/{sync}")).await;
         assert_eq!(plan["maintenance_info"]["version"], "2.0.0", "{plan}");
         let (_, list) = carol.get(&format!("/v3/service_instances?space_guids={space}")).await;
@@ -980,7 +981,8 @@ async fn plan_upgrades_dropped_plans_and_purged_offerings() {
         // The catalog drops `sync` (in use) and `slow` (unused): `slow` goes, `sync` stays for
         // its instance, unavailable for new ones.
         set_catalog(&broker, json!({"drop": ["sync", "slow"]})).await;
-        assert_eq!(resync().await["state"], "COMPLETE");
+        let j = resync().await;
+        assert_eq!(j["state"], "COMPLETE", "{engine:?}: {j}");
         let (_, gone) = admin.get("/v3/service_plans?names=slow").await;
         assert_eq!(gone["pagination"]["total_results"], 0, "{gone}");
         let (_, plan) = carol.get(&format!("/v3/service_plans/{sync}")).await;
