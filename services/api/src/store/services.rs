@@ -378,20 +378,18 @@ pub async fn set_operation<'e>(ex: impl Exec<'e>, guid: &str, op: &Operation) ->
     Ok(())
 }
 
-/// Whether a row of `table` has no job running for it (`jobs` of the row's guid, PROCESSING).
-const NO_RUNNING_JOB: &str =
-    "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.resource_guid = {t}.guid AND jobs.state = 'PROCESSING')";
-
 /// Managed instances whose operation is in progress with no job running it (its api stopped
 /// or died) and unchanged since before `before` (ms): an operation being started has its job
 /// within moments.
 pub async fn orphaned<'e>(ex: impl Exec<'e>, before: i64) -> ApiResult<Vec<Instance>> {
-    let sql = format!(
-        "SELECT * FROM service_instances WHERE kind = 'managed' AND op_state = 'in progress' \
-         AND op_updated_at < $1 AND {} ORDER BY created_at, guid",
-        NO_RUNNING_JOB.replace("{t}", "service_instances")
-    );
-    let rows = sqlx::query(&sql).bind(before).fetch_all(ex).await?;
+    let rows = sqlx::query(
+        "SELECT * FROM service_instances i WHERE kind = 'managed' AND op_state = 'in progress' \
+         AND op_updated_at < $1 AND NOT EXISTS (SELECT 1 FROM jobs j \
+         WHERE j.resource_guid = i.guid AND j.state = 'PROCESSING') ORDER BY created_at, guid",
+    )
+    .bind(before)
+    .fetch_all(ex)
+    .await?;
     decode(&rows, Instance::from_row)
 }
 
@@ -418,12 +416,16 @@ pub async fn fail_orphaned_bindings<'e>(
     now: i64,
     before: i64,
 ) -> ApiResult<u64> {
-    let sql = format!(
+    let res = sqlx::query(
         "UPDATE service_bindings SET op_state = 'failed', op_description = $1, updated_at = $2 \
-         WHERE op_state = 'in progress' AND updated_at < $3 AND {}",
-        NO_RUNNING_JOB.replace("{t}", "service_bindings")
-    );
-    let res = sqlx::query(&sql).bind(description).bind(now).bind(before).execute(ex).await?;
+         WHERE op_state = 'in progress' AND updated_at < $3 AND NOT EXISTS (SELECT 1 FROM jobs \
+         WHERE jobs.resource_guid = service_bindings.guid AND jobs.state = 'PROCESSING')",
+    )
+    .bind(description)
+    .bind(now)
+    .bind(before)
+    .execute(ex)
+    .await?;
     Ok(res.rows_affected())
 }
 

@@ -11,14 +11,7 @@ use testkit::{Engine, TestDb};
 use crate::harness::{self, Client};
 
 async fn app_with_droplet(c: &Client, space: &str, name: &str) -> String {
-    let (st, app) = c
-        .post(
-            "/v3/apps",
-            json!({"name": name, "relationships": {"space": {"data": {"guid": space}}}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{app}");
-    let app = app["guid"].as_str().expect("app").to_owned();
+    let app = crate::push::app_in(c, space, name).await;
     let (_, droplet) = crate::push::push_bits(c, &app, &[("app.py", b"print(1)")]).await;
     let (st, d) = c
         .patch(
