@@ -214,6 +214,20 @@ pub struct EnvelopeBatch {
     pub batch: Vec<Envelope>,
 }
 
+/// The envelopes of one bus message on `logs.*`: one envelope, or a batch of them
+/// (`{"batch":[...]}`, how busy producers such as the router send many lines at once).
+pub fn decode(payload: &[u8]) -> Result<Vec<Envelope>, serde_json::Error> {
+    let head = payload.trim_ascii_start();
+    let batch = head
+        .strip_prefix(b"{")
+        .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"batch\""));
+    if batch {
+        Ok(serde_json::from_slice::<EnvelopeBatch>(payload)?.batch)
+    } else {
+        Ok(vec![serde_json::from_slice::<Envelope>(payload)?])
+    }
+}
+
 /// Response of `GET /api/v1/read/<source-id>`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadResponse {
@@ -245,6 +259,22 @@ mod tests {
         .expect("parse");
         assert_eq!(e.timestamp, 12);
         assert_eq!(e.envelope_type(), EnvelopeType::Gauge);
+    }
+
+    #[test]
+    fn bus_messages_carry_one_envelope_or_a_batch() {
+        let a = Envelope::log("app-guid", "0", "RTR", "one", LogStream::Out);
+        let b = Envelope::log("other", "1", "RTR", "two", LogStream::Err);
+        let single = serde_json::to_vec(&a).expect("json");
+        assert_eq!(decode(&single).expect("single"), vec![a.clone()]);
+        let batch = EnvelopeBatch { batch: vec![a.clone(), b.clone()] };
+        let framed = serde_json::to_vec(&batch).expect("json");
+        assert_eq!(decode(&framed).expect("batch"), vec![a.clone(), b]);
+        let spaced = b" { \"batch\" : [] } ";
+        assert_eq!(decode(spaced).expect("empty batch"), Vec::<Envelope>::new());
+        for bad in [&b"{\"batch\":{}}"[..], b"{\"batch\":[{}]}", b"[]", b"{}", b"not json"] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -82,20 +82,22 @@ impl Ingest {
                 () = shutdown.cancelled() => break,
                 m = self.sub.next() => match m { Some(m) => m, None => break },
             };
-            let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) else {
+            let Ok(envs) = wire::envelope::decode(&msg.payload) else {
                 self.malformed.inc();
                 continue;
             };
-            self.record(&env);
-            if let Err(mpsc::error::TrySendError::Full((env, _))) =
-                tx.try_send((env, msg.payload.len()))
-            {
-                self.dropped.inc();
-                *lost
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(env.source_id)
-                    .or_default() += 1;
+            // A batch's bytes are shared out among its envelopes for storage accounting.
+            let bytes = msg.payload.len() / envs.len().max(1);
+            for env in envs {
+                self.record(&env);
+                if let Err(mpsc::error::TrySendError::Full((env, _))) = tx.try_send((env, bytes)) {
+                    self.dropped.inc();
+                    *lost
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(env.source_id)
+                        .or_default() += 1;
+                }
             }
         }
         drop(tx);

@@ -1,107 +1,221 @@
-//! One `RTR` access-log envelope per proxied request, in gorouter's format, published to the app's log stream by one background task:
-//! the request path only writes the line and queues it, and drops it (counted) when the
-//! queue is full rather than wait; the envelope (base64 payload, JSON) is made by the
-//! publisher, off the request path.
+//! One `RTR` access-log envelope per proxied request, in gorouter's format, published to the
+//! app's log stream by one background task. The request path writes its line straight into
+//! a buffer of its thread's shard (no allocation, no channel: a lock nobody else holds but the
+//! publisher, for a swap, every [`DRAIN_EVERY`]) and drops it (counted) when that buffer is
+//! full rather than wait. The publisher swaps each shard's buffer for an empty one and turns
+//! the lines into envelopes (base64 payload, JSON), many to a bus message
+//! (`{"batch":[...]}`, as Loggregator frames envelopes), off the request path.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::{header, StatusCode};
 use base64::Engine as _;
 use bus::DynBus;
-use tokio::sync::mpsc;
 
 use crate::proxy::{Ctx, Proxy};
 use crate::table::Endpoint;
 
-/// Lines waiting for the bus before new ones are dropped.
-const QUEUE: usize = 16_384;
+/// Bytes of lines a shard holds between two drains before new lines are dropped, across all
+/// shards (each gets its share, at least [`MIN_SHARD_BYTES`]).
+const QUEUE_BYTES: usize = 16 << 20;
+const MIN_SHARD_BYTES: usize = 256 << 10;
 /// How often queued lines are published.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// A bus message is closed once it is this big (NATS refuses messages over 1 MiB by default).
+const MESSAGE_BYTES: usize = 256 << 10;
 
-/// One access line waiting for the publisher: the app's guid and the line in one string
-/// (one allocation per request).
-struct Line {
-    text: String,
-    /// Where the app's guid ends and the line begins in `text`.
+/// Where one line is in its shard's text: the app's guid from the end of the line before
+/// it to `app_end`, the line from there to `end`.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
     app_end: usize,
+    end: usize,
     index: u32,
     timestamp: i64,
 }
 
-impl Line {
-    #[cfg(test)]
-    fn new(app: &str, line: &str, index: u32, timestamp: i64) -> Self {
-        Self { text: format!("{app}{line}"), app_end: app.len(), index, timestamp }
+/// Lines waiting for the publisher, back to back in one string.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    lines: Vec<Meta>,
+}
+
+impl Batch {
+    /// Each line as (app guid, line, router index, timestamp).
+    fn iter(&self) -> impl Iterator<Item = (&str, &str, u32, i64)> {
+        let mut start = 0;
+        self.lines.iter().map(move |m| {
+            let app = &self.text[start..m.app_end];
+            let line = &self.text[m.app_end..m.end];
+            start = m.end;
+            (app, line, m.index, m.timestamp)
+        })
     }
 
-    fn app(&self) -> &str {
-        &self.text[..self.app_end]
-    }
-
-    fn line(&self) -> &str {
-        &self.text[self.app_end..]
-    }
-
-    /// The line as a log envelope in JSON (what `Envelope::log` serialized gives, written
-    /// directly: the generic serializer's flattened message costs several times more).
-    fn envelope(&self) -> Vec<u8> {
-        let (app, line) = (self.app(), self.line());
-        let mut out = Vec::with_capacity(line.len() * 4 / 3 + app.len() + 160);
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        out.extend_from_slice(self.timestamp.to_string().as_bytes());
-        out.extend_from_slice(b"\",\"source_id\":");
-        // A JSON string with whatever escaping it needs.
-        let _ = serde_json::to_writer(&mut out, app);
-        out.extend_from_slice(b",\"instance_id\":\"");
-        out.extend_from_slice(self.index.to_string().as_bytes());
-        out.extend_from_slice(b"\",\"tags\":{\"source_type\":\"RTR\"},\"log\":{\"payload\":\"");
-        let mut b64 = String::with_capacity(line.len() * 4 / 3 + 4);
-        base64::engine::general_purpose::STANDARD.encode_string(line, &mut b64);
-        out.extend_from_slice(b64.as_bytes());
-        out.extend_from_slice(b"\",\"type\":\"OUT\"}}");
-        out
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
     }
 }
 
-/// The sending side of the access-log queue; cheap to clone.
+/// Append one log envelope in JSON (what `Envelope::log` serialized gives, written directly:
+/// the generic serializer's flattened message costs several times more).
+fn write_envelope(out: &mut Vec<u8>, app: &str, line: &str, index: u32, timestamp: i64) {
+    use std::io::Write as _;
+    let _ = write!(out, "{{\"timestamp\":\"{timestamp}\",\"source_id\":");
+    // A JSON string with whatever escaping it needs.
+    let _ = serde_json::to_writer(&mut *out, app);
+    let _ = write!(
+        out,
+        ",\"instance_id\":\"{index}\",\"tags\":{{\"source_type\":\"RTR\"}},\"log\":{{\"payload\":\""
+    );
+    let at = out.len();
+    out.resize(at + base64::encoded_len(line.len(), true).unwrap_or(0), 0);
+    let n =
+        base64::engine::general_purpose::STANDARD.encode_slice(line, &mut out[at..]).unwrap_or(0);
+    out.truncate(at + n);
+    out.extend_from_slice(b"\",\"type\":\"OUT\"}}");
+}
+
+/// What the request paths and the publisher share.
+struct Shards {
+    shards: Box<[Mutex<Batch>]>,
+    /// Bytes of text one shard may hold.
+    cap: usize,
+}
+
+/// The writing side of the access log; cheap to clone.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::Sender<Line>,
+    shared: Arc<Shards>,
     dropped: prometheus_client::metrics::counter::Counter,
 }
 
+/// Shards are picked per thread, in the order threads first write.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+}
+
 impl AccessLog {
-    /// Start the publishing task (it ends when every sender is gone).
+    /// Start the publishing task; it publishes what is left and ends once every handle is
+    /// gone.
     pub fn start(bus: DynBus, dropped: prometheus_client::metrics::counter::Counter) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Line>(QUEUE);
+        // One shard per thread that may write (the workers and the runtime's threads), so
+        // writers do not meet on a lock.
+        let n = std::thread::available_parallelism().map_or(2, usize::from) + 2;
+        let shared = Arc::new(Shards {
+            shards: (0..n).map(|_| Mutex::default()).collect(),
+            cap: (QUEUE_BYTES / n).max(MIN_SHARD_BYTES),
+        });
+        let publisher = shared.clone();
         kit::spawn_named("router-access-log", async move {
-            // The queue is drained on a tick rather than awaited: a waiting receiver would be
-            // woken by every request, across threads (the workers run their own event loops).
+            // The shards are drained on a tick rather than on a wake-up per line: that would
+            // wake this task from every request, across threads.
             let subject = format!("{}.rtr", wire::subjects::LOGS_PREFIX);
+            let mut spares: Vec<Batch> =
+                publisher.shards.iter().map(|_| Batch::default()).collect();
             let mut tick = tokio::time::interval(DRAIN_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                loop {
-                    match rx.try_recv() {
-                        Ok(l) => {
-                            if let Err(e) = bus.publish(&subject, l.envelope().into()).await {
-                                tracing::debug!(error = %e, "access log not published");
-                            }
-                        }
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => return,
+                // Checked before draining, so the lines of the last handle are published.
+                let last = Arc::strong_count(&publisher) == 1;
+                let mut messages = Messages::default();
+                for (shard, spare) in publisher.shards.iter().zip(&mut spares) {
+                    std::mem::swap(
+                        &mut *shard.lock().unwrap_or_else(PoisonError::into_inner),
+                        spare,
+                    );
+                    // Envelopes take about a third more than their lines (base64) and
+                    // some 150 bytes of JSON each.
+                    messages.expect(spare.text.len() * 4 / 3 + spare.lines.len() * 160);
+                    for (app, line, index, timestamp) in spare.iter() {
+                        messages.add(app, line, index, timestamp);
                     }
+                    spare.clear();
+                }
+                for m in messages {
+                    if let Err(e) = bus.publish(&subject, m.into()).await {
+                        tracing::debug!(error = %e, "access log not published");
+                    }
+                }
+                if last {
+                    return;
                 }
             }
         });
-        Self { tx, dropped }
+        Self { shared, dropped }
     }
 
-    fn send(&self, line: Line) {
-        if self.tx.try_send(line).is_err() {
+    /// Write one line into this thread's shard with `write` (after the app's guid), or drop
+    /// it when the shard is full.
+    fn write(&self, app: &str, index: u32, timestamp: i64, write: impl FnOnce(&mut String)) {
+        let shards = &self.shared.shards;
+        let shard = &shards[SHARD.with(|s| *s) % shards.len()];
+        let mut b = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if b.text.len() >= self.shared.cap {
+            drop(b);
             self.dropped.inc();
+            return;
         }
+        b.text.push_str(app);
+        let app_end = b.text.len();
+        write(&mut b.text);
+        let end = b.text.len();
+        b.lines.push(Meta { app_end, end, index, timestamp });
+    }
+}
+
+/// Bus messages of envelopes, each a batch closed at [`MESSAGE_BYTES`].
+#[derive(Default)]
+struct Messages {
+    open: Vec<u8>,
+    done: Vec<Vec<u8>>,
+    /// Bytes of envelopes still to come, to size the next message.
+    expected: usize,
+}
+
+impl Messages {
+    fn expect(&mut self, bytes: usize) {
+        self.expected += bytes;
+    }
+
+    fn add(&mut self, app: &str, line: &str, index: u32, timestamp: i64) {
+        if self.open.is_empty() {
+            let size = self.expected.clamp(1024, MESSAGE_BYTES + MESSAGE_BYTES / 4);
+            self.open.reserve(size);
+            self.open.extend_from_slice(b"{\"batch\":[");
+        } else {
+            self.open.push(b',');
+        }
+        let before = self.open.len();
+        write_envelope(&mut self.open, app, line, index, timestamp);
+        self.expected = self.expected.saturating_sub(self.open.len() - before);
+        if self.open.len() >= MESSAGE_BYTES {
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        if !self.open.is_empty() {
+            self.open.extend_from_slice(b"]}");
+            self.done.push(std::mem::take(&mut self.open));
+        }
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Vec<u8>;
+    type IntoIter = std::vec::IntoIter<Vec<u8>>;
+
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.close();
+        self.done.into_iter()
     }
 }
 
@@ -180,11 +294,9 @@ pub fn log(
     if ep.app.is_empty() {
         return;
     }
-    let mut text = String::with_capacity(ep.app.len() + 512);
-    text.push_str(&ep.app);
-    write_line(&mut text, req, ctx, ep, status, sent);
     let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
-    p.access.send(Line { text, app_end: ep.app.len(), index: p.index, timestamp });
+    p.access
+        .write(&ep.app, p.index, timestamp, |text| write_line(text, req, ctx, ep, status, sent));
 }
 
 /// The access line of a request, in gorouter's format.
@@ -354,22 +466,117 @@ mod tests {
     }
 
     #[test]
-    fn envelopes_are_what_the_generic_serializer_makes() {
-        let l = Line::new(
-            "app \"guid\"",
-            "a.apps.localhost - [x] \"GET / HTTP/1.1\" 200 é",
-            3,
-            1_700_000_000_000_000_001,
-        );
-        let json = l.envelope();
-        let got: Envelope = serde_json::from_slice(&json).expect("an envelope");
-        let mut want = Envelope::log(l.app(), "3", "RTR", l.line(), LogStream::Out);
-        want.timestamp = l.timestamp;
+    fn batches_are_what_the_generic_serializer_makes() {
+        let lines = [
+            (
+                "app \"guid\"",
+                "a.apps.localhost - [x] \"GET / HTTP/1.1\" 200 é",
+                3,
+                1_700_000_000_000_000_001,
+            ),
+            ("other", "b.apps.localhost - [y] \"POST /p HTTP/1.1\" 201", 0, -5),
+        ];
+        let mut messages = Messages::default();
+        for (app, line, index, ts) in lines {
+            messages.add(app, line, index, ts);
+        }
+        let out: Vec<Vec<u8>> = messages.into_iter().collect();
+        assert_eq!(out.len(), 1);
+        let got = wire::envelope::decode(&out[0]).expect("a batch");
+        let want: Vec<Envelope> = lines
+            .iter()
+            .map(|(app, line, index, ts)| {
+                let mut e = Envelope::log(*app, index.to_string(), "RTR", *line, LogStream::Out);
+                e.timestamp = *ts;
+                e
+            })
+            .collect();
         assert_eq!(got, want);
-        let generic: serde_json::Value = serde_json::to_value(&want).expect("value");
-        let direct: serde_json::Value = serde_json::from_slice(&json).expect("value");
+        let generic = serde_json::to_value(wire::envelope::EnvelopeBatch { batch: want.clone() })
+            .expect("value");
+        let direct: serde_json::Value = serde_json::from_slice(&out[0]).expect("value");
         assert_eq!(direct, generic);
-        assert_eq!(want.subject(), format!("{}.rtr", wire::subjects::LOGS_PREFIX));
+        assert_eq!(want[0].subject(), format!("{}.rtr", wire::subjects::LOGS_PREFIX));
+    }
+
+    #[test]
+    fn messages_are_closed_at_their_size_and_lose_nothing() {
+        let line = "l".repeat(10_000);
+        let mut messages = Messages::default();
+        for i in 0..100 {
+            messages.add("app", &line, 0, i);
+        }
+        let out: Vec<Vec<u8>> = messages.into_iter().collect();
+        assert!(out.len() > 1, "{} messages", out.len());
+        let mut stamps = Vec::new();
+        for m in &out {
+            // A message closes at the first line that takes it past the size.
+            assert!(m.len() < MESSAGE_BYTES + 14_000, "{}", m.len());
+            stamps.extend(wire::envelope::decode(m).expect("a batch").iter().map(|e| e.timestamp));
+        }
+        assert_eq!(stamps, (0..100).collect::<Vec<i64>>());
+        assert_eq!(Messages::default().into_iter().count(), 0, "no lines, no message");
+    }
+
+    #[test]
+    fn a_full_shard_drops_and_counts_and_keeps_what_it_has() {
+        let dropped = prometheus_client::metrics::counter::Counter::default();
+        let log = AccessLog {
+            shared: Arc::new(Shards { shards: vec![Mutex::default()].into(), cap: 100 }),
+            dropped: dropped.clone(),
+        };
+        let mut wrote = 0;
+        while dropped.get() == 0 {
+            log.write("app", 1, wrote, |t| t.push_str(&"x".repeat(30)));
+            wrote += 1;
+        }
+        let batch = log.shared.shards[0].lock().expect("lock");
+        let kept: Vec<_> = batch.iter().collect();
+        assert_eq!(kept.len() as i64, wrote - 1);
+        assert!(kept
+            .iter()
+            .all(|(app, line, index, _)| *app == "app" && line.len() == 30 && *index == 1));
+        assert_eq!(
+            kept.iter().map(|l| l.3).collect::<Vec<_>>(),
+            (0..wrote - 1).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn lines_from_many_threads_are_published_in_batches_losing_none() {
+        let bus: DynBus = Arc::new(bus::InProcessBus::new());
+        let mut sub = bus.subscribe("logs.rtr").await.expect("sub");
+        let log = AccessLog::start(bus.clone(), Default::default());
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..250 {
+                        log.write("app", t, i, |s| s.push_str(&format!("line {t} {i}")));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().expect("writer");
+        }
+        drop(log);
+        let mut seen = Vec::new();
+        let mut messages = 0;
+        while let Ok(Some(m)) =
+            tokio::time::timeout(std::time::Duration::from_secs(2), sub.next()).await
+        {
+            messages += 1;
+            for e in wire::envelope::decode(&m.payload).expect("a batch") {
+                seen.push(e.log_text().expect("a line"));
+            }
+        }
+        assert!(messages < 1000, "{messages} messages for 1000 lines");
+        seen.sort();
+        let mut want: Vec<String> =
+            (0..4).flat_map(|t| (0..250).map(move |i| format!("line {t} {i}"))).collect();
+        want.sort();
+        assert_eq!(seen, want);
     }
 
     #[test]

@@ -114,6 +114,29 @@ async fn reads_in_order_with_every_filter() {
 }
 
 #[tokio::test]
+async fn a_batch_message_is_stored_envelope_by_envelope() {
+    let r = start().await;
+    // A broken batch first: refused whole, nothing of it stored, the service reads on.
+    let broken = br#"{"batch":[{"timestamp":"1","source_id":"x"},{"oops"#;
+    r.bus.publish("logs.rtr", bytes::Bytes::from_static(broken)).await.expect("publish");
+    let batch = wire::envelope::EnvelopeBatch {
+        batch: vec![line(APP, 100, "a"), line("other-source", 150, "x"), line(APP, 200, "b")],
+    };
+    r.bus.publish_json("logs.rtr", &batch).await.expect("publish");
+    r.bus.publish_json("logs.app", &line(APP, 300, "c")).await.expect("publish");
+    let url = format!("{}/api/v1/read/{APP}?envelope_types=LOG", r.url);
+    testkit::eventually("ingested", Duration::from_secs(5), || {
+        let url = url.clone();
+        async move { (texts(get(&url, "bearer dev").await).await.len() == 3).then_some(()) }
+    })
+    .await
+    .expect("the batch's lines and the single one");
+    assert_eq!(texts(get(&url, "bearer dev").await).await, ["a", "b", "c"]);
+    let other = format!("{}/api/v1/read/other-source", r.url);
+    assert_eq!(texts(get(&other, "bearer admin").await).await, ["x"]);
+}
+
+#[tokio::test]
 async fn readers_without_access_get_404() {
     let r = start().await;
     let base = format!("{}/api/v1/read", r.url);

@@ -118,7 +118,8 @@ async fn access_logs_and_announcements() {
         .await
         .expect("in time")
         .expect("envelope");
-    let env: wire::envelope::Envelope = serde_json::from_slice(&msg.payload).expect("json");
+    let envs = wire::envelope::decode(&msg.payload).expect("a batch of envelopes");
+    let env = envs.first().expect("a line");
     assert_eq!((env.source_id.as_str(), env.instance_id.as_str()), ("app-guid", "4"));
     let line = env.log_text().expect("text");
     assert!(line.starts_with("logged.apps.localhost - ["), "{line}");
