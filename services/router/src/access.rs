@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use base64::Engine as _;
 use bus::DynBus;
 
-use crate::proxy::{Ctx, Proxy};
+use crate::proxy::{Ctx, Proxy, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use crate::table::Endpoint;
 
 /// Bytes of lines a shard holds between two drains before new lines are dropped, across all
@@ -80,9 +80,15 @@ fn write_envelope(out: &mut Vec<u8>, app: &str, line: &str, index: u32, timestam
     out.extend_from_slice(b"\",\"type\":\"OUT\"}}");
 }
 
+/// A shard on cache lines of its own: two threads writing to neighbouring shards would
+/// otherwise take turns owning the line their locks share.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Batch>);
+
 /// What the request paths and the publisher share.
 struct Shards {
-    shards: Box<[Mutex<Batch>]>,
+    shards: Box<[Shard]>,
     /// Bytes of text one shard may hold.
     cap: usize,
 }
@@ -109,7 +115,7 @@ impl AccessLog {
         // writers do not meet on a lock.
         let n = std::thread::available_parallelism().map_or(2, usize::from) + 2;
         let shared = Arc::new(Shards {
-            shards: (0..n).map(|_| Mutex::default()).collect(),
+            shards: (0..n).map(|_| Shard::default()).collect(),
             cap: (QUEUE_BYTES / n).max(MIN_SHARD_BYTES),
         });
         let publisher = shared.clone();
@@ -128,7 +134,7 @@ impl AccessLog {
                 let mut messages = Messages::default();
                 for (shard, spare) in publisher.shards.iter().zip(&mut spares) {
                     std::mem::swap(
-                        &mut *shard.lock().unwrap_or_else(PoisonError::into_inner),
+                        &mut *shard.0.lock().unwrap_or_else(PoisonError::into_inner),
                         spare,
                     );
                     // Envelopes take about a third more than their lines (base64) and
@@ -157,7 +163,7 @@ impl AccessLog {
     fn write(&self, app: &str, index: u32, timestamp: i64, write: impl FnOnce(&mut String)) {
         let shards = &self.shared.shards;
         let shard = &shards[SHARD.with(|s| *s) % shards.len()];
-        let mut b = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut b = shard.0.lock().unwrap_or_else(PoisonError::into_inner);
         if b.text.len() >= self.shared.cap {
             drop(b);
             self.dropped.inc();
@@ -314,22 +320,41 @@ fn line(
 }
 
 /// Append the access line of a request to `line`.
-fn write_line(
+fn write_line<'a>(
     line: &mut String,
-    req: &axum::http::request::Parts,
+    req: &'a axum::http::request::Parts,
     ctx: &Ctx,
     ep: &Endpoint,
     status: StatusCode,
     sent: Option<u64>,
 ) {
-    let headers = &req.headers;
-    let get = |k: header::HeaderName| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-");
-    let received = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0");
+    // The fields the line shows, found in one pass (the first of each, as a lookup would).
+    let (mut received, mut referer, mut agent, mut proto, mut xff_prev) =
+        (None, None, None, None, None);
+    for (k, v) in &req.headers {
+        let slot = if *k == header::CONTENT_LENGTH {
+            &mut received
+        } else if *k == header::REFERER {
+            &mut referer
+        } else if *k == header::USER_AGENT {
+            &mut agent
+        } else if *k == X_FORWARDED_PROTO {
+            &mut proto
+        } else if *k == X_FORWARDED_FOR {
+            &mut xff_prev
+        } else {
+            continue;
+        };
+        if slot.is_none() {
+            *slot = Some(v.to_str().ok());
+        }
+    }
+    let text = |v: Option<Option<&'a str>>| v.flatten();
+    let received = text(received).unwrap_or("0");
+    let (referer, agent) = (text(referer).unwrap_or("-"), text(agent).unwrap_or("-"));
+    let proto = text(proto).unwrap_or(if ctx.https { "https" } else { "http" });
+    let xff_prev = text(xff_prev);
     let (total, own) = ctx.times();
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(if ctx.https { "https" } else { "http" });
     let version = match req.version {
         axum::http::Version::HTTP_2 => "HTTP/2.0",
         axum::http::Version::HTTP_10 => "HTTP/1.0",
@@ -346,14 +371,13 @@ fn write_line(
     push_padded(line, u64::from(status.as_u16()), 3);
     push_all(line, &[" ", received, " "]);
     push_padded(line, sent.unwrap_or(0), 1);
-    let xff_prev = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     push_all(
         line,
         &[
             " \"",
-            get(header::REFERER),
+            referer,
             "\" \"",
-            get(header::USER_AGENT),
+            agent,
             "\" \"",
             &ctx.remote.text,
             "\" \"",
@@ -420,6 +444,10 @@ mod tests {
         let req = axum::http::Request::get("/p?q=1")
             .header("user-agent", "curl/8")
             .header("x-forwarded-for", "10.1.1.1")
+            .header("x-forwarded-for", "10.9.9.9")
+            .header("referer", "http://r/")
+            .header("content-length", "5")
+            .header("x-forwarded-proto", "http")
             .body(())
             .expect("request")
             .into_parts()
@@ -451,9 +479,9 @@ mod tests {
         let (head, tail) = l.split_once(" response_time:").expect("response_time");
         assert_eq!(
             head,
-            "a.apps.localhost - [2023-11-14T22:13:20.000000001Z] \"GET /p?q=1 HTTP/1.1\" 201 0 12 \
-             \"-\" \"curl/8\" \"192.0.2.7:4000\" \"10.0.0.5:61001\" \
-             x_forwarded_for:\"10.1.1.1, 192.0.2.7\" x_forwarded_proto:\"https\" vcap_request_id:\"rid\""
+            "a.apps.localhost - [2023-11-14T22:13:20.000000001Z] \"GET /p?q=1 HTTP/1.1\" 201 5 12 \
+             \"http://r/\" \"curl/8\" \"192.0.2.7:4000\" \"10.0.0.5:61001\" \
+             x_forwarded_for:\"10.1.1.1, 192.0.2.7\" x_forwarded_proto:\"http\" vcap_request_id:\"rid\""
         );
         let (secs, rest) = tail.split_once(" gorouter_time:").expect("gorouter_time");
         assert!(secs.len() == 8 && secs.parse::<f64>().is_ok(), "{secs}");
@@ -522,7 +550,7 @@ mod tests {
     fn a_full_shard_drops_and_counts_and_keeps_what_it_has() {
         let dropped = prometheus_client::metrics::counter::Counter::default();
         let log = AccessLog {
-            shared: Arc::new(Shards { shards: vec![Mutex::default()].into(), cap: 100 }),
+            shared: Arc::new(Shards { shards: vec![Shard::default()].into(), cap: 100 }),
             dropped: dropped.clone(),
         };
         let mut wrote = 0;
@@ -530,7 +558,7 @@ mod tests {
             log.write("app", 1, wrote, |t| t.push_str(&"x".repeat(30)));
             wrote += 1;
         }
-        let batch = log.shared.shards[0].lock().expect("lock");
+        let batch = log.shared.shards[0].0.lock().expect("lock");
         let kept: Vec<_> = batch.iter().collect();
         assert_eq!(kept.len() as i64, wrote - 1);
         assert!(kept

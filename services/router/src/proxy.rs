@@ -38,6 +38,14 @@ pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+// CF's request headers, named once: a lookup by a constant name skips parsing the name.
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+pub(crate) const X_VCAP_REQUEST_ID: HeaderName = HeaderName::from_static("x-vcap-request-id");
+const X_CF_APP_INSTANCE: HeaderName = HeaderName::from_static("x-cf-app-instance");
+const X_CF_PROCESS_INSTANCE: HeaderName = HeaderName::from_static("x-cf-process-instance");
+
 /// Everything a request needs; cheap to clone.
 #[derive(Clone)]
 pub struct Proxy {
@@ -133,6 +141,13 @@ pub struct Ctx {
     pub backend_ns: AtomicU64,
 }
 
+/// A new random request id (a v4 UUID), written without the formatting machinery.
+fn request_id() -> String {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut text).to_owned()
+}
+
 impl Ctx {
     /// A request's context, with a new request id.
     pub fn new(
@@ -146,7 +161,7 @@ impl Ctx {
             host,
             remote,
             https,
-            request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
+            request_id: request_id(),
             started,
             start_wall,
             backend_ns: AtomicU64::new(0),
@@ -205,7 +220,7 @@ pub(crate) fn pinned(
     headers: &HeaderMap,
     host: &str,
 ) -> Result<Option<Pool>, RouterError> {
-    let Some(v) = headers.get("x-cf-app-instance").or_else(|| headers.get("x-cf-process-instance"))
+    let Some(v) = headers.get(X_CF_APP_INSTANCE).or_else(|| headers.get(X_CF_PROCESS_INSTANCE))
     else {
         return Ok(None);
     };
@@ -423,7 +438,7 @@ pub fn forwarded(
     if wants_trailers(headers) {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", ctx.remote.ip),
         None => ctx.remote.ip.to_string(),
     };
@@ -433,10 +448,10 @@ pub fn forwarded(
         }
     };
     set(h, "x-forwarded-for", &xff);
-    if !h.contains_key("x-forwarded-proto") {
+    if !h.contains_key(X_FORWARDED_PROTO) {
         set(h, "x-forwarded-proto", if ctx.https { "https" } else { "http" });
     }
-    if !h.contains_key("x-request-start") {
+    if !h.contains_key(X_REQUEST_START) {
         let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
         set(h, "x-request-start", &ms.to_string());
     }
@@ -447,9 +462,12 @@ pub fn forwarded(
 /// `TE` is hop-by-hop, but `TE: trailers` says the client takes trailers, which gRPC needs
 /// end to end: it is passed on (as Go's reverse proxy, under gorouter, does).
 pub(crate) fn wants_trailers(h: &HeaderMap) -> bool {
-    h.get_all(header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
-    })
+    h.get_all(header::TE).iter().any(says_trailers)
+}
+
+/// Whether one `TE` value lists `trailers`.
+pub(crate) fn says_trailers(v: &HeaderValue) -> bool {
+    v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
 }
 
 /// A response body that keeps its endpoint counted as in flight until it is done.

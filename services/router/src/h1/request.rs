@@ -17,7 +17,9 @@ use super::chunked::Chunks;
 use super::framing::{check_line_ends, BodyLen, Fault, Lengths};
 use super::{Failure, BUF};
 use crate::errors::RouterError;
-use crate::proxy::{Ctx, HOP_BY_HOP};
+use crate::proxy::{
+    Ctx, HOP_BY_HOP, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_START, X_VCAP_REQUEST_ID,
+};
 use crate::table::Endpoint;
 
 /// Largest request head, as gorouter's default `max_header_kb`; a bigger one is refused
@@ -194,29 +196,42 @@ pub(super) fn request_head(
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |q| q.as_str()).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let h = &parts.headers;
-    for (k, v) in h {
+    // What the headers added below depend on, noted in the one pass that copies the fields.
+    let mut host = false;
+    let mut trailers = false;
+    let mut proto = false;
+    let mut start = false;
+    let mut xff: Option<&HeaderValue> = None;
+    for (k, v) in &parts.headers {
         let name = k.as_str();
-        if HOP_BY_HOP.contains(&name)
-            || name.starts_with("x-cf-")
-            || name == "x-forwarded-for"
-            || name == "x-vcap-request-id"
-        {
+        if *k == header::HOST {
+            host = true;
+        } else if *k == header::TE {
+            trailers = trailers || crate::proxy::says_trailers(v);
+        } else if *k == X_FORWARDED_PROTO {
+            proto = true;
+        } else if *k == X_REQUEST_START {
+            start = true;
+        } else if *k == X_FORWARDED_FOR {
+            xff = xff.or(Some(v));
+            continue;
+        }
+        if HOP_BY_HOP.contains(&name) || name.starts_with("x-cf-") || *k == X_VCAP_REQUEST_ID {
             continue;
         }
         line(out, name.as_bytes(), v.as_bytes());
     }
-    if !h.contains_key(header::HOST) {
+    if !host {
         line(out, b"host", ctx.host.as_bytes());
     }
     if body == ReqBody::Chunked {
         line(out, b"transfer-encoding", b"chunked");
     }
-    if crate::proxy::wants_trailers(h) {
+    if trailers {
         line(out, b"te", b"trailers");
     }
     let ip = &ctx.remote.ip;
-    match h.get("x-forwarded-for") {
+    match xff {
         Some(prev) => {
             out.extend_from_slice(b"x-forwarded-for: ");
             out.extend_from_slice(prev.as_bytes());
@@ -226,10 +241,10 @@ pub(super) fn request_head(
         }
         None => line(out, b"x-forwarded-for", ip.as_bytes()),
     }
-    if !h.contains_key("x-forwarded-proto") {
+    if !proto {
         line(out, b"x-forwarded-proto", if ctx.https { b"https" } else { b"http" });
     }
-    if !h.contains_key("x-request-start") {
+    if !start {
         let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
         out.extend_from_slice(b"x-request-start: ");
         let _ = write!(out, "{ms}\r\n");
@@ -420,7 +435,8 @@ mod tests {
     fn the_fast_path_sends_the_headers_the_hyper_path_sends() {
         let raw = b"GET /p?q=1 HTTP/1.1\r\nHost: a.apps.localhost\r\nUser-Agent: t\r\n\
             X-Forwarded-For: 10.0.0.1\r\nX-CF-InstanceID: spoofed\r\nX-Vcap-Request-Id: old\r\n\
-            TE: trailers\r\nConnection: keep-alive\r\nX-Request-Start: 1\r\nCookie: a=1\r\n\r\n";
+            TE: trailers\r\nConnection: keep-alive\r\nX-Request-Start: 1\r\nCookie: a=1\r\n\
+            X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: https\r\n\r\n";
         let Parsed::Fast(head) = parse_request(raw) else { panic!("fast") };
         let ep = Endpoint {
             addr: "127.0.0.1:1".into(),
@@ -477,5 +493,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(got.contains(&("x-forwarded-for".into(), "10.0.0.1, 192.0.2.7".into())));
         assert!(got.contains(&("x-cf-instanceid".into(), "inst".into())));
+        assert!(got.contains(&("x-forwarded-proto".into(), "https".into())));
+        assert!(got.contains(&("te".into(), "trailers".into())));
     }
 }
