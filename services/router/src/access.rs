@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use base64::Engine as _;
@@ -64,14 +65,15 @@ impl Batch {
 /// Append one log envelope in JSON (what `Envelope::log` serialized gives, written directly:
 /// the generic serializer's flattened message costs several times more).
 fn write_envelope(out: &mut Vec<u8>, app: &str, line: &str, index: u32, timestamp: i64) {
-    use std::io::Write as _;
-    let _ = write!(out, "{{\"timestamp\":\"{timestamp}\",\"source_id\":");
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    out.extend_from_slice(digits.format(timestamp).as_bytes());
+    out.extend_from_slice(b"\",\"source_id\":");
     // A JSON string with whatever escaping it needs.
     let _ = serde_json::to_writer(&mut *out, app);
-    let _ = write!(
-        out,
-        ",\"instance_id\":\"{index}\",\"tags\":{{\"source_type\":\"RTR\"}},\"log\":{{\"payload\":\""
-    );
+    out.extend_from_slice(b",\"instance_id\":\"");
+    out.extend_from_slice(digits.format(index).as_bytes());
+    out.extend_from_slice(b"\",\"tags\":{\"source_type\":\"RTR\"},\"log\":{\"payload\":\"");
     let at = out.len();
     out.resize(at + base64::encoded_len(line.len(), true).unwrap_or(0), 0);
     let n =
@@ -259,19 +261,12 @@ fn rfc3339(t: time::OffsetDateTime, out: &mut String) {
 
 /// `n` in decimal, zero-padded to `width` digits.
 fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    for _ in digits.len()..width {
+        out.push('0');
     }
-    let start = i.min(digits.len().saturating_sub(width));
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"));
+    out.push_str(digits);
 }
 
 fn push_all(out: &mut String, parts: &[&str]) {
@@ -288,7 +283,9 @@ fn push_secs(out: &mut String, d: std::time::Duration) {
     push_padded(out, (micros % 1_000_000) as u64, 6);
 }
 
-/// Publish the access line for a response from `ep` (nothing for endpoints without an app).
+/// Publish the access line for a response from `ep` (nothing for endpoints without an app);
+/// `times` are the request's total and the router's own share ([`Ctx::times`]) when the
+/// response head was ready.
 pub fn log(
     p: &Proxy,
     req: &axum::http::request::Parts,
@@ -296,13 +293,15 @@ pub fn log(
     ep: &Endpoint,
     status: StatusCode,
     sent: Option<u64>,
+    times: (Duration, Duration),
 ) {
     if ep.app.is_empty() {
         return;
     }
     let timestamp = i64::try_from(ctx.start_wall.unix_timestamp_nanos()).unwrap_or(i64::MAX);
-    p.access
-        .write(&ep.app, p.index, timestamp, |text| write_line(text, req, ctx, ep, status, sent));
+    p.access.write(&ep.app, p.index, timestamp, |text| {
+        write_line(text, req, ctx, ep, status, sent, times);
+    });
 }
 
 /// The access line of a request, in gorouter's format.
@@ -315,7 +314,7 @@ fn line(
     sent: Option<u64>,
 ) -> String {
     let mut line = String::new();
-    write_line(&mut line, req, ctx, ep, status, sent);
+    write_line(&mut line, req, ctx, ep, status, sent, ctx.times());
     line
 }
 
@@ -327,6 +326,7 @@ fn write_line<'a>(
     ep: &Endpoint,
     status: StatusCode,
     sent: Option<u64>,
+    (total, own): (Duration, Duration),
 ) {
     // The fields the line shows, found in one pass (the first of each, as a lookup would).
     let (mut received, mut referer, mut agent, mut proto, mut xff_prev) =
@@ -354,7 +354,6 @@ fn write_line<'a>(
     let (referer, agent) = (text(referer).unwrap_or("-"), text(agent).unwrap_or("-"));
     let proto = text(proto).unwrap_or(if ctx.https { "https" } else { "http" });
     let xff_prev = text(xff_prev);
-    let (total, own) = ctx.times();
     let version = match req.version {
         axum::http::Version::HTTP_2 => "HTTP/2.0",
         axum::http::Version::HTTP_10 => "HTTP/1.0",

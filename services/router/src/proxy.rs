@@ -375,7 +375,7 @@ fn finish(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    access::log(p, parts, ctx, ep, res.status(), sent);
+    access::log(p, parts, ctx, ep, res.status(), sent, ctx.times());
     res
 }
 

@@ -327,7 +327,7 @@ pub async fn forward(
                     .get(header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
-                access::log(p, parts, ctx, &shown, res.status(), sent);
+                access::log(p, parts, ctx, &shown, res.status(), sent, ctx.times());
                 return res;
             }
             Ok(Err(e)) if e.is_connect() => {

@@ -5,6 +5,9 @@
 //! same machine; prints each round's ratios, then the medians of requests/s, p99 latency and
 //! each proxy's CPU time per request.
 //!
+//! `router-bench serve [<seconds>]` runs only the backend and the router (60 s by default),
+//! for a load generator and profiler of one's own.
+//!
 //! `cargo run --release -p router --bin router-bench [-- <seconds per turn> [<rounds>]]` (needs
 //! `nginx`, `wrk` and `taskset` on PATH; 5 s turns and 5 rounds by default). The backend (hyper,
 //! fixed 1 KiB body) and the router run in this process, the route registered through an
@@ -440,7 +443,29 @@ fn stop_nginx(mut master: Child) {
     let _ = master.wait();
 }
 
+/// `serve <seconds>`: the backend and the router only, for that long, for a load generator
+/// and a profiler of one's own (`valgrind --tool=callgrind` counts the instructions the
+/// router runs per request, which a shared VM's timings cannot tell apart).
+async fn serve_only(secs: u64) -> Res<()> {
+    let backend = backend().await?;
+    let (router, shutdown) = start_router(backend).await?;
+    println!("router on {router} (Host: {HOST}), backend on {backend}, for {secs} s");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    shutdown.cancel();
+    Ok(())
+}
+
 fn main() -> Res<()> {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        let secs = match std::env::args().nth(2) {
+            Some(a) => a
+                .parse::<u64>()
+                .map_err(|_| format!("usage: router-bench serve <seconds>, got {a:?}"))?,
+            None => 60,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return rt.block_on(serve_only(secs));
+    }
     let arg =
         |n: usize, default: usize| match std::env::args().nth(n) {
             Some(a) => a.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| {

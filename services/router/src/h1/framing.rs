@@ -48,12 +48,16 @@ impl std::fmt::Display for Fault {
 /// `httparse` takes a bare LF as a line end; the next hop may not. Every LF in the head
 /// must follow a CR.
 pub fn check_line_ends(head: &[u8]) -> Result<(), Fault> {
-    let mut prev = 0u8;
-    for &b in head {
-        if b == b'\n' && prev != b'\r' {
-            return Err(Fault::BareLf);
-        }
-        prev = b;
+    // Every byte paired with the one before it, without an early exit, so the compiler
+    // vectorises the loop: heads are nearly always clean.
+    let after = head.get(1..).unwrap_or_default();
+    let bare = head.first() == Some(&b'\n')
+        || head
+            .iter()
+            .zip(after)
+            .fold(false, |bare, (&prev, &b)| bare | ((b == b'\n') & (prev != b'\r')));
+    if bare {
+        return Err(Fault::BareLf);
     }
     Ok(())
 }
@@ -201,6 +205,23 @@ mod tests {
         assert_eq!(check_line_ends(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(()));
         assert_eq!(check_line_ends(b"GET / HTTP/1.1\r\nHost: x\n\r\n"), Err(Fault::BareLf));
         assert_eq!(check_line_ends(b"GET / HTTP/1.1\nHost: x\r\n\r\n"), Err(Fault::BareLf));
+        // At either end, after a lone CR's neighbour, and in heads longer than a vector.
+        for (head, ok) in [
+            (&b""[..], true),
+            (b"\n", false),
+            (b"\r\n", true),
+            (b"\r\r\n", true),
+            (b"x\n", false),
+            (b"\nGET", false),
+            (b"\r\n\n", false),
+            (b"\rx\n", false),
+        ] {
+            assert_eq!(check_line_ends(head).is_ok(), ok, "{:?}", String::from_utf8_lossy(head));
+        }
+        let long = "X-Long: 1\r\n".repeat(40);
+        assert_eq!(check_line_ends(long.as_bytes()), Ok(()));
+        let bad = format!("{long}X-Bad: 1\n{long}");
+        assert_eq!(check_line_ends(bad.as_bytes()), Err(Fault::BareLf));
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert!(may_end_head(head, 0));
         for from in 0..head.len() {

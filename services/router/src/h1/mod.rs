@@ -373,7 +373,8 @@ async fn proxy(
             Ok(Ok((backend, res))) => {
                 let keep = !req.close && !stop.is_cancelled();
                 let next =
-                    respond(p, client, backend, rbuf, res, parts, &ctx, ep, sticky, keep).await;
+                    respond(p, client, backend, rbuf, res, parts, &ctx, ep, sticky, keep, out)
+                        .await;
                 drop(lease);
                 return Ok(next);
             }
@@ -484,7 +485,8 @@ async fn exchange(
                     copy_body(client, buf, &mut backend, rest).await?;
                     ack_deadline(&backend, true);
                 }
-                read_response(client, &mut backend, rbuf, parts.method == Method::HEAD).await
+                let head_req = parts.method == Method::HEAD;
+                read_response(client, &mut backend, rbuf, head_req, head).await
             }
             Err(e) if !fresh => {
                 // A kept connection the backend had closed: nothing of the request was taken

@@ -13,10 +13,13 @@ use tokio::net::TcpStream;
 const POOL_PER_BACKEND: usize = 100;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
+/// Idle connections by backend address, each with when it went idle.
+type Idle = HashMap<String, Vec<(TcpStream, Instant)>, crate::table::Fast>;
+
 /// Idle keep-alive connections to backends, for one worker thread.
 #[derive(Default)]
 pub struct BackendPool {
-    idle: Mutex<HashMap<String, Vec<(TcpStream, Instant)>>>,
+    idle: Mutex<Idle>,
 }
 
 impl BackendPool {

@@ -5,7 +5,6 @@
 //! (of a length, or chunked and checked as it goes) copied as it comes; one that needs more
 //! (HTTP/1.0, upgrades, `Expect`, absolute-form targets, HTTP/2) goes to hyper.
 
-use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 use axum::http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -245,9 +244,10 @@ pub(super) fn request_head(
         line(out, b"x-forwarded-proto", if ctx.https { b"https" } else { b"http" });
     }
     if !start {
-        let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
+        let ms = i64::try_from(ctx.start_wall.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         out.extend_from_slice(b"x-request-start: ");
-        let _ = write!(out, "{ms}\r\n");
+        out.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     line(out, b"x-vcap-request-id", ctx.request_id.as_bytes());
     line(out, b"x-cf-applicationid", ep.app.as_bytes());

@@ -69,16 +69,21 @@ pub(super) enum Body {
 }
 
 /// Read the final response head (passing interim 1xx heads on to the client) and check the
-/// body bytes that came with it.
+/// body bytes that came with it. The final head is written into `spare`'s allocation (the
+/// connection's, handed back by [`respond`]); `spare` is left as it was until then.
 pub(super) async fn read_response(
     client: &mut TcpStream,
     backend: &mut TcpStream,
     rbuf: &mut BytesMut,
     head_request: bool,
+    spare: &mut Vec<u8>,
 ) -> Result<ResHead, ReadErr> {
     let mut interim = 0;
     loop {
-        if let Some(mut res) = parse_response(rbuf, head_request)? {
+        // Nothing read yet (the common first pass): nothing to parse.
+        let parsed =
+            if rbuf.is_empty() { None } else { parse_response(rbuf, head_request, spare)? };
+        if let Some(mut res) = parsed {
             if (100..200).contains(&res.status) {
                 // 1xx interim (not 101, refused in parsing): pass on and read on.
                 interim += 1;
@@ -128,10 +133,12 @@ fn body_start(framing: Framing, rbuf: &[u8]) -> Result<(usize, Option<Body>), Re
     })
 }
 
-/// Parse (and consume) a complete response head at the start of `rbuf`.
+/// Parse (and consume) a complete response head at the start of `rbuf`; a final one is
+/// written into `spare`'s allocation.
 pub(super) fn parse_response(
     rbuf: &mut BytesMut,
     head_request: bool,
+    spare: &mut Vec<u8>,
 ) -> Result<Option<ResHead>, ReadErr> {
     // Most responses have a few fields: a small array is tried first (httparse initialises
     // the whole array for responses), the full one only for a head with more.
@@ -159,8 +166,11 @@ pub(super) fn parse_response(
     // so the client never sees them.
     let bodiless = head_request || status < 200 || status == 204 || status == 304;
     let no_fields = status < 200 || status == 204;
-    // Room for the body bytes read with the head too: they go out in the same write.
-    let mut head = Vec::with_capacity(rbuf.len() + 160);
+    // Room for the body bytes read with the head too: they go out in the same write. An
+    // interim head gets a buffer of its own (the request's may still be needed for a retry).
+    let mut head = if status >= 200 { std::mem::take(spare) } else { Vec::new() };
+    head.clear();
+    head.reserve(rbuf.len() + 160);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(&itoa3(status));
     head.push(b' ');
@@ -253,6 +263,7 @@ pub(super) async fn respond(
     ep: &Endpoint,
     sticky: Option<String>,
     keep: bool,
+    spare: &mut Vec<u8>,
 ) -> Next {
     let mut head = res.head;
     if !res.set_cookies.is_empty() || sticky.is_some() {
@@ -273,24 +284,30 @@ pub(super) async fn respond(
         head.extend_from_slice(b"connection: close\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    let status = StatusCode::from_u16(res.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let (total, own) = ctx.times();
-    p.metrics.response(res.status, total.as_secs_f64());
-    p.metrics.router_latency.observe(own.as_secs_f64());
-    access::log(p, parts, ctx, ep, status, res.sent);
+    let times = ctx.times();
     // Body bytes that came with the head go out in the same write.
     head.extend_from_slice(&rbuf[..res.first]);
     rbuf.advance(res.first);
-    if client.write_all(&head).await.is_err() {
-        return Next::Close;
-    }
-    let Some(rest) = res.rest else {
+    let next = if client.write_all(&head).await.is_err() {
+        Next::Close
+    } else if let Some(rest) = res.rest {
+        finish_body(client, backend, rbuf, rest, p, ep, res.reusable).await
+    } else {
         if res.reusable && rbuf.is_empty() {
             p.pool.put(&ep.addr, backend);
         }
-        return if keep { Next::KeepAlive } else { Next::Close };
+        Next::KeepAlive
     };
-    match finish_body(client, backend, rbuf, rest, p, ep, res.reusable).await {
+    // Counted and logged once the response is out (or the client gone): the client does
+    // not wait for the bookkeeping. The times are those of the response head, as on the
+    // hyper path.
+    let status = StatusCode::from_u16(res.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    p.metrics.response(res.status, times.0.as_secs_f64());
+    p.metrics.router_latency.observe(times.1.as_secs_f64());
+    access::log(p, parts, ctx, ep, status, res.sent, times);
+    // The head's allocation serves the connection's next request.
+    *spare = head;
+    match next {
         Next::KeepAlive if keep => Next::KeepAlive,
         _ => Next::Close,
     }
@@ -351,7 +368,7 @@ mod tests {
 
     fn parse(raw: &[u8], head_request: bool) -> (Result<Option<ResHead>, ReadErr>, BytesMut) {
         let mut b = BytesMut::from(raw);
-        (parse_response(&mut b, head_request), b)
+        (parse_response(&mut b, head_request, &mut Vec::new()), b)
     }
 
     #[test]
