@@ -167,7 +167,9 @@ impl Picker {
             }
         } else {
             for _ in 0..n {
-                let i = pool.next.fetch_add(1, Ordering::Relaxed) % n;
+                // One endpoint needs no turn (nor the shared counter every request would
+                // take from the other workers).
+                let i = if n == 1 { 0 } else { pool.next.fetch_add(1, Ordering::Relaxed) % n };
                 let ep = &pool.endpoints[i];
                 if !usable(ep) {
                     continue;

@@ -24,7 +24,7 @@ use crate::h1::BackendPool;
 use crate::metrics::RouterMetrics;
 use crate::pick::{Lease, NoPick, Picker};
 use crate::route_service::{self, RouteServices, Via};
-use crate::table::{Endpoint, Pool, Shared, Table};
+use crate::table::{Endpoint, Local, Pool, Shared, Table};
 use crate::{sticky, websocket};
 
 pub(crate) const MAX_ATTEMPTS: usize = 3;
@@ -50,6 +50,8 @@ const X_CF_PROCESS_INSTANCE: HeaderName = HeaderName::from_static("x-cf-process-
 #[derive(Clone)]
 pub struct Proxy {
     pub table: Shared,
+    /// This proxy's view of `table` (each worker has its own).
+    pub local_table: Arc<Local>,
     pub client: Client<HttpConnector, Body>,
     /// For endpoints registered with `protocol: http2` (h2c, prior knowledge).
     pub h2_client: Client<HttpConnector, Body>,
@@ -78,6 +80,7 @@ impl Proxy {
         let (client, h2_client) = (backend_client(false), backend_client(true));
         let pool = Arc::default();
         Self {
+            local_table: Arc::new(table.local()),
             table,
             client,
             h2_client,
@@ -95,6 +98,7 @@ impl Proxy {
     /// are per thread so a request and its backend connection stay on one thread).
     pub fn for_worker(&self) -> Self {
         Self {
+            local_table: Arc::new(self.table.local()),
             client: backend_client(false),
             h2_client: backend_client(true),
             pool: Arc::default(),
@@ -267,7 +271,7 @@ async fn route(
     started: Instant,
 ) -> Response {
     let start_wall = time::OffsetDateTime::now_utc();
-    let table = p.table.load();
+    let table = p.local_table.load();
     let (host, pool) = match find_route(&table, req.headers(), req.uri()) {
         Ok(found) => found,
         Err(e) => return e.response(),

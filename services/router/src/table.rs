@@ -3,8 +3,8 @@
 //! (one `Arc` clone), so the request path never waits on updates; one task applies updates.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use wire::routing::RegistryMessage;
@@ -229,15 +229,58 @@ impl Registry {
 
 /// The snapshot readers use.
 #[derive(Clone, Default)]
-pub struct Shared(Arc<RwLock<Arc<Table>>>);
+pub struct Shared(Arc<Published>);
+
+#[derive(Default)]
+struct Published {
+    table: RwLock<Arc<Table>>,
+    /// Bumped after every store, so [`Local`] views know when to look again.
+    version: AtomicU64,
+}
 
 impl Shared {
     pub fn load(&self) -> Arc<Table> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn store(&self, t: Table) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+        *self.0.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+        self.0.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A view of the table for one worker thread.
+    pub fn local(&self) -> Local {
+        Local { shared: self.clone(), cached: Mutex::new(None) }
+    }
+}
+
+/// One worker thread's view of the table: the current snapshot in an `Arc` of the worker's
+/// own, so a request takes a reference on a cache line no other thread writes. The shared
+/// lock and the snapshot's own count, which every worker would otherwise take from the
+/// others on every request, are touched only after the table changed.
+pub struct Local {
+    shared: Shared,
+    cached: Mutex<Option<(u64, View)>>,
+}
+
+/// A snapshot behind a reference count of one worker's own.
+#[allow(clippy::redundant_allocation)] // the second allocation is the point: see [`Local`]
+pub type View = Arc<Arc<Table>>;
+
+impl Local {
+    pub fn load(&self) -> View {
+        // Read before the table: a store in between leaves a newer table under an older
+        // version, which the next load replaces; never the other way round.
+        let version = self.shared.0.version.load(Ordering::Acquire);
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((v, table)) = &*cached {
+            if *v == version {
+                return table.clone();
+            }
+        }
+        let table = Arc::new(self.shared.load());
+        *cached = Some((version, table.clone()));
+        table
     }
 }
 
@@ -259,6 +302,28 @@ mod tests {
         t.lookup(host, path)
             .map(|p| p.endpoints.iter().map(|e| e.addr.clone()).collect())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_workers_view_follows_every_store_and_is_reused_between_them() {
+        let shared = Shared::default();
+        let mut r = Registry::default();
+        let ttl = Duration::from_secs(120);
+        let local = shared.local();
+        let empty = local.load();
+        assert!(addrs(&empty, "a.example.com", "/").is_empty());
+        assert!(Arc::ptr_eq(&empty, &local.load()), "no store: the same view");
+        r.register(&msg(1, &["a.example.com"]), ttl);
+        shared.store(r.snapshot());
+        let first = local.load();
+        assert_eq!(addrs(&first, "a.example.com", "/"), ["10.0.0.1:1"]);
+        assert!(Arc::ptr_eq(&first, &local.load()));
+        // Another worker's view and the shared table agree.
+        assert_eq!(addrs(&shared.local().load(), "a.example.com", "/"), ["10.0.0.1:1"]);
+        r.register(&msg(2, &["a.example.com"]), ttl);
+        shared.store(r.snapshot());
+        assert_eq!(addrs(&local.load(), "a.example.com", "/"), ["10.0.0.1:1", "10.0.0.1:2"]);
+        assert_eq!(addrs(&shared.load(), "a.example.com", "/"), ["10.0.0.1:1", "10.0.0.1:2"]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Worker threads: each runs its own single-threaded event loop with its own backend
 //! connection pools, so a request, its client connection and its backend connection stay on
 //! one thread (no cross-thread wakeups on the hot path, like nginx's worker processes). The
-//! route table, bench, limits and metrics are shared.
+//! route table, bench, limits and metrics are shared; what a request writes of them is kept
+//! off cache lines the other workers write (a view of the table per worker, counters and
+//! histograms sharded by thread), so workers do not take lines from each other per request.
 //!
 //! Each worker accepts on a listening socket of its own, all bound to the same address with
 //! `SO_REUSEPORT`: the kernel spreads new connections over them, and a connection wakes only

@@ -159,7 +159,7 @@ pub async fn serve_conn(
                 return Exit::Done;
             }
         };
-        let table = p.table.load();
+        let table = p.local_table.load();
         // A route with a route service or with HTTP/2 endpoints takes the hyper path (rare;
         // it signs, checks signatures and speaks TLS to route services, and HTTP/2).
         if needs_hyper(&table, &head.parts) {
