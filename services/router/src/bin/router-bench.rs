@@ -10,8 +10,10 @@
 //!
 //! `cargo run --release -p router --bin router-bench [-- <seconds per turn> [<rounds>]]` (needs
 //! `nginx`, `wrk` and `taskset` on PATH; 5 s turns and 5 rounds by default). The backend (hyper,
-//! fixed 1 KiB body) and the router run in this process, the route registered through an
-//! in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
+//! fixed 1 KiB body) and the router run in this process, each on threads of its own (the
+//! backend's runtime `bench-backend`; the router's workers and the runtime of its other tasks,
+//! the access-log publisher among them, `router-*`: the router's CPU time is theirs), the
+//! route registered through an in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
 //! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
 //! round runs the router and the three nginx in turn and prints the ratios, so a round is one
 //! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to
@@ -35,12 +37,15 @@ type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const HOST: &str = "bench.apps.localhost";
 
-/// A hyper server answering every request with the same 1 KiB body.
-async fn backend() -> Res<SocketAddr> {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// A hyper server answering every request with the same 1 KiB body, on `rt`: threads of its
+/// own, so that the router's threads are only the router's.
+fn backend(rt: &tokio::runtime::Handle) -> Res<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.set_nonblocking(true)?;
     let addr = l.local_addr()?;
     let body = Bytes::from(vec![b'x'; 1024]);
-    tokio::spawn(async move {
+    rt.spawn(async move {
+        let Ok(l) = tokio::net::TcpListener::from_std(l) else { return };
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         while let Ok((s, _)) = l.accept().await {
             let _ = s.set_nodelay(true);
@@ -324,7 +329,8 @@ fn children(parent: u32) -> Vec<u32> {
 /// The CPU time one proxy used, in clock ticks, so far.
 fn proxy_ticks(nginx: Option<u32>) -> u64 {
     match nginx {
-        None => cpu_ticks(std::process::id(), "router-worker"),
+        // The workers and the runtime of the router's other tasks (the access-log publisher).
+        None => cpu_ticks(std::process::id(), "router-"),
         Some(master) => {
             cpu_ticks(master, "")
                 + children(master).into_iter().map(|p| cpu_ticks(p, "")).sum::<u64>()
@@ -347,9 +353,14 @@ async fn measure(
     Ok((rps, p99, cpu_us))
 }
 
-async fn run(secs: u64, rounds: usize, cpu: Option<usize>) -> Res<()> {
+async fn run(
+    secs: u64,
+    rounds: usize,
+    cpu: Option<usize>,
+    backend_rt: tokio::runtime::Handle,
+) -> Res<()> {
     let workers = workers();
-    let backend = backend().await?;
+    let backend = backend(&backend_rt)?;
     let (router, shutdown) = start_router(backend).await?;
     let dir = std::env::temp_dir().join(format!("router-bench-{}", std::process::id()));
     let mut peers: Vec<(Nginx, SocketAddr, Child)> = Vec::new();
@@ -446,8 +457,8 @@ fn stop_nginx(mut master: Child) {
 /// `serve <seconds>`: the backend and the router only, for that long, for a load generator
 /// and a profiler of one's own (`valgrind --tool=callgrind` counts the instructions the
 /// router runs per request, which a shared VM's timings cannot tell apart).
-async fn serve_only(secs: u64) -> Res<()> {
-    let backend = backend().await?;
+async fn serve_only(secs: u64, backend_rt: tokio::runtime::Handle) -> Res<()> {
+    let backend = backend(&backend_rt)?;
     let (router, shutdown) = start_router(backend).await?;
     println!("router on {router} (Host: {HOST}), backend on {backend}, for {secs} s");
     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -463,8 +474,8 @@ fn main() -> Res<()> {
                 .map_err(|_| format!("usage: router-bench serve <seconds>, got {a:?}"))?,
             None => 60,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        return rt.block_on(serve_only(secs));
+        let (rt, backend_rt) = runtimes()?;
+        return rt.block_on(serve_only(secs, backend_rt.handle().clone()));
     }
     let arg =
         |n: usize, default: usize| match std::env::args().nth(n) {
@@ -476,6 +487,15 @@ fn main() -> Res<()> {
     let (secs, rounds) = (arg(1, 5)?, arg(2, 5)?);
     // Before any other thread exists: they all inherit the CPUs left to the proxies.
     let cpu = pin();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(run(secs as u64, rounds, cpu))
+    let (rt, backend_rt) = runtimes()?;
+    rt.block_on(run(secs as u64, rounds, cpu, backend_rt.handle().clone()))
+}
+
+/// The runtime of the router's tasks besides its workers (threads `router-main`, counted as
+/// the router's with the workers) and the backend's (threads `bench-backend`).
+fn runtimes() -> Res<(tokio::runtime::Runtime, tokio::runtime::Runtime)> {
+    let named = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread().thread_name(name).enable_all().build()
+    };
+    Ok((named("router-main")?, named("bench-backend")?))
 }
