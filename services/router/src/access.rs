@@ -7,7 +7,6 @@
 //! (`{"batch":[...]}`, as Loggregator frames envelopes), off the request path.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -102,13 +101,6 @@ pub struct AccessLog {
     dropped: prometheus_client::metrics::counter::Counter,
 }
 
-/// Shards are picked per thread, in the order threads first write.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
-}
-
 impl AccessLog {
     /// Start the publishing task; it publishes what is left and ends once every handle is
     /// gone.
@@ -164,7 +156,7 @@ impl AccessLog {
     /// it when the shard is full.
     fn write(&self, app: &str, index: u32, timestamp: i64, write: impl FnOnce(&mut String)) {
         let shards = &self.shared.shards;
-        let shard = &shards[SHARD.with(|s| *s) % shards.len()];
+        let shard = &shards[crate::thread_slot() % shards.len()];
         let mut b = shard.0.lock().unwrap_or_else(PoisonError::into_inner);
         if b.text.len() >= self.shared.cap {
             drop(b);
@@ -319,9 +311,9 @@ fn line(
 }
 
 /// Append the access line of a request to `line`.
-fn write_line<'a>(
+fn write_line(
     line: &mut String,
-    req: &'a axum::http::request::Parts,
+    req: &axum::http::request::Parts,
     ctx: &Ctx,
     ep: &Endpoint,
     status: StatusCode,
@@ -349,11 +341,10 @@ fn write_line<'a>(
             *slot = Some(v.to_str().ok());
         }
     }
-    let text = |v: Option<Option<&'a str>>| v.flatten();
-    let received = text(received).unwrap_or("0");
-    let (referer, agent) = (text(referer).unwrap_or("-"), text(agent).unwrap_or("-"));
-    let proto = text(proto).unwrap_or(if ctx.https { "https" } else { "http" });
-    let xff_prev = text(xff_prev);
+    let received = received.flatten().unwrap_or("0");
+    let (referer, agent) = (referer.flatten().unwrap_or("-"), agent.flatten().unwrap_or("-"));
+    let proto = proto.flatten().unwrap_or(if ctx.https { "https" } else { "http" });
+    let xff_prev = xff_prev.flatten();
     let version = match req.version {
         axum::http::Version::HTTP_2 => "HTTP/2.0",
         axum::http::Version::HTTP_10 => "HTTP/1.0",

@@ -27,6 +27,17 @@ use kit::metrics::Metrics;
 use kit::ready::Readiness;
 use serde::{Deserialize, Serialize};
 
+/// A number of this thread's own, handed out in the order threads first ask: what picks a
+/// thread's shard of the access log and of the metrics, so threads do not share one.
+fn thread_slot() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.with(|s| *s)
+}
+
 /// Configuration of the router (`[router]`, `PAAS_ROUTER_*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -1,7 +1,7 @@
 //! The router's Prometheus metrics (gorouter's names where they exist): responses by status
 //! group, latency, routes, registry messages, bad gateways, exhausted backends, websockets.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
@@ -34,13 +34,6 @@ pub struct Histogram {
     shards: Arc<[Shard]>,
 }
 
-thread_local! {
-    static SHARD: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
-    };
-}
-
 impl Histogram {
     pub fn new(bounds: impl Iterator<Item = f64>) -> Self {
         let bounds: Arc<[f64]> = bounds.collect();
@@ -55,7 +48,7 @@ impl Histogram {
 
     /// Record one observation in seconds.
     pub fn observe(&self, secs: f64) {
-        let shard = &self.shards[SHARD.with(|s| *s)];
+        let shard = &self.shards[crate::thread_slot() % SHARDS];
         let i = self.bounds.iter().position(|b| secs <= *b).unwrap_or(self.bounds.len());
         shard.buckets[i].fetch_add(1, Ordering::Relaxed);
         shard.count.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +101,7 @@ pub struct Count(Arc<[CountShard; SHARDS]>);
 
 impl Count {
     pub fn inc(&self) {
-        self.0[SHARD.with(|s| *s)].0.fetch_add(1, Ordering::Relaxed);
+        self.0[crate::thread_slot() % SHARDS].0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {

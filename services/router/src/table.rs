@@ -1,6 +1,7 @@
 //! The route table: endpoints per route (host plus optional context path), fed by
 //! `router.register` / `router.unregister`, pruned by TTL. Readers take an immutable snapshot
-//! (one `Arc` clone), so the request path never waits on updates; one task applies updates.
+//! (one `Arc` clone; a worker thread through a [`Local`] view, which clones only after the
+//! table changed), so the request path never waits on updates; one task applies updates.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -13,8 +13,8 @@
 //! fixed 1 KiB body) and the router run in this process, each on threads of its own (the
 //! backend's runtime `bench-backend`; the router's workers and the runtime of its other tasks,
 //! the access-log publisher among them, `router-*`: the router's CPU time is theirs), the
-//! route registered through an in-process bus; nginx runs from a config in a temp dir with as many worker processes as the
-//! router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
+//! route registered through an in-process bus; nginx runs from a config in a temp dir with as
+//! many worker processes as the router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
 //! round runs the router and the three nginx in turn and prints the ratios, so a round is one
 //! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to
 //! itself and everything else the others, so the load generator never takes CPU from a proxy.
