@@ -15,8 +15,9 @@
 //! the access-log publisher among them, `router-*`: the router's CPU time is theirs), the
 //! route registered through an in-process bus; nginx runs from a config in a temp dir with as
 //! many worker processes as the router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
-//! round runs the router and the three nginx in turn and prints the ratios, so a round is one
-//! alternating run; the medians follow. With three CPUs or more, wrk gets the last CPU to
+//! round runs the router and the three nginx in turn and back again (A B C D D C B A, each
+//! turn `<seconds per turn>` long), so that drift on the machine falls on all alike, and prints
+//! the ratios of their averages: a round is one alternating run. The medians follow. With three CPUs or more, wrk gets the last CPU to
 //! itself and everything else the others, so the load generator never takes CPU from a proxy.
 
 use std::convert::Infallible;
@@ -111,6 +112,20 @@ async fn start_router(backend: SocketAddr) -> Res<(SocketAddr, kit::Shutdown)> {
     loop {
         bus.publish_json(wire::subjects::ROUTER_REGISTER, &reg).await?;
         if probe(addr, HOST).await {
+            // Registered again every 20 s, as a cell does, so the route outlives its TTL
+            // however long the run.
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(20));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let _ = bus.publish_json(wire::subjects::ROUTER_REGISTER, &reg).await;
+                        }
+                        () = stop.cancelled() => return,
+                    }
+                }
+            });
             return Ok((addr, shutdown));
         }
         if Instant::now() > deadline {
@@ -395,8 +410,17 @@ async fn run(
         );
         let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
         for round in 1..=rounds {
-            for (i, (addr, pid)) in targets.iter().enumerate() {
-                runs[i].push(measure(*addr, secs, *pid, cpu).await?);
+            // Each proxy twice, in the order A B C D D C B A: the VM's speed drifts by 10 %
+            // and more within seconds, and a drift that runs through the round falls on every
+            // proxy's two turns alike (their mean time in the round is the same).
+            let mut turns: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+            let order = (0..targets.len()).chain((0..targets.len()).rev());
+            for i in order {
+                let (addr, pid) = targets[i];
+                turns[i].push(measure(addr, secs, pid, cpu).await?);
+            }
+            for (i, t) in turns.iter().enumerate() {
+                runs[i].push(combine(t));
             }
             let r = runs[0][round - 1];
             let mut line = format!("round {round}: router {:.0} req/s", r.0);
@@ -436,6 +460,16 @@ async fn run(
     shutdown.cancel();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// One figure from a proxy's turns in a round: requests/s and p99 averaged, CPU per request
+/// over all the requests served (weighted by each turn's rate; turns are equally long).
+fn combine(turns: &[(f64, f64, f64)]) -> (f64, f64, f64) {
+    let n = turns.len().max(1) as f64;
+    let rps: f64 = turns.iter().map(|t| t.0).sum();
+    let p99: f64 = turns.iter().map(|t| t.1).sum();
+    let cpu: f64 = turns.iter().map(|t| t.2 * t.0).sum::<f64>() / rps.max(1.0);
+    (rps / n, p99 / n, cpu)
 }
 
 /// The median of each of requests/s, p99 and CPU per request.
