@@ -632,6 +632,10 @@ mod tests {
         push_padded(&mut s, 0, 1);
         s.push(' ');
         push_padded(&mut s, 123_456, 1);
-        assert_eq!(s, "1.234567 0.000042 007 0 123456");
+        s.push(' ');
+        push_secs(&mut s, std::time::Duration::new(3601, 999_999_999));
+        s.push(' ');
+        push_secs(&mut s, std::time::Duration::ZERO);
+        assert_eq!(s, "1.234567 0.000042 007 0 123456 3601.999999 0.000000");
     }
 }
