@@ -388,7 +388,7 @@ fn write_line(
             "\" x_forwarded_proto:\"",
             proto,
             "\" vcap_request_id:\"",
-            &ctx.request_id,
+            ctx.request_id.as_str(),
             "\" response_time:",
         ],
     );
@@ -449,7 +449,7 @@ mod tests {
             host: "a.apps.localhost".into(),
             remote: crate::proxy::Peer::new("192.0.2.7:4000".parse().expect("addr")),
             https: true,
-            request_id: "rid".into(),
+            request_id: crate::proxy::RequestId::from_random([0x11; 16]),
             started: std::time::Instant::now(),
             start_wall: time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_001)
                 .expect("time"),
@@ -474,7 +474,7 @@ mod tests {
             head,
             "a.apps.localhost - [2023-11-14T22:13:20.000000001Z] \"GET /p?q=1 HTTP/1.1\" 201 5 12 \
              \"http://r/\" \"curl/8\" \"192.0.2.7:4000\" \"10.0.0.5:61001\" \
-             x_forwarded_for:\"10.1.1.1, 192.0.2.7\" x_forwarded_proto:\"http\" vcap_request_id:\"rid\""
+             x_forwarded_for:\"10.1.1.1, 192.0.2.7\" x_forwarded_proto:\"http\" vcap_request_id:\"11111111-1111-4111-9111-111111111111\""
         );
         let (secs, rest) = tail.split_once(" gorouter_time:").expect("gorouter_time");
         assert!(secs.len() == 8 && secs.parse::<f64>().is_ok(), "{secs}");

@@ -138,18 +138,59 @@ pub struct Ctx {
     pub host: String,
     pub remote: Peer,
     pub https: bool,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub started: Instant,
     pub start_wall: time::OffsetDateTime,
     /// Nanoseconds spent waiting for backends (connect and response headers), all attempts.
     pub backend_ns: AtomicU64,
 }
 
-/// A new random request id (a v4 UUID), written without the formatting machinery.
-fn request_id() -> String {
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut text).to_owned()
+/// A request id: a random (version 4) UUID in its hyphenated lower-case text, kept inline so
+/// that a request's id costs no allocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 36]);
+
+impl RequestId {
+    /// A new random id.
+    pub fn new() -> Self {
+        Self::from_random(rand::random())
+    }
+
+    /// The id made of these random bytes, with the version and variant bits of a v4 UUID.
+    pub fn from_random(mut b: [u8; 16]) -> Self {
+        /// Where each byte's two hex digits go in `8-4-4-4-12`.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let mut text = [b'-'; 36];
+        for (byte, at) in b.into_iter().zip(AT) {
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        Self(text)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only hex digits and hyphens: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Ctx {
@@ -165,7 +206,7 @@ impl Ctx {
             host,
             remote,
             https,
-            request_id: request_id(),
+            request_id: RequestId::new(),
             started,
             start_wall,
             backend_ns: AtomicU64::new(0),
@@ -459,7 +500,7 @@ pub fn forwarded(
         let ms = ctx.start_wall.unix_timestamp_nanos() / 1_000_000;
         set(h, "x-request-start", &ms.to_string());
     }
-    set(h, "x-vcap-request-id", &ctx.request_id);
+    set(h, "x-vcap-request-id", ctx.request_id.as_str());
     out
 }
 
@@ -497,5 +538,31 @@ impl<B: http_body::Body + Unpin> http_body::Body for Leased<B> {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_are_v4_uuids_in_lower_case() {
+        let fixed = RequestId::from_random([0xab; 16]);
+        assert_eq!(fixed.as_str(), "abababab-abab-4bab-abab-abababababab");
+        for _ in 0..1000 {
+            let bytes: [u8; 16] = rand::random();
+            let id = RequestId::from_random(bytes);
+            let parsed = uuid::Uuid::parse_str(id.as_str()).expect("a uuid");
+            assert_eq!(parsed.get_version_num(), 4);
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+            let mut want = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let want = uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .hyphenated()
+                .encode_lower(&mut want)
+                .to_owned();
+            assert_eq!(id.as_str(), want);
+        }
+        assert_ne!(RequestId::new(), RequestId::new());
     }
 }

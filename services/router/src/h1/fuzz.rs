@@ -213,11 +213,11 @@ fn mangled_requests_never_panic_and_prefixes_never_pass_for_whole_heads() {
                 raw[at] = alphabet[rng.gen_range(0..alphabet.len())];
             }
             if let Parsed::Fast(head) = parse_request(&raw) {
-                let text = &raw[..head.len];
+                let text = &raw[..head.raw.len()];
                 assert!(!text.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "{raw:?}");
                 assert!(!text.contains(&0), "{raw:?}");
                 // Any shorter prefix is not a whole head.
-                let cut = rng.gen_range(0..head.len);
+                let cut = rng.gen_range(0..head.raw.len());
                 assert!(!matches!(parse_request(&raw[..cut]), Parsed::Fast(_)), "{raw:?} at {cut}");
             }
         }

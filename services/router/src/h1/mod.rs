@@ -163,9 +163,12 @@ pub async fn serve_conn(
         // A route with a route service or with HTTP/2 endpoints takes the hyper path (rare;
         // it signs, checks signatures and speaks TLS to route services, and HTTP/2).
         if needs_hyper(&table, &head.parts) {
-            return Exit::Handover(Prefixed { pre: buf, inner: client });
+            // The head was taken off the buffer: hyper reads it again, then the rest.
+            let mut pre = BytesMut::with_capacity(head.raw.len() + buf.len());
+            pre.extend_from_slice(&head.raw);
+            pre.extend_from_slice(&buf);
+            return Exit::Handover(Prefixed { pre, inner: client });
         }
-        buf.advance(head.len);
         let bufs = Bufs {
             buf: &mut buf,
             rbuf: &mut rbuf,
@@ -288,7 +291,10 @@ async fn one(
         Ok(next) => next,
         Err(e) => own_answer(p, client, &req, e, stop, started).await,
     };
+    // Emptied now, not when the next head is parsed: the values share the head's bytes, and
+    // with none left the connection's buffer can take its space back.
     *fields = req.parts.headers;
+    fields.clear();
     next
 }
 

@@ -8,7 +8,7 @@
 use std::mem::MaybeUninit;
 
 use axum::http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
-use bytes::{Buf as _, BytesMut};
+use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -26,12 +26,16 @@ use crate::table::Endpoint;
 pub(super) const MAX_HEAD: usize = 1024 * 1024;
 /// Most header fields in a request; more are refused with 431.
 const MAX_HEADERS: usize = 128;
+/// Header fields whose place in the head is noted on the stack; those of a request with
+/// more go in a vector.
+const FEW_SPANS: usize = 24;
 
 /// A parsed request head the fast path takes.
 pub(super) struct Head {
+    /// Its target and field values share `raw`'s bytes.
     pub parts: http::request::Parts,
-    /// Length of the head in the buffer.
-    pub len: usize,
+    /// The head as it came, taken off the connection's buffer.
+    pub raw: Bytes,
     pub body: ReqBody,
     pub close: bool,
 }
@@ -79,60 +83,100 @@ struct Shape {
 
 #[cfg(test)]
 pub(super) fn parse_request(buf: &[u8]) -> Parsed {
-    parse_request_into(buf, &mut HeaderMap::new())
+    parse_request_into(&mut BytesMut::from(buf), &mut HeaderMap::new())
 }
 
-/// Parse the request head at the start of `buf`; the fields of a request the fast path takes
-/// go into `map` (emptied first; it is kept from an earlier request on the connection for its
-/// capacity), which is then left empty.
-pub(super) fn parse_request_into(buf: &[u8], map: &mut HeaderMap) -> Parsed {
-    // Left uninitialised: parsing writes only the fields it finds.
-    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
-        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
-        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
-            return Parsed::Refused(RouterError::HeadTooLarge)
-        }
-        // HTTP/2 with prior knowledge.
-        Err(_) if buf.starts_with(b"PRI * HTTP/2.0\r\n") => return Parsed::Hyper,
-        Err(_) => return refused(Fault::Malformed),
-    };
-    if let Err(f) = check_line_ends(&buf[..len]) {
-        return refused(f);
+/// Where a slice `httparse` returned lies in the buffer that starts at address `base`.
+fn span(base: usize, s: &[u8]) -> [u32; 2] {
+    if s.is_empty() {
+        return [0, 0];
     }
-    let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
-        return refused(Fault::Malformed);
-    };
-    let http10 = version == 0;
-    let mut shape = Shape { hyper: http10, close: false };
-    let mut lengths = Lengths::default();
-    let mut hosts = 0;
-    for h in req.headers.iter() {
-        if let Err(f) = lengths.field(h.name, h.value) {
+    let start = s.as_ptr().addr().wrapping_sub(base);
+    // Heads are at most `MAX_HEAD` long: offsets fit.
+    let start = u32::try_from(start).unwrap_or(u32::MAX);
+    let len = u32::try_from(s.len()).unwrap_or(0);
+    [start, start.saturating_add(len)]
+}
+
+/// Parse the request head at the start of `buf`. A request the fast path takes is split off
+/// `buf` (as [`Head::raw`]), its target and field values sharing those bytes; its fields go
+/// into `map` (emptied first; it is kept from an earlier request on the connection for its
+/// capacity), which is then left empty. Any other outcome leaves `buf` as it was.
+pub(super) fn parse_request_into(buf: &mut BytesMut, map: &mut HeaderMap) -> Parsed {
+    // Where the method, the target and each field's name and value lie in the head: the
+    // parser's slices borrow `buf`, which is split once the head is known to be good.
+    let mut spans = [[0u32; 4]; FEW_SPANS];
+    let mut more_spans = Vec::new();
+    let (len, target, fields, shape, body) = {
+        let buf: &[u8] = buf;
+        let base = buf.as_ptr().addr();
+        // Left uninitialised: parsing writes only the fields it finds.
+        let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(buf, &mut headers) {
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
+            Ok(_) | Err(httparse::Error::TooManyHeaders) => {
+                return Parsed::Refused(RouterError::HeadTooLarge)
+            }
+            // HTTP/2 with prior knowledge.
+            Err(_) if buf.starts_with(b"PRI * HTTP/2.0\r\n") => return Parsed::Hyper,
+            Err(_) => return refused(Fault::Malformed),
+        };
+        if let Err(f) = check_line_ends(&buf[..len]) {
             return refused(f);
         }
-        if h.name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            if hosts > 1 {
-                return refused(Fault::RepeatedHost);
+        let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+            return refused(Fault::Malformed);
+        };
+        let http10 = version == 0;
+        let mut shape = Shape { hyper: http10, close: false };
+        let mut lengths = Lengths::default();
+        let mut hosts = 0;
+        for (i, h) in req.headers.iter().enumerate() {
+            if let Err(f) = lengths.field(h.name, h.value) {
+                return refused(f);
+            }
+            if h.name.eq_ignore_ascii_case("host") {
+                hosts += 1;
+                if hosts > 1 {
+                    return refused(Fault::RepeatedHost);
+                }
+            }
+            look_at(&mut shape, h);
+            let [ns, ne] = span(base, h.name.as_bytes());
+            let [vs, ve] = span(base, h.value);
+            match spans.get_mut(i) {
+                Some(at) => *at = [ns, ne, vs, ve],
+                None => more_spans.push([ns, ne, vs, ve]),
             }
         }
-        look_at(&mut shape, h);
-    }
-    let body = match lengths.finish(http10) {
-        Ok(BodyLen::Chunked) => ReqBody::Chunked,
-        Ok(BodyLen::Length(n)) => ReqBody::Length(n),
-        Ok(BodyLen::Unframed) => ReqBody::Length(0),
-        Err(f) => return refused(f),
+        let body = match lengths.finish(http10) {
+            Ok(BodyLen::Chunked) => ReqBody::Chunked,
+            Ok(BodyLen::Length(n)) => ReqBody::Length(n),
+            Ok(BodyLen::Unframed) => ReqBody::Length(0),
+            Err(f) => return refused(f),
+        };
+        if shape.hyper || !path.starts_with('/') || method == "CONNECT" {
+            return Parsed::Hyper;
+        }
+        let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+            return refused(Fault::Malformed);
+        };
+        (len, (method, span(base, path.as_bytes())), req.headers.len(), shape, body)
     };
-    if shape.hyper || !path.starts_with('/') || method == "CONNECT" {
-        return Parsed::Hyper;
-    }
-    match head_parts(method, path, req.headers, std::mem::take(map)) {
-        Some(parts) => Parsed::Fast(Box::new(Head { parts, len, body, close: shape.close })),
-        None => refused(Fault::Malformed),
+    let raw = buf.split_to(len).freeze();
+    let (method, path) = target;
+    let spans = spans.iter().take(fields).chain(&more_spans);
+    match head_parts(&raw, method, path, (fields, spans), std::mem::take(map)) {
+        Some(parts) => Parsed::Fast(Box::new(Head { parts, raw, body, close: shape.close })),
+        None => {
+            // Nothing taken: the connection's buffer is as it was (it closes after the 400).
+            let mut back = BytesMut::from(raw);
+            back.unsplit(std::mem::take(buf));
+            *buf = back;
+            refused(Fault::Malformed)
+        }
     }
 }
 
@@ -152,19 +196,27 @@ fn look_at(shape: &mut Shape, h: &httparse::Header<'_>) {
     }
 }
 
-fn head_parts(
-    method: &str,
-    path: &str,
-    headers: &[httparse::Header<'_>],
+/// The request's parts from its head `raw`: the target and the field values are slices of
+/// it (no copies), at the spans the parser found.
+fn head_parts<'a>(
+    raw: &Bytes,
+    method: Method,
+    path: [u32; 2],
+    (count, fields): (usize, impl Iterator<Item = &'a [u32; 4]>),
     mut map: HeaderMap,
 ) -> Option<http::request::Parts> {
-    let method = Method::from_bytes(method.as_bytes()).ok()?;
-    let uri = path.parse::<Uri>().ok()?;
-    map.clear();
-    map.reserve(headers.len() + 8);
-    for h in headers {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+    let slice = |start: u32, end: u32| {
+        let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
+        (start <= end && end <= raw.len()).then(|| raw.slice(start..end))
+    };
+    let uri = Uri::from_maybe_shared(slice(path[0], path[1])?).ok()?;
+    if !map.is_empty() {
+        map.clear();
+    }
+    map.reserve(count + 8);
+    for &[ns, ne, vs, ve] in fields {
+        let name = HeaderName::from_bytes(&slice(ns, ne)?).ok()?;
+        map.append(name, HeaderValue::from_maybe_shared(slice(vs, ve)?).ok()?);
     }
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = method;
@@ -333,27 +385,78 @@ mod tests {
     #[test]
     fn a_kept_field_map_carries_nothing_into_the_next_request() {
         let mut map = HeaderMap::new();
-        let Parsed::Fast(first) =
-            parse_request_into(b"GET /a HTTP/1.1\r\nHost: x\r\nX-Secret: 1\r\n\r\n", &mut map)
-        else {
-            panic!("fast")
-        };
+        let mut buf =
+            BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: x\r\nX-Secret: 1\r\n\r\nGET /b"[..]);
+        let Parsed::Fast(first) = parse_request_into(&mut buf, &mut map) else { panic!("fast") };
         assert!(map.is_empty(), "the map went with the request");
+        assert_eq!(&buf[..], b"GET /b", "the head was taken off the buffer, the rest left");
         // The connection hands the map back after the request, as `h1::one` does.
         map = first.parts.headers;
-        let Parsed::Partial = parse_request_into(b"GET /b HTTP/1.1\r\nHost: y\r\n", &mut map)
-        else {
-            panic!("partial")
-        };
+        buf.extend_from_slice(b" HTTP/1.1\r\nHost: y\r\n");
+        let Parsed::Partial = parse_request_into(&mut buf, &mut map) else { panic!("partial") };
         assert_eq!(map.len(), 2, "kept while the head is incomplete");
-        let Parsed::Fast(second) =
-            parse_request_into(b"GET /b HTTP/1.1\r\nHost: y\r\n\r\n", &mut map)
-        else {
-            panic!("fast")
-        };
+        assert_eq!(&buf[..], b"GET /b HTTP/1.1\r\nHost: y\r\n", "nothing taken");
+        buf.extend_from_slice(b"\r\n");
+        let Parsed::Fast(second) = parse_request_into(&mut buf, &mut map) else { panic!("fast") };
+        assert!(buf.is_empty());
         assert_eq!(second.parts.headers.len(), 1);
         assert_eq!(second.parts.headers["host"], "y");
         assert!(second.parts.headers.capacity() >= 2, "the earlier capacity is reused");
+    }
+
+    #[test]
+    fn the_target_and_field_values_share_the_heads_bytes() {
+        let mut buf = BytesMut::from(
+            &b"POST /p/a%20th?q=1&r HTTP/1.1\r\nHost: My.Host\r\nX-Empty:\r\nUser-Agent: \
+               curl/8 (x)\r\nX-Dup: 1\r\nX-Dup: 2\r\nContent-Length: 3\r\n\r\nabc"[..],
+        );
+        let Parsed::Fast(head) = parse_request_into(&mut buf, &mut HeaderMap::new()) else {
+            panic!("fast")
+        };
+        assert_eq!(&buf[..], b"abc", "the body stays in the buffer");
+        assert!(head.raw.ends_with(b"Content-Length: 3\r\n\r\n"));
+        let within = |s: &[u8]| {
+            let raw = head.raw.as_ptr_range();
+            s.is_empty() || (raw.start <= s.as_ptr() && s.as_ptr_range().end <= raw.end)
+        };
+        let p = &head.parts;
+        assert_eq!(p.method, Method::POST);
+        assert_eq!(p.uri.path(), "/p/a%20th");
+        assert_eq!(p.uri.query(), Some("q=1&r"));
+        assert!(within(p.uri.path().as_bytes()), "the target is not copied");
+        assert_eq!(p.headers["host"], "My.Host");
+        assert_eq!(p.headers["x-empty"], "");
+        assert_eq!(p.headers["user-agent"], "curl/8 (x)");
+        let dups: Vec<_> = p.headers.get_all("x-dup").iter().collect();
+        assert_eq!(dups, ["1", "2"]);
+        for v in p.headers.values() {
+            assert!(within(v.as_bytes()), "{v:?} is not copied");
+        }
+        assert_eq!(head.body, ReqBody::Length(3));
+    }
+
+    #[test]
+    fn heads_with_more_fields_than_the_stack_notes_keep_them_all() {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..MAX_HEADERS - 1 {
+            raw.extend_from_slice(format!("X-F{i}: v{i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let Parsed::Fast(head) = parse_request(&raw) else { panic!("fast") };
+        assert_eq!(head.parts.headers.len(), MAX_HEADERS);
+        for i in 0..MAX_HEADERS - 1 {
+            assert_eq!(head.parts.headers[format!("x-f{i}").as_str()], format!("v{i}").as_str());
+        }
+    }
+
+    #[test]
+    fn a_head_refused_after_parsing_leaves_the_buffer_whole() {
+        // httparse takes `<` and bytes above 0x7f in a target; `Uri` does not.
+        let raw = &b"GET /a<b\xff HTTP/1.1\r\nHost: x\r\n\r\nnext"[..];
+        let mut buf = BytesMut::from(raw);
+        let refusal = parse_request_into(&mut buf, &mut HeaderMap::new());
+        assert!(matches!(refusal, Parsed::Refused(RouterError::Malformed(_))));
+        assert_eq!(&buf[..], raw);
     }
 
     #[test]
@@ -455,7 +558,7 @@ mod tests {
             host: "a.apps.localhost".into(),
             remote: Peer::new("192.0.2.7:4000".parse().expect("addr")),
             https: false,
-            request_id: "req-id".into(),
+            request_id: crate::proxy::RequestId::from_random([0x22; 16]),
             started: Instant::now(),
             start_wall: time::OffsetDateTime::now_utc(),
             backend_ns: AtomicU64::new(0),
