@@ -205,17 +205,19 @@ fn head_parts<'a>(
     (count, fields): (usize, impl Iterator<Item = &'a [u32; 4]>),
     mut map: HeaderMap,
 ) -> Option<http::request::Parts> {
-    let slice = |start: u32, end: u32| {
+    let range = |start: u32, end: u32| {
         let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
-        (start <= end && end <= raw.len()).then(|| raw.slice(start..end))
+        (start <= end && end <= raw.len()).then_some(start..end)
     };
+    let slice = |start, end| range(start, end).map(|r| raw.slice(r));
     let uri = Uri::from_maybe_shared(slice(path[0], path[1])?).ok()?;
     if !map.is_empty() {
         map.clear();
     }
     map.reserve(count + 8);
     for &[ns, ne, vs, ve] in fields {
-        let name = HeaderName::from_bytes(&slice(ns, ne)?).ok()?;
+        // Names are matched or lowercased into a value of their own: no slice needed.
+        let name = HeaderName::from_bytes(raw.get(range(ns, ne)?)?).ok()?;
         map.append(name, HeaderValue::from_maybe_shared(slice(vs, ve)?).ok()?);
     }
     let mut parts = http::Request::new(()).into_parts().0;
