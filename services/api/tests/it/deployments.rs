@@ -63,6 +63,76 @@ async fn deploy(c: &Client, body: Value) -> (StatusCode, Value) {
     c.post("/v3/deployments", body).await
 }
 
+/// A deployment made while the active one is being written by someone else (the rollout
+/// loop writes it every tick) supersedes it all the same: here the test holds a write to the
+/// active deployment's row while the new deployment is made, so the new one reads the row
+/// before that write commits and finds it changed when it supersedes it. The client gets its
+/// deployment, not a "changed meanwhile" error.
+#[tokio::test]
+async fn a_deployment_supersedes_one_that_changes_under_it() {
+    for engine in Engine::ALL {
+        let db = TestDb::new(engine).await.expect("db");
+        let p = harness::start(&db, |c| c.deployment_tick_ms = 100).await;
+        let c = Client::new(&p.url, &p.admin_token);
+        let (_, space) = org_and_space(&c, "acme").await;
+        let (st, app) = c
+            .post(
+                "/v3/apps",
+                json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{app}");
+        let app = app["guid"].as_str().expect("guid").to_owned();
+        let (_, d1) = push_bits(&c, &app, &[("app.py", b"print('v1')\n")]).await;
+        let (_, d2) = push_bits(&c, &app, &[("app.py", b"print('v2')\n")]).await;
+        let (st, first) = deploy(
+            &c,
+            json!({"droplet": {"guid": d1}, "options": {"web_instances": 2},
+                   "relationships": {"app": {"data": {"guid": app}}}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{first}");
+        // A canary stays active, paused at its first step.
+        let (st, canary) = deploy(
+            &c,
+            json!({"droplet": {"guid": d2}, "strategy": "canary",
+                   "relationships": {"app": {"data": {"guid": app}}}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{canary}");
+        let canary = canary["guid"].as_str().expect("guid").to_owned();
+        watch(&c, &p, &app, &canary, 2, |d| reason(d) == "PAUSED").await;
+
+        let conn = db.connect().await.expect("connect");
+        let mut tx = match engine {
+            Engine::Sqlite => conn.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => conn.pool.begin().await,
+        }
+        .expect("begin");
+        sqlx::query("UPDATE deployments SET updated_at = updated_at + 1 WHERE guid = $1")
+            .bind(&canary)
+            .execute(&mut *tx)
+            .await
+            .expect("update");
+        let made = tokio::spawn({
+            let c = Client::new(&p.url, &p.admin_token);
+            let body = json!({"droplet": {"guid": d1},
+                              "relationships": {"app": {"data": {"guid": app}}}});
+            async move { deploy(&c, body).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!made.is_finished(), "{engine:?}: the new deployment waits on the row");
+        tx.commit().await.expect("commit");
+        let (st, made) = made.await.expect("join");
+        assert_eq!(st, StatusCode::CREATED, "{engine:?}: {made}");
+        let (_, canary) = c.get(&format!("/v3/deployments/{canary}")).await;
+        assert_eq!(reason(&canary), "SUPERSEDED", "{engine:?}: {canary}");
+        let made = made["guid"].as_str().expect("guid");
+        watch(&c, &p, &app, made, 2, |d| reason(d) == "DEPLOYED").await;
+        one_version(&p, &app).await;
+    }
+}
+
 #[tokio::test]
 async fn rolling_canary_cancel_and_rollback() {
     for engine in Engine::ALL {
@@ -225,7 +295,8 @@ async fn rolling_canary_cancel_and_rollback() {
             json!({"droplet": {"guid": d2}, "relationships": {"app": {"data": {"guid": app}}}}),
         )
         .await;
-        let (_, b) = deploy(&c, json!({"relationships": {"app": {"data": {"guid": app}}}})).await;
+        let (st, b) = deploy(&c, json!({"relationships": {"app": {"data": {"guid": app}}}})).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
         let (_, a) = c.get(&format!("/v3/deployments/{}", a["guid"].as_str().expect("guid"))).await;
         assert_eq!(reason(&a), "SUPERSEDED", "{a}");
         watch(&c, &p, &app, b["guid"].as_str().expect("guid"), 3, |d| reason(d) == "DEPLOYED")
