@@ -115,9 +115,18 @@ fn retire(list: &mut [Retiring], keep: i64) {
     }
 }
 
-/// Times a new deployment reads and supersedes the active one when the rollout loop moved
-/// it on in between.
-const SUPERSEDE_ATTEMPTS: u32 = 5;
+/// Times an action on a deployment (a new one superseding it, cancel, continue) reads it and
+/// writes it again when the rollout loop (or another client) wrote it in between.
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// The deployment as stored now, for another attempt at an action.
+async fn again(s: &AppState, d: &Deployment) -> ApiResult<Deployment> {
+    store::deployments::find(&s.db.pool, &d.guid).await?.ok_or(ApiError::NotFound("Deployment"))
+}
+
+fn changed_meanwhile() -> ApiError {
+    ApiError::Unprocessable("The deployment changed meanwhile; try again.".into())
+}
 
 /// Create a deployment of `app` (the caller checked access). A stopped app is started and
 /// its deployment is DEPLOYED at once.
@@ -239,12 +248,10 @@ pub async fn create(
             superseded.updated_at = now;
             if !store::deployments::update_if(&mut *tx, &superseded, p.updated_at).await? {
                 // The rollout loop moved it on meanwhile: read it again and supersede that.
-                if attempt < SUPERSEDE_ATTEMPTS {
+                if attempt < WRITE_ATTEMPTS {
                     continue;
                 }
-                return Err(ApiError::Unprocessable(
-                    "The app's deployment changed meanwhile; try again.".into(),
-                ));
+                return Err(changed_meanwhile());
             }
             retiring.extend(p.retiring.iter().filter(|r| r.instances > 0).cloned());
         }
@@ -401,6 +408,18 @@ pub async fn advance(s: &AppState, d: &Deployment) -> ApiResult<()> {
 
 /// `actions/continue`: a PAUSED canary goes on to its next step, or to the end.
 pub async fn resume(s: &AppState, d: &Deployment) -> ApiResult<Deployment> {
+    let mut d = d.clone();
+    for _ in 1..WRITE_ATTEMPTS {
+        if let Some(done) = try_resume(s, &d).await? {
+            return Ok(done);
+        }
+        d = again(s, &d).await?;
+    }
+    try_resume(s, &d).await?.ok_or_else(changed_meanwhile)
+}
+
+/// [`resume`] once: `None` when `d` was written meanwhile.
+async fn try_resume(s: &AppState, d: &Deployment) -> ApiResult<Option<Deployment>> {
     if d.reason != Reason::Paused {
         return Err(unprocessable(format!(
             "Cannot continue a deployment with status: {} and reason: {}",
@@ -417,14 +436,24 @@ pub async fn resume(s: &AppState, d: &Deployment) -> ApiResult<Deployment> {
     } else {
         (d.new_instances + d.options.max_in_flight).min(d.target)
     };
-    save(s, d, next).await?.ok_or_else(|| {
-        ApiError::Unprocessable("The deployment changed meanwhile; try again.".into())
-    })
+    save(s, d, next).await
 }
 
 /// `actions/cancel`: the previous droplet and web version back at the target, the deployed
 /// version retired as they turn healthy (CANCELING, then CANCELED).
 pub async fn cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<Deployment> {
+    let mut d = d.clone();
+    for _ in 1..WRITE_ATTEMPTS {
+        if let Some(done) = try_cancel(s, &d, actor).await? {
+            return Ok(done);
+        }
+        d = again(s, &d).await?;
+    }
+    try_cancel(s, &d, actor).await?.ok_or_else(changed_meanwhile)
+}
+
+/// [`cancel`] once: `None` when `d` was written meanwhile.
+async fn try_cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<Option<Deployment>> {
     if !matches!(d.reason, Reason::Deploying | Reason::Paused) {
         return Err(unprocessable(format!("Cannot cancel a {} deployment", d.reason)));
     }
@@ -451,7 +480,7 @@ pub async fn cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<De
     next.last_status_change = now_ms();
     next.updated_at = now_ms().max(d.updated_at + 1);
     if !store::deployments::update_if(&mut *tx, &next, d.updated_at).await? {
-        return Err(ApiError::Unprocessable("The deployment changed meanwhile; try again.".into()));
+        return Ok(None);
     }
     tx.commit().await?;
     if let Some(space) = store::spaces::find(&s.db.pool, &app.space_guid).await? {
@@ -466,7 +495,7 @@ pub async fn cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<De
         .await;
     }
     desired::sync_app(s, &app.guid).await?;
-    Ok(next)
+    Ok(Some(next))
 }
 
 /// The updater loop: every active deployment advanced once per `every`.

@@ -63,13 +63,38 @@ async fn deploy(c: &Client, body: Value) -> (StatusCode, Value) {
     c.post("/v3/deployments", body).await
 }
 
-/// A deployment made while the active one is being written by someone else (the rollout
-/// loop writes it every tick) supersedes it all the same: here the test holds a write to the
-/// active deployment's row while the new deployment is made, so the new one reads the row
-/// before that write commits and finds it changed when it supersedes it. The client gets its
-/// deployment, not a "changed meanwhile" error.
+/// Run `action` while an uncommitted write holds deployment `guid`'s row (as the rollout loop
+/// does every tick): check that the action waits on it, commit, and return its answer.
+async fn while_written(
+    db: &TestDb,
+    guid: &str,
+    action: impl std::future::Future<Output = (StatusCode, Value)> + Send + 'static,
+) -> (StatusCode, Value) {
+    let conn = db.connect().await.expect("connect");
+    let mut tx = match db.engine {
+        Engine::Sqlite => conn.pool.begin_with("BEGIN IMMEDIATE").await,
+        Engine::Postgres => conn.pool.begin().await,
+    }
+    .expect("begin");
+    sqlx::query("UPDATE deployments SET updated_at = updated_at + 1 WHERE guid = $1")
+        .bind(guid)
+        .execute(&mut *tx)
+        .await
+        .expect("update");
+    let action = tokio::spawn(action);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!action.is_finished(), "{:?}: the action waits on the row", db.engine);
+    tx.commit().await.expect("commit");
+    action.await.expect("join")
+}
+
+/// Actions on a deployment that someone else writes at the same moment — a new deployment
+/// superseding it, cancel, continue — read it again and succeed: the action reads the row
+/// before the other write commits and finds it changed when it writes. The client gets its
+/// answer, not a "changed meanwhile" error. (On PostgreSQL the action's write waits on the
+/// row and then finds it changed; on SQLite the action's transaction waits for the writer.)
 #[tokio::test]
-async fn a_deployment_supersedes_one_that_changes_under_it() {
+async fn actions_on_a_deployment_written_meanwhile_read_it_again() {
     for engine in Engine::ALL {
         let db = TestDb::new(engine).await.expect("db");
         let p = harness::start(&db, |c| c.deployment_tick_ms = 100).await;
@@ -85,50 +110,59 @@ async fn a_deployment_supersedes_one_that_changes_under_it() {
         let app = app["guid"].as_str().expect("guid").to_owned();
         let (_, d1) = push_bits(&c, &app, &[("app.py", b"print('v1')\n")]).await;
         let (_, d2) = push_bits(&c, &app, &[("app.py", b"print('v2')\n")]).await;
-        let (st, first) = deploy(
-            &c,
-            json!({"droplet": {"guid": d1}, "options": {"web_instances": 2},
-                   "relationships": {"app": {"data": {"guid": app}}}}),
-        )
-        .await;
+        let body = |d: &str, strategy: &str| {
+            json!({"droplet": {"guid": d}, "strategy": strategy, "options": {"web_instances": 2},
+                   "relationships": {"app": {"data": {"guid": app}}}})
+        };
+        let (st, first) = deploy(&c, body(&d1, "rolling")).await;
         assert_eq!(st, StatusCode::CREATED, "{first}");
         // A canary stays active, paused at its first step.
-        let (st, canary) = deploy(
-            &c,
-            json!({"droplet": {"guid": d2}, "strategy": "canary",
-                   "relationships": {"app": {"data": {"guid": app}}}}),
-        )
-        .await;
-        assert_eq!(st, StatusCode::CREATED, "{canary}");
-        let canary = canary["guid"].as_str().expect("guid").to_owned();
-        watch(&c, &p, &app, &canary, 2, |d| reason(d) == "PAUSED").await;
+        let canary = |d: String| {
+            let (c, p, app, body) = (&c, &p, &app, body(&d, "canary"));
+            async move {
+                let (st, made) = deploy(c, body).await;
+                assert_eq!(st, StatusCode::CREATED, "{made}");
+                let guid = made["guid"].as_str().expect("guid").to_owned();
+                watch(c, p, app, &guid, 2, |d| reason(d) == "PAUSED").await;
+                guid
+            }
+        };
+        let owner = || Client::new(&p.url, &p.admin_token);
 
-        let conn = db.connect().await.expect("connect");
-        let mut tx = match engine {
-            Engine::Sqlite => conn.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => conn.pool.begin().await,
-        }
-        .expect("begin");
-        sqlx::query("UPDATE deployments SET updated_at = updated_at + 1 WHERE guid = $1")
-            .bind(&canary)
-            .execute(&mut *tx)
-            .await
-            .expect("update");
-        let made = tokio::spawn({
-            let c = Client::new(&p.url, &p.admin_token);
-            let body = json!({"droplet": {"guid": d1},
-                              "relationships": {"app": {"data": {"guid": app}}}});
+        let paused = canary(d2.clone()).await;
+        let (st, made) = while_written(&db, &paused, {
+            let (c, body) = (owner(), body(&d1, "rolling"));
             async move { deploy(&c, body).await }
-        });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!made.is_finished(), "{engine:?}: the new deployment waits on the row");
-        tx.commit().await.expect("commit");
-        let (st, made) = made.await.expect("join");
+        })
+        .await;
         assert_eq!(st, StatusCode::CREATED, "{engine:?}: {made}");
-        let (_, canary) = c.get(&format!("/v3/deployments/{canary}")).await;
-        assert_eq!(reason(&canary), "SUPERSEDED", "{engine:?}: {canary}");
+        let (_, old) = c.get(&format!("/v3/deployments/{paused}")).await;
+        assert_eq!(reason(&old), "SUPERSEDED", "{engine:?}: {old}");
         let made = made["guid"].as_str().expect("guid");
         watch(&c, &p, &app, made, 2, |d| reason(d) == "DEPLOYED").await;
+        one_version(&p, &app).await;
+
+        let paused = canary(d2.clone()).await;
+        let path = format!("/v3/deployments/{paused}/actions/continue");
+        let (st, resumed) = while_written(&db, &paused, {
+            let c = owner();
+            async move { c.post(&path, json!({})).await }
+        })
+        .await;
+        assert_eq!(st, StatusCode::OK, "{engine:?}: {resumed}");
+        watch(&c, &p, &app, &paused, 2, |d| reason(d) == "DEPLOYED").await;
+        one_version(&p, &app).await;
+
+        let paused = canary(d1.clone()).await;
+        let path = format!("/v3/deployments/{paused}/actions/cancel");
+        let (st, canceling) = while_written(&db, &paused, {
+            let c = owner();
+            async move { c.post(&path, json!({})).await }
+        })
+        .await;
+        assert_eq!(st, StatusCode::OK, "{engine:?}: {canceling}");
+        assert_eq!(reason(&canceling), "CANCELING", "{engine:?}: {canceling}");
+        watch(&c, &p, &app, &paused, 2, |d| reason(d) == "CANCELED").await;
         one_version(&p, &app).await;
     }
 }
