@@ -2,7 +2,8 @@
 //! scheduler (whose instances are RUNNING as soon as they are desired): a rolling deployment
 //! never lets old plus new instances fall below the target and ends DEPLOYED with the old
 //! version gone; a canary pauses until continued; cancel puts the previous droplet back;
-//! rollback deploys a revision; bad requests and another tenant's deployment are refused.
+//! rollback deploys a revision; bad requests and another tenant's deployment are refused; a
+//! new deployment, cancel and continue act on a deployment written meanwhile all the same.
 
 use std::time::Duration;
 
