@@ -60,6 +60,18 @@ fn reason(d: &Value) -> &str {
     d["status"]["reason"].as_str().unwrap_or_default()
 }
 
+/// A new app named `web` in `space`: its guid.
+async fn web_app(c: &Client, space: &str) -> String {
+    let (st, app) = c
+        .post(
+            "/v3/apps",
+            json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{app}");
+    app["guid"].as_str().expect("guid").to_owned()
+}
+
 async fn deploy(c: &Client, body: Value) -> (StatusCode, Value) {
     c.post("/v3/deployments", body).await
 }
@@ -101,14 +113,7 @@ async fn actions_on_a_deployment_written_meanwhile_read_it_again() {
         let p = harness::start(&db, |c| c.deployment_tick_ms = 100).await;
         let c = Client::new(&p.url, &p.admin_token);
         let (_, space) = org_and_space(&c, "acme").await;
-        let (st, app) = c
-            .post(
-                "/v3/apps",
-                json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{app}");
-        let app = app["guid"].as_str().expect("guid").to_owned();
+        let app = web_app(&c, &space).await;
         let (_, d1) = push_bits(&c, &app, &[("app.py", b"print('v1')\n")]).await;
         let (_, d2) = push_bits(&c, &app, &[("app.py", b"print('v2')\n")]).await;
         let body = |d: &str, strategy: &str| {
@@ -143,28 +148,21 @@ async fn actions_on_a_deployment_written_meanwhile_read_it_again() {
         watch(&c, &p, &app, made, 2, |d| reason(d) == "DEPLOYED").await;
         one_version(&p, &app).await;
 
-        let paused = canary(d2.clone()).await;
-        let path = format!("/v3/deployments/{paused}/actions/continue");
-        let (st, resumed) = while_written(&db, &paused, {
-            let c = owner();
-            async move { c.post(&path, json!({})).await }
-        })
-        .await;
-        assert_eq!(st, StatusCode::OK, "{engine:?}: {resumed}");
-        watch(&c, &p, &app, &paused, 2, |d| reason(d) == "DEPLOYED").await;
-        one_version(&p, &app).await;
-
-        let paused = canary(d1.clone()).await;
-        let path = format!("/v3/deployments/{paused}/actions/cancel");
-        let (st, canceling) = while_written(&db, &paused, {
-            let c = owner();
-            async move { c.post(&path, json!({})).await }
-        })
-        .await;
-        assert_eq!(st, StatusCode::OK, "{engine:?}: {canceling}");
-        assert_eq!(reason(&canceling), "CANCELING", "{engine:?}: {canceling}");
-        watch(&c, &p, &app, &paused, 2, |d| reason(d) == "CANCELED").await;
-        one_version(&p, &app).await;
+        for (action, droplet, then, end) in
+            [("continue", &d2, "DEPLOYING", "DEPLOYED"), ("cancel", &d1, "CANCELING", "CANCELED")]
+        {
+            let paused = canary(droplet.clone()).await;
+            let path = format!("/v3/deployments/{paused}/actions/{action}");
+            let (st, acted) = while_written(&db, &paused, {
+                let c = owner();
+                async move { c.post(&path, json!({})).await }
+            })
+            .await;
+            assert_eq!(st, StatusCode::OK, "{engine:?} {action}: {acted}");
+            assert_eq!(reason(&acted), then, "{engine:?} {action}: {acted}");
+            watch(&c, &p, &app, &paused, 2, |d| reason(d) == end).await;
+            one_version(&p, &app).await;
+        }
     }
 }
 
@@ -175,14 +173,7 @@ async fn rolling_canary_cancel_and_rollback() {
         let p = harness::start(&db, |c| c.deployment_tick_ms = 100).await;
         let c = Client::new(&p.url, &p.admin_token);
         let (org, space) = org_and_space(&c, "acme").await;
-        let (st, app) = c
-            .post(
-                "/v3/apps",
-                json!({"name": "web", "relationships": {"space": {"data": {"guid": space}}}}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{app}");
-        let app = app["guid"].as_str().expect("guid").to_owned();
+        let app = web_app(&c, &space).await;
         let (_, d1) = push_bits(&c, &app, &[("app.py", b"print('v1')\n")]).await;
 
         // A stopped app: the deployment starts it and is DEPLOYED at once.
