@@ -119,9 +119,32 @@ fn retire(list: &mut [Retiring], keep: i64) {
 /// writes it again when the rollout loop (or another client) wrote it in between.
 const WRITE_ATTEMPTS: u32 = 5;
 
-/// The deployment as stored now, for another attempt at an action.
-async fn again(s: &AppState, d: &Deployment) -> ApiResult<Deployment> {
-    store::deployments::find(&s.db.pool, &d.guid).await?.ok_or(ApiError::NotFound("Deployment"))
+/// An action on an active deployment that another writer may race.
+#[derive(Clone, Copy)]
+enum Action<'a> {
+    Resume,
+    Cancel(&'a Actor),
+}
+
+/// Take `action` on `d`, and on the deployment as stored now each time it finds `d` was written
+/// meanwhile, up to [`WRITE_ATTEMPTS`] times.
+async fn on_current(s: &AppState, d: &Deployment, action: Action<'_>) -> ApiResult<Deployment> {
+    let mut d = d.clone();
+    for attempt in 1..=WRITE_ATTEMPTS {
+        let done = match action {
+            Action::Resume => try_resume(s, &d).await?,
+            Action::Cancel(actor) => try_cancel(s, &d, actor).await?,
+        };
+        if let Some(done) = done {
+            return Ok(done);
+        }
+        if attempt < WRITE_ATTEMPTS {
+            d = store::deployments::find(&s.db.pool, &d.guid)
+                .await?
+                .ok_or(ApiError::NotFound("Deployment"))?;
+        }
+    }
+    Err(changed_meanwhile())
 }
 
 fn changed_meanwhile() -> ApiError {
@@ -408,14 +431,7 @@ pub async fn advance(s: &AppState, d: &Deployment) -> ApiResult<()> {
 
 /// `actions/continue`: a PAUSED canary goes on to its next step, or to the end.
 pub async fn resume(s: &AppState, d: &Deployment) -> ApiResult<Deployment> {
-    let mut d = d.clone();
-    for _ in 1..WRITE_ATTEMPTS {
-        if let Some(done) = try_resume(s, &d).await? {
-            return Ok(done);
-        }
-        d = again(s, &d).await?;
-    }
-    try_resume(s, &d).await?.ok_or_else(changed_meanwhile)
+    on_current(s, d, Action::Resume).await
 }
 
 /// [`resume`] once: `None` when `d` was written meanwhile.
@@ -442,14 +458,7 @@ async fn try_resume(s: &AppState, d: &Deployment) -> ApiResult<Option<Deployment
 /// `actions/cancel`: the previous droplet and web version back at the target, the deployed
 /// version retired as they turn healthy (CANCELING, then CANCELED).
 pub async fn cancel(s: &AppState, d: &Deployment, actor: &Actor) -> ApiResult<Deployment> {
-    let mut d = d.clone();
-    for _ in 1..WRITE_ATTEMPTS {
-        if let Some(done) = try_cancel(s, &d, actor).await? {
-            return Ok(done);
-        }
-        d = again(s, &d).await?;
-    }
-    try_cancel(s, &d, actor).await?.ok_or_else(changed_meanwhile)
+    on_current(s, d, Action::Cancel(actor)).await
 }
 
 /// [`cancel`] once: `None` when `d` was written meanwhile.

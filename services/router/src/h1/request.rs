@@ -167,8 +167,8 @@ pub(super) fn parse_request_into(buf: &mut BytesMut, map: &mut HeaderMap) -> Par
     };
     let raw = buf.split_to(len).freeze();
     let (method, path) = target;
-    let spans = spans.iter().take(fields).chain(&more_spans);
-    match head_parts(&raw, method, path, (fields, spans), std::mem::take(map)) {
+    let spans = (&spans[..fields.min(FEW_SPANS)], &more_spans[..]);
+    match head_parts(&raw, method, path, spans, std::mem::take(map)) {
         Some(parts) => Parsed::Fast(Box::new(Head { parts, raw, body, close: shape.close })),
         None => {
             // Nothing taken: the connection's buffer is as it was (it closes after the 400).
@@ -198,11 +198,11 @@ fn look_at(shape: &mut Shape, h: &httparse::Header<'_>) {
 
 /// The request's parts from its head `raw`: the target and the field values are slices of
 /// it (no copies), at the spans the parser found.
-fn head_parts<'a>(
+fn head_parts(
     raw: &Bytes,
     method: Method,
     path: [u32; 2],
-    (count, fields): (usize, impl Iterator<Item = &'a [u32; 4]>),
+    (few, more): (&[[u32; 4]], &[[u32; 4]]),
     mut map: HeaderMap,
 ) -> Option<http::request::Parts> {
     let range = |start: u32, end: u32| {
@@ -214,8 +214,8 @@ fn head_parts<'a>(
     if !map.is_empty() {
         map.clear();
     }
-    map.reserve(count + 8);
-    for &[ns, ne, vs, ve] in fields {
+    map.reserve(few.len() + more.len() + 8);
+    for &[ns, ne, vs, ve] in few.iter().chain(more) {
         // Names are matched or lowercased into a value of their own: no slice needed.
         let name = HeaderName::from_bytes(raw.get(range(ns, ne)?)?).ok()?;
         map.append(name, HeaderValue::from_maybe_shared(slice(vs, ve)?).ok()?);
