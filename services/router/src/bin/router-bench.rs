@@ -17,8 +17,11 @@
 //! many worker processes as the router has worker threads (`BENCH_WORKERS`, else one per CPU left to the proxies). Each
 //! round runs the router and the three nginx in turn and back again (A B C D D C B A, each
 //! turn `<seconds per turn>` long), so that drift on the machine falls on all alike, and prints
-//! the ratios of their averages: a round is one alternating run. The medians follow. With three CPUs or more, wrk gets the last CPU to
-//! itself and everything else the others, so the load generator never takes CPU from a proxy.
+//! the ratios of their averages: a round is one alternating run. The medians follow, with
+//! each proxy's CPU time per request and the backend's (what that proxy's requests cost the
+//! app). With three CPUs or more, wrk gets the last CPU to itself and everything else the
+//! others, so the load generator never takes CPU from a proxy. wrk sends only `Host`;
+//! `BENCH_CLIENT=browser` adds the eight other fields a browser sends with a page request.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -279,16 +282,44 @@ fn parse_wrk(out: &str) -> Res<(f64, f64)> {
     Ok((rps, p99))
 }
 
+/// The fields a browser sends with a page request besides `Host`, for `BENCH_CLIENT=browser`:
+/// wrk alone sends only `Host`, and a proxy's cost per field does not show.
+const BROWSER_FIELDS: &[&str] = &[
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+     Chrome/120.0.0.0 Safari/537.36",
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8",
+    "Accept-Language: en-US,en;q=0.9",
+    "Accept-Encoding: gzip, deflate, br",
+    "Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark",
+    "Referer: http://bench.apps.localhost/home",
+    "Sec-Fetch-Mode: navigate",
+    "Sec-Ch-Ua-Platform: \"Linux\"",
+];
+
+/// Whether wrk sends [`BROWSER_FIELDS`] too (`BENCH_CLIENT=browser`; `wrk`, the default,
+/// sends `Host` only).
+fn browser() -> Res<bool> {
+    client_is_browser(std::env::var("BENCH_CLIENT").ok().as_deref())
+}
+
+fn client_is_browser(client: Option<&str>) -> Res<bool> {
+    match client {
+        None | Some("wrk") => Ok(false),
+        Some("browser") => Ok(true),
+        Some(other) => Err(format!("BENCH_CLIENT is wrk or browser, not {other:?}").into()),
+    }
+}
+
 async fn wrk(addr: SocketAddr, host: &str, secs: u64, cpu: Option<usize>) -> Res<(f64, f64)> {
-    let mut args = vec![
-        "-t2".to_owned(),
-        "-c64".to_owned(),
-        format!("-d{secs}s"),
-        "--latency".to_owned(),
-        "-H".to_owned(),
-        format!("Host: {host}"),
-        format!("http://{addr}/"),
-    ];
+    let mut args =
+        vec!["-t2".to_owned(), "-c64".to_owned(), format!("-d{secs}s"), "--latency".to_owned()];
+    let fields = if browser()? { BROWSER_FIELDS } else { &[] };
+    for field in
+        std::iter::once(format!("Host: {host}")).chain(fields.iter().map(|f| f.to_string()))
+    {
+        args.extend(["-H".to_owned(), field]);
+    }
+    args.push(format!("http://{addr}/"));
     let program = match cpu {
         Some(cpu) => {
             args.splice(0..0, ["-c".to_owned(), cpu.to_string(), "wrk".to_owned()]);
@@ -353,19 +384,35 @@ fn proxy_ticks(nginx: Option<u32>) -> u64 {
     }
 }
 
-/// wrk against one proxy: requests/s, p99 (ms) and the proxy's CPU microseconds per request.
-async fn measure(
-    addr: SocketAddr,
-    secs: u64,
-    nginx: Option<u32>,
-    cpu: Option<usize>,
-) -> Res<(f64, f64, f64)> {
-    let before = proxy_ticks(nginx);
+/// What one turn of wrk against a proxy measured (or a round's or the run's figure).
+#[derive(Debug, Clone, Copy, Default)]
+struct Turn {
+    rps: f64,
+    /// p99 latency, ms.
+    p99: f64,
+    /// The proxy's CPU time per request, µs.
+    cpu: f64,
+    /// The backend's CPU time per request, µs: what the proxy's requests cost the app (the
+    /// router's added fields are parsed there too).
+    backend_cpu: f64,
+}
+
+/// wrk against one proxy.
+async fn measure(addr: SocketAddr, secs: u64, nginx: Option<u32>, cpu: Option<usize>) -> Res<Turn> {
+    let me = std::process::id();
+    let before = (proxy_ticks(nginx), cpu_ticks(me, "bench-backend"));
     let (rps, p99) = wrk(addr, HOST, secs, cpu).await?;
-    let ticks = proxy_ticks(nginx).saturating_sub(before);
+    let after = (proxy_ticks(nginx), cpu_ticks(me, "bench-backend"));
     // Linux reports thread CPU times in USER_HZ (100 per second).
-    let cpu_us = ticks as f64 * 10_000.0 / (rps * secs as f64).max(1.0);
-    Ok((rps, p99, cpu_us))
+    let per_request = |ticks: u64, since: u64| {
+        ticks.saturating_sub(since) as f64 * 10_000.0 / (rps * secs as f64).max(1.0)
+    };
+    Ok(Turn {
+        rps,
+        p99,
+        cpu: per_request(after.0, before.0),
+        backend_cpu: per_request(after.1, before.1),
+    })
 }
 
 async fn run(
@@ -404,16 +451,17 @@ async fn run(
             Some(c) => format!("wrk alone on CPU {c}"),
             None => "wrk sharing the CPUs (fewer than 3)".to_owned(),
         };
+        let client = if browser()? { "a browser's 9 request fields" } else { "Host only" };
         println!(
-            "wrk -t2 -c64 -d{secs}s, 1 KiB body, same backend, same machine; {workers} router \
-             worker threads and nginx worker processes; {placement}"
+            "wrk -t2 -c64 -d{secs}s ({client}), 1 KiB body, same backend, same machine; \
+             {workers} router worker threads and nginx worker processes; {placement}"
         );
-        let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+        let mut runs: Vec<Vec<Turn>> = vec![Vec::new(); targets.len()];
         for round in 1..=rounds {
             // Each proxy twice, in the order A B C D D C B A: the VM's speed drifts by 10 %
             // and more within seconds, and a drift that runs through the round falls on every
             // proxy's two turns alike (their mean time in the round is the same).
-            let mut turns: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+            let mut turns: Vec<Vec<Turn>> = vec![Vec::new(); targets.len()];
             let order = (0..targets.len()).chain((0..targets.len()).rev());
             for i in order {
                 let (addr, pid) = targets[i];
@@ -423,25 +471,28 @@ async fn run(
                 runs[i].push(combine(t));
             }
             let r = runs[0][round - 1];
-            let mut line = format!("round {round}: router {:.0} req/s", r.0);
+            let mut line = format!("round {round}: router {:.0} req/s", r.rps);
             for (i, (kind, _, _)) in peers.iter().enumerate() {
                 let n = runs[i + 1][round - 1];
                 line.push_str(&format!(
                     "; nginx {}: {:.0}, {:.2}x, p99 {:+.3} ms",
                     kind.name(),
-                    n.0,
-                    r.0 / n.0,
-                    r.1 - n.1
+                    n.rps,
+                    r.rps / n.rps,
+                    r.p99 - n.p99
                 ));
             }
             println!("{line}");
         }
-        let medians: Vec<(f64, f64, f64)> = runs.iter_mut().map(|v| medians(v)).collect();
+        let medians: Vec<Turn> = runs.iter().map(|v| medians(v)).collect();
         println!("medians of {rounds} rounds:");
         let names = std::iter::once("router".to_owned())
             .chain(peers.iter().map(|(kind, _, _)| format!("nginx ({})", kind.name())));
-        for (name, (rps, p99, cpu)) in names.zip(&medians) {
-            println!("{name:<22} {rps:>8.0} req/s  p99 {p99:.3} ms  cpu {cpu:.1} us/req");
+        for (name, m) in names.zip(&medians) {
+            println!(
+                "{name:<22} {:>8.0} req/s  p99 {:.3} ms  cpu {:.1} us/req  backend cpu {:.1} us/req",
+                m.rps, m.p99, m.cpu, m.backend_cpu
+            );
         }
         let r = medians[0];
         for (i, (kind, _, _)) in peers.iter().enumerate() {
@@ -449,8 +500,8 @@ async fn run(
             println!(
                 "router/nginx ({}): {:.2}x req/s, p99 {:+.3} ms",
                 kind.name(),
-                r.0 / n.0,
-                r.1 - n.1
+                r.rps / n.rps,
+                r.p99 - n.p99
             );
         }
         Ok::<_, Box<dyn Error + Send + Sync>>(())
@@ -464,22 +515,32 @@ async fn run(
 
 /// One figure from a proxy's turns in a round: requests/s and p99 averaged, CPU per request
 /// over all the requests served (weighted by each turn's rate; turns are equally long).
-fn combine(turns: &[(f64, f64, f64)]) -> (f64, f64, f64) {
+fn combine(turns: &[Turn]) -> Turn {
     let n = turns.len().max(1) as f64;
-    let rps: f64 = turns.iter().map(|t| t.0).sum();
-    let p99: f64 = turns.iter().map(|t| t.1).sum();
-    let cpu: f64 = turns.iter().map(|t| t.2 * t.0).sum::<f64>() / rps.max(1.0);
-    (rps / n, p99 / n, cpu)
+    let rps: f64 = turns.iter().map(|t| t.rps).sum();
+    let weighted =
+        |f: fn(&Turn) -> f64| turns.iter().map(|t| f(t) * t.rps).sum::<f64>() / rps.max(1.0);
+    Turn {
+        rps: rps / n,
+        p99: turns.iter().map(|t| t.p99).sum::<f64>() / n,
+        cpu: weighted(|t| t.cpu),
+        backend_cpu: weighted(|t| t.backend_cpu),
+    }
 }
 
-/// The median of each of requests/s, p99 and CPU per request.
-fn medians(runs: &mut [(f64, f64, f64)]) -> (f64, f64, f64) {
-    let pick = |f: fn(&(f64, f64, f64)) -> f64| {
+/// The median of each figure over the rounds.
+fn medians(runs: &[Turn]) -> Turn {
+    let pick = |f: fn(&Turn) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
-    (pick(|r| r.0), pick(|r| r.1), pick(|r| r.2))
+    Turn {
+        rps: pick(|r| r.rps),
+        p99: pick(|r| r.p99),
+        cpu: pick(|r| r.cpu),
+        backend_cpu: pick(|r| r.backend_cpu),
+    }
 }
 
 /// SIGTERM: nginx's master stops its workers too (a SIGKILL would orphan them).
@@ -532,4 +593,38 @@ fn runtimes() -> Res<(tokio::runtime::Runtime, tokio::runtime::Runtime)> {
         tokio::runtime::Builder::new_multi_thread().thread_name(name).enable_all().build()
     };
     Ok((named("router-main")?, named("bench-backend")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rounds_cpu_figures_are_weighted_by_the_requests_each_turn_served() {
+        let turns = [
+            Turn { rps: 30_000.0, p99: 1.0, cpu: 10.0, backend_cpu: 6.0 },
+            Turn { rps: 10_000.0, p99: 3.0, cpu: 20.0, backend_cpu: 10.0 },
+        ];
+        let t = combine(&turns);
+        assert_eq!((t.rps, t.p99), (20_000.0, 2.0));
+        assert!((t.cpu - 12.5).abs() < 1e-9, "{}", t.cpu);
+        assert!((t.backend_cpu - 7.0).abs() < 1e-9, "{}", t.backend_cpu);
+        let m = medians(&[turns[0], turns[1], t]);
+        assert_eq!((m.rps, m.cpu, m.backend_cpu), (20_000.0, 12.5, 7.0));
+    }
+
+    #[test]
+    fn the_client_is_wrk_or_a_browser_and_nothing_else() {
+        assert!(!client_is_browser(None).expect("default"));
+        assert!(!client_is_browser(Some("wrk")).expect("wrk"));
+        assert!(client_is_browser(Some("browser")).expect("browser"));
+        let e = client_is_browser(Some("curl")).expect_err("refused");
+        assert!(e.to_string().contains("wrk or browser"), "{e}");
+        // Each field is one `-H` argument wrk takes as given: a name, ": " and a value.
+        for f in BROWSER_FIELDS {
+            let (name, value) = f.split_once(": ").expect("name: value");
+            assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{f}");
+            assert!(!value.is_empty() && !value.contains(['\r', '\n']), "{f}");
+        }
+    }
 }
