@@ -186,8 +186,6 @@ impl Picker {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
 
     fn ep(port: u16, lc: bool) -> Arc<Endpoint> {
@@ -206,7 +204,7 @@ mod tests {
             route_service_url: None,
             http2: false,
             zone: None,
-            inflight: AtomicUsize::new(0),
+            inflight: Default::default(),
         })
     }
 

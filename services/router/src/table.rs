@@ -26,8 +26,10 @@ pub struct Endpoint {
     pub http2: bool,
     /// Its `availability_zone`, if the registration named one.
     pub zone: Option<Arc<str>>,
-    /// Requests in flight (least-connection and connection limits).
-    pub inflight: AtomicUsize,
+    /// Requests in flight (least-connection and connection limits), kept across the
+    /// registrations of its address: a heartbeat replaces the `Endpoint`, and a request that
+    /// took the one before must end on the count the next one reads.
+    pub inflight: Arc<AtomicUsize>,
 }
 
 /// The endpoints of one route, with the round-robin position.
@@ -160,6 +162,15 @@ impl Registry {
         let lc =
             m.options.as_ref().and_then(|o| o.loadbalancing.as_deref()) == Some("least-connection");
         let ttl = m.stale_threshold_in_seconds.map_or(default_ttl, Duration::from_secs);
+        // The count of the address's registration already in the table under one of the
+        // message's routes, else a new one (one for all the message's routes): a copy of its
+        // value would never see the requests in flight end, and would climb with every
+        // heartbeat until the instance looked full.
+        let inflight = m
+            .uris
+            .iter()
+            .find_map(|uri| self.entries.get(&split_uri(uri))?.get(&addr))
+            .map_or_else(Arc::default, |old| old.inflight.clone());
         for uri in &m.uris {
             let ep = Endpoint {
                 addr: addr.clone(),
@@ -172,14 +183,9 @@ impl Registry {
                 route_service_url: m.route_service_url.as_deref().map(Arc::from),
                 http2: m.protocol.as_deref() == Some("http2"),
                 zone: m.availability_zone.as_deref().filter(|z| !z.is_empty()).map(Arc::from),
-                inflight: AtomicUsize::new(0),
+                inflight: inflight.clone(),
             };
-            let slot = self.entries.entry(split_uri(uri)).or_default();
-            // Keep the in-flight count of an endpoint that re-registers.
-            if let Some(old) = slot.get(&addr) {
-                ep.inflight.store(old.inflight.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-            slot.insert(addr.clone(), Arc::new(ep));
+            self.entries.entry(split_uri(uri)).or_default().insert(addr.clone(), Arc::new(ep));
         }
     }
 
@@ -378,6 +384,38 @@ mod tests {
         let t = r.snapshot();
         assert!(t.has_special_routes(), "an HTTP/2 endpoint takes the hyper path too");
         assert!(t.lookup("c.example.com", "/").is_some_and(|p| p.endpoints[0].http2));
+    }
+
+    #[test]
+    fn a_request_in_flight_across_heartbeats_ends_on_the_count_they_read() {
+        let mut r = Registry::default();
+        let ttl = Duration::from_secs(120);
+        let both = msg(1, &["a.example.com", "b.example.com"]);
+        r.register(&both, ttl);
+        let ep = |t: &Table, host: &str| t.lookup(host, "/").expect("route").endpoints[0].clone();
+        let first = ep(&r.snapshot(), "a.example.com");
+        let lease = crate::pick::acquire(&first, 1).expect("free");
+        // The instance's heartbeat replaces its endpoints while the request is in flight.
+        r.register(&both, ttl);
+        let t = r.snapshot();
+        let (a, b) = (ep(&t, "a.example.com"), ep(&t, "b.example.com"));
+        assert!(!Arc::ptr_eq(&first, &a), "a new registration");
+        assert!(crate::pick::acquire(&a, 1).is_none(), "the request still counts");
+        assert!(crate::pick::acquire(&b, 1).is_none(), "one count for the routes of one message");
+        drop(lease);
+        for _ in 0..3 {
+            r.register(&both, ttl);
+        }
+        let t = r.snapshot();
+        for host in ["a.example.com", "b.example.com"] {
+            assert_eq!(ep(&t, host).inflight.load(Ordering::Relaxed), 0, "{host}");
+        }
+        assert!(crate::pick::acquire(&ep(&t, "a.example.com"), 1).is_some());
+        // Another instance has a count of its own.
+        r.register(&msg(2, &["a.example.com"]), ttl);
+        let other = r.snapshot().lookup("a.example.com", "/").expect("route").endpoints.clone();
+        assert_eq!(other.len(), 2);
+        assert!(!Arc::ptr_eq(&other[0].inflight, &other[1].inflight));
     }
 
     #[test]

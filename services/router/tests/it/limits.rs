@@ -85,3 +85,43 @@ async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
         assert!(metrics.contains(want), "{want} missing in:\n{metrics}");
     }
 }
+
+/// A cell re-registers its instances every 20 s; a request in flight across such a heartbeat
+/// must not leave its instance counted busy once it ends (with a limit of one, every request
+/// after it would be refused).
+#[tokio::test]
+async fn a_heartbeat_during_a_request_leaves_no_count_behind() {
+    let r = start_with(|c| c.max_conns_per_backend = 1).await;
+    let host = "heartbeat.apps.localhost";
+    let entered = Arc::new(Semaphore::new(0));
+    let release = Arc::new(Notify::new());
+    let port = slow_backend(entered.clone(), release.clone()).await;
+    let heartbeat = reg(port, host, "0");
+    r.bus.publish_json("router.register", &heartbeat).await.expect("pub");
+    wait_routed(&r, host).await;
+    let url = format!("{}/slow", r.url);
+    let slow = tokio::spawn(async move {
+        let res = reqwest::Client::new().get(url).header("host", host).send().await;
+        res.expect("slow request").text().await.expect("body")
+    });
+    entered.acquire().await.expect("the slow request reached the backend").forget();
+    r.bus.publish_json("router.register", &heartbeat).await.expect("pub");
+    let metrics = format!("{}/metrics", r.status);
+    testkit::eventually("heartbeat taken", Duration::from_secs(5), || async {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        text.contains("paas_router_registry_message_total{action=\"register\"} 2").then_some(())
+    })
+    .await
+    .expect("the router took the heartbeat");
+    assert_eq!(get(&r, host, "/").await.2, "Connection Limit Reached", "still in flight");
+    release.notify_one();
+    assert_eq!(slow.await.expect("join"), "slow done");
+    testkit::eventually("freed", Duration::from_secs(5), || async {
+        (get(&r, host, "/").await.1 == "fast").then_some(())
+    })
+    .await
+    .expect("the instance serves again once its request ended");
+    for _ in 0..5 {
+        assert_eq!(get(&r, host, "/").await.0, 200);
+    }
+}
