@@ -461,6 +461,7 @@ mod tests {
             instance_id: "inst".into(),
             index: "3".into(),
             updated: std::time::Instant::now(),
+            heard: Default::default(),
             ttl: std::time::Duration::from_secs(120),
             least_connection: false,
             route_service_url: None,

@@ -199,6 +199,7 @@ mod tests {
             instance_id: format!("inst-{port}"),
             index: port.to_string(),
             updated: Instant::now(),
+            heard: Default::default(),
             ttl: Duration::from_secs(120),
             least_connection: lc,
             route_service_url: None,

@@ -289,6 +289,7 @@ pub async fn forward(
         instance_id: String::new(),
         index: String::new(),
         updated: Instant::now(),
+        heard: Default::default(),
         ttl: Duration::ZERO,
         least_connection: false,
         route_service_url: None,

@@ -2,10 +2,13 @@
 //! `router.register` / `router.unregister`, pruned by TTL. Readers take an immutable snapshot
 //! (one `Arc` clone; a worker thread through a [`Local`] view, which clones only after the
 //! table changed), so the request path never waits on updates; one task applies updates.
+//! A heartbeat that repeats an endpoint's registration only moves its [`Heard`] time: the
+//! table is rebuilt when a registration changes something, not every time an instance
+//! re-registers (every 20 s for each of its routes).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use wire::routing::RegistryMessage;
@@ -17,7 +20,10 @@ pub struct Endpoint {
     pub app: String,
     pub instance_id: String,
     pub index: String,
+    /// When the registration that made this endpoint (the last one that changed it) came.
     pub updated: Instant,
+    /// When its registration was last heard, heartbeats included: the TTL runs from here.
+    pub heard: Heard,
     pub ttl: Duration,
     pub least_connection: bool,
     /// The route service its registration named (https URL), if any.
@@ -30,6 +36,81 @@ pub struct Endpoint {
     /// registrations of its address: a heartbeat replaces the `Endpoint`, and a request that
     /// took the one before must end on the count the next one reads.
     pub inflight: Arc<AtomicUsize>,
+}
+
+impl Endpoint {
+    fn registered(
+        m: &RegistryMessage,
+        addr: &str,
+        ttl: Duration,
+        least_connection: bool,
+        inflight: Arc<AtomicUsize>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            app: m.app.clone(),
+            instance_id: m.private_instance_id.clone(),
+            index: m.private_instance_index.clone(),
+            updated: now,
+            heard: Heard::at(now),
+            ttl,
+            least_connection,
+            route_service_url: m.route_service_url.as_deref().map(Arc::from),
+            http2: m.protocol.as_deref() == Some("http2"),
+            zone: zone_of(m).map(Arc::from),
+            inflight,
+        }
+    }
+
+    /// Whether `m` says what made this endpoint ([`Endpoint::registered`]) and nothing else.
+    fn is_registered_by(&self, m: &RegistryMessage, ttl: Duration, least_connection: bool) -> bool {
+        self.app == m.app
+            && self.instance_id == m.private_instance_id
+            && self.index == m.private_instance_index
+            && self.ttl == ttl
+            && self.least_connection == least_connection
+            && self.route_service_url.as_deref() == m.route_service_url.as_deref()
+            && self.http2 == (m.protocol.as_deref() == Some("http2"))
+            && self.zone.as_deref() == zone_of(m)
+    }
+}
+
+fn zone_of(m: &RegistryMessage) -> Option<&str> {
+    m.availability_zone.as_deref().filter(|z| !z.is_empty())
+}
+
+/// A time an update task writes and readers of any snapshot read, without a lock: nanoseconds
+/// since the first one was made.
+#[derive(Debug)]
+pub struct Heard(AtomicU64);
+
+impl Heard {
+    pub fn at(t: Instant) -> Self {
+        let heard = Self(AtomicU64::new(0));
+        heard.set(t);
+        heard
+    }
+
+    pub fn get(&self) -> Instant {
+        Self::base() + Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, t: Instant) {
+        let nanos = t.saturating_duration_since(Self::base()).as_nanos();
+        self.0.store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+}
+
+impl Default for Heard {
+    fn default() -> Self {
+        Self::at(Instant::now())
+    }
 }
 
 /// The endpoints of one route, with the round-robin position.
@@ -121,7 +202,7 @@ impl Table {
                     .endpoints
                     .iter()
                     .map(|e| {
-                        let left = e.ttl.saturating_sub(now.duration_since(e.updated));
+                        let left = e.ttl.saturating_sub(now.duration_since(e.heard.get()));
                         serde_json::json!({
                             "address": e.addr,
                             "protocol": if e.http2 { "http2" } else { "http1" },
@@ -157,7 +238,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn register(&mut self, m: &RegistryMessage, default_ttl: Duration) {
+    /// Apply a registration; whether the table changed (a heartbeat that repeats what each
+    /// endpoint already says only moves its [`Heard`] time).
+    pub fn register(&mut self, m: &RegistryMessage, default_ttl: Duration) -> bool {
+        self.register_at(m, default_ttl, Instant::now())
+    }
+
+    fn register_at(&mut self, m: &RegistryMessage, default_ttl: Duration, now: Instant) -> bool {
         let addr = format!("{}:{}", m.host, m.port);
         let lc =
             m.options.as_ref().and_then(|o| o.loadbalancing.as_deref()) == Some("least-connection");
@@ -171,32 +258,32 @@ impl Registry {
             .iter()
             .find_map(|uri| self.entries.get(&split_uri(uri))?.get(&addr))
             .map_or_else(Arc::default, |old| old.inflight.clone());
+        let mut changed = false;
         for uri in &m.uris {
-            let ep = Endpoint {
-                addr: addr.clone(),
-                app: m.app.clone(),
-                instance_id: m.private_instance_id.clone(),
-                index: m.private_instance_index.clone(),
-                updated: Instant::now(),
-                ttl,
-                least_connection: lc,
-                route_service_url: m.route_service_url.as_deref().map(Arc::from),
-                http2: m.protocol.as_deref() == Some("http2"),
-                zone: m.availability_zone.as_deref().filter(|z| !z.is_empty()).map(Arc::from),
-                inflight: inflight.clone(),
-            };
-            self.entries.entry(split_uri(uri)).or_default().insert(addr.clone(), Arc::new(ep));
+            let slot = self.entries.entry(split_uri(uri)).or_default();
+            match slot.get(&addr) {
+                Some(old) if old.is_registered_by(m, ttl, lc) => old.heard.set(now),
+                _ => {
+                    let ep = Endpoint::registered(m, &addr, ttl, lc, inflight.clone(), now);
+                    slot.insert(addr.clone(), Arc::new(ep));
+                    changed = true;
+                }
+            }
         }
+        changed
     }
 
-    pub fn unregister(&mut self, m: &RegistryMessage) {
+    /// Apply an unregistration; whether the table changed.
+    pub fn unregister(&mut self, m: &RegistryMessage) -> bool {
         let addr = format!("{}:{}", m.host, m.port);
+        let mut changed = false;
         for uri in &m.uris {
             let key = split_uri(uri);
             if let Some(slot) = self.entries.get_mut(&key) {
-                slot.remove(&addr);
+                changed |= slot.remove(&addr).is_some();
             }
         }
+        changed
     }
 
     /// Drop endpoints older than their TTL; returns how many.
@@ -204,7 +291,7 @@ impl Registry {
         let mut pruned = 0;
         for slot in self.entries.values_mut() {
             let before = slot.len();
-            slot.retain(|_, e| now.duration_since(e.updated) <= e.ttl);
+            slot.retain(|_, e| now.duration_since(e.heard.get()) <= e.ttl);
             pruned += before - slot.len();
         }
         pruned
@@ -253,6 +340,11 @@ impl Shared {
     pub fn store(&self, t: Table) {
         *self.0.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
         self.0.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many tables were stored so far.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     /// A view of the table for one worker thread.
@@ -387,25 +479,28 @@ mod tests {
     }
 
     #[test]
-    fn a_request_in_flight_across_heartbeats_ends_on_the_count_they_read() {
+    fn a_request_in_flight_across_registrations_ends_on_the_count_they_read() {
         let mut r = Registry::default();
         let ttl = Duration::from_secs(120);
-        let both = msg(1, &["a.example.com", "b.example.com"]);
+        let mut both = msg(1, &["a.example.com", "b.example.com"]);
         r.register(&both, ttl);
         let ep = |t: &Table, host: &str| t.lookup(host, "/").expect("route").endpoints[0].clone();
         let first = ep(&r.snapshot(), "a.example.com");
         let lease = crate::pick::acquire(&first, 1).expect("free");
-        // The instance's heartbeat replaces its endpoints while the request is in flight.
-        r.register(&both, ttl);
+        // A heartbeat leaves the endpoint as it is.
+        assert!(!r.register(&both, ttl));
+        assert!(Arc::ptr_eq(&first, &ep(&r.snapshot(), "a.example.com")));
+        // A registration that changes it replaces it while the request is in flight.
+        both.availability_zone = Some("z1".into());
+        assert!(r.register(&both, ttl));
         let t = r.snapshot();
         let (a, b) = (ep(&t, "a.example.com"), ep(&t, "b.example.com"));
         assert!(!Arc::ptr_eq(&first, &a), "a new registration");
         assert!(crate::pick::acquire(&a, 1).is_none(), "the request still counts");
         assert!(crate::pick::acquire(&b, 1).is_none(), "one count for the routes of one message");
         drop(lease);
-        for _ in 0..3 {
-            r.register(&both, ttl);
-        }
+        both.private_instance_index = "1".into();
+        assert!(r.register(&both, ttl));
         let t = r.snapshot();
         for host in ["a.example.com", "b.example.com"] {
             assert_eq!(ep(&t, host).inflight.load(Ordering::Relaxed), 0, "{host}");
@@ -416,6 +511,57 @@ mod tests {
         let other = r.snapshot().lookup("a.example.com", "/").expect("route").endpoints.clone();
         assert_eq!(other.len(), 2);
         assert!(!Arc::ptr_eq(&other[0].inflight, &other[1].inflight));
+    }
+
+    #[test]
+    fn a_heartbeat_only_moves_when_it_was_heard_and_anything_else_is_a_change() {
+        let mut r = Registry::default();
+        let ttl = Duration::from_secs(120);
+        let t0 = Instant::now();
+        let mut m = msg(1, &["a.example.com", "b.example.com"]);
+        m.stale_threshold_in_seconds = Some(10);
+        assert!(r.register_at(&m, ttl, t0), "new");
+        let before = r.snapshot();
+        let ep = |t: &Table| t.lookup("a.example.com", "/").expect("route").endpoints[0].clone();
+        assert!(!r.register_at(&m, ttl, t0 + Duration::from_secs(8)), "a heartbeat");
+        assert!(Arc::ptr_eq(&ep(&before), &ep(&r.snapshot())), "nothing to rebuild");
+        assert_eq!(ep(&before).heard.get(), t0 + Duration::from_secs(8));
+        assert_eq!(ep(&before).updated, t0, "registered when it last changed");
+        // The TTL runs from the last heartbeat.
+        assert_eq!(r.prune(t0 + Duration::from_secs(15)), 0);
+        assert_eq!(r.prune(t0 + Duration::from_secs(19)), 2, "both routes, 11 s unheard");
+        let later = t0 + Duration::from_secs(20);
+        assert!(r.register_at(&m, ttl, later), "registered again after its TTL");
+        let changes: [fn(&mut RegistryMessage); 8] = [
+            |m| m.app = "other-app".into(),
+            |m| m.private_instance_id = "other-instance".into(),
+            |m| m.private_instance_index = "3".into(),
+            |m| m.stale_threshold_in_seconds = Some(30),
+            |m| m.route_service_url = Some("https://rs.example.com/".into()),
+            |m| m.protocol = Some("http2".into()),
+            |m| m.availability_zone = Some("z2".into()),
+            |m| {
+                m.options = Some(wire::routing::RouteOptions {
+                    loadbalancing: Some("least-connection".into()),
+                })
+            },
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            change(&mut m);
+            assert!(r.register_at(&m, ttl, later), "change {i}");
+            assert!(!r.register_at(&m, ttl, later), "change {i} heard again");
+        }
+        // Fields the table does not keep change nothing.
+        m.tags.insert("component".into(), "route-emitter".into());
+        m.endpoint_updated_at_ns = Some(1);
+        assert!(!r.register_at(&m, ttl, later));
+        // An empty zone is no zone.
+        m.availability_zone = Some(String::new());
+        assert!(r.register_at(&m, ttl, later));
+        m.availability_zone = None;
+        assert!(!r.register_at(&m, ttl, later));
+        assert!(r.unregister(&m), "removed");
+        assert!(!r.unregister(&m), "nothing left to remove");
     }
 
     #[test]

@@ -549,6 +549,7 @@ mod tests {
             instance_id: "inst".into(),
             index: "2".into(),
             updated: Instant::now(),
+            heard: Default::default(),
             ttl: Duration::from_secs(120),
             least_connection: false,
             route_service_url: None,

@@ -86,11 +86,12 @@ async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
     }
 }
 
-/// A cell re-registers its instances every 20 s; a request in flight across such a heartbeat
-/// must not leave its instance counted busy once it ends (with a limit of one, every request
-/// after it would be refused).
+/// A cell re-registers its instances every 20 s, and a registration may change while requests
+/// are in flight (a zone, a route service bound): a request in flight across either must not
+/// leave its instance counted busy once it ends (with a limit of one, every request after it
+/// would be refused).
 #[tokio::test]
-async fn a_heartbeat_during_a_request_leaves_no_count_behind() {
+async fn registrations_during_a_request_leave_no_count_behind() {
     let r = start_with(|c| c.max_conns_per_backend = 1).await;
     let host = "heartbeat.apps.localhost";
     let entered = Arc::new(Semaphore::new(0));
@@ -105,14 +106,18 @@ async fn a_heartbeat_during_a_request_leaves_no_count_behind() {
         res.expect("slow request").text().await.expect("body")
     });
     entered.acquire().await.expect("the slow request reached the backend").forget();
-    r.bus.publish_json("router.register", &heartbeat).await.expect("pub");
+    let mut changed = heartbeat.clone();
+    changed.availability_zone = Some("z1".into());
+    for m in [&heartbeat, &changed] {
+        r.bus.publish_json("router.register", m).await.expect("pub");
+    }
     let metrics = format!("{}/metrics", r.status);
-    testkit::eventually("heartbeat taken", Duration::from_secs(5), || async {
+    testkit::eventually("registrations taken", Duration::from_secs(5), || async {
         let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
-        text.contains("paas_router_registry_message_total{action=\"register\"} 2").then_some(())
+        text.contains("paas_router_registry_message_total{action=\"register\"} 3").then_some(())
     })
     .await
-    .expect("the router took the heartbeat");
+    .expect("the router took the heartbeat and the change");
     assert_eq!(get(&r, host, "/").await.2, "Connection Limit Reached", "still in flight");
     release.notify_one();
     assert_eq!(slow.await.expect("join"), "slow done");
