@@ -143,13 +143,20 @@ async fn access_logs_and_announcements() {
 }
 
 #[tokio::test]
-async fn stale_routes_are_pruned() {
+async fn heartbeats_keep_a_route_past_its_ttl_and_it_is_pruned_once_they_stop() {
     let r = start().await;
     let port = backend("s").await;
     let mut m = reg(port, "stale.apps.localhost", "0");
     m.stale_threshold_in_seconds = Some(1);
     r.bus.publish_json("router.register", &m).await.expect("pub");
     wait_routed(&r, "stale.apps.localhost").await;
+    // Heard every 300 ms for three TTLs (the table prunes every second): routed throughout,
+    // also just before each heartbeat (a route pruned meanwhile would answer 503 there).
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(get(&r, "stale.apps.localhost", "/").await.0, 200, "heard, so routed");
+        r.bus.publish_json("router.register", &m).await.expect("pub");
+    }
     testkit::eventually("pruned", Duration::from_secs(10), || async {
         (get(&r, "stale.apps.localhost", "/").await.0 == 503).then_some(())
     })
