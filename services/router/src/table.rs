@@ -33,8 +33,8 @@ pub struct Endpoint {
     /// Its `availability_zone`, if the registration named one.
     pub zone: Option<Arc<str>>,
     /// Requests in flight (least-connection and connection limits), kept across the
-    /// registrations of its address: a heartbeat replaces the `Endpoint`, and a request that
-    /// took the one before must end on the count the next one reads.
+    /// registrations of its address: a registration that changes the endpoint replaces it,
+    /// and a request that took the one before must end on the count the next one reads.
     pub inflight: Arc<AtomicUsize>,
 }
 
@@ -252,7 +252,7 @@ impl Registry {
         // The count of the address's registration already in the table under one of the
         // message's routes, else a new one (one for all the message's routes): a copy of its
         // value would never see the requests in flight end, and would climb with every
-        // heartbeat until the instance looked full.
+        // replacement until the instance looked full.
         let inflight = m
             .uris
             .iter()
