@@ -6,7 +6,9 @@ use std::time::Duration;
 use bus::BusExt as _;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::{get, reg, start_with, wait_routed};
+use wire::routing::RegistryMessage;
+
+use crate::{get, reg, start_with, wait_routed, Router};
 
 /// A backend whose `/slow` waits until `release` is notified; `entered` gets a permit per
 /// `/slow` request received.
@@ -31,21 +33,40 @@ async fn slow_backend(entered: Arc<Semaphore>, release: Arc<Notify>) -> u16 {
     port
 }
 
-#[tokio::test]
-async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
-    let r = start_with(|c| c.max_conns_per_backend = 1).await;
-    let host = "limited.apps.localhost";
+/// One request held at a slow backend.
+struct Held {
+    router: Router,
+    /// The backend's registration for `host`.
+    registration: RegistryMessage,
+    /// Notified, the backend answers the held request.
+    release: Arc<Notify>,
+    /// The held request's body, once answered.
+    answer: tokio::task::JoinHandle<String>,
+}
+
+/// A router with a limit of one request in flight per backend, `host` routed to a slow
+/// backend, and one request to it held there.
+async fn one_request_held(host: &'static str) -> Held {
+    let router = start_with(|c| c.max_conns_per_backend = 1).await;
     let entered = Arc::new(Semaphore::new(0));
     let release = Arc::new(Notify::new());
     let port = slow_backend(entered.clone(), release.clone()).await;
-    r.bus.publish_json("router.register", &reg(port, host, "0")).await.expect("pub");
-    wait_routed(&r, host).await;
-    let url = format!("{}/slow", r.url);
-    let slow = tokio::spawn(async move {
+    let registration = reg(port, host, "0");
+    router.bus.publish_json("router.register", &registration).await.expect("pub");
+    wait_routed(&router, host).await;
+    let url = format!("{}/slow", router.url);
+    let answer = tokio::spawn(async move {
         let res = reqwest::Client::new().get(url).header("host", host).send().await;
         res.expect("slow request").text().await.expect("body")
     });
     entered.acquire().await.expect("the slow request reached the backend").forget();
+    Held { router, registration, release, answer }
+}
+
+#[tokio::test]
+async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
+    let host = "limited.apps.localhost";
+    let Held { router: r, release, answer: slow, .. } = one_request_held(host).await;
     let (status, body, err) = get(&r, host, "/").await;
     assert_eq!((status, err.as_str()), (503, "Connection Limit Reached"));
     assert_eq!(
@@ -92,20 +113,9 @@ async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
 /// would be refused).
 #[tokio::test]
 async fn registrations_during_a_request_leave_no_count_behind() {
-    let r = start_with(|c| c.max_conns_per_backend = 1).await;
     let host = "heartbeat.apps.localhost";
-    let entered = Arc::new(Semaphore::new(0));
-    let release = Arc::new(Notify::new());
-    let port = slow_backend(entered.clone(), release.clone()).await;
-    let heartbeat = reg(port, host, "0");
-    r.bus.publish_json("router.register", &heartbeat).await.expect("pub");
-    wait_routed(&r, host).await;
-    let url = format!("{}/slow", r.url);
-    let slow = tokio::spawn(async move {
-        let res = reqwest::Client::new().get(url).header("host", host).send().await;
-        res.expect("slow request").text().await.expect("body")
-    });
-    entered.acquire().await.expect("the slow request reached the backend").forget();
+    let Held { router: r, registration: heartbeat, release, answer: slow } =
+        one_request_held(host).await;
     let mut changed = heartbeat.clone();
     changed.availability_zone = Some("z1".into());
     for m in [&heartbeat, &changed] {
