@@ -22,7 +22,9 @@ use crate::domain::{desired, revisions};
 use crate::error::{ApiError, ApiResult};
 use crate::store::apps::App;
 use crate::store::deployments::{Deployment, Options, Retiring};
+use crate::store::droplets::Droplet;
 use crate::store::processes::Process;
+use crate::store::revisions::Revision;
 use crate::store::{self, new_guid, now_ms};
 use crate::AppState;
 
@@ -217,117 +219,15 @@ pub async fn create(
 
     // Written again from the start if the deployment it supersedes changes under it.
     let original = app.clone();
-    let mut attempt = 0;
-    let d = loop {
-        attempt += 1;
+    let mut inserted = None;
+    for _ in 0..WRITE_ATTEMPTS {
         *app = original.clone();
-        let now = now_ms();
-        let mut tx = store::begin(&s.db).await?;
-        let mut procs = store::processes::of_app(&mut *tx, &app.guid).await?;
-        let was_started = app.state == Desired::Started;
-        let previous_droplet = std::mem::replace(&mut app.droplet_guid, droplet.guid.clone());
-        if let Some(r) = &revision {
-            app.env = r.env.clone();
+        inserted = try_insert(s, app, &droplet, revision.as_ref(), &opts, &strategy).await?;
+        if inserted.is_some() {
+            break;
         }
-        // Process types the droplet brings and the app lacks.
-        for kind in droplet.process_types.keys() {
-            if !procs.iter().any(|p| &p.kind == kind) {
-                let p = crate::domain::apps::new_process(s, app, kind, None);
-                store::processes::insert(&mut *tx, &p).await?;
-                procs.push(p);
-            }
-        }
-        let web_at = procs
-            .iter()
-            .position(|p| p.kind == "web")
-            .ok_or_else(|| unprocessable("The app has no web process to deploy"))?;
-        let previous = store::deployments::active_of_app(&mut *tx, &app.guid).await?;
-        let old_web = procs[web_at].clone();
-        // What the replaced version runs now: the superseded deployment's new instances, else all.
-        let old_instances = previous.as_ref().map_or(old_web.instances, |p| p.new_instances);
-        for p in &mut procs {
-            if let Some(r) = &revision {
-                if let Some(cmd) = r.processes.get(&p.kind) {
-                    p.command = cmd.clone();
-                }
-            }
-            if p.kind == "web" {
-                p.instances = opts.web_instances.unwrap_or(p.instances);
-                p.memory_mb = opts.memory_in_mb.unwrap_or(p.memory_mb);
-                p.disk_mb = opts.disk_in_mb.unwrap_or(p.disk_mb);
-                p.log_rate = opts.log_rate.unwrap_or(p.log_rate);
-            }
-            p.version = new_guid();
-            p.updated_at = now;
-            store::processes::update(&mut *tx, p).await?;
-        }
-        let web = procs[web_at].clone();
-        let mut retiring = Vec::new();
-        if let Some(p) = &previous {
-            let mut superseded = p.clone();
-            superseded.reason = Reason::Superseded;
-            superseded.retiring.clear();
-            superseded.last_status_change = now;
-            superseded.updated_at = now;
-            if !store::deployments::update_if(&mut *tx, &superseded, p.updated_at).await? {
-                // The rollout loop moved it on meanwhile: read it again and supersede that.
-                if attempt < WRITE_ATTEMPTS {
-                    continue;
-                }
-                return Err(changed_meanwhile());
-            }
-            retiring.extend(p.retiring.iter().filter(|r| r.instances > 0).cloned());
-        }
-        if was_started {
-            retiring.push(Retiring { lrp_guid: old_web.lrp_guid(), instances: old_instances });
-        }
-        let previous_revision = store::revisions::latest(&mut *tx, &app.guid)
-            .await?
-            .map(|r| r.guid)
-            .unwrap_or_default();
-        let why = revision.as_ref().map(|r| format!("Rolled back to revision {}.", r.version));
-        app.state = Desired::Started;
-        app.updated_at = now;
-        store::apps::update(&mut *tx, app).await?;
-        let rev = revisions::record(&mut tx, app, &procs, why).await?;
-        let target = web.instances;
-        let first = if strategy == "canary" {
-            step_instances(&opts, target, 0)
-        } else {
-            opts.max_in_flight.min(target)
-        };
-        let mut d = Deployment {
-            guid: new_guid(),
-            app_guid: app.guid.clone(),
-            reason: Reason::Deploying,
-            strategy: strategy.clone(),
-            droplet_guid: droplet.guid.clone(),
-            previous_droplet_guid: previous_droplet,
-            revision_guid: rev.guid.clone(),
-            previous_revision_guid: previous_revision,
-            process_guid: web.guid.clone(),
-            previous_version: old_web.version.clone(),
-            options: opts.clone(),
-            target,
-            new_instances: first,
-            canary_step: 0,
-            retiring,
-            last_healthy: 0,
-            last_status_change: now,
-            error: String::new(),
-            created_at: now,
-            updated_at: now,
-        };
-        if !was_started || target == 0 {
-            // Nothing runs to be replaced: the app just starts.
-            d.reason = Reason::Deployed;
-            d.new_instances = target;
-            d.retiring.clear();
-        }
-        store::deployments::insert(&mut *tx, &d).await?;
-        tx.commit().await?;
-        break d;
-    };
+    }
+    let d = inserted.ok_or_else(changed_meanwhile)?;
     let t = space.target(&app.guid, "app", &app.name);
     events::record(
         s,
@@ -342,6 +242,119 @@ pub async fn create(
     .await;
     desired::sync_app(s, &app.guid).await?;
     Ok(d)
+}
+
+/// Write the deployment [`create`] makes, starting `app` on `droplet` (and `revision`), in
+/// one transaction; `None` when the deployment it supersedes was written meanwhile.
+async fn try_insert(
+    s: &AppState,
+    app: &mut App,
+    droplet: &Droplet,
+    revision: Option<&Revision>,
+    opts: &Options,
+    strategy: &str,
+) -> ApiResult<Option<Deployment>> {
+    let now = now_ms();
+    let mut tx = store::begin(&s.db).await?;
+    let mut procs = store::processes::of_app(&mut *tx, &app.guid).await?;
+    let was_started = app.state == Desired::Started;
+    let previous_droplet = std::mem::replace(&mut app.droplet_guid, droplet.guid.clone());
+    if let Some(r) = revision {
+        app.env = r.env.clone();
+    }
+    // Process types the droplet brings and the app lacks.
+    for kind in droplet.process_types.keys() {
+        if !procs.iter().any(|p| &p.kind == kind) {
+            let p = crate::domain::apps::new_process(s, app, kind, None);
+            store::processes::insert(&mut *tx, &p).await?;
+            procs.push(p);
+        }
+    }
+    let web_at = procs
+        .iter()
+        .position(|p| p.kind == "web")
+        .ok_or_else(|| unprocessable("The app has no web process to deploy"))?;
+    let previous = store::deployments::active_of_app(&mut *tx, &app.guid).await?;
+    let old_web = procs[web_at].clone();
+    // What the replaced version runs now: the superseded deployment's new instances, else all.
+    let old_instances = previous.as_ref().map_or(old_web.instances, |p| p.new_instances);
+    for p in &mut procs {
+        if let Some(r) = revision {
+            if let Some(cmd) = r.processes.get(&p.kind) {
+                p.command = cmd.clone();
+            }
+        }
+        if p.kind == "web" {
+            p.instances = opts.web_instances.unwrap_or(p.instances);
+            p.memory_mb = opts.memory_in_mb.unwrap_or(p.memory_mb);
+            p.disk_mb = opts.disk_in_mb.unwrap_or(p.disk_mb);
+            p.log_rate = opts.log_rate.unwrap_or(p.log_rate);
+        }
+        p.version = new_guid();
+        p.updated_at = now;
+        store::processes::update(&mut *tx, p).await?;
+    }
+    let web = procs[web_at].clone();
+    let mut retiring = Vec::new();
+    if let Some(p) = &previous {
+        let mut superseded = p.clone();
+        superseded.reason = Reason::Superseded;
+        superseded.retiring.clear();
+        superseded.last_status_change = now;
+        superseded.updated_at = now;
+        if !store::deployments::update_if(&mut *tx, &superseded, p.updated_at).await? {
+            // The rollout loop moved it on meanwhile: the caller reads it again.
+            return Ok(None);
+        }
+        retiring.extend(p.retiring.iter().filter(|r| r.instances > 0).cloned());
+    }
+    if was_started {
+        retiring.push(Retiring { lrp_guid: old_web.lrp_guid(), instances: old_instances });
+    }
+    let previous_revision =
+        store::revisions::latest(&mut *tx, &app.guid).await?.map(|r| r.guid).unwrap_or_default();
+    let why = revision.map(|r| format!("Rolled back to revision {}.", r.version));
+    app.state = Desired::Started;
+    app.updated_at = now;
+    store::apps::update(&mut *tx, app).await?;
+    let rev = revisions::record(&mut tx, app, &procs, why).await?;
+    let target = web.instances;
+    let first = if strategy == "canary" {
+        step_instances(opts, target, 0)
+    } else {
+        opts.max_in_flight.min(target)
+    };
+    let mut d = Deployment {
+        guid: new_guid(),
+        app_guid: app.guid.clone(),
+        reason: Reason::Deploying,
+        strategy: strategy.to_owned(),
+        droplet_guid: droplet.guid.clone(),
+        previous_droplet_guid: previous_droplet,
+        revision_guid: rev.guid.clone(),
+        previous_revision_guid: previous_revision,
+        process_guid: web.guid.clone(),
+        previous_version: old_web.version.clone(),
+        options: opts.clone(),
+        target,
+        new_instances: first,
+        canary_step: 0,
+        retiring,
+        last_healthy: 0,
+        last_status_change: now,
+        error: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    if !was_started || target == 0 {
+        // Nothing runs to be replaced: the app just starts.
+        d.reason = Reason::Deployed;
+        d.new_instances = target;
+        d.retiring.clear();
+    }
+    store::deployments::insert(&mut *tx, &d).await?;
+    tx.commit().await?;
+    Ok(Some(d))
 }
 
 /// Write `next` over `d` if nobody changed it meanwhile, then bring the scheduler in line;

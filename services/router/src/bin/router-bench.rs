@@ -387,7 +387,7 @@ fn proxy_ticks(nginx: Option<u32>) -> u64 {
 }
 
 /// What one turn of wrk against a proxy measured (or a round's or the run's figure).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Turn {
     rps: f64,
     /// p99 latency, ms.

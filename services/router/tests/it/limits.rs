@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bus::BusExt as _;
 use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
 
 use wire::routing::RegistryMessage;
 
@@ -41,7 +42,7 @@ struct Held {
     /// Notified, the backend answers the held request.
     release: Arc<Notify>,
     /// The held request's body, once answered.
-    answer: tokio::task::JoinHandle<String>,
+    answer: JoinHandle<String>,
 }
 
 /// A router with a limit of one request in flight per backend, `host` routed to a slow
@@ -63,6 +64,17 @@ async fn one_request_held(host: &'static str) -> Held {
     Held { router, registration, release, answer }
 }
 
+/// Let the held request end, then wait until `host` is served by the instance it held.
+async fn end_held(r: &Router, host: &str, release: &Notify, answer: JoinHandle<String>, why: &str) {
+    release.notify_one();
+    assert_eq!(answer.await.expect("join"), "slow done");
+    testkit::eventually("freed", Duration::from_secs(5), || async {
+        (get(r, host, "/").await.1 == "fast").then_some(())
+    })
+    .await
+    .expect(why);
+}
+
 #[tokio::test]
 async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
     let host = "limited.apps.localhost";
@@ -81,13 +93,7 @@ async fn a_backend_at_its_limit_is_skipped_and_all_at_limit_is_503() {
     })
     .await
     .expect("the free instance serves");
-    release.notify_one();
-    assert_eq!(slow.await.expect("join"), "slow done");
-    testkit::eventually("freed", Duration::from_secs(5), || async {
-        (get(&r, host, "/").await.1 == "fast").then_some(())
-    })
-    .await
-    .expect("the first instance serves again once free");
+    end_held(&r, host, &release, slow, "the first instance serves again once free").await;
     let metrics = reqwest::get(format!("{}/metrics", r.status))
         .await
         .expect("metrics")
@@ -129,13 +135,7 @@ async fn registrations_during_a_request_leave_no_count_behind() {
     .await
     .expect("the router took the heartbeat and the change");
     assert_eq!(get(&r, host, "/").await.2, "Connection Limit Reached", "still in flight");
-    release.notify_one();
-    assert_eq!(slow.await.expect("join"), "slow done");
-    testkit::eventually("freed", Duration::from_secs(5), || async {
-        (get(&r, host, "/").await.1 == "fast").then_some(())
-    })
-    .await
-    .expect("the instance serves again once its request ended");
+    end_held(&r, host, &release, slow, "the instance serves again once its request ended").await;
     for _ in 0..5 {
         assert_eq!(get(&r, host, "/").await.0, 200);
     }
